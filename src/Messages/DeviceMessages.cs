@@ -1,0 +1,92 @@
+namespace EdgeActors.Messages;
+
+/// <summary>Commands for a device entity (routed by sharding on <see cref="IWithDeviceId.DeviceId"/>).</summary>
+public interface IDeviceCommand : IWithDeviceId, IEdgeMessage;
+
+/// <summary>Queries for a device entity.</summary>
+public interface IDeviceQuery : IWithDeviceId, IEdgeMessage;
+
+/// <summary>Replies and events emitted by a device entity.</summary>
+public interface IDeviceEvent : IEdgeMessage;
+
+// ---------------------------------------------------------------- commands
+
+/// <summary>
+/// A batch of telemetry readings. Reading <c>i</c> has sequence <c>Sequences[i]</c>, timestamp
+/// <c>Timestamps[i]</c> (Unix milliseconds) and channel values <c>Values[i*Channels .. i*Channels+Channels)</c>.
+/// </summary>
+public sealed record TelemetryBatch(DeviceId DeviceId, int Channels, long[] Sequences, long[] Timestamps, float[] Values)
+    : IDeviceCommand
+{
+    public int Count => Sequences.Length;
+}
+
+/// <summary>One grey camera frame, <c>Width×Height</c> bytes row-major. <c>Label</c> is the known class or -1.</summary>
+public sealed record CameraFrame(DeviceId DeviceId, long Sequence, long Timestamp, int Width, int Height, byte[] Pixels, int Label)
+    : IDeviceCommand
+{
+    public const int ExpectedWidth = 28;
+    public const int ExpectedHeight = 28;
+    public const int NoLabel = -1;
+}
+
+/// <summary>
+/// Hand-off / passivation stop message. Delivered through the entity's mailbox, so every command queued
+/// before it is processed first.
+/// </summary>
+public sealed record StopDevice : IEdgeMessage
+{
+    public static readonly StopDevice Instance = new();
+}
+
+// ---------------------------------------------------------------- replies
+
+public enum RejectReason : byte
+{
+    NotANumber = 1,
+    OutOfRange = 2,
+    Duplicate = 3,
+    OutOfOrder = 4,
+    WrongFrameSize = 5,
+    Malformed = 6,
+    ChannelMismatch = 7,
+}
+
+/// <summary>Why one reading (by sequence) was not accepted.</summary>
+public sealed record Rejection(long Sequence, RejectReason Reason, string Detail);
+
+/// <summary>
+/// Reply to every <see cref="TelemetryBatch"/> and <see cref="CameraFrame"/>.
+/// <para><c>HighestContiguous</c>: the highest sequence such that this device has answered every sequence from
+/// its first one up to it (accepted, or rejected with a reason). A client never needs to resend at or below it.</para>
+/// <para><c>Rejected</c>: one entry per reading that was not accepted. <see cref="RejectReason.Duplicate"/> means the
+/// sequence was already accepted earlier (a retry whose first reply was lost).</para>
+/// </summary>
+public sealed record IngestAck(DeviceId DeviceId, long HighestContiguous, int Accepted, Rejection[] Rejected, string Node)
+    : IDeviceEvent;
+
+// ---------------------------------------------------------------- queries
+
+public sealed record GetDeviceState(DeviceId DeviceId) : IDeviceQuery;
+
+/// <summary>Running statistics of one channel after denoising (Welford).</summary>
+public sealed record ChannelStats(long Count, double Mean, double Variance, float Min, float Max);
+
+public sealed record ReasonCount(RejectReason Reason, long Count);
+
+public sealed record DeviceState(
+    DeviceId DeviceId,
+    string Node,
+    long LastSequence,
+    long HighestContiguous,
+    long AcceptedReadings,
+    long AcceptedFrames,
+    ReasonCount[] Rejections,
+    ChannelStats[] Channels,
+    int BufferFill,
+    int BufferCapacity,
+    int FrameBufferFill,
+    int FrameBufferCapacity) : IDeviceEvent
+{
+    public long RejectedTotal => Rejections.Sum(r => r.Count);
+}
