@@ -1,1 +1,4 @@
-return 0;
+using EdgeActors.Nodes;
+using EdgeActors.Nodes.Commands;
+
+return await Cli.RunAsync(args);

@@ -1,0 +1,67 @@
+using Akka.Actor;
+using Akka.Cluster.Tools.Client;
+using Akka.Event;
+using Akka.Hosting;
+using EdgeActors.Actors.Devices;
+using EdgeActors.Messages;
+
+namespace EdgeActors.Actors.Gateway;
+
+/// <summary>
+/// Entry point for client apps (through the ClusterClient receptionist) and other roles: validates what it
+/// can, forwards device traffic to the device region keeping the original sender, answers cluster queries.
+/// Anything it cannot route gets a <see cref="RequestRejected"/> naming the problem.
+/// </summary>
+public sealed class GatewayActor : ReceiveActor
+{
+    public const string Name = "gateway";
+    public const string Path = "/user/" + Name;
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IActorRef _devices;
+    private readonly int _maxIdLength;
+
+    public GatewayActor(IActorRef devices, int maxDeviceIdLength)
+    {
+        _devices = devices;
+        _maxIdLength = maxDeviceIdLength;
+
+        Receive<IWithDeviceId>(msg =>
+        {
+            var problem = Validate(msg.DeviceId);
+            if (problem is null) _devices.Forward(msg);
+            else Sender.Tell(new RequestRejected(problem));
+        });
+        Receive<GetClusterOverview>(_ => Context.ActorOf(OverviewCollector.Props(Sender, _devices, TimeSpan.FromSeconds(3))));
+        ReceiveAny(msg =>
+        {
+            _log.Warning("Gateway: unsupported message {0} from {1}", msg.GetType().Name, Sender);
+            Sender.Tell(new RequestRejected($"unsupported message type '{msg.GetType().Name}'"));
+        });
+    }
+
+    public static Props Props(IActorRef devices, int maxDeviceIdLength) =>
+        Akka.Actor.Props.Create(() => new GatewayActor(devices, maxDeviceIdLength));
+
+    private string? Validate(DeviceId id)
+    {
+        if (string.IsNullOrWhiteSpace(id.Value)) return "device id is empty";
+        if (id.Value.Length > _maxIdLength) return $"device id is {id.Value.Length} characters long; the limit is {_maxIdLength}";
+        foreach (var c in id.Value)
+            if (char.IsControl(c))
+                return "device id contains a control character";
+        return null;
+    }
+}
+
+public static class GatewayRegistration
+{
+    /// <summary>Starts the gateway and registers it with the ClusterClient receptionist (call after AddDeviceSharding).</summary>
+    public static AkkaConfigurationBuilder AddGateway(this AkkaConfigurationBuilder builder, int maxDeviceIdLength = 128) =>
+        builder.WithActors((system, registry) =>
+        {
+            var gateway = system.ActorOf(GatewayActor.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength), GatewayActor.Name);
+            registry.Register<GatewayActor>(gateway);
+            ClusterClientReceptionist.Get(system).RegisterService(gateway);
+        });
+}

@@ -1,0 +1,67 @@
+using EdgeActors.Nodes.Commands;
+
+namespace EdgeActors.Nodes;
+
+public static class Cli
+{
+    public const string Usage = """
+        usage: edgeactors <command> [options]
+
+        commands:
+          node       start one cluster node (roles seed, edge, datacenter)
+          demo       start a local cluster of real processes, stream simulated devices through it, summarise
+          simulate   stream simulated telemetry and camera frames into a running cluster
+          status     show cluster members and device placement, or one device's state
+          bench      benchmarks: bench ingest
+          help       this text
+
+        Run 'edgeactors <command> --help' for a command's options.
+        """;
+
+    public static async Task<int> RunAsync(string[] argv)
+    {
+        if (argv.Length == 0 || argv[0] is "help" or "--help" or "-h")
+        {
+            Console.WriteLine(Usage);
+            return argv.Length == 0 ? 2 : 0;
+        }
+        var command = argv[0];
+        var rest = argv.Skip(1).ToArray();
+        try
+        {
+            if (rest.Contains("--help") || rest.Contains("-h"))
+            {
+                Console.WriteLine(command switch
+                {
+                    "node" => NodeCommand.Usage,
+                    "demo" => DemoCommand.Usage,
+                    "simulate" => SimulateCommand.Usage,
+                    "status" => StatusCommand.Usage,
+                    "bench" => BenchCommand.Usage,
+                    _ => Usage,
+                });
+                return 0;
+            }
+            return command switch
+            {
+                "node" => await NodeCommand.RunAsync(new CliArgs(rest)),
+                "demo" => await DemoCommand.RunAsync(new CliArgs(rest)),
+                "simulate" => await SimulateCommand.RunAsync(new CliArgs(rest)),
+                "status" => await StatusCommand.RunAsync(new CliArgs(rest)),
+                "bench" => await BenchCommand.RunAsync(new CliArgs(rest)),
+                _ => Unknown(command),
+            };
+        }
+        catch (CliException ex)
+        {
+            Console.Error.WriteLine($"edgeactors {command}: {ex.Message}");
+            return 2;
+        }
+    }
+
+    private static int Unknown(string command)
+    {
+        Console.Error.WriteLine($"edgeactors: unknown command '{command}'\n\n{Usage}");
+        return 2;
+    }
+}

@@ -1,0 +1,44 @@
+using EdgeActors.Nodes.Hosting;
+using Microsoft.Extensions.Hosting;
+
+namespace EdgeActors.Nodes.Commands;
+
+/// <summary><c>edgeactors node --roles seed,edge --host 127.0.0.1 --port 4053 --seeds 127.0.0.1:4053</c></summary>
+public static class NodeCommand
+{
+    public const string Usage = """
+        edgeactors node [--roles seed,edge,datacenter] [--host H] [--port P] [--seeds host:port,...]
+                        [--config file.conf]... [--set 'hocon.key = value']... [--hocon-dir DIR]
+          Starts one cluster node. Settings: hocon/base.conf, hocon/<role>.conf, --config files,
+          EDGEACTORS_ROLES / EDGEACTORS_HOST / EDGEACTORS_PORT / EDGEACTORS_SEEDS, then the flags above.
+          Stops gracefully on SIGTERM or Ctrl-C.
+        """;
+
+    public static NodeOptions Parse(CliArgs args)
+    {
+        var port = args.Get("port");
+        return new NodeOptions
+        {
+            Roles = NodeConfig.SplitList(args.Get("roles")),
+            Host = args.Get("host"),
+            Port = port is null ? null : int.TryParse(port, out var p) && p is >= 0 and <= 65535 ? p : throw new CliException($"--port: '{port}' is not a port number"),
+            Seeds = NodeConfig.SplitList(args.Get("seeds")),
+            ConfigFiles = args.GetAll("config"),
+            Sets = args.GetAll("set"),
+            HoconDirectory = args.Get("hocon-dir"),
+        };
+    }
+
+    public static async Task<int> RunAsync(CliArgs args)
+    {
+        var options = Parse(args);
+        args.EnsureAllUsed();
+        var (config, roles) = NodeConfig.Build(options, NodeConfig.ProcessEnvironment());
+        Console.WriteLine($"edgeactors node: roles={string.Join(",", roles)} address={config.GetString("akka.remote.dot-netty.tcp.hostname")}:{config.GetInt("akka.remote.dot-netty.tcp.port")} seeds={string.Join(",", config.GetStringList("akka.cluster.seed-nodes"))}");
+        using var host = NodeHost.Build(config, roles);
+        var started = DateTime.UtcNow;
+        await host.RunAsync();
+        Console.WriteLine($"edgeactors node: stopped cleanly");
+        return 0;
+    }
+}

@@ -1,0 +1,217 @@
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+
+namespace EdgeActors.Nodes.Hosting;
+
+/// <summary>One node process to start on 127.0.0.1.</summary>
+public sealed record NodeSpec(string Name, IReadOnlyList<string> Roles, int Port, IReadOnlyList<string> ExtraArgs)
+{
+    public NodeSpec(string name, string roles, int port) : this(name, roles.Split(','), port, []) { }
+
+    public string HostPort => $"127.0.0.1:{Port}";
+}
+
+/// <summary>
+/// A cluster of real node processes on 127.0.0.1, started from this very executable (<c>edgeactors node …</c>),
+/// each writing its output to <c>&lt;dir&gt;/&lt;name&gt;.log</c>. Used by the demo, the benchmarks and the multi-process tests.
+/// </summary>
+public sealed class LocalCluster : IAsyncDisposable
+{
+    private readonly Dictionary<string, NodeProcess> _nodes = new();
+
+    public string Directory { get; }
+    public IReadOnlyList<NodeSpec> Specs { get; }
+    public string SeedHostPort { get; }
+
+    public LocalCluster(IReadOnlyList<NodeSpec> specs, string directory)
+    {
+        Specs = specs;
+        Directory = directory;
+        System.IO.Directory.CreateDirectory(directory);
+        var seed = specs.FirstOrDefault(s => s.Roles.Contains("seed")) ?? throw new ArgumentException("a local cluster needs a seed node");
+        SeedHostPort = seed.HostPort;
+    }
+
+    /// <summary>The default demo layout: one seed, one datacenter, two edges, on consecutive ports.</summary>
+    public static IReadOnlyList<NodeSpec> DefaultLayout(int basePort, int edges = 2)
+    {
+        var list = new List<NodeSpec>
+        {
+            new("seed", "seed", basePort),
+            new("datacenter", "datacenter", basePort + 1),
+        };
+        for (var i = 0; i < edges; i++) list.Add(new NodeSpec($"edge{i + 1}", "edge", basePort + 2 + i));
+        return list;
+    }
+
+    public IEnumerable<string> GatewayContacts =>
+        Specs.Where(s => s.Roles.Contains("edge") || s.Roles.Contains("datacenter")).Select(s => s.HostPort);
+
+    public NodeProcess this[string name] => _nodes[name];
+
+    public IEnumerable<NodeProcess> Nodes => _nodes.Values;
+
+    public void StartAll()
+    {
+        foreach (var spec in Specs) Start(spec.Name);
+    }
+
+    public NodeProcess Start(string name)
+    {
+        var spec = Specs.Single(s => s.Name == name);
+        if (_nodes.TryGetValue(name, out var existing) && !existing.HasExited)
+            throw new InvalidOperationException($"node {name} is already running (pid {existing.Pid})");
+        var args = new List<string> { "node", "--roles", string.Join(",", spec.Roles), "--host", "127.0.0.1", "--port", spec.Port.ToString(), "--seeds", SeedHostPort };
+        args.AddRange(spec.ExtraArgs);
+        var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"));
+        _nodes[name] = node;
+        return node;
+    }
+
+    /// <summary>Graceful stop of every running node (SIGTERM), edges first, the seed last; returns seconds taken per node.</summary>
+    public async Task<IReadOnlyDictionary<string, double>> StopAllAsync(TimeSpan timeout)
+    {
+        var result = new Dictionary<string, double>();
+        var order = _nodes.Values.Where(n => !n.HasExited)
+            .OrderBy(n => n.Spec.Roles.Contains("seed") ? 2 : n.Spec.Roles.Contains("datacenter") ? 1 : 0)
+            .ToList();
+        // edges together, then the datacenter, then the seed: the leaving nodes always have a leader to remove them
+        foreach (var group in order.GroupBy(n => n.Spec.Roles.Contains("seed") ? 2 : n.Spec.Roles.Contains("datacenter") ? 1 : 0))
+        {
+            var tasks = group.Select(async n => (n.Spec.Name, Seconds: await n.StopAsync(timeout))).ToList();
+            foreach (var (name, seconds) in await Task.WhenAll(tasks)) result[name] = seconds;
+        }
+        return result;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var n in _nodes.Values) n.KillHard();
+        foreach (var n in _nodes.Values) await n.WaitForExitAsync(TimeSpan.FromSeconds(10));
+    }
+}
+
+/// <summary>A running node process whose stdout/stderr go to a log file.</summary>
+public sealed class NodeProcess
+{
+    private readonly Process _process;
+    private readonly StreamWriter _log;
+    private readonly object _gate = new();
+
+    public NodeSpec Spec { get; }
+    public string LogPath { get; }
+    public int Pid => _process.Id;
+    public bool HasExited => _process.HasExited;
+    public int? ExitCode => _process.HasExited ? _process.ExitCode : null;
+
+    private NodeProcess(NodeSpec spec, Process process, StreamWriter log, string logPath)
+    {
+        Spec = spec;
+        _process = process;
+        _log = log;
+        LogPath = logPath;
+    }
+
+    public static NodeProcess Start(NodeSpec spec, IReadOnlyList<string> args, string logPath)
+    {
+        var (file, prefix) = SelfCommand();
+        var psi = new ProcessStartInfo(file)
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = false,
+            UseShellExecute = false,
+        };
+        foreach (var a in prefix.Concat(args)) psi.ArgumentList.Add(a);
+        psi.Environment["DOTNET_gcServer"] = "0";
+        var log = new StreamWriter(new FileStream(logPath, FileMode.Append, FileAccess.Write, FileShare.ReadWrite)) { AutoFlush = true };
+        log.WriteLine($"# {DateTime.UtcNow:O} starting {file} {string.Join(' ', prefix.Concat(args))}");
+        var process = new Process { StartInfo = psi, EnableRaisingEvents = true };
+        var node = new NodeProcess(spec, process, log, logPath);
+        process.OutputDataReceived += (_, e) => node.Write(e.Data);
+        process.ErrorDataReceived += (_, e) => node.Write(e.Data);
+        process.Start();
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return node;
+    }
+
+    /// <summary>How to run this executable again: the apphost directly, or <c>dotnet edgeactors.dll</c>.</summary>
+    public static (string File, string[] Prefix) SelfCommand()
+    {
+        var dll = typeof(NodeProcess).Assembly.Location;
+        var dir = Path.GetDirectoryName(dll)!;
+        var apphost = Path.Combine(dir, "edgeactors");
+        if (File.Exists(apphost)) return (apphost, []);
+        return ("dotnet", [dll]);
+    }
+
+    private void Write(string? line)
+    {
+        if (line is null) return;
+        lock (_gate) _log.WriteLine(line);
+    }
+
+    [DllImport("libc", SetLastError = true, EntryPoint = "kill")]
+    private static extern int SysKill(int pid, int sig);
+
+    public void Signal(int signal)
+    {
+        if (!_process.HasExited) SysKill(_process.Id, signal);
+    }
+
+    /// <summary>SIGKILL: the process dies at once, no shutdown of any kind (a crash).</summary>
+    public void KillHard()
+    {
+        try
+        {
+            if (!_process.HasExited) _process.Kill(entireProcessTree: true);
+        }
+        catch (InvalidOperationException)
+        {
+        }
+    }
+
+    /// <summary>SIGTERM and wait; SIGKILL after the timeout. Returns seconds until exit.</summary>
+    public async Task<double> StopAsync(TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        Signal(15);
+        if (!await WaitForExitAsync(timeout))
+        {
+            Write($"# did not exit within {timeout.TotalSeconds}s of SIGTERM; killing");
+            KillHard();
+            await WaitForExitAsync(TimeSpan.FromSeconds(5));
+        }
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    public async Task<bool> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+            return true;
+        }
+        catch (OperationCanceledException)
+        {
+            return false;
+        }
+    }
+
+    public string Tail(int lines = 30)
+    {
+        try
+        {
+            using var fs = new FileStream(LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            using var reader = new StreamReader(fs);
+            var all = reader.ReadToEnd().Split('\n');
+            return string.Join('\n', all.TakeLast(lines));
+        }
+        catch (IOException ex)
+        {
+            return $"(log unreadable: {ex.Message})";
+        }
+    }
+}

@@ -1,0 +1,112 @@
+using Akka.Configuration;
+using EdgeActors.Actors;
+
+namespace EdgeActors.Nodes.Hosting;
+
+/// <summary>What the command line says about a node; null means "not given".</summary>
+public sealed record NodeOptions
+{
+    public IReadOnlyList<string>? Roles { get; init; }
+    public string? Host { get; init; }
+    public int? Port { get; init; }
+    public IReadOnlyList<string>? Seeds { get; init; }
+    public IReadOnlyList<string> ConfigFiles { get; init; } = [];
+    /// <summary>Raw HOCON lines (<c>--set key=value</c>), highest precedence.</summary>
+    public IReadOnlyList<string> Sets { get; init; } = [];
+    public string? HoconDirectory { get; init; }
+}
+
+/// <summary>
+/// Builds a node's configuration: hocon/base.conf, then one file per role, then extra --config files,
+/// then EDGEACTORS_* environment variables, then CLI flags and --set lines (each layer overrides the previous).
+/// </summary>
+public static class NodeConfig
+{
+    public const string SystemName = "edgeactors";
+
+    public static string DefaultHoconDirectory(IReadOnlyDictionary<string, string?> env) =>
+        env.GetValueOrDefault("EDGEACTORS_HOCON_DIR") ?? Path.Combine(AppContext.BaseDirectory, "hocon");
+
+    public static IReadOnlyDictionary<string, string?> ProcessEnvironment()
+    {
+        var d = new Dictionary<string, string?>();
+        foreach (System.Collections.DictionaryEntry e in Environment.GetEnvironmentVariables())
+            d[(string)e.Key] = e.Value as string;
+        return d;
+    }
+
+    public static (Config Config, IReadOnlyList<string> Roles) Build(NodeOptions cli, IReadOnlyDictionary<string, string?> env)
+    {
+        var roles = cli.Roles ?? SplitList(env.GetValueOrDefault("EDGEACTORS_ROLES")) ?? [Roles.Seed, Roles.Edge, Roles.Datacenter];
+        foreach (var r in roles)
+            if (!Roles.IsUserRole(r))
+                throw new CliException($"unknown role '{r}'; roles are {string.Join(", ", Roles.UserRoles)}");
+        if (roles.Count == 0) throw new CliException("a node needs at least one role");
+
+        var dir = cli.HoconDirectory ?? DefaultHoconDirectory(env);
+        var basePath = Path.Combine(dir, "base.conf");
+        if (!File.Exists(basePath)) throw new CliException($"configuration not found: {basePath} (set --hocon-dir or EDGEACTORS_HOCON_DIR)");
+
+        // lowest precedence first
+        var layers = new List<Config> { ConfigurationFactory.ParseString(File.ReadAllText(basePath)) };
+        foreach (var role in roles)
+        {
+            var rolePath = Path.Combine(dir, role + ".conf");
+            if (File.Exists(rolePath)) layers.Add(ConfigurationFactory.ParseString(File.ReadAllText(rolePath)));
+        }
+        foreach (var file in cli.ConfigFiles)
+        {
+            if (!File.Exists(file)) throw new CliException($"--config file not found: {file}");
+            layers.Add(ConfigurationFactory.ParseString(File.ReadAllText(file)));
+        }
+        layers.Add(Overrides(
+            env.GetValueOrDefault("EDGEACTORS_HOST"),
+            ParsePort(env.GetValueOrDefault("EDGEACTORS_PORT"), "EDGEACTORS_PORT"),
+            SplitList(env.GetValueOrDefault("EDGEACTORS_SEEDS"))));
+        layers.Add(Overrides(cli.Host, cli.Port, cli.Seeds));
+
+        var clusterRoles = roles.ToList();
+        if (roles.Contains(Roles.Edge) || roles.Contains(Roles.Datacenter)) clusterRoles.Add(Roles.Gateway);
+        layers.Add(ConfigurationFactory.ParseString(
+            $"akka.cluster.roles = [{string.Join(", ", clusterRoles.Select(Quote))}]\nedgeactors.node.roles = [{string.Join(", ", roles.Select(Quote))}]"));
+        foreach (var set in cli.Sets)
+        {
+            try
+            {
+                layers.Add(ConfigurationFactory.ParseString(set));
+            }
+            catch (Exception ex)
+            {
+                throw new CliException($"--set '{set}' is not valid HOCON: {ex.Message}");
+            }
+        }
+
+        var config = layers[^1];
+        for (var i = layers.Count - 2; i >= 0; i--) config = config.WithFallback(layers[i]);
+        return (config, roles);
+    }
+
+    private static Config Overrides(string? host, int? port, IReadOnlyList<string>? seeds)
+    {
+        var lines = new List<string>();
+        if (host is not null) lines.Add($"akka.remote.dot-netty.tcp.hostname = {Quote(host)}");
+        if (port is not null) lines.Add($"akka.remote.dot-netty.tcp.port = {port}");
+        if (seeds is not null) lines.Add($"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(s => Quote(SeedAddress(s))))}]");
+        return lines.Count == 0 ? Config.Empty : ConfigurationFactory.ParseString(string.Join("\n", lines));
+    }
+
+    /// <summary>Accepts a full address (<c>akka.tcp://edgeactors@host:port</c>) or just <c>host:port</c>.</summary>
+    public static string SeedAddress(string seed) =>
+        seed.Contains("://", StringComparison.Ordinal) ? seed : $"akka.tcp://{SystemName}@{seed}";
+
+    private static int? ParsePort(string? raw, string what)
+    {
+        if (string.IsNullOrEmpty(raw)) return null;
+        return int.TryParse(raw, out var p) && p is >= 0 and <= 65535 ? p : throw new CliException($"{what}: '{raw}' is not a port number");
+    }
+
+    public static IReadOnlyList<string>? SplitList(string? raw) =>
+        string.IsNullOrWhiteSpace(raw) ? null : raw.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static string Quote(string s) => "\"" + s.Replace("\\", "\\\\").Replace("\"", "\\\"") + "\"";
+}

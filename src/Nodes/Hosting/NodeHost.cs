@@ -1,0 +1,42 @@
+using Akka.Cluster.Hosting;
+using Akka.Configuration;
+using Akka.Hosting;
+using EdgeActors.Actors;
+using EdgeActors.Actors.Cluster;
+using EdgeActors.Actors.Devices;
+using EdgeActors.Actors.Gateway;
+using EdgeActors.Actors.Ingestion;
+using EdgeActors.Messages.Serialization;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace EdgeActors.Nodes.Hosting;
+
+/// <summary>Composes a node from the actors' own registrations, by role. Hosts only compose.</summary>
+public static class NodeHost
+{
+    public static IHost Build(Config config, IReadOnlyList<string> roles)
+    {
+        var sharding = DeviceShardingSettings.FromConfig(config.GetConfig("edgeactors.sharding"));
+        var ingestion = IngestionSettings.FromConfig(config.GetConfig("edgeactors.ingestion"));
+        var maxIdLength = config.GetInt("edgeactors.gateway.max-device-id-length", 128);
+        var isEdge = roles.Contains(Roles.Edge);
+        var isGateway = isEdge || roles.Contains(Roles.Datacenter);
+
+        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
+        builder.Services.AddAkka(NodeConfig.SystemName, (akka, _) =>
+        {
+            akka.AddHocon(config, HoconAddMode.Prepend)
+                .AddHocon(EdgeSerialization.Config, HoconAddMode.Append)
+                .AddClusterListener()
+                .AddDeviceSharding(sharding, ingestion, hostEntities: isEdge);
+            if (isGateway)
+            {
+                akka.WithClusterClientReceptionist("receptionist", Roles.Gateway)
+                    .AddGateway(maxIdLength);
+            }
+        });
+        return builder.Build();
+    }
+}

@@ -1,0 +1,144 @@
+using System.Diagnostics;
+using EdgeActors.Messages;
+using EdgeActors.Nodes.Client;
+
+namespace EdgeActors.Nodes.Simulation;
+
+public sealed record SimulatorOptions
+{
+    public int Sensors { get; init; } = 100;
+    public int Cameras { get; init; } = 10;
+    public int Channels { get; init; } = 4;
+    public int BatchSize { get; init; } = 50;
+    /// <summary>Target telemetry readings per second over all sensors.</summary>
+    public double ReadingsPerSecond { get; init; } = 20_000;
+    /// <summary>Target camera frames per second over all cameras.</summary>
+    public double FramesPerSecond { get; init; } = 50;
+    public TimeSpan Duration { get; init; } = TimeSpan.FromSeconds(20);
+    public FaultSettings Faults { get; init; } = new();
+    public int Seed { get; init; } = 1;
+    public string? DatasetDirectory { get; init; }
+    public string DevicePrefix { get; init; } = "";
+
+    public static SimulatorOptions FromArgs(CliArgs a, TimeSpan defaultDuration) => new()
+    {
+        Sensors = a.Int("sensors", 100),
+        Cameras = a.Int("cameras", 10),
+        Channels = a.Int("channels", 4),
+        BatchSize = a.Int("batch", 50),
+        ReadingsPerSecond = a.Double("rate", 20_000),
+        FramesPerSecond = a.Double("frame-rate", 50),
+        Duration = TimeSpan.FromSeconds(a.Double("duration", defaultDuration.TotalSeconds)),
+        Seed = a.Int("seed", 1),
+        DatasetDirectory = a.Get("dataset"),
+        DevicePrefix = a.Get("device-prefix", ""),
+        Faults = new FaultSettings(
+            NoiseStdDev: a.Double("noise", 0.05),
+            SpikeProbability: a.Double("spikes", 0.01),
+            SpikeMagnitude: 8.0,
+            NaNProbability: a.Double("nan", 0.002),
+            OutOfRangeProbability: a.Double("out-of-range", 0.0),
+            DuplicateProbability: a.Double("duplicates", 0.0)),
+    };
+
+    public const string Usage = """
+          --sensors N (100) --cameras N (10) --channels N (4) --batch N readings per batch (50)
+          --rate readings/s over all sensors (20000) --frame-rate frames/s over all cameras (50)
+          --duration seconds --seed N --noise σ (0.05) --spikes p (0.01) --nan p (0.002)
+          --out-of-range p (0) --duplicates p (0) --dataset DIR (Fashion-MNIST, default /usr/share/datasets/fashion-mnist)
+        """;
+}
+
+/// <summary>
+/// Streams synthetic telemetry (noise, spikes, NaN faults) and Fashion-MNIST frames as camera devices through an
+/// <see cref="EdgeClient"/>. Each device sends one request at a time (as a real device does), paced to its share
+/// of the target rate; devices run concurrently.
+/// </summary>
+public sealed class Simulator(SimulatorOptions options)
+{
+    public IngestTally Telemetry { get; } = new();
+    public IngestTally Frames { get; } = new();
+
+    public IReadOnlyList<DeviceId> SensorIds { get; } =
+        Enumerable.Range(0, options.Sensors).Select(i => new DeviceId($"{options.DevicePrefix}sensor-{i:D4}")).ToArray();
+
+    public IReadOnlyList<DeviceId> CameraIds { get; } =
+        Enumerable.Range(0, options.Cameras).Select(i => new DeviceId($"{options.DevicePrefix}camera-{i:D3}")).ToArray();
+
+    public Exception? Failure { get; private set; }
+
+    public async Task RunAsync(EdgeClient client, CancellationToken ct = default)
+    {
+        var data = options.Cameras > 0 && options.FramesPerSecond > 0
+            ? FashionMnist.Load(FashionMnist.ResolveDirectory(options.DatasetDirectory), train: false)
+            : null;
+        var start = Stopwatch.StartNew();
+        var end = options.Duration;
+        var tasks = new List<Task>();
+        if (options.Sensors > 0 && options.ReadingsPerSecond > 0)
+        {
+            var perDevice = options.ReadingsPerSecond / options.Sensors;
+            var interval = TimeSpan.FromSeconds(options.BatchSize / perDevice);
+            for (var i = 0; i < SensorIds.Count; i++)
+            {
+                var gen = new TelemetryGenerator(SensorIds[i], options.Channels, options.Faults, options.Seed * 100_003 + i);
+                var offset = TimeSpan.FromTicks(interval.Ticks * i / SensorIds.Count);
+                tasks.Add(RunDevice(offset, interval, end, start, ct, async () =>
+                {
+                    var batch = gen.NextBatch(options.BatchSize, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 10);
+                    Telemetry.AddSent(batch.Count);
+                    await Send(client, batch, batch.Count, Telemetry, ct);
+                }));
+            }
+        }
+        if (data is not null)
+        {
+            var interval = TimeSpan.FromSeconds(options.Cameras / options.FramesPerSecond);
+            for (var i = 0; i < CameraIds.Count; i++)
+            {
+                var source = new FrameSource(data, CameraIds[i], options.Seed * 7919 + i);
+                var offset = TimeSpan.FromTicks(interval.Ticks * i / CameraIds.Count);
+                tasks.Add(RunDevice(offset, interval, end, start, ct, async () =>
+                {
+                    var frame = source.Next(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+                    Frames.AddSent(1);
+                    await Send(client, frame, 1, Frames, ct);
+                }));
+            }
+        }
+        await Task.WhenAll(tasks);
+    }
+
+    private static async Task RunDevice(TimeSpan offset, TimeSpan interval, TimeSpan end, Stopwatch clock, CancellationToken ct, Func<Task> sendOne)
+    {
+        var due = offset;
+        while (!ct.IsCancellationRequested && clock.Elapsed < end)
+        {
+            var wait = due - clock.Elapsed;
+            if (wait > TimeSpan.Zero) await Task.Delay(wait, ct).ContinueWith(_ => { });
+            if (ct.IsCancellationRequested || clock.Elapsed >= end) break;
+            await sendOne();
+            due += interval;
+            // a device that fell far behind (cluster failover) resumes its pace instead of bursting
+            if (clock.Elapsed - due > interval * 10) due = clock.Elapsed;
+        }
+    }
+
+    private async Task Send(EdgeClient client, IDeviceCommand request, int readings, IngestTally tally, CancellationToken ct)
+    {
+        try
+        {
+            var reply = await client.RequestAsync<IngestAck>(request, ct);
+            tally.Record(reply);
+        }
+        catch (EdgeClientException ex)
+        {
+            tally.AddUnanswered(readings);
+            Failure ??= ex;
+        }
+        catch (OperationCanceledException)
+        {
+            tally.AddUnanswered(readings);
+        }
+    }
+}
