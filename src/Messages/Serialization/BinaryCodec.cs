@@ -190,6 +190,18 @@ internal ref struct BinReader
         return (int)n;
     }
 
+    /// <summary>
+    /// Element count of an array whose elements each take at least <paramref name="minBytesPerElement"/> bytes:
+    /// rejected before anything is allocated when the rest of the payload cannot hold that many elements.
+    /// </summary>
+    public int Count(int minBytesPerElement)
+    {
+        var n = Length();
+        if ((long)n * minBytesPerElement > _data.Length - _pos)
+            throw Fail($"{n} elements of at least {minBytesPerElement} bytes cannot fit in {_data.Length - _pos} bytes");
+        return n;
+    }
+
     public double Double()
     {
         Need(8);

@@ -172,7 +172,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         var id = new DeviceId(r.String());
         var highest = r.VarI();
         var accepted = r.Int();
-        var n = r.Length();
+        var n = r.Count(3); // sequence varint, reason byte, detail string: >= 3 bytes each
         var rejected = n == 0 ? [] : new Rejection[n];
         for (var i = 0; i < n; i++)
             rejected[i] = new Rejection(r.VarI(), r.Enum<RejectReason>(IsReason), r.String());
@@ -187,10 +187,10 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         var highest = r.VarI();
         var readings = r.VarI();
         var frames = r.VarI();
-        var nr = r.Length();
+        var nr = r.Count(2); // reason byte, count varint
         var reasons = new ReasonCount[nr];
         for (var i = 0; i < nr; i++) reasons[i] = new ReasonCount(r.Enum<RejectReason>(IsReason), r.VarI());
-        var nc = r.Length();
+        var nc = r.Count(25); // count varint, 2 doubles, 2 floats
         var channels = new ChannelStats[nc];
         for (var i = 0; i < nc; i++) channels[i] = new ChannelStats(r.VarI(), r.Double(), r.Double(), r.Float(), r.Float());
         return new DeviceState(id, node, last, highest, readings, frames, reasons, channels, r.Int(), r.Int(), r.Int(), r.Int());
@@ -199,10 +199,10 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
     private static ClusterOverview ReadOverview(ref BinReader r)
     {
         var by = r.String();
-        var nm = r.Length();
+        var nm = r.Count(3); // address, roles length, status
         var members = new MemberInfo[nm];
         for (var i = 0; i < nm; i++) members[i] = new MemberInfo(r.String(), r.Strings(), r.String());
-        var nr = r.Length();
+        var nr = r.Count(3); // address, shards, entities
         var regions = new RegionInfo[nr];
         for (var i = 0; i < nr; i++) regions[i] = new RegionInfo(r.String(), r.Int(), r.Int());
         return new ClusterOverview(by, members, regions, r.Bool());

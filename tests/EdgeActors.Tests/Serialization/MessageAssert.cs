@@ -1,0 +1,118 @@
+using EdgeActors.Messages;
+
+namespace EdgeActors.Tests.Serialization;
+
+/// <summary>
+/// Field-by-field equality for the wire contracts. Records holding arrays compare arrays by reference, so
+/// <c>Assert.Equal(record, record)</c> is useless after a round trip. Floats and doubles compare bit-exactly
+/// (NaN payloads, negative zero and infinities must survive the wire unchanged).
+/// </summary>
+internal static class MessageAssert
+{
+    public static void FloatBitsEqual(float expected, float actual, string what) =>
+        Assert.True(
+            BitConverter.SingleToInt32Bits(expected) == BitConverter.SingleToInt32Bits(actual),
+            $"{what}: expected 0x{BitConverter.SingleToInt32Bits(expected):X8} ({expected}), got 0x{BitConverter.SingleToInt32Bits(actual):X8} ({actual})");
+
+    public static void DoubleBitsEqual(double expected, double actual, string what) =>
+        Assert.True(
+            BitConverter.DoubleToInt64Bits(expected) == BitConverter.DoubleToInt64Bits(actual),
+            $"{what}: expected 0x{BitConverter.DoubleToInt64Bits(expected):X16} ({expected}), got 0x{BitConverter.DoubleToInt64Bits(actual):X16} ({actual})");
+
+    public static void FloatsBitsEqual(float[] expected, float[] actual, string what)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++) FloatBitsEqual(expected[i], actual[i], $"{what}[{i}]");
+    }
+
+    public static void Equal(TelemetryBatch expected, TelemetryBatch actual)
+    {
+        Assert.Equal(expected.DeviceId, actual.DeviceId);
+        Assert.Equal(expected.Channels, actual.Channels);
+        Assert.Equal(expected.Sequences, actual.Sequences);
+        Assert.Equal(expected.Timestamps, actual.Timestamps);
+        FloatsBitsEqual(expected.Values, actual.Values, "Values");
+    }
+
+    public static void Equal(CameraFrame expected, CameraFrame actual)
+    {
+        Assert.Equal(expected.DeviceId, actual.DeviceId);
+        Assert.Equal(expected.Sequence, actual.Sequence);
+        Assert.Equal(expected.Timestamp, actual.Timestamp);
+        Assert.Equal(expected.Width, actual.Width);
+        Assert.Equal(expected.Height, actual.Height);
+        Assert.Equal(expected.Pixels, actual.Pixels);
+        Assert.Equal(expected.Label, actual.Label);
+    }
+
+    public static void Equal(IngestAck expected, IngestAck actual)
+    {
+        Assert.Equal(expected.DeviceId, actual.DeviceId);
+        Assert.Equal(expected.HighestContiguous, actual.HighestContiguous);
+        Assert.Equal(expected.Accepted, actual.Accepted);
+        Assert.Equal(expected.Node, actual.Node);
+        // Rejection has only scalar/string fields, so record equality is value equality
+        Assert.Equal(expected.Rejected, actual.Rejected);
+    }
+
+    public static void Equal(DeviceState expected, DeviceState actual)
+    {
+        Assert.Equal(expected.DeviceId, actual.DeviceId);
+        Assert.Equal(expected.Node, actual.Node);
+        Assert.Equal(expected.LastSequence, actual.LastSequence);
+        Assert.Equal(expected.HighestContiguous, actual.HighestContiguous);
+        Assert.Equal(expected.AcceptedReadings, actual.AcceptedReadings);
+        Assert.Equal(expected.AcceptedFrames, actual.AcceptedFrames);
+        Assert.Equal(expected.Rejections, actual.Rejections);
+        Assert.Equal(expected.Channels.Length, actual.Channels.Length);
+        for (var i = 0; i < expected.Channels.Length; i++)
+        {
+            var (e, a) = (expected.Channels[i], actual.Channels[i]);
+            Assert.Equal(e.Count, a.Count);
+            DoubleBitsEqual(e.Mean, a.Mean, $"Channels[{i}].Mean");
+            DoubleBitsEqual(e.Variance, a.Variance, $"Channels[{i}].Variance");
+            FloatBitsEqual(e.Min, a.Min, $"Channels[{i}].Min");
+            FloatBitsEqual(e.Max, a.Max, $"Channels[{i}].Max");
+        }
+        Assert.Equal(expected.BufferFill, actual.BufferFill);
+        Assert.Equal(expected.BufferCapacity, actual.BufferCapacity);
+        Assert.Equal(expected.FrameBufferFill, actual.FrameBufferFill);
+        Assert.Equal(expected.FrameBufferCapacity, actual.FrameBufferCapacity);
+        Assert.Equal(expected.RejectedTotal, actual.RejectedTotal);
+    }
+
+    public static void Equal(ClusterOverview expected, ClusterOverview actual)
+    {
+        Assert.Equal(expected.AnsweredBy, actual.AnsweredBy);
+        Assert.Equal(expected.Members.Length, actual.Members.Length);
+        for (var i = 0; i < expected.Members.Length; i++)
+        {
+            Assert.Equal(expected.Members[i].Address, actual.Members[i].Address);
+            Assert.Equal(expected.Members[i].Roles, actual.Members[i].Roles);
+            Assert.Equal(expected.Members[i].Status, actual.Members[i].Status);
+        }
+        Assert.Equal(expected.Regions, actual.Regions); // RegionInfo: scalar fields only
+        Assert.Equal(expected.StatsComplete, actual.StatsComplete);
+        Assert.Equal(expected.Devices, actual.Devices);
+    }
+
+    /// <summary>Dispatches on the runtime type; fails for a message type it does not know (add it here).</summary>
+    public static void Equal(IEdgeMessage expected, object actual)
+    {
+        Assert.IsType(expected.GetType(), actual);
+        switch (expected)
+        {
+            case TelemetryBatch t: Equal(t, (TelemetryBatch)actual); break;
+            case CameraFrame f: Equal(f, (CameraFrame)actual); break;
+            case IngestAck a: Equal(a, (IngestAck)actual); break;
+            case DeviceState s: Equal(s, (DeviceState)actual); break;
+            case ClusterOverview o: Equal(o, (ClusterOverview)actual); break;
+            case StopDevice or GetClusterOverview or GetDeviceState or RequestRejected:
+                Assert.Equal(expected, actual); // no array fields: record equality is value equality
+                break;
+            default:
+                Assert.Fail($"MessageAssert has no comparer for {expected.GetType().FullName}");
+                break;
+        }
+    }
+}

@@ -1,0 +1,157 @@
+using EdgeActors.Messages;
+using EdgeActors.Messages.Serialization;
+
+namespace EdgeActors.Tests.Serialization;
+
+/// <summary>Realistic, non-trivial instances of every wire message (deterministic: fixed seeds only).</summary>
+internal static class SampleMessages
+{
+    public const string UnicodeDeviceId = "capteur-température/Ωμέγα/温度计-🌡️-#42";
+
+    /// <summary>Float bit patterns that a lossy encoding would mangle.</summary>
+    public static readonly float[] SpecialFloats =
+    [
+        float.NaN,
+        BitConverter.Int32BitsToSingle(unchecked((int)0xFFC00000)), // negative quiet NaN
+        BitConverter.Int32BitsToSingle(0x7FC12345), // quiet NaN with payload
+        BitConverter.Int32BitsToSingle(0x7F800001), // signalling NaN
+        float.PositiveInfinity,
+        float.NegativeInfinity,
+        -0.0f,
+        float.Epsilon, // smallest subnormal
+        float.MaxValue,
+        float.MinValue,
+    ];
+
+    /// <summary>100 readings x 4 channels, non-consecutive sequences, timestamps that go backwards, NaN/∞ values.</summary>
+    public static TelemetryBatch Telemetry()
+    {
+        const int readings = 100, channels = 4;
+        var rng = new Random(7);
+        var sequences = new long[readings];
+        var timestamps = new long[readings];
+        var values = new float[readings * channels];
+        long seq = 1_000_000_000_000, ts = 1_735_689_600_000; // 2025-01-01T00:00:00Z
+        for (var i = 0; i < readings; i++)
+        {
+            seq += i % 10 == 9 ? rng.Next(2, 5000) : 1; // gaps now and then
+            if (i == 50) seq -= 20; // out-of-order burst: negative sequence delta
+            ts += i % 17 == 16 ? -rng.Next(1, 3_600_000) : rng.Next(1, 250); // clock steps back: negative delta
+            sequences[i] = seq;
+            timestamps[i] = ts;
+            for (var c = 0; c < channels; c++)
+                values[i * channels + c] = (float)(20 + 5 * Math.Sin(i / 7.0 + c) + rng.NextDouble());
+        }
+        Array.Copy(SpecialFloats, 0, values, 37, SpecialFloats.Length);
+        sequences[^1] = long.MaxValue; // extreme deltas: wrap-around must be exact
+        timestamps[^1] = long.MinValue;
+        return new TelemetryBatch(new DeviceId(UnicodeDeviceId), channels, sequences, timestamps, values);
+    }
+
+    public static TelemetryBatch ConsecutiveTelemetry(int readings = 100, int channels = 4)
+    {
+        var sequences = new long[readings];
+        var timestamps = new long[readings];
+        var values = new float[readings * channels];
+        for (var i = 0; i < readings; i++)
+        {
+            sequences[i] = 1_001 + i;
+            timestamps[i] = 1_735_689_600_000 + i; // 1 ms apart
+            for (var c = 0; c < channels; c++) values[i * channels + c] = 21.5f + 0.01f * i - c;
+        }
+        return new TelemetryBatch(new DeviceId("plant-3/line-7/sensor-0042"), channels, sequences, timestamps, values);
+    }
+
+    public static CameraFrame Frame()
+    {
+        var pixels = new byte[CameraFrame.ExpectedWidth * CameraFrame.ExpectedHeight];
+        new Random(11).NextBytes(pixels);
+        pixels[0] = 0;
+        pixels[^1] = 255;
+        return new CameraFrame(new DeviceId("cam-東京-07"), 9_876_543_210, 1_735_689_600_123,
+            CameraFrame.ExpectedWidth, CameraFrame.ExpectedHeight, pixels, 7);
+    }
+
+    public static IngestAck Ack() => new(
+        new DeviceId(UnicodeDeviceId),
+        HighestContiguous: 1_000_000_004_321,
+        Accepted: 96,
+        Rejected:
+        [
+            new Rejection(1_000_000_000_010, RejectReason.NotANumber, "channel 2 is NaN"),
+            new Rejection(1_000_000_000_011, RejectReason.OutOfRange, "channel 0 = 1e30 outside [-40, 125]"),
+            new Rejection(1_000_000_000_002, RejectReason.Duplicate, ""),
+            new Rejection(999_999_999_990, RejectReason.OutOfOrder, "older than the window (Δ = −10)"),
+            new Rejection(-1, RejectReason.Malformed, "negative sequence"),
+            new Rejection(long.MaxValue, RejectReason.ChannelMismatch, "expected 4 channels, got 3 — 📉"),
+        ],
+        Node: "edge-2@10.0.0.12:4053");
+
+    public static DeviceState State() => new(
+        new DeviceId("ħŧ-sensor-ü"),
+        Node: "edge-1@10.0.0.11:4053",
+        LastSequence: 1_000_000_004_400,
+        HighestContiguous: 1_000_000_004_321,
+        AcceptedReadings: 123_456_789_012,
+        AcceptedFrames: 42,
+        Rejections:
+        [
+            new ReasonCount(RejectReason.NotANumber, 17),
+            new ReasonCount(RejectReason.Duplicate, 1_000_000),
+            new ReasonCount(RejectReason.WrongFrameSize, 3),
+            new ReasonCount(RejectReason.ChannelMismatch, long.MaxValue / 4),
+        ],
+        Channels:
+        [
+            new ChannelStats(123_456_789, 21.734_562_189_1, 0.001_234_5, -3.5f, 48.25f),
+            new ChannelStats(0, double.NaN, double.NaN, float.PositiveInfinity, float.NegativeInfinity),
+            new ChannelStats(1, -0.0, double.Epsilon, float.Epsilon, -0.0f),
+            new ChannelStats(long.MaxValue, double.MaxValue, double.PositiveInfinity, float.MinValue, float.MaxValue),
+        ],
+        BufferFill: 4_095,
+        BufferCapacity: 4_096,
+        FrameBufferFill: 0,
+        FrameBufferCapacity: 64);
+
+    public static ClusterOverview Overview() => new(
+        AnsweredBy: "akka.tcp://edge@dc-1.example:4053",
+        Members:
+        [
+            new MemberInfo("akka.tcp://edge@dc-1.example:4053", ["datacenter", "gateway", "lighthouse"], "Up"),
+            new MemberInfo("akka.tcp://edge@edge-1.example:4053", ["edge", "gateway", "shard-host"], "Up"),
+            new MemberInfo("akka.tcp://edge@edge-2.example:4053", ["edge", "shard-host"], "Leaving"),
+            new MemberInfo("akka.tcp://edge@edge-3.example:4053", [], "Joining"),
+            new MemberInfo("akka.tcp://edge@edge-4.example:4053", ["edge", "région-sud", ""], "WeaklyUp"),
+        ],
+        Regions:
+        [
+            new RegionInfo("akka.tcp://edge@edge-1.example:4053", 34, 1_250),
+            new RegionInfo("akka.tcp://edge@edge-2.example:4053", 33, 998),
+            new RegionInfo("akka.tcp://edge@edge-4.example:4053", 0, 0),
+        ],
+        StatsComplete: false);
+
+    /// <summary>One representative instance per concrete message type (used by the coverage tests too).</summary>
+    public static IReadOnlyList<IEdgeMessage> All() =>
+    [
+        Telemetry(),
+        Frame(),
+        StopDevice.Instance,
+        Ack(),
+        new GetDeviceState(new DeviceId(UnicodeDeviceId)),
+        State(),
+        GetClusterOverview.Instance,
+        Overview(),
+        new RequestRejected("no shard region for device 'ü-1' — coordinator unreachable"),
+    ];
+
+    public static IEdgeMessage For(Type type) =>
+        All().SingleOrDefault(m => m.GetType() == type)
+        ?? throw new InvalidOperationException($"SampleMessages has no sample for {type.FullName}; add one to All()");
+
+    public static IEnumerable<object[]> ManifestData() =>
+        EdgeSerializer.Manifests.Values.Order(StringComparer.Ordinal).Select(m => new object[] { m });
+
+    public static IEdgeMessage ForManifest(string manifest) =>
+        For(EdgeSerializer.Manifests.Single(kv => kv.Value == manifest).Key);
+}
