@@ -57,6 +57,16 @@ public static class Cli
             Console.Error.WriteLine($"edgeactors {command}: {ex.Message}");
             return 2;
         }
+        catch (ArgumentException ex)
+        {
+            Console.Error.WriteLine($"edgeactors {command}: invalid setting: {ex.Message}");
+            return 2;
+        }
+        catch (Akka.Configuration.ConfigurationException ex)
+        {
+            Console.Error.WriteLine($"edgeactors {command}: invalid configuration: {ex.Message}");
+            return 2;
+        }
     }
 
     private static int Unknown(string command)

@@ -43,7 +43,7 @@ public sealed class OverviewCollector : ReceiveActor, IWithTimers
 
     private void Finish(RegionInfo[] regions, bool complete)
     {
-        var cluster = Cluster.Get(Context.System);
+        var cluster = Akka.Cluster.Cluster.Get(Context.System);
         var state = cluster.State;
         var unreachable = state.Unreachable.Select(m => m.Address).ToHashSet();
         var members = state.Members

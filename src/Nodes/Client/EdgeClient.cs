@@ -61,8 +61,8 @@ public sealed class EdgeClient : IAsyncDisposable
             .ToList();
         var config = ConfigurationFactory.ParseString($$"""
             akka {
-              loglevel = WARNING
-              stdout-loglevel = WARNING
+              loglevel = ERROR
+              stdout-loglevel = ERROR
               log-dead-letters = off
               log-dead-letters-during-shutdown = off
               actor.provider = remote

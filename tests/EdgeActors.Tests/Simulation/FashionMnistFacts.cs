@@ -2,26 +2,17 @@ using EdgeActors.Nodes.Simulation;
 
 namespace EdgeActors.Tests.Simulation;
 
-/// <summary>A fact that needs the real Fashion-MNIST files; skipped (not failed) where they are absent.</summary>
-public sealed class FashionMnistFactAttribute : FactAttribute
-{
-    public FashionMnistFactAttribute()
-    {
-        var dir = FashionMnist.ResolveDirectory(null);
-        if (!File.Exists(Path.Combine(dir, "t10k-images-idx3-ubyte.gz")))
-            Skip = $"Fashion-MNIST not found in '{dir}' (sudo apt-get install dataset-fashion-mnist)";
-    }
-}
+/// <summary>
+/// A fact that needs the real Fashion-MNIST files. It fails (never skips) where they are absent:
+/// `.ci/run` and the README's test command install them (`apt-get install dataset-fashion-mnist`).
+/// </summary>
+public sealed class FashionMnistFactAttribute : FactAttribute;
 
-/// <summary>A fact that loads from a directory of its own; skipped when the environment variable would override it.</summary>
-public sealed class ExplicitDirectoryFactAttribute : FactAttribute
-{
-    public ExplicitDirectoryFactAttribute()
-    {
-        if (!string.IsNullOrWhiteSpace(Environment.GetEnvironmentVariable(FashionMnist.DirectoryEnvironmentVariable)))
-            Skip = $"{FashionMnist.DirectoryEnvironmentVariable} is set and overrides the test's directory";
-    }
-}
+/// <summary>
+/// A fact that loads from a directory of its own. It fails loudly when EDGEACTORS_FASHION_MNIST_DIR is set,
+/// because the variable would override the test's directory; unset it to run the suite.
+/// </summary>
+public sealed class ExplicitDirectoryFactAttribute : FactAttribute;
 
 /// <summary>Loads both sets once for the whole test class.</summary>
 public sealed class FashionMnistFixture

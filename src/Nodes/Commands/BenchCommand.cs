@@ -1,0 +1,292 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using Akka.Actor;
+using Akka.Cluster;
+using Akka.Configuration;
+using Akka.Hosting;
+using EdgeActors.Actors.Devices;
+using EdgeActors.Actors.Ingestion;
+using EdgeActors.Messages;
+using EdgeActors.Messages.Serialization;
+using EdgeActors.Nodes.Bench;
+using EdgeActors.Nodes.Hosting;
+using EdgeActors.Nodes.Simulation;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+
+namespace EdgeActors.Nodes.Commands;
+
+public static class BenchCommand
+{
+    public const string Usage = """
+        edgeactors bench ingest [--devices 500] [--rounds 60] [--batch 100] [--channels 4] [--drivers 10] [--window 100]
+                                [--remote-requests 2000] [--base-port 4700] [--out docs/benchmarks.md] [--no-write]
+          Telemetry readings/s through the sharded device path (one node, then two nodes) against a plain local actor
+          running the same preprocessing fed by Tell (the baseline), and cross-node request/response with our
+          serializer against Akka's default serializer, all in one run. Ends with RESULT lines; writes the figures
+          into docs/benchmarks.md unless --no-write.
+        """;
+
+    private const string DefaultSerializerBinding =
+        "akka.actor.serialization-bindings { \"EdgeActors.Messages.IEdgeMessage, EdgeActors.Messages\" = json }";
+
+    public static async Task<int> RunAsync(CliArgs args)
+    {
+        var what = args.Positional.FirstOrDefault();
+        if (what != "ingest") throw new CliException($"bench: unknown benchmark '{what ?? ""}'; available: ingest");
+        var o = new IngestBenchOptions(
+            args.Int("devices", 500), args.Int("rounds", 60), args.Int("batch", 100), args.Int("channels", 4),
+            args.Int("drivers", 10), args.Int("window", 100), args.Int("remote-requests", 2000), args.Int("base-port", 4700));
+        var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
+        var write = !args.Flag("no-write");
+        args.EnsureAllUsed();
+        var result = await RunIngestAsync(o);
+        if (write) WriteMarkdown(outPath, o, result);
+        return 0;
+    }
+
+    public sealed record IngestBenchOptions(int Devices, int Rounds, int Batch, int Channels, int Drivers, int Window, int RemoteRequests, int BasePort);
+
+    public sealed record StageResult(string Name, long Readings, double Seconds, double P50Ms, double P99Ms)
+    {
+        public double PerSecond => Readings / Seconds;
+    }
+
+    public sealed record IngestBenchResult(StageResult Raw, StageResult Sharded1, StageResult Sharded2, StageResult RemoteOurs, StageResult RemoteDefault);
+
+    public static async Task<IngestBenchResult> RunIngestAsync(IngestBenchOptions o)
+    {
+        var settings = IngestionSettings.Default;
+        Console.WriteLine($"bench ingest: {o.Devices} devices x {o.Rounds} batches x {o.Batch} readings x {o.Channels} channels " +
+                          $"= {(long)o.Devices * o.Rounds * o.Batch:N0} readings per stage; denoise={settings.Denoise}; {Environment.ProcessorCount} cores");
+
+        var raw = await RawStageAsync(o, settings);
+        Report(raw);
+        var sharded1 = await ShardedStageAsync(o, twoNodes: false);
+        Report(sharded1);
+        var sharded2 = await ShardedStageAsync(o, twoNodes: true);
+        Report(sharded2);
+        var ours = await RemoteStageAsync(o, defaultSerializer: false);
+        Report(ours);
+        var dflt = await RemoteStageAsync(o, defaultSerializer: true);
+        Report(dflt);
+
+        var ratio = sharded1.PerSecond / raw.PerSecond;
+        var remoteRatio = ours.PerSecond / dflt.PerSecond;
+        Console.WriteLine($"sharded (1 node) / raw tell = {ratio:0.00}; two nodes = {sharded2.PerSecond:N0}/s; remote ours/default = {remoteRatio:0.00}");
+        Console.WriteLine(Inv($"RESULT ingest sharded_per_s={sharded1.PerSecond:0} raw_tell_per_s={raw.PerSecond:0} ratio={ratio:0.00} two_nodes_per_s={sharded2.PerSecond:0}"));
+        Console.WriteLine(Inv($"RESULT remote ours_per_s={ours.PerSecond / o.Batch:0} default_per_s={dflt.PerSecond / o.Batch:0} ratio={remoteRatio:0.00}"));
+        return new IngestBenchResult(raw, sharded1, sharded2, ours, dflt);
+    }
+
+    private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    private static void Report(StageResult r) =>
+        Console.WriteLine($"  {r.Name,-34} {r.Readings,12:N0} readings in {r.Seconds,6:0.00}s = {r.PerSecond,12:N0} readings/s" +
+                          (r.P50Ms > 0 ? $"  p50 {r.P50Ms:0.00} ms  p99 {r.P99Ms:0.00} ms" : ""));
+
+    /// <summary>Round-major order: each device's batches go out in sequence order.</summary>
+    public static List<TelemetryBatch> MakeBatches(string prefix, int devices, int rounds, int batch, int channels)
+    {
+        var gens = Enumerable.Range(0, devices)
+            .Select(d => new TelemetryGenerator(new DeviceId($"{prefix}-{d:D5}"), channels, FaultSettings.None, d + 1)).ToArray();
+        var list = new List<TelemetryBatch>(devices * rounds);
+        for (var r = 0; r < rounds; r++)
+            foreach (var g in gens)
+                list.Add(g.NextBatch(batch, 1_700_000_000_000 + r * batch * 10L, 10));
+        return list;
+    }
+
+    private static async Task<StageResult> RawStageAsync(IngestBenchOptions o, IngestionSettings settings)
+    {
+        using var system = ActorSystem.Create("bench-raw", ConfigurationFactory.ParseString("akka.loglevel = WARNING").WithFallback(EdgeSerialization.Config));
+        try
+        {
+            StageResult? last = null;
+            for (var pass = 0; pass < 2; pass++) // pass 0 warms up the JIT
+            {
+                var batches = MakeBatches($"raw{pass}", o.Devices, o.Rounds, o.Batch, o.Channels);
+                var actor = system.ActorOf(RawIngestActor.Props(settings));
+                var done = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
+                var sw = Stopwatch.StartNew();
+                foreach (var b in batches) actor.Tell(b);
+                actor.Tell(new RawIngestActor.Flush(done));
+                var accepted = await done.Task;
+                sw.Stop();
+                Expect(accepted, batches, "raw");
+                last = new StageResult("raw tell, plain local actor", accepted, sw.Elapsed.TotalSeconds, 0, 0);
+                system.Stop(actor);
+            }
+            return last!;
+        }
+        finally
+        {
+            await system.Terminate();
+        }
+    }
+
+    private static void Expect(long accepted, List<TelemetryBatch> batches, string stage)
+    {
+        var expected = batches.Sum(b => (long)b.Count);
+        if (accepted != expected) throw new InvalidOperationException($"bench {stage}: {accepted} readings accepted of {expected} sent");
+    }
+
+    private static async Task<(IHost Host, ActorSystem System)> StartInProcessNodeAsync(string roles, int port, int seedPort, params string[] sets)
+    {
+        var (config, roleList) = NodeConfig.Build(new NodeOptions
+        {
+            Roles = roles.Split(','), Host = "127.0.0.1", Port = port, Seeds = [$"127.0.0.1:{seedPort}"],
+            Sets = ["akka.loglevel = WARNING", "akka.stdout-loglevel = WARNING", .. sets],
+        }, NodeConfig.ProcessEnvironment());
+        var host = NodeHost.Build(config, roleList);
+        await host.StartAsync();
+        return (host, host.Services.GetRequiredService<ActorSystem>());
+    }
+
+    private static async Task WaitForUpAsync(ActorSystem system, int members, LocalCluster? cluster)
+    {
+        var sw = Stopwatch.StartNew();
+        var c = Cluster.Get(system);
+        while (c.State.Members.Count(m => m.Status == MemberStatus.Up) < members)
+        {
+            if (sw.Elapsed > TimeSpan.FromSeconds(60))
+            {
+                var tails = cluster is null ? "" : string.Join("\n", cluster.Nodes.Select(n => n.Tail(10)));
+                throw new TimeoutException($"bench: cluster did not reach {members} members in 60 s\n{tails}");
+            }
+            await Task.Delay(200);
+        }
+    }
+
+    private static async Task<LoadResult[]> DriveAsync(ActorSystem system, IActorRef target, List<TelemetryBatch> batches, int drivers, int window)
+    {
+        // each device belongs to exactly one driver, so per-device order is kept
+        var parts = Enumerable.Range(0, drivers).Select(_ => new List<TelemetryBatch>()).ToArray();
+        foreach (var b in batches) parts[(int)((uint)b.DeviceId.Value.GetHashCode() % (uint)drivers)].Add(b);
+        var tasks = parts.Where(p => p.Count > 0).Select(p =>
+        {
+            var tcs = new TaskCompletionSource<LoadResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+            system.ActorOf(LoadDriver.Props(target, p, window, tcs));
+            return tcs.Task;
+        }).ToList();
+        return await Task.WhenAll(tasks).WaitAsync(TimeSpan.FromMinutes(3));
+    }
+
+    private static StageResult Summarise(string name, LoadResult[] results, List<TelemetryBatch> batches, double seconds)
+    {
+        var accepted = results.Sum(r => r.Accepted);
+        Expect(accepted, batches, name);
+        var lat = results.SelectMany(r => r.LatencyTicks).Order().ToArray();
+        double Ms(double q) => lat.Length == 0 ? 0 : lat[Math.Min(lat.Length - 1, (int)(q * lat.Length))] * 1000.0 / Stopwatch.Frequency;
+        return new StageResult(name, accepted, seconds, Ms(0.50), Ms(0.99));
+    }
+
+    private static async Task<StageResult> ShardedStageAsync(IngestBenchOptions o, bool twoNodes)
+    {
+        var port = o.BasePort + (twoNodes ? 10 : 0);
+        await using var others = new LocalCluster(
+            [new NodeSpec("bench-seed", "seed", port), .. twoNodes ? new[] { new NodeSpec("bench-edge2", ["edge"], port + 1, ["--set", "akka.loglevel = WARNING"]) } : []],
+            Path.Combine(Path.GetTempPath(), "edgeactors-bench"));
+        if (twoNodes) others.Start("bench-edge2");
+        var (host, system) = await StartInProcessNodeAsync("seed,edge", port, port);
+        try
+        {
+            await WaitForUpAsync(system, twoNodes ? 2 : 1, others);
+            var region = host.Services.GetRequiredService<ActorRegistry>().Get<DeviceRegion>();
+            var name = twoNodes ? "sharded, two edge nodes" : "sharded, one node (entities + replies)";
+            StageResult? last = null;
+            for (var pass = 0; pass < 2; pass++)
+            {
+                var batches = MakeBatches($"sh{(twoNodes ? 2 : 1)}p{pass}", o.Devices, o.Rounds, o.Batch, o.Channels);
+                var sw = Stopwatch.StartNew();
+                var results = await DriveAsync(system, region, batches, o.Drivers, o.Window);
+                sw.Stop();
+                last = Summarise(name, results, batches, sw.Elapsed.TotalSeconds);
+            }
+            return last!;
+        }
+        finally
+        {
+            await host.StopAsync();
+            host.Dispose();
+            await others.StopAllAsync(TimeSpan.FromSeconds(15));
+        }
+    }
+
+    /// <summary>
+    /// Cross-node request/response: this process is a datacenter node (device proxy), every device lives on an edge
+    /// process; 10 callers x 10 in flight. The default-serializer run rebinds our messages to Akka's JSON serializer on both sides.
+    /// </summary>
+    private static async Task<StageResult> RemoteStageAsync(IngestBenchOptions o, bool defaultSerializer)
+    {
+        var port = o.BasePort + (defaultSerializer ? 30 : 20);
+        string[] sets = defaultSerializer ? [DefaultSerializerBinding] : [];
+        var edgeArgs = new List<string> { "--set", "akka.loglevel = WARNING" };
+        foreach (var s in sets) edgeArgs.AddRange(["--set", s]);
+        await using var others = new LocalCluster(
+            [new NodeSpec("bench-seed", "seed", port), new NodeSpec("bench-remote-edge", ["edge"], port + 1, edgeArgs)],
+            Path.Combine(Path.GetTempPath(), "edgeactors-bench"));
+        others.Start("bench-remote-edge");
+        var (host, system) = await StartInProcessNodeAsync("seed,datacenter", port, port, sets);
+        try
+        {
+            await WaitForUpAsync(system, 2, others);
+            var proxy = host.Services.GetRequiredService<ActorRegistry>().Get<DeviceRegion>();
+            var name = defaultSerializer ? "remote req/resp, default serializer" : "remote req/resp, our serializer";
+            var requests = defaultSerializer ? Math.Max(100, o.RemoteRequests / 4) : o.RemoteRequests;
+            StageResult? last = null;
+            for (var pass = 0; pass < 2; pass++)
+            {
+                var count = pass == 0 ? Math.Max(10, requests / 5) : requests;
+                // 10 callers, each with its own 10 devices, 10 requests in flight
+                var batches = MakeBatches($"rm{(defaultSerializer ? "d" : "o")}p{pass}", 100, count * 10 / 100, o.Batch, o.Channels);
+                var sw = Stopwatch.StartNew();
+                var results = await DriveAsync(system, proxy, batches, 10, 10);
+                sw.Stop();
+                last = Summarise(name, results, batches, sw.Elapsed.TotalSeconds);
+            }
+            return last!;
+        }
+        finally
+        {
+            await host.StopAsync();
+            host.Dispose();
+            await others.StopAllAsync(TimeSpan.FromSeconds(15));
+        }
+    }
+
+    private const string Begin = "<!-- bench ingest: begin (written by `./edgeactors bench ingest`) -->";
+    private const string End = "<!-- bench ingest: end -->";
+
+    private static void WriteMarkdown(string path, IngestBenchOptions o, IngestBenchResult r)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(Begin);
+        sb.AppendLine("## Ingestion and wire format (`bench ingest`)");
+        sb.AppendLine();
+        sb.AppendLine($"Command: `./edgeactors bench ingest --devices {o.Devices} --rounds {o.Rounds} --batch {o.Batch} --channels {o.Channels} --drivers {o.Drivers} --window {o.Window}`  ");
+        sb.AppendLine($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores, .NET {Environment.Version}, denoise = median-5. Each stage runs twice; the second (warm) pass is reported.");
+        sb.AppendLine();
+        sb.AppendLine("| stage | readings | seconds | readings/s | requests/s | p50 ms | p99 ms |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+        foreach (var s in new[] { r.Raw, r.Sharded1, r.Sharded2, r.RemoteOurs, r.RemoteDefault })
+            sb.AppendLine(Inv($"| {s.Name} | {s.Readings:N0} | {s.Seconds:0.00} | {s.PerSecond:N0} | {s.PerSecond / o.Batch:N0} | {(s.P50Ms > 0 ? s.P50Ms.ToString("0.00", CultureInfo.InvariantCulture) : "–")} | {(s.P99Ms > 0 ? s.P99Ms.ToString("0.00", CultureInfo.InvariantCulture) : "–")} |"));
+        sb.AppendLine();
+        sb.AppendLine("```");
+        sb.AppendLine(Inv($"RESULT ingest sharded_per_s={r.Sharded1.PerSecond:0} raw_tell_per_s={r.Raw.PerSecond:0} ratio={r.Sharded1.PerSecond / r.Raw.PerSecond:0.00} two_nodes_per_s={r.Sharded2.PerSecond:0}"));
+        sb.AppendLine(Inv($"RESULT remote ours_per_s={r.RemoteOurs.PerSecond / o.Batch:0} default_per_s={r.RemoteDefault.PerSecond / o.Batch:0} ratio={r.RemoteOurs.PerSecond / r.RemoteDefault.PerSecond:0.00}"));
+        sb.AppendLine("```");
+        sb.AppendLine(End);
+
+        var existing = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n\n";
+        var start = existing.IndexOf(Begin, StringComparison.Ordinal);
+        var end = existing.IndexOf(End, StringComparison.Ordinal);
+        var updated = start >= 0 && end > start
+            ? existing[..start] + sb.ToString().TrimEnd('\n') + existing[(end + End.Length)..]
+            : existing.TrimEnd('\n') + "\n\n" + sb;
+        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
+        File.WriteAllText(path, updated);
+        Console.WriteLine($"bench: figures written to {path}");
+    }
+}

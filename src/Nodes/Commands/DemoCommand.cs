@@ -1,0 +1,127 @@
+using System.Diagnostics;
+using EdgeActors.Messages;
+using EdgeActors.Nodes.Client;
+using EdgeActors.Nodes.Hosting;
+using EdgeActors.Nodes.Simulation;
+
+namespace EdgeActors.Nodes.Commands;
+
+/// <summary>The main job: a local cluster of real processes, the simulator through the client, a summary.</summary>
+public static class DemoCommand
+{
+    public static readonly string Usage = $"""
+        edgeactors demo [--duration <seconds>] [--edges N] [--base-port P] [--dir DIR] [simulator options]
+          Starts seed, datacenter and N edge node processes (default 2) on 127.0.0.1 from ports P.. (default 4053),
+          streams simulated devices through the client library for the duration (default 20 s) with live
+          progress, prints a summary ending in 'SUMMARY sent=… accepted=… rejected=… lost=…', then stops the
+          cluster gracefully. Node logs go to DIR (default .data/demo).
+        {SimulatorOptions.Usage}
+        """;
+
+    public static async Task<int> RunAsync(CliArgs args)
+    {
+        var duration = TimeSpan.FromSeconds(args.Double("duration", 20));
+        var edges = args.Int("edges", 2);
+        var basePort = args.Int("base-port", 4053);
+        var dir = Path.GetFullPath(args.Get("dir", Path.Combine(".data", "demo")));
+        var sim = SimulatorOptions.FromArgs(args, duration);
+        args.EnsureAllUsed();
+        if (edges < 1) throw new CliException("--edges must be at least 1");
+
+        var layout = LocalCluster.DefaultLayout(basePort, edges);
+        Console.WriteLine($"demo: starting {layout.Count} node processes on 127.0.0.1:{basePort}..{basePort + layout.Count - 1} (logs in {dir})");
+        await using var cluster = new LocalCluster(layout, dir);
+        cluster.StartAll();
+        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = cluster.GatewayContacts.ToList() });
+
+        var formed = Stopwatch.StartNew();
+        var overview = await WaitForMembersAsync(client, cluster, layout.Count, TimeSpan.FromSeconds(90));
+        if (overview is null) return 1;
+        Console.WriteLine($"demo: cluster formed in {formed.Elapsed.TotalSeconds:0.0}s: {Describe(overview)}");
+
+        var simulator = new Simulator(sim);
+        Console.WriteLine($"demo: streaming {sim.Sensors} sensors x {sim.Channels} channels at {sim.ReadingsPerSecond:N0} readings/s and {sim.Cameras} cameras at {sim.FramesPerSecond:N0} frames/s for {duration.TotalSeconds:0}s");
+        using var cts = new CancellationTokenSource();
+        var run = simulator.RunAsync(client, cts.Token);
+        var clock = Stopwatch.StartNew();
+        long lastReadings = 0;
+        var lastTime = TimeSpan.Zero;
+        while (!run.IsCompleted)
+        {
+            await Task.WhenAny(run, Task.Delay(1000));
+            var now = clock.Elapsed;
+            var readings = simulator.Telemetry.Accepted + simulator.Telemetry.Rejected;
+            var rate = (readings - lastReadings) / Math.Max(0.001, (now - lastTime).TotalSeconds);
+            (lastReadings, lastTime) = (readings, now);
+            var ov = await TryOverviewAsync(client);
+            var members = ov is null ? "?" : $"{ov.Members.Count(m => m.Status == "Up")}/{ov.Members.Length} up";
+            var devices = ov is null ? "?" : ov.Devices.ToString();
+            Console.WriteLine(
+                $"[{now.TotalSeconds,5:0}s] members {members}  devices {devices}  readings/s {rate,8:N0}  " +
+                $"accepted {simulator.Telemetry.Accepted:N0}  rejected {simulator.Telemetry.Rejected:N0}  frames {simulator.Frames.Accepted:N0}/{simulator.Frames.Sent:N0}  retried {simulator.Telemetry.RetriedRequests + simulator.Frames.RetriedRequests}");
+        }
+        await run;
+
+        var final = await TryOverviewAsync(client);
+        var t = simulator.Telemetry;
+        var f = simulator.Frames;
+        Console.WriteLine();
+        Console.WriteLine("demo summary");
+        Console.WriteLine($"  cluster:    {(final is null ? "unavailable" : Describe(final))}");
+        Console.WriteLine($"  telemetry:  sent {t.Sent:N0}  accepted {t.Accepted:N0}  rejected {t.Rejected:N0} ({t.RejectionSummary()})  in {clock.Elapsed.TotalSeconds:0.0}s = {(t.Accepted + t.Rejected) / clock.Elapsed.TotalSeconds:N0} readings/s");
+        Console.WriteLine($"  frames:     sent {f.Sent:N0}  accepted {f.Accepted:N0}  rejected {f.Rejected:N0} {f.RejectionSummary()}");
+        Console.WriteLine($"  injected:   faults are in the simulator; NaN readings are rejected as NotANumber, spikes are smoothed by the median filter");
+        if (simulator.Failure is not null) Console.WriteLine($"  failure:    {simulator.Failure.Message}");
+        var sent = t.Sent + f.Sent;
+        var accepted = t.Accepted + f.Accepted;
+        var rejected = t.Rejected + f.Rejected;
+        var lost = sent - accepted - rejected;
+
+        var stop = Stopwatch.StartNew();
+        await client.DisposeAsync();
+        var times = await cluster.StopAllAsync(TimeSpan.FromSeconds(20));
+        Console.WriteLine($"  shutdown:   {string.Join("  ", times.Select(kv => $"{kv.Key} {kv.Value:0.0}s"))}  (total {stop.Elapsed.TotalSeconds:0.0}s; exit codes {string.Join(",", cluster.Nodes.Select(n => n.ExitCode?.ToString() ?? "?"))})");
+        Console.WriteLine($"SUMMARY sent={sent} accepted={accepted} rejected={rejected} lost={lost}");
+        return lost == 0 && cluster.Nodes.All(n => n.ExitCode == 0) ? 0 : 1;
+    }
+
+    public static async Task<ClusterOverview?> WaitForMembersAsync(EdgeClient client, LocalCluster cluster, int expected, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        ClusterOverview? last = null;
+        while (sw.Elapsed < timeout)
+        {
+            foreach (var n in cluster.Nodes)
+                if (n.HasExited)
+                {
+                    Console.Error.WriteLine($"node {n.Spec.Name} exited with code {n.ExitCode} during start-up; last lines of {n.LogPath}:\n{n.Tail()}");
+                    return null;
+                }
+            last = await TryOverviewAsync(client) ?? last;
+            if (last is not null && last.Members.Count(m => m.Status == "Up") >= expected) return last;
+            await Task.Delay(500);
+        }
+        Console.Error.WriteLine($"cluster did not reach {expected} members within {timeout.TotalSeconds:0}s (last view: {(last is null ? "no answer" : Describe(last))})");
+        foreach (var n in cluster.Nodes) Console.Error.WriteLine($"--- {n.Spec.Name} ({n.LogPath}):\n{n.Tail(15)}");
+        return null;
+    }
+
+    public static async Task<ClusterOverview?> TryOverviewAsync(EdgeClient client)
+    {
+        try
+        {
+            return await client.TryOnceAsync<ClusterOverview>(GetClusterOverview.Instance, TimeSpan.FromSeconds(2));
+        }
+        catch (Exception)
+        {
+            return null;
+        }
+    }
+
+    public static string Describe(ClusterOverview o)
+    {
+        var members = string.Join(" ", o.Members.Select(m => $"{m.Address.Split('@').Last()}[{string.Join(",", m.Roles.Where(r => r != "gateway"))}]={m.Status}"));
+        var regions = string.Join(" ", o.Regions.Select(r => $"{r.Address.Split('@').Last()}:{r.Shards}sh/{r.Entities}dev"));
+        return $"{members}; regions {(regions.Length == 0 ? "none" : regions)}";
+    }
+}

@@ -1,0 +1,56 @@
+using EdgeActors.Messages;
+using EdgeActors.Nodes.Client;
+
+namespace EdgeActors.Nodes.Commands;
+
+public static class StatusCommand
+{
+    public const string Usage = """
+        edgeactors status [--contacts host:port,...] [--device ID]
+          Without --device: cluster members (roles, status) and, per edge node, shards and live device entities.
+          With --device: that device's state (sequences, counts, rejections, channel statistics, buffer fill).
+        """;
+
+    public static async Task<int> RunAsync(CliArgs args)
+    {
+        var contacts = SimulateCommand.NodeConfigContacts(args);
+        var device = args.Get("device");
+        args.EnsureAllUsed();
+        await using var client = EdgeClient.Connect(new EdgeClientOptions
+        {
+            Contacts = contacts, RequestTimeout = TimeSpan.FromSeconds(5), RetryDeadline = TimeSpan.FromSeconds(15),
+        });
+        try
+        {
+            if (device is null)
+            {
+                var o = await client.GetOverviewAsync();
+                Console.WriteLine($"answered by {o.AnsweredBy}");
+                Console.WriteLine("members:");
+                foreach (var m in o.Members) Console.WriteLine($"  {m.Address,-40} {m.Status,-12} roles={string.Join(",", m.Roles)}");
+                Console.WriteLine($"device regions{(o.StatsComplete ? "" : " (incomplete: some region did not answer)")}:");
+                foreach (var r in o.Regions) Console.WriteLine($"  {r.Address,-40} shards={r.Shards,-4} devices={r.Entities}");
+                Console.WriteLine($"devices: {o.Devices}");
+            }
+            else
+            {
+                var s = await client.GetDeviceStateAsync(new DeviceId(device));
+                Console.WriteLine($"device {s.DeviceId} on {s.Node}");
+                Console.WriteLine($"  last sequence {s.LastSequence}, highest contiguous {s.HighestContiguous}");
+                Console.WriteLine($"  accepted readings {s.AcceptedReadings}, accepted frames {s.AcceptedFrames}, rejected {s.RejectedTotal} ({string.Join(" ", s.Rejections.Select(r => $"{r.Reason}={r.Count}"))})");
+                Console.WriteLine($"  buffer {s.BufferFill}/{s.BufferCapacity} readings, {s.FrameBufferFill}/{s.FrameBufferCapacity} frames");
+                for (var i = 0; i < s.Channels.Length; i++)
+                {
+                    var c = s.Channels[i];
+                    Console.WriteLine($"  ch{i}: n={c.Count} mean={c.Mean:0.###} var={c.Variance:0.###} min={c.Min:0.###} max={c.Max:0.###}");
+                }
+            }
+            return 0;
+        }
+        catch (EdgeClientException ex)
+        {
+            Console.Error.WriteLine($"status: {ex.Message} (contacts {string.Join(",", contacts)})");
+            return 1;
+        }
+    }
+}

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: unit + in-process cluster tests, then the multi-process tests (real node processes).
+# Installs the test data (Debian package dataset-fashion-mnist) when it is missing.
+set -euo pipefail
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cd "$root"
+if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
+  sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q dataset-fashion-mnist
+fi
+dotnet build EdgeActors.sln -c Release --nologo -v quiet -clp:ErrorsOnly
+dotnet test tests/EdgeActors.Tests/EdgeActors.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=normal"
+dotnet test tests/EdgeActors.MultiNode.Tests/EdgeActors.MultiNode.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=normal"
