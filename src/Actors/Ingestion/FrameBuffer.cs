@@ -1,0 +1,58 @@
+namespace EdgeActors.Actors.Ingestion;
+
+/// <summary>One accepted camera frame as kept by <see cref="FrameBuffer"/>.</summary>
+public readonly record struct BufferedFrame(long Sequence, long Timestamp, int Label, byte[] Pixels);
+
+/// <summary>
+/// Bounded ring of accepted frames keeping the latest <see cref="Capacity"/>; the oldest is overwritten when full
+/// (counted in <see cref="Overwritten"/>). Frames are stored as given: the pixel array is not copied (the
+/// <see cref="FramePreprocessor"/> hands in its own copy). Not thread-safe.
+/// </summary>
+public sealed class FrameBuffer
+{
+    private readonly BufferedFrame[] _frames;
+    private int _next;
+
+    public FrameBuffer(int capacity)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
+        Capacity = capacity;
+        _frames = new BufferedFrame[capacity];
+    }
+
+    public int Capacity { get; }
+
+    public int Count { get; private set; }
+
+    public long Overwritten { get; private set; }
+
+    public void Append(BufferedFrame f)
+    {
+        ArgumentNullException.ThrowIfNull(f.Pixels);
+        _frames[_next] = f;
+        _next = _next + 1 == Capacity ? 0 : _next + 1;
+        if (Count < Capacity)
+            Count++;
+        else
+            Overwritten++;
+    }
+
+    /// <summary>The latest <c>min(max, Count)</c> frames, oldest first (a new array each call).</summary>
+    public IReadOnlyList<BufferedFrame> Latest(int max)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(max);
+        var n = Math.Min(max, Count);
+        if (n == 0)
+            return [];
+        var result = new BufferedFrame[n];
+        var slot = _next - n;
+        if (slot < 0)
+            slot += Capacity;
+        for (var i = 0; i < n; i++)
+        {
+            result[i] = _frames[slot];
+            slot = slot + 1 == Capacity ? 0 : slot + 1;
+        }
+        return result;
+    }
+}

@@ -1,0 +1,141 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+
+namespace EdgeActors.Actors.Ingestion;
+
+/// <summary>
+/// Sliding-window sequence tracker in the style of an IPsec anti-replay window: two bitsets, 'seen' (answered,
+/// accepted or rejected) and 'accepted', over the last <see cref="Window"/> sequences ending at <see cref="Last"/>.
+/// <para><b>Start.</b> A fresh tracker takes the first sequence it is given as its start: the baseline is
+/// <c>first - 1</c>, and nothing at or below the baseline is ever tracked.</para>
+/// <para><b>Window.</b> The window is <c>(Last - Window, Last]</c>. <see cref="Mark"/> with a sequence above
+/// <see cref="Last"/> slides the window forward (the sequences skipped over become gaps); one at or below
+/// <see cref="Last"/> records an answer for a gap if it is still inside the window and is ignored otherwise.
+/// 'Accepted' is sticky: a later <c>Mark(seq, false)</c> does not un-accept a sequence.</para>
+/// <para><b>HighestContiguous.</b> The highest <c>h</c> such that every sequence in <c>(baseline, h]</c> has
+/// been answered. A gap (a sequence never received) holds it back until the gap is answered; sequences that
+/// slide out of the window are given up, so it is always at least <c>Last - Window</c>. It never decreases.</para>
+/// <para>Before the first <see cref="Mark"/>, <see cref="HasAny"/> is false and <see cref="Last"/> and
+/// <see cref="HighestContiguous"/> are -1. Sequences should be non-negative. Not thread-safe.</para>
+/// </summary>
+public sealed class SequenceTracker
+{
+    private readonly ulong[] _seen;
+    private readonly ulong[] _accepted;
+    private readonly long _mask;
+    private long _baseline = -1;
+    private long _last = -1;
+    private long _highestContiguous = -1;
+
+    /// <param name="window">Window size in sequences, a power of two (1 .. 2^24).</param>
+    public SequenceTracker(int window)
+    {
+        if (window < 1 || window > IngestionSettings.CapacityLimit || !BitOperations.IsPow2(window))
+            throw new ArgumentException($"sequence window {window} must be a power of two in 1..{IngestionSettings.CapacityLimit}", nameof(window));
+        Window = window;
+        _mask = window - 1;
+        var words = (window + 63) >> 6;
+        _seen = new ulong[words];
+        _accepted = new ulong[words];
+    }
+
+    /// <summary>Window size in sequences.</summary>
+    public int Window { get; }
+
+    /// <summary>True once any sequence has been marked.</summary>
+    public bool HasAny { get; private set; }
+
+    /// <summary>The highest sequence marked so far; -1 when <see cref="HasAny"/> is false.</summary>
+    public long Last => _last;
+
+    /// <summary>The sequence before the first one marked (-1 when <see cref="HasAny"/> is false).</summary>
+    public long Baseline => _baseline;
+
+    /// <summary>Highest <c>h</c> with every sequence in <c>(baseline, h]</c> answered or given up; -1 when <see cref="HasAny"/> is false.</summary>
+    public long HighestContiguous => _highestContiguous;
+
+    /// <summary>True when <paramref name="seq"/> is in <c>(baseline, Last]</c> and inside the window.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool InWindow(long seq) => HasAny && seq <= _last && seq > _baseline && seq > _last - Window;
+
+    /// <summary>True when <paramref name="seq"/> is inside the window and was accepted.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool IsAccepted(long seq) => InWindow(seq) && Get(_accepted, seq);
+
+    /// <summary>
+    /// True when <paramref name="seq"/> needs no answer any more: it is at or below
+    /// <see cref="HighestContiguous"/> (answered, given up, or before the start), or inside the window and answered.
+    /// </summary>
+    public bool IsResolved(long seq) => HasAny && (seq <= _highestContiguous || (InWindow(seq) && Get(_seen, seq)));
+
+    /// <summary>
+    /// Records an answer for <paramref name="seq"/>. A sequence above <see cref="Last"/> advances
+    /// <see cref="Last"/> (what it skips becomes gaps); one at or below it marks that gap answered when inside the
+    /// window (and is ignored otherwise). Then <see cref="HighestContiguous"/> moves up as far as it can.
+    /// </summary>
+    public void Mark(long seq, bool accepted)
+    {
+        if (!HasAny)
+        {
+            HasAny = true;
+            _baseline = seq - 1;
+            _last = _baseline;
+            _highestContiguous = _baseline;
+        }
+
+        if (seq > _last)
+        {
+            var distance = seq - _last;
+            if (distance >= Window)
+            {
+                Array.Clear(_seen);
+                Array.Clear(_accepted);
+            }
+            else
+            {
+                for (var s = _last + 1; s < seq; s++)
+                {
+                    Clear(_seen, s);
+                    Clear(_accepted, s);
+                }
+                Clear(_accepted, seq);
+            }
+            _last = seq;
+            var floor = seq - Window;
+            if (_highestContiguous < floor)
+                _highestContiguous = floor;
+        }
+        else if (seq <= _baseline || seq <= _last - Window)
+        {
+            return;
+        }
+
+        Set(_seen, seq);
+        if (accepted)
+            Set(_accepted, seq);
+
+        while (_highestContiguous < _last && Get(_seen, _highestContiguous + 1))
+            _highestContiguous++;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private bool Get(ulong[] bits, long seq)
+    {
+        var slot = seq & _mask;
+        return (bits[slot >> 6] & (1UL << (int)(slot & 63))) != 0;
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Set(ulong[] bits, long seq)
+    {
+        var slot = seq & _mask;
+        bits[slot >> 6] |= 1UL << (int)(slot & 63);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void Clear(ulong[] bits, long seq)
+    {
+        var slot = seq & _mask;
+        bits[slot >> 6] &= ~(1UL << (int)(slot & 63));
+    }
+}
