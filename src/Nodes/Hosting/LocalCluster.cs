@@ -68,19 +68,17 @@ public sealed class LocalCluster : IAsyncDisposable
         return node;
     }
 
-    /// <summary>Graceful stop of every running node (SIGTERM), edges first, the seed last; returns seconds taken per node.</summary>
+    /// <summary>
+    /// Graceful stop of every running node (SIGTERM), one at a time: edges, then the datacenter, then the seed, so a
+    /// leaving node always has a leader to remove it (nodes leaving together wait out cluster-exiting). Seconds per node.
+    /// </summary>
     public async Task<IReadOnlyDictionary<string, double>> StopAllAsync(TimeSpan timeout)
     {
         var result = new Dictionary<string, double>();
         var order = _nodes.Values.Where(n => !n.HasExited)
             .OrderBy(n => n.Spec.Roles.Contains("seed") ? 2 : n.Spec.Roles.Contains("datacenter") ? 1 : 0)
             .ToList();
-        // edges together, then the datacenter, then the seed: the leaving nodes always have a leader to remove them
-        foreach (var group in order.GroupBy(n => n.Spec.Roles.Contains("seed") ? 2 : n.Spec.Roles.Contains("datacenter") ? 1 : 0))
-        {
-            var tasks = group.Select(async n => (n.Spec.Name, Seconds: await n.StopAsync(timeout))).ToList();
-            foreach (var (name, seconds) in await Task.WhenAll(tasks)) result[name] = seconds;
-        }
+        foreach (var n in order) result[n.Spec.Name] = await n.StopAsync(timeout);
         return result;
     }
 
