@@ -49,12 +49,14 @@ public static class BenchCommand
 
     public sealed record IngestBenchOptions(int Devices, int Rounds, int Batch, int Channels, int Drivers, int Window, int RemoteRequests, int BasePort, int Passes);
 
-    public sealed record StageResult(string Name, long Readings, double Seconds, double P50Ms, double P99Ms)
+    public sealed record StageResult(string Name, long Readings, long Requests, double Seconds, double P50Ms, double P99Ms)
     {
         public double PerSecond => Readings / Seconds;
     }
 
-    public sealed record IngestBenchResult(StageResult Raw, StageResult Sharded1, StageResult Sharded2, StageResult RemoteOurs, StageResult RemoteDefault);
+    public sealed record IngestBenchResult(
+        StageResult Raw, StageResult Sharded1, StageResult Sharded2, StageResult RemoteOurs, StageResult RemoteDefault,
+        StageResult SmallOurs, StageResult SmallDefault);
 
     public static async Task<IngestBenchResult> RunIngestAsync(IngestBenchOptions o)
     {
@@ -68,17 +70,23 @@ public static class BenchCommand
         Report(sharded1);
         var sharded2 = await ShardedStageAsync(o, twoNodes: true);
         Report(sharded2);
-        var ours = await RemoteStageAsync(o, defaultSerializer: false);
+        var ours = await RemoteStageAsync(o, defaultSerializer: false, o.Batch, o.RemoteRequests);
         Report(ours);
-        var dflt = await RemoteStageAsync(o, defaultSerializer: true);
+        var dflt = await RemoteStageAsync(o, defaultSerializer: true, o.Batch, o.RemoteRequests);
         Report(dflt);
+        // the same request/response with one-reading batches: small messages, where transport overhead weighs more
+        var smallOurs = await RemoteStageAsync(o, defaultSerializer: false, 1, o.RemoteRequests * 10);
+        Report(smallOurs);
+        var smallDflt = await RemoteStageAsync(o, defaultSerializer: true, 1, o.RemoteRequests * 10);
+        Report(smallDflt);
 
         var ratio = sharded1.PerSecond / raw.PerSecond;
         var remoteRatio = ours.PerSecond / dflt.PerSecond;
         Console.WriteLine($"sharded (1 node) / raw tell = {ratio:0.00}; two nodes = {sharded2.PerSecond:N0}/s; remote ours/default = {remoteRatio:0.00}");
         Console.WriteLine(Inv($"RESULT ingest sharded_per_s={sharded1.PerSecond:0} raw_tell_per_s={raw.PerSecond:0} ratio={ratio:0.00} two_nodes_per_s={sharded2.PerSecond:0}"));
         Console.WriteLine(Inv($"RESULT remote ours_per_s={ours.PerSecond / o.Batch:0} default_per_s={dflt.PerSecond / o.Batch:0} ratio={remoteRatio:0.00}"));
-        return new IngestBenchResult(raw, sharded1, sharded2, ours, dflt);
+        Console.WriteLine(Inv($"RESULT remote_small ours_per_s={smallOurs.PerSecond:0} default_per_s={smallDflt.PerSecond:0} ratio={smallOurs.PerSecond / smallDflt.PerSecond:0.00}"));
+        return new IngestBenchResult(raw, sharded1, sharded2, ours, dflt, smallOurs, smallDflt);
     }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
@@ -116,7 +124,7 @@ public static class BenchCommand
                 var accepted = await done.Task;
                 sw.Stop();
                 Expect(accepted, batches, "raw");
-                if (pass > 0) passes.Add(new StageResult("raw tell, plain local actor", accepted, sw.Elapsed.TotalSeconds, 0, 0));
+                if (pass > 0) passes.Add(new StageResult("raw tell, plain local actor", accepted, batches.Count, sw.Elapsed.TotalSeconds, 0, 0));
                 system.Stop(actor);
             }
             return Median(passes);
@@ -183,7 +191,7 @@ public static class BenchCommand
         Expect(accepted, batches, name);
         var lat = results.SelectMany(r => r.LatencyTicks).Order().ToArray();
         double Ms(double q) => lat.Length == 0 ? 0 : lat[Math.Min(lat.Length - 1, (int)(q * lat.Length))] * 1000.0 / Stopwatch.Frequency;
-        return new StageResult(name, accepted, seconds, Ms(0.50), Ms(0.99));
+        return new StageResult(name, accepted, batches.Count, seconds, Ms(0.50), Ms(0.99));
     }
 
     private static async Task<StageResult> ShardedStageAsync(IngestBenchOptions o, bool twoNodes)
@@ -222,9 +230,9 @@ public static class BenchCommand
     /// Cross-node request/response: this process is a datacenter node (device proxy), every device lives on an edge
     /// process; 10 callers x 10 in flight. The default-serializer run rebinds our messages to Akka's JSON serializer on both sides.
     /// </summary>
-    private static async Task<StageResult> RemoteStageAsync(IngestBenchOptions o, bool defaultSerializer)
+    private static async Task<StageResult> RemoteStageAsync(IngestBenchOptions o, bool defaultSerializer, int batchSize, int requests)
     {
-        var port = o.BasePort + (defaultSerializer ? 30 : 20);
+        var port = o.BasePort + (defaultSerializer ? 30 : 20) + (batchSize == o.Batch ? 0 : 20);
         string[] sets = defaultSerializer ? [DefaultSerializerBinding] : [];
         var edgeArgs = new List<string> { "--set", "akka.loglevel = WARNING" };
         foreach (var s in sets) edgeArgs.AddRange(["--set", s]);
@@ -237,14 +245,14 @@ public static class BenchCommand
         {
             await WaitForUpAsync(system, 2, others);
             var proxy = host.Services.GetRequiredService<ActorRegistry>().Get<DeviceRegion>();
-            var name = defaultSerializer ? "remote req/resp, default serializer" : "remote req/resp, our serializer";
-            var requests = defaultSerializer ? Math.Max(100, o.RemoteRequests / 4) : o.RemoteRequests;
+            var name = $"remote req/resp, {(defaultSerializer ? "default" : "our")} serializer, {batchSize}-reading batches";
+            if (defaultSerializer) requests = Math.Max(100, requests / 4);
             StageResult? last = null;
             for (var pass = 0; pass < 2; pass++)
             {
                 var count = pass == 0 ? Math.Max(10, requests / 5) : requests;
                 // 10 callers, each with its own 10 devices, 10 requests in flight
-                var batches = MakeBatches($"rm{(defaultSerializer ? "d" : "o")}p{pass}", 100, count * 10 / 100, o.Batch, o.Channels);
+                var batches = MakeBatches($"rm{(defaultSerializer ? "d" : "o")}{batchSize}p{pass}", 100, Math.Max(1, count / 100), batchSize, o.Channels);
                 var sw = Stopwatch.StartNew();
                 var results = await DriveAsync(system, proxy, batches, 10, 10);
                 sw.Stop();
@@ -274,12 +282,13 @@ public static class BenchCommand
         sb.AppendLine();
         sb.AppendLine("| stage | readings | seconds | readings/s | requests/s | p50 ms | p99 ms |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
-        foreach (var s in new[] { r.Raw, r.Sharded1, r.Sharded2, r.RemoteOurs, r.RemoteDefault })
-            sb.AppendLine(Inv($"| {s.Name} | {s.Readings:N0} | {s.Seconds:0.00} | {s.PerSecond:N0} | {s.PerSecond / o.Batch:N0} | {(s.P50Ms > 0 ? s.P50Ms.ToString("0.00", CultureInfo.InvariantCulture) : "–")} | {(s.P99Ms > 0 ? s.P99Ms.ToString("0.00", CultureInfo.InvariantCulture) : "–")} |"));
+        foreach (var s in new[] { r.Raw, r.Sharded1, r.Sharded2, r.RemoteOurs, r.RemoteDefault, r.SmallOurs, r.SmallDefault })
+            sb.AppendLine(Inv($"| {s.Name} | {s.Readings:N0} | {s.Seconds:0.00} | {s.PerSecond:N0} | {s.Requests / s.Seconds:N0} | {(s.P50Ms > 0 ? s.P50Ms.ToString("0.00", CultureInfo.InvariantCulture) : "–")} | {(s.P99Ms > 0 ? s.P99Ms.ToString("0.00", CultureInfo.InvariantCulture) : "–")} |"));
         sb.AppendLine();
         sb.AppendLine("```");
         sb.AppendLine(Inv($"RESULT ingest sharded_per_s={r.Sharded1.PerSecond:0} raw_tell_per_s={r.Raw.PerSecond:0} ratio={r.Sharded1.PerSecond / r.Raw.PerSecond:0.00} two_nodes_per_s={r.Sharded2.PerSecond:0}"));
         sb.AppendLine(Inv($"RESULT remote ours_per_s={r.RemoteOurs.PerSecond / o.Batch:0} default_per_s={r.RemoteDefault.PerSecond / o.Batch:0} ratio={r.RemoteOurs.PerSecond / r.RemoteDefault.PerSecond:0.00}"));
+        sb.AppendLine(Inv($"RESULT remote_small ours_per_s={r.SmallOurs.PerSecond:0} default_per_s={r.SmallDefault.PerSecond:0} ratio={r.SmallOurs.PerSecond / r.SmallDefault.PerSecond:0.00}"));
         sb.AppendLine("```");
         sb.AppendLine(End);
 
