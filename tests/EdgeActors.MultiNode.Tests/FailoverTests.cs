@@ -90,6 +90,19 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
             Assert.Equal(5 * BatchSize, state.LastSequence);
             Assert.Equal(home[id], state.Node);
         }
+        // bad input over the wire gets a clear answer and changes nothing that was accepted
+        var malformed = new TelemetryBatch(ids[0], 4, [101, 102], [1, 2], new float[7]);
+        var bad = await _client.SendTelemetryAsync(malformed);
+        Assert.Equal(0, bad.Value.Accepted);
+        Assert.All(bad.Value.Rejected, r => Assert.Equal(RejectReason.Malformed, r.Reason));
+        Assert.Contains("values length 7", bad.Value.Rejected[0].Detail);
+        var refused = await Assert.ThrowsAsync<EdgeClientException>(() =>
+            _client.SendTelemetryAsync(new TelemetryBatch(new DeviceId(""), 1, [1], [1], [1f])));
+        Assert.Contains("device id is empty", refused.Message);
+        var afterBad = await _client.GetDeviceStateAsync(ids[0]);
+        Assert.Equal(5 * BatchSize, afterBad.AcceptedReadings);
+        Assert.Equal(5 * BatchSize, afterBad.LastSequence);
+
         var onEdge1 = ids.Where(id => home[id] == Addr(_ports[2])).ToHashSet();
         var onEdge2 = ids.Where(id => home[id] == Addr(_ports[3])).ToHashSet();
         output.WriteLine($"placement: edge1 {onEdge1.Count} devices, edge2 {onEdge2.Count} devices");

@@ -20,8 +20,8 @@ namespace EdgeActors.Nodes.Commands;
 public static class BenchCommand
 {
     public const string Usage = """
-        edgeactors bench ingest [--devices 500] [--rounds 60] [--batch 100] [--channels 4] [--drivers 10] [--window 100]
-                                [--remote-requests 2000] [--passes 5] [--base-port 4700] [--out docs/benchmarks.md] [--no-write]
+        edgeactors bench ingest [--devices 500] [--rounds 120] [--batch 100] [--channels 4] [--drivers 10] [--window 100]
+                                [--remote-requests 20000] [--passes 5] [--base-port 4700] [--out docs/benchmarks.md] [--no-write]
           Telemetry readings/s through the sharded device path (one node, then two nodes) against a plain local actor
           running the same preprocessing fed by Tell (the baseline), and cross-node request/response with our
           serializer against Akka's default serializer, all in one run. Ends with RESULT lines; writes the figures
@@ -34,10 +34,10 @@ public static class BenchCommand
     public static async Task<int> RunAsync(CliArgs args)
     {
         var what = args.Positional.FirstOrDefault();
-        if (what != "ingest") throw new CliException($"bench: unknown benchmark '{what ?? ""}'; available: ingest");
+        if (what != "ingest") throw new CliException($"unknown benchmark '{what ?? ""}'; available: ingest");
         var o = new IngestBenchOptions(
-            args.Int("devices", 500), args.Int("rounds", 60), args.Int("batch", 100), args.Int("channels", 4),
-            args.Int("drivers", 10), args.Int("window", 100), args.Int("remote-requests", 2000), args.Int("base-port", 4700), args.Int("passes", 5));
+            args.Int("devices", 500), args.Int("rounds", 120), args.Int("batch", 100), args.Int("channels", 4),
+            args.Int("drivers", 10), args.Int("window", 100), args.Int("remote-requests", 20000), args.Int("base-port", 4700), args.Int("passes", 5));
         if (o.Passes < 1) throw new CliException("--passes must be at least 1");
         var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
         var write = !args.Flag("no-write");

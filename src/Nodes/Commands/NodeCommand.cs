@@ -9,7 +9,7 @@ public static class NodeCommand
     public const string Usage = """
         edgeactors node [--roles seed,edge,datacenter] [--host H] [--port P] [--seeds host:port,...]
                         [--config file.conf]... [--set 'hocon.key = value']... [--hocon-dir DIR]
-          Starts one cluster node. Settings: hocon/base.conf, hocon/<role>.conf, --config files,
+          Starts one cluster node (roles default to all three). Settings: hocon/base.conf, hocon/<role>.conf, --config files,
           EDGEACTORS_ROLES / EDGEACTORS_HOST / EDGEACTORS_PORT / EDGEACTORS_SEEDS, then the flags above.
           Stops gracefully on SIGTERM or Ctrl-C.
         """;
