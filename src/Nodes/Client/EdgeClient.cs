@@ -59,10 +59,11 @@ public sealed class EdgeClient : IAsyncDisposable
         var contacts = options.Contacts
             .Select(c => $"\"{NodeConfig.SeedAddress(c)}/system/receptionist\"")
             .ToList();
+        var logLevel = Environment.GetEnvironmentVariable("EDGEACTORS_CLIENT_LOGLEVEL") ?? "ERROR";
         var config = ConfigurationFactory.ParseString($$"""
             akka {
-              loglevel = ERROR
-              stdout-loglevel = ERROR
+              loglevel = {{logLevel}}
+              stdout-loglevel = {{logLevel}}
               log-dead-letters = off
               log-dead-letters-during-shutdown = off
               actor.provider = remote
