@@ -3,7 +3,7 @@ namespace EdgeActors.Messages;
 /// <summary>
 /// Root marker for every EdgeActors message that may cross a process boundary.
 /// Bound to <see cref="Serialization.EdgeSerializer"/>; nothing of ours goes over the wire with
-/// Newtonsoft or Hyperion.
+/// Akka's JSON or Hyperion serializers.
 /// </summary>
 public interface IEdgeMessage;
 
