@@ -59,10 +59,12 @@ public sealed record Rejection(long Sequence, RejectReason Reason, string Detail
 /// Reply to every <see cref="TelemetryBatch"/> and <see cref="CameraFrame"/>.
 /// <para><c>HighestContiguous</c>: the highest sequence such that this device has answered every sequence from
 /// its first one up to it (accepted, or rejected with a reason). A client never needs to resend at or below it.</para>
+/// <para><c>Prediction</c>: for an accepted camera frame, its classification (null for telemetry, or when no model is
+/// configured for cameras).</para>
 /// <para><c>Rejected</c>: one entry per reading that was not accepted. <see cref="RejectReason.Duplicate"/> means the
 /// sequence was already accepted earlier (a retry whose first reply was lost).</para>
 /// </summary>
-public sealed record IngestAck(DeviceId DeviceId, long HighestContiguous, int Accepted, Rejection[] Rejected, string Node)
+public sealed record IngestAck(DeviceId DeviceId, long HighestContiguous, int Accepted, Rejection[] Rejected, string Node, Prediction? Prediction = null)
     : IDeviceEvent;
 
 // ---------------------------------------------------------------- queries

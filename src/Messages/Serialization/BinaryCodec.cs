@@ -118,6 +118,12 @@ internal sealed class BinWriter
         VarU((ulong)values.Length);
         foreach (var s in values) String(s);
     }
+
+    public void Ints(int[] values)
+    {
+        VarU((ulong)values.Length);
+        foreach (var v in values) Int(v);
+    }
 }
 
 /// <summary>Reader over one payload; every read is bounds-checked and fails with <see cref="SerializationException"/>.</summary>
@@ -286,6 +292,14 @@ internal ref struct BinReader
         if (n > _data.Length - _pos) throw Fail($"{n} strings cannot fit in {_data.Length - _pos} bytes");
         var result = new string[n];
         for (var i = 0; i < n; i++) result[i] = String();
+        return result;
+    }
+
+    public int[] Ints()
+    {
+        var n = Count(1);
+        var result = new int[n];
+        for (var i = 0; i < n; i++) result[i] = Int();
         return result;
     }
 

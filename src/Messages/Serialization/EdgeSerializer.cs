@@ -22,6 +22,24 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
     internal const string GetClusterOverviewManifest = "go";
     internal const string ClusterOverviewManifest = "co";
     internal const string RequestRejectedManifest = "rr";
+    internal const string InferManifest = "if";
+    internal const string InferResultManifest = "ir";
+    internal const string InferRejectedManifest = "ij";
+    internal const string PublishModelManifest = "pm";
+    internal const string ModelPublishedManifest = "mp";
+    internal const string ModelCommandRejectedManifest = "mr";
+    internal const string ListModelsManifest = "lm";
+    internal const string ModelListManifest = "ml";
+    internal const string SetModelPolicyManifest = "sp";
+    internal const string RollbackModelManifest = "rb";
+    internal const string ModelPolicyChangedManifest = "pc";
+    internal const string ModelActivatedManifest = "ma";
+    internal const string GetActiveModelsManifest = "ga";
+    internal const string ActiveModelsManifest = "am";
+    internal const string FetchModelChunkManifest = "fc";
+    internal const string ModelChunkManifest = "mc";
+    internal const string GetInferenceStatusManifest = "gi";
+    internal const string InferenceStatusManifest = "is";
 
     [ThreadStatic] private static BinWriter? _writer;
 
@@ -43,6 +61,24 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         [typeof(GetClusterOverview)] = GetClusterOverviewManifest,
         [typeof(ClusterOverview)] = ClusterOverviewManifest,
         [typeof(RequestRejected)] = RequestRejectedManifest,
+        [typeof(Infer)] = InferManifest,
+        [typeof(InferResult)] = InferResultManifest,
+        [typeof(InferRejected)] = InferRejectedManifest,
+        [typeof(PublishModel)] = PublishModelManifest,
+        [typeof(ModelPublished)] = ModelPublishedManifest,
+        [typeof(ModelCommandRejected)] = ModelCommandRejectedManifest,
+        [typeof(ListModels)] = ListModelsManifest,
+        [typeof(ModelList)] = ModelListManifest,
+        [typeof(SetModelPolicy)] = SetModelPolicyManifest,
+        [typeof(RollbackModel)] = RollbackModelManifest,
+        [typeof(ModelPolicyChanged)] = ModelPolicyChangedManifest,
+        [typeof(ModelActivated)] = ModelActivatedManifest,
+        [typeof(GetActiveModels)] = GetActiveModelsManifest,
+        [typeof(ActiveModels)] = ActiveModelsManifest,
+        [typeof(FetchModelChunk)] = FetchModelChunkManifest,
+        [typeof(ModelChunk)] = ModelChunkManifest,
+        [typeof(GetInferenceStatus)] = GetInferenceStatusManifest,
+        [typeof(InferenceStatus)] = InferenceStatusManifest,
     };
 
     public override string Manifest(object o) =>
@@ -74,6 +110,102 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                 break;
             case StopDevice:
             case GetClusterOverview:
+            case ListModels:
+            case GetActiveModels:
+            case GetInferenceStatus:
+                break;
+            case Infer inf:
+                w.String(inf.Model);
+                w.VarI(inf.RequestId);
+                w.Int(inf.Count);
+                w.Floats(inf.Input);
+                w.Byte((byte)inf.Priority);
+                break;
+            case InferResult res:
+                w.VarI(res.RequestId);
+                w.String(res.Model);
+                w.Int(res.Version);
+                w.String(res.Provider);
+                w.String(res.Node);
+                w.Int(res.Count);
+                w.Int(res.OutputSize);
+                w.Floats(res.Output);
+                break;
+            case InferRejected rej:
+                w.VarI(rej.RequestId);
+                w.String(rej.Model);
+                w.Byte((byte)rej.Reason);
+                w.String(rej.Detail);
+                break;
+            case PublishModel pm:
+                w.String(pm.Name);
+                w.Bytes(pm.Onnx);
+                w.Ints(pm.InputShape);
+                w.Strings(pm.Labels);
+                w.String(pm.Description);
+                break;
+            case ModelPublished mp:
+                WriteModel(w, mp.Model);
+                w.Bool(mp.Active);
+                break;
+            case ModelCommandRejected mr:
+                w.String(mr.Name);
+                w.String(mr.Reason);
+                break;
+            case ModelList ml:
+                w.VarU((ulong)ml.Models.Length);
+                foreach (var m in ml.Models) WriteModel(w, m);
+                w.VarU((ulong)ml.Policies.Length);
+                foreach (var p in ml.Policies) WritePolicy(w, p);
+                break;
+            case SetModelPolicy sp:
+                w.String(sp.Name);
+                w.Int(sp.Version);
+                break;
+            case RollbackModel rb:
+                w.String(rb.Name);
+                break;
+            case ModelPolicyChanged pc:
+                WritePolicy(w, pc.Policy);
+                WriteModel(w, pc.Active);
+                break;
+            case ModelActivated ma:
+                WriteModel(w, ma.Model);
+                break;
+            case ActiveModels am:
+                w.VarU((ulong)am.Models.Length);
+                foreach (var m in am.Models) WriteModel(w, m);
+                break;
+            case FetchModelChunk fc:
+                w.String(fc.Name);
+                w.Int(fc.Version);
+                w.VarI(fc.Offset);
+                w.Int(fc.MaxBytes);
+                break;
+            case ModelChunk mc:
+                w.String(mc.Name);
+                w.Int(mc.Version);
+                w.VarI(mc.Offset);
+                w.VarI(mc.Total);
+                w.Bytes(mc.Data);
+                break;
+            case InferenceStatus st:
+                w.String(st.Node);
+                w.String(st.Provider);
+                w.String(st.ProviderNote);
+                w.VarU((ulong)st.Models.Length);
+                foreach (var m in st.Models)
+                {
+                    w.String(m.Name);
+                    w.Int(m.Version);
+                    w.Int(m.QueueDepth);
+                    w.VarI(m.Served);
+                    w.VarI(m.Batches);
+                    w.VarI(m.Overloaded);
+                    w.VarI(m.Escalated);
+                    w.VarI(m.Overflowed);
+                    w.String(m.LastError);
+                }
                 break;
             case IngestAck a:
                 w.String(a.DeviceId.Value);
@@ -87,6 +219,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                     w.String(r.Detail);
                 }
                 w.String(a.Node);
+                WritePrediction(w, a.Prediction);
                 break;
             case GetDeviceState g:
                 w.String(g.DeviceId.Value);
@@ -159,6 +292,24 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             GetClusterOverviewManifest => GetClusterOverview.Instance,
             ClusterOverviewManifest => ReadOverview(ref r),
             RequestRejectedManifest => new RequestRejected(r.String()),
+            InferManifest => new Infer(r.String(), r.VarI(), r.Int(), r.Floats(), r.Enum<InferencePriority>(b => b <= 1)),
+            InferResultManifest => new InferResult(r.VarI(), r.String(), r.Int(), r.String(), r.String(), r.Int(), r.Int(), r.Floats()),
+            InferRejectedManifest => new InferRejected(r.VarI(), r.String(), r.Enum<InferRejectReason>(b => System.Enum.IsDefined(typeof(InferRejectReason), b)), r.String()),
+            PublishModelManifest => new PublishModel(r.String(), r.Bytes(), r.Ints(), r.Strings(), r.String()),
+            ModelPublishedManifest => new ModelPublished(ReadModel(ref r), r.Bool()),
+            ModelCommandRejectedManifest => new ModelCommandRejected(r.String(), r.String()),
+            ListModelsManifest => ListModels.Instance,
+            ModelListManifest => ReadModelList(ref r),
+            SetModelPolicyManifest => new SetModelPolicy(r.String(), r.Int()),
+            RollbackModelManifest => new RollbackModel(r.String()),
+            ModelPolicyChangedManifest => new ModelPolicyChanged(ReadPolicy(ref r), ReadModel(ref r)),
+            ModelActivatedManifest => new ModelActivated(ReadModel(ref r)),
+            GetActiveModelsManifest => GetActiveModels.Instance,
+            ActiveModelsManifest => ReadActiveModels(ref r),
+            FetchModelChunkManifest => new FetchModelChunk(r.String(), r.Int(), r.VarI(), r.Int()),
+            ModelChunkManifest => new ModelChunk(r.String(), r.Int(), r.VarI(), r.VarI(), r.Bytes()),
+            GetInferenceStatusManifest => GetInferenceStatus.Instance,
+            InferenceStatusManifest => ReadInferenceStatus(ref r),
             _ => throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
         };
         r.End();
@@ -176,7 +327,82 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         var rejected = n == 0 ? [] : new Rejection[n];
         for (var i = 0; i < n; i++)
             rejected[i] = new Rejection(r.VarI(), r.Enum<RejectReason>(IsReason), r.String());
-        return new IngestAck(id, highest, accepted, rejected, r.String());
+        var node = r.String();
+        return new IngestAck(id, highest, accepted, rejected, node, ReadPrediction(ref r));
+    }
+
+    private static void WritePrediction(BinWriter w, Prediction? p)
+    {
+        w.Bool(p is not null);
+        if (p is null) return;
+        w.Int(p.Label);
+        w.Float(p.Confidence);
+        w.String(p.Model);
+        w.Int(p.Version);
+        w.String(p.ServedBy);
+        w.Bool(p.Escalated);
+        w.Byte((byte)p.Note);
+    }
+
+    private static Prediction? ReadPrediction(ref BinReader r) =>
+        !r.Bool()
+            ? null
+            : new Prediction(r.Int(), r.Float(), r.String(), r.Int(), r.String(), r.Bool(),
+                r.Enum<PredictionNote>(b => System.Enum.IsDefined(typeof(PredictionNote), b)));
+
+    private static void WriteModel(BinWriter w, ModelInfo m)
+    {
+        w.String(m.Name);
+        w.Int(m.Version);
+        w.Ints(m.InputShape);
+        w.Strings(m.Labels);
+        w.String(m.Sha256);
+        w.VarI(m.SizeBytes);
+        w.VarI(m.CreatedAtMs);
+        w.String(m.Description);
+    }
+
+    private static ModelInfo ReadModel(ref BinReader r) =>
+        new(r.String(), r.Int(), r.Ints(), r.Strings(), r.String(), r.VarI(), r.VarI(), r.String());
+
+    private static void WritePolicy(BinWriter w, ModelPolicy p)
+    {
+        w.String(p.Name);
+        w.Int(p.ActiveVersion);
+        w.Int(p.PinnedVersion);
+    }
+
+    private static ModelPolicy ReadPolicy(ref BinReader r) => new(r.String(), r.Int(), r.Int());
+
+    private static ModelList ReadModelList(ref BinReader r)
+    {
+        var nm = r.Count(8);
+        var models = new ModelInfo[nm];
+        for (var i = 0; i < nm; i++) models[i] = ReadModel(ref r);
+        var np = r.Count(3);
+        var policies = new ModelPolicy[np];
+        for (var i = 0; i < np; i++) policies[i] = ReadPolicy(ref r);
+        return new ModelList(models, policies);
+    }
+
+    private static ActiveModels ReadActiveModels(ref BinReader r)
+    {
+        var n = r.Count(8);
+        var models = new ModelInfo[n];
+        for (var i = 0; i < n; i++) models[i] = ReadModel(ref r);
+        return new ActiveModels(models);
+    }
+
+    private static InferenceStatus ReadInferenceStatus(ref BinReader r)
+    {
+        var node = r.String();
+        var provider = r.String();
+        var note = r.String();
+        var n = r.Count(9);
+        var models = new LoadedModel[n];
+        for (var i = 0; i < n; i++)
+            models[i] = new LoadedModel(r.String(), r.Int(), r.Int(), r.VarI(), r.VarI(), r.VarI(), r.VarI(), r.VarI(), r.String());
+        return new InferenceStatus(node, provider, note, models);
     }
 
     private static DeviceState ReadDeviceState(ref BinReader r)

@@ -1,0 +1,201 @@
+using System.Security.Cryptography;
+using EdgeActors.Messages;
+using Microsoft.ML.OnnxRuntime;
+
+namespace EdgeActors.Actors.Inference;
+
+/// <summary>A model that cannot be served, with the reason (bad bytes, shape mismatch, runtime failure).</summary>
+public sealed class ModelLoadException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>Which execution provider this process uses, decided once: CUDA when it loads, else CPU with the reason.</summary>
+public static class ExecutionProvider
+{
+    private static readonly object Gate = new();
+    private static (string Provider, string Note)? _decided;
+
+    public const string Cuda = "CUDA";
+    public const string Cpu = "CPU";
+
+    /// <summary>Creates session options for the decided provider; the first call decides (and logs via the callback).</summary>
+    public static SessionOptions CreateOptions(InferenceRuntimeSettings settings, Action<string>? log = null)
+    {
+        lock (Gate)
+        {
+            var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+            if (settings.IntraOpThreads > 0) options.IntraOpNumThreads = settings.IntraOpThreads;
+            if (_decided is { Provider: Cpu }) return options;
+            if (!settings.UseCuda)
+            {
+                _decided ??= (Cpu, "CUDA disabled by configuration (edgeactors.inference.runtime.use-cuda = off)");
+                return options;
+            }
+            try
+            {
+                options.AppendExecutionProvider_CUDA(settings.CudaDeviceId);
+                if (_decided is null)
+                {
+                    _decided = (Cuda, $"CUDA device {settings.CudaDeviceId}");
+                    log?.Invoke($"ONNX Runtime: using the CUDA execution provider on device {settings.CudaDeviceId}");
+                }
+                return options;
+            }
+            catch (Exception ex)
+            {
+                // the shared library or its CUDA/cuDNN dependencies are missing: say why once, serve on CPU
+                var reason = ex.Message.Split('\n')[0].Trim();
+                if (_decided is null) log?.Invoke($"ONNX Runtime: CUDA execution provider unavailable ({ex.GetType().Name}: {reason}); running on CPU");
+                _decided = (Cpu, $"CUDA unavailable: {reason}");
+                options.Dispose();
+                var cpu = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+                if (settings.IntraOpThreads > 0) cpu.IntraOpNumThreads = settings.IntraOpThreads;
+                return cpu;
+            }
+        }
+    }
+
+    public static string Current => _decided?.Provider ?? "undecided";
+    public static string Note => _decided?.Note ?? "";
+}
+
+/// <summary>
+/// One loaded ONNX model version: an ONNX Runtime session plus preallocated input/output buffers and cached
+/// <see cref="OrtValue"/>s per batch size. Not thread-safe: one <see cref="Run"/> at a time (the inference actor
+/// guarantees it).
+/// </summary>
+public sealed class OnnxModel : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly float[] _input;
+    private readonly float[] _output;
+    private readonly Dictionary<int, (OrtValue In, OrtValue Out)> _values = new();
+    private readonly RunOptions _runOptions = new();
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+    private readonly long[] _sampleShape;
+
+    public ModelInfo Info { get; }
+    public string Provider { get; }
+    public int InputSize { get; }
+    public int OutputSize { get; }
+    public int MaxBatch { get; }
+
+    private OnnxModel(InferenceSession session, ModelInfo info, string provider, int inputSize, int outputSize, int maxBatch, long[] sampleShape)
+    {
+        _session = session;
+        Info = info;
+        Provider = provider;
+        InputSize = inputSize;
+        OutputSize = outputSize;
+        MaxBatch = maxBatch;
+        _sampleShape = sampleShape;
+        _input = GC.AllocateArray<float>(inputSize * maxBatch, pinned: true);
+        _output = GC.AllocateArray<float>(outputSize * maxBatch, pinned: true);
+        _inputNames = [session.InputMetadata.Keys.First()];
+        _outputNames = [session.OutputMetadata.Keys.First()];
+    }
+
+    public static string Sha256(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
+
+    /// <summary>
+    /// Loads and checks a model: it must parse, have one float input [N, InputShape...] and a float output [N, K], and
+    /// run a warm-up batch. Any problem is a <see cref="ModelLoadException"/> naming it.
+    /// </summary>
+    public static OnnxModel Load(byte[] onnx, ModelInfo info, InferenceRuntimeSettings settings, int maxBatch, Action<string>? log = null)
+    {
+        if (onnx.Length == 0) throw new ModelLoadException($"model {info.Name} v{info.Version}: empty ONNX bytes");
+        if (info.InputShape.Length == 0 || info.InputShape.Any(d => d <= 0))
+            throw new ModelLoadException($"model {info.Name} v{info.Version}: input shape [{string.Join(",", info.InputShape)}] must be positive dimensions");
+        if (maxBatch < 1) throw new ArgumentOutOfRangeException(nameof(maxBatch));
+        InferenceSession session;
+        using (var options = ExecutionProvider.CreateOptions(settings, log))
+        {
+            try
+            {
+                session = new InferenceSession(onnx, options);
+            }
+            catch (Exception ex)
+            {
+                throw new ModelLoadException($"model {info.Name} v{info.Version}: ONNX Runtime cannot load it: {ex.Message.Split('\n')[0]}", ex);
+            }
+        }
+        try
+        {
+            if (session.InputMetadata.Count != 1) throw new ModelLoadException($"model {info.Name} v{info.Version}: expected 1 input, found {session.InputMetadata.Count}");
+            var (inName, inMeta) = session.InputMetadata.First();
+            var (outName, outMeta) = session.OutputMetadata.First();
+            if (inMeta.ElementType != typeof(float)) throw new ModelLoadException($"model {info.Name} v{info.Version}: input '{inName}' is {inMeta.ElementType.Name}, expected float");
+            if (outMeta.ElementType != typeof(float)) throw new ModelLoadException($"model {info.Name} v{info.Version}: output '{outName}' is {outMeta.ElementType.Name}, expected float");
+            var dims = inMeta.Dimensions;
+            var declared = info.InputShape;
+            if (dims.Length != declared.Length + 1 || !dims.Skip(1).Select((d, i) => d == declared[i] || d <= 0).All(x => x))
+                throw new ModelLoadException($"model {info.Name} v{info.Version}: input '{inName}' has shape [{string.Join(",", dims)}], registry says [N,{string.Join(",", declared)}]");
+            if (dims[0] > 0 && dims[0] != 1 && dims[0] < maxBatch)
+                throw new ModelLoadException($"model {info.Name} v{info.Version}: batch dimension is fixed at {dims[0]}; a dynamic batch dimension is required");
+            var outDims = outMeta.Dimensions;
+            if (outDims.Length != 2 || outDims[1] <= 0)
+                throw new ModelLoadException($"model {info.Name} v{info.Version}: output '{outName}' has shape [{string.Join(",", outDims)}], expected [N,K]");
+            if (dims[0] == 1) maxBatch = 1;
+            var inputSize = declared.Aggregate(1, (a, b) => a * b);
+            var provider = ExecutionProvider.Current;
+            var model = new OnnxModel(session, info, provider, inputSize, outDims[1], maxBatch, declared.Select(d => (long)d).ToArray());
+            model.WarmUp();
+            return model;
+        }
+        catch
+        {
+            session.Dispose();
+            throw;
+        }
+    }
+
+    private void WarmUp()
+    {
+        var input = new float[InputSize];
+        var output = new float[OutputSize];
+        try
+        {
+            Run(input, 1, output);
+            if (MaxBatch > 1)
+            {
+                var big = new float[InputSize * MaxBatch];
+                Run(big, MaxBatch, new float[OutputSize * MaxBatch]);
+            }
+        }
+        catch (Exception ex)
+        {
+            throw new ModelLoadException($"model {Info.Name} v{Info.Version}: warm-up run failed: {ex.Message.Split('\n')[0]}", ex);
+        }
+    }
+
+    /// <summary>Runs <paramref name="count"/> samples (1..MaxBatch) and writes count × OutputSize floats.</summary>
+    public void Run(ReadOnlySpan<float> input, int count, Span<float> output)
+    {
+        if (count < 1 || count > MaxBatch) throw new ArgumentOutOfRangeException(nameof(count), $"batch of {count} outside 1..{MaxBatch}");
+        if (input.Length < count * InputSize) throw new ArgumentException($"input holds {input.Length} floats, {count * InputSize} needed");
+        if (output.Length < count * OutputSize) throw new ArgumentException($"output holds {output.Length} floats, {count * OutputSize} needed");
+        if (!_values.TryGetValue(count, out var v))
+        {
+            var inShape = new long[_sampleShape.Length + 1];
+            inShape[0] = count;
+            _sampleShape.CopyTo(inShape, 1);
+            v = (OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _input.AsMemory(0, count * InputSize), inShape),
+                 OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, _output.AsMemory(0, count * OutputSize), [count, OutputSize]));
+            _values[count] = v;
+        }
+        input[..(count * InputSize)].CopyTo(_input);
+        _session.Run(_runOptions, _inputNames, [v.In], _outputNames, [v.Out]);
+        _output.AsSpan(0, count * OutputSize).CopyTo(output);
+    }
+
+    public void Dispose()
+    {
+        foreach (var (i, o) in _values.Values)
+        {
+            i.Dispose();
+            o.Dispose();
+        }
+        _values.Clear();
+        _runOptions.Dispose();
+        _session.Dispose();
+    }
+}

@@ -1,0 +1,124 @@
+namespace EdgeActors.Messages;
+
+/// <summary>Everything addressed to a model's inference actor on some node.</summary>
+public interface IInferenceCommand : IEdgeMessage
+{
+    string Model { get; }
+}
+
+public interface IInferenceEvent : IEdgeMessage;
+
+public enum InferencePriority : byte
+{
+    Normal = 0,
+    High = 1,
+}
+
+/// <summary>
+/// Run <c>Count</c> samples through <c>Model</c>. <c>Input</c> holds <c>Count × (product of the model's input shape)</c>
+/// floats, row-major. <c>RequestId</c> is the caller's own; it comes back on the reply.
+/// </summary>
+public sealed record Infer(string Model, long RequestId, int Count, float[] Input, InferencePriority Priority) : IInferenceCommand;
+
+/// <summary><c>Output</c> holds <c>Count × OutputSize</c> floats (class probabilities for a classifier).</summary>
+public sealed record InferResult(long RequestId, string Model, int Version, string Provider, string Node, int Count, int OutputSize, float[] Output)
+    : IInferenceEvent;
+
+public enum InferRejectReason : byte
+{
+    /// <summary>The model's queue is full: retry later or elsewhere. Sent at once, never after a wait.</summary>
+    Overloaded = 1,
+    /// <summary>No version of that model is loaded on this node.</summary>
+    NoModel = 2,
+    /// <summary>The input does not match the model's input shape.</summary>
+    BadInput = 3,
+    /// <summary>The runtime failed on this batch.</summary>
+    Failed = 4,
+}
+
+public sealed record InferRejected(long RequestId, string Model, InferRejectReason Reason, string Detail) : IInferenceEvent;
+
+/// <summary>
+/// Classification of a camera frame, kept with the frame and returned to the client in its <see cref="IngestAck"/>.
+/// <c>Escalated</c>: the datacenter's larger model answered (edge confidence was below the threshold).
+/// <c>Note</c> says what happened when the answer is not the plain edge answer.
+/// </summary>
+public sealed record Prediction(int Label, float Confidence, string Model, int Version, string ServedBy, bool Escalated, PredictionNote Note);
+
+public enum PredictionNote : byte
+{
+    None = 0,
+    /// <summary>Escalation was attempted but the datacenter did not answer; the edge answer was kept.</summary>
+    EscalationUnavailable = 1,
+    /// <summary>The edge queue was saturated; the datacenter served the frame instead.</summary>
+    Overflowed = 2,
+    /// <summary>No model could serve the frame (none loaded, edge overloaded and datacenter unreachable).</summary>
+    NotClassified = 3,
+}
+
+// ---------------------------------------------------------------- model registry
+
+/// <summary>Commands and queries for the model registry (a cluster singleton on the datacenter).</summary>
+public interface IModelRegistryMessage : IEdgeMessage;
+
+/// <summary>
+/// A registered model version. <c>InputShape</c> is per sample (e.g. [784] or [3, 224, 224]); the batch dimension is
+/// implicit and dynamic.
+/// </summary>
+public sealed record ModelInfo(string Name, int Version, int[] InputShape, string[] Labels, string Sha256, long SizeBytes, long CreatedAtMs, string Description);
+
+/// <summary>Registers a new version (the registry assigns the number) after validating the bytes with ONNX Runtime.</summary>
+public sealed record PublishModel(string Name, byte[] Onnx, int[] InputShape, string[] Labels, string Description) : IModelRegistryMessage;
+
+public sealed record ModelPublished(ModelInfo Model, bool Active) : IModelRegistryMessage;
+
+/// <summary>The registry refused a command; <c>Reason</c> says what is wrong.</summary>
+public sealed record ModelCommandRejected(string Name, string Reason) : IModelRegistryMessage;
+
+public sealed record ListModels : IModelRegistryMessage
+{
+    public static readonly ListModels Instance = new();
+}
+
+/// <summary>Which version of a model edges should serve: the latest, or a pinned one.</summary>
+public sealed record ModelPolicy(string Name, int ActiveVersion, int PinnedVersion)
+{
+    public bool IsPinned => PinnedVersion > 0;
+}
+
+public sealed record ModelList(ModelInfo[] Models, ModelPolicy[] Policies) : IModelRegistryMessage;
+
+/// <summary>Pin a version (<c>Version</c> &gt; 0) or follow the latest (<c>Version</c> = 0).</summary>
+public sealed record SetModelPolicy(string Name, int Version) : IModelRegistryMessage;
+
+/// <summary>Pin the version before the active one.</summary>
+public sealed record RollbackModel(string Name) : IModelRegistryMessage;
+
+public sealed record ModelPolicyChanged(ModelPolicy Policy, ModelInfo Active) : IModelRegistryMessage;
+
+/// <summary>Published on the model topic whenever a model's active version changes (and on request).</summary>
+public sealed record ModelActivated(ModelInfo Model) : IModelRegistryMessage;
+
+/// <summary>Asks the registry to (re)announce the active version of every model (nodes send it on start-up).</summary>
+public sealed record GetActiveModels : IModelRegistryMessage
+{
+    public static readonly GetActiveModels Instance = new();
+}
+
+public sealed record ActiveModels(ModelInfo[] Models) : IModelRegistryMessage;
+
+public sealed record FetchModelChunk(string Name, int Version, long Offset, int MaxBytes) : IModelRegistryMessage;
+
+public sealed record ModelChunk(string Name, int Version, long Offset, long Total, byte[] Data) : IModelRegistryMessage;
+
+// ---------------------------------------------------------------- node inference status
+
+public sealed record GetInferenceStatus : IEdgeMessage
+{
+    public static readonly GetInferenceStatus Instance = new();
+}
+
+public sealed record LoadedModel(string Name, int Version, int QueueDepth, long Served, long Batches, long Overloaded, long Escalated, long Overflowed, string LastError);
+
+/// <summary>One node's inference runtime: the execution provider in use (and why, when it fell back) and its models.</summary>
+public sealed record InferenceStatus(string Node, string Provider, string ProviderNote, LoadedModel[] Models) : IEdgeMessage;
