@@ -12,6 +12,8 @@ public static class Cli
           demo       start a local cluster of real processes, stream simulated devices through it, summarise
           simulate   stream simulated telemetry and camera frames into a running cluster
           status     show cluster members and device placement, or one device's state
+          models     the model registry: list, publish, rollback, pin, latest
+          infer      classify Fashion-MNIST test images through the cluster (accuracy, latency)
           bench      benchmarks: bench ingest
           help       this text
 
@@ -38,6 +40,8 @@ public static class Cli
                     "simulate" => SimulateCommand.Usage,
                     "status" => StatusCommand.Usage,
                     "bench" => BenchCommand.Usage,
+                    "models" => ModelsCommand.Usage,
+                    "infer" => InferCommand.Usage,
                     _ => Usage,
                 });
                 return 0;
@@ -49,6 +53,8 @@ public static class Cli
                 "simulate" => await SimulateCommand.RunAsync(new CliArgs(rest)),
                 "status" => await StatusCommand.RunAsync(new CliArgs(rest)),
                 "bench" => await BenchCommand.RunAsync(new CliArgs(rest)),
+                "models" => await ModelsCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "fashion-labels" })),
+                "infer" => await InferCommand.RunAsync(new CliArgs(rest)),
                 _ => Unknown(command),
             };
         }

@@ -1,5 +1,6 @@
 using Akka.Actor;
 using Akka.Event;
+using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Ingestion;
 using EdgeActors.Messages;
 
@@ -9,18 +10,34 @@ namespace EdgeActors.Actors.Devices;
 /// One device (sensor or camera): preprocesses what it sends and keeps a bounded buffer of accepted data.
 /// Every batch and frame gets an <see cref="IngestAck"/>. Bad input is answered with rejections; the entity
 /// never throws on it, so previously accepted state is never lost to a restart.
+/// With a <see cref="FrameClassifier"/>, an accepted camera frame is classified before it is acknowledged: the
+/// prediction is kept with the buffered frame and returned in the <see cref="IngestAck"/>.
 /// </summary>
-public sealed class DeviceActor : ReceiveActor
+public sealed class DeviceActor : ReceiveActor, IWithTimers
 {
+    private sealed record ClassificationOverdue(long Id);
+
+    private sealed record AwaitingPrediction(IActorRef ReplyTo, IngestAck Ack, long Sequence);
+
+    /// <summary>Backstop only: the classifier answers every request itself within its own timeouts.</summary>
+    private static readonly TimeSpan ClassificationBackstop = TimeSpan.FromSeconds(10);
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly DeviceId _id;
     private readonly string _node;
     private readonly TelemetryPreprocessor _telemetry;
     private readonly FramePreprocessor _frames;
+    private readonly IActorRef? _classifier;
+    private readonly Dictionary<long, AwaitingPrediction> _awaiting = new();
+    private long _nextClassification;
+    private bool _stopRequested;
 
-    public DeviceActor(DeviceId id, IngestionSettings settings)
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public DeviceActor(DeviceId id, IngestionSettings settings, IActorRef? classifier = null)
     {
         _id = id;
+        _classifier = classifier;
         _node = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
         _telemetry = new TelemetryPreprocessor(settings);
         _frames = new FramePreprocessor(settings);
@@ -28,11 +45,38 @@ public sealed class DeviceActor : ReceiveActor
         Receive<TelemetryBatch>(OnTelemetry);
         Receive<CameraFrame>(OnFrame);
         Receive<GetDeviceState>(_ => Sender.Tell(State()));
-        Receive<StopDevice>(_ => Context.Stop(Self));
+        Receive<FrameClassifier.Classified>(OnClassified);
+        Receive<ClassificationOverdue>(o =>
+        {
+            if (!_awaiting.Remove(o.Id, out var a)) return;
+            _log.Warning("Device {0}: frame {1} not classified within {2}", _id, a.Sequence, ClassificationBackstop);
+            a.ReplyTo.Tell(a.Ack with { Prediction = new Prediction(-1, 0, "", 0, _node, false, PredictionNote.NotClassified) });
+            StopIfRequested();
+        });
+        Receive<StopDevice>(_ =>
+        {
+            // hand-off / passivation: finish the frames still being classified so every sender gets its ack
+            _stopRequested = true;
+            StopIfRequested();
+        });
     }
 
-    public static Props Props(DeviceId id, IngestionSettings settings) =>
-        Akka.Actor.Props.Create(() => new DeviceActor(id, settings));
+    public static Props Props(DeviceId id, IngestionSettings settings, IActorRef? classifier = null) =>
+        Akka.Actor.Props.Create(() => new DeviceActor(id, settings, classifier));
+
+    private void StopIfRequested()
+    {
+        if (_stopRequested && _awaiting.Count == 0) Context.Stop(Self);
+    }
+
+    private void OnClassified(FrameClassifier.Classified c)
+    {
+        if (!_awaiting.Remove(c.RequestId, out var a)) return;
+        Timers.Cancel(c.RequestId);
+        _frames.Buffer.SetPrediction(a.Sequence, c.Prediction);
+        a.ReplyTo.Tell(a.Ack with { Prediction = c.Prediction });
+        StopIfRequested();
+    }
 
     private void OnTelemetry(TelemetryBatch batch)
     {
@@ -76,7 +120,18 @@ public sealed class DeviceActor : ReceiveActor
                 [new Rejection(frame.Sequence, RejectReason.Malformed, "internal error: " + ex.Message)], _node));
             return;
         }
-        Sender.Tell(new IngestAck(_id, outcome.HighestContiguous, outcome.Accepted, outcome.Rejected?.ToArray() ?? [], _node));
+        var ack = new IngestAck(_id, outcome.HighestContiguous, outcome.Accepted, outcome.Rejected?.ToArray() ?? [], _node);
+        if (outcome.Accepted == 1 && _classifier is not null)
+        {
+            var id = ++_nextClassification;
+            _awaiting[id] = new AwaitingPrediction(Sender, ack, frame.Sequence);
+            var pixels = new float[frame.Pixels.Length];
+            for (var i = 0; i < pixels.Length; i++) pixels[i] = frame.Pixels[i] / 255f;
+            _classifier.Tell(new FrameClassifier.Classify(id, pixels));
+            Timers.StartSingleTimer(id, new ClassificationOverdue(id), ClassificationBackstop);
+            return;
+        }
+        Sender.Tell(ack);
     }
 
     private IngestAck WrongDevice(DeviceId got, long[]? sequences)

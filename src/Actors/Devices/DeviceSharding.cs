@@ -1,6 +1,7 @@
 using Akka.Cluster.Hosting;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
+using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Ingestion;
 using EdgeActors.Messages;
 
@@ -36,6 +37,7 @@ public static class DeviceShardingRegistration
     /// Edge nodes host device entities; every other node gets a proxy to them. Idle entities passivate through
     /// <see cref="StopDevice"/>, which is queued behind any pending commands.
     /// </summary>
+    /// <remarks>When a <see cref="FrameClassifier"/> is registered before this call, camera frames are classified.</remarks>
     public static AkkaConfigurationBuilder AddDeviceSharding(
         this AkkaConfigurationBuilder builder, DeviceShardingSettings sharding, IngestionSettings ingestion, bool hostEntities)
     {
@@ -45,7 +47,11 @@ public static class DeviceShardingRegistration
 
         return builder.WithShardRegion<DeviceRegion>(
             DeviceShardingSettings.TypeName,
-            entityId => DeviceActor.Props(new DeviceId(entityId), ingestion),
+            (_, registry) =>
+            {
+                var classifier = registry.TryGet<FrameClassifier>(out var c) ? c : null;
+                return entityId => DeviceActor.Props(new DeviceId(entityId), ingestion, classifier);
+            },
             extractor,
             new ShardOptions
             {

@@ -21,10 +21,27 @@ public sealed class GatewayActor : ReceiveActor
     private readonly IActorRef _devices;
     private readonly int _maxIdLength;
 
-    public GatewayActor(IActorRef devices, int maxDeviceIdLength)
+    public GatewayActor(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null)
     {
         _devices = devices;
         _maxIdLength = maxDeviceIdLength;
+
+        Receive<Infer>(msg =>
+        {
+            if (models is null) Sender.Tell(new RequestRejected($"node {Self.Path.Address} serves no models"));
+            else models.Forward(msg);
+        });
+        Receive<GetInferenceStatus>(msg =>
+        {
+            var target = inferenceStatus ?? models;
+            if (target is null) Sender.Tell(new RequestRejected($"node {Self.Path.Address} runs no inference"));
+            else target.Forward(msg);
+        });
+        Receive<IModelRegistryMessage>(msg =>
+        {
+            if (registry is null) Sender.Tell(new RequestRejected("no model registry is reachable from this node"));
+            else registry.Forward(msg);
+        });
 
         Receive<IWithDeviceId>(msg =>
         {
@@ -40,8 +57,8 @@ public sealed class GatewayActor : ReceiveActor
         });
     }
 
-    public static Props Props(IActorRef devices, int maxDeviceIdLength) =>
-        Akka.Actor.Props.Create(() => new GatewayActor(devices, maxDeviceIdLength));
+    public static Props Props(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null) =>
+        Akka.Actor.Props.Create(() => new GatewayActor(devices, maxDeviceIdLength, models, inferenceStatus, registry));
 
     private string? Validate(DeviceId id)
     {

@@ -1,7 +1,7 @@
 namespace EdgeActors.Actors.Ingestion;
 
-/// <summary>One accepted camera frame as kept by <see cref="FrameBuffer"/>.</summary>
-public readonly record struct BufferedFrame(long Sequence, long Timestamp, int Label, byte[] Pixels);
+/// <summary>One accepted camera frame as kept by <see cref="FrameBuffer"/>, with its classification once known.</summary>
+public readonly record struct BufferedFrame(long Sequence, long Timestamp, int Label, byte[] Pixels, EdgeActors.Messages.Prediction? Prediction = null);
 
 /// <summary>
 /// Bounded ring of accepted frames keeping the latest <see cref="Capacity"/>; the oldest is overwritten when full
@@ -35,6 +35,23 @@ public sealed class FrameBuffer
             Count++;
         else
             Overwritten++;
+    }
+
+    /// <summary>
+    /// Attaches a classification to the buffered frame with that sequence (searching from the newest); false when the
+    /// frame has already been overwritten.
+    /// </summary>
+    public bool SetPrediction(long sequence, EdgeActors.Messages.Prediction prediction)
+    {
+        var slot = _next;
+        for (var i = 0; i < Count; i++)
+        {
+            slot = slot == 0 ? Capacity - 1 : slot - 1;
+            if (_frames[slot].Sequence != sequence) continue;
+            _frames[slot] = _frames[slot] with { Prediction = prediction };
+            return true;
+        }
+        return false;
     }
 
     /// <summary>The latest <c>min(max, Count)</c> frames, oldest first (a new array each call).</summary>

@@ -99,6 +99,27 @@ public sealed class EdgeClient : IAsyncDisposable
     public async Task<ClusterOverview> GetOverviewAsync(CancellationToken ct = default) =>
         (await RequestAsync<ClusterOverview>(GetClusterOverview.Instance, ct)).Value;
 
+    /// <summary>Publishes a model version to the registry (validated there with ONNX Runtime).</summary>
+    public async Task<ModelPublished> PublishModelAsync(PublishModel publish, CancellationToken ct = default) =>
+        (await RequestAsync<ModelPublished>(publish, ct)).Value;
+
+    public async Task<ModelList> ListModelsAsync(CancellationToken ct = default) =>
+        (await RequestAsync<ModelList>(ListModels.Instance, ct)).Value;
+
+    /// <summary>Pins a version (&gt; 0) or follows the latest (0).</summary>
+    public async Task<ModelPolicyChanged> SetModelPolicyAsync(string name, int version, CancellationToken ct = default) =>
+        (await RequestAsync<ModelPolicyChanged>(new SetModelPolicy(name, version), ct)).Value;
+
+    public async Task<ModelPolicyChanged> RollbackModelAsync(string name, CancellationToken ct = default) =>
+        (await RequestAsync<ModelPolicyChanged>(new RollbackModel(name), ct)).Value;
+
+    public async Task<InferenceStatus> GetInferenceStatusAsync(CancellationToken ct = default) =>
+        (await RequestAsync<InferenceStatus>(GetInferenceStatus.Instance, ct)).Value;
+
+    /// <summary>Runs samples through a model on whichever gateway node the client is connected to.</summary>
+    public async Task<IInferenceEvent> InferAsync(Infer request, CancellationToken ct = default) =>
+        (await RequestAsync<IInferenceEvent>(request, ct)).Value;
+
     /// <summary>One attempt only, with the given timeout (for polling while a cluster starts).</summary>
     public async Task<T> TryOnceAsync<T>(IEdgeMessage request, TimeSpan timeout)
     {
@@ -135,6 +156,7 @@ public sealed class EdgeClient : IAsyncDisposable
             {
                 T t => new Reply<T>(t, attempt),
                 RequestRejected r => throw new EdgeClientException($"request {request.GetType().Name} rejected by the cluster: {r.Reason}"),
+                ModelCommandRejected m => throw new EdgeClientException($"model registry refused {request.GetType().Name} for '{m.Name}': {m.Reason}"),
                 _ => throw new EdgeClientException($"unexpected reply {reply.GetType().Name} to {request.GetType().Name}"),
             };
         }

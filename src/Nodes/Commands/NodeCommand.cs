@@ -8,9 +8,10 @@ public static class NodeCommand
 {
     public const string Usage = """
         edgeactors node [--roles seed,edge,datacenter] [--host H] [--port P] [--seeds host:port,...]
-                        [--config file.conf]... [--set 'hocon.key = value']... [--hocon-dir DIR]
+                        [--config file.conf]... [--set 'hocon.key = value']... [--hocon-dir DIR] [--data-dir DIR]
           Starts one cluster node (roles default to all three). Settings: hocon/base.conf, hocon/<role>.conf, --config files,
-          EDGEACTORS_ROLES / EDGEACTORS_HOST / EDGEACTORS_PORT / EDGEACTORS_SEEDS, then the flags above.
+          EDGEACTORS_ROLES / EDGEACTORS_HOST / EDGEACTORS_PORT / EDGEACTORS_SEEDS / EDGEACTORS_DATA_DIR, then the flags.
+          Files (the model registry on a datacenter) go to --data-dir, default .data/node-<port>.
           Stops gracefully on SIGTERM or Ctrl-C.
         """;
 
@@ -26,6 +27,7 @@ public static class NodeCommand
             ConfigFiles = args.GetAll("config"),
             Sets = args.GetAll("set"),
             HoconDirectory = args.Get("hocon-dir"),
+            DataDirectory = args.Get("data-dir"),
         };
     }
 

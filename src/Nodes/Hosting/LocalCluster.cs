@@ -61,7 +61,11 @@ public sealed class LocalCluster : IAsyncDisposable
         var spec = Specs.Single(s => s.Name == name);
         if (_nodes.TryGetValue(name, out var existing) && !existing.HasExited)
             throw new InvalidOperationException($"node {name} is already running (pid {existing.Pid})");
-        var args = new List<string> { "node", "--roles", string.Join(",", spec.Roles), "--host", "127.0.0.1", "--port", spec.Port.ToString(), "--seeds", SeedHostPort };
+        var args = new List<string>
+        {
+            "node", "--roles", string.Join(",", spec.Roles), "--host", "127.0.0.1", "--port", spec.Port.ToString(), "--seeds", SeedHostPort,
+            "--data-dir", Path.Combine(Directory, spec.Name),
+        };
         args.AddRange(spec.ExtraArgs);
         var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"));
         _nodes[name] = node;

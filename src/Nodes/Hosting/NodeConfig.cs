@@ -14,6 +14,7 @@ public sealed record NodeOptions
     /// <summary>Raw HOCON lines (<c>--set key=value</c>), highest precedence.</summary>
     public IReadOnlyList<string> Sets { get; init; } = [];
     public string? HoconDirectory { get; init; }
+    public string? DataDirectory { get; init; }
 }
 
 /// <summary>
@@ -64,6 +65,8 @@ public static class NodeConfig
             ParsePort(env.GetValueOrDefault("EDGEACTORS_PORT"), "EDGEACTORS_PORT"),
             SplitList(env.GetValueOrDefault("EDGEACTORS_SEEDS"))));
         layers.Add(Overrides(cli.Host, cli.Port, cli.Seeds));
+        var dataDir = cli.DataDirectory ?? env.GetValueOrDefault("EDGEACTORS_DATA_DIR");
+        if (!string.IsNullOrEmpty(dataDir)) layers.Add(ConfigurationFactory.ParseString($"edgeactors.node.data-dir = {Quote(Path.GetFullPath(dataDir))}"));
 
         var clusterRoles = roles.ToList();
         if (roles.Contains(Roles.Edge) || roles.Contains(Roles.Datacenter)) clusterRoles.Add(Roles.Gateway);
@@ -94,6 +97,20 @@ public static class NodeConfig
         if (seeds is not null) lines.Add($"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(s => Quote(SeedAddress(s))))}]");
         return lines.Count == 0 ? Config.Empty : ConfigurationFactory.ParseString(string.Join("\n", lines));
     }
+
+    /// <summary>The node's data directory: <c>edgeactors.node.data-dir</c>, else <c>.data/node-&lt;port&gt;</c>; created.</summary>
+    public static string DataDirectory(Config config)
+    {
+        var dir = config.GetString("edgeactors.node.data-dir", "");
+        if (string.IsNullOrWhiteSpace(dir)) dir = Path.Combine(".data", $"node-{config.GetInt("akka.remote.dot-netty.tcp.port")}");
+        dir = Path.GetFullPath(dir);
+        System.IO.Directory.CreateDirectory(dir);
+        return dir;
+    }
+
+    /// <summary>A configured file path: absolute as given, relative ones under the node's data directory.</summary>
+    public static string DataPath(Config config, string path) =>
+        Path.IsPathRooted(path) ? path : Path.Combine(DataDirectory(config), path);
 
     /// <summary>Accepts a full address (<c>akka.tcp://edgeactors@host:port</c>) or just <c>host:port</c>.</summary>
     public static string SeedAddress(string seed) =>
