@@ -1,0 +1,84 @@
+namespace EdgeActors.Actors.Inference;
+
+/// <summary>
+/// Dynamic batching of one model's inference actor, bound from <c>edgeactors.inference.batching</c>:
+/// <code>
+/// batching {
+///   max-batch-size = 32            # samples per ONNX call
+///   max-queue-delay-us = 2000      # the oldest queued request waits at most this long for company
+///   preferred-batch-sizes = []     # e.g. [8, 16, 32]
+///   max-queue-length = 1024        # requests waiting (both priorities); more are answered Overloaded at once
+/// }
+/// </code>
+/// </summary>
+public sealed record BatchingSettings
+{
+    public const string Section = "edgeactors.inference.batching";
+
+    /// <summary>Upper bound on the configurable queue delay (the scheduler needs a finite delay).</summary>
+    public static readonly TimeSpan MaxAllowedQueueDelay = TimeSpan.FromMinutes(10);
+
+    /// <summary>Samples per ONNX call (also capped by the loaded model's own maximum batch).</summary>
+    public int MaxBatchSize { get; init; } = 32;
+
+    /// <summary>How long the oldest queued request may wait for a fuller batch (HOCON <c>max-queue-delay-us</c>, microseconds).</summary>
+    public TimeSpan MaxQueueDelay { get; init; } = TimeSpan.FromMilliseconds(2);
+
+    /// <summary>Batch sizes the runtime prefers (e.g. [8, 16, 32]); empty: any size up to <see cref="MaxBatchSize"/>.</summary>
+    public int[] PreferredBatchSizes { get; init; } = [];
+
+    /// <summary>Requests waiting, both priorities together; one more is answered Overloaded at once.</summary>
+    public int MaxQueueLength { get; init; } = 1024;
+
+    public static BatchingSettings Default { get; } = new();
+
+    public static BatchingSettings FromConfig(Akka.Configuration.Config? section)
+    {
+        if (section is null || section.IsEmpty) return Default;
+        var d = Default;
+        var s = new BatchingSettings
+        {
+            MaxBatchSize = Read("max-batch-size", () => section.GetInt("max-batch-size", d.MaxBatchSize)),
+            MaxQueueDelay = TimeSpan.FromMicroseconds(Read("max-queue-delay-us",
+                () => section.GetLong("max-queue-delay-us", (long)d.MaxQueueDelay.TotalMicroseconds))),
+            PreferredBatchSizes = Read("preferred-batch-sizes", () => section.HasPath("preferred-batch-sizes")
+                ? section.GetIntList("preferred-batch-sizes").ToArray()
+                : d.PreferredBatchSizes),
+            MaxQueueLength = Read("max-queue-length", () => section.GetInt("max-queue-length", d.MaxQueueLength)),
+        };
+        return s.Validate();
+    }
+
+    /// <summary>
+    /// Checks every value (naming the HOCON key of a bad one) and returns a copy with the preferred sizes sorted and
+    /// distinct. <see cref="InferenceActor.Props"/> calls it too, so settings built in code are held to the same rules.
+    /// </summary>
+    public BatchingSettings Validate()
+    {
+        if (MaxBatchSize < 1) throw Bad("max-batch-size", $"must be >= 1, got {MaxBatchSize}");
+        if (MaxQueueDelay < TimeSpan.Zero || MaxQueueDelay > MaxAllowedQueueDelay)
+            throw Bad("max-queue-delay-us", $"must be between 0 and {(long)MaxAllowedQueueDelay.TotalMicroseconds}, got {(long)MaxQueueDelay.TotalMicroseconds}");
+        if (MaxQueueLength < 1) throw Bad("max-queue-length", $"must be >= 1, got {MaxQueueLength}");
+        var preferred = PreferredBatchSizes ?? [];
+        foreach (var p in preferred)
+        {
+            if (p < 1 || p > MaxBatchSize)
+                throw Bad("preferred-batch-sizes", $"every size must be in 1..max-batch-size ({MaxBatchSize}), got {p}");
+        }
+        return this with { PreferredBatchSizes = preferred.Distinct().Order().ToArray() };
+    }
+
+    private static ArgumentException Bad(string key, string what) => new($"{Section}.{key} {what}");
+
+    private static T Read<T>(string key, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception ex)
+        {
+            throw new ArgumentException($"{Section}.{key} cannot be read: {ex.Message}", ex);
+        }
+    }
+}

@@ -1,0 +1,432 @@
+using System.Buffers;
+using System.Diagnostics;
+using Akka.Actor;
+using Akka.Event;
+using EdgeActors.Messages;
+
+namespace EdgeActors.Actors.Inference;
+
+public static class InferenceActorNames
+{
+    /// <summary>The name of the inference actor serving <paramref name="model"/> on a node.</summary>
+    public static string For(string model) => $"inference-{model}";
+}
+
+/// <summary>
+/// Serves one model on this node with dynamic batching. Requests are validated at once (NoModel, BadInput,
+/// Overloaded are never sent after a wait) and queued by priority (High first, FIFO within a level). A batch packs
+/// whole requests up to the batch size and runs off the mailbox on the thread pool; exactly one batch is in flight
+/// (the <see cref="OnnxModel"/> is not thread-safe). A batch is dispatched when enough samples are queued, else when
+/// the oldest queued request has waited <see cref="BatchingSettings.MaxQueueDelay"/>.
+/// <para>
+/// <see cref="Swap"/> replaces the model for the next batch; a batch in flight finishes on the old version, which is
+/// disposed once that batch is done. The actor owns every model it is given and disposes the last one when it stops.
+/// </para>
+/// </summary>
+public sealed class InferenceActor : ReceiveActor, IWithTimers
+{
+    /// <summary>Local only: serve this version from the next batch on (the actor takes ownership). Replies <see cref="Swapped"/>.</summary>
+    public sealed record Swap(OnnxModel Model) : INoSerializationVerificationNeeded;
+
+    public sealed record Swapped(string Model, int Version) : INoSerializationVerificationNeeded;
+
+    /// <summary>Replies <see cref="LoadedModel"/>.</summary>
+    public sealed record GetStats : INoSerializationVerificationNeeded
+    {
+        public static readonly GetStats Instance = new();
+    }
+
+    private sealed record Pending(IActorRef ReplyTo, Infer Request, long Seq, long EnqueuedAt);
+
+    /// <summary>The oldest queued request (<c>Seq</c>) has waited the maximum queue delay.</summary>
+    private sealed record Flush(long Seq) : INoSerializationVerificationNeeded;
+
+    private sealed record BatchDone(Batch Batch) : INoSerializationVerificationNeeded;
+
+    private sealed record BatchFailed(Batch Batch, string Reason) : INoSerializationVerificationNeeded;
+
+    private const string FlushTimer = "flush";
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly string _modelName;
+    private readonly BatchingSettings _settings;
+    private readonly string _node;
+    private readonly Queue<Pending> _high = new();
+    private readonly Queue<Pending> _normal = new();
+
+    private OnnxModel? _model;
+    private Batch? _inFlight;
+    private int _queuedSamples;
+    private long _nextSeq;
+    private long _timerFor = -1;
+    private long _served;
+    private long _batches;
+    private long _overloaded;
+    private string _lastError = "";
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public InferenceActor(string model, BatchingSettings settings, string node)
+    {
+        _modelName = model;
+        _settings = settings;
+        _node = node;
+
+        Receive<Infer>(OnInfer);
+        Receive<Flush>(f => TryDispatch(flushFor: f.Seq));
+        Receive<BatchDone>(OnBatchDone);
+        Receive<BatchFailed>(OnBatchFailed);
+        Receive<Swap>(OnSwap);
+        Receive<GetStats>(_ => Sender.Tell(Stats()));
+    }
+
+    public static Props Props(string model, BatchingSettings settings, string node)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(model);
+        var validated = settings.Validate();
+        return Akka.Actor.Props.Create(() => new InferenceActor(model, validated, node));
+    }
+
+    private int QueueDepth => _high.Count + _normal.Count;
+
+    private int MaxBatchFor(OnnxModel model) => Math.Min(_settings.MaxBatchSize, model.MaxBatch);
+
+    // ------------------------------------------------------------------ requests
+
+    private void OnInfer(Infer request)
+    {
+        var sender = Sender;
+        if (!string.Equals(request.Model, _modelName, StringComparison.Ordinal))
+        {
+            sender.Tell(Reject(request, InferRejectReason.NoModel, $"model '{request.Model}' is not served by {InferenceActorNames.For(_modelName)} on {_node}"));
+            return;
+        }
+        if (_model is not { } model)
+        {
+            sender.Tell(Reject(request, InferRejectReason.NoModel, $"no version of model '{_modelName}' is loaded on {_node}"));
+            return;
+        }
+        if (Misfit(request, model) is { } problem)
+        {
+            sender.Tell(Reject(request, InferRejectReason.BadInput, problem));
+            return;
+        }
+        var depth = QueueDepth;
+        if (depth >= _settings.MaxQueueLength)
+        {
+            _overloaded++;
+            sender.Tell(Reject(request, InferRejectReason.Overloaded, $"queue full ({depth} waiting)"));
+            return;
+        }
+        var pending = new Pending(sender, request, _nextSeq++, Stopwatch.GetTimestamp());
+        (request.Priority == InferencePriority.High ? _high : _normal).Enqueue(pending);
+        _queuedSamples += request.Count;
+        TryDispatch();
+    }
+
+    /// <summary>Why <paramref name="request"/> cannot run on <paramref name="model"/>, or null when it can.</summary>
+    private string? Misfit(Infer request, OnnxModel model)
+    {
+        var max = MaxBatchFor(model);
+        if (request.Count < 1 || request.Count > max)
+            return $"count {request.Count} is outside 1..{max} (model {_modelName} v{model.Info.Version})";
+        var expected = request.Count * model.InputSize;
+        var got = request.Input?.Length ?? 0;
+        if (got != expected)
+            return $"input holds {got} floats, expected {expected} ({request.Count} samples x {model.InputSize} for model {_modelName} v{model.Info.Version})";
+        return null;
+    }
+
+    private InferRejected Reject(Infer request, InferRejectReason reason, string detail) =>
+        new(request.RequestId, _modelName, reason, detail);
+
+    // ------------------------------------------------------------------ batching
+
+    /// <summary>
+    /// Dispatches a batch when none is running and the queue is full enough or its oldest request is due; otherwise
+    /// makes sure the timer is armed for the oldest request. <paramref name="flushFor"/>: the timer fired for that request.
+    /// </summary>
+    private void TryDispatch(long flushFor = -1)
+    {
+        if (flushFor >= 0 && flushFor == _timerFor) _timerFor = -1;
+        if (_inFlight is not null || _model is not { } model) return; // re-evaluated when the batch completes / a model arrives
+        if (QueueDepth == 0)
+        {
+            CancelTimer();
+            return;
+        }
+        var max = MaxBatchFor(model);
+        var threshold = LargestPreferredAtMost(max) ?? max;
+        int target;
+        if (_queuedSamples >= threshold)
+        {
+            target = threshold;
+        }
+        else
+        {
+            var oldest = Oldest();
+            var waited = Stopwatch.GetElapsedTime(oldest.EnqueuedAt);
+            if (oldest.Seq != flushFor && waited < _settings.MaxQueueDelay)
+            {
+                ArmTimer(oldest, _settings.MaxQueueDelay - waited);
+                return;
+            }
+            var preferred = _settings.PreferredBatchSizes;
+            target = preferred.Length > 0 && _queuedSamples > preferred[0]
+                ? LargestPreferredAtMost(Math.Min(_queuedSamples, max)) ?? max
+                : max;
+        }
+        Dispatch(model, target);
+    }
+
+    private int? LargestPreferredAtMost(int limit)
+    {
+        var preferred = _settings.PreferredBatchSizes; // sorted ascending by Validate
+        for (var i = preferred.Length - 1; i >= 0; i--)
+        {
+            if (preferred[i] <= limit) return preferred[i];
+        }
+        return null;
+    }
+
+    private Pending Oldest()
+    {
+        if (_high.Count == 0) return _normal.Peek();
+        if (_normal.Count == 0) return _high.Peek();
+        var h = _high.Peek();
+        var n = _normal.Peek();
+        return h.Seq < n.Seq ? h : n;
+    }
+
+    private void ArmTimer(Pending oldest, TimeSpan delay)
+    {
+        if (_timerFor == oldest.Seq) return;
+        _timerFor = oldest.Seq;
+        Timers.StartSingleTimer(FlushTimer, new Flush(oldest.Seq), delay);
+    }
+
+    private void CancelTimer()
+    {
+        if (_timerFor < 0) return;
+        _timerFor = -1;
+        Timers.Cancel(FlushTimer);
+    }
+
+    /// <summary>Packs whole requests (High first, FIFO) while the total stays within <paramref name="target"/> samples, and runs them.</summary>
+    private void Dispatch(OnnxModel model, int target)
+    {
+        var taken = new List<Pending>();
+        var samples = 0;
+        if (Take(_high)) Take(_normal); // a High request that does not fit blocks the Normal ones behind it
+
+        bool Take(Queue<Pending> queue)
+        {
+            while (queue.TryPeek(out var next))
+            {
+                // the first request always goes (its Count is within the model's maximum); never split one
+                if (taken.Count > 0 && samples + next.Request.Count > target) return false;
+                queue.Dequeue();
+                taken.Add(next);
+                samples += next.Request.Count;
+            }
+            return true;
+        }
+
+        _queuedSamples -= samples;
+        CancelTimer();
+
+        var input = ArrayPool<float>.Shared.Rent(samples * model.InputSize);
+        var output = ArrayPool<float>.Shared.Rent(samples * model.OutputSize);
+        var offset = 0;
+        foreach (var p in taken)
+        {
+            p.Request.Input.AsSpan().CopyTo(input.AsSpan(offset));
+            offset += p.Request.Input.Length;
+        }
+        var batch = new Batch(model, taken.ToArray(), samples, input, output);
+        _inFlight = batch;
+        Task.Run(batch.Execute).PipeTo(Self);
+    }
+
+    private void OnBatchDone(BatchDone done)
+    {
+        var batch = done.Batch;
+        if (!ReferenceEquals(batch, _inFlight))
+        {
+            _log.Warning("Inference {0}: completion of a batch that is not in flight ignored", _modelName);
+            return;
+        }
+        _inFlight = null;
+        var model = batch.Model;
+        var version = model.Info.Version;
+        var outputSize = model.OutputSize;
+        var offset = 0;
+        foreach (var p in batch.Requests)
+        {
+            var n = p.Request.Count * outputSize;
+            var y = batch.Output.AsSpan(offset, n).ToArray();
+            offset += n;
+            p.ReplyTo.Tell(new InferResult(p.Request.RequestId, _modelName, version, model.Provider, _node, p.Request.Count, outputSize, y));
+        }
+        _served += batch.Requests.Length;
+        _batches++;
+        Completed(batch);
+    }
+
+    private void OnBatchFailed(BatchFailed failed)
+    {
+        var batch = failed.Batch;
+        if (!ReferenceEquals(batch, _inFlight))
+        {
+            _log.Warning("Inference {0}: failure of a batch that is not in flight ignored", _modelName);
+            return;
+        }
+        _inFlight = null;
+        var version = batch.Model.Info.Version;
+        _lastError = $"v{version}: batch of {batch.Samples} samples failed: {failed.Reason}";
+        _log.Warning("Inference {0}: {1}", _modelName, _lastError);
+        foreach (var p in batch.Requests)
+        {
+            p.ReplyTo.Tell(Reject(p.Request, InferRejectReason.Failed, $"model {_modelName} v{version}: {failed.Reason}"));
+        }
+        _batches++;
+        Completed(batch);
+    }
+
+    private void Completed(Batch batch)
+    {
+        batch.ReturnBuffers();
+        // the batch ran on a version that has been swapped out since: nothing uses it any more
+        if (!ReferenceEquals(batch.Model, _model)) batch.Model.Dispose();
+        TryDispatch();
+    }
+
+    // ------------------------------------------------------------------ hot swap
+
+    private void OnSwap(Swap swap)
+    {
+        var sender = Sender;
+        var next = swap.Model;
+        if (!string.Equals(next.Info.Name, _modelName, StringComparison.Ordinal))
+        {
+            // not taken over: the sender still owns it
+            sender.Tell(new Status.Failure(new ArgumentException(
+                $"{InferenceActorNames.For(_modelName)} cannot serve model '{next.Info.Name}' v{next.Info.Version}")));
+            return;
+        }
+        var old = _model;
+        if (!ReferenceEquals(old, next))
+        {
+            _model = next;
+            if (old is not null && !ReferenceEquals(old, _inFlight?.Model)) old.Dispose(); // else disposed when its batch completes
+            RejectMisfits(next, old);
+            _log.Info("Inference {0}: serving v{1} ({2}){3}", _modelName, next.Info.Version, next.Provider,
+                old is null ? "" : $", replacing v{old.Info.Version}");
+        }
+        sender.Tell(new Swapped(_modelName, next.Info.Version));
+        TryDispatch();
+    }
+
+    /// <summary>Queued requests that do not fit the new version (input size, batch limit) are answered BadInput.</summary>
+    private void RejectMisfits(OnnxModel next, OnnxModel? old)
+    {
+        if (QueueDepth == 0) return;
+        var from = old is null ? "" : $" (queued for v{old.Info.Version}, swapped before it ran)";
+        _queuedSamples = 0;
+        foreach (var queue in new[] { _high, _normal })
+        {
+            for (var i = queue.Count; i > 0; i--)
+            {
+                var p = queue.Dequeue();
+                if (Misfit(p.Request, next) is { } problem)
+                {
+                    p.ReplyTo.Tell(Reject(p.Request, InferRejectReason.BadInput, problem + from));
+                    continue;
+                }
+                queue.Enqueue(p);
+                _queuedSamples += p.Request.Count;
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ stats and shutdown
+
+    private LoadedModel Stats() =>
+        new(_modelName, _model?.Info.Version ?? 0, QueueDepth, _served, _batches, _overloaded, 0, 0, _lastError);
+
+    protected override void PostStop()
+    {
+        var detail = $"model '{_modelName}' was unloaded from {_node} before the request was served";
+        foreach (var p in _high.Concat(_normal)) p.ReplyTo.Tell(Reject(p.Request, InferRejectReason.NoModel, detail));
+        _high.Clear();
+        _normal.Clear();
+        _queuedSamples = 0;
+
+        var batch = _inFlight;
+        _inFlight = null;
+        if (batch is not null)
+        {
+            foreach (var p in batch.Requests) p.ReplyTo.Tell(Reject(p.Request, InferRejectReason.NoModel, detail));
+            if (batch.Abandon())
+            {
+                // still running: the task disposes its model (and returns the buffers) when it is done
+                if (_model is not null && !ReferenceEquals(_model, batch.Model)) _model.Dispose();
+                _model = null;
+                base.PostStop();
+                return;
+            }
+            batch.ReturnBuffers();
+            if (!ReferenceEquals(batch.Model, _model)) batch.Model.Dispose();
+        }
+        _model?.Dispose();
+        _model = null;
+        base.PostStop();
+    }
+
+    /// <summary>
+    /// One dispatched batch, shared between the actor and the task running it. The state hand-off decides who disposes
+    /// the model if the actor stops while the batch runs: the task, when it finishes after the actor abandoned it.
+    /// </summary>
+    private sealed class Batch(OnnxModel model, Pending[] requests, int samples, float[] input, float[] output)
+    {
+        private const int Running = 0, Finished = 1, Abandoned = 2;
+        private int _state;
+
+        public OnnxModel Model { get; } = model;
+        public Pending[] Requests { get; } = requests;
+        public int Samples { get; } = samples;
+        public float[] Input { get; } = input;
+        public float[] Output { get; } = output;
+
+        /// <summary>Runs on the thread pool; never throws (a failure becomes <see cref="BatchFailed"/>).</summary>
+        public object Execute()
+        {
+            try
+            {
+                Model.Run(Input.AsSpan(0, Samples * Model.InputSize), Samples, Output.AsSpan(0, Samples * Model.OutputSize));
+                return new BatchDone(this);
+            }
+            catch (Exception ex)
+            {
+                return new BatchFailed(this, $"{ex.GetType().Name}: {ex.Message.Split('\n')[0].Trim()}");
+            }
+            finally
+            {
+                if (Interlocked.Exchange(ref _state, Finished) == Abandoned)
+                {
+                    Model.Dispose();
+                    ReturnBuffers();
+                }
+            }
+        }
+
+        /// <summary>The actor stopped: true when the batch is still running (the task then cleans up), false when it is done.</summary>
+        public bool Abandon() => Interlocked.CompareExchange(ref _state, Abandoned, Running) == Running;
+
+        public void ReturnBuffers()
+        {
+            ArrayPool<float>.Shared.Return(Input);
+            ArrayPool<float>.Shared.Return(Output);
+        }
+    }
+}
