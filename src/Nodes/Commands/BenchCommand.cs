@@ -26,6 +26,10 @@ public static class BenchCommand
           running the same preprocessing fed by Tell (the baseline), and cross-node request/response with our
           serializer against Akka's default serializer, all in one run. Ends with RESULT lines; writes the figures
           into docs/benchmarks.md unless --no-write.
+        edgeactors bench inference [--models mlp,resnet18] [--seconds 3] [--callers 64] [--intra-op-threads 0] [--no-write]
+          Per model: raw ONNX Runtime samples/s at batch 1 and at its best batch, the inference actor (dynamic
+          batching) under many concurrent callers, and p50/p99 latency at 80% of its saturation throughput, with the
+          execution provider. Ends with one RESULT line per model; writes docs/benchmarks.md unless --no-write.
         """;
 
     private const string DefaultSerializerBinding =
@@ -34,7 +38,8 @@ public static class BenchCommand
     public static async Task<int> RunAsync(CliArgs args)
     {
         var what = args.Positional.FirstOrDefault();
-        if (what != "ingest") throw new CliException($"unknown benchmark '{what ?? ""}'; available: ingest");
+        if (what == "inference") return await BenchInference.RunAsync(args);
+        if (what != "ingest") throw new CliException($"unknown benchmark '{what ?? ""}'; available: ingest, inference");
         var o = new IngestBenchOptions(
             args.Int("devices", 500), args.Int("rounds", 120), args.Int("batch", 100), args.Int("channels", 4),
             args.Int("drivers", 10), args.Int("window", 100), args.Int("remote-requests", 20000), args.Int("base-port", 4700), args.Int("passes", 5));
