@@ -13,8 +13,9 @@ public static class Cli
           simulate   stream simulated telemetry and camera frames into a running cluster
           status     show cluster members and device placement, or one device's state
           models     the model registry: list, publish, rollback, pin, latest
+          train      train the Fashion-MNIST MLP, export ONNX, verify against ONNX Runtime, publish
           infer      classify Fashion-MNIST test images through the cluster (accuracy, latency)
-          bench      benchmarks: bench ingest
+          bench      benchmarks: bench ingest, bench inference
           help       this text
 
         Run 'edgeactors <command> --help' for a command's options.
@@ -42,6 +43,7 @@ public static class Cli
                     "bench" => BenchCommand.Usage,
                     "models" => ModelsCommand.Usage,
                     "infer" => InferCommand.Usage,
+                    "train" => TrainCommand.Usage,
                     _ => Usage,
                 });
                 return 0;
@@ -55,6 +57,7 @@ public static class Cli
                 "bench" => await BenchCommand.RunAsync(new CliArgs(rest)),
                 "models" => await ModelsCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "fashion-labels" })),
                 "infer" => await InferCommand.RunAsync(new CliArgs(rest)),
+                "train" => await TrainCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-publish" })),
                 _ => Unknown(command),
             };
         }

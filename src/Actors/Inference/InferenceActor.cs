@@ -23,7 +23,7 @@ public static class InferenceActorNames
 /// disposed once that batch is done. The actor owns every model it is given and disposes the last one when it stops.
 /// </para>
 /// </summary>
-public sealed class InferenceActor : ReceiveActor, IWithTimers
+public sealed class InferenceActor : ReceiveActor
 {
     /// <summary>Local only: serve this version from the next batch on (the actor takes ownership). Replies <see cref="Swapped"/>.</summary>
     public sealed record Swap(OnnxModel Model) : INoSerializationVerificationNeeded;
@@ -45,7 +45,6 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
 
     private sealed record BatchFailed(Batch Batch, string Reason) : INoSerializationVerificationNeeded;
 
-    private const string FlushTimer = "flush";
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _modelName;
@@ -64,7 +63,6 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
     private long _overloaded;
     private string _lastError = "";
 
-    public ITimerScheduler Timers { get; set; } = null!;
 
     public InferenceActor(string model, BatchingSettings settings, string node)
     {
@@ -198,19 +196,20 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         return h.Seq < n.Seq ? h : n;
     }
 
+    /// <summary>
+    /// Queue delays are microseconds to a few milliseconds, below the Akka scheduler's 10 ms tick, so the flush comes
+    /// from a .NET timer (Task.Delay, ~1 ms resolution) piped back to this actor. A flush for a request that is no
+    /// longer the oldest is harmless: <see cref="TryDispatch"/> re-checks the queue.
+    /// </summary>
     private void ArmTimer(Pending oldest, TimeSpan delay)
     {
         if (_timerFor == oldest.Seq) return;
         _timerFor = oldest.Seq;
-        Timers.StartSingleTimer(FlushTimer, new Flush(oldest.Seq), delay);
+        var flush = new Flush(oldest.Seq);
+        Task.Delay(delay).ContinueWith(_ => flush, TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
     }
 
-    private void CancelTimer()
-    {
-        if (_timerFor < 0) return;
-        _timerFor = -1;
-        Timers.Cancel(FlushTimer);
-    }
+    private void CancelTimer() => _timerFor = -1;
 
     /// <summary>Packs whole requests (High first, FIFO) while the total stays within <paramref name="target"/> samples, and runs them.</summary>
     private void Dispatch(OnnxModel model, int target)
@@ -259,18 +258,23 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         _inFlight = null;
         var model = batch.Model;
         var version = model.Info.Version;
+        var provider = model.Provider;
         var outputSize = model.OutputSize;
+        // the batch ran on a version that has been swapped out since: nothing uses it any more (outputs are in our buffer)
+        if (!ReferenceEquals(model, _model)) model.Dispose();
+        // start the next batch first, so ONNX Runtime works while this batch's callers are answered
+        TryDispatch();
         var offset = 0;
         foreach (var p in batch.Requests)
         {
             var n = p.Request.Count * outputSize;
             var y = batch.Output.AsSpan(offset, n).ToArray();
             offset += n;
-            p.ReplyTo.Tell(new InferResult(p.Request.RequestId, _modelName, version, model.Provider, _node, p.Request.Count, outputSize, y));
+            p.ReplyTo.Tell(new InferResult(p.Request.RequestId, _modelName, version, provider, _node, p.Request.Count, outputSize, y));
         }
         _served += batch.Requests.Length;
         _batches++;
-        Completed(batch);
+        batch.ReturnBuffers();
     }
 
     private void OnBatchFailed(BatchFailed failed)

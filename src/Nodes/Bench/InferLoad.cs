@@ -74,79 +74,73 @@ public sealed class ClosedLoopCaller : ReceiveActor
 }
 
 /// <summary>
-/// Open-loop caller: sends single-sample requests at a fixed rate (a tick every millisecond sends what is due),
-/// whatever the replies do, for <c>duration</c>; then waits for the outstanding replies.
+/// Open-loop load: a dedicated thread sends single-sample requests at a fixed rate (paced every 100 µs, whatever the
+/// replies do) with this actor as the sender; the actor records each reply's latency and completes when every
+/// request sent during <c>duration</c> has been answered. A thread rather than a timer, because the scheduler's tick
+/// would turn the load into bursts.
 /// </summary>
-public sealed class OpenLoopCaller : ReceiveActor, IWithTimers
+public sealed class OpenLoopCaller : ReceiveActor
 {
-    private sealed record Tick
-    {
-        public static readonly Tick Instance = new();
-    }
+    private sealed record SendingDone(long Sent);
 
-    private readonly IActorRef _target;
-    private readonly string _model;
-    private readonly float[][] _inputs;
-    private readonly double _rate;
-    private readonly TimeSpan _duration;
     private readonly TaskCompletionSource<InferLoadResult> _done;
-    private readonly Dictionary<long, long> _sentAt = new();
+    private readonly long[] _sentAt;
     private readonly List<double> _latencies = new();
-    private readonly Stopwatch _clock = Stopwatch.StartNew();
-    private long _sent;
+    private readonly TimeSpan _duration;
+    private long _expected = -1;
+    private long _answered;
     private int _rejected;
-    private bool _sending = true;
-
-    public ITimerScheduler Timers { get; set; } = null!;
 
     public OpenLoopCaller(IActorRef target, string model, float[][] inputs, double ratePerSecond, TimeSpan duration, TaskCompletionSource<InferLoadResult> done)
     {
-        _target = target;
-        _model = model;
-        _inputs = inputs;
-        _rate = ratePerSecond;
-        _duration = duration;
         _done = done;
-        Receive<Tick>(_ => OnTick());
+        _duration = duration;
+        _sentAt = new long[(long)(ratePerSecond * duration.TotalSeconds) + 16];
         Receive<InferResult>(r => Answered(r.RequestId, true));
         Receive<InferRejected>(r => Answered(r.RequestId, false));
-        Timers.StartPeriodicTimer("tick", Tick.Instance, TimeSpan.FromMilliseconds(1));
+        Receive<SendingDone>(d =>
+        {
+            _expected = d.Sent;
+            Finish();
+        });
+        var self = Self;
+        var sentAt = _sentAt;
+        var thread = new Thread(() =>
+        {
+            var clock = Stopwatch.StartNew();
+            long sent = 0;
+            while (clock.Elapsed < duration)
+            {
+                var due = Math.Min(sentAt.Length, (long)(clock.Elapsed.TotalSeconds * ratePerSecond));
+                while (sent < due)
+                {
+                    sentAt[sent] = Stopwatch.GetTimestamp();
+                    target.Tell(new Infer(model, sent, 1, inputs[sent % inputs.Length], InferencePriority.Normal), self);
+                    sent++;
+                }
+                var spin = Stopwatch.StartNew();
+                while (spin.Elapsed.TotalMilliseconds < 0.1) Thread.Yield();
+            }
+            self.Tell(new SendingDone(sent));
+        }) { IsBackground = true, Name = "open-loop-load" };
+        thread.Start();
     }
 
     public static Props Props(IActorRef target, string model, float[][] inputs, double ratePerSecond, TimeSpan duration, TaskCompletionSource<InferLoadResult> done) =>
         Akka.Actor.Props.Create(() => new OpenLoopCaller(target, model, inputs, ratePerSecond, duration, done));
 
-    private void OnTick()
-    {
-        var elapsed = _clock.Elapsed;
-        if (elapsed >= _duration)
-        {
-            _sending = false;
-            Timers.Cancel("tick");
-            Finish();
-            return;
-        }
-        var due = (long)(elapsed.TotalSeconds * _rate);
-        while (_sent < due)
-        {
-            var id = _sent++;
-            _sentAt[id] = Stopwatch.GetTimestamp();
-            _target.Tell(new Infer(_model, id, 1, _inputs[id % _inputs.Length], InferencePriority.Normal));
-        }
-    }
-
     private void Answered(long id, bool ok)
     {
-        if (!_sentAt.Remove(id, out var at)) return;
-        if (ok) _latencies.Add(Stopwatch.GetElapsedTime(at).TotalMilliseconds);
+        if (ok) _latencies.Add(Stopwatch.GetElapsedTime(Volatile.Read(ref _sentAt[id])).TotalMilliseconds);
         else _rejected++;
+        _answered++;
         Finish();
     }
 
     private void Finish()
     {
-        if (_sending || _sentAt.Count > 0) return;
-        _done.TrySetResult(new InferLoadResult((int)_sent - _rejected, _rejected, _duration.TotalSeconds, _latencies.ToArray()));
+        if (_expected < 0 || _answered < _expected) return;
+        _done.TrySetResult(new InferLoadResult((int)_answered - _rejected, _rejected, _duration.TotalSeconds, _latencies.ToArray()));
         Context.Stop(Self);
     }
 }

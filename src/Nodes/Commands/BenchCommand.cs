@@ -26,7 +26,7 @@ public static class BenchCommand
           running the same preprocessing fed by Tell (the baseline), and cross-node request/response with our
           serializer against Akka's default serializer, all in one run. Ends with RESULT lines; writes the figures
           into docs/benchmarks.md unless --no-write.
-        edgeactors bench inference [--models mlp,resnet18] [--seconds 3] [--callers 64] [--intra-op-threads 0] [--no-write]
+        edgeactors bench inference [--models mlp,resnet18] [--seconds 3] [--callers 64] [--intra-op-threads 1] [--no-write]
           Per model: raw ONNX Runtime samples/s at batch 1 and at its best batch, the inference actor (dynamic
           batching) under many concurrent callers, and p50/p99 latency at 80% of its saturation throughput, with the
           execution provider. Ends with one RESULT line per model; writes docs/benchmarks.md unless --no-write.

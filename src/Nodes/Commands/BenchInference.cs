@@ -35,7 +35,7 @@ public static class BenchInference
         var callers = args.Int("callers", 64);
         var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
         var write = !args.Flag("no-write");
-        var intraOp = args.Int("intra-op-threads", 0);
+        var intraOp = args.Int("intra-op-threads", 1);
         args.EnsureAllUsed();
         var runtime = new InferenceRuntimeSettings { IntraOpThreads = intraOp };
         var results = new List<ModelResult>();
