@@ -58,6 +58,7 @@ public sealed class Simulator(SimulatorOptions options)
 {
     public IngestTally Telemetry { get; } = new();
     public IngestTally Frames { get; } = new();
+    public PredictionTally Predictions { get; } = new();
 
     public IReadOnlyList<DeviceId> SensorIds { get; } =
         Enumerable.Range(0, options.Sensors).Select(i => new DeviceId($"{options.DevicePrefix}sensor-{i:D4}")).ToArray();
@@ -102,7 +103,9 @@ public sealed class Simulator(SimulatorOptions options)
                 {
                     var frame = source.Next(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
                     Frames.AddSent(1);
-                    await Send(client, frame, 1, Frames, ct);
+                    var ack = await Send(client, frame, 1, Frames, ct);
+                    if (ack is { Accepted: > 0 } || ack?.Rejected.Any(r => r.Reason == RejectReason.Duplicate) == true)
+                        Predictions.Record(ack.Prediction, frame.Label);
                 }));
             }
         }
@@ -124,12 +127,13 @@ public sealed class Simulator(SimulatorOptions options)
         }
     }
 
-    private async Task Send(EdgeClient client, IDeviceCommand request, int readings, IngestTally tally, CancellationToken ct)
+    private async Task<IngestAck?> Send(EdgeClient client, IDeviceCommand request, int readings, IngestTally tally, CancellationToken ct)
     {
         try
         {
             var reply = await client.RequestAsync<IngestAck>(request, ct);
             tally.Record(reply);
+            return reply.Value;
         }
         catch (EdgeClientException ex)
         {
@@ -140,5 +144,6 @@ public sealed class Simulator(SimulatorOptions options)
         {
             tally.AddUnanswered(readings);
         }
+        return null;
     }
 }

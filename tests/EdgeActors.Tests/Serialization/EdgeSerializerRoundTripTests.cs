@@ -140,6 +140,57 @@ public sealed class EdgeSerializerRoundTripTests : EdgeSerializationTestKit
     }
 
     [Fact]
+    public void IngestAck_should_round_trip_with_and_without_a_prediction()
+    {
+        var with = SampleMessages.Ack();
+        Assert.NotNull(with.Prediction);
+        var without = with with { Prediction = null };
+
+        var backWith = RoundTrip(with);
+        var backWithout = RoundTrip(without);
+
+        MessageAssert.Equal(with, backWith);
+        MessageAssert.Equal(without, backWithout);
+        Assert.Equal(with.Prediction, backWith.Prediction);
+        Assert.Null(backWithout.Prediction);
+        Assert.True(Serialize(without).Bytes.Length < Serialize(with).Bytes.Length);
+    }
+
+    [Fact]
+    public void IngestAck_should_round_trip_every_prediction_note_and_special_confidences()
+    {
+        var notes = Enum.GetValues<PredictionNote>();
+        var confidences = new[] { float.NaN, -0.0f, 1f, float.Epsilon };
+        for (var i = 0; i < notes.Length; i++)
+        {
+            var p = new Prediction(-1, confidences[i % confidences.Length], "", 0, "", i % 2 == 0, notes[i]);
+            var ack = new IngestAck(new DeviceId("cam"), 1, 1, [], "edge-1", p);
+
+            MessageAssert.Equal(ack, RoundTrip(ack));
+        }
+    }
+
+    [Fact]
+    public void Model_messages_should_round_trip_empty_collections()
+    {
+        MessageAssert.Equal(new ModelList([], []), RoundTrip(new ModelList([], [])));
+        MessageAssert.Equal(new ActiveModels([]), RoundTrip(new ActiveModels([])));
+        MessageAssert.Equal(new InferenceStatus("", "", "", []), RoundTrip(new InferenceStatus("", "", "", [])));
+        var empty = new ModelChunk("m", 1, 10, 10, []);
+        MessageAssert.Equal(empty, RoundTrip(empty));
+        var info = SampleMessages.Model() with { InputShape = [], Labels = [] };
+        MessageAssert.Equal(new ModelActivated(info), RoundTrip(new ModelActivated(info)));
+    }
+
+    [Fact]
+    public void Singleton_queries_should_round_trip_to_their_instances()
+    {
+        Assert.Same(ListModels.Instance, RoundTrip(ListModels.Instance));
+        Assert.Same(GetActiveModels.Instance, RoundTrip(GetActiveModels.Instance));
+        Assert.Same(GetInferenceStatus.Instance, RoundTrip(GetInferenceStatus.Instance));
+    }
+
+    [Fact]
     public void GetDeviceState_should_round_trip()
     {
         var query = new GetDeviceState(new DeviceId(SampleMessages.UnicodeDeviceId));

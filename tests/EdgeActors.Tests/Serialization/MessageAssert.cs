@@ -53,6 +53,89 @@ internal static class MessageAssert
         Assert.Equal(expected.Node, actual.Node);
         // Rejection has only scalar/string fields, so record equality is value equality
         Assert.Equal(expected.Rejected, actual.Rejected);
+        Equal(expected.Prediction, actual.Prediction);
+    }
+
+    public static void Equal(Prediction? expected, Prediction? actual)
+    {
+        if (expected is null)
+        {
+            Assert.Null(actual);
+            return;
+        }
+        Assert.NotNull(actual);
+        Assert.Equal(expected.Label, actual.Label);
+        FloatBitsEqual(expected.Confidence, actual.Confidence, "Prediction.Confidence");
+        Assert.Equal(expected.Model, actual.Model);
+        Assert.Equal(expected.Version, actual.Version);
+        Assert.Equal(expected.ServedBy, actual.ServedBy);
+        Assert.Equal(expected.Escalated, actual.Escalated);
+        Assert.Equal(expected.Note, actual.Note);
+    }
+
+    public static void Equal(ModelInfo expected, ModelInfo actual)
+    {
+        Assert.Equal(expected.Name, actual.Name);
+        Assert.Equal(expected.Version, actual.Version);
+        Assert.Equal(expected.InputShape, actual.InputShape);
+        Assert.Equal(expected.Labels, actual.Labels);
+        Assert.Equal(expected.Sha256, actual.Sha256);
+        Assert.Equal(expected.SizeBytes, actual.SizeBytes);
+        Assert.Equal(expected.CreatedAtMs, actual.CreatedAtMs);
+        Assert.Equal(expected.Description, actual.Description);
+    }
+
+    public static void Equal(ModelInfo[] expected, ModelInfo[] actual)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++) Equal(expected[i], actual[i]);
+    }
+
+    public static void Equal(Infer expected, Infer actual)
+    {
+        Assert.Equal(expected.Model, actual.Model);
+        Assert.Equal(expected.RequestId, actual.RequestId);
+        Assert.Equal(expected.Count, actual.Count);
+        FloatsBitsEqual(expected.Input, actual.Input, "Input");
+        Assert.Equal(expected.Priority, actual.Priority);
+    }
+
+    public static void Equal(InferResult expected, InferResult actual)
+    {
+        Assert.Equal(expected.RequestId, actual.RequestId);
+        Assert.Equal(expected.Model, actual.Model);
+        Assert.Equal(expected.Version, actual.Version);
+        Assert.Equal(expected.Provider, actual.Provider);
+        Assert.Equal(expected.Node, actual.Node);
+        Assert.Equal(expected.Count, actual.Count);
+        Assert.Equal(expected.OutputSize, actual.OutputSize);
+        FloatsBitsEqual(expected.Output, actual.Output, "Output");
+    }
+
+    public static void Equal(PublishModel expected, PublishModel actual)
+    {
+        Assert.Equal(expected.Name, actual.Name);
+        Assert.Equal(expected.Onnx, actual.Onnx);
+        Assert.Equal(expected.InputShape, actual.InputShape);
+        Assert.Equal(expected.Labels, actual.Labels);
+        Assert.Equal(expected.Description, actual.Description);
+    }
+
+    public static void Equal(ModelChunk expected, ModelChunk actual)
+    {
+        Assert.Equal(expected.Name, actual.Name);
+        Assert.Equal(expected.Version, actual.Version);
+        Assert.Equal(expected.Offset, actual.Offset);
+        Assert.Equal(expected.Total, actual.Total);
+        Assert.Equal(expected.Data, actual.Data);
+    }
+
+    public static void Equal(InferenceStatus expected, InferenceStatus actual)
+    {
+        Assert.Equal(expected.Node, actual.Node);
+        Assert.Equal(expected.Provider, actual.Provider);
+        Assert.Equal(expected.ProviderNote, actual.ProviderNote);
+        Assert.Equal(expected.Models, actual.Models); // LoadedModel: scalar fields only
     }
 
     public static void Equal(DeviceState expected, DeviceState actual)
@@ -107,7 +190,27 @@ internal static class MessageAssert
             case IngestAck a: Equal(a, (IngestAck)actual); break;
             case DeviceState s: Equal(s, (DeviceState)actual); break;
             case ClusterOverview o: Equal(o, (ClusterOverview)actual); break;
-            case StopDevice or GetClusterOverview or GetDeviceState or RequestRejected:
+            case Infer i: Equal(i, (Infer)actual); break;
+            case InferResult r: Equal(r, (InferResult)actual); break;
+            case PublishModel p: Equal(p, (PublishModel)actual); break;
+            case ModelPublished mp:
+                Equal(mp.Model, ((ModelPublished)actual).Model);
+                Assert.Equal(mp.Active, ((ModelPublished)actual).Active);
+                break;
+            case ModelList ml:
+                Equal(ml.Models, ((ModelList)actual).Models);
+                Assert.Equal(ml.Policies, ((ModelList)actual).Policies); // ModelPolicy: scalar fields only
+                break;
+            case ModelPolicyChanged pc:
+                Assert.Equal(pc.Policy, ((ModelPolicyChanged)actual).Policy);
+                Equal(pc.Active, ((ModelPolicyChanged)actual).Active);
+                break;
+            case ModelActivated ma: Equal(ma.Model, ((ModelActivated)actual).Model); break;
+            case ActiveModels am: Equal(am.Models, ((ActiveModels)actual).Models); break;
+            case ModelChunk mc: Equal(mc, (ModelChunk)actual); break;
+            case InferenceStatus st: Equal(st, (InferenceStatus)actual); break;
+            case StopDevice or GetClusterOverview or GetDeviceState or RequestRejected or InferRejected or ModelCommandRejected
+                or ListModels or SetModelPolicy or RollbackModel or GetActiveModels or FetchModelChunk or GetInferenceStatus:
                 Assert.Equal(expected, actual); // no array fields: record equality is value equality
                 break;
             default:

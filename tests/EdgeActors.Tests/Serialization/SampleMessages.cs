@@ -85,7 +85,71 @@ internal static class SampleMessages
             new Rejection(-1, RejectReason.Malformed, "negative sequence"),
             new Rejection(long.MaxValue, RejectReason.ChannelMismatch, "expected 4 channels, got 3 — 📉"),
         ],
-        Node: "edge-2@10.0.0.12:4053");
+        Node: "edge-2@10.0.0.12:4053",
+        Prediction: Classified());
+
+    /// <summary>An escalated frame classification with a confidence that is not a round number.</summary>
+    public static Prediction Classified() =>
+        new(Label: 9, Confidence: 0.734_562_1f, Model: "fmnist-cnn", Version: 12, ServedBy: "akka.tcp://edgeactors@dc-1.example:4053",
+            Escalated: true, Note: PredictionNote.Overflowed);
+
+    public static readonly string[] FashionLabels =
+        ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"];
+
+    public static ModelInfo Model(int version = 3, string name = "fmnist-mlp") => new(
+        name, version, [1, 28, 28], FashionLabels,
+        Sha256: "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08",
+        SizeBytes: 1_234_567 + version,
+        CreatedAtMs: 1_735_689_600_000 + version * 86_400_000L,
+        Description: $"MLP 784-128-10 v{version}, Fashion-MNIST — acc 0.88 ✓");
+
+    /// <summary>Two 28×28 samples in [0, 1] with a few special values that must survive bit-exactly.</summary>
+    public static Infer InferRequest()
+    {
+        var input = new float[2 * 784];
+        var rng = new Random(13);
+        for (var i = 0; i < input.Length; i++) input[i] = (float)rng.NextDouble();
+        Array.Copy(SpecialFloats, 0, input, 100, SpecialFloats.Length);
+        return new Infer("fmnist-mlp", 9_007_199_254_740_993, 2, input, InferencePriority.High);
+    }
+
+    public static InferResult InferOutput()
+    {
+        var output = new float[2 * 10];
+        var rng = new Random(17);
+        for (var i = 0; i < output.Length; i++) output[i] = (float)rng.NextDouble() / 10;
+        output[3] = -0.0f;
+        output[19] = float.Epsilon;
+        return new InferResult(-42, "fmnist-mlp", 3, "CUDA", "akka.tcp://edgeactors@10.0.0.11:4053", 2, 10, output);
+    }
+
+    public static PublishModel Publish()
+    {
+        var onnx = new byte[3_000];
+        new Random(19).NextBytes(onnx);
+        onnx[0] = 0x08; // protobuf field 1 (ir_version), like a real ONNX file
+        return new PublishModel("fmnist-mlp", onnx, [1, 28, 28], FashionLabels, "MLP 784-128-10 — trained 2026-11-20, acc 0.88");
+    }
+
+    public static ModelList Models() => new(
+        [Model(1), Model(2), Model(1, "fmnist-cnn") with { InputShape = [1, 28, 28], Labels = ["", "ünïcødé", "🧥"], Description = "" }],
+        [new ModelPolicy("fmnist-mlp", 1, 1), new ModelPolicy("fmnist-cnn", 1, 0)]);
+
+    public static ModelChunk Chunk()
+    {
+        var data = new byte[4_096];
+        new Random(23).NextBytes(data);
+        return new ModelChunk("fmnist-mlp", 3, 262_144, 1_234_570, data);
+    }
+
+    public static InferenceStatus Inference() => new(
+        "akka.tcp://edgeactors@10.0.0.11:4053",
+        "CPU",
+        "CUDA unavailable: libcudnn.so.9: cannot open shared object file",
+        [
+            new LoadedModel("fmnist-mlp", 3, 17, 1_234_567_890, 98_765, 12, 345, 6, ""),
+            new LoadedModel("fmnist-cnn", 0, 0, 0, 0, 0, 0, 0, "sha256 mismatch for fmnist-cnn v2: expected 9f86…, got e3b0…"),
+        ]);
 
     public static DeviceState State() => new(
         new DeviceId("ħŧ-sensor-ü"),
@@ -143,6 +207,24 @@ internal static class SampleMessages
         GetClusterOverview.Instance,
         Overview(),
         new RequestRejected("no shard region for device 'ü-1' — coordinator unreachable"),
+        InferRequest(),
+        InferOutput(),
+        new InferRejected(77, "fmnist-cnn", InferRejectReason.Overloaded, "queue full (256 waiting) — retry elsewhere"),
+        Publish(),
+        new ModelPublished(Model(), Active: true),
+        new ModelCommandRejected("fmnist-mlp", "model fmnist-mlp v0: ONNX Runtime cannot load it: [ONNXRuntimeError] : 7 : INVALID_PROTOBUF"),
+        ListModels.Instance,
+        Models(),
+        new SetModelPolicy("fmnist-mlp", 2),
+        new RollbackModel("fmnist-mlp"),
+        new ModelPolicyChanged(new ModelPolicy("fmnist-mlp", 2, 2), Model(2)),
+        new ModelActivated(Model()),
+        GetActiveModels.Instance,
+        new ActiveModels([Model(), Model(7, "fmnist-cnn")]),
+        new FetchModelChunk("fmnist-mlp", 3, 262_144, 262_144),
+        Chunk(),
+        GetInferenceStatus.Instance,
+        Inference(),
     ];
 
     public static IEdgeMessage For(Type type) =>

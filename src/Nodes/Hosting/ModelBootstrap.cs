@@ -1,0 +1,88 @@
+using System.Diagnostics;
+using EdgeActors.Actors.Models;
+using EdgeActors.Messages;
+using EdgeActors.Nodes.Client;
+using EdgeActors.Nodes.Commands;
+
+namespace EdgeActors.Nodes.Hosting;
+
+/// <summary>
+/// Makes sure the cluster's registry holds the camera models the demo needs: the edge model and the datacenter's
+/// larger escalation model. Trained once with the C# trainer and cached under <c>.data/models</c>; later runs
+/// publish the cached files.
+/// </summary>
+public static class ModelBootstrap
+{
+    public sealed record Spec(string Name, int[] Layers, int Epochs);
+
+    public static readonly Spec EdgeModel = new("fmnist-mlp", [784, 128, 10], 3);
+    public static readonly Spec LargeModel = new("fmnist-large", [784, 256, 128, 10], 5);
+
+    public static async Task EnsurePublishedAsync(EdgeClient client, string cacheDirectory, Action<string> log, params Spec[] specs)
+    {
+        var registered = await client.ListModelsAsync();
+        foreach (var spec in specs)
+        {
+            if (registered.Models.Any(m => m.Name == spec.Name))
+            {
+                log($"model {spec.Name}: already registered");
+                continue;
+            }
+            var path = Path.Combine(cacheDirectory, spec.Name + ".onnx");
+            byte[] onnx;
+            string description;
+            if (File.Exists(path))
+            {
+                onnx = await File.ReadAllBytesAsync(path);
+                description = $"MLP {string.Join("-", spec.Layers)} (cached {Path.GetFileName(path)})";
+                log($"model {spec.Name}: using {path}");
+            }
+            else
+            {
+                log($"model {spec.Name}: training (first run only; cached in {cacheDirectory})");
+                var trained = TrainCommand.Train(new TrainCommand.Options(spec.Name, spec.Layers, new SgdOptions(Epochs: spec.Epochs), path), null, s => log("  " + s));
+                onnx = trained.Onnx;
+                description = trained.Description;
+            }
+            var published = await client.PublishModelAsync(new PublishModel(spec.Name, onnx, [784], FashionLabels.Names, description));
+            log($"model {spec.Name}: published v{published.Model.Version}");
+        }
+    }
+
+    /// <summary>Waits until every given gateway node reports the model loaded (asking each node through a client of its own).</summary>
+    public static async Task<bool> WaitUntilServedAsync(IEnumerable<string> gatewayContacts, string model, TimeSpan timeout, Action<string> log)
+    {
+        var sw = Stopwatch.StartNew();
+        foreach (var contact in gatewayContacts)
+        {
+            await using var client = EdgeClient.Connect(new EdgeClientOptions
+            {
+                Contacts = [contact], RequestTimeout = TimeSpan.FromSeconds(2), RetryDeadline = TimeSpan.FromSeconds(5),
+            });
+            while (true)
+            {
+                InferenceStatus? status = null;
+                try
+                {
+                    status = await client.GetInferenceStatusAsync();
+                }
+                catch (EdgeClientException)
+                {
+                }
+                var loaded = status?.Models.FirstOrDefault(m => m.Name == model);
+                if (loaded is { Version: > 0 })
+                {
+                    log($"  {contact}: {model} v{loaded.Version} on {status!.Provider}");
+                    break;
+                }
+                if (sw.Elapsed > timeout)
+                {
+                    log($"  {contact}: {model} not loaded after {timeout.TotalSeconds:0}s{(loaded?.LastError is { Length: > 0 } e ? $" ({e})" : "")}");
+                    return false;
+                }
+                await Task.Delay(300);
+            }
+        }
+        return true;
+    }
+}
