@@ -3,6 +3,8 @@ using Akka.Cluster.Tools.Client;
 using Akka.Event;
 using Akka.Hosting;
 using EdgeActors.Actors.Devices;
+using EdgeActors.Actors.Inference;
+using EdgeActors.Actors.Registry;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Gateway;
@@ -73,11 +75,17 @@ public sealed class GatewayActor : ReceiveActor
 
 public static class GatewayRegistration
 {
-    /// <summary>Starts the gateway and registers it with the ClusterClient receptionist (call after AddDeviceSharding).</summary>
+    /// <summary>
+    /// Starts the gateway and registers it with the ClusterClient receptionist (call after AddDeviceSharding and, where
+    /// present, AddModelRegistry / AddModelHost / AddFrameClassifier, whose actors it routes to).
+    /// </summary>
     public static AkkaConfigurationBuilder AddGateway(this AkkaConfigurationBuilder builder, int maxDeviceIdLength = 128) =>
         builder.WithActors((system, registry) =>
         {
-            var gateway = system.ActorOf(GatewayActor.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength), GatewayActor.Name);
+            var models = registry.TryGet<ModelHost>(out var m) ? m : null;
+            var status = registry.TryGet<FrameClassifier>(out var c) ? c : models;
+            var modelRegistry = registry.TryGet<ModelRegistryActor>(out var r) ? r : null;
+            var gateway = system.ActorOf(GatewayActor.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, models, status, modelRegistry), GatewayActor.Name);
             registry.Register<GatewayActor>(gateway);
             ClusterClientReceptionist.Get(system).RegisterService(gateway);
         });

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
+using Akka.Hosting;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Inference;
@@ -229,4 +230,27 @@ public static class ModelHostPaths
 
     /// <summary>The datacenter's model host registers itself with the pub-sub mediator under this path (Put); edges do not.</summary>
     public const string Datacenter = "/user/" + Name;
+}
+
+public static class FrameClassifierRegistration
+{
+    /// <summary>
+    /// Starts the frame classifier on an edge node (call after AddModelHost and before AddDeviceSharding, whose device
+    /// entities pick it up). Escalation and overflow go through the DistributedPubSub mediator to the datacenter.
+    /// </summary>
+    public static AkkaConfigurationBuilder AddFrameClassifier(this AkkaConfigurationBuilder builder, ClassificationSettings settings) =>
+        settings.Enabled
+            ? builder.WithActors((system, registry) =>
+            {
+                var node = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
+                var mediator = DistributedPubSub.Get(system).Mediator;
+                var classifier = system.ActorOf(FrameClassifier.Props(settings, registry.Get<ModelHost>(), mediator, node), "frame-classifier");
+                registry.Register<FrameClassifier>(classifier);
+            })
+            : builder;
+
+    /// <summary>Makes this node's model host reachable for escalations and overflow from edges (datacenter nodes).</summary>
+    public static AkkaConfigurationBuilder AddDatacenterInferenceService(this AkkaConfigurationBuilder builder) =>
+        builder.WithActors((system, registry) =>
+            DistributedPubSub.Get(system).Mediator.Tell(new Put(registry.Get<ModelHost>())));
 }

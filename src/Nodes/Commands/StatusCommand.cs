@@ -7,7 +7,8 @@ public static class StatusCommand
 {
     public const string Usage = """
         edgeactors status [--contacts host:port,...] [--device ID]
-          Without --device: cluster members (roles, status) and, per edge node, shards and live device entities.
+          Without --device: cluster members (roles, status), per edge node shards and live device entities, and the
+          answering node's inference runtime (execution provider, models, queues, escalations, overflow).
           With --device: that device's state (sequences, counts, rejections, channel statistics, buffer fill).
         """;
 
@@ -31,6 +32,17 @@ public static class StatusCommand
                 Console.WriteLine($"device regions{(o.StatsComplete ? "" : " (incomplete: some region did not answer)")}:");
                 foreach (var r in o.Regions) Console.WriteLine($"  {r.Address,-40} shards={r.Shards,-4} devices={r.Entities}");
                 Console.WriteLine($"devices: {o.Devices}");
+                try
+                {
+                    var inf = await client.GetInferenceStatusAsync();
+                    Console.WriteLine($"inference on {inf.Node}: provider {inf.Provider}{(inf.ProviderNote.Length > 0 ? $" ({inf.ProviderNote})" : "")}");
+                    foreach (var m in inf.Models)
+                        Console.WriteLine($"  {m.Name,-14} v{m.Version,-3} queue {m.QueueDepth,-4} served {m.Served,-8} batches {m.Batches,-7} overloaded {m.Overloaded,-5} escalated {m.Escalated,-5} overflowed {m.Overflowed}{(m.LastError.Length > 0 ? $"  last error: {m.LastError}" : "")}");
+                }
+                catch (EdgeClientException ex)
+                {
+                    Console.WriteLine($"inference: {ex.Message}");
+                }
             }
             else
             {

@@ -5,7 +5,9 @@ using EdgeActors.Actors;
 using EdgeActors.Actors.Cluster;
 using EdgeActors.Actors.Devices;
 using EdgeActors.Actors.Gateway;
+using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Ingestion;
+using EdgeActors.Actors.Registry;
 using EdgeActors.Messages.Serialization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -21,7 +23,19 @@ public static class NodeHost
         var ingestion = IngestionSettings.FromConfig(config.GetConfig("edgeactors.ingestion"));
         var maxIdLength = config.GetInt("edgeactors.gateway.max-device-id-length", 128);
         var isEdge = roles.Contains(Roles.Edge);
-        var isGateway = isEdge || roles.Contains(Roles.Datacenter);
+        var isDatacenter = roles.Contains(Roles.Datacenter);
+        var isGateway = isEdge || isDatacenter;
+        var inference = config.GetConfig("edgeactors.inference");
+        var runtime = InferenceRuntimeSettings.FromConfig(inference?.GetConfig("runtime"));
+        var batching = BatchingSettings.FromConfig(inference?.GetConfig("batching"));
+        var modelHost = ModelHostSettings.FromConfig(inference);
+        var classification = ClassificationSettings.FromConfig(inference);
+        var registrySettings = RegistrySettings.FromConfig(config.GetConfig("edgeactors.registry"));
+        registrySettings = registrySettings with
+        {
+            DatabasePath = NodeConfig.DataPath(config, registrySettings.DatabasePath),
+            ValidationRuntime = runtime,
+        };
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
@@ -30,7 +44,11 @@ public static class NodeHost
             akka.AddHocon(config, HoconAddMode.Prepend)
                 .AddHocon(EdgeSerialization.Config, HoconAddMode.Append)
                 .AddClusterListener()
-                .AddDeviceSharding(sharding, ingestion, hostEntities: isEdge);
+                .AddModelRegistry(registrySettings, hostSingleton: isDatacenter);
+            if (isGateway) akka.AddModelHost(modelHost, runtime, batching);
+            if (isDatacenter) akka.AddDatacenterInferenceService();
+            if (isEdge) akka.AddFrameClassifier(classification);
+            akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge);
             if (isGateway)
             {
                 akka.WithClusterClientReceptionist("receptionist", Roles.Gateway)
