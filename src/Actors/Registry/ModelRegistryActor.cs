@@ -111,6 +111,10 @@ public sealed class ModelRegistryActor : ReceiveActor
         var log = _log;
         Task.Run(() =>
         {
+            // the same bytes as the latest version: a retried publish (its reply was lost), not a new version
+            var sha = OnnxModel.Sha256(m.Onnx);
+            var latest = store.List().Where(i => i.Name == m.Name).MaxBy(i => i.Version);
+            if (latest is not null && latest.Sha256 == sha) return latest;
             // validate with the real runtime, then store; the store assigns the version number
             var probe = new ModelInfo(m.Name, 0, m.InputShape, m.Labels, "", m.Onnx.LongLength, 0, m.Description);
             using (var model = OnnxModel.Load(m.Onnx, probe, runtime, ValidationMaxBatch, s => log.Info(s)))

@@ -16,7 +16,7 @@ public static class ModelTopics
 /// </summary>
 public sealed record RegistrySettings(string DatabasePath, int ChunkBytes = RegistrySettings.MaxChunkBytes)
 {
-    public const string DefaultDatabasePath = ".data/registry.db";
+    public const string DefaultDatabasePath = "registry.db";
     /// <summary>Largest chunk the registry ever sends (well under the 4 MiB remoting frame).</summary>
     public const int MaxChunkBytes = 256 * 1024;
 

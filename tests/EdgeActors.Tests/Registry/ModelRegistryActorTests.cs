@@ -74,6 +74,24 @@ public sealed class ModelRegistryActorTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Publishing_the_same_bytes_again_should_not_create_a_version()
+    {
+        var (registry, pubsub) = Start();
+        var (onnx, _, _) = TestModels.Linear(16, 5);
+        var (other, _, _) = TestModels.Linear(16, 5, seed: 9);
+
+        registry.Tell(new PublishModel("m", onnx, [16], FiveLabels, "first"));
+        Assert.Equal(1, ExpectMsg<ModelPublished>(Wait).Model.Version);
+        registry.Tell(new PublishModel("m", onnx, [16], FiveLabels, "a retry of the first"));
+        Assert.Equal(1, ExpectMsg<ModelPublished>(Wait).Model.Version);
+        registry.Tell(new PublishModel("m", other, [16], FiveLabels, "different weights"));
+        Assert.Equal(2, ExpectMsg<ModelPublished>(Wait).Model.Version);
+
+        registry.Tell(ListModels.Instance);
+        Assert.Equal([1, 2], ExpectMsg<ModelList>(Wait).Models.Select(m => m.Version));
+    }
+
+    [Fact]
     public void Publishing_a_corrupt_onnx_should_be_rejected_with_a_reason_and_store_nothing()
     {
         var (registry, pubsub) = Start();

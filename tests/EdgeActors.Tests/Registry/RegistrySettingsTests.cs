@@ -10,7 +10,7 @@ public sealed class RegistrySettingsTests
     public void Missing_sections_should_give_the_defaults()
     {
         Assert.Equal(RegistrySettings.Default, RegistrySettings.FromConfig(null));
-        Assert.Equal(".data/registry.db", RegistrySettings.Default.DatabasePath);
+        Assert.Equal("registry.db", RegistrySettings.Default.DatabasePath);
         Assert.Equal(256 * 1024, RegistrySettings.Default.ChunkBytes);
         Assert.Empty(ModelHostSettings.FromConfig(null).Serve);
     }
@@ -57,7 +57,11 @@ public sealed class RegistrySettingsTests
 
         Assert.Equal(RegistrySettings.Default, RegistrySettings.FromConfig(config.GetConfig("edgeactors.registry")));
         var host = ModelHostSettings.FromConfig(config.GetConfig("edgeactors.inference"));
-        Assert.Equal(["fmnist-mlp"], host.Serve);
+        Assert.Empty(host.Serve); // each role says what it serves
         Assert.Equal(256 * 1024, host.ChunkBytes);
+        var edge = ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", "edge.conf"))).WithFallback(config);
+        Assert.Equal(["fmnist-mlp"], ModelHostSettings.FromConfig(edge.GetConfig("edgeactors.inference")).Serve);
+        var dc = ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", "datacenter.conf"))).WithFallback(config);
+        Assert.Equal(["fmnist-mlp", "fmnist-large"], ModelHostSettings.FromConfig(dc.GetConfig("edgeactors.inference")).Serve);
     }
 }
