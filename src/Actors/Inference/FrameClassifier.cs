@@ -14,7 +14,7 @@ public sealed record ClassificationSettings
     /// <summary>Larger model in the datacenter for hard examples.</summary>
     public string EscalationModel { get; init; } = "fmnist-large";
     public bool Escalate { get; init; } = true;
-    /// <summary>Edge answers below this confidence are escalated.</summary>
+    /// <summary>Edge answers below this confidence are escalated; 1 escalates every frame.</summary>
     public float ConfidenceThreshold { get; init; } = 0.6f;
     public TimeSpan EscalationTimeout { get; init; } = TimeSpan.FromSeconds(1);
     /// <summary>When the edge queue is full, send the frame to the datacenter's copy of the camera model.</summary>
@@ -148,7 +148,8 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         if (!_pending.TryGetValue(r.RequestId, out var p)) return; // answered already (timed out)
         var (label, confidence) = ArgMax(r);
         var prediction = new Prediction(label, confidence, r.Model, r.Version, r.Node, p.Stage == Stage.Escalating, p.Stage == Stage.Overflowing ? PredictionNote.Overflowed : PredictionNote.None);
-        if (p.Stage == Stage.Local && _settings.Escalate && _datacenter is not null && confidence < _settings.ConfidenceThreshold)
+        if (p.Stage == Stage.Local && _settings.Escalate && _datacenter is not null &&
+            (confidence < _settings.ConfidenceThreshold || _settings.ConfidenceThreshold >= 1f))
         {
             _pending[r.RequestId] = p with { Stage = Stage.Escalating, EdgeAnswer = prediction };
             SendToDatacenter(r.RequestId, _settings.EscalationModel, p.Pixels, InferencePriority.High);
