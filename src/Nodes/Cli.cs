@@ -51,7 +51,7 @@ public static class Cli
             return command switch
             {
                 "node" => await NodeCommand.RunAsync(new CliArgs(rest)),
-                "demo" => await DemoCommand.RunAsync(new CliArgs(rest)),
+                "demo" => await DemoCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-models" })),
                 "simulate" => await SimulateCommand.RunAsync(new CliArgs(rest)),
                 "status" => await StatusCommand.RunAsync(new CliArgs(rest)),
                 "bench" => await BenchCommand.RunAsync(new CliArgs(rest)),

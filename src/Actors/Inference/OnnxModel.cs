@@ -31,7 +31,7 @@ public static class ExecutionProvider
             }
             try
             {
-                options.AppendExecutionProvider_CUDA(settings.CudaDeviceId);
+                AppendCudaQuietly(options, settings.CudaDeviceId);
                 if (_decided is null)
                 {
                     _decided = (Cuda, $"CUDA device {settings.CudaDeviceId}");
@@ -43,6 +43,8 @@ public static class ExecutionProvider
             {
                 // the shared library or its CUDA/cuDNN dependencies are missing: say why once, serve on CPU
                 var reason = ex.Message.Split('\n')[0].Trim();
+                var missing = _decided is null ? WhyCudaProviderCannotLoad() : null;
+                if (missing is not null) reason += $" ({missing})";
                 if (_decided is null) log?.Invoke($"ONNX Runtime: CUDA execution provider unavailable ({ex.GetType().Name}: {reason}); running on CPU");
                 _decided = (Cpu, $"CUDA unavailable: {reason}");
                 options.Dispose();
@@ -50,6 +52,43 @@ public static class ExecutionProvider
                 if (settings.IntraOpThreads > 0) cpu.IntraOpNumThreads = settings.IntraOpThreads;
                 return cpu;
             }
+        }
+    }
+
+    /// <summary>ONNX Runtime logs the failed CUDA load itself as an error; we report it once, in our own words.</summary>
+    private static void AppendCudaQuietly(SessionOptions options, int deviceId)
+    {
+        var env = OrtEnv.Instance();
+        var level = env.EnvLogLevel;
+        env.EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
+        try
+        {
+            options.AppendExecutionProvider_CUDA(deviceId);
+        }
+        finally
+        {
+            env.EnvLogLevel = level;
+        }
+    }
+
+    /// <summary>The dynamic loader's own reason (e.g. which CUDA/cuDNN library is missing), or null when it loads.</summary>
+    private static string? WhyCudaProviderCannotLoad()
+    {
+        const string name = "libonnxruntime_providers_cuda.so";
+        var local = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", name);
+        try
+        {
+            var handle = System.Runtime.InteropServices.NativeLibrary.Load(File.Exists(local) ? local : name);
+            System.Runtime.InteropServices.NativeLibrary.Free(handle);
+            return null;
+        }
+        catch (Exception ex)
+        {
+            // .NET's message lists the dlerror text of every path it tried; keep the one that names the missing piece
+            var lines = ex.Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+            var line = lines.FirstOrDefault(l => l.Contains("cannot open shared object", StringComparison.Ordinal)) ?? lines.LastOrDefault() ?? ex.Message;
+            var colon = line.IndexOf(": ", StringComparison.Ordinal);
+            return colon > 0 && line.StartsWith('/') ? line[(colon + 2)..] : line;
         }
     }
 

@@ -15,6 +15,9 @@ public static class DemoCommand
           streams simulated devices through the client library for the duration (default 20 s) with live
           progress, prints a summary ending in 'SUMMARY sent=… accepted=… rejected=… lost=…', then stops the
           cluster gracefully. Node logs go to DIR (default .data/demo).
+          Camera frames are classified on their edge node by the fmnist-mlp model, low-confidence ones escalated to
+          the datacenter's fmnist-large; both are trained on first use (about 15 s) and cached in --model-cache
+          (default .data/models). --no-models skips classification.
         {SimulatorOptions.Usage}
         """;
 
@@ -25,6 +28,8 @@ public static class DemoCommand
         var basePort = args.Int("base-port", 4053);
         var dir = Path.GetFullPath(args.Get("dir", Path.Combine(".data", "demo")));
         var sim = SimulatorOptions.FromArgs(args, duration);
+        var noModels = args.Flag("no-models");
+        var modelCache = Path.GetFullPath(args.Get("model-cache", Path.Combine(".data", "models")));
         args.EnsureAllUsed();
         if (edges < 1) throw new CliException("--edges must be at least 1");
 
@@ -38,6 +43,16 @@ public static class DemoCommand
         var overview = await WaitForMembersAsync(client, cluster, layout.Count, TimeSpan.FromSeconds(90));
         if (overview is null) return 1;
         Console.WriteLine($"demo: cluster formed in {formed.Elapsed.TotalSeconds:0.0}s: {Describe(overview)}");
+        if (sim.Cameras > 0 && sim.FramesPerSecond > 0 && !noModels)
+        {
+            // camera frames are classified on their edge; hard examples go to the datacenter's larger model
+            var models = Stopwatch.StartNew();
+            await ModelBootstrap.EnsurePublishedAsync(client, modelCache, s => Console.WriteLine("demo: " + s), ModelBootstrap.EdgeModel, ModelBootstrap.LargeModel);
+            var gateways = cluster.GatewayContacts.ToList();
+            var served = await ModelBootstrap.WaitUntilServedAsync(gateways, ModelBootstrap.EdgeModel.Name, TimeSpan.FromSeconds(60), s => Console.WriteLine("demo: " + s))
+                         && await ModelBootstrap.WaitUntilServedAsync(gateways.Where(g => layout.Any(n => n.HostPort == g && n.Roles.Contains("datacenter"))), ModelBootstrap.LargeModel.Name, TimeSpan.FromSeconds(60), s => Console.WriteLine("demo: " + s));
+            Console.WriteLine($"demo: models {(served ? "served" : "NOT all served (frames may come back not classified)")} after {models.Elapsed.TotalSeconds:0.0}s");
+        }
 
         var simulator = new Simulator(sim);
         Console.WriteLine($"demo: streaming {sim.Sensors} sensors x {sim.Channels} channels at {sim.ReadingsPerSecond:N0} readings/s and {sim.Cameras} cameras at {sim.FramesPerSecond:N0} frames/s for {duration.TotalSeconds:0}s");
@@ -58,7 +73,8 @@ public static class DemoCommand
             var devices = ov is null ? "?" : ov.Devices.ToString();
             Console.WriteLine(
                 $"[{now.TotalSeconds,5:0}s] members {members}  devices {devices}  readings/s {rate,8:N0}  " +
-                $"accepted {simulator.Telemetry.Accepted:N0}  rejected {simulator.Telemetry.Rejected:N0}  frames {simulator.Frames.Accepted:N0}/{simulator.Frames.Sent:N0}  retried {simulator.Telemetry.RetriedRequests + simulator.Frames.RetriedRequests}");
+                $"accepted {simulator.Telemetry.Accepted:N0}  rejected {simulator.Telemetry.Rejected:N0}  frames {simulator.Frames.Accepted:N0}/{simulator.Frames.Sent:N0} " +
+                $"(classified {simulator.Predictions.Classified:N0}, escalated {simulator.Predictions.Escalated:N0}, overflowed {simulator.Predictions.Overflowed:N0})  retried {simulator.Telemetry.RetriedRequests + simulator.Frames.RetriedRequests}");
         }
         await run;
 
@@ -70,6 +86,7 @@ public static class DemoCommand
         Console.WriteLine($"  cluster:    {(final is null ? "unavailable" : Describe(final))}");
         Console.WriteLine($"  telemetry:  sent {t.Sent:N0}  accepted {t.Accepted:N0}  rejected {t.Rejected:N0} ({t.RejectionSummary()})  in {clock.Elapsed.TotalSeconds:0.0}s = {(t.Accepted + t.Rejected) / clock.Elapsed.TotalSeconds:N0} readings/s");
         Console.WriteLine($"  frames:     sent {f.Sent:N0}  accepted {f.Accepted:N0}  rejected {f.Rejected:N0} {f.RejectionSummary()}");
+        Console.WriteLine($"  camera AI:  {simulator.Predictions.Summary()}");
         Console.WriteLine($"  injected:   faults are in the simulator; NaN readings are rejected as NotANumber, spikes are smoothed by the median filter");
         if (simulator.Failure is not null) Console.WriteLine($"  failure:    {simulator.Failure.Message}");
         var sent = t.Sent + f.Sent;
