@@ -244,8 +244,11 @@ public sealed class InferenceActor : ReceiveActor
         }
         var batch = new Batch(model, taken.ToArray(), samples, input, output);
         _inFlight = batch;
-        Task.Run(batch.Execute).PipeTo(Self);
+        _runner ??= new BatchRunner(Self, InferenceActorNames.For(_modelName));
+        _runner.Submit(batch);
     }
+
+    private BatchRunner? _runner;
 
     private void OnBatchDone(BatchDone done)
     {
@@ -360,6 +363,7 @@ public sealed class InferenceActor : ReceiveActor
 
     protected override void PostStop()
     {
+        _runner?.Dispose(); // the runner finishes the batch it is running, if any, then its thread ends
         var detail = $"model '{_modelName}' was unloaded from {_node} before the request was served";
         foreach (var p in _high.Concat(_normal)) p.ReplyTo.Tell(Reject(p.Request, InferRejectReason.NoModel, detail));
         _high.Clear();
@@ -385,6 +389,29 @@ public sealed class InferenceActor : ReceiveActor
         _model?.Dispose();
         _model = null;
         base.PostStop();
+    }
+
+    /// <summary>
+    /// Runs this actor's batches, one at a time, on a dedicated thread (not the thread pool the dispatcher uses, so
+    /// ONNX Runtime and the actors do not queue behind each other), and tells the outcome to the actor.
+    /// </summary>
+    private sealed class BatchRunner : IDisposable
+    {
+        private readonly System.Collections.Concurrent.BlockingCollection<Batch> _batches = new();
+
+        public BatchRunner(IActorRef owner, string name)
+        {
+            var thread = new Thread(() =>
+            {
+                foreach (var batch in _batches.GetConsumingEnumerable()) owner.Tell(batch.Execute());
+                _batches.Dispose();
+            }) { IsBackground = true, Name = name };
+            thread.Start();
+        }
+
+        public void Submit(Batch batch) => _batches.Add(batch);
+
+        public void Dispose() => _batches.CompleteAdding();
     }
 
     /// <summary>

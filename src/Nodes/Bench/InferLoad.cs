@@ -74,7 +74,7 @@ public sealed class ClosedLoopCaller : ReceiveActor
 }
 
 /// <summary>
-/// Open-loop load: a dedicated thread sends single-sample requests at a fixed rate (paced every 100 µs, whatever the
+/// Open-loop load: a dedicated thread sends single-sample requests at a fixed rate (paced every ~1 ms, whatever the
 /// replies do) with this actor as the sender; the actor records each reply's latency and completes when every
 /// request sent during <c>duration</c> has been answered. A thread rather than a timer, because the scheduler's tick
 /// would turn the load into bursts.
@@ -118,8 +118,7 @@ public sealed class OpenLoopCaller : ReceiveActor
                     target.Tell(new Infer(model, sent, 1, inputs[sent % inputs.Length], InferencePriority.Normal), self);
                     sent++;
                 }
-                var spin = Stopwatch.StartNew();
-                while (spin.Elapsed.TotalMilliseconds < 0.1) Thread.Yield();
+                Thread.Sleep(1); // ~1 ms pacing; spinning would take a core from the system under test
             }
             self.Tell(new SendingDone(sent));
         }) { IsBackground = true, Name = "open-loop-load" };

@@ -121,7 +121,7 @@ public static class BenchInference
         var best = raw.MaxBy(kv => kv.Value);
         var batchMs = best.Key / best.Value * 1000;
 
-        using var system = ActorSystem.Create("bench-inference", ConfigurationFactory.ParseString("akka.loglevel = WARNING").WithFallback(EdgeSerialization.Config));
+        using var system = ActorSystem.Create("bench-inference", ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.actor.default-dispatcher.throughput = " + (Environment.GetEnvironmentVariable("TP") ?? "30")).WithFallback(EdgeSerialization.Config));
         try
         {
             var settings = new BatchingSettings { MaxBatchSize = best.Key, MaxQueueDelay = delay, MaxQueueLength = 1 << 16 };
