@@ -153,11 +153,17 @@ public static class BenchInference
             var batchesUsed = (int)(statsAfter.Batches - statsBefore.Batches);
             Console.WriteLine($"  actor path, {callers} callers x {window} in flight: {saturated.PerSecond,10:N0} samples/s in {batchesUsed:N0} batches (mean {(double)saturated.Served / Math.Max(1, batchesUsed):0.0} per batch)");
 
-            // latency at 80 % of saturation, open loop
+            // latency at 80 % of saturation, open loop; three runs, the median p99 is reported (this 2-core machine is noisy)
             var load = 0.8 * saturated.PerSecond;
-            var tcsOpen = new TaskCompletionSource<InferLoadResult>(TaskCreationOptions.RunContinuationsAsynchronously);
-            system.ActorOf(OpenLoopCaller.Props(actor, name, inputs, load, TimeSpan.FromSeconds(seconds), tcsOpen));
-            var open = await tcsOpen.Task.WaitAsync(TimeSpan.FromMinutes(5));
+            var runs = new List<InferLoadResult>();
+            for (var run = 0; run < 3; run++)
+            {
+                var tcsOpen = new TaskCompletionSource<InferLoadResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+                system.ActorOf(OpenLoopCaller.Props(actor, name, inputs, load, TimeSpan.FromSeconds(seconds), tcsOpen));
+                runs.Add(await tcsOpen.Task.WaitAsync(TimeSpan.FromMinutes(5)));
+            }
+            var open = runs.OrderBy(r => r.Percentile(0.99)).ElementAt(1);
+            Console.WriteLine($"  open-loop p99 of the three runs: {string.Join(", ", runs.Select(r => r.Percentile(0.99).ToString("0.00", CultureInfo.InvariantCulture)))} ms");
             var result = new ModelResult(name, provider, raw[1], best.Value, best.Key, saturated.PerSecond, batchesUsed,
                 open.Percentile(0.5), open.Percentile(0.99), load, batchMs, delay.TotalMilliseconds, raw);
             Console.WriteLine($"  latency at 80% load ({load:N0}/s, open loop): p50 {result.P50Ms:0.00} ms  p99 {result.P99Ms:0.00} ms  (target p99 <= delay {delay.TotalMilliseconds:0.##} ms + 2 x batch {batchMs:0.00} ms = {result.P99TargetMs:0.00} ms)");
@@ -184,7 +190,7 @@ public static class BenchInference
         sb.AppendLine(Inv($"Command: `./edgeactors bench inference --seconds {seconds} --callers {callers}`  "));
         sb.AppendLine($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores, provider {string.Join(", ", results.Select(r => r.Provider).Distinct())}" +
                       $"{(ExecutionProvider.Note.Length > 0 ? $" ({ExecutionProvider.Note})" : "")}. Raw = back-to-back `Run` calls on one session with preallocated OrtValues; " +
-                      "actor = the `InferenceActor` (dynamic batching, max batch = the best raw batch) fed by many concurrent callers with single-sample requests; latency = open-loop load at 80 % of the actor's saturation throughput.");
+                      "actor = the `InferenceActor` (dynamic batching, max batch = the best raw batch) fed by many concurrent callers with single-sample requests; latency = open-loop load at 80 % of the actor's saturation throughput (three runs, the median p99 reported).");
         sb.AppendLine();
         sb.AppendLine("| model | provider | raw batch 1 /s | raw best /s (batch) | actor /s | actor ÷ best | actor ÷ batch 1 | p50 ms @80% | p99 ms @80% | p99 target ms |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
