@@ -52,13 +52,8 @@ public static class BenchInference
         return 0;
     }
 
-    private static byte[] MlpBytes()
-    {
-        var trained = Path.Combine(".data", "models", "fmnist-mlp.onnx");
-        if (File.Exists(trained)) return File.ReadAllBytes(trained);
-        // throughput does not depend on the weights: an untrained network of the same architecture
-        return MlpOnnx.Export(new Mlp([784, 256, 128, 10], 1), "fmnist_mlp");
-    }
+    /// <summary>The edge MLP's architecture (784-256-128-10); throughput does not depend on the weights, so it is not trained.</summary>
+    private static byte[] MlpBytes() => MlpOnnx.Export(new Mlp([784, 256, 128, 10], 1), "fmnist_mlp");
 
     private static float[][] FashionInputs()
     {
