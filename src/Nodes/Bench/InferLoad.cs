@@ -107,6 +107,8 @@ public sealed class OpenLoopCaller : ReceiveActor
         var sentAt = _sentAt;
         var thread = new Thread(() =>
         {
+            // this thread is the load generator's own (never a dispatcher thread): it paces itself on a wait handle
+            using var pace = new ManualResetEventSlim(false);
             var clock = Stopwatch.StartNew();
             long sent = 0;
             while (clock.Elapsed < duration)
@@ -118,7 +120,7 @@ public sealed class OpenLoopCaller : ReceiveActor
                     target.Tell(new Infer(model, sent, 1, inputs[sent % inputs.Length], InferencePriority.Normal), self);
                     sent++;
                 }
-                Thread.Sleep(1); // ~1 ms pacing; spinning would take a core from the system under test
+                pace.Wait(1); // ~1 ms pacing; spinning would take a core from the system under test
             }
             self.Tell(new SendingDone(sent));
         }) { IsBackground = true, Name = "open-loop-load" };
