@@ -50,6 +50,19 @@ public enum RejectReason : byte
     WrongFrameSize = 5,
     Malformed = 6,
     ChannelMismatch = 7,
+    /// <summary>The edge's durable outbox is full (reject-new policy) or unavailable: the reading was not kept.</summary>
+    OutboxFull = 8,
+}
+
+/// <summary>How far an acknowledged reading has got when the client is told.</summary>
+public enum AckLevel : byte
+{
+    /// <summary>Accepted and preprocessed in the edge's memory (no durable outbox on this node).</summary>
+    Received = 0,
+    /// <summary>Written to the edge's durable outbox: survives an edge crash and reaches the datacenter store.</summary>
+    DurableOnEdge = 1,
+    /// <summary>Stored in the datacenter's database.</summary>
+    StoredInDatacenter = 2,
 }
 
 /// <summary>Why one reading (by sequence) was not accepted.</summary>
@@ -59,12 +72,15 @@ public sealed record Rejection(long Sequence, RejectReason Reason, string Detail
 /// Reply to every <see cref="TelemetryBatch"/> and <see cref="CameraFrame"/>.
 /// <para><c>HighestContiguous</c>: the highest sequence such that this device has answered every sequence from
 /// its first one up to it (accepted, or rejected with a reason). A client never needs to resend at or below it.</para>
+/// <para><c>Level</c>: how far the accepted readings have got (see <see cref="AckLevel"/>).</para>
 /// <para><c>Prediction</c>: for an accepted camera frame, its classification (null for telemetry, or when no model is
 /// configured for cameras).</para>
 /// <para><c>Rejected</c>: one entry per reading that was not accepted. <see cref="RejectReason.Duplicate"/> means the
 /// sequence was already accepted earlier (a retry whose first reply was lost).</para>
 /// </summary>
-public sealed record IngestAck(DeviceId DeviceId, long HighestContiguous, int Accepted, Rejection[] Rejected, string Node, Prediction? Prediction = null)
+public sealed record IngestAck(
+    DeviceId DeviceId, long HighestContiguous, int Accepted, Rejection[] Rejected, string Node, Prediction? Prediction = null,
+    AckLevel Level = AckLevel.Received)
     : IDeviceEvent;
 
 // ---------------------------------------------------------------- queries

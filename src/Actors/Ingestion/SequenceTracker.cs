@@ -119,6 +119,15 @@ public sealed class SequenceTracker
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    /// <summary>
+    /// Takes back an acceptance (the reading could not be made durable, e.g. the outbox was full): the sequence stays
+    /// answered, but a resend is no longer a <c>Duplicate</c>.
+    /// </summary>
+    public void Unaccept(long seq)
+    {
+        if (InWindow(seq)) Clear(_accepted, seq);
+    }
+
     private bool Get(ulong[] bits, long seq)
     {
         var slot = seq & _mask;

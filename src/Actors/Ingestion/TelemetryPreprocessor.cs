@@ -27,8 +27,12 @@ namespace EdgeActors.Actors.Ingestion;
 /// denoised value, and the normalised value <c>z = (denoised - mean) / sqrt(variance)</c> (statistics after the
 /// update, sample variance; z = 0 while count &lt; 2 or variance is 0) is appended to <see cref="Buffer"/>.</para>
 /// </summary>
+/// <summary>Receives each accepted reading: sequence, timestamp, denoised values, normalised values.</summary>
+public delegate void AcceptedReading(long sequence, long timestamp, ReadOnlySpan<float> denoised, ReadOnlySpan<float> normalised);
+
 public sealed class TelemetryPreprocessor
 {
+    private float[] _denoised = [];
     private readonly IngestionSettings _settings;
     private readonly RejectionCounter _rejections = new();
     private readonly DenoiseKind _denoise;
@@ -96,7 +100,13 @@ public sealed class TelemetryPreprocessor
     }
 
     /// <summary>Processes one batch; see the class remarks for the rules.</summary>
-    public IngestOutcome Process(TelemetryBatch batch)
+    public IngestOutcome Process(TelemetryBatch batch) => Process(batch, null);
+
+    /// <summary>
+    /// Processes one batch; every accepted reading is also handed to <paramref name="accepted"/> with its denoised
+    /// values and normalised values (spans valid only during the call).
+    /// </summary>
+    public IngestOutcome Process(TelemetryBatch batch, AcceptedReading? accepted)
     {
         ArgumentNullException.ThrowIfNull(batch);
         var sequences = batch.Sequences;
@@ -121,7 +131,7 @@ public sealed class TelemetryPreprocessor
         var tracker = Sequences;
         var scratch = _scratch;
         List<Rejection>? rejected = null;
-        var accepted = 0;
+        var acceptedCount = 0;
 
         for (var i = 0; i < n; i++)
         {
@@ -158,11 +168,12 @@ public sealed class TelemetryPreprocessor
             tracker.Mark(seq, accepted: true);
             Accept(values, offset, channels, scratch);
             Buffer.Append(seq, timestamps[i], scratch);
-            accepted++;
+            accepted?.Invoke(seq, timestamps[i], _denoised.AsSpan(0, channels), scratch.AsSpan(0, channels));
+            acceptedCount++;
         }
 
-        AcceptedReadings += accepted;
-        return new IngestOutcome(accepted, rejected, tracker.HighestContiguous);
+        AcceptedReadings += acceptedCount;
+        return new IngestOutcome(acceptedCount, rejected, tracker.HighestContiguous);
     }
 
     // ------------------------------------------------------------------ validation
@@ -245,6 +256,7 @@ public sealed class TelemetryPreprocessor
         _min = new float[channels];
         _max = new float[channels];
         _scratch = new float[channels];
+        _denoised = new float[channels];
         Buffer.SetChannels(channels);
     }
 
@@ -260,6 +272,7 @@ public sealed class TelemetryPreprocessor
                 DenoiseKind.Ema => Ema(c, x),
                 _ => x,
             };
+            _denoised[c] = (float)y;
 
             // Welford
             var n = ++_n[c];

@@ -220,6 +220,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                 }
                 w.String(a.Node);
                 WritePrediction(w, a.Prediction);
+                w.Byte((byte)a.Level);
                 break;
             case GetDeviceState g:
                 w.String(g.DeviceId.Value);
@@ -328,7 +329,8 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         for (var i = 0; i < n; i++)
             rejected[i] = new Rejection(r.VarI(), r.Enum<RejectReason>(IsReason), r.String());
         var node = r.String();
-        return new IngestAck(id, highest, accepted, rejected, node, ReadPrediction(ref r));
+        var prediction = ReadPrediction(ref r);
+        return new IngestAck(id, highest, accepted, rejected, node, prediction, r.Enum<AckLevel>(b => b <= (byte)AckLevel.StoredInDatacenter));
     }
 
     private static void WritePrediction(BinWriter w, Prediction? p)
