@@ -7,9 +7,11 @@ namespace EdgeActors.Actors.Sync;
 
 /// <summary>
 /// The datacenter data store on PostgreSQL (Npgsql). Same schema as <see cref="SqliteDataStore"/>. Thread-safe: each
-/// call takes a pooled connection. <see cref="Store"/> is one transaction: the batch is binary-COPYed into a
-/// per-connection temporary staging table, then moved with one <c>INSERT … SELECT … ON CONFLICT DO NOTHING</c>
-/// (in batch order, so of duplicates inside one batch the first is kept).
+/// call takes a pooled connection. <see cref="Store"/> is one transaction. Fast path: the batch is binary-COPYed
+/// straight into <c>records</c> under a savepoint. When that hits a unique violation (a resend, or a key repeated in
+/// the batch) the savepoint is rolled back and the batch is COPYed into a per-connection temporary staging table,
+/// then moved with one <c>INSERT … SELECT … ON CONFLICT DO NOTHING</c> (in batch order, so of duplicates inside one
+/// batch the first is kept).
 /// </summary>
 public sealed class PostgresDataStore : IDataStore
 {
@@ -61,6 +63,45 @@ public sealed class PostgresDataStore : IDataStore
         "pred_label, pred_confidence, pred_model, pred_version, pred_served_by, pred_escalated, pred_note " +
         "FROM " + Staging + " ORDER BY ord ON CONFLICT (device, kind, seq) DO NOTHING";
 
+    private const string DirectCopySql = "COPY records (" + DataStoreCodec.Columns + ") FROM STDIN (FORMAT BINARY)";
+
+    private static void Copy(NpgsqlConnection c, string sql, string edge, long nowMs, IReadOnlyList<SyncRecord> records, bool direct)
+    {
+        using var writer = c.BeginBinaryImport(sql);
+        for (var i = 0; i < records.Count; i++)
+        {
+            var r = records[i];
+            writer.StartRow();
+            if (!direct) writer.Write(i, NpgsqlDbType.Integer);
+            writer.Write(r.DeviceId.Value, NpgsqlDbType.Text);
+            writer.Write((short)r.Kind, NpgsqlDbType.Smallint);
+            writer.Write(r.Sequence, NpgsqlDbType.Bigint);
+            writer.Write(r.Timestamp, NpgsqlDbType.Bigint);
+            writer.Write((short)r.Priority, NpgsqlDbType.Smallint);
+            if (direct)
+            {
+                writer.Write(edge, NpgsqlDbType.Text);
+                writer.Write(nowMs, NpgsqlDbType.Bigint);
+            }
+            writer.Write(DataStoreCodec.EncodeFloats(r.Values), NpgsqlDbType.Bytea);
+            writer.Write(r.Pixels ?? [], NpgsqlDbType.Bytea);
+            writer.Write(r.Label, NpgsqlDbType.Integer);
+            if (r.Prediction is { } p)
+            {
+                writer.Write(p.Label, NpgsqlDbType.Integer);
+                writer.Write(p.Confidence, NpgsqlDbType.Real);
+                writer.Write(p.Model ?? "", NpgsqlDbType.Text);
+                writer.Write(p.Version, NpgsqlDbType.Integer);
+                writer.Write(p.ServedBy ?? "", NpgsqlDbType.Text);
+                writer.Write(p.Escalated, NpgsqlDbType.Boolean);
+                writer.Write((short)p.Note, NpgsqlDbType.Smallint);
+            }
+            else
+                for (var n = 0; n < 7; n++) writer.WriteNull();
+        }
+        writer.Complete();
+    }
+
     private readonly NpgsqlDataSource _dataSource;
 
     public string Kind => "postgres";
@@ -94,41 +135,25 @@ public sealed class PostgresDataStore : IDataStore
         var stored = 0;
         if (records.Count > 0)
         {
-            using (var create = new NpgsqlCommand(CreateStaging, c, tx)) create.ExecuteNonQuery();
-            using (var writer = c.BeginBinaryImport(CopySql))
+            // fast path (a batch without resends): binary COPY straight into records, guarded by a savepoint
+            tx.Save("direct");
+            try
             {
-                for (var i = 0; i < records.Count; i++)
-                {
-                    var r = records[i];
-                    writer.StartRow();
-                    writer.Write(i, NpgsqlDbType.Integer);
-                    writer.Write(r.DeviceId.Value, NpgsqlDbType.Text);
-                    writer.Write((short)r.Kind, NpgsqlDbType.Smallint);
-                    writer.Write(r.Sequence, NpgsqlDbType.Bigint);
-                    writer.Write(r.Timestamp, NpgsqlDbType.Bigint);
-                    writer.Write((short)r.Priority, NpgsqlDbType.Smallint);
-                    writer.Write(DataStoreCodec.EncodeFloats(r.Values), NpgsqlDbType.Bytea);
-                    writer.Write(r.Pixels ?? [], NpgsqlDbType.Bytea);
-                    writer.Write(r.Label, NpgsqlDbType.Integer);
-                    if (r.Prediction is { } p)
-                    {
-                        writer.Write(p.Label, NpgsqlDbType.Integer);
-                        writer.Write(p.Confidence, NpgsqlDbType.Real);
-                        writer.Write(p.Model ?? "", NpgsqlDbType.Text);
-                        writer.Write(p.Version, NpgsqlDbType.Integer);
-                        writer.Write(p.ServedBy ?? "", NpgsqlDbType.Text);
-                        writer.Write(p.Escalated, NpgsqlDbType.Boolean);
-                        writer.Write((short)p.Note, NpgsqlDbType.Smallint);
-                    }
-                    else
-                        for (var n = 0; n < 7; n++) writer.WriteNull();
-                }
-                writer.Complete();
+                Copy(c, DirectCopySql, edge, nowMs, records, direct: true);
+                stored = records.Count;
+                tx.Release("direct");
             }
-            using var move = new NpgsqlCommand(MoveSql, c, tx);
-            move.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
-            move.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
-            stored = move.ExecuteNonQuery();
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+            {
+                // some rows are there already (or repeated in the batch): stage, then insert what is new
+                tx.Rollback("direct");
+                using (var create = new NpgsqlCommand(CreateStaging, c, tx)) create.ExecuteNonQuery();
+                Copy(c, CopySql, edge, nowMs, records, direct: false);
+                using var move = new NpgsqlCommand(MoveSql, c, tx);
+                move.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
+                move.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
+                stored = move.ExecuteNonQuery();
+            }
         }
         var duplicates = records.Count - stored;
         using (var update = new NpgsqlCommand("""
