@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: unit + in-process cluster tests, then the multi-process tests (real node processes).
-# Installs the test data (Debian package dataset-fashion-mnist) when it is missing.
+# Installs the test data (Debian package dataset-fashion-mnist) and PostgreSQL when they are missing.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
 if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q dataset-fashion-mnist
+fi
+# the datacenter store's tests run against PostgreSQL too: install/start it and create the test role and database
+if [ -z "${EDGEACTORS_TEST_POSTGRES:-}" ]; then
+  export EDGEACTORS_TEST_POSTGRES="$(bash "$root/scripts/postgres-setup.sh" | tail -n 1)"
 fi
 dotnet build EdgeActors.sln -c Release --nologo -v quiet -clp:ErrorsOnly
 dotnet test tests/EdgeActors.Tests/EdgeActors.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=normal"
