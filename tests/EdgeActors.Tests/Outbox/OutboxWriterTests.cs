@@ -120,13 +120,13 @@ public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
 
         var sw = Stopwatch.StartNew();
         // Each writer keeps 2 batches outstanding (a device's ingest pipeline waits for its Written before acking).
-        var tasks = Enumerable.Range(0, writers).Select(w => Task.Run(() =>
+        var tasks = Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
         {
             var sent = 0;
             for (; sent < Math.Min(2, batches); sent++) writer.Tell(new OutboxWriter.Write(data[w][sent], sent), probes[w].Ref);
             for (var got = 0; got < batches; got++)
             {
-                probes[w].ExpectMsg<OutboxWriter.Written>(Wait);
+                await probes[w].ExpectMsgAsync<OutboxWriter.Written>(Wait);
                 if (sent < batches) writer.Tell(new OutboxWriter.Write(data[w][sent], sent++), probes[w].Ref);
             }
         })).ToArray();
