@@ -65,7 +65,6 @@ public sealed class SqliteOutbox : IOutbox
                     created_at INTEGER NOT NULL,
                     payload BLOB NOT NULL);
                 CREATE INDEX IF NOT EXISTS ix_outbox_stream ON outbox (device, kind);
-                CREATE INDEX IF NOT EXISTS ix_outbox_stream_priority ON outbox (device, kind, priority);
                 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 INSERT OR IGNORE INTO counters (name, value) VALUES ('synced', 0), ('expired', 0), ('overwritten', 0), ('refused', 0);
                 """);
