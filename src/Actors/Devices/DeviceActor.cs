@@ -6,38 +6,59 @@ using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Devices;
 
+/// <summary>Where a device entity hands its accepted data (each optional), and when data is urgent.</summary>
+public sealed record DeviceServices(IActorRef? Classifier = null, IActorRef? Outbox = null, IActorRef? SyncTrigger = null)
+{
+    public static readonly DeviceServices None = new();
+
+    /// <summary>A reading with a channel this many standard deviations from its running mean is an anomaly.</summary>
+    public double AnomalyZ { get; init; } = 4.0;
+
+    /// <summary>Frames classified below this confidence (or escalated / not classified) are hard examples.</summary>
+    public float HardExampleConfidence { get; init; } = 0.6f;
+}
+
 /// <summary>
 /// One device (sensor or camera): preprocesses what it sends and keeps a bounded buffer of accepted data.
 /// Every batch and frame gets an <see cref="IngestAck"/>. Bad input is answered with rejections; the entity
 /// never throws on it, so previously accepted state is never lost to a restart.
 /// With a <see cref="FrameClassifier"/>, an accepted camera frame is classified before it is acknowledged: the
 /// prediction is kept with the buffered frame and returned in the <see cref="IngestAck"/>.
+/// With an outbox (<see cref="Sync.OutboxWriter"/>), accepted readings and frames are written to the edge's durable
+/// outbox before the acknowledgement, which then says <see cref="AckLevel.DurableOnEdge"/>; anomalies and hard
+/// examples go out with a higher sync priority and trigger a sync at once.
 /// </summary>
 public sealed class DeviceActor : ReceiveActor, IWithTimers
 {
-    private sealed record ClassificationOverdue(long Id);
+    private sealed record Overdue(long Id);
 
-    private sealed record AwaitingPrediction(IActorRef ReplyTo, IngestAck Ack, long Sequence);
+    private enum Stage
+    {
+        Classifying,
+        Writing,
+    }
 
-    /// <summary>Backstop only: the classifier answers every request itself within its own timeouts.</summary>
-    private static readonly TimeSpan ClassificationBackstop = TimeSpan.FromSeconds(10);
+    private sealed record Pending(IActorRef ReplyTo, IngestAck Ack, long[] Sequences, RecordKind Kind, Stage Stage, CameraFrame? Frame);
+
+    /// <summary>Backstop only: the classifier and the outbox writer answer every request themselves.</summary>
+    private static readonly TimeSpan Backstop = TimeSpan.FromSeconds(10);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly DeviceId _id;
     private readonly string _node;
     private readonly TelemetryPreprocessor _telemetry;
     private readonly FramePreprocessor _frames;
-    private readonly IActorRef? _classifier;
-    private readonly Dictionary<long, AwaitingPrediction> _awaiting = new();
-    private long _nextClassification;
+    private readonly DeviceServices _services;
+    private readonly Dictionary<long, Pending> _pending = new();
+    private long _nextId;
     private bool _stopRequested;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public DeviceActor(DeviceId id, IngestionSettings settings, IActorRef? classifier = null)
+    public DeviceActor(DeviceId id, IngestionSettings settings, DeviceServices services)
     {
         _id = id;
-        _classifier = classifier;
+        _services = services;
         _node = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
         _telemetry = new TelemetryPreprocessor(settings);
         _frames = new FramePreprocessor(settings);
@@ -46,36 +67,102 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
         Receive<CameraFrame>(OnFrame);
         Receive<GetDeviceState>(_ => Sender.Tell(State()));
         Receive<FrameClassifier.Classified>(OnClassified);
-        Receive<ClassificationOverdue>(o =>
+        Receive<Sync.OutboxWriter.Written>(OnWritten);
+        Receive<Sync.OutboxWriter.WriteFailed>(f =>
         {
-            if (!_awaiting.Remove(o.Id, out var a)) return;
-            _log.Warning("Device {0}: frame {1} not classified within {2}", _id, a.Sequence, ClassificationBackstop);
-            a.ReplyTo.Tell(a.Ack with { Prediction = new Prediction(-1, 0, "", 0, _node, false, PredictionNote.NotClassified) });
+            if (!_pending.Remove(f.Token, out var p)) return;
+            Timers.Cancel(f.Token);
+            // accepted, but not durable: say so (the client may resend; a resend is a Duplicate of an accepted reading)
+            _log.Warning("Device {0}: outbox write failed ({1}); acknowledging {2} reading(s) as received only", _id, f.Reason, p.Sequences.Length);
+            p.ReplyTo.Tell(p.Ack with { Level = AckLevel.Received });
+            StopIfRequested();
+        });
+        Receive<Overdue>(o =>
+        {
+            if (!_pending.Remove(o.Id, out var p)) return;
+            _log.Warning("Device {0}: {1} of {2} not done within {3}", _id, p.Stage, p.Kind, Backstop);
+            var ack = p.Stage == Stage.Classifying
+                ? p.Ack with { Prediction = new Prediction(-1, 0, "", 0, _node, false, PredictionNote.NotClassified) }
+                : p.Ack;
+            p.ReplyTo.Tell(ack with { Level = AckLevel.Received });
             StopIfRequested();
         });
         Receive<StopDevice>(_ =>
         {
-            // hand-off / passivation: finish the frames still being classified so every sender gets its ack
+            // hand-off / passivation: finish what is being classified or written so every sender gets its ack
             _stopRequested = true;
             StopIfRequested();
         });
     }
 
+    public DeviceActor(DeviceId id, IngestionSettings settings, IActorRef? classifier = null)
+        : this(id, settings, new DeviceServices(classifier))
+    {
+    }
+
     public static Props Props(DeviceId id, IngestionSettings settings, IActorRef? classifier = null) =>
-        Akka.Actor.Props.Create(() => new DeviceActor(id, settings, classifier));
+        Akka.Actor.Props.Create(() => new DeviceActor(id, settings, new DeviceServices(classifier, null, null)));
+
+    public static Props Props(DeviceId id, IngestionSettings settings, DeviceServices services) =>
+        Akka.Actor.Props.Create(() => new DeviceActor(id, settings, services));
 
     private void StopIfRequested()
     {
-        if (_stopRequested && _awaiting.Count == 0) Context.Stop(Self);
+        if (_stopRequested && _pending.Count == 0) Context.Stop(Self);
+    }
+
+    private void Track(long id, Pending p)
+    {
+        _pending[id] = p;
+        Timers.StartSingleTimer(id, new Overdue(id), Backstop);
+    }
+
+    private void Write(long id, Pending p, IReadOnlyList<SyncRecord> records)
+    {
+        Track(id, p with { Stage = Stage.Writing });
+        _services.Outbox!.Tell(new Sync.OutboxWriter.Write(records, id));
     }
 
     private void OnClassified(FrameClassifier.Classified c)
     {
-        if (!_awaiting.Remove(c.RequestId, out var a)) return;
+        if (!_pending.Remove(c.RequestId, out var p) || p.Stage != Stage.Classifying) return;
         Timers.Cancel(c.RequestId);
-        _frames.Buffer.SetPrediction(a.Sequence, c.Prediction);
-        a.ReplyTo.Tell(a.Ack with { Prediction = c.Prediction });
+        _frames.Buffer.SetPrediction(p.Sequences[0], c.Prediction);
+        var ack = p.Ack with { Prediction = c.Prediction };
+        if (_services.Outbox is not null && p.Frame is not null)
+        {
+            Write(c.RequestId, p with { Ack = ack }, [FrameRecord(p.Frame, c.Prediction)]);
+            return;
+        }
+        p.ReplyTo.Tell(ack);
         StopIfRequested();
+    }
+
+    private void OnWritten(Sync.OutboxWriter.Written w)
+    {
+        if (!_pending.Remove(w.Token, out var p)) return;
+        Timers.Cancel(w.Token);
+        var ack = p.Ack with { Level = AckLevel.DurableOnEdge };
+        if (w.Refused > 0)
+        {
+            // the outbox was full (reject-new policy): the last records of this write were not kept
+            var refused = p.Sequences[^Math.Min(w.Refused, p.Sequences.Length)..];
+            var tracker = p.Kind == RecordKind.Telemetry ? _telemetry.Sequences : _frames.Sequences;
+            foreach (var seq in refused) tracker.Unaccept(seq);
+            var rejections = refused.Select(seq => new Rejection(seq, RejectReason.OutboxFull, "the edge's durable outbox is full; resend later"));
+            ack = ack with { Accepted = ack.Accepted - refused.Length, Rejected = [.. ack.Rejected, .. rejections] };
+        }
+        p.ReplyTo.Tell(ack);
+        StopIfRequested();
+    }
+
+    private SyncRecord FrameRecord(CameraFrame frame, Prediction? prediction)
+    {
+        var hard = prediction is not null &&
+                   (prediction.Escalated || prediction.Note != PredictionNote.None || prediction.Confidence < _services.HardExampleConfidence);
+        if (hard) _services.SyncTrigger?.Tell(Sync.SyncSender.SyncNow.Instance);
+        return new SyncRecord(_id, RecordKind.Frame, frame.Sequence, frame.Timestamp, hard ? SyncPriority.HardExample : SyncPriority.Routine,
+            [], frame.Pixels, frame.Label, prediction);
     }
 
     private void OnTelemetry(TelemetryBatch batch)
@@ -86,9 +173,20 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
             return;
         }
         IngestOutcome outcome;
+        List<SyncRecord>? records = _services.Outbox is null ? null : new List<SyncRecord>(batch.Count);
+        var anomaly = false;
         try
         {
-            outcome = _telemetry.Process(batch);
+            outcome = records is null
+                ? _telemetry.Process(batch)
+                : _telemetry.Process(batch, (seq, ts, denoised, normalised) =>
+                {
+                    var isAnomaly = false;
+                    foreach (var z in normalised) isAnomaly |= Math.Abs(z) >= _services.AnomalyZ;
+                    anomaly |= isAnomaly;
+                    records.Add(new SyncRecord(_id, RecordKind.Telemetry, seq, ts, isAnomaly ? SyncPriority.Anomaly : SyncPriority.Routine,
+                        denoised.ToArray(), [], -1, null));
+                });
         }
         catch (Exception ex)
         {
@@ -98,7 +196,14 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
                 [new Rejection(-1, RejectReason.Malformed, "internal error: " + ex.Message)], _node));
             return;
         }
-        Sender.Tell(new IngestAck(_id, outcome.HighestContiguous, outcome.Accepted, outcome.Rejected?.ToArray() ?? [], _node));
+        var ack = new IngestAck(_id, outcome.HighestContiguous, outcome.Accepted, outcome.Rejected?.ToArray() ?? [], _node);
+        if (records is { Count: > 0 })
+        {
+            Write(++_nextId, new Pending(Sender, ack, records.Select(r => r.Sequence).ToArray(), RecordKind.Telemetry, Stage.Writing, null), records);
+            if (anomaly) _services.SyncTrigger?.Tell(Sync.SyncSender.SyncNow.Instance);
+            return;
+        }
+        Sender.Tell(ack);
     }
 
     private void OnFrame(CameraFrame frame)
@@ -121,14 +226,18 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
             return;
         }
         var ack = new IngestAck(_id, outcome.HighestContiguous, outcome.Accepted, outcome.Rejected?.ToArray() ?? [], _node);
-        if (outcome.Accepted == 1 && _classifier is not null)
+        if (outcome.Accepted == 1 && _services.Classifier is not null)
         {
-            var id = ++_nextClassification;
-            _awaiting[id] = new AwaitingPrediction(Sender, ack, frame.Sequence);
+            var id = ++_nextId;
+            Track(id, new Pending(Sender, ack, [frame.Sequence], RecordKind.Frame, Stage.Classifying, frame));
             var pixels = new float[frame.Pixels.Length];
             for (var i = 0; i < pixels.Length; i++) pixels[i] = frame.Pixels[i] / 255f;
-            _classifier.Tell(new FrameClassifier.Classify(id, pixels));
-            Timers.StartSingleTimer(id, new ClassificationOverdue(id), ClassificationBackstop);
+            _services.Classifier.Tell(new FrameClassifier.Classify(id, pixels));
+            return;
+        }
+        if (outcome.Accepted == 1 && _services.Outbox is not null)
+        {
+            Write(++_nextId, new Pending(Sender, ack, [frame.Sequence], RecordKind.Frame, Stage.Writing, frame), [FrameRecord(frame, null)]);
             return;
         }
         Sender.Tell(ack);
