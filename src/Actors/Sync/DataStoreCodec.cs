@@ -1,0 +1,96 @@
+using System.Buffers.Binary;
+using System.Data.Common;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using EdgeActors.Messages;
+
+namespace EdgeActors.Actors.Sync;
+
+/// <summary>
+/// The column encoding shared by <see cref="SqliteDataStore"/> and <see cref="PostgresDataStore"/>: channel values as
+/// little-endian IEEE 754 floats (bit-exact), and the statistics of a batch.
+/// </summary>
+internal static class DataStoreCodec
+{
+    public static byte[] EncodeFloats(float[]? values)
+    {
+        if (values is null || values.Length == 0) return [];
+        if (BitConverter.IsLittleEndian) return MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+        var bytes = new byte[values.Length * sizeof(float)];
+        for (var i = 0; i < values.Length; i++)
+            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * sizeof(float)), values[i]);
+        return bytes;
+    }
+
+    public static float[] DecodeFloats(byte[]? bytes)
+    {
+        if (bytes is null || bytes.Length == 0) return [];
+        if (bytes.Length % sizeof(float) != 0)
+            throw new InvalidDataException($"channel_values has {bytes.Length} bytes, not a multiple of {sizeof(float)}");
+        var values = new float[bytes.Length / sizeof(float)];
+        if (BitConverter.IsLittleEndian) bytes.AsSpan().CopyTo(MemoryMarshal.AsBytes(values.AsSpan()));
+        else
+            for (var i = 0; i < values.Length; i++)
+                values[i] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan(i * sizeof(float)));
+        return values;
+    }
+
+    /// <summary>How far behind the batch's oldest record was when it was stored (0 for an empty batch).</summary>
+    public static long BatchLag(IReadOnlyList<SyncRecord> records, long nowMs)
+    {
+        if (records.Count == 0) return 0;
+        var min = long.MaxValue;
+        for (var i = 0; i < records.Count; i++) min = Math.Min(min, records[i].Timestamp);
+        return nowMs - min;
+    }
+
+    public static void Validate(string edge, IReadOnlyList<SyncRecord> records)
+    {
+        ArgumentNullException.ThrowIfNull(edge);
+        ArgumentNullException.ThrowIfNull(records);
+        for (var i = 0; i < records.Count; i++)
+        {
+            var r = records[i] ?? throw new ArgumentException($"record {i} is null", nameof(records));
+            if (r.DeviceId.Value is null) throw new ArgumentException($"record {i} has no device id", nameof(records));
+        }
+    }
+
+    /// <summary>The columns of <c>records</c> in the order both stores read and write them.</summary>
+    public const string Columns =
+        "device, kind, seq, ts, priority, edge, stored_at, channel_values, pixels, label, " +
+        "pred_label, pred_confidence, pred_model, pred_version, pred_served_by, pred_escalated, pred_note";
+
+    /// <summary>The columns <see cref="IDataStore.History"/> reads back (everything but edge and stored_at).</summary>
+    public const string HistoryColumns =
+        "device, kind, seq, ts, priority, channel_values, pixels, label, " +
+        "pred_label, pred_confidence, pred_model, pred_version, pred_served_by, pred_escalated, pred_note";
+
+    /// <summary>Reads one row selected with <see cref="HistoryColumns"/>.</summary>
+    public static SyncRecord ReadRecord(DbDataReader r)
+    {
+        Prediction? prediction = null;
+        if (!r.IsDBNull(8))
+            prediction = new Prediction(
+                Int(r, 8),
+                r.GetFloat(9),
+                r.IsDBNull(10) ? "" : r.GetString(10),
+                r.IsDBNull(11) ? 0 : Int(r, 11),
+                r.IsDBNull(12) ? "" : r.GetString(12),
+                !r.IsDBNull(13) && Convert.ToBoolean(r.GetValue(13), CultureInfo.InvariantCulture),
+                r.IsDBNull(14) ? PredictionNote.None : (PredictionNote)Int(r, 14));
+        return new SyncRecord(
+            new DeviceId(r.GetString(0)),
+            (RecordKind)Int(r, 1),
+            Convert.ToInt64(r.GetValue(2), CultureInfo.InvariantCulture),
+            Convert.ToInt64(r.GetValue(3), CultureInfo.InvariantCulture),
+            (SyncPriority)Int(r, 4),
+            DecodeFloats(Bytes(r, 5)),
+            Bytes(r, 6),
+            Int(r, 7),
+            prediction);
+    }
+
+    private static int Int(DbDataReader r, int i) => Convert.ToInt32(r.GetValue(i), CultureInfo.InvariantCulture);
+
+    private static byte[] Bytes(DbDataReader r, int i) => r.IsDBNull(i) ? [] : (byte[])r.GetValue(i);
+}

@@ -1,0 +1,200 @@
+using System.Globalization;
+using EdgeActors.Messages;
+using Npgsql;
+using NpgsqlTypes;
+
+namespace EdgeActors.Actors.Sync;
+
+/// <summary>
+/// The datacenter data store on PostgreSQL (Npgsql). Same schema as <see cref="SqliteDataStore"/>. Thread-safe: each
+/// call takes a pooled connection. <see cref="Store"/> is one transaction: the batch is binary-COPYed into a
+/// per-connection temporary staging table, then moved with one <c>INSERT … SELECT … ON CONFLICT DO NOTHING</c>
+/// (in batch order, so of duplicates inside one batch the first is kept).
+/// </summary>
+public sealed class PostgresDataStore : IDataStore
+{
+    private const string Staging = "edgeactors_staging";
+
+    private const string Schema = """
+        CREATE TABLE IF NOT EXISTS records (
+            device TEXT NOT NULL,
+            kind SMALLINT NOT NULL,
+            seq BIGINT NOT NULL,
+            ts BIGINT NOT NULL,
+            priority SMALLINT NOT NULL,
+            edge TEXT NOT NULL,
+            stored_at BIGINT NOT NULL,
+            channel_values BYTEA NOT NULL,
+            pixels BYTEA NOT NULL,
+            label INT NOT NULL,
+            pred_label INT NULL,
+            pred_confidence REAL NULL,
+            pred_model TEXT NULL,
+            pred_version INT NULL,
+            pred_served_by TEXT NULL,
+            pred_escalated BOOLEAN NULL,
+            pred_note SMALLINT NULL,
+            PRIMARY KEY (device, kind, seq));
+        CREATE TABLE IF NOT EXISTS edges (
+            edge TEXT PRIMARY KEY,
+            last_stored_at BIGINT NOT NULL,
+            last_batch_lag_ms BIGINT NOT NULL,
+            records BIGINT NOT NULL);
+        CREATE TABLE IF NOT EXISTS counters (
+            name TEXT PRIMARY KEY,
+            value BIGINT NOT NULL);
+        INSERT INTO counters (name, value) VALUES ('duplicates', 0) ON CONFLICT (name) DO NOTHING;
+        """;
+
+    private const string CreateStaging = "CREATE TEMP TABLE IF NOT EXISTS " + Staging + " (" +
+        "ord INT NOT NULL, device TEXT NOT NULL, kind SMALLINT NOT NULL, seq BIGINT NOT NULL, ts BIGINT NOT NULL, " +
+        "priority SMALLINT NOT NULL, channel_values BYTEA NOT NULL, pixels BYTEA NOT NULL, label INT NOT NULL, " +
+        "pred_label INT, pred_confidence REAL, pred_model TEXT, pred_version INT, pred_served_by TEXT, " +
+        "pred_escalated BOOLEAN, pred_note SMALLINT) ON COMMIT DELETE ROWS";
+
+    private const string CopySql = "COPY " + Staging + " (ord, device, kind, seq, ts, priority, channel_values, pixels, " +
+        "label, pred_label, pred_confidence, pred_model, pred_version, pred_served_by, pred_escalated, pred_note) " +
+        "FROM STDIN (FORMAT BINARY)";
+
+    private const string MoveSql = "INSERT INTO records (" + DataStoreCodec.Columns + ") " +
+        "SELECT device, kind, seq, ts, priority, @edge, @now, channel_values, pixels, label, " +
+        "pred_label, pred_confidence, pred_model, pred_version, pred_served_by, pred_escalated, pred_note " +
+        "FROM " + Staging + " ORDER BY ord ON CONFLICT (device, kind, seq) DO NOTHING";
+
+    private readonly NpgsqlDataSource _dataSource;
+
+    public string Kind => "postgres";
+
+    public PostgresDataStore(string connectionString)
+    {
+        if (string.IsNullOrWhiteSpace(connectionString))
+            throw new ArgumentException("PostgreSQL connection string is empty", nameof(connectionString));
+        var builder = new NpgsqlDataSourceBuilder(connectionString);
+        // keep the session (and its temporary staging table) when a connection goes back to the pool
+        builder.ConnectionStringBuilder.NoResetOnClose = true;
+        _dataSource = builder.Build();
+        try
+        {
+            using var c = _dataSource.OpenConnection();
+            using var cmd = new NpgsqlCommand(Schema, c);
+            cmd.ExecuteNonQuery();
+        }
+        catch
+        {
+            _dataSource.Dispose();
+            throw;
+        }
+    }
+
+    public StoreResult Store(string edge, IReadOnlyList<SyncRecord> records, long nowMs)
+    {
+        DataStoreCodec.Validate(edge, records);
+        using var c = _dataSource.OpenConnection();
+        using var tx = c.BeginTransaction();
+        var stored = 0;
+        if (records.Count > 0)
+        {
+            using (var create = new NpgsqlCommand(CreateStaging, c, tx)) create.ExecuteNonQuery();
+            using (var writer = c.BeginBinaryImport(CopySql))
+            {
+                for (var i = 0; i < records.Count; i++)
+                {
+                    var r = records[i];
+                    writer.StartRow();
+                    writer.Write(i, NpgsqlDbType.Integer);
+                    writer.Write(r.DeviceId.Value, NpgsqlDbType.Text);
+                    writer.Write((short)r.Kind, NpgsqlDbType.Smallint);
+                    writer.Write(r.Sequence, NpgsqlDbType.Bigint);
+                    writer.Write(r.Timestamp, NpgsqlDbType.Bigint);
+                    writer.Write((short)r.Priority, NpgsqlDbType.Smallint);
+                    writer.Write(DataStoreCodec.EncodeFloats(r.Values), NpgsqlDbType.Bytea);
+                    writer.Write(r.Pixels ?? [], NpgsqlDbType.Bytea);
+                    writer.Write(r.Label, NpgsqlDbType.Integer);
+                    if (r.Prediction is { } p)
+                    {
+                        writer.Write(p.Label, NpgsqlDbType.Integer);
+                        writer.Write(p.Confidence, NpgsqlDbType.Real);
+                        writer.Write(p.Model ?? "", NpgsqlDbType.Text);
+                        writer.Write(p.Version, NpgsqlDbType.Integer);
+                        writer.Write(p.ServedBy ?? "", NpgsqlDbType.Text);
+                        writer.Write(p.Escalated, NpgsqlDbType.Boolean);
+                        writer.Write((short)p.Note, NpgsqlDbType.Smallint);
+                    }
+                    else
+                        for (var n = 0; n < 7; n++) writer.WriteNull();
+                }
+                writer.Complete();
+            }
+            using var move = new NpgsqlCommand(MoveSql, c, tx);
+            move.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
+            move.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
+            stored = move.ExecuteNonQuery();
+        }
+        var duplicates = records.Count - stored;
+        using (var update = new NpgsqlCommand("""
+            UPDATE counters SET value = value + @dup WHERE name = 'duplicates';
+            INSERT INTO edges (edge, last_stored_at, last_batch_lag_ms, records) VALUES (@edge, @now, @lag, @stored)
+            ON CONFLICT (edge) DO UPDATE SET last_stored_at = excluded.last_stored_at,
+                last_batch_lag_ms = excluded.last_batch_lag_ms, records = edges.records + excluded.records;
+            """, c, tx))
+        {
+            update.Parameters.AddWithValue("dup", NpgsqlDbType.Bigint, (long)duplicates);
+            update.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
+            update.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
+            update.Parameters.AddWithValue("lag", NpgsqlDbType.Bigint, DataStoreCodec.BatchLag(records, nowMs));
+            update.Parameters.AddWithValue("stored", NpgsqlDbType.Bigint, (long)stored);
+            update.ExecuteNonQuery();
+        }
+        tx.Commit();
+        return new StoreResult(stored, duplicates);
+    }
+
+    public IReadOnlyList<SyncRecord> History(DeviceId device, RecordKind kind, int max)
+    {
+        if (max <= 0) return [];
+        using var c = _dataSource.OpenConnection();
+        using var cmd = new NpgsqlCommand(
+            "SELECT " + DataStoreCodec.HistoryColumns + " FROM records WHERE device = @device AND kind = @kind " +
+            "ORDER BY seq DESC LIMIT @max", c);
+        cmd.Parameters.AddWithValue("device", NpgsqlDbType.Text, device.Value);
+        cmd.Parameters.AddWithValue("kind", NpgsqlDbType.Smallint, (short)kind);
+        cmd.Parameters.AddWithValue("max", NpgsqlDbType.Integer, max);
+        var list = new List<SyncRecord>();
+        using (var r = cmd.ExecuteReader())
+            while (r.Read()) list.Add(DataStoreCodec.ReadRecord(r));
+        list.Reverse();
+        return list;
+    }
+
+    public long Count(RecordKind? kind = null)
+    {
+        using var c = _dataSource.OpenConnection();
+        using var cmd = new NpgsqlCommand("", c);
+        if (kind is { } k)
+        {
+            cmd.CommandText = "SELECT COUNT(*) FROM records WHERE kind = @kind";
+            cmd.Parameters.AddWithValue("kind", NpgsqlDbType.Smallint, (short)k);
+        }
+        else cmd.CommandText = "SELECT COUNT(*) FROM records";
+        return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    public long Duplicates()
+    {
+        using var c = _dataSource.OpenConnection();
+        using var cmd = new NpgsqlCommand("SELECT COALESCE((SELECT value FROM counters WHERE name = 'duplicates'), 0)", c);
+        return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
+    public IReadOnlyList<EdgeLag> Lag()
+    {
+        using var c = _dataSource.OpenConnection();
+        using var cmd = new NpgsqlCommand("SELECT edge, last_stored_at, last_batch_lag_ms, records FROM edges ORDER BY edge", c);
+        var list = new List<EdgeLag>();
+        using var r = cmd.ExecuteReader();
+        while (r.Read()) list.Add(new EdgeLag(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3)));
+        return list;
+    }
+
+    public void Dispose() => _dataSource.Dispose();
+}
