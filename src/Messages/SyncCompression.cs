@@ -34,9 +34,11 @@ public static class SyncCompression
     {
         if (rawBytes < 0) throw new SerializationException($"sync payload: negative raw size {rawBytes}");
         if (payload.IsEmpty) throw new SerializationException("sync payload: empty");
-        var raw = new byte[rawBytes];
+        // an empty destination always reads as "too small"; one spare byte tells an empty stream from a bomb
+        var raw = new byte[rawBytes == 0 ? 1 : rawBytes];
         using var decoder = new BrotliDecoder();
         var status = decoder.Decompress(payload, raw, out var consumed, out var written);
+        if (rawBytes == 0 && status == System.Buffers.OperationStatus.Done && written > 0) status = System.Buffers.OperationStatus.DestinationTooSmall;
         switch (status)
         {
             case System.Buffers.OperationStatus.Done:
@@ -44,7 +46,7 @@ public static class SyncCompression
                     throw new SerializationException($"sync payload: decompressed to {written} bytes but the batch announces {rawBytes}");
                 if (consumed != payload.Length)
                     throw new SerializationException($"sync payload: {payload.Length - consumed} trailing bytes after the compressed stream");
-                return raw;
+                return rawBytes == 0 ? [] : raw;
             case System.Buffers.OperationStatus.DestinationTooSmall:
                 throw new SerializationException(
                     $"sync payload: decompresses to more than the announced {rawBytes} bytes (decompression bomb or wrong raw size); stopped at the cap");
