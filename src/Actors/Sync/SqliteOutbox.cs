@@ -1,0 +1,449 @@
+using System.Buffers.Binary;
+using System.Text;
+using EdgeActors.Messages;
+using Microsoft.Data.Sqlite;
+
+namespace EdgeActors.Actors.Sync;
+
+/// <summary>
+/// The edge outbox on one SQLite file (WAL). Every call is one transaction on one long-lived connection; not
+/// thread-safe (the <see cref="OutboxWriter"/> owns it and calls it one operation at a time).
+/// <para>
+/// Disk bound: the sum of the records' <c>bytes</c> (payload + device id + a fixed per-row overhead, see
+/// <see cref="SizeOf"/>) is kept at or under <see cref="OutboxSettings.MaxBytes"/>. An append accepts the longest
+/// prefix of its records that fits and refuses the rest (so refusals are always the tail of the list): with
+/// <see cref="OutboxFullPolicy.RejectNew"/> it fits into the free space; with <see cref="OutboxFullPolicy.OverwriteOldest"/>
+/// it fits into MaxBytes, deleting the oldest Routine records first, then the oldest of any priority, to make room.
+/// </para>
+/// </summary>
+public sealed class SqliteOutbox : IOutbox
+{
+    /// <summary>Fixed per-row overhead counted in <c>bytes</c> besides the payload and the device id.</summary>
+    public const int RowOverhead = 48;
+
+    private readonly OutboxSettings _settings;
+    private readonly SqliteConnection _db;
+    private readonly SqliteCommand _insert;
+    private readonly SqliteCommand _deleteById;
+    private readonly SqliteCommand _streamRows;
+    private long _count;
+    private long _bytes;
+    private bool _disposed;
+
+    public string DatabasePath { get; }
+
+    /// <summary>Write transactions committed by this instance (appends, removes, expiries). A test hook for group commit.</summary>
+    public long Transactions { get; private set; }
+
+    public SqliteOutbox(OutboxSettings settings)
+    {
+        _settings = (settings ?? throw new ArgumentNullException(nameof(settings))).Validate();
+        DatabasePath = System.IO.Path.GetFullPath(_settings.Path);
+        var dir = System.IO.Path.GetDirectoryName(DatabasePath);
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        _db = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = DatabasePath,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+            DefaultTimeout = 30,
+        }.ToString());
+        try
+        {
+            _db.Open();
+            Exec($"""
+                PRAGMA journal_mode = WAL;
+                PRAGMA synchronous = {(_settings.SynchronousFull ? "FULL" : "NORMAL")};
+                CREATE TABLE IF NOT EXISTS outbox (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    device TEXT NOT NULL,
+                    kind INT NOT NULL,
+                    seq INTEGER NOT NULL,
+                    ts INTEGER NOT NULL,
+                    priority INT NOT NULL,
+                    bytes INT NOT NULL,
+                    created_at INTEGER NOT NULL,
+                    payload BLOB NOT NULL);
+                CREATE INDEX IF NOT EXISTS ix_outbox_stream ON outbox (device, kind);
+                CREATE INDEX IF NOT EXISTS ix_outbox_stream_priority ON outbox (device, kind, priority);
+                CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+                INSERT OR IGNORE INTO counters (name, value) VALUES ('synced', 0), ('expired', 0), ('overwritten', 0), ('refused', 0);
+                """);
+            using (var init = _db.CreateCommand())
+            {
+                init.CommandText = "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM outbox";
+                using var r = init.ExecuteReader();
+                r.Read();
+                _count = r.GetInt64(0);
+                _bytes = r.GetInt64(1);
+            }
+
+            _insert = _db.CreateCommand();
+            _insert.CommandText = """
+                INSERT INTO outbox (device, kind, seq, ts, priority, bytes, created_at, payload)
+                VALUES ($device, $kind, $seq, $ts, $priority, $bytes, $created, $payload)
+                """;
+            _insert.Parameters.Add("$device", SqliteType.Text);
+            _insert.Parameters.Add("$kind", SqliteType.Integer);
+            _insert.Parameters.Add("$seq", SqliteType.Integer);
+            _insert.Parameters.Add("$ts", SqliteType.Integer);
+            _insert.Parameters.Add("$priority", SqliteType.Integer);
+            _insert.Parameters.Add("$bytes", SqliteType.Integer);
+            _insert.Parameters.Add("$created", SqliteType.Integer);
+            _insert.Parameters.Add("$payload", SqliteType.Blob);
+
+            _deleteById = _db.CreateCommand();
+            _deleteById.CommandText = "DELETE FROM outbox WHERE id = $id RETURNING bytes";
+            _deleteById.Parameters.Add("$id", SqliteType.Integer);
+
+            _streamRows = _db.CreateCommand();
+            _streamRows.CommandText = """
+                SELECT id, seq, ts, priority, bytes, created_at, payload FROM outbox
+                WHERE device = $device AND kind = $kind ORDER BY id LIMIT $n
+                """;
+            _streamRows.Parameters.Add("$device", SqliteType.Text);
+            _streamRows.Parameters.Add("$kind", SqliteType.Integer);
+            _streamRows.Parameters.Add("$n", SqliteType.Integer);
+        }
+        catch
+        {
+            _db.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>The size a record is accounted with: its payload, its device id and <see cref="RowOverhead"/>.</summary>
+    public static int SizeOf(SyncRecord record, int payloadLength) =>
+        payloadLength + Encoding.UTF8.GetByteCount(record.DeviceId.Value ?? "") + RowOverhead;
+
+    public AppendResult Append(IReadOnlyList<SyncRecord> records, long nowMs)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(records);
+        if (records.Count == 0) return new AppendResult(0, 0, 0);
+
+        var payloads = new byte[records.Count][];
+        var sizes = new int[records.Count];
+        var budget = _settings.Policy == OutboxFullPolicy.RejectNew ? _settings.MaxBytes - _bytes : _settings.MaxBytes;
+        long accepted = 0;
+        var n = 0;
+        for (; n < records.Count; n++)
+        {
+            var payload = RecordCodec.Encode(records[n]);
+            var size = SizeOf(records[n], payload.Length);
+            if (accepted + size > budget) break; // this one and all after it are refused (the tail)
+            payloads[n] = payload;
+            sizes[n] = size;
+            accepted += size;
+        }
+        var refused = records.Count - n;
+
+        using var tx = _db.BeginTransaction(deferred: false);
+        var overwritten = 0;
+        long freed = 0;
+        var deficit = _bytes + accepted - _settings.MaxBytes;
+        if (deficit > 0) (overwritten, freed) = DeleteOldest(tx, deficit);
+
+        _insert.Transaction = tx;
+        var p = _insert.Parameters;
+        for (var i = 0; i < n; i++)
+        {
+            var r = records[i];
+            p[0].Value = r.DeviceId.Value ?? "";
+            p[1].Value = (int)r.Kind;
+            p[2].Value = r.Sequence;
+            p[3].Value = r.Timestamp;
+            p[4].Value = (int)r.Priority;
+            p[5].Value = sizes[i];
+            p[6].Value = nowMs;
+            p[7].Value = payloads[i];
+            _insert.ExecuteNonQuery();
+        }
+        AddCounters(tx, overwritten: overwritten, refused: refused);
+        tx.Commit();
+        Transactions++;
+        _count += n - overwritten;
+        _bytes += accepted - freed;
+        return new AppendResult(n, refused, overwritten);
+    }
+
+    /// <summary>Deletes the oldest Routine rows, then the oldest of any priority, until at least <paramref name="need"/> bytes are freed.</summary>
+    private (int Rows, long Bytes) DeleteOldest(SqliteTransaction tx, long need)
+    {
+        var rows = 0;
+        long freed = 0;
+        foreach (var where in new[] { "WHERE priority = 0", "" })
+        {
+            while (freed < need)
+            {
+                var victims = new List<long>();
+                using (var select = _db.CreateCommand())
+                {
+                    select.Transaction = tx;
+                    select.CommandText = $"SELECT id, bytes FROM outbox {where} ORDER BY id LIMIT 512";
+                    using var r = select.ExecuteReader();
+                    while (freed < need && r.Read())
+                    {
+                        victims.Add(r.GetInt64(0));
+                        freed += r.GetInt64(1);
+                    }
+                }
+                if (victims.Count == 0) break;
+                DeleteIds(tx, victims);
+                rows += victims.Count;
+            }
+        }
+        return (rows, freed);
+    }
+
+    private (int Rows, long Bytes) DeleteIds(SqliteTransaction tx, IEnumerable<long> ids)
+    {
+        _deleteById.Transaction = tx;
+        var rows = 0;
+        long bytes = 0;
+        foreach (var id in ids)
+        {
+            _deleteById.Parameters[0].Value = id;
+            using var r = _deleteById.ExecuteReader();
+            if (r.Read())
+            {
+                rows++;
+                bytes += r.GetInt64(0);
+            }
+        }
+        return (rows, bytes);
+    }
+
+    public IReadOnlyList<OutboxEntry> Peek(int max, IReadOnlySet<long> inFlight)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(inFlight);
+        var result = new List<OutboxEntry>(Math.Max(0, Math.Min(max, 4096)));
+        if (max <= 0 || _count == 0) return result;
+
+        var streams = new List<(string Device, int Kind)>();
+        using (var q = _db.CreateCommand())
+        {
+            q.CommandText = """
+                SELECT device, kind, MAX(priority) AS p, MIN(id) AS o FROM outbox
+                GROUP BY device, kind ORDER BY p DESC, o ASC
+                """;
+            using var r = q.ExecuteReader();
+            while (r.Read()) streams.Add((r.GetString(0), r.GetInt32(1)));
+        }
+
+        _streamRows.Transaction = null;
+        foreach (var (device, kind) in streams)
+        {
+            if (result.Count >= max) break;
+            _streamRows.Parameters[0].Value = device;
+            _streamRows.Parameters[1].Value = kind;
+            _streamRows.Parameters[2].Value = max - result.Count;
+            using var r = _streamRows.ExecuteReader();
+            var id = new DeviceId(device);
+            while (r.Read())
+            {
+                var rowId = r.GetInt64(0);
+                if (inFlight.Contains(rowId)) break; // a stream never overtakes its own in-flight records
+                var record = RecordCodec.Decode(id, (RecordKind)kind, r.GetInt64(1), r.GetInt64(2), (SyncPriority)r.GetInt32(3),
+                    (byte[])r.GetValue(6));
+                result.Add(new OutboxEntry(rowId, record, r.GetInt32(4), r.GetInt64(5)));
+            }
+        }
+        return result;
+    }
+
+    public void Remove(IReadOnlyCollection<long> ids)
+    {
+        ThrowIfDisposed();
+        ArgumentNullException.ThrowIfNull(ids);
+        if (ids.Count == 0) return;
+        using var tx = _db.BeginTransaction(deferred: false);
+        var (rows, bytes) = DeleteIds(tx, ids);
+        AddCounters(tx, synced: rows);
+        tx.Commit();
+        Transactions++;
+        _count -= rows;
+        _bytes -= bytes;
+    }
+
+    public int ExpireTtl(long nowMs)
+    {
+        ThrowIfDisposed();
+        using var tx = _db.BeginTransaction(deferred: false);
+        var rows = 0;
+        long bytes = 0;
+        foreach (var kind in new[] { RecordKind.Telemetry, RecordKind.Frame })
+        {
+            using var del = _db.CreateCommand();
+            del.Transaction = tx;
+            del.CommandText = "DELETE FROM outbox WHERE kind = $kind AND created_at <= $cutoff RETURNING bytes";
+            del.Parameters.AddWithValue("$kind", (int)kind);
+            del.Parameters.AddWithValue("$cutoff", nowMs - (long)_settings.TtlFor(kind).TotalMilliseconds);
+            using var r = del.ExecuteReader();
+            while (r.Read())
+            {
+                rows++;
+                bytes += r.GetInt64(0);
+            }
+        }
+        AddCounters(tx, expired: rows);
+        tx.Commit();
+        Transactions++;
+        _count -= rows;
+        _bytes -= bytes;
+        return rows;
+    }
+
+    public OutboxStats Stats()
+    {
+        ThrowIfDisposed();
+        long oldest = 0;
+        using (var q = _db.CreateCommand())
+        {
+            q.CommandText = "SELECT created_at FROM outbox ORDER BY id LIMIT 1";
+            if (q.ExecuteScalar() is long v) oldest = v;
+        }
+        var counters = new Dictionary<string, long>();
+        using (var q = _db.CreateCommand())
+        {
+            q.CommandText = "SELECT name, value FROM counters";
+            using var r = q.ExecuteReader();
+            while (r.Read()) counters[r.GetString(0)] = r.GetInt64(1);
+        }
+        return new OutboxStats(_count, _bytes, oldest, counters.GetValueOrDefault("synced"), counters.GetValueOrDefault("expired"),
+            counters.GetValueOrDefault("overwritten"), counters.GetValueOrDefault("refused"));
+    }
+
+    private void AddCounters(SqliteTransaction tx, long synced = 0, long expired = 0, long overwritten = 0, long refused = 0)
+    {
+        if (synced == 0 && expired == 0 && overwritten == 0 && refused == 0) return;
+        using var c = _db.CreateCommand();
+        c.Transaction = tx;
+        c.CommandText = """
+            UPDATE counters SET value = value + CASE name
+                WHEN 'synced' THEN $synced WHEN 'expired' THEN $expired
+                WHEN 'overwritten' THEN $overwritten WHEN 'refused' THEN $refused ELSE 0 END
+            """;
+        c.Parameters.AddWithValue("$synced", synced);
+        c.Parameters.AddWithValue("$expired", expired);
+        c.Parameters.AddWithValue("$overwritten", overwritten);
+        c.Parameters.AddWithValue("$refused", refused);
+        c.ExecuteNonQuery();
+    }
+
+    private void Exec(string sql)
+    {
+        using var c = _db.CreateCommand();
+        c.CommandText = sql;
+        c.ExecuteNonQuery();
+    }
+
+    private void ThrowIfDisposed() => ObjectDisposedException.ThrowIf(_disposed, this);
+
+    public void Dispose()
+    {
+        if (_disposed) return;
+        _disposed = true;
+        _insert.Dispose();
+        _deleteById.Dispose();
+        _streamRows.Dispose();
+        _db.Dispose();
+    }
+}
+
+/// <summary>
+/// The outbox's payload column: the parts of a <see cref="SyncRecord"/> not kept in their own columns, little-endian.
+/// <c>[i32 nValues][f32 × n][i32 nPixels][u8 × n][i32 label][u8 hasPrediction]</c> then, if present,
+/// <c>[i32 label][f32 confidence][str model][i32 version][str servedBy][u8 escalated][u8 note]</c>, str = i32 length + UTF-8.
+/// Floats are copied bit-exactly (NaN payloads included).
+/// </summary>
+internal static class RecordCodec
+{
+    public static byte[] Encode(SyncRecord r)
+    {
+        var values = r.Values ?? [];
+        var pixels = r.Pixels ?? [];
+        var p = r.Prediction;
+        var size = 4 + 4 * values.Length + 4 + pixels.Length + 4 + 1;
+        if (p is not null) size += 4 + 4 + 4 + Encoding.UTF8.GetByteCount(p.Model ?? "") + 4 + 4 + Encoding.UTF8.GetByteCount(p.ServedBy ?? "") + 1 + 1;
+        var buf = new byte[size];
+        var s = buf.AsSpan();
+        BinaryPrimitives.WriteInt32LittleEndian(s, values.Length);
+        s = s[4..];
+        foreach (var v in values)
+        {
+            BinaryPrimitives.WriteInt32LittleEndian(s, BitConverter.SingleToInt32Bits(v));
+            s = s[4..];
+        }
+        BinaryPrimitives.WriteInt32LittleEndian(s, pixels.Length);
+        s = s[4..];
+        pixels.CopyTo(s);
+        s = s[pixels.Length..];
+        BinaryPrimitives.WriteInt32LittleEndian(s, r.Label);
+        s = s[4..];
+        s[0] = p is null ? (byte)0 : (byte)1;
+        s = s[1..];
+        if (p is null) return buf;
+        BinaryPrimitives.WriteInt32LittleEndian(s, p.Label);
+        BinaryPrimitives.WriteInt32LittleEndian(s[4..], BitConverter.SingleToInt32Bits(p.Confidence));
+        s = s[8..];
+        s = WriteString(s, p.Model ?? "");
+        BinaryPrimitives.WriteInt32LittleEndian(s, p.Version);
+        s = WriteString(s[4..], p.ServedBy ?? "");
+        s[0] = p.Escalated ? (byte)1 : (byte)0;
+        s[1] = (byte)p.Note;
+        return buf;
+    }
+
+    private static Span<byte> WriteString(Span<byte> s, string value)
+    {
+        var n = Encoding.UTF8.GetBytes(value, s[4..]);
+        BinaryPrimitives.WriteInt32LittleEndian(s, n);
+        return s[(4 + n)..];
+    }
+
+    public static SyncRecord Decode(DeviceId device, RecordKind kind, long seq, long ts, SyncPriority priority, ReadOnlySpan<byte> s)
+    {
+        var nValues = ReadLength(ref s, 4);
+        var values = new float[nValues];
+        for (var i = 0; i < nValues; i++)
+            values[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadInt32LittleEndian(s[(4 * i)..]));
+        s = s[(4 * nValues)..];
+        var nPixels = ReadLength(ref s, 1);
+        var pixels = s[..nPixels].ToArray();
+        s = s[nPixels..];
+        var label = BinaryPrimitives.ReadInt32LittleEndian(s);
+        var has = s[4];
+        s = s[5..];
+        Prediction? prediction = null;
+        if (has != 0)
+        {
+            var pl = BinaryPrimitives.ReadInt32LittleEndian(s);
+            var conf = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadInt32LittleEndian(s[4..]));
+            s = s[8..];
+            var model = ReadString(ref s);
+            var version = BinaryPrimitives.ReadInt32LittleEndian(s);
+            s = s[4..];
+            var servedBy = ReadString(ref s);
+            prediction = new Prediction(pl, conf, model, version, servedBy, s[0] != 0, (PredictionNote)s[1]);
+        }
+        return new SyncRecord(device, kind, seq, ts, priority, values, pixels, label, prediction);
+    }
+
+    private static int ReadLength(ref ReadOnlySpan<byte> s, int elementSize)
+    {
+        var n = BinaryPrimitives.ReadInt32LittleEndian(s);
+        s = s[4..];
+        if (n < 0 || (long)n * elementSize > s.Length) throw new InvalidDataException($"outbox payload is corrupt (length {n})");
+        return n;
+    }
+
+    private static string ReadString(ref ReadOnlySpan<byte> s)
+    {
+        var n = ReadLength(ref s, 1);
+        var value = Encoding.UTF8.GetString(s[..n]);
+        s = s[n..];
+        return value;
+    }
+}
