@@ -4,7 +4,7 @@ using Akka.Event;
 using Akka.Hosting;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
-using W = EdgeActors.Actors.Sync.OutboxWriterMessages;
+using W = EdgeActors.Actors.Sync.OutboxWriter;
 
 namespace EdgeActors.Actors.Sync;
 

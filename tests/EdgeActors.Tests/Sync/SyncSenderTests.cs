@@ -5,7 +5,7 @@ using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 using EdgeActors.Tests.Serialization;
-using W = EdgeActors.Actors.Sync.OutboxWriterMessages;
+using W = EdgeActors.Actors.Sync.OutboxWriter;
 
 namespace EdgeActors.Tests.Sync;
 
