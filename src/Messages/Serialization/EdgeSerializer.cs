@@ -40,6 +40,11 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
     internal const string ModelChunkManifest = "mc";
     internal const string GetInferenceStatusManifest = "gi";
     internal const string InferenceStatusManifest = "is";
+    internal const string SyncBatchManifest = "sb";
+    internal const string SyncAckManifest = "sa";
+    internal const string SyncRejectedManifest = "sj";
+    internal const string GetSyncStatusManifest = "gy";
+    internal const string SyncStatusManifest = "ss";
 
     [ThreadStatic] private static BinWriter? _writer;
 
@@ -79,6 +84,11 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         [typeof(ModelChunk)] = ModelChunkManifest,
         [typeof(GetInferenceStatus)] = GetInferenceStatusManifest,
         [typeof(InferenceStatus)] = InferenceStatusManifest,
+        [typeof(SyncBatch)] = SyncBatchManifest,
+        [typeof(SyncAck)] = SyncAckManifest,
+        [typeof(SyncRejected)] = SyncRejectedManifest,
+        [typeof(GetSyncStatus)] = GetSyncStatusManifest,
+        [typeof(SyncStatus)] = SyncStatusManifest,
     };
 
     public override string Manifest(object o) =>
@@ -113,6 +123,46 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             case ListModels:
             case GetActiveModels:
             case GetInferenceStatus:
+            case GetSyncStatus:
+                break;
+            case SyncBatch sb:
+                w.String(sb.Edge);
+                w.VarI(sb.BatchId);
+                w.Int(sb.Count);
+                w.Int(sb.RawBytes);
+                w.Bytes(sb.Payload);
+                break;
+            case SyncAck sa:
+                w.String(sa.Edge);
+                w.VarI(sa.BatchId);
+                w.Int(sa.Stored);
+                w.Int(sa.Duplicates);
+                w.String(sa.Sink);
+                break;
+            case SyncRejected sj:
+                w.String(sj.Edge);
+                w.VarI(sj.BatchId);
+                w.String(sj.Reason);
+                w.String(sj.Sink);
+                break;
+            case SyncStatus ss:
+                w.String(ss.Edge);
+                w.VarI(ss.Backlog);
+                w.VarI(ss.BacklogBytes);
+                w.VarI(ss.OldestWaitingMs);
+                w.VarI(ss.Synced);
+                w.VarI(ss.ExpiredByTtl);
+                w.VarI(ss.Overwritten);
+                w.VarI(ss.RefusedFull);
+                w.VarU((ulong)ss.Sinks.Length);
+                foreach (var p in ss.Sinks)
+                {
+                    w.String(p.Sink);
+                    w.VarI(p.LastAckedBatch);
+                    w.VarI(p.LastAckAtMs);
+                    w.VarI(p.Acked);
+                    w.VarI(p.Failures);
+                }
                 break;
             case Infer inf:
                 w.String(inf.Model);
@@ -311,6 +361,11 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             ModelChunkManifest => new ModelChunk(r.String(), r.Int(), r.VarI(), r.VarI(), r.Bytes()),
             GetInferenceStatusManifest => GetInferenceStatus.Instance,
             InferenceStatusManifest => ReadInferenceStatus(ref r),
+            SyncBatchManifest => new SyncBatch(r.String(), r.VarI(), r.Int(), r.Int(), r.Bytes()),
+            SyncAckManifest => new SyncAck(r.String(), r.VarI(), r.Int(), r.Int(), r.String()),
+            SyncRejectedManifest => new SyncRejected(r.String(), r.VarI(), r.String(), r.String()),
+            GetSyncStatusManifest => GetSyncStatus.Instance,
+            SyncStatusManifest => ReadSyncStatus(ref r),
             _ => throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
         };
         r.End();
@@ -333,7 +388,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         return new IngestAck(id, highest, accepted, rejected, node, prediction, r.Enum<AckLevel>(b => b <= (byte)AckLevel.StoredInDatacenter));
     }
 
-    private static void WritePrediction(BinWriter w, Prediction? p)
+    internal static void WritePrediction(BinWriter w, Prediction? p)
     {
         w.Bool(p is not null);
         if (p is null) return;
@@ -346,7 +401,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         w.Byte((byte)p.Note);
     }
 
-    private static Prediction? ReadPrediction(ref BinReader r) =>
+    internal static Prediction? ReadPrediction(ref BinReader r) =>
         !r.Bool()
             ? null
             : new Prediction(r.Int(), r.Float(), r.String(), r.Int(), r.String(), r.Bool(),
@@ -405,6 +460,22 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         for (var i = 0; i < n; i++)
             models[i] = new LoadedModel(r.String(), r.Int(), r.Int(), r.VarI(), r.VarI(), r.VarI(), r.VarI(), r.VarI(), r.String());
         return new InferenceStatus(node, provider, note, models);
+    }
+
+    private static SyncStatus ReadSyncStatus(ref BinReader r)
+    {
+        var edge = r.String();
+        var backlog = r.VarI();
+        var backlogBytes = r.VarI();
+        var oldest = r.VarI();
+        var synced = r.VarI();
+        var expired = r.VarI();
+        var overwritten = r.VarI();
+        var refused = r.VarI();
+        var n = r.Count(5); // sink string, four varints
+        var sinks = new SinkProgress[n];
+        for (var i = 0; i < n; i++) sinks[i] = new SinkProgress(r.String(), r.VarI(), r.VarI(), r.VarI(), r.VarI());
+        return new SyncStatus(edge, backlog, backlogBytes, oldest, synced, expired, overwritten, refused, sinks);
     }
 
     private static DeviceState ReadDeviceState(ref BinReader r)

@@ -179,6 +179,34 @@ internal static class MessageAssert
         Assert.Equal(expected.Devices, actual.Devices);
     }
 
+    public static void Equal(SyncBatch expected, SyncBatch actual)
+    {
+        Assert.Equal(expected.Edge, actual.Edge);
+        Assert.Equal(expected.BatchId, actual.BatchId);
+        Assert.Equal(expected.Count, actual.Count);
+        Assert.Equal(expected.RawBytes, actual.RawBytes);
+        Assert.Equal(expected.Payload, actual.Payload);
+    }
+
+    public static void Equal(SyncRecord expected, SyncRecord actual)
+    {
+        Assert.Equal(expected.DeviceId, actual.DeviceId);
+        Assert.Equal(expected.Kind, actual.Kind);
+        Assert.Equal(expected.Sequence, actual.Sequence);
+        Assert.Equal(expected.Timestamp, actual.Timestamp);
+        Assert.Equal(expected.Priority, actual.Priority);
+        FloatsBitsEqual(expected.Values, actual.Values, "Values");
+        Assert.Equal(expected.Pixels, actual.Pixels);
+        Assert.Equal(expected.Label, actual.Label);
+        Equal(expected.Prediction, actual.Prediction);
+    }
+
+    public static void Equal(IReadOnlyList<SyncRecord> expected, IReadOnlyList<SyncRecord> actual)
+    {
+        Assert.Equal(expected.Count, actual.Count);
+        for (var i = 0; i < expected.Count; i++) Equal(expected[i], actual[i]);
+    }
+
     /// <summary>Dispatches on the runtime type; fails for a message type it does not know (add it here).</summary>
     public static void Equal(IEdgeMessage expected, object actual)
     {
@@ -209,6 +237,14 @@ internal static class MessageAssert
             case ActiveModels am: Equal(am.Models, ((ActiveModels)actual).Models); break;
             case ModelChunk mc: Equal(mc, (ModelChunk)actual); break;
             case InferenceStatus st: Equal(st, (InferenceStatus)actual); break;
+            case SyncBatch sb: Equal(sb, (SyncBatch)actual); break;
+            case SyncStatus ss:
+                Assert.Equal(ss with { Sinks = Array.Empty<SinkProgress>() }, ((SyncStatus)actual) with { Sinks = Array.Empty<SinkProgress>() });
+                Assert.Equal(ss.Sinks, ((SyncStatus)actual).Sinks); // SinkProgress: scalar fields only
+                break;
+            case SyncAck or SyncRejected or GetSyncStatus:
+                Assert.Equal(expected, actual); // no array fields
+                break;
             case StopDevice or GetClusterOverview or GetDeviceState or RequestRejected or InferRejected or ModelCommandRejected
                 or ListModels or SetModelPolicy or RollbackModel or GetActiveModels or FetchModelChunk or GetInferenceStatus:
                 Assert.Equal(expected, actual); // no array fields: record equality is value equality

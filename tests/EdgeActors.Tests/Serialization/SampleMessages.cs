@@ -225,7 +225,52 @@ internal static class SampleMessages
         Chunk(),
         GetInferenceStatus.Instance,
         Inference(),
+        Batch(),
+        new SyncAck("edge-1@10.0.0.11:4053", 1_735_689_600_000_123, 997, 3, "akka.tcp://edgeactors@dc-1.example:4053"),
+        new SyncRejected("edge-ü-2", -7, "payload: decompresses to more than the announced 1048576 bytes — bomb?", "dc-2"),
+        GetSyncStatus.Instance,
+        SyncState(),
     ];
+
+    /// <summary>Sync records: telemetry (special float bits survive), frames with and without a prediction, all priorities.</summary>
+    public static SyncRecord[] Records(int telemetry = 20, int frames = 3)
+    {
+        var rng = new Random(29);
+        var records = new List<SyncRecord>();
+        for (var i = 0; i < telemetry; i++)
+        {
+            var values = new float[4];
+            for (var c = 0; c < values.Length; c++) values[c] = (float)(20 + 5 * Math.Sin(i / 7.0 + c) + rng.NextDouble());
+            records.Add(new SyncRecord(new DeviceId(i % 2 == 0 ? UnicodeDeviceId : "plant-3/line-7/sensor-0042"), RecordKind.Telemetry,
+                1_000_000_000_000 + i, 1_735_689_600_000 + i * 250, i % 7 == 0 ? SyncPriority.Anomaly : SyncPriority.Routine,
+                values, [], -1, null));
+        }
+        if (telemetry > 0) records[0] = records[0] with { Values = [-0.0f, float.Epsilon, float.MaxValue, float.NegativeInfinity] };
+        for (var i = 0; i < frames; i++)
+        {
+            var pixels = new byte[CameraFrame.ExpectedWidth * CameraFrame.ExpectedHeight];
+            rng.NextBytes(pixels);
+            records.Add(new SyncRecord(new DeviceId("cam-東京-07"), RecordKind.Frame, long.MaxValue - i, long.MinValue + i,
+                i == 0 ? SyncPriority.HardExample : SyncPriority.Routine, [], pixels, i == 2 ? -1 : i,
+                i == 1 ? null : Classified()));
+        }
+        return records.ToArray();
+    }
+
+    public static SyncBatch Batch()
+    {
+        var payload = SyncCodec.Encode(Records(), out var raw);
+        return new SyncBatch("edge-1@10.0.0.11:4053", 1_735_689_600_000_123, Records().Length, raw, payload);
+    }
+
+    public static SyncStatus SyncState() => new(
+        "edge-1@10.0.0.11:4053", Backlog: 123_456, BacklogBytes: 9_876_543_210, OldestWaitingMs: 61_000, Synced: long.MaxValue,
+        ExpiredByTtl: 17, Overwritten: 0, RefusedFull: 3,
+        Sinks:
+        [
+            new SinkProgress("akka.tcp://edgeactors@dc-1.example:4053", 1_735_689_600_000_123, 1_735_689_600_999, 42_000, 0),
+            new SinkProgress("dc-ü-2", -1, 0, 0, long.MaxValue),
+        ]);
 
     public static IEdgeMessage For(Type type) =>
         All().SingleOrDefault(m => m.GetType() == type)

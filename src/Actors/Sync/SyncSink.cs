@@ -1,0 +1,168 @@
+using System.Runtime.Serialization;
+using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.Event;
+using Akka.Hosting;
+using EdgeActors.Messages;
+using EdgeActors.Messages.Serialization;
+
+namespace EdgeActors.Actors.Sync;
+
+/// <summary>Limits of one sink: batches beyond them are rejected before anything is decoded.</summary>
+public sealed record SyncSinkSettings(int MaxRecordsPerBatch = 10_000, int MaxRawBytes = 64 * 1024 * 1024)
+{
+    /// <summary>Batches waiting for the store beyond this many are rejected ("sink busy"); the edge resends after backoff.</summary>
+    public int MaxQueuedBatches { get; init; } = 64;
+
+    public static SyncSinkSettings Default { get; } = new();
+}
+
+/// <summary>
+/// Datacenter end of edge sync: receives <see cref="SyncBatch"/> (through the pub-sub mediator at
+/// <see cref="Path"/>), checks sizes at once, decodes and stores batches one at a time off the mailbox and answers the
+/// original sender with <see cref="SyncAck"/> or <see cref="SyncRejected"/>. A bad batch is rejected alone; the ones
+/// behind it are stored normally.
+/// </summary>
+public sealed class SyncSink : ReceiveActor
+{
+    public const string Name = "sync-sink";
+    public const string Path = "/user/" + Name;
+
+    private sealed record Work(SyncBatch Batch, IActorRef ReplyTo);
+
+    private sealed record Done(Work Work, StoreResult Result);
+
+    private sealed record Failed(Work Work, string Reason);
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IDataStore _store;
+    private readonly SyncSinkSettings _settings;
+    private readonly string _sinkName;
+    private readonly Queue<Work> _queue = new();
+    private Task? _running;
+
+    public SyncSink(IDataStore store, SyncSinkSettings settings, string sinkName)
+    {
+        _store = store;
+        _settings = settings;
+        _sinkName = sinkName;
+        Receive<SyncBatch>(HandleBatch);
+        Receive<Done>(d =>
+        {
+            _running = null;
+            _log.Debug("Sync sink: batch {0} of {1}: {2} stored, {3} duplicates", d.Work.Batch.BatchId, d.Work.Batch.Edge, d.Result.Stored, d.Result.Duplicates);
+            d.Work.ReplyTo.Tell(new SyncAck(d.Work.Batch.Edge, d.Work.Batch.BatchId, d.Result.Stored, d.Result.Duplicates, _sinkName));
+            StartNext();
+        });
+        Receive<Failed>(f =>
+        {
+            _running = null;
+            Reject(f.Work.ReplyTo, f.Work.Batch, f.Reason);
+            StartNext();
+        });
+    }
+
+    public static Props Props(IDataStore store, SyncSinkSettings settings, string sinkName) =>
+        Akka.Actor.Props.Create(() => new SyncSink(store, settings, sinkName));
+
+    protected override void PostStop()
+    {
+        try
+        {
+            _running?.Wait(TimeSpan.FromSeconds(10)); // do not pull the store from under a running transaction
+        }
+        catch (Exception)
+        {
+            // its failure was (or would have been) reported as a rejection
+        }
+        _store.Dispose();
+        base.PostStop();
+    }
+
+    /// <summary>Why <paramref name="b"/> cannot be accepted, from its header alone; null when it may be decoded.</summary>
+    internal static string? Check(SyncBatch b, SyncSinkSettings s)
+    {
+        if (string.IsNullOrEmpty(b.Edge)) return "edge name is empty";
+        if (b.Count < 0) return $"negative record count {b.Count}";
+        if (b.Count > s.MaxRecordsPerBatch) return $"{b.Count} records exceed the limit of {s.MaxRecordsPerBatch} per batch";
+        if (b.RawBytes < 0) return $"negative raw size {b.RawBytes}";
+        if (b.RawBytes > s.MaxRawBytes) return $"raw size {b.RawBytes} bytes exceeds the limit of {s.MaxRawBytes} bytes";
+        if ((long)b.Count * SyncCodec.MinRecordBytes > b.RawBytes) return $"{b.Count} records cannot fit in {b.RawBytes} raw bytes";
+        if (b.Payload is null || b.Payload.Length == 0) return "payload is empty";
+        // Brotli never expands incompressible data by more than a few bytes per 64 KiB block
+        if (b.Payload.Length > (long)b.RawBytes + b.RawBytes / 1024 + 1024)
+            return $"payload of {b.Payload.Length} bytes is larger than {b.RawBytes} raw bytes can compress to";
+        return null;
+    }
+
+    private void HandleBatch(SyncBatch b)
+    {
+        var problem = Check(b, _settings);
+        if (problem is not null)
+        {
+            Reject(Sender, b, problem);
+            return;
+        }
+        if (_queue.Count >= _settings.MaxQueuedBatches)
+        {
+            Reject(Sender, b, $"sink busy: {_queue.Count} batches waiting for the store");
+            return;
+        }
+        _queue.Enqueue(new Work(b, Sender));
+        StartNext();
+    }
+
+    private void Reject(IActorRef replyTo, SyncBatch b, string reason)
+    {
+        _log.Warning("Sync sink: rejected batch {0} of {1} ({2} records, {3} bytes): {4}", b.BatchId, b.Edge, b.Count, b.Payload?.Length ?? 0, reason);
+        replyTo.Tell(new SyncRejected(b.Edge ?? "", b.BatchId, reason, _sinkName));
+    }
+
+    /// <summary>One batch at a time: the store sees at most one Store call, in arrival order.</summary>
+    private void StartNext()
+    {
+        if (_running is not null || _queue.Count == 0) return;
+        var work = _queue.Dequeue();
+        var store = _store;
+        var max = _settings.MaxRawBytes;
+        var task = Task.Run(() =>
+        {
+            IReadOnlyList<SyncRecord> records;
+            try
+            {
+                records = SyncCodec.Decode(work.Batch.Payload, work.Batch.Count, work.Batch.RawBytes, max);
+            }
+            catch (SerializationException ex)
+            {
+                return (object)new Failed(work, $"malformed payload: {ex.Message}");
+            }
+            try
+            {
+                return new Done(work, store.Store(work.Batch.Edge, records, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+            }
+            catch (Exception ex)
+            {
+                return new Failed(work, $"store failure: {ex.GetType().Name}: {ex.Message}");
+            }
+        });
+        _running = task;
+        task.PipeTo(Self, failure: ex => new Failed(work, $"sink failure: {ex.GetBaseException().Message}"));
+    }
+}
+
+public static class SyncSinkRegistration
+{
+    /// <summary>
+    /// Starts the sync sink at <see cref="SyncSink.Path"/> on a datacenter node over the store <paramref name="open"/>
+    /// returns, and registers it with the DistributedPubSub mediator (Put), so edges reach it with
+    /// <c>Send(SyncSink.Path)</c> or <c>SendToAll(SyncSink.Path)</c>. Its name in acks is the node's cluster address.
+    /// </summary>
+    public static AkkaConfigurationBuilder AddSyncSink(this AkkaConfigurationBuilder builder, Func<IDataStore> open, SyncSinkSettings settings) =>
+        builder.WithActors((system, registry) =>
+        {
+            var sinkName = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
+            var sink = system.ActorOf(SyncSink.Props(open(), settings, sinkName), SyncSink.Name);
+            registry.Register<SyncSink>(sink);
+            DistributedPubSub.Get(system).Mediator.Tell(new Put(sink));
+        });
+}

@@ -1,0 +1,189 @@
+using Akka.Actor;
+using Akka.Cluster.Tools.PublishSubscribe;
+using Akka.TestKit;
+using EdgeActors.Actors.Sync;
+using EdgeActors.Messages;
+using EdgeActors.Messages.Serialization;
+using EdgeActors.Tests.Serialization;
+using W = EdgeActors.Actors.Sync.OutboxWriter;
+
+namespace EdgeActors.Tests.Sync;
+
+/// <summary>The sender with probes for the OutboxWriter and the pub-sub mediator; the test plays both (and the sinks).</summary>
+public sealed class SyncSenderTests : Akka.TestKit.Xunit2.TestKit
+{
+    private const string Edge = "edge-1";
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+
+    public SyncSenderTests() : base(EdgeSerialization.Config)
+    {
+    }
+
+    private static readonly SyncSenderSettings Quiet = new()
+    {
+        Mode = SyncMode.EventTriggered,
+        TtlCheckInterval = TimeSpan.Zero,
+        AckTimeout = TimeSpan.FromMinutes(1),
+        BatchRecords = 10,
+        MaxInFlightBatches = 1,
+    };
+
+    private (IActorRef Sender, TestProbe Outbox, TestProbe Mediator) Start(SyncSenderSettings settings)
+    {
+        var outbox = CreateTestProbe();
+        var mediator = CreateTestProbe();
+        return (Sys.ActorOf(SyncSender.Props(outbox.Ref, mediator.Ref, settings, Edge)), outbox, mediator);
+    }
+
+    private static OutboxEntry[] Entries(long firstId, int n) =>
+        SampleMessages.Records(telemetry: n, frames: 0)
+            .Select((r, i) => new OutboxEntry(firstId + i, r with { Sequence = firstId + i }, 40, 1_735_689_600_000)).ToArray();
+
+    /// <summary>Expects a Peek, answers it with <paramref name="entries"/>.</summary>
+    private static W.Peek ServePeek(TestProbe outbox, OutboxEntry[] entries)
+    {
+        var peek = outbox.ExpectMsg<W.Peek>(Wait);
+        outbox.Reply(new W.Peeked(entries));
+        return peek;
+    }
+
+    private static SyncBatch ExpectSend(TestProbe mediator, OutboxEntry[] entries)
+    {
+        var send = mediator.ExpectMsg<Send>(Wait);
+        Assert.Equal(SyncSink.Path, send.Path);
+        var batch = Assert.IsType<SyncBatch>(send.Message);
+        Assert.Equal(Edge, batch.Edge);
+        MessageAssert.Equal(entries.Select(e => e.Record).ToArray(), SyncCodec.Decode(batch.Payload, batch.Count, batch.RawBytes, 1 << 26));
+        return batch;
+    }
+
+    private static void Ack(IActorRef sender, SyncBatch b, string sink) =>
+        sender.Tell(new SyncAck(b.Edge, b.BatchId, b.Count, 0, sink));
+
+    [Fact]
+    public void Periodic_mode_peeks_every_interval_and_removes_after_the_ack()
+    {
+        var (sender, outbox, mediator) = Start(Quiet with { Mode = SyncMode.Periodic, Interval = TimeSpan.FromMilliseconds(200) });
+        ServePeek(outbox, []); // nothing waiting
+        var entries = Entries(1, 5);
+        var peek = ServePeek(outbox, entries); // next tick
+        Assert.Empty(peek.InFlight);
+        var batch = ExpectSend(mediator, entries);
+        outbox.ExpectNoMsg(TimeSpan.FromMilliseconds(500)); // in flight (MaxInFlight 1): no peek, no remove
+        Ack(sender, batch, "dc-1");
+        var remove = outbox.ExpectMsg<W.Remove>(Wait);
+        Assert.Equal(entries.Select(e => e.Id), remove.Ids.Order());
+        outbox.Reply(new W.Removed(5));
+    }
+
+    [Fact]
+    public void SyncNow_syncs_at_once()
+    {
+        var (sender, outbox, mediator) = Start(Quiet);
+        outbox.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+        sender.Tell(SyncSender.SyncNow.Instance);
+        var entries = Entries(1, 3);
+        ServePeek(outbox, entries);
+        ExpectSend(mediator, entries);
+    }
+
+    [Fact]
+    public void Unacknowledged_batch_is_resent_with_backoff_and_the_same_id()
+    {
+        var (sender, outbox, mediator) = Start(Quiet with
+        {
+            AckTimeout = TimeSpan.FromMilliseconds(300), BackoffMin = TimeSpan.FromMilliseconds(200), BackoffMax = TimeSpan.FromSeconds(10),
+        });
+        sender.Tell(SyncSender.SyncNow.Instance);
+        var entries = Entries(1, 3);
+        ServePeek(outbox, entries);
+        var first = ExpectSend(mediator, entries);
+        var t0 = DateTime.UtcNow;
+        var second = ExpectSend(mediator, entries); // 300 ms timeout + 200 ms backoff
+        var t1 = DateTime.UtcNow;
+        var third = ExpectSend(mediator, entries); // 300 ms timeout + 400 ms backoff
+        var t2 = DateTime.UtcNow;
+        Assert.Equal(first.BatchId, second.BatchId);
+        Assert.Equal(first.BatchId, third.BatchId);
+        Assert.True(t1 - t0 >= TimeSpan.FromMilliseconds(400), $"first resend after {(t1 - t0).TotalMilliseconds} ms");
+        Assert.True(t2 - t1 >= TimeSpan.FromMilliseconds(600), $"second resend after {(t2 - t1).TotalMilliseconds} ms (backoff grows)");
+        outbox.ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // never removed without an ack
+        Ack(sender, third, "dc-1");
+        outbox.ExpectMsg<W.Remove>(Wait);
+    }
+
+    [Fact]
+    public void Two_of_three_distinct_sinks_make_the_quorum_and_duplicates_do_not_count()
+    {
+        var (sender, outbox, mediator) = Start(Quiet with { Replicas = 3, WriteQuorum = 2 });
+        sender.Tell(SyncSender.SyncNow.Instance);
+        var entries = Entries(1, 4);
+        ServePeek(outbox, entries);
+        var all = mediator.ExpectMsg<SendToAll>(Wait);
+        Assert.Equal(SyncSink.Path, all.Path);
+        var batch = Assert.IsType<SyncBatch>(all.Message);
+        Ack(sender, batch, "dc-1");
+        Ack(sender, batch, "dc-1"); // same sink twice: still one
+        sender.Tell(new SyncAck(Edge, batch.BatchId + 1, 4, 0, "dc-2")); // another batch's ack
+        outbox.ExpectNoMsg(TimeSpan.FromMilliseconds(500)); // Remove only after the quorum
+        Ack(sender, batch, "dc-2");
+        var remove = outbox.ExpectMsg<W.Remove>(Wait);
+        Assert.Equal(4, remove.Ids.Count);
+        Ack(sender, batch, "dc-3"); // late ack: nothing more
+        outbox.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
+    }
+
+    [Fact]
+    public void A_rejected_batch_keeps_its_records_and_is_retried_after_backoff()
+    {
+        var (sender, outbox, mediator) = Start(Quiet with { BackoffMin = TimeSpan.FromMilliseconds(300) });
+        sender.Tell(SyncSender.SyncNow.Instance);
+        var entries = Entries(1, 3);
+        ServePeek(outbox, entries);
+        var batch = ExpectSend(mediator, entries);
+        sender.Tell(new SyncRejected(Edge, batch.BatchId, "malformed payload", "dc-1"));
+        outbox.ExpectNoMsg(TimeSpan.FromMilliseconds(150)); // no Remove: the data stays in the outbox
+        sender.Tell(SyncSender.SyncNow.Instance); // at MaxInFlight until the backoff releases the ids
+        var again = outbox.ExpectMsg<W.Peek>(Wait);
+        Assert.Empty(again.InFlight);
+        Assert.NotNull(again);
+        outbox.Reply(new W.Peeked(entries));
+        var resent = ExpectSend(mediator, entries);
+        Assert.NotEqual(batch.BatchId, resent.BatchId);
+        sender.Tell(GetSyncStatus.Instance);
+        outbox.ExpectMsg<W.GetStats>(Wait);
+        outbox.Reply(new OutboxStats(3, 120, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - 5000, 0, 0, 0, 0));
+        var status = ExpectMsg<SyncStatus>(Wait);
+        Assert.Equal(3, status.Backlog);
+        Assert.InRange(status.OldestWaitingMs, 4000, 60_000);
+        Assert.Equal(1, Assert.Single(status.Sinks).Failures);
+    }
+
+    [Fact]
+    public void Bandwidth_cap_delays_the_second_batch()
+    {
+        var (sender, outbox, mediator) = Start(Quiet with { MaxInFlightBatches = 2, BandwidthBytesPerSecond = 100, BatchRecords = 3 });
+        sender.Tell(SyncSender.SyncNow.Instance);
+        var a = Entries(1, 3);
+        var b = Entries(100, 3);
+        ServePeek(outbox, a);
+        ServePeek(outbox, b); // full first peek: the sender pipelines a second one
+        var first = ExpectSend(mediator, a);
+        var t0 = DateTime.UtcNow;
+        Assert.True(first.Payload.Length > 60, $"payload {first.Payload.Length} bytes"); // the cap allows < 2 per second
+        var second = ExpectSend(mediator, b);
+        var waited = DateTime.UtcNow - t0;
+        Assert.True(waited >= TimeSpan.FromMilliseconds(Math.Min(first.Payload.Length, 100) * 1000.0 / 100 - 600),
+            $"second batch after {waited.TotalMilliseconds} ms");
+        Assert.NotEqual(first.BatchId, second.BatchId);
+    }
+
+    [Fact]
+    public void Ttl_check_sends_expire()
+    {
+        var (_, outbox, _) = Start(Quiet with { TtlCheckInterval = TimeSpan.FromMilliseconds(200) });
+        outbox.ExpectMsg<W.Expire>(Wait);
+        outbox.Reply(new W.Expired(0));
+        outbox.ExpectMsg<W.Expire>(Wait);
+    }
+}
