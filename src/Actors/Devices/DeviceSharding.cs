@@ -37,7 +37,10 @@ public static class DeviceShardingRegistration
     /// Edge nodes host device entities; every other node gets a proxy to them. Idle entities passivate through
     /// <see cref="StopDevice"/>, which is queued behind any pending commands.
     /// </summary>
-    /// <remarks>When a <see cref="FrameClassifier"/> is registered before this call, camera frames are classified.</remarks>
+    /// <remarks>
+    /// When a <see cref="FrameClassifier"/> is registered before this call, camera frames are classified; when an
+    /// outbox writer (and sync sender) are, accepted data is made durable before it is acknowledged.
+    /// </remarks>
     public static AkkaConfigurationBuilder AddDeviceSharding(
         this AkkaConfigurationBuilder builder, DeviceShardingSettings sharding, IngestionSettings ingestion, bool hostEntities)
     {
@@ -49,8 +52,11 @@ public static class DeviceShardingRegistration
             DeviceShardingSettings.TypeName,
             (_, registry) =>
             {
-                var classifier = registry.TryGet<FrameClassifier>(out var c) ? c : null;
-                return entityId => DeviceActor.Props(new DeviceId(entityId), ingestion, classifier);
+                var services = new DeviceServices(
+                    registry.TryGet<FrameClassifier>(out var c) ? c : null,
+                    registry.TryGet<Sync.OutboxWriter>(out var o) ? o : null,
+                    registry.TryGet<Sync.SyncSender>(out var s) ? s : null);
+                return entityId => DeviceActor.Props(new DeviceId(entityId), ingestion, services);
             },
             extractor,
             new ShardOptions

@@ -23,8 +23,13 @@ public sealed class GatewayActor : ReceiveActor
     private readonly IActorRef _devices;
     private readonly int _maxIdLength;
 
-    public GatewayActor(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null)
+    public GatewayActor(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null)
     {
+        Receive<GetSyncStatus>(msg =>
+        {
+            if (sync is null) Sender.Tell(new RequestRejected($"node {Self.Path.Address} has no outbox (only edge nodes sync)"));
+            else sync.Forward(msg);
+        });
         _devices = devices;
         _maxIdLength = maxDeviceIdLength;
 
@@ -59,8 +64,8 @@ public sealed class GatewayActor : ReceiveActor
         });
     }
 
-    public static Props Props(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null) =>
-        Akka.Actor.Props.Create(() => new GatewayActor(devices, maxDeviceIdLength, models, inferenceStatus, registry));
+    public static Props Props(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null) =>
+        Akka.Actor.Props.Create(() => new GatewayActor(devices, maxDeviceIdLength, models, inferenceStatus, registry, sync));
 
     private string? Validate(DeviceId id)
     {
@@ -85,7 +90,8 @@ public static class GatewayRegistration
             var models = registry.TryGet<ModelHost>(out var m) ? m : null;
             var status = registry.TryGet<FrameClassifier>(out var c) ? c : models;
             var modelRegistry = registry.TryGet<ModelRegistryActor>(out var r) ? r : null;
-            var gateway = system.ActorOf(GatewayActor.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, models, status, modelRegistry), GatewayActor.Name);
+            var sync = registry.TryGet<Sync.SyncSender>(out var ss) ? ss : null;
+            var gateway = system.ActorOf(GatewayActor.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, models, status, modelRegistry, sync), GatewayActor.Name);
             registry.Register<GatewayActor>(gateway);
             ClusterClientReceptionist.Get(system).RegisterService(gateway);
         });

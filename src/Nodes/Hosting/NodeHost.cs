@@ -8,6 +8,7 @@ using EdgeActors.Actors.Gateway;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Ingestion;
 using EdgeActors.Actors.Registry;
+using EdgeActors.Actors.Sync;
 using EdgeActors.Messages.Serialization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -30,6 +31,13 @@ public static class NodeHost
         var batching = BatchingSettings.FromConfig(inference?.GetConfig("batching"));
         var modelHost = ModelHostSettings.FromConfig(inference);
         var classification = ClassificationSettings.FromConfig(inference);
+        var outbox = OutboxSettings.FromConfig(config.GetConfig("edgeactors.outbox"));
+        outbox = outbox with { Path = NodeConfig.DataPath(config, outbox.Path) };
+        var syncSection = config.GetConfig("edgeactors.sync");
+        var syncSender = SyncSettings.SenderFromConfig(syncSection);
+        var syncSink = SyncSettings.SinkFromConfig(syncSection);
+        var store = DataStoreSettings.FromConfig(config.GetConfig("edgeactors.store"));
+        if (store.Kind == DataStoreKind.Sqlite) store = store with { SqlitePath = NodeConfig.DataPath(config, store.SqlitePath) };
         var registrySettings = RegistrySettings.FromConfig(config.GetConfig("edgeactors.registry"));
         registrySettings = registrySettings with
         {
@@ -46,8 +54,8 @@ public static class NodeHost
                 .AddClusterListener()
                 .AddModelRegistry(registrySettings, hostSingleton: isDatacenter);
             if (isGateway) akka.AddModelHost(modelHost, runtime, batching);
-            if (isDatacenter) akka.AddDatacenterInferenceService();
-            if (isEdge) akka.AddFrameClassifier(classification);
+            if (isDatacenter) akka.AddDatacenterInferenceService().AddSyncSink(() => DataStoreFactory.Open(store), syncSink);
+            if (isEdge) akka.AddFrameClassifier(classification).AddOutbox(outbox).AddSyncSender<OutboxWriter>(syncSender);
             akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge);
             if (isGateway)
             {
