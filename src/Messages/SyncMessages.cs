@@ -49,6 +49,7 @@ public sealed record SinkProgress(string Sink, long LastAckedBatch, long LastAck
 /// <summary>
 /// One edge's outbox and sync: records waiting (and their bytes), the age of the oldest waiting record (lag),
 /// what was dropped by TTL or overwritten by the disk bound, what new data was refused (reject policy), per-sink progress.
+/// <c>Backlog</c> and <c>BacklogBytes</c> are -1 when the outbox has not answered (unknown, never reported as empty).
 /// </summary>
 public sealed record SyncStatus(
     string Edge, long Backlog, long BacklogBytes, long OldestWaitingMs, long Synced, long ExpiredByTtl, long Overwritten,

@@ -72,9 +72,9 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
         {
             if (!_pending.Remove(f.Token, out var p)) return;
             Timers.Cancel(f.Token);
-            // accepted, but not durable: say so (the client may resend; a resend is a Duplicate of an accepted reading)
-            _log.Warning("Device {0}: outbox write failed ({1}); acknowledging {2} reading(s) as received only", _id, f.Reason, p.Sequences.Length);
-            p.ReplyTo.Tell(p.Ack with { Level = AckLevel.Received });
+            // not durable: take the acceptance back so a resend is accepted (and written) again
+            _log.Warning("Device {0}: outbox write failed ({1}); {2} reading(s) refused", _id, f.Reason, p.Sequences.Length);
+            p.ReplyTo.Tell(Refuse(p, p.Sequences, $"the edge's outbox could not write: {f.Reason}; resend later") with { Level = AckLevel.DurableOnEdge });
             StopIfRequested();
         });
         Receive<Overdue>(o =>
@@ -147,13 +147,19 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
         {
             // the outbox was full (reject-new policy): the last records of this write were not kept
             var refused = p.Sequences[^Math.Min(w.Refused, p.Sequences.Length)..];
-            var tracker = p.Kind == RecordKind.Telemetry ? _telemetry.Sequences : _frames.Sequences;
-            foreach (var seq in refused) tracker.Unaccept(seq);
-            var rejections = refused.Select(seq => new Rejection(seq, RejectReason.OutboxFull, "the edge's durable outbox is full; resend later"));
-            ack = ack with { Accepted = ack.Accepted - refused.Length, Rejected = [.. ack.Rejected, .. rejections] };
+            ack = Refuse(p with { Ack = ack }, refused, "the edge's durable outbox is full; resend later");
         }
         p.ReplyTo.Tell(ack);
         StopIfRequested();
+    }
+
+    /// <summary>Readings that could not be made durable: acceptance taken back, answered as OutboxFull.</summary>
+    private IngestAck Refuse(Pending p, long[] refused, string detail)
+    {
+        var tracker = p.Kind == RecordKind.Telemetry ? _telemetry.Sequences : _frames.Sequences;
+        foreach (var seq in refused) tracker.Unaccept(seq);
+        var rejections = refused.Select(seq => new Rejection(seq, RejectReason.OutboxFull, detail));
+        return p.Ack with { Accepted = p.Ack.Accepted - refused.Length, Rejected = [.. p.Ack.Rejected, .. rejections] };
     }
 
     private SyncRecord FrameRecord(CameraFrame frame, Prediction? prediction)
@@ -203,7 +209,8 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
             if (anomaly) _services.SyncTrigger?.Tell(Sync.SyncSender.SyncNow.Instance);
             return;
         }
-        Sender.Tell(ack);
+        // nothing new to write: with an outbox, every reading this device holds as accepted is durable (a Duplicate too)
+        Sender.Tell(_services.Outbox is null ? ack : ack with { Level = AckLevel.DurableOnEdge });
     }
 
     private void OnFrame(CameraFrame frame)
@@ -240,7 +247,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
             Write(++_nextId, new Pending(Sender, ack, [frame.Sequence], RecordKind.Frame, Stage.Writing, frame), [FrameRecord(frame, null)]);
             return;
         }
-        Sender.Tell(ack);
+        Sender.Tell(_services.Outbox is null ? ack : ack with { Level = AckLevel.DurableOnEdge });
     }
 
     private IngestAck WrongDevice(DeviceId got, long[]? sequences)

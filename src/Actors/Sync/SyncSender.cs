@@ -371,7 +371,8 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
     private void AnswerStatus()
     {
         Timers.Cancel("status");
-        var s = _lastStats ?? new OutboxStats(0, 0, 0, _synced, 0, 0, 0);
+        // no answer from the outbox yet: say "unknown" (-1), never a reassuring 0
+        var s = _lastStats ?? new OutboxStats(-1, -1, 0, _synced, 0, 0, 0);
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var oldest = s.Backlog > 0 && s.OldestCreatedAtMs > 0 ? Math.Max(0, now - s.OldestCreatedAtMs) : 0;
         var status = new SyncStatus(_edge, s.Backlog, s.BacklogBytes, oldest, s.Synced, s.ExpiredByTtl, s.Overwritten, s.Refused,

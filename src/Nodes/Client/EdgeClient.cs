@@ -113,6 +113,10 @@ public sealed class EdgeClient : IAsyncDisposable
     public async Task<ModelPolicyChanged> RollbackModelAsync(string name, CancellationToken ct = default) =>
         (await RequestAsync<ModelPolicyChanged>(new RollbackModel(name), ct)).Value;
 
+    /// <summary>The outbox and sync state of the edge node the client is connected to.</summary>
+    public async Task<SyncStatus> GetSyncStatusAsync(CancellationToken ct = default) =>
+        (await RequestAsync<SyncStatus>(GetSyncStatus.Instance, ct)).Value;
+
     public async Task<InferenceStatus> GetInferenceStatusAsync(CancellationToken ct = default) =>
         (await RequestAsync<InferenceStatus>(GetInferenceStatus.Instance, ct)).Value;
 
