@@ -15,7 +15,8 @@ public static class Cli
           models     the model registry: list, publish, rollback, pin, latest
           train      train the Fashion-MNIST MLP, export ONNX, verify against ONNX Runtime, publish
           infer      classify Fashion-MNIST test images through the cluster (accuracy, latency)
-          bench      benchmarks: bench ingest, bench inference
+          sync       sync status: each edge's outbox backlog, lag and sink acknowledgements
+          bench      benchmarks: bench ingest, bench inference, bench sync
           help       this text
 
         Run 'edgeactors <command> --help' for a command's options.
@@ -44,6 +45,7 @@ public static class Cli
                     "models" => ModelsCommand.Usage,
                     "infer" => InferCommand.Usage,
                     "train" => TrainCommand.Usage,
+                    "sync" => SyncCommand.Usage,
                     _ => Usage,
                 });
                 return 0;
@@ -57,6 +59,7 @@ public static class Cli
                 "bench" => await BenchCommand.RunAsync(new CliArgs(rest)),
                 "models" => await ModelsCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "fashion-labels" })),
                 "infer" => await InferCommand.RunAsync(new CliArgs(rest)),
+                "sync" => await SyncCommand.RunAsync(new CliArgs(rest)),
                 "train" => await TrainCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-publish" })),
                 _ => Unknown(command),
             };

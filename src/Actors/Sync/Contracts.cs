@@ -67,6 +67,9 @@ public interface IDataStore : IDisposable
 
     long Count(RecordKind? kind = null);
 
+    /// <summary>Distinct (device, kind, sequence) keys stored: equals <see cref="Count"/> unless a reading is stored twice.</summary>
+    long DistinctKeys();
+
     /// <summary>Duplicate deliveries seen since the store was created (persisted).</summary>
     long Duplicates();
 

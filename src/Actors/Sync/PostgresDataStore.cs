@@ -191,6 +191,13 @@ public sealed class PostgresDataStore : IDataStore
         return list;
     }
 
+    public long DistinctKeys()
+    {
+        using var c = _dataSource.OpenConnection();
+        using var cmd = new NpgsqlCommand("SELECT COUNT(*) FROM (SELECT DISTINCT device, kind, seq FROM records) d", c);
+        return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
+    }
+
     public long Count(RecordKind? kind = null)
     {
         using var c = _dataSource.OpenConnection();

@@ -190,6 +190,17 @@ public sealed class SqliteDataStore : IDataStore
         }
     }
 
+    public long DistinctKeys()
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT COUNT(*) FROM (SELECT DISTINCT device, kind, seq FROM records)";
+            return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+
     public long Count(RecordKind? kind = null)
     {
         lock (_gate)

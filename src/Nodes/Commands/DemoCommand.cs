@@ -18,6 +18,9 @@ public static class DemoCommand
           Camera frames are classified on their edge node by the fmnist-mlp model, low-confidence ones escalated to
           the datacenter's fmnist-large; both are trained on first use (about 15 s) and cached in --model-cache
           (default .data/models). --no-models skips classification.
+          --datacenter-outage <seconds> stops the datacenter a quarter into the run and restarts it after that long;
+          edges keep ingesting into their durable outboxes and drain them when it is back. The run ends with a second
+          line 'SUMMARY sent=… accepted=… stored=… duplicates=… lost=…' counted in the datacenter's database.
         {SimulatorOptions.Usage}
         """;
 
@@ -29,11 +32,14 @@ public static class DemoCommand
         var dir = Path.GetFullPath(args.Get("dir", Path.Combine(".data", "demo")));
         var sim = SimulatorOptions.FromArgs(args, duration);
         var noModels = args.Flag("no-models");
+        var outage = TimeSpan.FromSeconds(args.Double("datacenter-outage", 0));
         var modelCache = Path.GetFullPath(args.Get("model-cache", Path.Combine(".data", "models")));
         args.EnsureAllUsed();
         if (edges < 1) throw new CliException("--edges must be at least 1");
 
         var layout = LocalCluster.DefaultLayout(basePort, edges);
+        // every run starts from empty node data (outboxes, registry, store), so the store counts this run only
+        if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         Console.WriteLine($"demo: starting {layout.Count} node processes on 127.0.0.1:{basePort}..{basePort + layout.Count - 1} (logs in {dir})");
         await using var cluster = new LocalCluster(layout, dir);
         cluster.StartAll();
@@ -59,24 +65,45 @@ public static class DemoCommand
         using var cts = new CancellationTokenSource();
         var run = simulator.RunAsync(client, cts.Token);
         var clock = Stopwatch.StartNew();
+        var edgeContacts = layout.Where(n => n.Roles.Contains("edge")).Select(n => n.HostPort).ToList();
+        var outageAt = outage > TimeSpan.Zero ? TimeSpan.FromTicks(duration.Ticks / 4) : TimeSpan.MaxValue;
+        var outageTask = Task.CompletedTask;
         long lastReadings = 0;
         var lastTime = TimeSpan.Zero;
         while (!run.IsCompleted)
         {
             await Task.WhenAny(run, Task.Delay(1000));
             var now = clock.Elapsed;
+            if (now >= outageAt)
+            {
+                outageAt = TimeSpan.MaxValue;
+                outageTask = DatacenterOutageAsync(cluster, outage);
+            }
             var readings = simulator.Telemetry.Accepted + simulator.Telemetry.Rejected;
             var rate = (readings - lastReadings) / Math.Max(0.001, (now - lastTime).TotalSeconds);
             (lastReadings, lastTime) = (readings, now);
             var ov = await TryOverviewAsync(client);
             var members = ov is null ? "?" : $"{ov.Members.Count(m => m.Status == "Up")}/{ov.Members.Length} up";
             var devices = ov is null ? "?" : ov.Devices.ToString();
+            var backlog = await BacklogAsync(edgeContacts);
             Console.WriteLine(
                 $"[{now.TotalSeconds,5:0}s] members {members}  devices {devices}  readings/s {rate,8:N0}  " +
                 $"accepted {simulator.Telemetry.Accepted:N0}  rejected {simulator.Telemetry.Rejected:N0}  frames {simulator.Frames.Accepted:N0}/{simulator.Frames.Sent:N0} " +
-                $"(classified {simulator.Predictions.Classified:N0}, escalated {simulator.Predictions.Escalated:N0}, overflowed {simulator.Predictions.Overflowed:N0})  retried {simulator.Telemetry.RetriedRequests + simulator.Frames.RetriedRequests}");
+                $"(classified {simulator.Predictions.Classified:N0}, escalated {simulator.Predictions.Escalated:N0}, overflowed {simulator.Predictions.Overflowed:N0})  " +
+                $"backlog {backlog}  retried {simulator.Telemetry.RetriedRequests + simulator.Frames.RetriedRequests}");
         }
         await run;
+        await outageTask;
+
+        // everything acknowledged as durable on an edge must reach the datacenter's store: wait for the outboxes to drain
+        var drain = Stopwatch.StartNew();
+        string left;
+        while ((left = await BacklogAsync(edgeContacts)) != "0" && drain.Elapsed < TimeSpan.FromSeconds(90))
+        {
+            Console.WriteLine($"demo: waiting for the edges' outboxes to drain (backlog {left})");
+            await Task.Delay(1000);
+        }
+        Console.WriteLine($"demo: outboxes {(left == "0" ? "drained" : $"NOT drained (backlog {left})")} {drain.Elapsed.TotalSeconds:0.0}s after streaming ended");
 
         var final = await TryOverviewAsync(client);
         var t = simulator.Telemetry;
@@ -98,8 +125,46 @@ public static class DemoCommand
         await client.DisposeAsync();
         var times = await cluster.StopAllAsync(TimeSpan.FromSeconds(20));
         Console.WriteLine($"  shutdown:   {string.Join("  ", times.Select(kv => $"{kv.Key} {kv.Value:0.0}s"))}  (total {stop.Elapsed.TotalSeconds:0.0}s; exit codes {string.Join(",", cluster.Nodes.Select(n => n.ExitCode?.ToString() ?? "?"))})");
+        // the datacenter's store, counted in the database itself
+        var storePath = Path.Combine(dir, "datacenter", "store.db");
+        long stored = 0, distinct = 0, absorbed = 0;
+        if (File.Exists(storePath))
+        {
+            using var store = new EdgeActors.Actors.Sync.SqliteDataStore(storePath);
+            stored = store.Count();
+            distinct = store.DistinctKeys();
+            absorbed = store.Duplicates();
+        }
+        var duplicates = stored - distinct;
+        var notStored = Math.Max(0, accepted - stored);
+        Console.WriteLine($"  store:      {stored:N0} rows in {storePath} ({distinct:N0} distinct readings/frames; {absorbed:N0} resent deliveries absorbed)");
         Console.WriteLine($"SUMMARY sent={sent} accepted={accepted} rejected={rejected} lost={lost}");
-        return lost == 0 && cluster.Nodes.All(n => n.ExitCode == 0) ? 0 : 1;
+        Console.WriteLine($"SUMMARY sent={sent} accepted={accepted} stored={stored} duplicates={duplicates} lost={lost + notStored}");
+        return lost == 0 && notStored == 0 && duplicates == 0 && cluster.Nodes.All(n => n.ExitCode == 0) ? 0 : 1;
+    }
+
+    /// <summary>Stops the datacenter node (SIGTERM) and starts it again on the same data directory after <paramref name="outage"/>.</summary>
+    private static async Task DatacenterOutageAsync(LocalCluster cluster, TimeSpan outage)
+    {
+        var dc = cluster.Nodes.First(n => n.Spec.Roles.Contains("datacenter"));
+        Console.WriteLine($"demo: datacenter outage: stopping {dc.Spec.Name} for {outage.TotalSeconds:0}s (edges keep ingesting into their outboxes)");
+        await dc.StopAsync(TimeSpan.FromSeconds(20));
+        await Task.Delay(outage);
+        cluster.Start(dc.Spec.Name);
+        Console.WriteLine($"demo: datacenter outage over: {dc.Spec.Name} restarted; the backlog drains");
+    }
+
+    /// <summary>Total outbox backlog over the edges, or "?" when some edge does not answer.</summary>
+    private static async Task<string> BacklogAsync(IReadOnlyList<string> edges)
+    {
+        long total = 0;
+        foreach (var e in edges)
+        {
+            var s = await SyncCommand.EdgeSyncStatusAsync(e, TimeSpan.FromSeconds(2));
+            if (s is null || s.Backlog < 0) return "?";
+            total += s.Backlog;
+        }
+        return total.ToString("N0");
     }
 
     public static async Task<ClusterOverview?> WaitForMembersAsync(EdgeClient client, LocalCluster cluster, int expected, TimeSpan timeout)

@@ -1,0 +1,85 @@
+using EdgeActors.Messages;
+using EdgeActors.Nodes.Client;
+
+namespace EdgeActors.Nodes.Commands;
+
+public static class SyncCommand
+{
+    public const string Usage = """
+        edgeactors sync status [--contacts host:port,...]
+          For every edge node: records waiting in its durable outbox (and bytes), how old the oldest waiting record is
+          (sync lag), records synced, expired by TTL, overwritten by the disk bound, refused when full, and per
+          datacenter sink the last acknowledged batch and when it was acknowledged.
+        """;
+
+    public static async Task<int> RunAsync(CliArgs args)
+    {
+        var sub = args.Positional.FirstOrDefault();
+        if (sub != "status") throw new CliException("sync: say 'sync status'");
+        var contacts = SimulateCommand.NodeConfigContacts(args);
+        args.EnsureAllUsed();
+        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, RetryDeadline = TimeSpan.FromSeconds(15) });
+        ClusterOverview overview;
+        try
+        {
+            overview = await client.GetOverviewAsync();
+        }
+        catch (EdgeClientException ex)
+        {
+            Console.Error.WriteLine($"sync status: {ex.Message}");
+            return 1;
+        }
+        var edges = overview.Members.Where(m => m.Roles.Contains("edge")).Select(m => m.Address.Split('@').Last()).ToList();
+        if (edges.Count == 0)
+        {
+            Console.WriteLine("no edge nodes in the cluster");
+            return 0;
+        }
+        var failed = 0;
+        foreach (var edge in edges)
+        {
+            var status = await EdgeSyncStatusAsync(edge);
+            if (status is null)
+            {
+                Console.WriteLine($"{edge}: no answer");
+                failed++;
+                continue;
+            }
+            Console.WriteLine(Describe(status));
+        }
+        return failed == 0 ? 0 : 1;
+    }
+
+    /// <summary>One edge's sync status, asked through a client whose only contact is that edge; null when it does not answer.</summary>
+    public static async Task<SyncStatus?> EdgeSyncStatusAsync(string hostPort, TimeSpan? deadline = null)
+    {
+        await using var c = EdgeClient.Connect(new EdgeClientOptions
+        {
+            Contacts = [hostPort], RequestTimeout = TimeSpan.FromSeconds(3), RetryDeadline = deadline ?? TimeSpan.FromSeconds(10),
+        });
+        try
+        {
+            return await c.GetSyncStatusAsync();
+        }
+        catch (EdgeClientException)
+        {
+            return null;
+        }
+    }
+
+    public static string Describe(SyncStatus s)
+    {
+        var backlog = s.Backlog < 0 ? "unknown" : $"{s.Backlog:N0} records ({s.BacklogBytes:N0} bytes)";
+        var lines = new List<string>
+        {
+            $"{s.Edge.Split('@').Last()}: backlog {backlog}, oldest waiting {s.OldestWaitingMs / 1000.0:0.0}s, synced {s.Synced:N0}, " +
+            $"expired {s.ExpiredByTtl:N0}, overwritten {s.Overwritten:N0}, refused (full) {s.RefusedFull:N0}",
+        };
+        foreach (var sink in s.Sinks)
+        {
+            var ago = sink.LastAckAtMs > 0 ? $"{(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - sink.LastAckAtMs) / 1000.0:0.0}s ago" : "never";
+            lines.Add($"  sink {sink.Sink.Split('@').Last()}: last ack batch {sink.LastAckedBatch} {ago}, {sink.Acked:N0} acked, {sink.Failures:N0} failures");
+        }
+        return string.Join('\n', lines);
+    }
+}
