@@ -59,7 +59,7 @@ public sealed class FramePreprocessor
             return Reject(seq, RejectReason.Duplicate, Inv($"sequence {seq} already accepted"));
 
         var (bad, detail) = CheckContent(frame);
-        if (tracker.HasAny && seq <= tracker.Last)
+        if (tracker.HasAny && seq <= tracker.Last && !tracker.IsRetryable(seq))
         {
             var last = tracker.Last;
             tracker.Mark(seq, accepted: false);

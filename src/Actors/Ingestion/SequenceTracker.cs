@@ -22,6 +22,7 @@ public sealed class SequenceTracker
 {
     private readonly ulong[] _seen;
     private readonly ulong[] _accepted;
+    private readonly ulong[] _retry;
     private readonly long _mask;
     private long _baseline = -1;
     private long _last = -1;
@@ -37,6 +38,7 @@ public sealed class SequenceTracker
         var words = (window + 63) >> 6;
         _seen = new ulong[words];
         _accepted = new ulong[words];
+        _retry = new ulong[words];
     }
 
     /// <summary>Window size in sequences.</summary>
@@ -90,6 +92,7 @@ public sealed class SequenceTracker
             {
                 Array.Clear(_seen);
                 Array.Clear(_accepted);
+                Array.Clear(_retry);
             }
             else
             {
@@ -97,8 +100,10 @@ public sealed class SequenceTracker
                 {
                     Clear(_seen, s);
                     Clear(_accepted, s);
+                    Clear(_retry, s);
                 }
                 Clear(_accepted, seq);
+                Clear(_retry, seq);
             }
             _last = seq;
             var floor = seq - Window;
@@ -111,6 +116,7 @@ public sealed class SequenceTracker
         }
 
         Set(_seen, seq);
+        Clear(_retry, seq);
         if (accepted)
             Set(_accepted, seq);
 
@@ -118,15 +124,21 @@ public sealed class SequenceTracker
             _highestContiguous++;
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     /// <summary>
     /// Takes back an acceptance (the reading could not be made durable, e.g. the outbox was full): the sequence stays
-    /// answered, but a resend is no longer a <c>Duplicate</c>.
+    /// answered, and a resend of it is accepted as new (neither a Duplicate nor OutOfOrder) while it is in the window.
     /// </summary>
     public void Unaccept(long seq)
     {
-        if (InWindow(seq)) Clear(_accepted, seq);
+        if (!InWindow(seq)) return;
+        Clear(_accepted, seq);
+        Set(_retry, seq);
     }
+
+    /// <summary>True for a sequence whose acceptance was taken back: its resend is welcome.</summary>
+    public bool IsRetryable(long seq) => InWindow(seq) && Get(_retry, seq);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
 
     private bool Get(ulong[] bits, long seq)
     {

@@ -149,7 +149,7 @@ public sealed class TelemetryPreprocessor
             }
 
             var bad = CheckContent(values, offset, channels, out var badChannel);
-            if (tracker.HasAny && seq <= tracker.Last)
+            if (tracker.HasAny && seq <= tracker.Last && !tracker.IsRetryable(seq))
             {
                 if (bad != 0)
                     Reject(ref rejected, n, seq, bad, ContentDetail(bad, values, offset, badChannel));
