@@ -5,17 +5,11 @@ namespace EdgeActors.Actors.Sync;
 
 /// <summary>
 /// The datacenter data store on a SQLite file (WAL). Same schema as <see cref="PostgresDataStore"/>. One connection,
-/// calls serialized by a lock (thread-safe). Each <see cref="Store"/> is one immediate transaction with one prepared
-/// insert reused for every record.
+/// calls serialized by a lock (thread-safe). Each <see cref="Store"/> is one immediate transaction of multi-row inserts
+/// (prepared once per connection and reused).
 /// </summary>
 public sealed class SqliteDataStore : IDataStore
 {
-    private const string InsertSql =
-        "INSERT INTO records (" + DataStoreCodec.Columns + ") VALUES " +
-        "($device, $kind, $seq, $ts, $priority, $edge, $stored_at, $values, $pixels, $label, " +
-        "$pred_label, $pred_confidence, $pred_model, $pred_version, $pred_served_by, $pred_escalated, $pred_note) " +
-        "ON CONFLICT (device, kind, seq) DO NOTHING";
-
     private readonly object _gate = new();
     private readonly SqliteConnection _connection;
     private bool _disposed;
@@ -90,63 +84,12 @@ public sealed class SqliteDataStore : IDataStore
             ObjectDisposedException.ThrowIf(_disposed, this);
             using var tx = _connection.BeginTransaction(deferred: false);
             var stored = 0;
-            if (records.Count > 0)
-            {
-                using var insert = _connection.CreateCommand();
-                insert.Transaction = tx;
-                insert.CommandText = InsertSql;
-                var device = insert.Parameters.Add("$device", SqliteType.Text);
-                var kind = insert.Parameters.Add("$kind", SqliteType.Integer);
-                var seq = insert.Parameters.Add("$seq", SqliteType.Integer);
-                var ts = insert.Parameters.Add("$ts", SqliteType.Integer);
-                var priority = insert.Parameters.Add("$priority", SqliteType.Integer);
-                insert.Parameters.Add("$edge", SqliteType.Text).Value = edge;
-                insert.Parameters.Add("$stored_at", SqliteType.Integer).Value = nowMs;
-                var values = insert.Parameters.Add("$values", SqliteType.Blob);
-                var pixels = insert.Parameters.Add("$pixels", SqliteType.Blob);
-                var label = insert.Parameters.Add("$label", SqliteType.Integer);
-                var predLabel = insert.Parameters.Add("$pred_label", SqliteType.Integer);
-                var predConfidence = insert.Parameters.Add("$pred_confidence", SqliteType.Real);
-                var predModel = insert.Parameters.Add("$pred_model", SqliteType.Text);
-                var predVersion = insert.Parameters.Add("$pred_version", SqliteType.Integer);
-                var predServedBy = insert.Parameters.Add("$pred_served_by", SqliteType.Text);
-                var predEscalated = insert.Parameters.Add("$pred_escalated", SqliteType.Integer);
-                var predNote = insert.Parameters.Add("$pred_note", SqliteType.Integer);
-                insert.Prepare();
-                foreach (var r in records)
-                {
-                    device.Value = r.DeviceId.Value;
-                    kind.Value = (int)r.Kind;
-                    seq.Value = r.Sequence;
-                    ts.Value = r.Timestamp;
-                    priority.Value = (int)r.Priority;
-                    values.Value = DataStoreCodec.EncodeFloats(r.Values);
-                    pixels.Value = r.Pixels ?? [];
-                    label.Value = r.Label;
-                    var p = r.Prediction;
-                    if (p is null)
-                    {
-                        predLabel.Value = DBNull.Value;
-                        predConfidence.Value = DBNull.Value;
-                        predModel.Value = DBNull.Value;
-                        predVersion.Value = DBNull.Value;
-                        predServedBy.Value = DBNull.Value;
-                        predEscalated.Value = DBNull.Value;
-                        predNote.Value = DBNull.Value;
-                    }
-                    else
-                    {
-                        predLabel.Value = p.Label;
-                        predConfidence.Value = p.Confidence; // REAL is a double: every float round-trips exactly
-                        predModel.Value = p.Model ?? "";
-                        predVersion.Value = p.Version;
-                        predServedBy.Value = p.ServedBy ?? "";
-                        predEscalated.Value = p.Escalated ? 1 : 0;
-                        predNote.Value = (int)p.Note;
-                    }
-                    stored += insert.ExecuteNonQuery();
-                }
-            }
+            // multi-row inserts of RowsPerInsert rows (one prepared statement, reused across calls), then the rest
+            var i = 0;
+            for (; i + RowsPerInsert <= records.Count; i += RowsPerInsert)
+                stored += Insert(_bulkInsert ??= CreateInsert(RowsPerInsert), tx, edge, nowMs, records, i);
+            if (i < records.Count)
+                stored += Insert(_singleInsert ??= CreateInsert(1), tx, edge, nowMs, records, i, records.Count - i);
             var duplicates = records.Count - stored;
             using (var update = _connection.CreateCommand())
             {
@@ -166,6 +109,83 @@ public sealed class SqliteDataStore : IDataStore
             }
             tx.Commit();
             return new StoreResult(stored, duplicates);
+        }
+    }
+
+    /// <summary>Rows per multi-row INSERT: 17 parameters each, well under SQLite's limit of 32766 bound parameters.</summary>
+    private const int RowsPerInsert = 8;
+
+    private const int ColumnsPerRow = 17;
+
+    private SqliteCommand? _bulkInsert;
+    private SqliteCommand? _singleInsert;
+
+    /// <summary>
+    /// An INSERT of <paramref name="rows"/> rows (parameters $p0.. row-major), each row ON CONFLICT DO NOTHING,
+    /// prepared once: per-statement overhead is paid once per <paramref name="rows"/> records.
+    /// </summary>
+    private SqliteCommand CreateInsert(int rows)
+    {
+        var sql = new System.Text.StringBuilder("INSERT INTO records (" + DataStoreCodec.Columns + ") VALUES ");
+        for (var r = 0; r < rows; r++)
+        {
+            sql.Append(r == 0 ? "(" : ",(");
+            for (var c = 0; c < ColumnsPerRow; c++)
+            {
+                if (c > 0) sql.Append(',');
+                sql.Append("$p").Append(r * ColumnsPerRow + c);
+            }
+            sql.Append(')');
+        }
+        sql.Append(" ON CONFLICT (device, kind, seq) DO NOTHING");
+        var cmd = _connection.CreateCommand();
+        cmd.CommandText = sql.ToString();
+        for (var n = 0; n < rows * ColumnsPerRow; n++) cmd.Parameters.Add(new SqliteParameter { ParameterName = "$p" + n });
+        return cmd;
+    }
+
+    /// <summary>Binds <paramref name="rows"/> records from <paramref name="offset"/> (a single-row command repeats per record).</summary>
+    private static int Insert(SqliteCommand cmd, SqliteTransaction tx, string edge, long nowMs, IReadOnlyList<SyncRecord> records, int offset, int? rows = null)
+    {
+        cmd.Transaction = tx;
+        var perCommand = cmd.Parameters.Count / ColumnsPerRow;
+        var total = rows ?? perCommand;
+        var stored = 0;
+        for (var done = 0; done < total; done += perCommand)
+        {
+            for (var row = 0; row < perCommand; row++)
+                Bind(cmd.Parameters, row * ColumnsPerRow, records[offset + done + row], edge, nowMs);
+            stored += cmd.ExecuteNonQuery();
+        }
+        return stored;
+    }
+
+    private static void Bind(SqliteParameterCollection ps, int b, SyncRecord r, string edge, long nowMs)
+    {
+        ps[b].Value = r.DeviceId.Value;
+        ps[b + 1].Value = (int)r.Kind;
+        ps[b + 2].Value = r.Sequence;
+        ps[b + 3].Value = r.Timestamp;
+        ps[b + 4].Value = (int)r.Priority;
+        ps[b + 5].Value = edge;
+        ps[b + 6].Value = nowMs;
+        ps[b + 7].Value = DataStoreCodec.EncodeFloats(r.Values);
+        ps[b + 8].Value = r.Pixels ?? [];
+        ps[b + 9].Value = r.Label;
+        var p = r.Prediction;
+        if (p is null)
+        {
+            for (var c = 10; c < ColumnsPerRow; c++) ps[b + c].Value = DBNull.Value;
+        }
+        else
+        {
+            ps[b + 10].Value = p.Label;
+            ps[b + 11].Value = (double)p.Confidence; // REAL is a double: every float round-trips exactly
+            ps[b + 12].Value = p.Model ?? "";
+            ps[b + 13].Value = p.Version;
+            ps[b + 14].Value = p.ServedBy ?? "";
+            ps[b + 15].Value = p.Escalated ? 1 : 0;
+            ps[b + 16].Value = (int)p.Note;
         }
     }
 
@@ -248,6 +268,8 @@ public sealed class SqliteDataStore : IDataStore
         {
             if (_disposed) return;
             _disposed = true;
+            _bulkInsert?.Dispose();
+            _singleInsert?.Dispose();
             _connection.Dispose();
         }
     }

@@ -19,7 +19,7 @@ public sealed record SyncSinkSettings(int MaxRecordsPerBatch = 10_000, int MaxRa
 
 /// <summary>
 /// Datacenter end of edge sync: receives <see cref="SyncBatch"/> (through the pub-sub mediator at
-/// <see cref="Path"/>), checks sizes at once, decodes and stores batches one at a time off the mailbox and answers the
+/// <see cref="Path"/>), checks sizes at once, decodes (one batch ahead) and stores batches one at a time off the mailbox and answers the
 /// original sender with <see cref="SyncAck"/> or <see cref="SyncRejected"/>. A bad batch is rejected alone; the ones
 /// behind it are stored normally.
 /// </summary>
@@ -28,7 +28,11 @@ public sealed class SyncSink : ReceiveActor
     public const string Name = "sync-sink";
     public const string Path = "/user/" + Name;
 
-    private sealed record Work(SyncBatch Batch, IActorRef ReplyTo);
+    private sealed record Work(SyncBatch Batch, IActorRef ReplyTo)
+    {
+        /// <summary>The decoded records, or the reason they cannot be; started at most one batch ahead of the store.</summary>
+        public Task<(IReadOnlyList<SyncRecord>? Records, string? Error)>? Decoding { get; set; }
+    }
 
     private sealed record Done(Work Work, StoreResult Result);
 
@@ -110,6 +114,7 @@ public sealed class SyncSink : ReceiveActor
         }
         _queue.Enqueue(new Work(b, Sender));
         StartNext();
+        if (_running is not null && _queue.Count > 0) StartDecode(_queue.Peek()); // decode the next while the store works
     }
 
     private void Reject(IActorRef replyTo, SyncBatch b, string reason)
@@ -118,24 +123,40 @@ public sealed class SyncSink : ReceiveActor
         replyTo.Tell(new SyncRejected(b.Edge ?? "", b.BatchId, reason, _sinkName));
     }
 
-    /// <summary>One batch at a time: the store sees at most one Store call, in arrival order.</summary>
+    /// <summary>Decodes off the mailbox; only the running batch and the one after it are ever decoded (memory bound).</summary>
+    private void StartDecode(Work work)
+    {
+        if (work.Decoding is not null) return;
+        var max = _settings.MaxRawBytes;
+        work.Decoding = Task.Run<(IReadOnlyList<SyncRecord>?, string?)>(() =>
+        {
+            try
+            {
+                return (SyncCodec.Decode(work.Batch.Payload, work.Batch.Count, work.Batch.RawBytes, max), null);
+            }
+            catch (SerializationException ex)
+            {
+                return (null, $"malformed payload: {ex.Message}");
+            }
+        });
+    }
+
+    /// <summary>
+    /// One batch at a time: the store sees at most one Store call, in arrival order. The next batch is decoded while
+    /// the store works on this one.
+    /// </summary>
     private void StartNext()
     {
         if (_running is not null || _queue.Count == 0) return;
         var work = _queue.Dequeue();
+        StartDecode(work);
+        if (_queue.Count > 0) StartDecode(_queue.Peek());
         var store = _store;
-        var max = _settings.MaxRawBytes;
-        var task = Task.Run(() =>
+        var decoding = work.Decoding!;
+        var task = Task.Run(async () =>
         {
-            IReadOnlyList<SyncRecord> records;
-            try
-            {
-                records = SyncCodec.Decode(work.Batch.Payload, work.Batch.Count, work.Batch.RawBytes, max);
-            }
-            catch (SerializationException ex)
-            {
-                return (object)new Failed(work, $"malformed payload: {ex.Message}");
-            }
+            var (records, error) = await decoding.ConfigureAwait(false);
+            if (records is null) return (object)new Failed(work, error ?? "malformed payload");
             try
             {
                 return new Done(work, store.Store(work.Batch.Edge, records, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));

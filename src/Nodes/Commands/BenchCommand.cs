@@ -30,6 +30,11 @@ public static class BenchCommand
           Per model: raw ONNX Runtime samples/s at batch 1 and at its best batch, the inference actor (dynamic
           batching) under many concurrent callers, and p50/p99 latency at 80% of its saturation throughput, with the
           execution provider. Ends with one RESULT line per model; writes docs/benchmarks.md unless --no-write.
+        edgeactors bench sync [--records 200000] [--batch 1000] [--writers 20] [--write-batch 100] [--postgres "<connection string>"] [--no-write]
+          Edge sync in readings/s: writers into one edge's durable outbox (OutboxWriter, group commit), then Brotli
+          sync batches through a SyncSink into a SQLite data store and into PostgreSQL (--postgres, or env
+          EDGEACTORS_TEST_POSTGRES / EDGEACTORS_BENCH_POSTGRES; skipped when none), each after a warm-up pass, with
+          the direct store rate for comparison. Ends with RESULT lines; writes docs/benchmarks.md unless --no-write.
         """;
 
     private const string DefaultSerializerBinding =
@@ -39,7 +44,8 @@ public static class BenchCommand
     {
         var what = args.Positional.FirstOrDefault();
         if (what == "inference") return await BenchInference.RunAsync(args);
-        if (what != "ingest") throw new CliException($"unknown benchmark '{what ?? ""}'; available: ingest, inference");
+        if (what == "sync") return await BenchSync.RunAsync(args);
+        if (what != "ingest") throw new CliException($"unknown benchmark '{what ?? ""}'; available: ingest, inference, sync");
         var o = new IngestBenchOptions(
             args.Int("devices", 500), args.Int("rounds", 120), args.Int("batch", 100), args.Int("channels", 4),
             args.Int("drivers", 10), args.Int("window", 100), args.Int("remote-requests", 20000), args.Int("base-port", 4700), args.Int("passes", 5));
