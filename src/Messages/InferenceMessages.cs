@@ -113,9 +113,19 @@ public sealed record ModelChunk(string Name, int Version, long Offset, long Tota
 
 // ---------------------------------------------------------------- node inference status
 
-public sealed record GetInferenceStatus : IEdgeMessage
+/// <summary>
+/// Inference runtime status of one node: <c>Node</c> (a full address) names it; empty means the node that receives
+/// the query. Gateways forward a query for another node to that node's gateway.
+/// </summary>
+public sealed record GetInferenceStatus(string Node = "") : INodeQuery
 {
     public static readonly GetInferenceStatus Instance = new();
+}
+
+/// <summary>A query about one node, answered by that node whichever gateway receives it.</summary>
+public interface INodeQuery : IEdgeMessage
+{
+    string Node { get; }
 }
 
 public sealed record LoadedModel(string Name, int Version, int QueueDepth, long Served, long Batches, long Overloaded, long Escalated, long Overflowed, string LastError);

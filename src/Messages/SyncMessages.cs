@@ -39,7 +39,8 @@ public sealed record SyncAck(string Edge, long BatchId, int Stored, int Duplicat
 /// <summary>The sink refused the batch (malformed, truncated, too large); nothing of it was stored.</summary>
 public sealed record SyncRejected(string Edge, long BatchId, string Reason, string Sink) : ISyncMessage;
 
-public sealed record GetSyncStatus : ISyncMessage
+/// <summary>Outbox and sync status of one edge (<c>Node</c>, a full address; empty = the node that receives it).</summary>
+public sealed record GetSyncStatus(string Node = "") : ISyncMessage, INodeQuery
 {
     public static readonly GetSyncStatus Instance = new();
 }
@@ -54,3 +55,14 @@ public sealed record SinkProgress(string Sink, long LastAckedBatch, long LastAck
 public sealed record SyncStatus(
     string Edge, long Backlog, long BacklogBytes, long OldestWaitingMs, long Synced, long ExpiredByTtl, long Overwritten,
     long RefusedFull, SinkProgress[] Sinks) : ISyncMessage;
+
+/// <summary>Asks a datacenter sink about its store: row counts, duplicates absorbed, lag per edge.</summary>
+public sealed record GetStoreStatus(string Node = "") : ISyncMessage, INodeQuery
+{
+    public static readonly GetStoreStatus Instance = new();
+}
+
+/// <summary>Per edge, as seen by the store: when its last batch was stored and how old that batch's data was then.</summary>
+public sealed record EdgeStoreLag(string Edge, long LastStoredAtMs, long LastBatchLagMs, long Records);
+
+public sealed record StoreStatus(string Sink, string StoreKind, long Telemetry, long Frames, long DuplicatesAbsorbed, EdgeStoreLag[] Edges) : ISyncMessage;

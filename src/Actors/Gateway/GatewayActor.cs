@@ -23,8 +23,13 @@ public sealed class GatewayActor : ReceiveActor
     private readonly IActorRef _devices;
     private readonly int _maxIdLength;
 
-    public GatewayActor(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null)
+    public GatewayActor(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null, IActorRef? sink = null)
     {
+        Receive<GetStoreStatus>(msg =>
+        {
+            if (sink is null) Sender.Tell(new RequestRejected($"node {Self.Path.Address} has no data store (ask a datacenter node)"));
+            else sink.Forward(msg);
+        });
         Receive<GetSyncStatus>(msg =>
         {
             if (sync is null) Sender.Tell(new RequestRejected($"node {Self.Path.Address} has no outbox (only edge nodes sync)"));
@@ -32,6 +37,20 @@ public sealed class GatewayActor : ReceiveActor
         });
         _devices = devices;
         _maxIdLength = maxDeviceIdLength;
+        var self = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
+
+        // a status query about another node goes to that node's gateway (a client cannot choose which gateway it reaches)
+        Receive<INodeQuery>(q => q.Node.Length > 0 && q.Node != self, q =>
+        {
+            var local = q switch
+            {
+                GetSyncStatus s => (IEdgeMessage)(s with { Node = "" }),
+                GetStoreStatus s => s with { Node = "" },
+                GetInferenceStatus s => s with { Node = "" },
+                _ => q,
+            };
+            Context.ActorSelection(q.Node + Path).Tell(local, Sender);
+        });
 
         Receive<Infer>(msg =>
         {
@@ -64,8 +83,8 @@ public sealed class GatewayActor : ReceiveActor
         });
     }
 
-    public static Props Props(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null) =>
-        Akka.Actor.Props.Create(() => new GatewayActor(devices, maxDeviceIdLength, models, inferenceStatus, registry, sync));
+    public static Props Props(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null, IActorRef? sink = null) =>
+        Akka.Actor.Props.Create(() => new GatewayActor(devices, maxDeviceIdLength, models, inferenceStatus, registry, sync, sink));
 
     private string? Validate(DeviceId id)
     {
@@ -91,7 +110,8 @@ public static class GatewayRegistration
             var status = registry.TryGet<FrameClassifier>(out var c) ? c : models;
             var modelRegistry = registry.TryGet<ModelRegistryActor>(out var r) ? r : null;
             var sync = registry.TryGet<Sync.SyncSender>(out var ss) ? ss : null;
-            var gateway = system.ActorOf(GatewayActor.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, models, status, modelRegistry, sync), GatewayActor.Name);
+            var sink = registry.TryGet<Sync.SyncSink>(out var sk) ? sk : null;
+            var gateway = system.ActorOf(GatewayActor.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, models, status, modelRegistry, sync, sink), GatewayActor.Name);
             registry.Register<GatewayActor>(gateway);
             ClusterClientReceptionist.Get(system).RegisterService(gateway);
         });

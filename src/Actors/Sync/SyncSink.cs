@@ -51,6 +51,14 @@ public sealed class SyncSink : ReceiveActor
         _settings = settings;
         _sinkName = sinkName;
         Receive<SyncBatch>(HandleBatch);
+        Receive<GetStoreStatus>(_ =>
+        {
+            // read-only queries; both stores are safe to query while a batch is being stored
+            var replyTo = Sender;
+            Task.Run(() => new StoreStatus(_sinkName, _store.Kind, _store.Count(RecordKind.Telemetry), _store.Count(RecordKind.Frame), _store.Duplicates(),
+                    _store.Lag().Select(l => new EdgeStoreLag(l.Edge, l.LastStoredAtMs, l.LastBatchLagMs, l.Records)).ToArray()))
+                .PipeTo(replyTo, failure: ex => new Status.Failure(ex));
+        });
         Receive<Done>(d =>
         {
             _running = null;

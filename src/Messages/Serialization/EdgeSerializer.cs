@@ -45,6 +45,8 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
     internal const string SyncRejectedManifest = "sj";
     internal const string GetSyncStatusManifest = "gy";
     internal const string SyncStatusManifest = "ss";
+    internal const string GetStoreStatusManifest = "gt";
+    internal const string StoreStatusManifest = "st";
 
     [ThreadStatic] private static BinWriter? _writer;
 
@@ -89,6 +91,8 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         [typeof(SyncRejected)] = SyncRejectedManifest,
         [typeof(GetSyncStatus)] = GetSyncStatusManifest,
         [typeof(SyncStatus)] = SyncStatusManifest,
+        [typeof(GetStoreStatus)] = GetStoreStatusManifest,
+        [typeof(StoreStatus)] = StoreStatusManifest,
     };
 
     public override string Manifest(object o) =>
@@ -122,8 +126,6 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             case GetClusterOverview:
             case ListModels:
             case GetActiveModels:
-            case GetInferenceStatus:
-            case GetSyncStatus:
                 break;
             case SyncBatch sb:
                 w.String(sb.Edge);
@@ -144,6 +146,24 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                 w.VarI(sj.BatchId);
                 w.String(sj.Reason);
                 w.String(sj.Sink);
+                break;
+            case INodeQuery q:
+                w.String(q.Node);
+                break;
+            case StoreStatus st:
+                w.String(st.Sink);
+                w.String(st.StoreKind);
+                w.VarI(st.Telemetry);
+                w.VarI(st.Frames);
+                w.VarI(st.DuplicatesAbsorbed);
+                w.VarU((ulong)st.Edges.Length);
+                foreach (var e in st.Edges)
+                {
+                    w.String(e.Edge);
+                    w.VarI(e.LastStoredAtMs);
+                    w.VarI(e.LastBatchLagMs);
+                    w.VarI(e.Records);
+                }
                 break;
             case SyncStatus ss:
                 w.String(ss.Edge);
@@ -359,13 +379,15 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             ActiveModelsManifest => ReadActiveModels(ref r),
             FetchModelChunkManifest => new FetchModelChunk(r.String(), r.Int(), r.VarI(), r.Int()),
             ModelChunkManifest => new ModelChunk(r.String(), r.Int(), r.VarI(), r.VarI(), r.Bytes()),
-            GetInferenceStatusManifest => GetInferenceStatus.Instance,
+            GetInferenceStatusManifest => r.String() is { Length: > 0 } n ? new GetInferenceStatus(n) : GetInferenceStatus.Instance,
             InferenceStatusManifest => ReadInferenceStatus(ref r),
             SyncBatchManifest => new SyncBatch(r.String(), r.VarI(), r.Int(), r.Int(), r.Bytes()),
             SyncAckManifest => new SyncAck(r.String(), r.VarI(), r.Int(), r.Int(), r.String()),
             SyncRejectedManifest => new SyncRejected(r.String(), r.VarI(), r.String(), r.String()),
-            GetSyncStatusManifest => GetSyncStatus.Instance,
+            GetSyncStatusManifest => r.String() is { Length: > 0 } n ? new GetSyncStatus(n) : GetSyncStatus.Instance,
             SyncStatusManifest => ReadSyncStatus(ref r),
+            GetStoreStatusManifest => r.String() is { Length: > 0 } n ? new GetStoreStatus(n) : GetStoreStatus.Instance,
+            StoreStatusManifest => ReadStoreStatus(ref r),
             _ => throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
         };
         r.End();
@@ -386,6 +408,19 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         var node = r.String();
         var prediction = ReadPrediction(ref r);
         return new IngestAck(id, highest, accepted, rejected, node, prediction, r.Enum<AckLevel>(b => b <= (byte)AckLevel.StoredInDatacenter));
+    }
+
+    private static StoreStatus ReadStoreStatus(ref BinReader r)
+    {
+        var sink = r.String();
+        var kind = r.String();
+        var telemetry = r.VarI();
+        var frames = r.VarI();
+        var duplicates = r.VarI();
+        var n = r.Count(4);
+        var edges = new EdgeStoreLag[n];
+        for (var i = 0; i < n; i++) edges[i] = new EdgeStoreLag(r.String(), r.VarI(), r.VarI(), r.VarI());
+        return new StoreStatus(sink, kind, telemetry, frames, duplicates, edges);
     }
 
     internal static void WritePrediction(BinWriter w, Prediction? p)

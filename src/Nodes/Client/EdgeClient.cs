@@ -114,11 +114,20 @@ public sealed class EdgeClient : IAsyncDisposable
         (await RequestAsync<ModelPolicyChanged>(new RollbackModel(name), ct)).Value;
 
     /// <summary>The outbox and sync state of the edge node the client is connected to.</summary>
-    public async Task<SyncStatus> GetSyncStatusAsync(CancellationToken ct = default) =>
-        (await RequestAsync<SyncStatus>(GetSyncStatus.Instance, ct)).Value;
+    /// <param name="node">host:port of the edge to ask; null = whichever gateway the client reaches.</param>
+    public async Task<SyncStatus> GetSyncStatusAsync(string? node = null, CancellationToken ct = default) =>
+        (await RequestAsync<SyncStatus>(new GetSyncStatus(NodeAddress(node)), ct)).Value;
 
-    public async Task<InferenceStatus> GetInferenceStatusAsync(CancellationToken ct = default) =>
-        (await RequestAsync<InferenceStatus>(GetInferenceStatus.Instance, ct)).Value;
+    /// <summary>host:port → the node's full address (empty for null).</summary>
+    public static string NodeAddress(string? hostPort) => hostPort is null ? "" : NodeConfig.SeedAddress(hostPort);
+
+    /// <summary>The data store of the datacenter node the client is connected to: counts, duplicates absorbed, lag per edge.</summary>
+    public async Task<StoreStatus> GetStoreStatusAsync(string? node = null, CancellationToken ct = default) =>
+        (await RequestAsync<StoreStatus>(new GetStoreStatus(NodeAddress(node)), ct)).Value;
+
+    /// <param name="node">host:port of the node to ask; null = whichever gateway the client reaches.</param>
+    public async Task<InferenceStatus> GetInferenceStatusAsync(string? node = null, CancellationToken ct = default) =>
+        (await RequestAsync<InferenceStatus>(new GetInferenceStatus(NodeAddress(node)), ct)).Value;
 
     /// <summary>Runs samples through a model on whichever gateway node the client is connected to.</summary>
     public async Task<IInferenceEvent> InferAsync(Infer request, CancellationToken ct = default) =>

@@ -55,8 +55,8 @@ public static class DemoCommand
             var models = Stopwatch.StartNew();
             await ModelBootstrap.EnsurePublishedAsync(client, modelCache, s => Console.WriteLine("demo: " + s), ModelBootstrap.EdgeModel, ModelBootstrap.LargeModel);
             var gateways = cluster.GatewayContacts.ToList();
-            var served = await ModelBootstrap.WaitUntilServedAsync(gateways, ModelBootstrap.EdgeModel.Name, TimeSpan.FromSeconds(60), s => Console.WriteLine("demo: " + s))
-                         && await ModelBootstrap.WaitUntilServedAsync(gateways.Where(g => layout.Any(n => n.HostPort == g && n.Roles.Contains("datacenter"))), ModelBootstrap.LargeModel.Name, TimeSpan.FromSeconds(60), s => Console.WriteLine("demo: " + s));
+            var served = await ModelBootstrap.WaitUntilServedAsync(client, gateways, ModelBootstrap.EdgeModel.Name, TimeSpan.FromSeconds(60), s => Console.WriteLine("demo: " + s))
+                         && await ModelBootstrap.WaitUntilServedAsync(client, gateways.Where(g => layout.Any(n => n.HostPort == g && n.Roles.Contains("datacenter"))), ModelBootstrap.LargeModel.Name, TimeSpan.FromSeconds(60), s => Console.WriteLine("demo: " + s));
             Console.WriteLine($"demo: models {(served ? "served" : "NOT all served (frames may come back not classified)")} after {models.Elapsed.TotalSeconds:0.0}s");
         }
 
@@ -85,7 +85,7 @@ public static class DemoCommand
             var ov = await TryOverviewAsync(client);
             var members = ov is null ? "?" : $"{ov.Members.Count(m => m.Status == "Up")}/{ov.Members.Length} up";
             var devices = ov is null ? "?" : ov.Devices.ToString();
-            var backlog = await BacklogAsync(edgeContacts);
+            var backlog = await BacklogAsync(client, edgeContacts);
             Console.WriteLine(
                 $"[{now.TotalSeconds,5:0}s] members {members}  devices {devices}  readings/s {rate,8:N0}  " +
                 $"accepted {simulator.Telemetry.Accepted:N0}  rejected {simulator.Telemetry.Rejected:N0}  frames {simulator.Frames.Accepted:N0}/{simulator.Frames.Sent:N0} " +
@@ -98,7 +98,7 @@ public static class DemoCommand
         // everything acknowledged as durable on an edge must reach the datacenter's store: wait for the outboxes to drain
         var drain = Stopwatch.StartNew();
         string left;
-        while ((left = await BacklogAsync(edgeContacts)) != "0" && drain.Elapsed < TimeSpan.FromSeconds(90))
+        while ((left = await BacklogAsync(client, edgeContacts)) != "0" && drain.Elapsed < TimeSpan.FromSeconds(90))
         {
             Console.WriteLine($"demo: waiting for the edges' outboxes to drain (backlog {left})");
             await Task.Delay(1000);
@@ -155,12 +155,12 @@ public static class DemoCommand
     }
 
     /// <summary>Total outbox backlog over the edges, or "?" when some edge does not answer.</summary>
-    private static async Task<string> BacklogAsync(IReadOnlyList<string> edges)
+    private static async Task<string> BacklogAsync(EdgeClient client, IReadOnlyList<string> edges)
     {
         long total = 0;
         foreach (var e in edges)
         {
-            var s = await SyncCommand.EdgeSyncStatusAsync(e, TimeSpan.FromSeconds(2));
+            var s = await SyncCommand.EdgeSyncStatusAsync(client, e);
             if (s is null || s.Backlog < 0) return "?";
             total += s.Backlog;
         }

@@ -9,7 +9,8 @@ public static class SyncCommand
         edgeactors sync status [--contacts host:port,...]
           For every edge node: records waiting in its durable outbox (and bytes), how old the oldest waiting record is
           (sync lag), records synced, expired by TTL, overwritten by the disk bound, refused when full, and per
-          datacenter sink the last acknowledged batch and when it was acknowledged.
+          datacenter sink the last acknowledged batch and when it was acknowledged; then each datacenter store's counts
+          and, per edge, when its last batch was stored and how old its data was then (sync lag).
         """;
 
     public static async Task<int> RunAsync(CliArgs args)
@@ -38,7 +39,7 @@ public static class SyncCommand
         var failed = 0;
         foreach (var edge in edges)
         {
-            var status = await EdgeSyncStatusAsync(edge);
+            var status = await EdgeSyncStatusAsync(client, edge);
             if (status is null)
             {
                 Console.WriteLine($"{edge}: no answer");
@@ -47,19 +48,31 @@ public static class SyncCommand
             }
             Console.WriteLine(Describe(status));
         }
+        foreach (var dc in overview.Members.Where(m => m.Roles.Contains("datacenter")).Select(m => m.Address.Split('@').Last()))
+        {
+            try
+            {
+                var st = await client.GetStoreStatusAsync(dc);
+                Console.WriteLine($"store on {dc} ({st.StoreKind}): {st.Telemetry:N0} readings, {st.Frames:N0} frames, {st.DuplicatesAbsorbed:N0} resent deliveries absorbed");
+                var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+                foreach (var e in st.Edges)
+                    Console.WriteLine($"  from {e.Edge.Split('@').Last()}: {e.Records:N0} records, last batch stored {(now - e.LastStoredAtMs) / 1000.0:0.0}s ago, its data {e.LastBatchLagMs / 1000.0:0.0}s old when stored");
+            }
+            catch (EdgeClientException ex)
+            {
+                Console.WriteLine($"store on {dc}: {ex.Message}");
+                failed++;
+            }
+        }
         return failed == 0 ? 0 : 1;
     }
 
-    /// <summary>One edge's sync status, asked through a client whose only contact is that edge; null when it does not answer.</summary>
-    public static async Task<SyncStatus?> EdgeSyncStatusAsync(string hostPort, TimeSpan? deadline = null)
+    /// <summary>One edge's sync status (the query is routed to that edge whichever gateway the client reaches); null when it does not answer.</summary>
+    public static async Task<SyncStatus?> EdgeSyncStatusAsync(EdgeClient client, string hostPort)
     {
-        await using var c = EdgeClient.Connect(new EdgeClientOptions
-        {
-            Contacts = [hostPort], RequestTimeout = TimeSpan.FromSeconds(3), RetryDeadline = deadline ?? TimeSpan.FromSeconds(10),
-        });
         try
         {
-            return await c.GetSyncStatusAsync();
+            return await client.GetSyncStatusAsync(hostPort);
         }
         catch (EdgeClientException)
         {

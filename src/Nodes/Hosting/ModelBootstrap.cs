@@ -49,22 +49,18 @@ public static class ModelBootstrap
         }
     }
 
-    /// <summary>Waits until every given gateway node reports the model loaded (asking each node through a client of its own).</summary>
-    public static async Task<bool> WaitUntilServedAsync(IEnumerable<string> gatewayContacts, string model, TimeSpan timeout, Action<string> log)
+    /// <summary>Waits until every given gateway node (host:port) reports the model loaded.</summary>
+    public static async Task<bool> WaitUntilServedAsync(EdgeClient client, IEnumerable<string> gatewayNodes, string model, TimeSpan timeout, Action<string> log)
     {
         var sw = Stopwatch.StartNew();
-        foreach (var contact in gatewayContacts)
+        foreach (var node in gatewayNodes)
         {
-            await using var client = EdgeClient.Connect(new EdgeClientOptions
-            {
-                Contacts = [contact], RequestTimeout = TimeSpan.FromSeconds(2), RetryDeadline = TimeSpan.FromSeconds(5),
-            });
             while (true)
             {
                 InferenceStatus? status = null;
                 try
                 {
-                    status = await client.GetInferenceStatusAsync();
+                    status = await client.GetInferenceStatusAsync(node);
                 }
                 catch (EdgeClientException)
                 {
@@ -72,12 +68,12 @@ public static class ModelBootstrap
                 var loaded = status?.Models.FirstOrDefault(m => m.Name == model);
                 if (loaded is { Version: > 0 })
                 {
-                    log($"  {contact}: {model} v{loaded.Version} on {status!.Provider}");
+                    log($"  {node}: {model} v{loaded.Version} on {status!.Provider}");
                     break;
                 }
                 if (sw.Elapsed > timeout)
                 {
-                    log($"  {contact}: {model} not loaded after {timeout.TotalSeconds:0}s{(loaded?.LastError is { Length: > 0 } e ? $" ({e})" : "")}");
+                    log($"  {node}: {model} not loaded after {timeout.TotalSeconds:0}s{(loaded?.LastError is { Length: > 0 } e ? $" ({e})" : "")}");
                     return false;
                 }
                 await Task.Delay(300);

@@ -188,6 +188,9 @@ public sealed class EdgeSerializerRoundTripTests : EdgeSerializationTestKit
         Assert.Same(ListModels.Instance, RoundTrip(ListModels.Instance));
         Assert.Same(GetActiveModels.Instance, RoundTrip(GetActiveModels.Instance));
         Assert.Same(GetInferenceStatus.Instance, RoundTrip(GetInferenceStatus.Instance));
+        Assert.Same(GetSyncStatus.Instance, RoundTrip(GetSyncStatus.Instance));
+        Assert.Same(GetStoreStatus.Instance, RoundTrip(GetStoreStatus.Instance));
+        Assert.Equal(new GetInferenceStatus("akka.tcp://edgeactors@10.0.0.3:4053"), RoundTrip(new GetInferenceStatus("akka.tcp://edgeactors@10.0.0.3:4053")));
     }
 
     [Fact]

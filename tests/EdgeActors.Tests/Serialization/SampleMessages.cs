@@ -228,8 +228,11 @@ internal static class SampleMessages
         Batch(),
         new SyncAck("edge-1@10.0.0.11:4053", 1_735_689_600_000_123, 997, 3, "akka.tcp://edgeactors@dc-1.example:4053"),
         new SyncRejected("edge-ü-2", -7, "payload: decompresses to more than the announced 1048576 bytes — bomb?", "dc-2"),
-        GetSyncStatus.Instance,
+        new GetSyncStatus("akka.tcp://edgeactors@10.0.0.11:4053"),
         SyncState(),
+        new GetStoreStatus("akka.tcp://edgeactors@dc-1.example:4053"),
+        new StoreStatus("akka.tcp://edgeactors@dc-1:4053", "postgres", 1_234_567_890, 42_000, 17,
+            [new EdgeStoreLag("akka.tcp://edgeactors@edge-1:4053", 1_735_689_600_000, 1_250, 900_000), new EdgeStoreLag("edge-ü", 0, 0, 0)]),
     ];
 
     /// <summary>Sync records: telemetry (special float bits survive), frames with and without a prediction, all priorities.</summary>
