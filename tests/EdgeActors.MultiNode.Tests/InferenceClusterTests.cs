@@ -96,8 +96,9 @@ public sealed class InferenceClusterTests(ITestOutputHelper output) : IAsyncLife
 
     private async Task<InferenceStatus> StatusOf(int port)
     {
-        await using var c = EdgeClient.Connect(new EdgeClientOptions { Contacts = [$"127.0.0.1:{port}"], RetryDeadline = TimeSpan.FromSeconds(10) });
-        return await c.GetInferenceStatusAsync();
+        var s = await _client.GetInferenceStatusAsync($"127.0.0.1:{port}");
+        Assert.EndsWith($":{port}", s.Node); // answered by that node, whichever gateway the client reached
+        return s;
     }
 
     [Fact]
@@ -112,8 +113,8 @@ public sealed class InferenceClusterTests(ITestOutputHelper output) : IAsyncLife
             _client.PublishModelAsync(new PublishModel("fmnist-mlp", edgeV1[..(edgeV1.Length / 3)], [784], FashionLabels.Names, "truncated")));
         Assert.Contains("cannot load", corrupt.Message);
         var contacts = new[] { 1, 2, 3 }.Select(i => $"127.0.0.1:{_ports[i]}").ToArray();
-        Assert.True(await ModelBootstrap.WaitUntilServedAsync(contacts, "fmnist-mlp", TimeSpan.FromSeconds(60), output.WriteLine));
-        Assert.True(await ModelBootstrap.WaitUntilServedAsync([contacts[0]], "fmnist-large", TimeSpan.FromSeconds(60), output.WriteLine));
+        Assert.True(await ModelBootstrap.WaitUntilServedAsync(_client, contacts, "fmnist-mlp", TimeSpan.FromSeconds(60), output.WriteLine));
+        Assert.True(await ModelBootstrap.WaitUntilServedAsync(_client, [contacts[0]], "fmnist-large", TimeSpan.FromSeconds(60), output.WriteLine));
         Assert.Equal(1, (await StatusOf(_ports[2])).Models.Single(m => m.Name == "fmnist-mlp").Version); // the corrupt upload changed nothing
 
         // ---- 40 cameras; edge1 escalates everything, edge2 overflows; hot swap to v2 a third of the way through
@@ -149,7 +150,7 @@ public sealed class InferenceClusterTests(ITestOutputHelper output) : IAsyncLife
         Assert.Contains(onEdge2, s => s.Ack.Prediction!.Note == PredictionNote.None && s.Ack.Prediction.ServedBy == Addr(3));
         // hot swap: both versions served, no request failed, and after the swap settles every edge serves v2
         Assert.Contains(sent, s => s.Ack.Prediction!.Model == "fmnist-mlp" && s.Ack.Prediction.Version == 1);
-        Assert.True(await ModelBootstrap.WaitUntilServedAsync(contacts, "fmnist-mlp", TimeSpan.FromSeconds(30), output.WriteLine));
+        Assert.True(await ModelBootstrap.WaitUntilServedAsync(_client, contacts, "fmnist-mlp", TimeSpan.FromSeconds(30), output.WriteLine));
         var edge2Status = await StatusOf(_ports[3]);
         var edge1Status = await StatusOf(_ports[2]);
         Assert.Equal(2, edge2Status.Models.Single(m => m.Name == "fmnist-mlp").Version);

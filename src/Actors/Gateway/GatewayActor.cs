@@ -25,18 +25,6 @@ public sealed class GatewayActor : ReceiveActor
 
     public GatewayActor(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null, IActorRef? sink = null)
     {
-        Receive<GetStoreStatus>(msg =>
-        {
-            if (sink is null) Sender.Tell(new RequestRejected($"node {Self.Path.Address} has no data store (ask a datacenter node)"));
-            else sink.Forward(msg);
-        });
-        Receive<GetSyncStatus>(msg =>
-        {
-            if (sync is null) Sender.Tell(new RequestRejected($"node {Self.Path.Address} has no outbox (only edge nodes sync)"));
-            else sync.Forward(msg);
-        });
-        _devices = devices;
-        _maxIdLength = maxDeviceIdLength;
         var self = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
 
         // a status query about another node goes to that node's gateway (a client cannot choose which gateway it reaches)
@@ -52,15 +40,28 @@ public sealed class GatewayActor : ReceiveActor
             Context.ActorSelection(q.Node + Path).Tell(local, Sender);
         });
 
+        Receive<GetStoreStatus>(msg =>
+        {
+            if (sink is null) Sender.Tell(new RequestRejected($"node {self} has no data store (ask a datacenter node)"));
+            else sink.Forward(msg);
+        });
+        Receive<GetSyncStatus>(msg =>
+        {
+            if (sync is null) Sender.Tell(new RequestRejected($"node {self} has no outbox (only edge nodes sync)"));
+            else sync.Forward(msg);
+        });
+        _devices = devices;
+        _maxIdLength = maxDeviceIdLength;
+
         Receive<Infer>(msg =>
         {
-            if (models is null) Sender.Tell(new RequestRejected($"node {Self.Path.Address} serves no models"));
+            if (models is null) Sender.Tell(new RequestRejected($"node {self} serves no models"));
             else models.Forward(msg);
         });
         Receive<GetInferenceStatus>(msg =>
         {
             var target = inferenceStatus ?? models;
-            if (target is null) Sender.Tell(new RequestRejected($"node {Self.Path.Address} runs no inference"));
+            if (target is null) Sender.Tell(new RequestRejected($"node {self} runs no inference"));
             else target.Forward(msg);
         });
         Receive<IModelRegistryMessage>(msg =>
