@@ -29,6 +29,7 @@ public static class SyncSettings
             MaxInFlightBatches = section.GetInt("max-in-flight-batches", d.MaxInFlightBatches),
             BandwidthBytesPerSecond = section.GetByteSize("bandwidth-bytes-per-second", 0) ?? 0,
             TtlCheckInterval = section.GetTimeSpan("ttl-check-interval", d.TtlCheckInterval),
+            BacklogTrigger = section.GetLong("backlog-trigger", d.BacklogTrigger),
         };
         try
         {

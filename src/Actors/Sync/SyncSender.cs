@@ -32,6 +32,8 @@ public sealed record SyncSenderSettings
     public long BandwidthBytesPerSecond { get; init; }
     public TimeSpan TtlCheckInterval { get; init; } = TimeSpan.FromSeconds(10);
     public string SinkPath { get; init; } = SyncSink.Path;
+    /// <summary>Event-triggered mode: the outbox is checked every <see cref="Interval"/> and a sync starts when this many records wait (0 = off).</summary>
+    public long BacklogTrigger { get; init; } = 10_000;
 
     public static SyncSenderSettings Default { get; } = new();
 
@@ -64,6 +66,11 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
     private sealed record Tick : INoSerializationVerificationNeeded
     {
         public static readonly Tick Instance = new();
+    }
+
+    private sealed record BacklogWatch : INoSerializationVerificationNeeded
+    {
+        public static readonly BacklogWatch Instance = new();
     }
 
     private sealed record TtlTick : INoSerializationVerificationNeeded
@@ -151,6 +158,7 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
             TrySync();
         });
         Receive<TtlTick>(_ => _outbox.Tell(W.Expire.Instance));
+        Receive<BacklogWatch>(_ => _outbox.Tell(W.GetStats.Instance));
         Receive<W.Peeked>(HandlePeeked);
         Receive<Encoded>(HandleEncoded);
         Receive<EncodeFailed>(f =>
@@ -195,8 +203,12 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         Receive<OutboxStats>(s =>
         {
             _lastStats = s;
-            Timers.Cancel("status");
-            AnswerStatus();
+            if (_statusWaiters.Count > 0) AnswerStatus();
+            if (_settings.Mode == SyncMode.EventTriggered && _settings.BacklogTrigger > 0 && s.Backlog >= _settings.BacklogTrigger)
+            {
+                _syncRequested = true; // buffer threshold reached: an event like any other
+                TrySync();
+            }
         });
         Receive<StatusTimeout>(_ => AnswerStatus());
     }
@@ -207,6 +219,7 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
     protected override void PreStart()
     {
         if (_settings.Mode == SyncMode.Periodic) Timers.StartPeriodicTimer("tick", Tick.Instance, _settings.Interval);
+        else if (_settings.BacklogTrigger > 0) Timers.StartPeriodicTimer("backlog", BacklogWatch.Instance, _settings.Interval);
         if (_settings.TtlCheckInterval > TimeSpan.Zero) Timers.StartPeriodicTimer("ttl", TtlTick.Instance, _settings.TtlCheckInterval);
         base.PreStart();
     }

@@ -26,6 +26,7 @@ public sealed class SyncSenderTests : Akka.TestKit.Xunit2.TestKit
         AckTimeout = TimeSpan.FromMinutes(1),
         BatchRecords = 10,
         MaxInFlightBatches = 1,
+        BacklogTrigger = 0,
     };
 
     private (IActorRef Sender, TestProbe Outbox, TestProbe Mediator) Start(SyncSenderSettings settings)
@@ -74,6 +75,19 @@ public sealed class SyncSenderTests : Akka.TestKit.Xunit2.TestKit
         var remove = outbox.ExpectMsg<W.Remove>(Wait);
         Assert.Equal(entries.Select(e => e.Id), remove.Ids.Order());
         outbox.Reply(new W.Removed(5));
+    }
+
+    [Fact]
+    public void Event_triggered_mode_should_sync_when_the_backlog_passes_its_threshold()
+    {
+        var (_, outbox, mediator) = Start(Quiet with { BacklogTrigger = 100, Interval = TimeSpan.FromMilliseconds(200) });
+        outbox.ExpectMsg<W.GetStats>(Wait);
+        outbox.Reply(new OutboxStats(99, 9_900, 1, 0, 0, 0, 0)); // below: nothing happens
+        outbox.ExpectMsg<W.GetStats>(Wait);
+        outbox.Reply(new OutboxStats(100, 10_000, 1, 0, 0, 0, 0)); // reached: a sync starts
+        var entries = Entries(1, 10);
+        ServePeek(outbox, entries);
+        ExpectSend(mediator, entries);
     }
 
     [Fact]
