@@ -83,13 +83,9 @@ public sealed class SqliteDataStore : IDataStore
         {
             ObjectDisposedException.ThrowIf(_disposed, this);
             using var tx = _connection.BeginTransaction(deferred: false);
-            var stored = 0;
-            // multi-row inserts of RowsPerInsert rows (one prepared statement, reused across calls), then the rest
-            var i = 0;
-            for (; i + RowsPerInsert <= records.Count; i += RowsPerInsert)
-                stored += Insert(_bulkInsert ??= CreateInsert(RowsPerInsert), tx, edge, nowMs, records, i);
-            if (i < records.Count)
-                stored += Insert(_singleInsert ??= CreateInsert(1), tx, edge, nowMs, records, i, records.Count - i);
+            // one prepared single-row statement, bound by position through SQLite's own API (Microsoft.Data.Sqlite's
+            // per-parameter name lookup and boxing cost more than the insert itself), inside this transaction
+            var stored = InsertRaw(edge, nowMs, records);
             var duplicates = records.Count - stored;
             using (var update = _connection.CreateCommand())
             {
@@ -112,82 +108,63 @@ public sealed class SqliteDataStore : IDataStore
         }
     }
 
-    /// <summary>Rows per multi-row INSERT: 17 parameters each, well under SQLite's limit of 32766 bound parameters.</summary>
-    private const int RowsPerInsert = 8;
+    /// <summary>The prepared single-row insert (positional parameters), kept for the connection's lifetime.</summary>
+    private SQLitePCL.sqlite3_stmt? _rawInsert;
 
-    private const int ColumnsPerRow = 17;
-
-    private SqliteCommand? _bulkInsert;
-    private SqliteCommand? _singleInsert;
-
-    /// <summary>
-    /// An INSERT of <paramref name="rows"/> rows (parameters $p0.. row-major), each row ON CONFLICT DO NOTHING,
-    /// prepared once: per-statement overhead is paid once per <paramref name="rows"/> records.
-    /// </summary>
-    private SqliteCommand CreateInsert(int rows)
+    private int InsertRaw(string edge, long nowMs, IReadOnlyList<SyncRecord> records)
     {
-        var sql = new System.Text.StringBuilder("INSERT INTO records (" + DataStoreCodec.Columns + ") VALUES ");
-        for (var r = 0; r < rows; r++)
+        var db = _connection.Handle!;
+        if (_rawInsert is null)
         {
-            sql.Append(r == 0 ? "(" : ",(");
-            for (var c = 0; c < ColumnsPerRow; c++)
-            {
-                if (c > 0) sql.Append(',');
-                sql.Append("$p").Append(r * ColumnsPerRow + c);
-            }
-            sql.Append(')');
+            var sql = $"INSERT INTO records ({DataStoreCodec.Columns}) VALUES ({string.Join(",", Enumerable.Range(1, ColumnsPerRow).Select(i => "?" + i))}) ON CONFLICT (device, kind, seq) DO NOTHING";
+            Check(SQLitePCL.raw.sqlite3_prepare_v2(db, sql, out var stmt), db);
+            _rawInsert = stmt;
         }
-        sql.Append(" ON CONFLICT (device, kind, seq) DO NOTHING");
-        var cmd = _connection.CreateCommand();
-        cmd.CommandText = sql.ToString();
-        for (var n = 0; n < rows * ColumnsPerRow; n++) cmd.Parameters.Add(new SqliteParameter { ParameterName = "$p" + n });
-        return cmd;
-    }
-
-    /// <summary>Binds <paramref name="rows"/> records from <paramref name="offset"/> (a single-row command repeats per record).</summary>
-    private static int Insert(SqliteCommand cmd, SqliteTransaction tx, string edge, long nowMs, IReadOnlyList<SyncRecord> records, int offset, int? rows = null)
-    {
-        cmd.Transaction = tx;
-        var perCommand = cmd.Parameters.Count / ColumnsPerRow;
-        var total = rows ?? perCommand;
+        var st = _rawInsert;
         var stored = 0;
-        for (var done = 0; done < total; done += perCommand)
+        foreach (var r in records)
         {
-            for (var row = 0; row < perCommand; row++)
-                Bind(cmd.Parameters, row * ColumnsPerRow, records[offset + done + row], edge, nowMs);
-            stored += cmd.ExecuteNonQuery();
+            SQLitePCL.raw.sqlite3_bind_text(st, 1, r.DeviceId.Value);
+            SQLitePCL.raw.sqlite3_bind_int64(st, 2, (int)r.Kind);
+            SQLitePCL.raw.sqlite3_bind_int64(st, 3, r.Sequence);
+            SQLitePCL.raw.sqlite3_bind_int64(st, 4, r.Timestamp);
+            SQLitePCL.raw.sqlite3_bind_int64(st, 5, (int)r.Priority);
+            SQLitePCL.raw.sqlite3_bind_text(st, 6, edge);
+            SQLitePCL.raw.sqlite3_bind_int64(st, 7, nowMs);
+            SQLitePCL.raw.sqlite3_bind_blob(st, 8, DataStoreCodec.EncodeFloats(r.Values));
+            SQLitePCL.raw.sqlite3_bind_blob(st, 9, r.Pixels ?? []);
+            SQLitePCL.raw.sqlite3_bind_int64(st, 10, r.Label);
+            var p = r.Prediction;
+            if (p is null)
+            {
+                for (var c = 11; c <= ColumnsPerRow; c++) SQLitePCL.raw.sqlite3_bind_null(st, c);
+            }
+            else
+            {
+                SQLitePCL.raw.sqlite3_bind_int64(st, 11, p.Label);
+                SQLitePCL.raw.sqlite3_bind_double(st, 12, p.Confidence); // REAL is a double: every float round-trips exactly
+                SQLitePCL.raw.sqlite3_bind_text(st, 13, p.Model ?? "");
+                SQLitePCL.raw.sqlite3_bind_int64(st, 14, p.Version);
+                SQLitePCL.raw.sqlite3_bind_text(st, 15, p.ServedBy ?? "");
+                SQLitePCL.raw.sqlite3_bind_int64(st, 16, p.Escalated ? 1 : 0);
+                SQLitePCL.raw.sqlite3_bind_int64(st, 17, (int)p.Note);
+            }
+            var rc = SQLitePCL.raw.sqlite3_step(st);
+            SQLitePCL.raw.sqlite3_reset(st);
+            if (rc != SQLitePCL.raw.SQLITE_DONE) Check(rc, db);
+            stored += SQLitePCL.raw.sqlite3_changes(db);
         }
         return stored;
     }
 
-    private static void Bind(SqliteParameterCollection ps, int b, SyncRecord r, string edge, long nowMs)
+    private static void Check(int rc, SQLitePCL.sqlite3 db)
     {
-        ps[b].Value = r.DeviceId.Value;
-        ps[b + 1].Value = (int)r.Kind;
-        ps[b + 2].Value = r.Sequence;
-        ps[b + 3].Value = r.Timestamp;
-        ps[b + 4].Value = (int)r.Priority;
-        ps[b + 5].Value = edge;
-        ps[b + 6].Value = nowMs;
-        ps[b + 7].Value = DataStoreCodec.EncodeFloats(r.Values);
-        ps[b + 8].Value = r.Pixels ?? [];
-        ps[b + 9].Value = r.Label;
-        var p = r.Prediction;
-        if (p is null)
-        {
-            for (var c = 10; c < ColumnsPerRow; c++) ps[b + c].Value = DBNull.Value;
-        }
-        else
-        {
-            ps[b + 10].Value = p.Label;
-            ps[b + 11].Value = (double)p.Confidence; // REAL is a double: every float round-trips exactly
-            ps[b + 12].Value = p.Model ?? "";
-            ps[b + 13].Value = p.Version;
-            ps[b + 14].Value = p.ServedBy ?? "";
-            ps[b + 15].Value = p.Escalated ? 1 : 0;
-            ps[b + 16].Value = (int)p.Note;
-        }
+        if (rc is not (SQLitePCL.raw.SQLITE_OK or SQLitePCL.raw.SQLITE_DONE))
+            throw new Microsoft.Data.Sqlite.SqliteException($"SQLite error {rc}: {SQLitePCL.raw.sqlite3_errmsg(db).utf8_to_string()}", rc);
     }
+
+    private const int ColumnsPerRow = 17;
+
 
     public IReadOnlyList<SyncRecord> History(DeviceId device, RecordKind kind, int max)
     {
@@ -268,8 +245,7 @@ public sealed class SqliteDataStore : IDataStore
         {
             if (_disposed) return;
             _disposed = true;
-            _bulkInsert?.Dispose();
-            _singleInsert?.Dispose();
+            _rawInsert?.Dispose();
             _connection.Dispose();
         }
     }
