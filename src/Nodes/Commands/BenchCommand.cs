@@ -37,6 +37,9 @@ public static class BenchCommand
           the direct store rate for comparison. Ends with RESULT lines; writes docs/benchmarks.md unless --no-write.
         """;
 
+    /// <summary>Ingest stages measure ingestion and the wire format; the durable outbox has its own stage (and `bench sync`).</summary>
+    private const string NoOutbox = "edgeactors.outbox.enabled = off";
+
     private const string DefaultSerializerBinding =
         "akka.actor.serialization-bindings { \"EdgeActors.Messages.IEdgeMessage, EdgeActors.Messages\" = json }";
 
@@ -67,7 +70,7 @@ public static class BenchCommand
 
     public sealed record IngestBenchResult(
         StageResult Raw, StageResult Sharded1, StageResult Sharded2, StageResult RemoteOurs, StageResult RemoteDefault,
-        StageResult SmallOurs, StageResult SmallDefault);
+        StageResult SmallOurs, StageResult SmallDefault, StageResult Durable);
 
     public static async Task<IngestBenchResult> RunIngestAsync(IngestBenchOptions o)
     {
@@ -81,6 +84,8 @@ public static class BenchCommand
         Report(sharded1);
         var sharded2 = await ShardedStageAsync(o, twoNodes: true);
         Report(sharded2);
+        var durable = await ShardedStageAsync(o, twoNodes: false, durable: true);
+        Report(durable);
         var ours = await RemoteStageAsync(o, defaultSerializer: false, o.Batch, o.RemoteRequests);
         Report(ours);
         var dflt = await RemoteStageAsync(o, defaultSerializer: true, o.Batch, o.RemoteRequests);
@@ -97,7 +102,8 @@ public static class BenchCommand
         Console.WriteLine(Inv($"RESULT ingest sharded_per_s={sharded1.PerSecond:0} raw_tell_per_s={raw.PerSecond:0} ratio={ratio:0.00} two_nodes_per_s={sharded2.PerSecond:0}"));
         Console.WriteLine(Inv($"RESULT remote ours_per_s={ours.PerSecond / o.Batch:0} default_per_s={dflt.PerSecond / o.Batch:0} ratio={remoteRatio:0.00}"));
         Console.WriteLine(Inv($"RESULT remote_small ours_per_s={smallOurs.PerSecond:0} default_per_s={smallDflt.PerSecond:0} ratio={smallOurs.PerSecond / smallDflt.PerSecond:0.00}"));
-        return new IngestBenchResult(raw, sharded1, sharded2, ours, dflt, smallOurs, smallDflt);
+        Console.WriteLine(Inv($"RESULT ingest_durable sharded_durable_per_s={durable.PerSecond:0} ratio_to_memory={durable.PerSecond / sharded1.PerSecond:0.00}"));
+        return new IngestBenchResult(raw, sharded1, sharded2, ours, dflt, smallOurs, smallDflt, durable);
     }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
@@ -205,19 +211,20 @@ public static class BenchCommand
         return new StageResult(name, accepted, batches.Count, seconds, Ms(0.50), Ms(0.99));
     }
 
-    private static async Task<StageResult> ShardedStageAsync(IngestBenchOptions o, bool twoNodes)
+    private static async Task<StageResult> ShardedStageAsync(IngestBenchOptions o, bool twoNodes, bool durable = false)
     {
-        var port = o.BasePort + (twoNodes ? 10 : 0);
+        var port = o.BasePort + (twoNodes ? 10 : 0) + (durable ? 60 : 0);
+        string[] sets = durable ? [] : [NoOutbox];
         await using var others = new LocalCluster(
-            [new NodeSpec("bench-seed", "seed", port), .. twoNodes ? new[] { new NodeSpec("bench-edge2", ["edge"], port + 1, ["--set", "akka.loglevel = WARNING"]) } : []],
+            [new NodeSpec("bench-seed", "seed", port), .. twoNodes ? new[] { new NodeSpec("bench-edge2", ["edge"], port + 1, ["--set", "akka.loglevel = WARNING", "--set", NoOutbox]) } : []],
             Path.Combine(Path.GetTempPath(), "edgeactors-bench"));
         if (twoNodes) others.Start("bench-edge2");
-        var (host, system) = await StartInProcessNodeAsync("seed,edge", port, port);
+        var (host, system) = await StartInProcessNodeAsync("seed,edge", port, port, [.. sets, $"edgeactors.node.data-dir = \"{Path.Combine(Path.GetTempPath(), "edgeactors-bench", $"node-{port}-{Environment.ProcessId}").Replace("\\", "/")}\""]);
         try
         {
             await WaitForUpAsync(system, twoNodes ? 2 : 1, others);
             var region = host.Services.GetRequiredService<ActorRegistry>().Get<DeviceRegion>();
-            var name = twoNodes ? "sharded, two edge nodes" : "sharded, one node (entities + replies)";
+            var name = durable ? "sharded, one node, durable outbox" : twoNodes ? "sharded, two edge nodes" : "sharded, one node (entities + replies)";
             var passes = new List<StageResult>();
             for (var pass = 0; pass <= o.Passes; pass++) // pass 0 warms up (and allocates the shards) and is not counted
             {
@@ -244,7 +251,7 @@ public static class BenchCommand
     private static async Task<StageResult> RemoteStageAsync(IngestBenchOptions o, bool defaultSerializer, int batchSize, int requests)
     {
         var port = o.BasePort + (defaultSerializer ? 30 : 20) + (batchSize == o.Batch ? 0 : 20);
-        string[] sets = defaultSerializer ? [DefaultSerializerBinding] : [];
+        string[] sets = defaultSerializer ? [DefaultSerializerBinding, NoOutbox] : [NoOutbox];
         var edgeArgs = new List<string> { "--set", "akka.loglevel = WARNING" };
         foreach (var s in sets) edgeArgs.AddRange(["--set", s]);
         await using var others = new LocalCluster(
@@ -293,12 +300,13 @@ public static class BenchCommand
         sb.AppendLine();
         sb.AppendLine("| stage | readings | seconds | readings/s | requests/s | p50 ms | p99 ms |");
         sb.AppendLine("|---|---:|---:|---:|---:|---:|---:|");
-        foreach (var s in new[] { r.Raw, r.Sharded1, r.Sharded2, r.RemoteOurs, r.RemoteDefault, r.SmallOurs, r.SmallDefault })
+        foreach (var s in new[] { r.Raw, r.Sharded1, r.Sharded2, r.Durable, r.RemoteOurs, r.RemoteDefault, r.SmallOurs, r.SmallDefault })
             sb.AppendLine(Inv($"| {s.Name} | {s.Readings:N0} | {s.Seconds:0.00} | {s.PerSecond:N0} | {s.Requests / s.Seconds:N0} | {(s.P50Ms > 0 ? s.P50Ms.ToString("0.00", CultureInfo.InvariantCulture) : "–")} | {(s.P99Ms > 0 ? s.P99Ms.ToString("0.00", CultureInfo.InvariantCulture) : "–")} |"));
         sb.AppendLine();
         sb.AppendLine("```");
         sb.AppendLine(Inv($"RESULT ingest sharded_per_s={r.Sharded1.PerSecond:0} raw_tell_per_s={r.Raw.PerSecond:0} ratio={r.Sharded1.PerSecond / r.Raw.PerSecond:0.00} two_nodes_per_s={r.Sharded2.PerSecond:0}"));
         sb.AppendLine(Inv($"RESULT remote ours_per_s={r.RemoteOurs.PerSecond / o.Batch:0} default_per_s={r.RemoteDefault.PerSecond / o.Batch:0} ratio={r.RemoteOurs.PerSecond / r.RemoteDefault.PerSecond:0.00}"));
+        sb.AppendLine(Inv($"RESULT ingest_durable sharded_durable_per_s={r.Durable.PerSecond:0} ratio_to_memory={r.Durable.PerSecond / r.Sharded1.PerSecond:0.00}"));
         sb.AppendLine(Inv($"RESULT remote_small ours_per_s={r.SmallOurs.PerSecond:0} default_per_s={r.SmallDefault.PerSecond:0} ratio={r.SmallOurs.PerSecond / r.SmallDefault.PerSecond:0.00}"));
         sb.AppendLine("```");
         sb.AppendLine(End);

@@ -31,6 +31,7 @@ public static class NodeHost
         var batching = BatchingSettings.FromConfig(inference?.GetConfig("batching"));
         var modelHost = ModelHostSettings.FromConfig(inference);
         var classification = ClassificationSettings.FromConfig(inference);
+        var outboxEnabled = config.GetBoolean("edgeactors.outbox.enabled", true);
         var outbox = OutboxSettings.FromConfig(config.GetConfig("edgeactors.outbox"));
         outbox = outbox with { Path = NodeConfig.DataPath(config, outbox.Path) };
         var syncSection = config.GetConfig("edgeactors.sync");
@@ -55,7 +56,8 @@ public static class NodeHost
                 .AddModelRegistry(registrySettings, hostSingleton: isDatacenter);
             if (isGateway) akka.AddModelHost(modelHost, runtime, batching);
             if (isDatacenter) akka.AddDatacenterInferenceService().AddSyncSink(() => DataStoreFactory.Open(store), syncSink);
-            if (isEdge) akka.AddFrameClassifier(classification).AddOutbox(outbox).AddSyncSender<OutboxWriter>(syncSender);
+            if (isEdge) akka.AddFrameClassifier(classification);
+            if (isEdge && outboxEnabled) akka.AddOutbox(outbox).AddSyncSender<OutboxWriter>(syncSender);
             akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge);
             if (isGateway)
             {
