@@ -202,13 +202,6 @@ public static class BenchInference
             sb.AppendLine(Inv($"RESULT inference model={r.Name} provider={r.Provider} actor_per_s={r.Actor:0} raw_best_per_s={r.RawBest:0} raw_b1_per_s={r.RawB1:0} ratio_best={r.RatioBest:0.00} ratio_b1={r.RatioB1:0.00} p99_ms={r.P99Ms:0.00}"));
         sb.AppendLine("```");
         sb.AppendLine(End);
-        var existing = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n\n";
-        var start = existing.IndexOf(Begin, StringComparison.Ordinal);
-        var end = existing.IndexOf(End, StringComparison.Ordinal);
-        var updated = start >= 0 && end > start
-            ? existing[..start] + sb.ToString().TrimEnd('\n') + existing[(end + End.Length)..]
-            : existing.TrimEnd('\n') + "\n\n" + sb;
-        File.WriteAllText(path, updated);
-        Console.WriteLine($"bench: figures written to {path}");
+        Bench.BenchmarkDocs.WriteBlock(path, Begin, End, sb.ToString());
     }
 }

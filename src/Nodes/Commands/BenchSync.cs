@@ -402,14 +402,6 @@ public static class BenchSync
         sb.AppendLine("```");
         sb.AppendLine(End);
 
-        var existing = File.Exists(path) ? File.ReadAllText(path) : "# Benchmarks\n\n";
-        var start = existing.IndexOf(Begin, StringComparison.Ordinal);
-        var end = existing.IndexOf(End, StringComparison.Ordinal);
-        var updated = start >= 0 && end > start
-            ? existing[..start] + sb.ToString().TrimEnd('\n') + existing[(end + End.Length)..]
-            : existing.TrimEnd('\n') + "\n\n" + sb;
-        Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(path))!);
-        File.WriteAllText(path, updated);
-        Console.WriteLine($"bench: figures written to {path}");
+        Bench.BenchmarkDocs.WriteBlock(path, Begin, End, sb.ToString());
     }
 }
