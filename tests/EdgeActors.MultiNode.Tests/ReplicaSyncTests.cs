@@ -182,7 +182,7 @@ public sealed class ReplicaSyncTests(ITestOutputHelper output) : IAsyncLifetime
         await WaitForSettledAsync(4, TimeSpan.FromSeconds(60));
         await WaitForDrainAsync("dc2 back", TimeSpan.FromSeconds(40));
 
-        // ---- (5) every durably acknowledged reading is in at least W stores, once each; dc1 (never down) has all
+        // ---- (5) every durably acknowledged reading is in at least W stores, once each
         await _client.DisposeAsync();
         await _cluster.StopAllAsync(TimeSpan.FromSeconds(20));
         var expected = _durable.Keys.GroupBy(k => k.Device).ToDictionary(g => g.Key, g => g.Select(k => k.Seq).Order().ToArray());
@@ -196,7 +196,8 @@ public sealed class ReplicaSyncTests(ITestOutputHelper output) : IAsyncLifetime
                 var got = store.History(new DeviceId(device), RecordKind.Telemetry, 100_000).Select(r => r.Sequence).ToArray();
                 Assert.Equal(got.Distinct().Order().ToArray(), got); // each sequence once, ascending
                 Assert.Empty(got.Except(seqs)); // nothing that was not acknowledged
-                if (dc == "dc1") Assert.Equal(seqs, got); // never down: has everything
+                // no per-store completeness: a batch is done at W acks, and a sink the edge did not know yet (pub-sub
+                // registration still spreading) or that was down never gets it; W copies is the guarantee, checked below
                 foreach (var seq in got) copies[(device, seq)] = copies.GetValueOrDefault((device, seq)) + 1;
                 rows += got.Length;
             }
