@@ -130,6 +130,10 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
     private readonly Dictionary<string, Progress> _sinks = new(StringComparer.Ordinal);
     private readonly List<IActorRef> _statusWaiters = [];
     private long _nextBatchId = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() * 1000; // not reused after a restart
+
+    // batches are encoded concurrently but sent in the order they were peeked (per-device order on the wire)
+    private readonly SortedDictionary<long, Batch?> _encoded = new();
+    private long _nextToSend;
     private bool _peekPending;
     private bool _syncRequested;
     private bool _moreWaiting; // the last peek was full: keep draining
@@ -165,6 +169,8 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         {
             _log.Error("Sync: cannot encode batch {0}: {1}", f.BatchId, f.Reason);
             ReleaseLater(f.BatchId);
+            _encoded[f.BatchId] = null; // nothing to send; later batches must not wait for it
+            SendEncodedInOrder();
         });
         Receive<PumpSends>(_ =>
         {
@@ -247,6 +253,7 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         _moreWaiting = p.Entries.Count >= _settings.BatchRecords;
         if (p.Entries.Count == 0) return;
         var id = ++_nextBatchId;
+        if (_nextToSend == 0) _nextToSend = id;
         var ids = new long[p.Entries.Count];
         var records = new SyncRecord[p.Entries.Count];
         var oldest = long.MaxValue;
@@ -267,9 +274,19 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
 
     private void HandleEncoded(Encoded e)
     {
-        if (!_inFlight.TryGetValue(e.BatchId, out var b)) return;
-        b.Message = new SyncBatch(_edge, b.Id, b.Ids.Length, e.RawBytes, e.Payload);
-        Enqueue(b);
+        _inFlight.TryGetValue(e.BatchId, out var b);
+        if (b is not null) b.Message = new SyncBatch(_edge, b.Id, b.Ids.Length, e.RawBytes, e.Payload);
+        _encoded[e.BatchId] = b;
+        SendEncodedInOrder();
+    }
+
+    private void SendEncodedInOrder()
+    {
+        while (_encoded.Remove(_nextToSend, out var b))
+        {
+            _nextToSend++;
+            if (b is not null) Enqueue(b);
+        }
     }
 
     private void Enqueue(Batch b)
