@@ -210,16 +210,18 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
 
     private void OnStatus(InferenceStatus status)
     {
-        var id = _statusQueries.Keys.DefaultIfEmpty(-1).Min();
-        if (id < 0 || !_statusQueries.Remove(id, out var replyTo)) return;
-        Timers.Cancel(("status", id));
+        // the model host answers status queries in order, without ids: one answer serves everyone waiting now
+        if (_statusQueries.Count == 0) return;
+        var waiting = _statusQueries.ToArray();
+        _statusQueries.Clear();
+        foreach (var (id, _) in waiting) Timers.Cancel(("status", id));
         var models = status.Models
             .Select(m => m.Name == _settings.CameraModel ? m with { Escalated = _escalated, Overflowed = _overflowed } : m)
             .ToArray();
         var note = status.ProviderNote;
         if (_escalationUnavailable > 0 || _notClassified > 0)
             note += $"; escalation unavailable {_escalationUnavailable}, frames not classified {_notClassified}";
-        replyTo.Tell(status with { Models = models, ProviderNote = note });
+        foreach (var (_, replyTo) in waiting) replyTo.Tell(status with { Models = models, ProviderNote = note });
     }
 }
 

@@ -32,7 +32,13 @@ public sealed class OnnxModelTests
         var (onnx, _, _) = TestModels.Linear(4, 2);
         var logged = new List<string>();
         using var model = OnnxModel.Load(onnx, TestModels.Info("lin", 1, 4, 2, onnx), InferenceRuntimeSettings.Default, 4, logged.Add);
-        if (model.Provider == ExecutionProvider.Cuda) return; // on a GPU machine the CUDA path is the one under test elsewhere
+        // either way the provider in use is reported with its reason; without a loadable CUDA provider it is the CPU
+        Assert.Equal(ExecutionProvider.Current, model.Provider);
+        if (model.Provider == ExecutionProvider.Cuda)
+        {
+            Assert.StartsWith("CUDA device", ExecutionProvider.Note);
+            return;
+        }
         Assert.Equal(ExecutionProvider.Cpu, model.Provider);
         Assert.StartsWith("CUDA unavailable", ExecutionProvider.Note);
     }
