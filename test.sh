@@ -4,9 +4,10 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
-if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ]; then
+# plots (ScottPlot) draw their text with DejaVu Sans (Debian package fonts-dejavu-core)
+if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || [ ! -d /usr/share/fonts/truetype/dejavu ]; then
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q dataset-fashion-mnist
+  $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q dataset-fashion-mnist fonts-dejavu-core
 fi
 # the datacenter store's tests run against PostgreSQL too: install/start it and create the test role and database
 if [ -z "${EDGEACTORS_TEST_POSTGRES:-}" ]; then

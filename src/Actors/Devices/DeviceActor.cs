@@ -16,6 +16,9 @@ public sealed record DeviceServices(IActorRef? Classifier = null, IActorRef? Out
 
     /// <summary>Frames classified below this confidence (or escalated / not classified) are hard examples.</summary>
     public float HardExampleConfidence { get; init; } = 0.6f;
+
+    /// <summary>The node's store of labelled frames and behaviour summaries for federated learning (none: refused).</summary>
+    public Federated.LocalTrainingSet? Training { get; init; }
 }
 
 /// <summary>
@@ -65,6 +68,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
 
         Receive<TelemetryBatch>(OnTelemetry);
         Receive<CameraFrame>(OnFrame);
+        Receive<TrainingFrames>(OnTrainingFrames);
         Receive<GetDeviceState>(_ => Sender.Tell(State()));
         Receive<FrameClassifier.Classified>(OnClassified);
         Receive<Sync.OutboxWriter.Written>(OnWritten);
@@ -203,6 +207,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
             return;
         }
         var ack = new IngestAck(_id, outcome.HighestContiguous, outcome.Accepted, outcome.Rejected?.ToArray() ?? [], _node);
+        if (outcome.Accepted > 0) UpdateBehaviour();
         if (records is { Count: > 0 })
         {
             Write(++_nextId, new Pending(Sender, ack, records.Select(r => r.Sequence).ToArray(), RecordKind.Telemetry, Stage.Writing, null), records);
@@ -248,6 +253,37 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
             return;
         }
         Sender.Tell(_services.Outbox is null ? ack : ack with { Level = AckLevel.DurableOnEdge });
+    }
+
+    private void OnTrainingFrames(TrainingFrames batch)
+    {
+        if (batch.DeviceId != _id)
+        {
+            Sender.Tell(new TrainingFramesAck(batch.DeviceId, 0, 0, 0, 0, _node, $"message for device '{batch.DeviceId}' delivered to device '{_id}'"));
+            return;
+        }
+        if (_services.Training is null)
+        {
+            Sender.Tell(new TrainingFramesAck(_id, 0, 0, 0, 0, _node, "this node keeps no training data (federated learning is off)"));
+            return;
+        }
+        var ack = _services.Training.Add(batch, _node);
+        if (ack.Error.Length > 0) _log.Warning("Device {0}: training frames from {1} refused: {2}", _id, batch.FirstSequence, ack.Error);
+        Sender.Tell(ack);
+    }
+
+    /// <summary>Per channel: mean and standard deviation of the accepted readings (what federated k-means clusters).</summary>
+    private void UpdateBehaviour()
+    {
+        if (_services.Training is null) return;
+        var stats = _telemetry.Statistics();
+        var features = new float[stats.Length * 2];
+        for (var c = 0; c < stats.Length; c++)
+        {
+            features[2 * c] = (float)stats[c].Mean;
+            features[2 * c + 1] = (float)Math.Sqrt(Math.Max(0, stats[c].Variance));
+        }
+        _services.Training.UpdateBehaviour(_id, features);
     }
 
     private IngestAck WrongDevice(DeviceId got, long[]? sequences)

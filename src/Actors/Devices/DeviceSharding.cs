@@ -42,7 +42,8 @@ public static class DeviceShardingRegistration
     /// outbox writer (and sync sender) are, accepted data is made durable before it is acknowledged.
     /// </remarks>
     public static AkkaConfigurationBuilder AddDeviceSharding(
-        this AkkaConfigurationBuilder builder, DeviceShardingSettings sharding, IngestionSettings ingestion, bool hostEntities)
+        this AkkaConfigurationBuilder builder, DeviceShardingSettings sharding, IngestionSettings ingestion, bool hostEntities,
+        Federated.LocalTrainingSet? training = null)
     {
         var extractor = new DeviceMessageExtractor(sharding.Shards);
         if (!hostEntities)
@@ -55,7 +56,7 @@ public static class DeviceShardingRegistration
                 var services = new DeviceServices(
                     registry.TryGet<FrameClassifier>(out var c) ? c : null,
                     registry.TryGet<Sync.OutboxWriter>(out var o) ? o : null,
-                    registry.TryGet<Sync.SyncSender>(out var s) ? s : null);
+                    registry.TryGet<Sync.SyncSender>(out var s) ? s : null) { Training = training };
                 return entityId => DeviceActor.Props(new DeviceId(entityId), ingestion, services);
             },
             extractor,

@@ -119,6 +119,27 @@ internal sealed class BinWriter
         foreach (var s in values) String(s);
     }
 
+    public void ULongs(ulong[] values)
+    {
+        VarU((ulong)values.Length);
+        var bytes = values.Length * 8;
+        Ensure(bytes);
+        for (var i = 0; i < values.Length; i++) BinaryPrimitives.WriteUInt64LittleEndian(_buf.AsSpan(_pos + i * 8), values[i]);
+        _pos += bytes;
+    }
+
+    public void Doubles(double[] values)
+    {
+        VarU((ulong)values.Length);
+        foreach (var v in values) Double(v);
+    }
+
+    public void ByteArrays(byte[][] values)
+    {
+        VarU((ulong)values.Length);
+        foreach (var b in values) Bytes(b);
+    }
+
     public void Ints(int[] values)
     {
         VarU((ulong)values.Length);
@@ -300,6 +321,33 @@ internal ref struct BinReader
         var n = Count(1);
         var result = new int[n];
         for (var i = 0; i < n; i++) result[i] = Int();
+        return result;
+    }
+
+    public ulong[] ULongs()
+    {
+        var n = Length();
+        Need(checked(n * 8));
+        var result = new ulong[n];
+        for (var i = 0; i < n; i++) result[i] = BinaryPrimitives.ReadUInt64LittleEndian(_data[(_pos + i * 8)..]);
+        _pos += n * 8;
+        return result;
+    }
+
+    public double[] Doubles()
+    {
+        var n = Length();
+        Need(checked(n * 8));
+        var result = new double[n];
+        for (var i = 0; i < n; i++) result[i] = Double();
+        return result;
+    }
+
+    public byte[][] ByteArrays()
+    {
+        var n = Count(1);
+        var result = new byte[n][];
+        for (var i = 0; i < n; i++) result[i] = Bytes();
         return result;
     }
 

@@ -93,7 +93,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         [typeof(SyncStatus)] = SyncStatusManifest,
         [typeof(GetStoreStatus)] = GetStoreStatusManifest,
         [typeof(StoreStatus)] = StoreStatusManifest,
-    };
+    }.Concat(FederatedCodec.Manifests).ToDictionary();
 
     public override string Manifest(object o) =>
         Manifests.TryGetValue(o.GetType(), out var m)
@@ -343,6 +343,9 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             case RequestRejected rr:
                 w.String(rr.Reason);
                 break;
+            case IFederatedMessage or TrainingFrames or TrainingFramesAck:
+                FederatedCodec.Write(w, (IEdgeMessage)obj);
+                break;
             default:
                 throw new ArgumentException($"EdgeSerializer cannot serialize {obj.GetType().FullName}");
         }
@@ -388,7 +391,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             SyncStatusManifest => ReadSyncStatus(ref r),
             GetStoreStatusManifest => r.String() is { Length: > 0 } n ? new GetStoreStatus(n) : GetStoreStatus.Instance,
             StoreStatusManifest => ReadStoreStatus(ref r),
-            _ => throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
+            _ => FederatedCodec.Read(manifest, ref r) ?? throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
         };
         r.End();
         return result;

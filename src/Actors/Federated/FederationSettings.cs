@@ -1,0 +1,47 @@
+using Akka.Configuration;
+
+namespace EdgeActors.Actors.Federated;
+
+/// <summary>Settings of federated learning (HOCON <c>edgeactors.federated</c>).</summary>
+public sealed record FederationSettings(
+    bool Enabled = true,
+    string DatabasePath = "federation.db",
+    TimeSpan HeartbeatInterval = default,
+    TimeSpan ParticipantTimeout = default,
+    int MaxFramesPerDevice = 30_000,
+    int MaxParallelTraining = 1,
+    TimeSpan ResumeGrace = default,
+    int EvalLimit = 10_000)
+{
+    public TimeSpan HeartbeatInterval { get; init; } = HeartbeatInterval == default ? TimeSpan.FromSeconds(2) : HeartbeatInterval;
+    public TimeSpan ParticipantTimeout { get; init; } = ParticipantTimeout == default ? TimeSpan.FromSeconds(8) : ParticipantTimeout;
+    public TimeSpan ResumeGrace { get; init; } = ResumeGrace == default ? TimeSpan.FromSeconds(4) : ResumeGrace;
+
+    public static FederationSettings Default { get; } = new();
+
+    public static FederationSettings FromConfig(Config? section)
+    {
+        if (section is null || section.IsEmpty) return Default;
+        var s = new FederationSettings(
+            section.GetBoolean("enabled", true),
+            section.GetString("database-path", Default.DatabasePath),
+            section.GetTimeSpan("heartbeat-interval", Default.HeartbeatInterval),
+            section.GetTimeSpan("participant-timeout", Default.ParticipantTimeout),
+            section.GetInt("max-frames-per-device", Default.MaxFramesPerDevice),
+            section.GetInt("max-parallel-training", Default.MaxParallelTraining),
+            section.GetTimeSpan("resume-grace", Default.ResumeGrace),
+            section.GetInt("eval-limit", Default.EvalLimit));
+        if (string.IsNullOrWhiteSpace(s.DatabasePath)) throw new ArgumentException("edgeactors.federated.database-path must not be empty");
+        if (s.MaxFramesPerDevice < 1) throw new ArgumentException($"edgeactors.federated.max-frames-per-device = {s.MaxFramesPerDevice}: must be ≥ 1");
+        if (s.MaxParallelTraining < 1) throw new ArgumentException($"edgeactors.federated.max-parallel-training = {s.MaxParallelTraining}: must be ≥ 1");
+        if (s.HeartbeatInterval <= TimeSpan.Zero || s.ParticipantTimeout <= s.HeartbeatInterval)
+            throw new ArgumentException("edgeactors.federated: heartbeat-interval must be > 0 and participant-timeout longer than it");
+        return s;
+    }
+}
+
+/// <summary>Labelled held-out data the coordinator scores each global model on (floats in [0,1], N × 784).</summary>
+public sealed record EvaluationSet(float[] Images, byte[] Labels)
+{
+    public int Count => Labels.Length;
+}

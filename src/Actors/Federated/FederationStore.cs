@@ -1,0 +1,189 @@
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using EdgeActors.Messages;
+using Microsoft.Data.Sqlite;
+
+namespace EdgeActors.Actors.Federated;
+
+/// <summary>A persisted experiment: its spec, the last committed round and global weights, the last attempt started.</summary>
+public sealed record StoredExperiment(ExperimentSpec Spec, string State, int Round, int Attempt, float[] Global, string Detail, RoundSummary[] History);
+
+/// <summary>
+/// Durable state of the round coordinator (SQLite; WAL). A round's result and the new global weights are committed in ONE
+/// transaction whose (experiment, round) primary key makes a second commit of the same round impossible, so an update is
+/// never applied twice even if an old and a new coordinator overlap during a failover. Every datacenter node that may host
+/// the coordinator must open the same database (a shared path on one machine, shared storage across machines).
+/// </summary>
+public sealed class FederationStore
+{
+    private readonly string _connectionString;
+
+    public string DatabasePath { get; }
+
+    public FederationStore(string databasePath)
+    {
+        if (string.IsNullOrWhiteSpace(databasePath)) throw new ArgumentException("federation database path is empty", nameof(databasePath));
+        DatabasePath = Path.GetFullPath(databasePath);
+        var dir = Path.GetDirectoryName(DatabasePath);
+        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
+        _connectionString = new SqliteConnectionStringBuilder
+        {
+            DataSource = DatabasePath, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30,
+        }.ToString();
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = """
+            PRAGMA journal_mode = WAL;
+            CREATE TABLE IF NOT EXISTS experiments (
+                id TEXT PRIMARY KEY,
+                spec TEXT NOT NULL,
+                state TEXT NOT NULL,
+                round INTEGER NOT NULL,
+                attempt INTEGER NOT NULL,
+                global BLOB NOT NULL,
+                detail TEXT NOT NULL,
+                created_at INTEGER NOT NULL);
+            CREATE TABLE IF NOT EXISTS rounds (
+                experiment TEXT NOT NULL,
+                round INTEGER NOT NULL,
+                summary TEXT NOT NULL,
+                PRIMARY KEY (experiment, round));
+            """;
+        cmd.ExecuteNonQuery();
+    }
+
+    private SqliteConnection Open()
+    {
+        var c = new SqliteConnection(_connectionString);
+        c.Open();
+        return c;
+    }
+
+    /// <summary>Creates the experiment at round 0 with its initial weights. False when the id exists already.</summary>
+    public bool Create(ExperimentSpec spec, float[] initial)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "INSERT OR IGNORE INTO experiments (id, spec, state, round, attempt, global, detail, created_at) VALUES ($id, $spec, 'running', 0, 0, $g, '', $t)";
+        cmd.Parameters.AddWithValue("$id", spec.Id);
+        cmd.Parameters.AddWithValue("$spec", JsonSerializer.Serialize(spec));
+        cmd.Parameters.AddWithValue("$g", MemoryMarshal.AsBytes(initial.AsSpan()).ToArray());
+        cmd.Parameters.AddWithValue("$t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        return cmd.ExecuteNonQuery() == 1;
+    }
+
+    /// <summary>Records that <paramref name="attempt"/> of the next round has started (attempts only grow, across failovers too).</summary>
+    public void StartAttempt(string id, int attempt)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "UPDATE experiments SET attempt = max(attempt, $a) WHERE id = $id";
+        cmd.Parameters.AddWithValue("$id", id);
+        cmd.Parameters.AddWithValue("$a", attempt);
+        cmd.ExecuteNonQuery();
+    }
+
+    /// <summary>
+    /// Commits round <paramref name="summary"/>.Round with the new global weights, atomically. False (and nothing changed)
+    /// when that round was committed already or is not the next one.
+    /// </summary>
+    public bool CommitRound(string id, RoundSummary summary, float[] global, bool finished)
+    {
+        using var c = Open();
+        using var tx = c.BeginTransaction(deferred: false);
+        using (var check = c.CreateCommand())
+        {
+            check.Transaction = tx;
+            check.CommandText = "SELECT round FROM experiments WHERE id = $id";
+            check.Parameters.AddWithValue("$id", id);
+            if (check.ExecuteScalar() is not long round || round != summary.Round - 1) return false;
+        }
+        using (var insert = c.CreateCommand())
+        {
+            insert.Transaction = tx;
+            insert.CommandText = "INSERT OR IGNORE INTO rounds (experiment, round, summary) VALUES ($id, $r, $s)";
+            insert.Parameters.AddWithValue("$id", id);
+            insert.Parameters.AddWithValue("$r", summary.Round);
+            insert.Parameters.AddWithValue("$s", JsonSerializer.Serialize(summary));
+            if (insert.ExecuteNonQuery() != 1) return false;
+        }
+        using (var update = c.CreateCommand())
+        {
+            update.Transaction = tx;
+            update.CommandText = "UPDATE experiments SET round = $r, global = $g, state = $st WHERE id = $id";
+            update.Parameters.AddWithValue("$id", id);
+            update.Parameters.AddWithValue("$r", summary.Round);
+            update.Parameters.AddWithValue("$g", MemoryMarshal.AsBytes(global.AsSpan()).ToArray());
+            update.Parameters.AddWithValue("$st", finished ? "done" : "running");
+            update.ExecuteNonQuery();
+        }
+        tx.Commit();
+        return true;
+    }
+
+    /// <summary>Sets the registry version a committed round was published as.</summary>
+    public void SetModelVersion(string id, int round, int version)
+    {
+        using var c = Open();
+        using var read = c.CreateCommand();
+        read.CommandText = "SELECT summary FROM rounds WHERE experiment = $id AND round = $r";
+        read.Parameters.AddWithValue("$id", id);
+        read.Parameters.AddWithValue("$r", round);
+        if (read.ExecuteScalar() is not string json) return;
+        var summary = JsonSerializer.Deserialize<RoundSummary>(json)! with { ModelVersion = version };
+        using var write = c.CreateCommand();
+        write.CommandText = "UPDATE rounds SET summary = $s WHERE experiment = $id AND round = $r";
+        write.Parameters.AddWithValue("$id", id);
+        write.Parameters.AddWithValue("$r", round);
+        write.Parameters.AddWithValue("$s", JsonSerializer.Serialize(summary));
+        write.ExecuteNonQuery();
+    }
+
+    public void Fail(string id, string detail)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "UPDATE experiments SET state = 'failed', detail = $d WHERE id = $id";
+        cmd.Parameters.AddWithValue("$id", id);
+        cmd.Parameters.AddWithValue("$d", detail);
+        cmd.ExecuteNonQuery();
+    }
+
+    public StoredExperiment? Load(string id)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT spec, state, round, attempt, global, detail FROM experiments WHERE id = $id";
+        cmd.Parameters.AddWithValue("$id", id);
+        using var r = cmd.ExecuteReader();
+        if (!r.Read()) return null;
+        var spec = JsonSerializer.Deserialize<ExperimentSpec>(r.GetString(0))!;
+        var blob = (byte[])r[4];
+        var global = MemoryMarshal.Cast<byte, float>(blob.AsSpan()).ToArray();
+        var result = new StoredExperiment(spec, r.GetString(1), r.GetInt32(2), r.GetInt32(3), global, r.GetString(5), []);
+        return result with { History = History(c, id) };
+    }
+
+    /// <summary>Ids of experiments still running (to resume after a failover), oldest first.</summary>
+    public string[] Running()
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id FROM experiments WHERE state = 'running' ORDER BY created_at";
+        using var r = cmd.ExecuteReader();
+        var ids = new List<string>();
+        while (r.Read()) ids.Add(r.GetString(0));
+        return ids.ToArray();
+    }
+
+    private static RoundSummary[] History(SqliteConnection c, string id)
+    {
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT summary FROM rounds WHERE experiment = $id ORDER BY round";
+        cmd.Parameters.AddWithValue("$id", id);
+        using var r = cmd.ExecuteReader();
+        var list = new List<RoundSummary>();
+        while (r.Read()) list.Add(JsonSerializer.Deserialize<RoundSummary>(r.GetString(0))!);
+        return list.ToArray();
+    }
+}

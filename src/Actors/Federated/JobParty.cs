@@ -1,0 +1,204 @@
+using EdgeActors.Actors.Federated.Gbdt;
+
+namespace EdgeActors.Actors.Federated;
+
+/// <summary>Little-endian payload encoding of job steps (arrays of primitives; every read is bounds-checked).</summary>
+public sealed class PayloadWriter
+{
+    private readonly MemoryStream _stream = new();
+    private readonly BinaryWriter _w;
+
+    public PayloadWriter() => _w = new BinaryWriter(_stream);
+
+    public PayloadWriter Int(int v) { _w.Write(v); return this; }
+    public PayloadWriter Double(double v) { _w.Write(v); return this; }
+    public PayloadWriter String(string v) { _w.Write(v); return this; }
+    public PayloadWriter Ints(int[] v) { _w.Write(v.Length); foreach (var x in v) _w.Write(x); return this; }
+    public PayloadWriter Floats(float[] v) { _w.Write(v.Length); foreach (var x in v) _w.Write(x); return this; }
+    public PayloadWriter Doubles(double[] v) { _w.Write(v.Length); foreach (var x in v) _w.Write(x); return this; }
+    public PayloadWriter Longs(long[] v) { _w.Write(v.Length); foreach (var x in v) _w.Write(x); return this; }
+    public PayloadWriter Strings(string[] v) { _w.Write(v.Length); foreach (var x in v) _w.Write(x); return this; }
+
+    public byte[] ToArray()
+    {
+        _w.Flush();
+        return _stream.ToArray();
+    }
+}
+
+public sealed class PayloadReader(byte[] payload)
+{
+    private readonly BinaryReader _r = new(new MemoryStream(payload, writable: false));
+    private readonly long _length = payload.Length;
+
+    private int Count(int elementBytes)
+    {
+        var n = _r.ReadInt32();
+        if (n < 0 || (long)n * elementBytes > _length - _r.BaseStream.Position) throw new InvalidDataException($"payload: bad array length {n}");
+        return n;
+    }
+
+    public int Int() => _r.ReadInt32();
+    public double Double() => _r.ReadDouble();
+    public string String() => _r.ReadString();
+    public int[] Ints() { var a = new int[Count(4)]; for (var i = 0; i < a.Length; i++) a[i] = _r.ReadInt32(); return a; }
+    public float[] Floats() { var a = new float[Count(4)]; for (var i = 0; i < a.Length; i++) a[i] = _r.ReadSingle(); return a; }
+    public double[] Doubles() { var a = new double[Count(8)]; for (var i = 0; i < a.Length; i++) a[i] = _r.ReadDouble(); return a; }
+    public long[] Longs() { var a = new long[Count(8)]; for (var i = 0; i < a.Length; i++) a[i] = _r.ReadInt64(); return a; }
+    public string[] Strings() { var a = new string[Count(1)]; for (var i = 0; i < a.Length; i++) a[i] = _r.ReadString(); return a; }
+}
+
+/// <summary>
+/// An edge node's side of one federated k-means or GBDT job (state kept between the job's steps). Steps run off the
+/// worker's mailbox, one at a time (the coordinator sends the next only when every party answered the previous one).
+/// </summary>
+public sealed class JobParty(string kind, LocalTrainingSet data)
+{
+    public const string KMeansKind = "kmeans";
+    public const string GbdtKind = "gbdt";
+
+    private float[] _points = [];
+    private string[] _devices = [];
+    private int _dimension;
+    private GbdtParty? _gbdt;
+
+    public byte[] Handle(Messages.JobStep step) => kind switch
+    {
+        KMeansKind => KMeansStep(step.Step, new PayloadReader(step.Payload)),
+        GbdtKind => GbdtStep(step.Step, new PayloadReader(step.Payload)),
+        _ => throw new InvalidOperationException($"unknown job kind '{kind}'"),
+    };
+
+    // ---------------------------------------------------------------- k-means
+    // step 0: (seed, candidates) → dimension, device count, per-feature sum and sum of squares, candidate points
+    // step i: (mean, std, k, centroids) → KMeansStats of the standardised points
+    // final (-1): (mean, std, k, centroids, thresholds) → devices, clusters, outlier flags
+
+    private byte[] KMeansStep(int step, PayloadReader r)
+    {
+        if (step == 0)
+        {
+            var seed = r.Int();
+            var candidates = r.Int();
+            (_devices, _points) = data.Behaviours();
+            _dimension = _devices.Length > 0 ? _points.Length / _devices.Length : 0;
+            var sum = new double[_dimension];
+            var sq = new double[_dimension];
+            for (var i = 0; i < _devices.Length; i++)
+            for (var d = 0; d < _dimension; d++)
+            {
+                double v = _points[i * _dimension + d];
+                sum[d] += v;
+                sq[d] += v * v;
+            }
+            var order = Enumerable.Range(0, _devices.Length).ToArray();
+            new Random(seed).Shuffle(order);
+            var picked = order.Take(candidates).ToArray();
+            var cand = new float[picked.Length * _dimension];
+            for (var i = 0; i < picked.Length; i++) _points.AsSpan(picked[i] * _dimension, _dimension).CopyTo(cand.AsSpan(i * _dimension));
+            return new PayloadWriter().Int(_dimension).Int(_devices.Length).Doubles(sum).Doubles(sq).Floats(cand).ToArray();
+        }
+        var mean = r.Doubles();
+        var std = r.Doubles();
+        var k = r.Int();
+        var centroids = r.Floats();
+        if (mean.Length != _dimension && _devices.Length > 0) throw new InvalidDataException($"k-means: {mean.Length} features requested, this node's devices have {_dimension}");
+        var z = Standardise(mean, std);
+        if (step > 0)
+        {
+            var stats = _devices.Length == 0 ? KMeansStats.Empty(k, mean.Length) : KMeans.LocalStats(z, mean.Length, centroids, k);
+            return new PayloadWriter().Doubles(stats.Sums).Longs(stats.Counts).Doubles(stats.SquaredDistanceSums).Doubles(stats.DistanceSums).ToArray();
+        }
+        var thresholds = r.Doubles();
+        var clusters = new int[_devices.Length];
+        var outliers = new int[_devices.Length];
+        for (var i = 0; i < _devices.Length; i++)
+        {
+            clusters[i] = KMeans.Nearest(z.AsSpan(i * mean.Length, mean.Length), centroids, k, out var d2);
+            outliers[i] = Math.Sqrt(d2) > thresholds[clusters[i]] ? 1 : 0;
+        }
+        return new PayloadWriter().Strings(_devices).Ints(clusters).Ints(outliers).ToArray();
+    }
+
+    private float[] Standardise(double[] mean, double[] std)
+    {
+        var z = new float[_points.Length];
+        var dim = mean.Length;
+        for (var i = 0; i < _devices.Length; i++)
+        for (var d = 0; d < dim; d++)
+            z[i * dim + d] = (float)((_points[i * dim + d] - mean[d]) / (std[d] > 1e-12 ? std[d] : 1));
+        return z;
+    }
+
+    // ---------------------------------------------------------------- GBDT
+    // step 0: (classes, binary threshold, sketch samples, seed) → rows + FeatureSketch
+    // step 1: BinEdges → rows
+    // step ≥ 2: LevelRequest → LevelHistograms
+
+    private byte[] GbdtStep(int step, PayloadReader r)
+    {
+        if (step == 0)
+        {
+            var classes = r.Int();
+            var threshold = r.Int();
+            var samples = r.Int();
+            var seed = r.Int();
+            var (pixels, labels) = data.Union();
+            if (labels.Length == 0) throw new InvalidOperationException("this node holds no labelled frames");
+            var features = FashionFeatures.Pool7x7Batch(pixels, labels.Length);
+            if (classes == 2)
+                for (var i = 0; i < labels.Length; i++) labels[i] = labels[i] >= threshold ? (byte)1 : (byte)0;
+            _gbdt = new GbdtParty(features, labels.Length, FashionFeatures.PooledFeatureCount, labels, classes);
+            return GbdtWire.Write(new PayloadWriter().Int(labels.Length), _gbdt.Sketch(samples, seed)).ToArray();
+        }
+        var party = _gbdt ?? throw new InvalidOperationException("GBDT job step before its start");
+        if (step == 1)
+        {
+            party.SetBins(GbdtWire.ReadEdges(r));
+            return new PayloadWriter().Int(party.Rows).ToArray();
+        }
+        return GbdtWire.Write(new PayloadWriter(), party.Histograms(GbdtWire.ReadRequest(r))).ToArray();
+    }
+}
+
+/// <summary>Payload encoding of the GBDT protocol records.</summary>
+public static class GbdtWire
+{
+    public static PayloadWriter Write(PayloadWriter w, FeatureSketch s) => w.Int(s.FeatureCount).Int(s.Rows).Ints(s.Offsets).Floats(s.Values).Doubles(s.Weights);
+
+    public static FeatureSketch ReadSketch(PayloadReader r)
+    {
+        var s = new FeatureSketch(r.Int(), r.Int(), r.Ints(), r.Floats(), r.Doubles());
+        s.Validate();
+        return s;
+    }
+
+    public static PayloadWriter Write(PayloadWriter w, BinEdges e) => w.Int(e.FeatureCount).Ints(e.Offsets).Floats(e.Thresholds);
+
+    public static BinEdges ReadEdges(PayloadReader r)
+    {
+        var e = new BinEdges(r.Int(), r.Ints(), r.Floats());
+        e.Validate();
+        return e;
+    }
+
+    public static PayloadWriter Write(PayloadWriter w, LevelRequest q) => w.Int(q.Iteration).Int(q.Depth)
+        .Ints(q.SplitTrees).Ints(q.SplitNodes).Ints(q.SplitFeatures).Ints(q.SplitBins)
+        .Ints(q.LeafTrees).Ints(q.LeafNodes).Doubles(q.LeafValues).Ints(q.Trees).Ints(q.Nodes);
+
+    public static LevelRequest ReadRequest(PayloadReader r)
+    {
+        var q = new LevelRequest(r.Int(), r.Int(), r.Ints(), r.Ints(), r.Ints(), r.Ints(), r.Ints(), r.Ints(), r.Doubles(), r.Ints(), r.Ints());
+        q.Validate();
+        return q;
+    }
+
+    public static PayloadWriter Write(PayloadWriter w, LevelHistograms h) => w.Int(h.Iteration).Int(h.Depth).Ints(h.Trees).Ints(h.Nodes).Int(h.TotalBins).Doubles(h.Values);
+
+    public static LevelHistograms ReadHistograms(PayloadReader r)
+    {
+        var h = new LevelHistograms(r.Int(), r.Int(), r.Ints(), r.Ints(), r.Int(), r.Doubles());
+        h.Validate();
+        return h;
+    }
+}

@@ -1,0 +1,766 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Numerics.Tensors;
+using Akka.Actor;
+using Akka.Event;
+using EdgeActors.Actors.Models;
+using EdgeActors.Messages;
+
+namespace EdgeActors.Actors.Federated;
+
+/// <summary>
+/// The federated round coordinator: a cluster singleton on the datacenter role. Per round it samples clients from the
+/// edge workers' heartbeats, sends them the global weights, streams their updates into the chosen aggregator until all
+/// sampled clients answered, dropped out (their node left) or the deadline passed, and aggregates once a quorum replied
+/// (otherwise the round restarts as a new attempt). The new global model is scored on held-out data, committed to the
+/// <see cref="FederationStore"/> together with the round's summary in one transaction, and published to the model
+/// registry, which rolls it out to the edges. After a failover the new coordinator resumes from the last committed round
+/// with a new attempt number; updates addressed to an older attempt are ignored, and the store refuses a second commit
+/// of a round, so no update is applied twice. Federated k-means and GBDT jobs run as children (<see cref="JobRunner"/>).
+/// </summary>
+public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnboundedStash
+{
+    public const string Name = "federated-coordinator";
+    public const int MaxAttemptsPerRound = 10;
+
+    // ---------------------------------------------------------------- internal messages
+    private sealed record Loaded(StoredExperiment? Running, string? Error);
+    private sealed record Created(IActorRef ReplyTo, ExperimentSpec Spec, float[] Initial, string? Error);
+    private sealed record AttemptStarted(string Id, int Round, int Attempt, string[] Clients);
+    private sealed record RoundDeadline(string Id, int Round, int Attempt);
+    private sealed record KeysDeadline(string Id, int Round, int Attempt);
+    private sealed record RevealDeadline(string Id, int Round, int Attempt);
+    private sealed record Committed(string Id, RoundSummary Summary, float[] Global, bool Ok, byte[]? Onnx, string? Error);
+    private sealed record Loaded1(IActorRef ReplyTo, string Id, StoredExperiment? Experiment);
+    private sealed record VersionSaved;
+    private sealed record Sweep
+    {
+        public static readonly Sweep Instance = new();
+    }
+    private sealed record TryStartRound(string Id)
+    {
+        public static TryStartRound For(string id) => new(id);
+    }
+
+    private sealed class Participant(IActorRef worker, string node, ClientInfo[] clients)
+    {
+        public IActorRef Worker { get; } = worker;
+        public string Node { get; set; } = node;
+        public ClientInfo[] Clients { get; set; } = clients;
+        public DateTime LastSeen { get; set; } = DateTime.UtcNow;
+    }
+
+    private sealed class Run(ExperimentSpec spec, AggregationStrategy strategy, int round, int attempt, float[] global, List<RoundSummary> history)
+    {
+        public ExperimentSpec Spec { get; } = spec;
+        public AggregationStrategy Strategy { get; } = strategy;
+        public int Round { get; set; } = round;       // last committed round
+        public int Attempt { get; set; } = attempt;   // last attempt started (grows across failovers)
+        public float[] Global { get; set; } = global;
+        public List<RoundSummary> History { get; } = history;
+        public string State { get; set; } = "running";
+        public string Detail { get; set; } = "";
+        public int AttemptsThisRound { get; set; }
+    }
+
+    private enum Phase { Keys, Training, Revealing, Committing }
+
+    private sealed class RoundState(int round, int attempt, Dictionary<string, IActorRef> sampled, int dimension)
+    {
+        public int Round { get; } = round;
+        public int Attempt { get; } = attempt;
+        public Dictionary<string, IActorRef> Sampled { get; } = sampled;
+        public HashSet<string> Received { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, string> Dropped { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, byte[]> Keys { get; } = new(StringComparer.Ordinal);
+        public HashSet<string> Revealed { get; } = new(StringComparer.Ordinal);
+        public IUpdateAggregator? Aggregator { get; set; }
+        public SecAggAccumulator? Masked { get; set; }
+        public double WeightSum { get; set; }
+        public double LossSum { get; set; }
+        public int Late { get; set; }
+        public List<double> Norms { get; } = [];
+        public Stopwatch Watch { get; } = Stopwatch.StartNew();
+        public Phase Phase { get; set; } = Phase.Training;
+        public int Dimension { get; } = dimension;
+        public int PendingReveals { get; set; }
+
+        public IEnumerable<string> Participants => Phase == Phase.Keys ? Sampled.Keys : Keys.Count > 0 ? Keys.Keys : Sampled.Keys;
+        public bool AllAnswered => Participants.All(c => Received.Contains(c) || Dropped.ContainsKey(c));
+    }
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly FederationSettings _settings;
+    private readonly FederationStore _store;
+    private readonly Lazy<EvaluationSet?> _eval;
+    private readonly IActorRef? _registry;
+    private readonly Dictionary<IActorRef, Participant> _participants = new();
+    private readonly Dictionary<string, (string Id, int Round)> _publishing = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, IActorRef> _jobs = new(StringComparer.Ordinal);
+    private Run? _run;
+    private RoundState? _round;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+    public IStash Stash { get; set; } = null!;
+
+    public RoundCoordinator(FederationSettings settings, FederationStore store, Func<EvaluationSet?> evaluation, IActorRef? registry)
+    {
+        _settings = settings;
+        _store = store;
+        _eval = new Lazy<EvaluationSet?>(evaluation, LazyThreadSafetyMode.ExecutionAndPublication);
+        _registry = registry;
+        Become(Loading);
+    }
+
+    public static Props Props(FederationSettings settings, FederationStore store, Func<EvaluationSet?> evaluation, IActorRef? registry) =>
+        Akka.Actor.Props.Create(() => new RoundCoordinator(settings, store, evaluation, registry));
+
+    protected override void PreStart()
+    {
+        var store = _store;
+        Task.Run(() =>
+            {
+                var running = store.Running();
+                return new Loaded(running.Length > 0 ? store.Load(running[0]) : null, null);
+            })
+            .PipeTo(Self, failure: ex => new Loaded(null, ex.GetBaseException().Message));
+        Timers.StartPeriodicTimer("sweep", Sweep.Instance, _settings.HeartbeatInterval);
+    }
+
+    private void Loading()
+    {
+        Receive<Loaded>(l =>
+        {
+            if (l.Error is not null) _log.Error("Federated coordinator: cannot read {0}: {1}", _store.DatabasePath, l.Error);
+            if (l.Running is { State: "running" } e)
+            {
+                try
+                {
+                    _run = new Run(e.Spec, Aggregators.Parse(e.Spec.Strategy), e.Round, e.Attempt, e.Global, e.History.ToList());
+                    _log.Info("Federated coordinator: resuming experiment {0} after round {1} (attempt {2} was the last started); waiting {3} for edges",
+                        e.Spec.Id, e.Round, e.Attempt, _settings.ResumeGrace);
+                    _run.Detail = $"resumed after round {e.Round}";
+                    Timers.StartSingleTimer("resume", TryStartRound.For(e.Spec.Id), _settings.ResumeGrace);
+                }
+                catch (Exception ex)
+                {
+                    _log.Error("Federated coordinator: cannot resume experiment {0}: {1}", e.Spec.Id, ex.Message);
+                }
+            }
+            _log.Info("Federated coordinator started (state in {0})", _store.DatabasePath);
+            Become(Active);
+            Stash.UnstashAll();
+        });
+        Receive<ParticipantHeartbeat>(OnHeartbeat);
+        Receive<Sweep>(_ => { });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void Active()
+    {
+        Receive<ParticipantHeartbeat>(OnHeartbeat);
+        Receive<Sweep>(_ => OnSweep());
+        Receive<Terminated>(t => RemoveParticipant(t.ActorRef, "its node left the cluster"));
+        Receive<GetFederationStatus>(_ => Sender.Tell(new FederationStatus(
+            _participants.Values.OrderBy(p => p.Node, StringComparer.Ordinal)
+                .Select(p => new ParticipantInfo(p.Node, p.Clients, (long)(DateTime.UtcNow - p.LastSeen).TotalMilliseconds)).ToArray(),
+            _run is { State: "running" } r ? r.Spec.Id : "")));
+        Receive<StartExperiment>(OnStart);
+        Receive<Created>(OnCreated);
+        Receive<GetExperimentStatus>(OnStatus);
+        Receive<Loaded1>(l => l.ReplyTo.Tell(l.Experiment is { } e
+            ? new ExperimentStatus(e.Spec.Id, e.State, e.Round, e.Spec.Rounds, e.Attempt, e.Detail, e.History)
+            : new ExperimentStatus(l.Id, "unknown", 0, 0, 0, $"no experiment '{l.Id}'", [])));
+        Receive<TryStartRound>(t =>
+        {
+            if (_run is { State: "running" } r && r.Spec.Id == t.Id && _round is null) StartRound();
+        });
+        Receive<AttemptStarted>(OnAttemptStarted);
+        Receive<MaskKeys>(OnKeys);
+        Receive<KeysDeadline>(d =>
+        {
+            if (IsCurrent(d.Id, d.Round, d.Attempt) && _round!.Phase == Phase.Keys) SendTraining();
+        });
+        Receive<ClientUpdate>(OnUpdate);
+        Receive<MaskedClientUpdate>(OnMasked);
+        Receive<ClientFailed>(f =>
+        {
+            if (!IsCurrent(f.ExperimentId, f.Round, f.Attempt) || _round!.Received.Contains(f.ClientId)) return;
+            _log.Warning("Federated round {0}: client {1} failed: {2}", f.Round, f.ClientId, f.Reason);
+            _round.Dropped.TryAdd(f.ClientId, f.Reason);
+            CheckComplete();
+        });
+        Receive<RoundDeadline>(d =>
+        {
+            if (!IsCurrent(d.Id, d.Round, d.Attempt) || _round!.Phase is Phase.Committing or Phase.Revealing) return;
+            foreach (var c in _round.Participants.Where(c => !_round.Received.Contains(c)).ToList())
+                _round.Dropped.TryAdd(c, "no update before the round deadline");
+            Finish();
+        });
+        Receive<RevealedMasks>(OnRevealed);
+        Receive<RevealDeadline>(d =>
+        {
+            if (IsCurrent(d.Id, d.Round, d.Attempt) && _round!.Phase == Phase.Revealing)
+                Restart("survivors did not reveal their masks with the dropped clients in time");
+        });
+        Receive<Committed>(OnCommitted);
+        Receive<ModelPublished>(OnPublished);
+        Receive<ModelCommandRejected>(r => _log.Warning("Federated coordinator: the registry refused {0}: {1}", r.Name, r.Reason));
+        Receive<VersionSaved>(_ => { });
+        Receive<StartKMeans>(OnStartJob);
+        Receive<StartGbdt>(OnStartJob);
+        Receive<GetJobStatus>(q =>
+        {
+            if (_jobs.TryGetValue(q.Id, out var job)) job.Forward(q);
+            else Sender.Tell(new JobStatus(q.Id, "", "unknown", $"no job '{q.Id}'", [], [], []));
+        });
+        Receive<JobStepReply>(r =>
+        {
+            if (_jobs.TryGetValue(r.JobId, out var job)) job.Forward(r);
+        });
+        Receive<JobRunner.WorkersQuery>(_ => Sender.Tell(new JobRunner.Workers(_participants.Values.Select(p => p.Worker).ToArray())));
+    }
+
+    // ---------------------------------------------------------------- participants
+
+    private void OnHeartbeat(ParticipantHeartbeat h)
+    {
+        if (!_participants.TryGetValue(Sender, out var p))
+        {
+            _participants[Sender] = p = new Participant(Sender, h.Node, h.Clients);
+            Context.Watch(Sender);
+            _log.Info("Federated coordinator: worker on {0} joined with {1} clients ({2} samples)", h.Node, h.Clients.Length, h.Clients.Sum(c => (long)c.Samples));
+        }
+        p.Node = h.Node;
+        p.Clients = h.Clients;
+        p.LastSeen = DateTime.UtcNow;
+    }
+
+    private void OnSweep()
+    {
+        var now = DateTime.UtcNow;
+        foreach (var p in _participants.Values.Where(p => now - p.LastSeen > _settings.ParticipantTimeout).ToList())
+            RemoveParticipant(p.Worker, $"no heartbeat for {(now - p.LastSeen).TotalSeconds:F0} s");
+    }
+
+    private void RemoveParticipant(IActorRef worker, string reason)
+    {
+        if (!_participants.Remove(worker, out var p)) return;
+        Context.Unwatch(worker);
+        _log.Warning("Federated coordinator: worker on {0} removed: {1}", p.Node, reason);
+        if (_round is null) return;
+        foreach (var (client, w) in _round.Sampled)
+            if (w.Equals(worker) && !_round.Received.Contains(client))
+                _round.Dropped.TryAdd(client, $"dropped: worker on {p.Node} {reason}");
+        if (_round.Phase == Phase.Revealing)
+        {
+            Restart($"a survivor's worker ({p.Node}) left during mask recovery");
+            return;
+        }
+        CheckComplete();
+    }
+
+    private Dictionary<string, (IActorRef Worker, int Samples)> AvailableClients()
+    {
+        var result = new Dictionary<string, (IActorRef, int)>(StringComparer.Ordinal);
+        foreach (var p in _participants.Values.OrderBy(p => p.Node, StringComparer.Ordinal))
+        foreach (var c in p.Clients)
+            result.TryAdd(c.ClientId, (p.Worker, c.Samples));
+        return result;
+    }
+
+    // ---------------------------------------------------------------- experiments
+
+    /// <summary>Why <paramref name="spec"/> cannot run, or null.</summary>
+    public static string? Validate(ExperimentSpec spec)
+    {
+        if (string.IsNullOrWhiteSpace(spec.Id) || spec.Id.Length > 64 || spec.Id.Any(char.IsControl)) return "experiment id must be 1..64 printable characters";
+        try
+        {
+            FederatedModel.Parse(spec.Model);
+        }
+        catch (ArgumentException ex)
+        {
+            return ex.Message;
+        }
+        AggregationStrategy strategy;
+        try
+        {
+            strategy = Aggregators.Parse(spec.Strategy);
+        }
+        catch (ArgumentException ex)
+        {
+            return ex.Message;
+        }
+        if (spec.Rounds is < 1 or > 100_000) return $"rounds = {spec.Rounds}: must be 1..100000";
+        if (spec.Fraction is <= 0 or > 1) return $"fraction = {spec.Fraction}: must be in (0, 1]";
+        if (spec.MinClients < 1) return $"min clients = {spec.MinClients}: must be ≥ 1";
+        if (spec.LocalEpochs is < 1 or > 1000) return $"local epochs = {spec.LocalEpochs}: must be 1..1000";
+        if (spec.BatchSize is < 1 or > 65_536) return $"batch size = {spec.BatchSize}: must be 1..65536";
+        if (!(spec.LearningRate > 0) || !float.IsFinite(spec.LearningRate)) return $"learning rate = {spec.LearningRate}: must be > 0";
+        if (spec.Momentum is < 0 or >= 1) return $"momentum = {spec.Momentum}: must be in [0, 1)";
+        if (spec.ProximalMu < 0) return $"proximal mu = {spec.ProximalMu}: must be ≥ 0";
+        if (!(spec.ServerLearningRate > 0)) return $"server learning rate = {spec.ServerLearningRate}: must be > 0";
+        if (spec.RoundTimeoutMs < 100) return $"round timeout = {spec.RoundTimeoutMs} ms: must be ≥ 100 ms";
+        if (spec.Quorum is <= 0 or > 1) return $"quorum = {spec.Quorum}: must be in (0, 1]";
+        if (spec.LateUpdates is not ("drop" or "fold")) return $"late updates = '{spec.LateUpdates}': must be drop or fold";
+        if (spec.MaxStaleness < 0) return $"max staleness = {spec.MaxStaleness}: must be ≥ 0";
+        if (spec.ClipNorm < 0 || spec.NoiseMultiplier < 0) return "clip norm and noise multiplier must be ≥ 0";
+        if (spec.NoiseMultiplier > 0 && spec.ClipNorm <= 0) return "DP noise needs a clip norm > 0 (the noise scale is noise-multiplier × clip-norm)";
+        if (spec.TrimFraction is < 0 or >= 0.5) return $"trim fraction = {spec.TrimFraction}: must be in [0, 0.5)";
+        if (spec.KrumByzantine < 0) return $"krum byzantine = {spec.KrumByzantine}: must be ≥ 0";
+        var robust = strategy is AggregationStrategy.Median or AggregationStrategy.TrimmedMean or AggregationStrategy.Krum;
+        if (spec.SecureAggregation && robust)
+            return $"strategy {spec.Strategy} needs each client's update, which secure aggregation hides: use fedavg or fedprox with --secure-aggregation";
+        if (spec.LateUpdates == "fold" && (robust || spec.SecureAggregation))
+            return "late updates can only be folded into fedavg/fedprox rounds without secure aggregation";
+        if (spec.PublishAs.Length > 0 && Registry.ModelStore.ValidateName(spec.PublishAs) is { } bad) return "publish-as: " + bad;
+        return null;
+    }
+
+    private void OnStart(StartExperiment start)
+    {
+        var spec = start.Spec;
+        var problem = Validate(spec);
+        if (problem is null && _run is { State: "running" } r)
+            problem = r.Spec.Id == spec.Id ? $"experiment {spec.Id} is already running (round {r.Round + 1})" : $"experiment {r.Spec.Id} is running; one at a time";
+        if (problem is not null)
+        {
+            _log.Warning("Federated coordinator: experiment {0} refused: {1}", spec.Id, problem);
+            Sender.Tell(new ExperimentRejected(spec.Id, problem));
+            return;
+        }
+        var replyTo = Sender;
+        var store = _store;
+        Task.Run(() =>
+            {
+                var initial = FederatedModel.Create(spec.Model, spec.Seed).Parameters;
+                return store.Create(spec, initial)
+                    ? new Created(replyTo, spec, initial, null)
+                    : new Created(replyTo, spec, initial, $"experiment id '{spec.Id}' was used before; pick a new id");
+            })
+            .PipeTo(Self, failure: ex => new Created(replyTo, spec, [], "cannot store the experiment: " + ex.GetBaseException().Message));
+    }
+
+    private void OnCreated(Created c)
+    {
+        if (c.Error is not null || _run is { State: "running" })
+        {
+            c.ReplyTo.Tell(new ExperimentRejected(c.Spec.Id, c.Error ?? "another experiment started meanwhile"));
+            return;
+        }
+        _run = new Run(c.Spec, Aggregators.Parse(c.Spec.Strategy), 0, 0, c.Initial, []);
+        _round = null;
+        var available = AvailableClients().Count;
+        _log.Info("Federated coordinator: experiment {0} started: {1}, {2}, {3} rounds, {4} clients available", c.Spec.Id, c.Spec.Model, c.Spec.Strategy, c.Spec.Rounds, available);
+        c.ReplyTo.Tell(new ExperimentAccepted(c.Spec.Id, available));
+        StartRound();
+    }
+
+    private void OnStatus(GetExperimentStatus q)
+    {
+        if (_run is { } r && r.Spec.Id == q.Id)
+        {
+            Sender.Tell(new ExperimentStatus(r.Spec.Id, r.State, r.Round, r.Spec.Rounds, r.Attempt, r.Detail, r.History.ToArray()));
+            return;
+        }
+        var replyTo = Sender;
+        var store = _store;
+        Task.Run(() => new Loaded1(replyTo, q.Id, store.Load(q.Id))).PipeTo(Self, failure: _ => new Loaded1(replyTo, q.Id, null));
+    }
+
+    // ---------------------------------------------------------------- rounds
+
+    private bool IsCurrent(string id, int round, int attempt) =>
+        _run is { State: "running" } r && r.Spec.Id == id && _round is { } s && s.Round == round && s.Attempt == attempt;
+
+    private void StartRound()
+    {
+        var run = _run!;
+        _round = null;
+        var available = AvailableClients();
+        if (available.Count < run.Spec.MinClients)
+        {
+            run.Detail = $"waiting for clients: {available.Count} available, at least {run.Spec.MinClients} needed";
+            Timers.StartSingleTimer("start-round", TryStartRound.For(run.Spec.Id), TimeSpan.FromSeconds(1));
+            return;
+        }
+        var round = run.Round + 1;
+        var attempt = run.Attempt + 1;
+        var want = Math.Min(available.Count, Math.Max(run.Spec.MinClients, (int)Math.Ceiling(run.Spec.Fraction * available.Count)));
+        var ids = available.Keys.Order(StringComparer.Ordinal).ToArray();
+        new Random(unchecked(run.Spec.Seed * 1_000_003 + round * 7_919 + attempt)).Shuffle(ids);
+        var sampled = ids.Take(want).Order(StringComparer.Ordinal).ToArray();
+        run.Attempt = attempt;
+        var store = _store;
+        var id = run.Spec.Id;
+        Task.Run(() =>
+            {
+                store.StartAttempt(id, attempt);
+                return new AttemptStarted(id, round, attempt, sampled);
+            })
+            .PipeTo(Self, failure: ex =>
+            {
+                _log.Error("Federated coordinator: cannot record attempt {0}: {1}", attempt, ex.GetBaseException().Message);
+                return TryStartRound.For(id);
+            });
+    }
+
+    private void OnAttemptStarted(AttemptStarted a)
+    {
+        if (_run is not { State: "running" } run || run.Spec.Id != a.Id || run.Attempt != a.Attempt) return;
+        var available = AvailableClients();
+        var sampled = a.Clients.Where(available.ContainsKey).ToDictionary(c => c, c => available[c].Worker, StringComparer.Ordinal);
+        if (sampled.Count == 0)
+        {
+            StartRound();
+            return;
+        }
+        var state = new RoundState(a.Round, a.Attempt, sampled, run.Global.Length);
+        _round = state;
+        run.AttemptsThisRound++;
+        run.Detail = $"round {a.Round} attempt {a.Attempt}: {sampled.Count} clients";
+        if (run.Spec.SecureAggregation)
+        {
+            state.Phase = Phase.Keys;
+            foreach (var group in sampled.GroupBy(kv => kv.Value))
+                group.Key.Tell(new MaskKeyRequest(run.Spec.Id, a.Round, a.Attempt, group.Select(kv => kv.Key).ToArray()));
+            Timers.StartSingleTimer("keys", new KeysDeadline(run.Spec.Id, a.Round, a.Attempt), TimeSpan.FromMilliseconds(Math.Max(1000, run.Spec.RoundTimeoutMs / 4)));
+        }
+        else
+        {
+            SendTraining();
+        }
+        Timers.StartSingleTimer("deadline", new RoundDeadline(run.Spec.Id, a.Round, a.Attempt), TimeSpan.FromMilliseconds(run.Spec.RoundTimeoutMs));
+    }
+
+    private void OnKeys(MaskKeys k)
+    {
+        if (!IsCurrent(k.ExperimentId, k.Round, k.Attempt) || _round!.Phase != Phase.Keys) return;
+        for (var i = 0; i < Math.Min(k.Clients.Length, k.PublicKeys.Length); i++)
+            if (_round.Sampled.ContainsKey(k.Clients[i]) && k.PublicKeys[i].Length is > 0 and <= 1024)
+                _round.Keys[k.Clients[i]] = k.PublicKeys[i];
+        if (_round.Keys.Count == _round.Sampled.Count) SendTraining();
+    }
+
+    private void SendTraining()
+    {
+        var run = _run!;
+        var s = _round!;
+        var spec = run.Spec;
+        string[] peers = [];
+        byte[][] keys = [];
+        if (spec.SecureAggregation)
+        {
+            Timers.Cancel("keys");
+            foreach (var c in s.Sampled.Keys.Where(c => !s.Keys.ContainsKey(c))) s.Dropped.TryAdd(c, "no mask key before the key deadline");
+            peers = s.Keys.Keys.Order(StringComparer.Ordinal).ToArray();
+            keys = peers.Select(p => s.Keys[p]).ToArray();
+            if (peers.Length < Needed(s.Sampled.Count))
+            {
+                Restart($"only {peers.Length} of {s.Sampled.Count} clients sent mask keys");
+                return;
+            }
+            s.Masked = new SecAggAccumulator(s.Dimension);
+        }
+        else
+        {
+            s.Aggregator = Aggregators.Create(run.Strategy, s.Dimension, s.Sampled.Count,
+                new AggregatorOptions(spec.TrimFraction, spec.KrumByzantine, 1));
+        }
+        s.Phase = Phase.Training;
+        var training = new LocalTraining(spec.LocalEpochs, spec.BatchSize, spec.LearningRate, spec.Momentum, spec.ProximalMu, spec.Seed,
+            spec.ClipNorm, spec.PoisonedClients, spec.PoisonScale);
+        var participants = spec.SecureAggregation ? peers.ToHashSet(StringComparer.Ordinal) : s.Sampled.Keys.ToHashSet(StringComparer.Ordinal);
+        foreach (var group in s.Sampled.Where(kv => participants.Contains(kv.Key)).GroupBy(kv => kv.Value))
+            group.Key.Tell(new TrainRound(spec.Id, s.Round, s.Attempt, spec.Model, run.Global, training, group.Select(kv => kv.Key).ToArray(), peers, keys));
+        _log.Info("Federated round {0} (attempt {1}): training {2} clients on {3} nodes", s.Round, s.Attempt, participants.Count,
+            s.Sampled.Where(kv => participants.Contains(kv.Key)).Select(kv => kv.Value).Distinct().Count());
+    }
+
+    private int Needed(int sampled) => Math.Max(1, (int)Math.Ceiling(_run!.Spec.Quorum * sampled - 1e-9));
+
+    private double Weight(int samples) => _run!.Spec.ClipNorm > 0 ? 1.0 : samples;
+
+    private void OnUpdate(ClientUpdate u)
+    {
+        var run = _run;
+        if (run is not { State: "running" } || run.Spec.Id != u.ExperimentId || _round is not { Phase: Phase.Training, Aggregator: { } agg } s) return;
+        if (u.Round == s.Round && u.Attempt == s.Attempt)
+        {
+            if (!s.Sampled.ContainsKey(u.ClientId) || s.Received.Contains(u.ClientId) || s.Dropped.ContainsKey(u.ClientId)) return;
+            if (!Accept(u, s, agg, 1.0)) s.Dropped.TryAdd(u.ClientId, "malformed update");
+            else s.Received.Add(u.ClientId);
+            CheckComplete();
+            return;
+        }
+        // late: an update trained from an older global model (earlier round, or an earlier attempt of this round)
+        var staleness = s.Round - u.Round;
+        if (run.Spec.LateUpdates != "fold" || staleness < 0 || staleness > run.Spec.MaxStaleness || s.Received.Contains(u.ClientId)) return;
+        if (Accept(u, s, agg, 1.0 / Math.Sqrt(1 + staleness)))
+        {
+            s.Late++;
+            _log.Info("Federated round {0}: folded a late update of {1} from round {2} (staleness {3})", s.Round, u.ClientId, u.Round, staleness);
+        }
+    }
+
+    private bool Accept(ClientUpdate u, RoundState s, IUpdateAggregator agg, double staleWeight)
+    {
+        if (u.Delta.Length != s.Dimension || u.Samples < 1)
+        {
+            _log.Warning("Federated round {0}: update of {1} refused: {2} values for a model of {3}, {4} samples", s.Round, u.ClientId, u.Delta.Length, s.Dimension, u.Samples);
+            return false;
+        }
+        var norm = DifferentialPrivacy.L2Norm(u.Delta);
+        if (!double.IsFinite(norm))
+        {
+            _log.Warning("Federated round {0}: update of {1} refused: it holds NaN or infinite values", s.Round, u.ClientId);
+            return false;
+        }
+        s.Norms.Add(norm);
+        if (_run!.Spec.ClipNorm > 0) DifferentialPrivacy.ClipL2(u.Delta, _run.Spec.ClipNorm);
+        var w = Weight(u.Samples) * staleWeight;
+        agg.Add(u.Delta, w);
+        s.WeightSum += w;
+        s.LossSum += u.Loss * w;
+        return true;
+    }
+
+    private void OnMasked(MaskedClientUpdate u)
+    {
+        if (!IsCurrent(u.ExperimentId, u.Round, u.Attempt) || _round is not { Phase: Phase.Training, Masked: { } acc } s) return;
+        if (!s.Keys.ContainsKey(u.ClientId) || s.Received.Contains(u.ClientId) || s.Dropped.ContainsKey(u.ClientId)) return;
+        if (u.Masked.Length != s.Dimension || u.Samples < 1)
+        {
+            s.Dropped.TryAdd(u.ClientId, "malformed masked update");
+        }
+        else
+        {
+            acc.Add(u.Masked);
+            var w = Weight(u.Samples);
+            s.WeightSum += w;
+            s.LossSum += u.Loss * w;
+            s.Received.Add(u.ClientId);
+        }
+        CheckComplete();
+    }
+
+    private void CheckComplete()
+    {
+        if (_round is { Phase: Phase.Training } s && s.AllAnswered) Finish();
+        else if (_round is { Phase: Phase.Keys } k && k.Sampled.Keys.All(c => k.Keys.ContainsKey(c) || k.Dropped.ContainsKey(c))) SendTraining();
+    }
+
+    private void Finish()
+    {
+        var s = _round!;
+        Timers.Cancel("deadline");
+        var participants = s.Participants.Count();
+        var needed = Needed(s.Sampled.Count);
+        if (s.Received.Count < needed)
+        {
+            Restart($"quorum not reached: {s.Received.Count} of {s.Sampled.Count} sampled clients replied, {needed} needed ({string.Join("; ", s.Dropped.Select(kv => kv.Key + ": " + kv.Value).Take(5))})");
+            return;
+        }
+        if (s.Masked is not null)
+        {
+            var dropped = s.Keys.Keys.Where(c => !s.Received.Contains(c)).ToArray();
+            if (dropped.Length > 0)
+            {
+                // the survivors' masks with the dropped clients do not cancel: ask the survivors for those pair seeds
+                s.Phase = Phase.Revealing;
+                var survivors = s.Received.ToArray();
+                var groups = s.Sampled.Where(kv => s.Received.Contains(kv.Key)).GroupBy(kv => kv.Value).ToList();
+                s.PendingReveals = groups.Count;
+                foreach (var g in groups)
+                    g.Key.Tell(new RevealMasks(_run!.Spec.Id, s.Round, s.Attempt, g.Select(kv => kv.Key).ToArray(), dropped));
+                _log.Info("Federated round {0}: {1} masked clients dropped ({2}); recovering their masks from {3} survivors",
+                    s.Round, dropped.Length, string.Join(",", dropped), survivors.Length);
+                Timers.StartSingleTimer("reveal", new RevealDeadline(_run.Spec.Id, s.Round, s.Attempt), TimeSpan.FromMilliseconds(Math.Max(1000, _run.Spec.RoundTimeoutMs / 4)));
+                return;
+            }
+        }
+        Aggregate(participants);
+    }
+
+    private void OnRevealed(RevealedMasks r)
+    {
+        if (!IsCurrent(r.ExperimentId, r.Round, r.Attempt) || _round is not { Phase: Phase.Revealing, Masked: { } acc } s) return;
+        for (var i = 0; i < Math.Min(Math.Min(r.Survivors.Length, r.Dropped.Length), r.Seeds.Length); i++)
+        {
+            var key = r.Survivors[i] + "|" + r.Dropped[i];
+            if (!s.Received.Contains(r.Survivors[i]) || s.Received.Contains(r.Dropped[i]) || !s.Keys.ContainsKey(r.Dropped[i]) || !s.Revealed.Add(key)) continue;
+            acc.RemoveDroppedMask(r.Survivors[i], r.Dropped[i], r.Seeds[i]);
+        }
+        if (--s.PendingReveals > 0) return;
+        var expected = s.Received.Count * s.Keys.Keys.Count(c => !s.Received.Contains(c));
+        if (s.Revealed.Count != expected)
+        {
+            Restart($"mask recovery incomplete: {s.Revealed.Count} of {expected} pair seeds revealed");
+            return;
+        }
+        Timers.Cancel("reveal");
+        Aggregate(s.Keys.Count);
+    }
+
+    private void Restart(string reason)
+    {
+        var run = _run!;
+        var s = _round!;
+        Timers.Cancel("deadline");
+        Timers.Cancel("keys");
+        Timers.Cancel("reveal");
+        s.Aggregator?.Dispose();
+        _round = null;
+        if (run.AttemptsThisRound >= MaxAttemptsPerRound)
+        {
+            Fail($"round {s.Round} failed {run.AttemptsThisRound} times; last: {reason}");
+            return;
+        }
+        _log.Warning("Federated round {0} attempt {1} restarts: {2}", s.Round, s.Attempt, reason);
+        run.Detail = $"round {s.Round} restarted: {reason}";
+        StartRound();
+    }
+
+    private void Fail(string reason)
+    {
+        var run = _run!;
+        run.State = "failed";
+        run.Detail = reason;
+        _log.Error("Federated experiment {0} failed: {1}", run.Spec.Id, reason);
+        var store = _store;
+        var id = run.Spec.Id;
+        Task.Run(() => store.Fail(id, reason)).PipeTo(Self, success: () => new VersionSaved(), failure: _ => new VersionSaved());
+    }
+
+    private void Aggregate(int participants)
+    {
+        var run = _run!;
+        var s = _round!;
+        s.Phase = Phase.Committing;
+        var spec = run.Spec;
+        var mean = new float[s.Dimension];
+        if (s.Masked is { } acc)
+        {
+            acc.Decode(mean);
+            TensorPrimitives.Divide(mean, (float)s.WeightSum, mean);
+        }
+        else
+        {
+            s.Aggregator!.Complete(mean);
+            s.Aggregator.Dispose();
+        }
+        var count = s.Received.Count + s.Late;
+        if (spec.NoiseMultiplier > 0)
+        {
+            // central DP: noise of std z·C on the sum of clipped updates, i.e. z·C/m on their (uniform) mean
+            var rng = new Random(unchecked(spec.Seed * 31 + s.Round * 17 + s.Attempt));
+            DifferentialPrivacy.AddGaussianNoise(mean, spec.NoiseMultiplier * spec.ClipNorm / Math.Max(1, count), rng);
+        }
+        var global = (float[])run.Global.Clone();
+        TensorPrimitives.MultiplyAdd(mean, spec.ServerLearningRate, global, global);
+        var norms = s.Norms.Order().ToList();
+        var summary = new RoundSummary(s.Round, s.Attempt, 0, 0, s.Sampled.Count, s.Received.Count, s.Sampled.Count - s.Received.Count, s.Late,
+            s.Watch.Elapsed.TotalSeconds, norms.Count > 0 ? norms[norms.Count / 2] : 0, 0, s.Received.Order(StringComparer.Ordinal).ToArray());
+        var trainLoss = s.WeightSum > 0 ? s.LossSum / s.WeightSum : 0;
+        var store = _store;
+        var eval = _eval;
+        var limit = _settings.EvalLimit;
+        var finished = s.Round >= spec.Rounds;
+        Task.Run(() =>
+            {
+                var model = FederatedModel.FromParameters(spec.Model, global);
+                var (accuracy, loss) = eval.Value is { } data ? FederatedModel.Evaluate(model, data, limit) : (double.NaN, trainLoss);
+                var done = summary with { Accuracy = accuracy, Loss = loss };
+                var onnx = spec.PublishAs.Length > 0 ? MlpOnnx.Export(model, "federated_" + spec.Id.Replace('-', '_')) : null;
+                var ok = store.CommitRound(spec.Id, done, global, finished);
+                return new Committed(spec.Id, done, global, ok, onnx, null);
+            })
+            .PipeTo(Self, failure: ex => new Committed(spec.Id, summary, global, false, null, ex.GetBaseException().Message));
+    }
+
+    private void OnCommitted(Committed c)
+    {
+        if (_run is not { State: "running" } run || run.Spec.Id != c.Id || _round is not { Phase: Phase.Committing } s || s.Round != c.Summary.Round) return;
+        _round = null;
+        if (!c.Ok)
+        {
+            var why = c.Error ?? "the store already holds this round (another coordinator committed it)";
+            _log.Error("Federated round {0}: not committed: {1}", c.Summary.Round, why);
+            if (c.Error is not null)
+            {
+                Restart2(run, why);
+                return;
+            }
+            // someone else committed this round: reload the committed state instead of applying ours
+            var store = _store;
+            Task.Run(() => new Loaded(store.Load(run.Spec.Id), null)).PipeTo(Self);
+            Become(Loading);
+            _run = null;
+            return;
+        }
+        run.Round = c.Summary.Round;
+        run.Global = c.Global;
+        run.History.Add(c.Summary);
+        run.AttemptsThisRound = 0;
+        _log.Info("Federated round {0}/{1}: accuracy {2:F4}, loss {3:F4}, {4}/{5} clients, {6} late, {7:F1} s",
+            c.Summary.Round, run.Spec.Rounds, c.Summary.Accuracy, c.Summary.Loss, c.Summary.Received, c.Summary.Sampled, c.Summary.Late, c.Summary.Seconds);
+        if (c.Onnx is not null && _registry is not null)
+        {
+            var description = string.Create(CultureInfo.InvariantCulture,
+                $"federated {run.Spec.Id} round {c.Summary.Round}: {run.Spec.Strategy}, test accuracy {c.Summary.Accuracy:F4}, clients {string.Join(",", c.Summary.Clients)}");
+            _publishing[description] = (run.Spec.Id, c.Summary.Round);
+            _registry.Tell(new PublishModel(run.Spec.PublishAs, c.Onnx, [TrainingFrames.FrameBytes], FashionLabels.Names, description));
+        }
+        if (run.Round >= run.Spec.Rounds)
+        {
+            run.State = "done";
+            run.Detail = $"finished {run.Round} rounds";
+            _log.Info("Federated experiment {0} done: accuracy {1:F4}", run.Spec.Id, c.Summary.Accuracy);
+            return;
+        }
+        StartRound();
+    }
+
+    private void Restart2(Run run, string why)
+    {
+        if (++run.AttemptsThisRound >= MaxAttemptsPerRound) Fail(why);
+        else StartRound();
+    }
+
+    private void OnPublished(ModelPublished p)
+    {
+        if (!_publishing.Remove(p.Model.Description, out var target)) return;
+        if (_run is { } run && run.Spec.Id == target.Id)
+        {
+            var i = run.History.FindIndex(h => h.Round == target.Round);
+            if (i >= 0) run.History[i] = run.History[i] with { ModelVersion = p.Model.Version };
+        }
+        var store = _store;
+        Task.Run(() => store.SetModelVersion(target.Id, target.Round, p.Model.Version))
+            .PipeTo(Self, success: () => new VersionSaved(), failure: _ => new VersionSaved());
+    }
+
+    // ---------------------------------------------------------------- k-means and GBDT jobs
+
+    private void OnStartJob(IFederationRequest request)
+    {
+        var (id, problem) = request switch
+        {
+            StartKMeans k => (k.Id, JobRunner.Validate(k)),
+            StartGbdt g => (g.Id, JobRunner.Validate(g)),
+            _ => ("", "unknown job"),
+        };
+        if (problem is null && _jobs.ContainsKey(id)) problem = $"job id '{id}' was used before";
+        if (problem is null && _participants.Count == 0) problem = "no edge worker has announced itself yet";
+        if (problem is not null)
+        {
+            Sender.Tell(new JobStatus(id, "", "failed", problem, [], [], []));
+            return;
+        }
+        var workers = _participants.Values.OrderBy(p => p.Node, StringComparer.Ordinal).Select(p => p.Worker).ToArray();
+        var job = Context.ActorOf(JobRunner.Props(request, workers, _registry), "job-" + Uri.EscapeDataString(id).Replace("%", "_"));
+        _jobs[id] = job;
+        job.Forward(new GetJobStatus(id));
+    }
+}
