@@ -16,7 +16,8 @@ public static class Cli
           train      train the Fashion-MNIST MLP, export ONNX, verify against ONNX Runtime, publish
           infer      classify Fashion-MNIST test images through the cluster (accuracy, latency)
           sync       sync status: each edge's outbox backlog, lag and sink acknowledgements
-          bench      benchmarks: bench ingest, bench inference, bench sync
+          experiment federated learning on a local cluster: experiment fedavg | kmeans | gbdt
+          bench      benchmarks: bench ingest, bench inference, bench sync, bench aggregate
           help       this text
 
         Run 'edgeactors <command> --help' for a command's options.
@@ -46,6 +47,7 @@ public static class Cli
                     "infer" => InferCommand.Usage,
                     "train" => TrainCommand.Usage,
                     "sync" => SyncCommand.Usage,
+                    "experiment" => ExperimentCommand.Usage,
                     _ => Usage,
                 });
                 return 0;
@@ -60,6 +62,7 @@ public static class Cli
                 "models" => await ModelsCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "fashion-labels" })),
                 "infer" => await InferCommand.RunAsync(new CliArgs(rest)),
                 "sync" => await SyncCommand.RunAsync(new CliArgs(rest)),
+                "experiment" => await ExperimentCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "secure-aggregation" })),
                 "train" => await TrainCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-publish" })),
                 _ => Unknown(command),
             };

@@ -145,10 +145,10 @@ public sealed class JobParty(string kind, LocalTrainingSet data)
             var seed = r.Int();
             var (pixels, labels) = data.Union();
             if (labels.Length == 0) throw new InvalidOperationException("this node holds no labelled frames");
-            var features = FashionFeatures.Pool7x7Batch(pixels, labels.Length);
+            var features = FashionFeatures.Pool7x7(pixels, labels.Length);
             if (classes == 2)
                 for (var i = 0; i < labels.Length; i++) labels[i] = labels[i] >= threshold ? (byte)1 : (byte)0;
-            _gbdt = new GbdtParty(features, labels.Length, FashionFeatures.PooledFeatureCount, labels, classes);
+            _gbdt = new GbdtParty(features, labels.Length, FashionFeatures.FeatureCount, labels, classes);
             return GbdtWire.Write(new PayloadWriter().Int(labels.Length), _gbdt.Sketch(samples, seed)).ToArray();
         }
         var party = _gbdt ?? throw new InvalidOperationException("GBDT job step before its start");

@@ -179,7 +179,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
             _detail = $"done in {_watch.Elapsed.TotalSeconds:F1} s";
             if (_kind == JobParty.GbdtKind && c.Payload.Length > 0 && _registry is not null && _request is StartGbdt { PublishAs.Length: > 0 } g)
             {
-                _registry.Tell(new PublishModel(g.PublishAs, c.Payload, [FashionFeatures.PooledFeatureCount],
+                _registry.Tell(new PublishModel(g.PublishAs, c.Payload, [FashionFeatures.FeatureCount],
                     g.Classes == 2 ? ["below", "at-or-above"] : Models.FashionLabels.Names,
                     string.Create(CultureInfo.InvariantCulture, $"federated GBDT {_id}: {g.Iterations} iterations, depth {g.MaxDepth}, accuracy {c.Values.ElementAtOrDefault(Array.IndexOf(c.Keys, "accuracy")):F4}")));
             }
@@ -298,7 +298,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
                 rows += p.Int();
                 return GbdtWire.ReadSketch(p);
             }).ToList();
-            _gbdt = new GbdtCoordinator(Options(g), FashionFeatures.PooledFeatureCount);
+            _gbdt = new GbdtCoordinator(Options(g), FashionFeatures.FeatureCount);
             var edges = _gbdt.MergeSketches(sketches);
             return new Computed(1, _kind, GbdtWire.Write(new PayloadWriter(), edges).ToArray(),
                 [$"{rows} labelled frames on {replies.Length} edges; {edges.TotalBins} bins over {edges.FeatureCount} features"], false, [], []);
@@ -323,18 +323,32 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
         {
             var (features, labels) = EvalFeatures(eval, g);
             accuracy = model.Accuracy(features, labels, labels.Length);
-            onnxAccuracy = GbdtOnnx.OnnxRuntimeAccuracy(onnx, features, labels, labels.Length);
+            onnxAccuracy = OnnxRuntimeAccuracy(onnx, features, labels);
         }
         return new Computed(step, _kind, onnx,
             [string.Create(CultureInfo.InvariantCulture, $"trained {model.Trees.Count} trees; test accuracy {accuracy:F4} (C#), {onnxAccuracy:F4} (ONNX Runtime, TreeEnsembleClassifier); largest histogram message {_maxHistogramBytes} bytes")],
             true, ["accuracy", "onnx_accuracy", "trees", "rounds", "max_histogram_bytes"], [accuracy, onnxAccuracy, model.Trees.Count, step - 1, _maxHistogramBytes]);
     }
 
+    /// <summary>Accuracy of the exported model as ONNX Runtime serves it (the TreeEnsembleClassifier's label output).</summary>
+    public static double OnnxRuntimeAccuracy(byte[] onnx, float[] features, byte[] labels)
+    {
+        using var session = new Microsoft.ML.OnnxRuntime.InferenceSession(onnx);
+        var rows = labels.Length;
+        var input = new Microsoft.ML.OnnxRuntime.Tensors.DenseTensor<float>(features, [rows, FashionFeatures.FeatureCount]);
+        using var results = session.Run([Microsoft.ML.OnnxRuntime.NamedOnnxValue.CreateFromTensor(GbdtOnnx.InputName, input)]);
+        var predicted = results.Single(r => r.Name == GbdtOnnx.LabelName).AsEnumerable<long>().ToArray();
+        var correct = 0;
+        for (var i = 0; i < rows; i++)
+            if (predicted[i] == labels[i]) correct++;
+        return rows == 0 ? 0 : (double)correct / rows;
+    }
+
     private static (float[] Features, byte[] Labels) EvalFeatures(EvaluationSet eval, StartGbdt g)
     {
         var pixels = new byte[eval.Images.Length];
         for (var i = 0; i < pixels.Length; i++) pixels[i] = (byte)Math.Clamp(MathF.Round(eval.Images[i] * 255f), 0, 255);
-        var features = FashionFeatures.Pool7x7Batch(pixels, eval.Count);
+        var features = FashionFeatures.Pool7x7(pixels, eval.Count);
         var labels = (byte[])eval.Labels.Clone();
         if (g.Classes == 2)
             for (var i = 0; i < labels.Length; i++) labels[i] = labels[i] >= g.BinaryThreshold ? (byte)1 : (byte)0;

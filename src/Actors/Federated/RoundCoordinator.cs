@@ -576,7 +576,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                     g.Key.Tell(new RevealMasks(_run!.Spec.Id, s.Round, s.Attempt, g.Select(kv => kv.Key).ToArray(), dropped));
                 _log.Info("Federated round {0}: {1} masked clients dropped ({2}); recovering their masks from {3} survivors",
                     s.Round, dropped.Length, string.Join(",", dropped), survivors.Length);
-                Timers.StartSingleTimer("reveal", new RevealDeadline(_run.Spec.Id, s.Round, s.Attempt), TimeSpan.FromMilliseconds(Math.Max(1000, _run.Spec.RoundTimeoutMs / 4)));
+                Timers.StartSingleTimer("reveal", new RevealDeadline(_run!.Spec.Id, s.Round, s.Attempt), TimeSpan.FromMilliseconds(Math.Max(1000, _run.Spec.RoundTimeoutMs / 4)));
                 return;
             }
         }
@@ -703,8 +703,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         run.Global = c.Global;
         run.History.Add(c.Summary);
         run.AttemptsThisRound = 0;
-        _log.Info("Federated round {0}/{1}: accuracy {2:F4}, loss {3:F4}, {4}/{5} clients, {6} late, {7:F1} s",
-            c.Summary.Round, run.Spec.Rounds, c.Summary.Accuracy, c.Summary.Loss, c.Summary.Received, c.Summary.Sampled, c.Summary.Late, c.Summary.Seconds);
+        _log.Info(string.Create(CultureInfo.InvariantCulture,
+            $"Federated round {c.Summary.Round}/{run.Spec.Rounds}: accuracy {c.Summary.Accuracy:F4}, loss {c.Summary.Loss:F4}, {c.Summary.Received}/{c.Summary.Sampled} clients, {c.Summary.Late} late, {c.Summary.Seconds:F1} s"));
         if (c.Onnx is not null && _registry is not null)
         {
             var description = string.Create(CultureInfo.InvariantCulture,
@@ -759,7 +759,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             return;
         }
         var workers = _participants.Values.OrderBy(p => p.Node, StringComparer.Ordinal).Select(p => p.Worker).ToArray();
-        var job = Context.ActorOf(JobRunner.Props(request, workers, _registry), "job-" + Uri.EscapeDataString(id).Replace("%", "_"));
+        var job = Context.ActorOf(JobRunner.Props(request, workers, _registry, () => _eval.Value), "job-" + Uri.EscapeDataString(id).Replace("%", "_"));
         _jobs[id] = job;
         job.Forward(new GetJobStatus(id));
     }

@@ -23,7 +23,7 @@ public sealed class GatewayActor : ReceiveActor
     private readonly IActorRef _devices;
     private readonly int _maxIdLength;
 
-    public GatewayActor(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null, IActorRef? sink = null)
+    public GatewayActor(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null, IActorRef? sink = null, IActorRef? federation = null)
     {
         var self = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
 
@@ -70,6 +70,12 @@ public sealed class GatewayActor : ReceiveActor
             else registry.Forward(msg);
         });
 
+        Receive<IFederationRequest>(msg =>
+        {
+            if (federation is null) Sender.Tell(new RequestRejected("no federated-learning coordinator is reachable from this node"));
+            else federation.Forward(msg);
+        });
+
         Receive<IWithDeviceId>(msg =>
         {
             var problem = Validate(msg.DeviceId);
@@ -84,8 +90,8 @@ public sealed class GatewayActor : ReceiveActor
         });
     }
 
-    public static Props Props(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null, IActorRef? sink = null) =>
-        Akka.Actor.Props.Create(() => new GatewayActor(devices, maxDeviceIdLength, models, inferenceStatus, registry, sync, sink));
+    public static Props Props(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null, IActorRef? sink = null, IActorRef? federation = null) =>
+        Akka.Actor.Props.Create(() => new GatewayActor(devices, maxDeviceIdLength, models, inferenceStatus, registry, sync, sink, federation));
 
     private string? Validate(DeviceId id)
     {
@@ -112,7 +118,8 @@ public static class GatewayRegistration
             var modelRegistry = registry.TryGet<ModelRegistryActor>(out var r) ? r : null;
             var sync = registry.TryGet<Sync.SyncSender>(out var ss) ? ss : null;
             var sink = registry.TryGet<Sync.SyncSink>(out var sk) ? sk : null;
-            var gateway = system.ActorOf(GatewayActor.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, models, status, modelRegistry, sync, sink), GatewayActor.Name);
+            var federation = registry.TryGet<Federated.RoundCoordinator>(out var fc) ? fc : null;
+            var gateway = system.ActorOf(GatewayActor.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, models, status, modelRegistry, sync, sink, federation), GatewayActor.Name);
             registry.Register<GatewayActor>(gateway);
             ClusterClientReceptionist.Get(system).RegisterService(gateway);
         });

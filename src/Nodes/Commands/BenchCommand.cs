@@ -30,6 +30,9 @@ public static class BenchCommand
           Per model: raw ONNX Runtime samples/s at batch 1 and at its best batch, the inference actor (dynamic
           batching) under many concurrent callers, and p50/p99 latency at 80% of its saturation throughput, with the
           execution provider. Ends with one RESULT line per model; writes docs/benchmarks.md unless --no-write.
+        edgeactors bench aggregate [--updates 10] [--dimension 235146] [--repetitions 15] [--no-write]
+          Federated aggregation of N model updates (default: the 784-256-128-10 MLP): FedAvg, median, trimmed mean,
+          Krum, each against a sum-of-vectors baseline measured in the same run (GB/s of update bytes).
         edgeactors bench sync [--records 200000] [--batch 1000] [--writers 20] [--write-batch 100] [--postgres "<connection string>"] [--no-write]
           Edge sync in readings/s: writers into one edge's durable outbox (OutboxWriter, group commit), then Brotli
           sync batches through a SyncSink into a SQLite data store and into PostgreSQL (--postgres, or env
@@ -48,7 +51,8 @@ public static class BenchCommand
         var what = args.Positional.FirstOrDefault();
         if (what == "inference") return await BenchInference.RunAsync(args);
         if (what == "sync") return await BenchSync.RunAsync(args);
-        if (what != "ingest") throw new CliException($"unknown benchmark '{what ?? ""}'; available: ingest, inference, sync");
+        if (what == "aggregate") return await BenchAggregate.RunAsync(args);
+        if (what != "ingest") throw new CliException($"unknown benchmark '{what ?? ""}'; available: ingest, inference, sync, aggregate");
         var o = new IngestBenchOptions(
             args.Int("devices", 500), args.Int("rounds", 120), args.Int("batch", 100), args.Int("channels", 4),
             args.Int("drivers", 10), args.Int("window", 100), args.Int("remote-requests", 20000), args.Int("base-port", 4700), args.Int("passes", 5));

@@ -66,6 +66,12 @@ public sealed class LocalCluster : IAsyncDisposable
             "node", "--roles", string.Join(",", spec.Roles), "--host", "127.0.0.1", "--port", spec.Port.ToString(), "--seeds", SeedHostPort,
             "--data-dir", Path.Combine(Directory, spec.Name),
         };
+        if (spec.Roles.Contains("datacenter"))
+        {
+            // datacenter singletons (model registry, federated round coordinator) fail over between datacenter nodes:
+            // on one machine they share one database file each, so the new host continues from the old one's state
+            args.AddRange(["--set", $"edgeactors.federated.database-path = \"{Path.GetFullPath(Path.Combine(Directory, "federation.db"))}\""]);
+        }
         args.AddRange(spec.ExtraArgs);
         var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"));
         _nodes[name] = node;

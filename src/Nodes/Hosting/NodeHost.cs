@@ -4,6 +4,7 @@ using Akka.Hosting;
 using EdgeActors.Actors;
 using EdgeActors.Actors.Cluster;
 using EdgeActors.Actors.Devices;
+using EdgeActors.Actors.Federated;
 using EdgeActors.Actors.Gateway;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Ingestion;
@@ -46,6 +47,11 @@ public static class NodeHost
             ValidationRuntime = runtime,
         };
 
+        var federation = FederationSettings.FromConfig(config.GetConfig("edgeactors.federated"));
+        federation = federation with { DatabasePath = NodeConfig.DataPath(config, federation.DatabasePath) };
+        var training = isEdge && federation.Enabled ? new LocalTrainingSet(federation.MaxFramesPerDevice) : null;
+        var evalDirectory = config.GetString("edgeactors.federated.eval-data", "");
+
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         builder.Services.AddAkka(NodeConfig.SystemName, (akka, _) =>
@@ -54,11 +60,14 @@ public static class NodeHost
                 .AddHocon(EdgeSerialization.Config, HoconAddMode.Append)
                 .AddClusterListener()
                 .AddModelRegistry(registrySettings, hostSingleton: isDatacenter);
+            if (federation.Enabled)
+                akka.AddFederatedCoordinator(federation, () => LoadEvaluationSet(evalDirectory, federation.EvalLimit), hostSingleton: isDatacenter);
             if (isGateway) akka.AddModelHost(modelHost, runtime, batching);
             if (isDatacenter) akka.AddDatacenterInferenceService().AddSyncSink(() => DataStoreFactory.Open(store), syncSink);
             if (isEdge) akka.AddFrameClassifier(classification);
             if (isEdge && outboxEnabled) akka.AddOutbox(outbox).AddSyncSender<OutboxWriter>(syncSender);
-            akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge);
+            akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training);
+            if (training is not null) akka.AddFederatedWorker(training, federation);
             if (isGateway)
             {
                 akka.WithClusterClientReceptionist("receptionist", Roles.Gateway)
@@ -66,5 +75,22 @@ public static class NodeHost
             }
         });
         return builder.Build();
+    }
+
+    /// <summary>The Fashion-MNIST test images global models are scored on (null, logged by the caller, when absent).</summary>
+    private static EvaluationSet? LoadEvaluationSet(string directory, int limit)
+    {
+        try
+        {
+            var test = Simulation.FashionMnist.Load(Simulation.FashionMnist.ResolveDirectory(directory.Length > 0 ? directory : null), train: false, limit);
+            var images = new float[test.Images.Length];
+            for (var i = 0; i < images.Length; i++) images[i] = test.Images[i] / 255f;
+            return new EvaluationSet(images, test.Labels);
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or ArgumentException)
+        {
+            Console.Error.WriteLine($"federated: no evaluation data ({ex.Message}); rounds report no test accuracy");
+            return null;
+        }
     }
 }

@@ -253,9 +253,43 @@ internal static class MessageAssert
                 or ListModels or SetModelPolicy or RollbackModel or GetActiveModels or FetchModelChunk or GetInferenceStatus:
                 Assert.Equal(expected, actual); // no array fields: record equality is value equality
                 break;
+            case IFederatedMessage or TrainingFrames or TrainingFramesAck:
+                Deep(expected, actual, expected.GetType().Name);
+                break;
             default:
                 Assert.Fail($"MessageAssert has no comparer for {expected.GetType().FullName}");
                 break;
         }
+    }
+
+    /// <summary>
+    /// Structural equality through public properties: arrays element by element, floats and doubles bit-exactly, nested
+    /// records recursively (the federated-learning contracts are records of primitives, arrays and small records).
+    /// </summary>
+    public static void Deep(object? expected, object? actual, string path)
+    {
+        if (expected is null || actual is null)
+        {
+            Assert.True(expected is null && actual is null, $"{path}: one side is null");
+            return;
+        }
+        Assert.Equal(expected.GetType(), actual.GetType());
+        switch (expected)
+        {
+            case float f: FloatBitsEqual(f, (float)actual, path); return;
+            case double d: DoubleBitsEqual(d, (double)actual, path); return;
+            case string or int or long or bool or byte or ulong or DeviceId or Enum:
+                Assert.True(expected.Equals(actual), $"{path}: expected {expected}, got {actual}");
+                return;
+            case Array a:
+                var b = (Array)actual;
+                Assert.True(a.Length == b.Length, $"{path}: length {a.Length} vs {b.Length}");
+                for (var i = 0; i < a.Length; i++) Deep(a.GetValue(i), b.GetValue(i), $"{path}[{i}]");
+                return;
+        }
+        var properties = expected.GetType().GetProperties(System.Reflection.BindingFlags.Public | System.Reflection.BindingFlags.Instance)
+            .Where(p => p.GetIndexParameters().Length == 0 && p.Name != "EqualityContract").ToList();
+        if (properties.Count == 0) Assert.Equal(expected, actual); // singletons: record equality
+        foreach (var p in properties) Deep(p.GetValue(expected), p.GetValue(actual), path + "." + p.Name);
     }
 }

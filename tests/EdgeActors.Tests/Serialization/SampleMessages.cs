@@ -233,7 +233,52 @@ internal static class SampleMessages
         new GetStoreStatus("akka.tcp://edgeactors@dc-1.example:4053"),
         new StoreStatus("akka.tcp://edgeactors@dc-1:4053", "postgres", 1_234_567_890, 42_000, 17,
             [new EdgeStoreLag("akka.tcp://edgeactors@edge-1:4053", 1_735_689_600_000, 1_250, 900_000), new EdgeStoreLag("edge-ü", 0, 0, 0)]),
+        .. Federated(),
     ];
+
+    public static ExperimentSpec Spec() => new(
+        "fedavg-dir-ü-01", "mlp:784-256-128-10", "trimmed-mean", 50, 0.5, 3, 10, 64, 0.05f, 0.9f, 0.01f, 1f, 42, 300_000, 0.6,
+        "fold", 2, 1.5, 0.8, true, ["fl-client-00", "fl-client-01"], -10f, 0.2, 2, "fmnist-fed");
+
+    /// <summary>One sample of each federated-learning message (special float bits where floats travel).</summary>
+    public static IEdgeMessage[] Federated()
+    {
+        var rng = new Random(5);
+        var pixels = new byte[3 * TrainingFrames.FrameBytes];
+        rng.NextBytes(pixels);
+        var weights = Enumerable.Range(0, 300).Select(i => (float)Math.Sin(i)).Concat(SpecialFloats).ToArray();
+        var masked = Enumerable.Range(0, 50).Select(i => (ulong)rng.NextInt64() * 3 + (ulong)i).Append(ulong.MaxValue).ToArray();
+        var round = new RoundSummary(7, 2, 0.8765, 0.3456, 10, 9, 1, 2, 12.5, 0.75, 3, ["fl-client-00", "fl-client-09"]);
+        return
+        [
+            new TrainingFrames(new DeviceId(UnicodeDeviceId), 1_000, pixels, [0, 9, 4]),
+            new TrainingFramesAck(new DeviceId("fl-client-03"), 6_000, 500, 0, 6_000, "akka.tcp://edgeactors@edge-1:4053", ""),
+            new StartExperiment(Spec()),
+            new ExperimentAccepted("fedavg-dir-ü-01", 10),
+            new ExperimentRejected("x", "strategy 'mean' is unknown: fedavg, fedprox, median, trimmed-mean, krum"),
+            new GetExperimentStatus("fedavg-dir-ü-01"),
+            new ExperimentStatus("fedavg-dir-ü-01", "running", 7, 50, 9, "round 8 restarted: quorum not reached", [round, round with { Round = 8, Accuracy = double.NaN, Clients = [] }]),
+            GetFederationStatus.Instance,
+            new FederationStatus([new ParticipantInfo("akka.tcp://edgeactors@edge-1:4053", [new ClientInfo("fl-client-00", 6000), new ClientInfo("cam-東京", 1)], 1_250), new ParticipantInfo("e2", [], 0)], "fedavg-dir-ü-01"),
+            new ParticipantHeartbeat("akka.tcp://edgeactors@edge-2:4053", [new ClientInfo("fl-client-05", 5_999)]),
+            new TrainRound("fedavg-dir-ü-01", 8, 10, "mlp:784-256-128-10", weights,
+                new LocalTraining(10, 64, 0.05f, 0.9f, 0.01f, 42, 1.5, ["fl-client-00"], -10f), ["fl-client-02", "fl-client-05"],
+                ["fl-client-02", "fl-client-05"], [[1, 2, 3], [4, 5, 6, 7]]),
+            new ClientUpdate("fedavg-dir-ü-01", 8, 10, "fl-client-02", 6_000, 0.4321f, weights),
+            new MaskedClientUpdate("fedavg-dir-ü-01", 8, 10, "fl-client-05", 5_999, float.NaN, masked),
+            new ClientFailed("fedavg-dir-ü-01", 8, 10, "fl-client-07", "node akka.tcp://edgeactors@edge-2:4053 holds no training data"),
+            new MaskKeyRequest("fedavg-dir-ü-01", 8, 10, ["fl-client-02", "fl-client-05"]),
+            new MaskKeys("fedavg-dir-ü-01", 8, 10, ["fl-client-02"], [Enumerable.Range(0, 91).Select(i => (byte)i).ToArray()]),
+            new RevealMasks("fedavg-dir-ü-01", 8, 10, ["fl-client-02"], ["fl-client-05", "fl-client-07"]),
+            new RevealedMasks("fedavg-dir-ü-01", 8, 10, ["fl-client-02", "fl-client-02"], ["fl-client-05", "fl-client-07"], [new byte[32], Enumerable.Repeat((byte)255, 32).ToArray()]),
+            new StartKMeans("kmeans-1", 3, 50, 2.5, 7),
+            new StartGbdt("gbdt-1", 10, 50, 4, 0.3f, 32, 1.0, 5, "fmnist-gbdt"),
+            new GetJobStatus("gbdt-1"),
+            new JobStatus("gbdt-1", "gbdt", "done", "done in 42.0 s", ["accuracy", "trees"], [0.8123, 500], ["[   1.0s] iteration 0", "trained 500 trees"]),
+            new JobStep("gbdt-1", "gbdt", 3, [1, 2, 3, 255]),
+            new JobStepReply("gbdt-1", 3, "akka.tcp://edgeactors@edge-1:4053", [9, 8, 7], ""),
+        ];
+    }
 
     /// <summary>Sync records: telemetry (special float bits survive), frames with and without a prediction, all priorities.</summary>
     public static SyncRecord[] Records(int telemetry = 20, int frames = 3)

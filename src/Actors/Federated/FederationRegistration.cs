@@ -1,0 +1,33 @@
+using Akka.Actor;
+using Akka.Cluster.Hosting;
+using Akka.Hosting;
+using EdgeActors.Actors.Registry;
+
+namespace EdgeActors.Actors.Federated;
+
+public static class FederationRegistration
+{
+    /// <summary>
+    /// The round coordinator: a cluster singleton on the datacenter role (hosted where <paramref name="hostSingleton"/>,
+    /// with a proxy everywhere). Call after <c>AddModelRegistry</c> (new global models are published through it).
+    /// <paramref name="evaluation"/> loads the held-out data global models are scored on (called once, lazily, off the mailbox).
+    /// </summary>
+    public static AkkaConfigurationBuilder AddFederatedCoordinator(
+        this AkkaConfigurationBuilder builder, FederationSettings settings, Func<EvaluationSet?> evaluation, bool hostSingleton)
+    {
+        var options = new ClusterSingletonOptions { Role = Roles.Datacenter };
+        return hostSingleton
+            ? builder.WithSingleton<RoundCoordinator>(RoundCoordinator.Name, (_, registry, _) =>
+                RoundCoordinator.Props(settings, new FederationStore(settings.DatabasePath), evaluation,
+                    registry.TryGet<ModelRegistryActor>(out var r) ? r : null), options, createProxyToo: true)
+            : builder.WithSingletonProxy<RoundCoordinator>(RoundCoordinator.Name, options);
+    }
+
+    /// <summary>The edge node's federated worker over the node's <see cref="LocalTrainingSet"/> (call after AddFederatedCoordinator).</summary>
+    public static AkkaConfigurationBuilder AddFederatedWorker(this AkkaConfigurationBuilder builder, LocalTrainingSet data, FederationSettings settings) =>
+        builder.WithActors((system, registry) =>
+        {
+            var worker = system.ActorOf(FederatedWorker.Props(data, registry.Get<RoundCoordinator>(), settings), FederatedWorker.Name);
+            registry.Register<FederatedWorker>(worker);
+        });
+}

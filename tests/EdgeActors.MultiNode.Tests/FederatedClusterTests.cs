@@ -1,0 +1,184 @@
+using EdgeActors.Actors.Federated;
+using EdgeActors.Messages;
+using EdgeActors.Nodes.Client;
+using EdgeActors.Nodes.Commands;
+using EdgeActors.Nodes.Experiments;
+using EdgeActors.Nodes.Hosting;
+using EdgeActors.Nodes.Simulation;
+using Xunit.Abstractions;
+
+namespace EdgeActors.MultiNode.Tests;
+
+/// <summary>
+/// Federated learning on real node processes (seed, two datacenters, two edges): a short FedAvg run that must learn and
+/// roll its models out to the edges; an edge killed mid-round (its clients drop, the round closes on a quorum); the
+/// coordinator's datacenter killed mid-round (the other datacenter resumes from the shared state, no round applied twice).
+/// </summary>
+public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private const int Clients = 4;
+    private const int PerClient = 500;
+    private LocalCluster _cluster = null!;
+    private EdgeClient _client = null!;
+    private string _dir = "";
+    private FashionMnist _train = null!;
+    private int[][] _parts = [];
+
+    public async Task InitializeAsync()
+    {
+        var ports = Ports.Free(5);
+        _dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"federated-{Environment.ProcessId}-{ports[0]}");
+        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+        string[] quiet = ["--set", "edgeactors.federated.eval-limit = 2000", "--set", "edgeactors.federated.participant-timeout = 6s"];
+        _cluster = new LocalCluster(
+        [
+            new NodeSpec("seed", ["seed"], ports[0], quiet),
+            new NodeSpec("dc1", ["datacenter"], ports[1], quiet),
+            new NodeSpec("dc2", ["datacenter"], ports[2], quiet),
+            new NodeSpec("edge1", ["edge"], ports[3], quiet),
+            new NodeSpec("edge2", ["edge"], ports[4], quiet),
+        ], _dir);
+        _cluster.StartAll();
+        _client = EdgeClient.Connect(new EdgeClientOptions
+        {
+            Contacts = [$"127.0.0.1:{ports[1]}", $"127.0.0.1:{ports[2]}", $"127.0.0.1:{ports[3]}", $"127.0.0.1:{ports[4]}"],
+            RequestTimeout = TimeSpan.FromSeconds(5),
+            RetryDeadline = TimeSpan.FromSeconds(60),
+        });
+        var overview = await DemoCommand.WaitForMembersAsync(_client, _cluster, 5, TimeSpan.FromSeconds(90));
+        Assert.True(overview is not null, "cluster of 5 node processes did not form; node logs in " + _dir);
+        _train = FashionMnist.Load(FashionMnist.ResolveDirectory(null), train: true, Clients * PerClient);
+        _parts = NiidPartitioner.Partition(_train.Labels, 10, Clients, new PartitionSpec("homo"), seed: 3);
+        await ExperimentCommand.UploadAsync(_client, _train, _parts, output.WriteLine);
+        var status = await ExperimentCommand.WaitForClientsAsync(_client, _parts, output.WriteLine, TimeSpan.FromSeconds(60));
+        Assert.Equal(2, status.Participants.Count(p => p.Clients.Length > 0)); // the clients are spread over both edges
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _client.DisposeAsync();
+        await _cluster.StopAllAsync(TimeSpan.FromSeconds(20));
+        await _cluster.DisposeAsync();
+    }
+
+    private static ExperimentSpec Spec(string id, int rounds, int epochs, string publishAs = "") => new(
+        id, "mlp:784-64-10", "fedavg", rounds, Fraction: 1, MinClients: 1, LocalEpochs: epochs, BatchSize: 32, LearningRate: 0.05f, Momentum: 0.9f,
+        ProximalMu: 0, ServerLearningRate: 1, Seed: 11, RoundTimeoutMs: 60_000, Quorum: 0.5, LateUpdates: "drop", MaxStaleness: 0, ClipNorm: 0,
+        NoiseMultiplier: 0, SecureAggregation: false, PoisonedClients: [], PoisonScale: 1, TrimFraction: 0.2, KrumByzantine: 1, PublishAs: publishAs);
+
+    private async Task<ExperimentStatus> StatusAsync(string id)
+    {
+        while (true)
+        {
+            try
+            {
+                return await _client.TryOnceAsync<ExperimentStatus>(new GetExperimentStatus(id), TimeSpan.FromSeconds(5));
+            }
+            catch (EdgeClientException ex)
+            {
+                output.WriteLine("status: " + ex.Message);
+                await Task.Delay(500);
+            }
+        }
+    }
+
+    private async Task<ExperimentStatus> WaitAsync(string id, Func<ExperimentStatus, bool> until, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        ExperimentStatus status;
+        do
+        {
+            await Task.Delay(300);
+            status = await StatusAsync(id);
+            if (status.State is "failed") Assert.Fail($"experiment failed: {status.Detail}");
+        } while (!until(status) && DateTime.UtcNow < deadline);
+        Assert.True(until(status), $"experiment {id}: state {status.State}, round {status.Round}, {status.Detail}; node logs in {_dir}");
+        return status;
+    }
+
+    private string ReadLog(string node)
+    {
+        using var stream = new FileStream(_cluster[node].LogPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        return new StreamReader(stream).ReadToEnd();
+    }
+
+    [Fact]
+    public async Task A_short_FedAvg_run_should_learn_and_roll_each_global_model_out_to_the_edges()
+    {
+        var spec = Spec("short-fedavg", rounds: 4, epochs: 2, publishAs: "fmnist-fed");
+        var rows = await ExperimentCommand.RunExperimentAsync(_client, spec, output.WriteLine);
+
+        Assert.Equal([1, 2, 3, 4], rows.Select(r => r.Round));
+        Assert.All(rows, r => Assert.Equal(Clients, r.Clients));
+        // 2,000 training images, a 784-64-10 MLP: well above chance (10 %) after one round, better after four
+        Assert.True(rows[^1].Accuracy >= 0.70, $"accuracy after 4 rounds {rows[^1].Accuracy:P1} is below the 70 % floor");
+        Assert.True(rows[^1].Accuracy > rows[0].Accuracy, $"no improvement: {rows[0].Accuracy:P1} → {rows[^1].Accuracy:P1}");
+
+        // each round's model went to the registry and the edges load the newest one
+        var status = await StatusAsync(spec.Id);
+        var versions = status.History.Select(h => h.ModelVersion).ToArray();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (versions.Any(v => v == 0) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(500);
+            versions = (await StatusAsync(spec.Id)).History.Select(h => h.ModelVersion).ToArray();
+        }
+        Assert.Equal([1, 2, 3, 4], versions);
+        foreach (var edge in new[] { "edge1", "edge2" })
+        {
+            var node = EdgeClient.NodeAddress(_cluster.Specs.Single(s => s.Name == edge).HostPort);
+            LoadedModel? loaded = null;
+            var until = DateTime.UtcNow.AddSeconds(30);
+            while (DateTime.UtcNow < until)
+            {
+                var inference = await _client.GetInferenceStatusAsync(node);
+                loaded = inference.Models.SingleOrDefault(m => m.Name == "fmnist-fed");
+                if (loaded?.Version == 4) break;
+                await Task.Delay(500);
+            }
+            Assert.True(loaded?.Version == 4, $"{edge} serves fmnist-fed v{loaded?.Version}, not v4");
+        }
+    }
+
+    [Fact]
+    public async Task An_edge_killed_mid_round_should_not_block_the_experiment()
+    {
+        var spec = Spec("edge-killed", rounds: 6, epochs: 15);
+        var started = await _client.RequestAsync<IFederatedMessage>(new StartExperiment(spec));
+        Assert.IsType<ExperimentAccepted>(started.Value);
+        await WaitAsync(spec.Id, s => s.Round >= 1, TimeSpan.FromSeconds(120));
+        _cluster["edge2"].KillHard(); // round 2 is under way: edge2's two clients never answer
+        output.WriteLine($"edge2 killed during round {(await StatusAsync(spec.Id)).Round + 1}");
+
+        var done = await WaitAsync(spec.Id, s => s.State == "done", TimeSpan.FromSeconds(240));
+        Assert.Equal(Enumerable.Range(1, 6), done.History.Select(h => h.Round)); // every round exactly once
+        var hit = done.History.Where(h => h.Received < h.Sampled).ToList();
+        Assert.NotEmpty(hit); // the round under way lost edge2's clients ...
+        Assert.All(hit, h => Assert.True(h.Received >= 2, $"round {h.Round}: {h.Received} of {h.Sampled}"));
+        Assert.All(done.History.SkipWhile(h => h.Received == h.Sampled).Skip(1), h => Assert.Equal(2, h.Sampled)); // ... later rounds sample edge1 only
+        foreach (var line in done.History) output.WriteLine($"round {line.Round}: {line.Received}/{line.Sampled} attempt {line.Attempt} accuracy {line.Accuracy:P1}");
+    }
+
+    [Fact]
+    public async Task The_coordinators_datacenter_killed_mid_round_should_resume_on_the_other_without_double_applying()
+    {
+        var spec = Spec("dc-killed", rounds: 5, epochs: 15);
+        var started = await _client.RequestAsync<IFederatedMessage>(new StartExperiment(spec));
+        Assert.IsType<ExperimentAccepted>(started.Value);
+        var before = await WaitAsync(spec.Id, s => s.Round >= 2, TimeSpan.FromSeconds(120));
+        var host = new[] { "dc1", "dc2" }.Single(n => ReadLog(n).Contains("experiment dc-killed started", StringComparison.Ordinal));
+        _cluster[host].KillHard();
+        output.WriteLine($"{host} (coordinator) killed after round {before.Round}, attempt {before.Attempt}");
+
+        var done = await WaitAsync(spec.Id, s => s.State == "done", TimeSpan.FromSeconds(240));
+        Assert.Equal(Enumerable.Range(1, 5), done.History.Select(h => h.Round)); // no round lost, none applied twice
+        var other = host == "dc1" ? "dc2" : "dc1";
+        Assert.Contains("resuming experiment dc-killed", ReadLog(other));
+        var resumed = done.History.Where(h => h.Round > before.Round).ToList();
+        Assert.All(resumed, h => Assert.True(h.Attempt > before.Attempt, $"round {h.Round} attempt {h.Attempt} ≤ {before.Attempt}"));
+        Assert.True(done.History[^1].Accuracy > done.History[0].Accuracy, "the resumed run kept learning from the committed model");
+        var store = new FederationStore(Path.Combine(_dir, "federation.db")).Load(spec.Id)!;
+        Assert.Equal(5, store.Round);
+        Assert.Equal(done.History.Select(h => h.Accuracy), store.History.Select(h => h.Accuracy));
+    }
+}

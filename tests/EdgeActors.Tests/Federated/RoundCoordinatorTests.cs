@@ -1,0 +1,342 @@
+using Akka.Actor;
+using Akka.TestKit;
+using EdgeActors.Actors.Federated;
+using EdgeActors.Messages;
+using EdgeActors.Messages.Serialization;
+using EdgeActors.Tests.Registry;
+using EdgeActors.Tests.Serialization;
+
+namespace EdgeActors.Tests.Federated;
+
+/// <summary>
+/// The round coordinator as a plain actor on a temporary database, with test probes as the edge workers: sampling,
+/// aggregation arithmetic, quorum and deadline, dropped workers, restarts, resumption from the store, secure aggregation
+/// with a dropped client, late updates. (Real processes: tests/EdgeActors.MultiNode.Tests/FederatedClusterTests.)
+/// </summary>
+public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
+{
+    private const string Model = "mlp:784-4-10";
+    private const int Dimension = 784 * 4 + 4 + 4 * 10 + 10;
+    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
+    private readonly TempDatabase _db = new();
+    private readonly FederationSettings _settings = new(HeartbeatInterval: TimeSpan.FromMilliseconds(200), ParticipantTimeout: TimeSpan.FromSeconds(30),
+        ResumeGrace: TimeSpan.FromMilliseconds(300));
+
+    public RoundCoordinatorTests() : base(EdgeSerialization.Config)
+    {
+    }
+
+    protected override void AfterAll()
+    {
+        base.AfterAll();
+        _db.Dispose();
+    }
+
+    private static EvaluationSet Eval()
+    {
+        var rng = new Random(3);
+        var images = new float[40 * 784];
+        for (var i = 0; i < images.Length; i++) images[i] = (float)rng.NextDouble();
+        return new EvaluationSet(images, Enumerable.Range(0, 40).Select(i => (byte)(i % 10)).ToArray());
+    }
+
+    private IActorRef Coordinator(FederationStore? store = null) =>
+        Sys.ActorOf(RoundCoordinator.Props(_settings, store ?? new FederationStore(_db.Path), Eval, null));
+
+    private static ExperimentSpec Spec(string id, int rounds = 2, double quorum = 1, long timeoutMs = 30_000) =>
+        SampleMessages.Spec() with
+        {
+            Id = id, Model = Model, Strategy = "fedavg", Rounds = rounds, Fraction = 1, MinClients = 1, Quorum = quorum, RoundTimeoutMs = timeoutMs,
+            LateUpdates = "drop", ClipNorm = 0, NoiseMultiplier = 0, SecureAggregation = false, PoisonedClients = [], PublishAs = "", Seed = 5,
+        };
+
+    private static float[] Initial(ExperimentSpec spec) => FederatedModel.Create(spec.Model, spec.Seed).Parameters;
+
+    private static float[] Fill(float value) => Enumerable.Repeat(value, Dimension).ToArray();
+
+    /// <summary>Two workers: w1 holds c0 (100 samples) and c1 (300), w2 holds c2 (600).</summary>
+    private (TestProbe W1, TestProbe W2) Workers(IActorRef coordinator)
+    {
+        var w1 = CreateTestProbe();
+        var w2 = CreateTestProbe();
+        w1.Send(coordinator, new ParticipantHeartbeat("n1", [new ClientInfo("c0", 100), new ClientInfo("c1", 300)]));
+        w2.Send(coordinator, new ParticipantHeartbeat("n2", [new ClientInfo("c2", 600)]));
+        return (w1, w2);
+    }
+
+    private void StartExperiment(IActorRef coordinator, ExperimentSpec spec)
+    {
+        coordinator.Tell(new StartExperiment(spec), TestActor);
+        var accepted = ExpectMsg<ExperimentAccepted>(Wait);
+        Assert.Equal(spec.Id, accepted.Id);
+    }
+
+    private static void Reply(TestProbe worker, IActorRef coordinator, TrainRound t, string client, int samples, float value) =>
+        worker.Send(coordinator, new ClientUpdate(t.ExperimentId, t.Round, t.Attempt, client, samples, 0.5f, Fill(value)));
+
+    private ExperimentStatus Status(IActorRef coordinator, string id)
+    {
+        coordinator.Tell(new GetExperimentStatus(id), TestActor);
+        return ExpectMsg<ExperimentStatus>(Wait);
+    }
+
+    private static void AssertClose(float[] expected, float[] actual, float tolerance = 1e-5f)
+    {
+        Assert.Equal(expected.Length, actual.Length);
+        for (var i = 0; i < expected.Length; i++) Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance, $"[{i}]: expected {expected[i]}, got {actual[i]}");
+    }
+
+    [Fact]
+    public void FedAvg_should_weight_updates_by_samples_and_send_the_new_global_to_the_next_round()
+    {
+        var coordinator = Coordinator();
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("fedavg-weights");
+        StartExperiment(coordinator, spec);
+
+        var t1 = w1.ExpectMsg<TrainRound>(Wait);
+        var t2 = w2.ExpectMsg<TrainRound>(Wait);
+        Assert.Equal(["c0", "c1"], t1.Clients);
+        Assert.Equal(["c2"], t2.Clients);
+        Assert.Equal((1, spec.LocalEpochs), (t1.Round, t1.Training.Epochs));
+        AssertClose(Initial(spec), t1.Global, 0);
+        Reply(w1, coordinator, t1, "c0", 100, 1f);
+        Reply(w1, coordinator, t1, "c1", 300, 2f);
+        Reply(w2, coordinator, t2, "c2", 600, 4f);
+
+        // (100·1 + 300·2 + 600·4) / 1000 = 3.1
+        var next = w1.ExpectMsg<TrainRound>(Wait);
+        Assert.Equal(2, next.Round);
+        AssertClose(Initial(spec).Select(v => v + 3.1f).ToArray(), next.Global);
+        var status = Status(coordinator, spec.Id);
+        Assert.Equal(1, status.Round);
+        var r1 = Assert.Single(status.History);
+        Assert.Equal((3, 3, 0), (r1.Sampled, r1.Received, r1.Dropped));
+        Assert.Equal(["c0", "c1", "c2"], r1.Clients);
+        Assert.InRange(r1.Accuracy, 0, 1);
+    }
+
+    [Fact]
+    public void A_round_should_close_at_its_deadline_with_a_quorum_and_count_the_straggler_as_dropped()
+    {
+        var coordinator = Coordinator();
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("deadline", rounds: 1, quorum: 0.5, timeoutMs: 1_000);
+        StartExperiment(coordinator, spec);
+        var t1 = w1.ExpectMsg<TrainRound>(Wait);
+        w2.ExpectMsg<TrainRound>(Wait); // c2 never answers
+        Reply(w1, coordinator, t1, "c0", 100, 1f);
+        Reply(w1, coordinator, t1, "c1", 300, 2f);
+
+        AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
+        var r1 = Assert.Single(Status(coordinator, spec.Id).History);
+        Assert.Equal((3, 2, 1), (r1.Sampled, r1.Received, r1.Dropped));
+        var stored = new FederationStore(_db.Path).Load(spec.Id)!;
+        AssertClose(Initial(spec).Select(v => v + 1.75f).ToArray(), stored.Global); // (100·1 + 300·2) / 400
+    }
+
+    [Fact]
+    public void A_round_without_quorum_should_restart_as_a_new_attempt_and_ignore_the_old_attempts_updates()
+    {
+        var coordinator = Coordinator();
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("no-quorum", rounds: 1, quorum: 1, timeoutMs: 800);
+        StartExperiment(coordinator, spec);
+        var first = w1.ExpectMsg<TrainRound>(Wait);
+        w2.ExpectMsg<TrainRound>(Wait);
+        Reply(w1, coordinator, first, "c0", 100, 1f); // c1 and c2 miss the deadline: 1 of 3, all needed
+
+        var retry = w1.ExpectMsg<TrainRound>(Wait);
+        var retry2 = w2.ExpectMsg<TrainRound>(Wait);
+        Assert.Equal(first.Round, retry.Round);
+        Assert.True(retry.Attempt > first.Attempt);
+        Reply(w1, coordinator, first, "c1", 300, 100f); // late answer to the old attempt: must not count
+        Reply(w1, coordinator, retry, "c0", 100, 1f);
+        Reply(w1, coordinator, retry, "c1", 300, 1f);
+        Reply(w2, coordinator, retry2, "c2", 600, 1f);
+
+        AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
+        AssertClose(Initial(spec).Select(v => v + 1f).ToArray(), new FederationStore(_db.Path).Load(spec.Id)!.Global);
+    }
+
+    [Fact]
+    public void A_worker_that_stops_should_drop_its_clients_at_once_instead_of_blocking_the_round()
+    {
+        var coordinator = Coordinator();
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("crash", rounds: 1, quorum: 0.5, timeoutMs: 120_000);
+        StartExperiment(coordinator, spec);
+        var t1 = w1.ExpectMsg<TrainRound>(Wait);
+        w2.ExpectMsg<TrainRound>(Wait);
+        Reply(w1, coordinator, t1, "c0", 100, 2f);
+        Reply(w1, coordinator, t1, "c1", 300, 2f);
+        Sys.Stop(w2.Ref); // the node of c2 goes away mid-round (Terminated, long before the 120 s deadline)
+
+        AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
+        var r1 = Assert.Single(Status(coordinator, spec.Id).History);
+        Assert.Equal((2, 1), (r1.Received, r1.Dropped));
+    }
+
+    [Fact]
+    public void A_new_coordinator_should_resume_after_the_last_committed_round_without_applying_anything_twice()
+    {
+        var store = new FederationStore(_db.Path);
+        var first = Coordinator(store);
+        var (w1, w2) = Workers(first);
+        var spec = Spec("resume", rounds: 2);
+        StartExperiment(first, spec);
+        var r1a = w1.ExpectMsg<TrainRound>(Wait);
+        var r1b = w2.ExpectMsg<TrainRound>(Wait);
+        Reply(w1, first, r1a, "c0", 100, 1f);
+        Reply(w1, first, r1a, "c1", 300, 1f);
+        Reply(w2, first, r1b, "c2", 600, 1f);
+        var r2 = w1.ExpectMsg<TrainRound>(Wait);
+        w2.ExpectMsg<TrainRound>(Wait);
+        Watch(first);
+        Sys.Stop(first); // failover mid-round 2
+        ExpectTerminated(first, Wait);
+
+        var second = Coordinator(new FederationStore(_db.Path));
+        w1.Send(second, new ParticipantHeartbeat("n1", [new ClientInfo("c0", 100), new ClientInfo("c1", 300)]));
+        w2.Send(second, new ParticipantHeartbeat("n2", [new ClientInfo("c2", 600)]));
+        var again = w1.ExpectMsg<TrainRound>(Wait);
+        var again2 = w2.ExpectMsg<TrainRound>(Wait);
+        Assert.Equal(2, again.Round);
+        Assert.True(again.Attempt > r2.Attempt, $"attempt {again.Attempt} after {r2.Attempt}");
+        AssertClose(Initial(spec).Select(v => v + 1f).ToArray(), again.Global); // round 1 applied exactly once
+        Reply(w1, second, r2, "c0", 100, 50f); // the dead coordinator's attempt: ignored
+        Reply(w1, second, again, "c0", 100, 2f);
+        Reply(w1, second, again, "c1", 300, 2f);
+        Reply(w2, second, again2, "c2", 600, 2f);
+
+        AwaitAssert(() => Assert.Equal("done", Status(second, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
+        var stored = new FederationStore(_db.Path).Load(spec.Id)!;
+        Assert.Equal([1, 2], stored.History.Select(h => h.Round));
+        AssertClose(Initial(spec).Select(v => v + 3f).ToArray(), stored.Global);
+    }
+
+    [Fact]
+    public void Secure_aggregation_should_recover_the_masks_of_a_dropped_client_and_see_only_the_sum()
+    {
+        var coordinator = Coordinator();
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("secagg", rounds: 1, quorum: 0.5, timeoutMs: 2_000) with { SecureAggregation = true };
+        StartExperiment(coordinator, spec);
+
+        var k1 = w1.ExpectMsg<MaskKeyRequest>(Wait);
+        var k2 = w2.ExpectMsg<MaskKeyRequest>(Wait);
+        var parties = new[] { "c0", "c1", "c2" }.ToDictionary(c => c, c => new SecAggParty(c));
+        w1.Send(coordinator, new MaskKeys(k1.ExperimentId, k1.Round, k1.Attempt, ["c0", "c1"], [parties["c0"].PublicKey, parties["c1"].PublicKey]));
+        w2.Send(coordinator, new MaskKeys(k2.ExperimentId, k2.Round, k2.Attempt, ["c2"], [parties["c2"].PublicKey]));
+        var t1 = w1.ExpectMsg<TrainRound>(Wait);
+        w2.ExpectMsg<TrainRound>(Wait);
+        Assert.Equal(["c0", "c1", "c2"], t1.MaskPeers);
+        var keys = t1.MaskPeers.Zip(t1.MaskKeys).ToDictionary(p => p.First, p => p.Second);
+        var context = $"{t1.ExperimentId}/{t1.Round}/{t1.Attempt}";
+        foreach (var (client, samples, value) in new[] { ("c0", 100, 1f), ("c1", 300, 2f) })
+        {
+            var weighted = Fill(value * samples);
+            var masked = parties[client].Mask(weighted, keys.Where(k => k.Key != client).ToDictionary(k => k.Key, k => k.Value), context);
+            w1.Send(coordinator, new MaskedClientUpdate(t1.ExperimentId, t1.Round, t1.Attempt, client, samples, 0.1f, masked));
+        }
+        // c2 never sends its masked update: at the deadline the coordinator asks the survivors for their seeds with c2
+        var reveal = w1.ExpectMsg<RevealMasks>(Wait);
+        Assert.Equal(["c2"], reveal.Dropped);
+        var survivors = reveal.Survivors.Order().ToArray();
+        Assert.Equal(["c0", "c1"], survivors);
+        w1.Send(coordinator, new RevealedMasks(reveal.ExperimentId, reveal.Round, reveal.Attempt, survivors, ["c2", "c2"],
+            survivors.Select(s => parties[s].PairSeed("c2", keys["c2"], context)).ToArray()));
+
+        AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
+        AssertClose(Initial(spec).Select(v => v + 1.75f).ToArray(), new FederationStore(_db.Path).Load(spec.Id)!.Global, 1e-4f);
+        foreach (var p in parties.Values) p.Dispose();
+    }
+
+    [Fact]
+    public void Fold_mode_should_add_a_late_update_with_staleness_weight()
+    {
+        var coordinator = Coordinator();
+        var w1 = CreateTestProbe();
+        w1.Send(coordinator, new ParticipantHeartbeat("n1", [new ClientInfo("c0", 100), new ClientInfo("c1", 100)]));
+        var spec = Spec("fold", rounds: 2, quorum: 0.5, timeoutMs: 1_000) with { LateUpdates = "fold", MaxStaleness = 2 };
+        StartExperiment(coordinator, spec);
+        var t1 = w1.ExpectMsg<TrainRound>(Wait);
+        Reply(w1, coordinator, t1, "c0", 100, 1f); // c1 is late for round 1
+        var t2 = w1.ExpectMsg<TrainRound>(Wait);
+        Assert.Equal(2, t2.Round);
+        Reply(w1, coordinator, t1, "c1", 100, 4f); // round-1 update arriving in round 2: staleness 1, weight 1/√2
+        Reply(w1, coordinator, t2, "c0", 100, 2f);
+        Reply(w1, coordinator, t2, "c1", 100, 2f);
+
+        AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
+        var history = Status(coordinator, spec.Id).History;
+        Assert.Equal(1, history[1].Late);
+        var w = 100 / Math.Sqrt(2);
+        var round2 = (float)((100 * 2 + 100 * 2 + w * 4) / (200 + w));
+        AssertClose(Initial(spec).Select(v => v + 1f + round2).ToArray(), new FederationStore(_db.Path).Load(spec.Id)!.Global, 1e-4f);
+    }
+
+    [Fact]
+    public void Clipping_should_bound_each_update_and_weight_clients_equally()
+    {
+        var coordinator = Coordinator();
+        var w1 = CreateTestProbe();
+        w1.Send(coordinator, new ParticipantHeartbeat("n1", [new ClientInfo("c0", 100), new ClientInfo("c1", 900)]));
+        var spec = Spec("clip", rounds: 1) with { ClipNorm = 1 };
+        StartExperiment(coordinator, spec);
+        var t = w1.ExpectMsg<TrainRound>(Wait);
+        var big = new float[Dimension];
+        big[0] = 30;
+        big[1] = 40; // norm 50 → clipped to (0.6, 0.8)
+        w1.Send(coordinator, new ClientUpdate(t.ExperimentId, 1, t.Attempt, "c0", 100, 0f, big));
+        var small = new float[Dimension];
+        small[0] = 0.2f; // norm 0.2 → unchanged
+        w1.Send(coordinator, new ClientUpdate(t.ExperimentId, 1, t.Attempt, "c1", 900, 0f, small));
+
+        AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
+        var global = new FederationStore(_db.Path).Load(spec.Id)!.Global;
+        var initial = Initial(spec);
+        Assert.Equal(initial[0] + 0.4f, global[0], 5); // (0.6 + 0.2) / 2: equal weights under clipping
+        Assert.Equal(initial[1] + 0.4f, global[1], 5); // 0.8 / 2
+        Assert.Equal(initial[2], global[2]);
+    }
+
+    [Theory]
+    [InlineData("median", true, "secure aggregation")]
+    [InlineData("mean", false, "mean")]
+    [InlineData("krum", false, null)]
+    public void Start_should_refuse_an_invalid_experiment_naming_the_problem(string strategy, bool secure, string? problem)
+    {
+        var coordinator = Coordinator();
+        coordinator.Tell(new StartExperiment(Spec("bad-" + strategy) with { Strategy = strategy, SecureAggregation = secure }), TestActor);
+        if (problem is null)
+        {
+            ExpectMsg<ExperimentAccepted>(Wait);
+            return;
+        }
+        var rejected = ExpectMsg<ExperimentRejected>(Wait);
+        Assert.Contains(problem, rejected.Reason);
+    }
+
+    [Fact]
+    public void Malformed_updates_should_be_refused_without_harming_the_round()
+    {
+        var coordinator = Coordinator();
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("malformed", rounds: 1, quorum: 0.3);
+        StartExperiment(coordinator, spec);
+        var t1 = w1.ExpectMsg<TrainRound>(Wait);
+        var t2 = w2.ExpectMsg<TrainRound>(Wait);
+        var nan = Fill(1f);
+        nan[17] = float.NaN;
+        w1.Send(coordinator, new ClientUpdate(t1.ExperimentId, 1, t1.Attempt, "c0", 100, 0f, nan));
+        w1.Send(coordinator, new ClientUpdate(t1.ExperimentId, 1, t1.Attempt, "c1", 300, 0f, new float[3]));
+        w1.Send(coordinator, new ClientUpdate(t1.ExperimentId, 1, t1.Attempt, "not-sampled", 300, 0f, Fill(9f)));
+        Reply(w2, coordinator, t2, "c2", 600, 2f);
+
+        AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
+        var r1 = Assert.Single(Status(coordinator, spec.Id).History);
+        Assert.Equal((1, 2), (r1.Received, r1.Dropped));
+        AssertClose(Initial(spec).Select(v => v + 2f).ToArray(), new FederationStore(_db.Path).Load(spec.Id)!.Global);
+    }
+}
