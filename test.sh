@@ -4,10 +4,11 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
-# plots (ScottPlot) draw their text with DejaVu Sans (Debian package fonts-dejavu-core)
-if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || [ ! -d /usr/share/fonts/truetype/dejavu ]; then
+# plots (ScottPlot) draw their text with DejaVu Sans (fonts-dejavu-core); LightGBM's native library needs OpenMP (libgomp1)
+if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || [ ! -d /usr/share/fonts/truetype/dejavu ] \
+   || ! ldconfig -p 2>/dev/null | grep -q libgomp.so.1; then
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q dataset-fashion-mnist fonts-dejavu-core
+  $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q dataset-fashion-mnist fonts-dejavu-core libgomp1
 fi
 # the datacenter store's tests run against PostgreSQL too: install/start it and create the test role and database
 if [ -z "${EDGEACTORS_TEST_POSTGRES:-}" ]; then

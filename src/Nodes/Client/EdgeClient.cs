@@ -133,10 +133,21 @@ public sealed class EdgeClient : IAsyncDisposable
     public async Task<IInferenceEvent> InferAsync(Infer request, CancellationToken ct = default) =>
         (await RequestAsync<IInferenceEvent>(request, ct)).Value;
 
-    /// <summary>One attempt only, with the given timeout (for polling while a cluster starts).</summary>
+    /// <summary>
+    /// One attempt only, with the given timeout (for polling while a cluster starts or fails over). No reply in time, a
+    /// rejection or an unexpected reply: <see cref="EdgeClientException"/>.
+    /// </summary>
     public async Task<T> TryOnceAsync<T>(IEdgeMessage request, TimeSpan timeout)
     {
-        var reply = await _client.Ask<object>(new ClusterClient.Send(GatewayActor.Path, request, localAffinity: true), timeout);
+        object reply;
+        try
+        {
+            reply = await _client.Ask<object>(new ClusterClient.Send(GatewayActor.Path, request, localAffinity: true), timeout);
+        }
+        catch (AskTimeoutException ex)
+        {
+            throw new EdgeClientException($"no reply to {request.GetType().Name} within {timeout.TotalSeconds:0.#} s", ex);
+        }
         return reply switch
         {
             T t => t,
