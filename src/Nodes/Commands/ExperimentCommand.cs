@@ -82,7 +82,7 @@ public static class ExperimentCommand
             return new Session { Client = client };
         }
         if (edges < 1) throw new CliException("--edges must be at least 1");
-        var dir = Path.GetFullPath(Path.Combine(".data", "experiments", name + "-cluster"));
+        var dir = Path.GetFullPath(Path.Combine(".data", "experiments", $"{name}-cluster-{basePort}"));
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         var layout = LocalCluster.DefaultLayout(basePort, edges);
         log($"starting {layout.Count} node processes on 127.0.0.1:{basePort}..{basePort + layout.Count - 1} (logs in {dir})");
