@@ -181,4 +181,48 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal(5, store.Round);
         Assert.Equal(done.History.Select(h => h.Accuracy), store.History.Select(h => h.Accuracy));
     }
+
+    [Fact]
+    public async Task Federated_GBDT_over_two_edges_should_equal_the_centralised_GBDT_on_the_union()
+    {
+        var start = new StartGbdt("gbdt-mp", 10, Iterations: 8, MaxDepth: 3, LearningRate: 0.3f, MaxBins: 16, Lambda: 1, BinaryThreshold: 5, PublishAs: "");
+        var status = await ExperimentCommand.RunJobAsync(_client, start, start.Id, output.WriteLine, TimeSpan.FromMinutes(3));
+        double Value(string key) => status.ResultValues[Array.IndexOf(status.ResultKeys, key)];
+
+        // the same model trained in this process on the union of what the clients uploaded (each edge's sketch is exact:
+        // it holds fewer rows than the sketch sample limit, so both see the same bin edges)
+        var rows = _parts.SelectMany(p => p).Order().ToArray();
+        var pixels = new byte[rows.Length * TrainingFrames.FrameBytes];
+        var labels = new byte[rows.Length];
+        for (var i = 0; i < rows.Length; i++)
+        {
+            _train.Image(rows[i]).CopyTo(pixels.AsSpan(i * TrainingFrames.FrameBytes));
+            labels[i] = _train.Labels[rows[i]];
+        }
+        var options = new Actors.Federated.Gbdt.GbdtOptions { Classes = 10, Iterations = 8, MaxDepth = 3, LearningRate = 0.3f, MaxBins = 16, Lambda = 1 };
+        var central = Actors.Federated.Gbdt.GbdtTrainer.TrainCentral(Actors.Federated.Gbdt.FashionFeatures.Pool7x7(pixels, rows.Length), rows.Length,
+            Actors.Federated.Gbdt.FashionFeatures.FeatureCount, labels, options);
+        var test = FashionMnist.Load(FashionMnist.ResolveDirectory(null), train: false, 2000); // the datacenter's eval-limit
+        var centralAccuracy = central.Accuracy(Actors.Federated.Gbdt.FashionFeatures.Pool7x7(test.Images, test.Count), test.Labels, test.Count);
+        output.WriteLine($"federated {Value("accuracy"):F4} (ONNX Runtime {Value("onnx_accuracy"):F4}), centralised {centralAccuracy:F4}, {Value("trees")} trees, {Value("rounds")} round trips");
+
+        Assert.Equal(centralAccuracy, Value("accuracy"), 12);
+        Assert.Equal(Value("accuracy"), Value("onnx_accuracy"), 3); // served by ONNX Runtime: the same predictions (ties aside)
+        Assert.Equal(80, Value("trees")); // 8 iterations × 10 classes
+        Assert.True(Value("accuracy") > 0.6, $"accuracy {Value("accuracy"):F3}");
+    }
+
+    [Fact]
+    public async Task Federated_kmeans_should_group_devices_by_behaviour_and_flag_the_outliers()
+    {
+        var truth = await BehaviourTelemetry.SendAsync(_client, devices: 60, groups: 3, outliers: 2, seed: 4, output.WriteLine);
+        var status = await ExperimentCommand.RunJobAsync(_client, new StartKMeans("kmeans-mp", 3, 30, 2.5, 4), "kmeans-mp", output.WriteLine, TimeSpan.FromMinutes(2));
+        var assigned = status.Lines.Select(BehaviourTelemetry.ParseAssignment).OfType<(string Device, int Cluster, bool Outlier)>().ToList();
+        var score = BehaviourTelemetry.Score(truth, assigned);
+
+        Assert.Equal(62, assigned.Count); // every device, from both edges
+        Assert.Equal(1.0, score.Purity);
+        Assert.Equal(2, score.CorrectOutliers);
+        Assert.Equal(2, score.Flagged);
+    }
 }

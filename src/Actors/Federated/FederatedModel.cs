@@ -25,26 +25,29 @@ public static class FederatedModel
         return sizes;
     }
 
-    public static Mlp Create(string spec, int seed) => new(Parse(spec), seed);
+    public static ITrainableModel Create(string spec, int seed) => new MlpModel(new Mlp(Parse(spec), seed));
 
-    public static Mlp FromParameters(string spec, float[] parameters) => Mlp.FromParameters(Parse(spec), parameters);
+    public static ITrainableModel FromParameters(string spec, float[] parameters) => new MlpModel(Mlp.FromParameters(Parse(spec), parameters));
+
+    private const int InputSize = TrainingFrames.FrameBytes;
+    private const int OutputSize = TrainingFrames.Classes;
 
     /// <summary>Accuracy and mean cross-entropy of <paramref name="model"/> on the first <paramref name="limit"/> samples.</summary>
-    public static (double Accuracy, double Loss) Evaluate(Mlp model, EvaluationSet data, int limit = int.MaxValue)
+    public static (double Accuracy, double Loss) Evaluate(ITrainableModel model, EvaluationSet data, int limit = int.MaxValue)
     {
         var count = Math.Min(limit, data.Count);
         if (count == 0) return (0, 0);
         const int chunk = 256;
-        var probs = new float[chunk * model.OutputSize];
+        var probs = new float[chunk * OutputSize];
         var correct = 0;
         double loss = 0;
         for (var start = 0; start < count; start += chunk)
         {
             var n = Math.Min(chunk, count - start);
-            model.Forward(data.Images.AsSpan(start * model.InputSize, n * model.InputSize), n, probs);
+            model.Forward(data.Images.AsSpan(start * InputSize, n * InputSize), n, probs);
             for (var s = 0; s < n; s++)
             {
-                var row = probs.AsSpan(s * model.OutputSize, model.OutputSize);
+                var row = probs.AsSpan(s * OutputSize, OutputSize);
                 var label = data.Labels[start + s];
                 if (TensorPrimitives.IndexOfMax(row) == label) correct++;
                 loss -= Math.Log(Math.Max(row[label], 1e-12f));

@@ -145,7 +145,7 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
             return new ClientFailed(t.ExperimentId, t.Round, t.Attempt, clientId, "no training data");
         var model = FederatedModel.FromParameters(t.Model, t.Global);
         var o = t.Training;
-        var losses = MlpTrainer.Train(model, images, labels, labels.Length, new SgdOptions(
+        var losses = model.Train(images, labels, labels.Length, new SgdOptions(
             o.Epochs, o.BatchSize, o.LearningRate, o.Momentum, 0f, FederatedModel.ClientSeed(o.Seed, clientId, t.Round), o.ProximalMu));
         var delta = model.Parameters;
         TensorPrimitives.Subtract(delta, t.Global, delta);

@@ -273,7 +273,11 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
                 Assignments[devices[i]] = assigned[i];
             }
         }
-        var lines = new List<string> { $"clusters: [{string.Join(",", clusters)}]; outliers ({outliers.Count}): {string.Join(",", outliers.Order(StringComparer.Ordinal))}" };
+        var lines = new List<string>
+        {
+            $"clusters: [{string.Join(",", clusters)}]; outliers ({outliers.Count}): {string.Join(",", outliers.Order(StringComparer.Ordinal))}",
+            string.Create(CultureInfo.InvariantCulture, $"outlier thresholds (distance to the centroid, standardised features, mean + {k.OutlierZ}·std): [{string.Join(", ", _thresholds.Select(t => t.ToString("F3", CultureInfo.InvariantCulture)))}]"),
+        };
         lines.AddRange(Assignments.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"device {kv.Key} cluster {kv.Value}{(outliers.Contains(kv.Key) ? " outlier" : "")}"));
         return new Computed(step, _kind, [], lines.ToArray(), true,
             ["devices", "k", "iterations", "outliers", "inertia"], [total, k.K, _iteration, outliers.Count, _inertia]);

@@ -672,7 +672,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                 var model = FederatedModel.FromParameters(spec.Model, global);
                 var (accuracy, loss) = eval.Value is { } data ? FederatedModel.Evaluate(model, data, limit) : (double.NaN, trainLoss);
                 var done = summary with { Accuracy = accuracy, Loss = loss };
-                var onnx = spec.PublishAs.Length > 0 ? MlpOnnx.Export(model, "federated_" + spec.Id.Replace('-', '_')) : null;
+                var onnx = spec.PublishAs.Length > 0 ? model.ExportOnnx("federated_" + spec.Id.Replace('-', '_')) : null;
                 var ok = store.CommitRound(spec.Id, done, global, finished);
                 return new Committed(spec.Id, done, global, ok, onnx, null);
             })

@@ -29,7 +29,7 @@ public static class ExperimentCommand
           <out>/<id>.csv and a PNG plot. With several strategies (comma-separated) each runs on the same cluster
           and data, one after the other, and the plot compares them. Ends with, per strategy:
           RESULT fedavg partition=<p> clients=<n> rounds=<n> strategy=<s> accuracy=<x>
-        edgeactors experiment kmeans [--devices 30] [--groups 3] [--k 3] [--outliers 2] [--iterations 50] [--z 2.5]
+        edgeactors experiment kmeans [--devices 60] [--groups 3] [--k 3] [--outliers 2] [--iterations 50] [--z 2.5]
           Streams telemetry of devices drawn from behaviour groups (plus a few outlier devices) through the client,
           then runs federated k-means: edges send per-cluster sums and counts of their devices' behaviour summaries,
           the coordinator updates the centroids. Reports cluster purity against the true groups and the outliers found.
@@ -323,7 +323,7 @@ public static class ExperimentCommand
     private static async Task<int> KMeansAsync(CliArgs args)
     {
         void Log(string s) => Console.WriteLine("experiment: " + s);
-        var devices = args.Int("devices", 30);
+        var devices = args.Int("devices", 60);
         var groups = args.Int("groups", 3);
         var k = args.Int("k", groups);
         var outliers = args.Int("outliers", 2);
