@@ -225,4 +225,21 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal(2, score.CorrectOutliers);
         Assert.Equal(2, score.Flagged);
     }
+
+    [Fact]
+    public async Task Secure_aggregation_should_give_the_same_models_as_plain_FedAvg_while_hiding_each_update()
+    {
+        var plain = await ExperimentCommand.RunExperimentAsync(_client, Spec("plain", rounds: 2, epochs: 1), output.WriteLine);
+        var masked = await ExperimentCommand.RunExperimentAsync(_client, Spec("masked", rounds: 2, epochs: 1) with { SecureAggregation = true }, output.WriteLine);
+
+        // the masked run finished, so every client answered with a masked update (a plain one is ignored in a masked round);
+        // local training is deterministic per (seed, client, round), so only the fixed-point encoding (2^-24) differs
+        Assert.Equal(2, masked.Count);
+        for (var r = 0; r < 2; r++)
+        {
+            Assert.Equal(Clients, masked[r].Clients);
+            Assert.True(Math.Abs(plain[r].Accuracy - masked[r].Accuracy) <= 0.002, $"round {r + 1}: plain {plain[r].Accuracy:F4}, masked {masked[r].Accuracy:F4}");
+            Assert.Equal(plain[r].Loss, masked[r].Loss, 3);
+        }
+    }
 }
