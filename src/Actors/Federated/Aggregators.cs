@@ -22,7 +22,8 @@ public enum AggregationStrategy
 /// <summary>Parameters of the robust aggregators.</summary>
 /// <param name="TrimFraction">β for <see cref="AggregationStrategy.TrimmedMean"/>, in [0, 0.5).</param>
 /// <param name="KrumByzantine">f, the number of Byzantine clients Krum tolerates (≥ 0); Krum needs n ≥ 2f + 3 updates.</param>
-/// <param name="KrumSelect">m, how many of the best-scored updates multi-Krum averages (1 = plain Krum); 1 ≤ m ≤ n − f.</param>
+/// <param name="KrumSelect">m, how many of the best-scored updates multi-Krum averages (1 = plain Krum); 1 ≤ m ≤ n − f;
+/// 0 = n − f, decided when the aggregate is computed (all but f, whatever n turned out to be).</param>
 public sealed record AggregatorOptions(double TrimFraction = 0.2, int KrumByzantine = 2, int KrumSelect = 1)
 {
     internal void Validate()
@@ -31,8 +32,8 @@ public sealed record AggregatorOptions(double TrimFraction = 0.2, int KrumByzant
             throw new ArgumentOutOfRangeException(nameof(TrimFraction), TrimFraction, "the trim fraction β must lie in [0, 0.5)");
         if (KrumByzantine < 0)
             throw new ArgumentOutOfRangeException(nameof(KrumByzantine), KrumByzantine, "the number of Byzantine clients f must be ≥ 0");
-        if (KrumSelect < 1)
-            throw new ArgumentOutOfRangeException(nameof(KrumSelect), KrumSelect, "multi-Krum must select at least one update (m ≥ 1)");
+        if (KrumSelect < 0)
+            throw new ArgumentOutOfRangeException(nameof(KrumSelect), KrumSelect, "multi-Krum must select at least one update (m ≥ 1), or 0 for n − f");
     }
 
     /// <summary>The number of updates dropped at each end of every coordinate for <paramref name="count"/> updates: ⌊β·n⌋.</summary>

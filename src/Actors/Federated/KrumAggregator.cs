@@ -93,12 +93,13 @@ internal sealed class KrumAggregator : IUpdateAggregator
     {
         var scores = Scores();
         var n = scores.Length;
-        if (_select > n - _byzantine)
+        var select = _select == 0 ? n - _byzantine : _select;
+        if (select > n - _byzantine)
             throw new InvalidOperationException(
-                $"multi-Krum cannot select m = {_select} of {n} updates with f = {_byzantine}: m must be ≤ n − f = {n - _byzantine}");
+                $"multi-Krum cannot select m = {select} of {n} updates with f = {_byzantine}: m must be ≤ n − f = {n - _byzantine}");
         var order = Enumerable.Range(0, n).ToArray();
         Array.Sort(order, (a, b) => scores[a] != scores[b] ? scores[a].CompareTo(scores[b]) : a.CompareTo(b));
-        return order[.._select];
+        return order[..select];
     }
 
     public void Complete(Span<float> result)

@@ -465,8 +465,16 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         }
         else
         {
-            s.Aggregator = Aggregators.Create(run.Strategy, s.Dimension, s.Sampled.Count,
-                new AggregatorOptions(spec.TrimFraction, spec.KrumByzantine, 1));
+            try
+            {
+                // multi-Krum averages the n − f best-scored updates of those that arrive
+                s.Aggregator = Aggregators.Create(run.Strategy, s.Dimension, expectedCount: 0, new AggregatorOptions(spec.TrimFraction, spec.KrumByzantine, 0));
+            }
+            catch (ArgumentException ex)
+            {
+                Fail($"cannot aggregate with {spec.Strategy}: {ex.Message}");
+                return;
+            }
         }
         s.Phase = Phase.Training;
         var training = new LocalTraining(spec.LocalEpochs, spec.BatchSize, spec.LearningRate, spec.Momentum, spec.ProximalMu, spec.Seed,
@@ -647,8 +655,21 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         }
         else
         {
-            s.Aggregator!.Complete(mean);
-            s.Aggregator.Dispose();
+            try
+            {
+                s.Aggregator!.Complete(mean);
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
+            {
+                // e.g. Krum with fewer than 2f + 3 updates after drop-outs: this attempt cannot be aggregated
+                Restart($"{spec.Strategy} cannot aggregate {s.Received.Count + s.Late} updates: {ex.Message}");
+                return;
+            }
+            finally
+            {
+                s.Aggregator?.Dispose();
+                s.Aggregator = null;
+            }
         }
         var count = s.Received.Count + s.Late;
         if (spec.NoiseMultiplier > 0)

@@ -246,7 +246,8 @@ public static class ExperimentCommand
             ExperimentReport.WriteCsv(csv, rows);
             Log($"wrote {csv}");
             var final = rows.Count > 0 ? rows[^1].Accuracy : double.NaN;
-            results.Add(Inv($"RESULT fedavg partition={spec.Kind} clients={clients} rounds={rows.Count} strategy={strategy} accuracy={final:F4}"));
+            var best = rows.Count > 0 ? rows.Max(r => r.Accuracy) : double.NaN;
+            results.Add(Inv($"RESULT fedavg partition={spec.Kind} clients={clients} rounds={rows.Count} strategy={strategy} accuracy={final:F4} best={best:F4} local_epochs={experiment.LocalEpochs} poisoned={poisoned}"));
         }
         var png = Path.Combine(outDir, Inv($"{name}{(poisoned > 0 ? $"-p{poisoned}" : "")}-{stamp}.png"));
         ExperimentReport.WritePlot(png, Inv($"Fashion-MNIST, {spec}, {clients} clients, E={template.LocalEpochs}{(poisoned > 0 ? $", {poisoned} poisoned ×{template.PoisonScale}" : "")}"),
@@ -261,7 +262,11 @@ public static class ExperimentCommand
     {
         var started = await client.RequestAsync<IFederatedMessage>(new StartExperiment(experiment));
         if (started.Value is ExperimentRejected rejected) throw new CliException($"experiment refused: {rejected.Reason}");
-        log(Inv($"experiment {experiment.Id}: {experiment.Strategy}, {experiment.Rounds} rounds, E={experiment.LocalEpochs}, batch {experiment.BatchSize}, lr {experiment.LearningRate}, {((ExperimentAccepted)started.Value).AvailableClients} clients available"));
+        log(Inv($"experiment {experiment.Id}: {experiment.Model}, {experiment.Strategy}, {experiment.Rounds} rounds, E={experiment.LocalEpochs}, batch {experiment.BatchSize}, lr {experiment.LearningRate}, momentum {experiment.Momentum}{(experiment.ProximalMu > 0 ? $", mu {experiment.ProximalMu}" : "")}, {((ExperimentAccepted)started.Value).AvailableClients} clients available"));
+        if (experiment.ClipNorm > 0)
+            log(Inv($"privacy: updates clipped to L2 norm C = {experiment.ClipNorm} (clients weighted equally); Gaussian noise multiplier z = {experiment.NoiseMultiplier} → noise std z·C = {experiment.NoiseMultiplier * experiment.ClipNorm} on the sum of updates"));
+        if (experiment.SecureAggregation) log("privacy: secure aggregation (pairwise masks): the coordinator sees only the sum of the updates");
+        if (experiment.PoisonedClients.Length > 0) log(Inv($"attack: {string.Join(",", experiment.PoisonedClients)} send their update × {experiment.PoisonScale}"));
         var rows = new List<RoundRow>();
         var clock = Stopwatch.StartNew();
         var lastDetail = "";

@@ -115,6 +115,15 @@ public sealed class AggregatorTests
     }
 
     [Fact]
+    public void MultiKrum_with_select_zero_should_average_all_but_f_of_the_updates_that_arrived()
+    {
+        var allButOne = Aggregate(AggregationStrategy.Krum, KrumUpdates, options: new AggregatorOptions(KrumByzantine: 1, KrumSelect: 0));
+        var four = Aggregate(AggregationStrategy.Krum, KrumUpdates, options: new AggregatorOptions(KrumByzantine: 1, KrumSelect: 4));
+        Assert.Equal(four, allButOne); // n = 5, f = 1: the four best (e, the outlier, is left out)
+        Assert.NotEqual(Aggregate(AggregationStrategy.Krum, KrumUpdates, options: new AggregatorOptions(KrumByzantine: 1, KrumSelect: 1)), allButOne);
+    }
+
+    [Fact]
     public void Krum_should_refuse_too_few_updates_and_say_how_many_it_needs()
     {
         var options = new AggregatorOptions(KrumByzantine: 1);
@@ -300,7 +309,7 @@ public sealed class AggregatorTests
     {
         Assert.Throws<ArgumentOutOfRangeException>(() => Aggregators.Create(AggregationStrategy.TrimmedMean, 3, 5, new AggregatorOptions(TrimFraction: 0.5)));
         Assert.Throws<ArgumentOutOfRangeException>(() => Aggregators.Create(AggregationStrategy.Krum, 3, 5, new AggregatorOptions(KrumByzantine: -1)));
-        Assert.Throws<ArgumentOutOfRangeException>(() => Aggregators.Create(AggregationStrategy.Krum, 3, 5, new AggregatorOptions(KrumSelect: 0)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => Aggregators.Create(AggregationStrategy.Krum, 3, 5, new AggregatorOptions(KrumSelect: -1)));
         Assert.Throws<ArgumentOutOfRangeException>(() => Aggregators.Create(AggregationStrategy.FedAvg, 0, 5));
     }
 
