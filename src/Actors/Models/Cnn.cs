@@ -14,8 +14,10 @@ namespace EdgeActors.Actors.Models;
 /// fc2 W [120,84] then b [84]; fc3 W [84,10] then b [10] — 44,426 floats. The offsets are the <c>…Offset</c> constants.
 /// </para>
 /// <para>
-/// Convolutions run as im2col + matrix products over groups of <see cref="CnnWorkspace.Group"/> images (one
-/// <see cref="TensorPrimitives"/> fused multiply-add per weight over all of the group's output positions).
+/// Convolutions run as im2col + register-tiled matrix products over groups of <see cref="CnnWorkspace.Group"/> images
+/// (see <see cref="CnnWorkspace"/>); the fc layers as <see cref="Mlp"/>'s, with <see cref="TensorPrimitives"/>.
+/// One epoch of 60,000 images (batch 64) took 6.2–7.2 s of CPU on one core of a loaded AMD EPYC (AVX-512) from a fresh
+/// model, 3.7–4.3 s for the following epochs (the fc layers skip zero activations, which get more frequent as it learns).
 /// Training is single-threaded and allocation-free per batch, so a seed fixes the result bit for bit (on one machine and
 /// runtime). <see cref="Forward"/> may run concurrently with other forwards (per-thread scratch); training may not run
 /// concurrently with anything else on the same model.

@@ -1,4 +1,7 @@
+using System.Numerics;
 using System.Numerics.Tensors;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using static EdgeActors.Actors.Models.Cnn;
 
 namespace EdgeActors.Actors.Models;
@@ -8,7 +11,9 @@ namespace EdgeActors.Actors.Models;
 /// <para>
 /// Convolutions work on groups of up to <see cref="Group"/> images. im2col writes the group's patches as a matrix
 /// cols [K, L] (K = in·5·5 rows ordered (c, ky, kx) like the weights; L = images·positions columns, image-major), so the
-/// output Z [out, L] = W [out, K] · cols + b is one fused multiply-add over a contiguous row of L floats per weight.
+/// output Z [out, L] = W [out, K] · cols + b is a matrix product (<see cref="MatMul"/>, register-tiled); so is the
+/// backward dcols = Wᵀ · dZ, and dW = dZ · colsᵀ
+/// (<see cref="MatMulTransposedAdd"/>).
 /// ReLU and the 2×2 max pool are fused; the pool remembers which input won (or −1 where the ReLU output is 0) for the
 /// backward pass. Activations after the pools are stored per image in NCHW order, so the flatten before fc1 is
 /// channel-major like ONNX Flatten. Backward recomputes the (cheap) im2col matrices instead of keeping them per batch.
@@ -45,6 +50,7 @@ internal sealed class CnnWorkspace
     private readonly float[] _dCols2 = [];
     private readonly float[] _dA1 = [];
     private readonly float[] _dz1 = [];
+    private readonly float[] _w2Transposed = [];
 
     public CnnWorkspace(int capacity, bool training)
     {
@@ -69,6 +75,7 @@ internal sealed class CnnWorkspace
         _dCols2 = new float[Conv2K * Group * P2];
         _dA1 = new float[Group * Pool1Size];
         _dz1 = new float[Conv1Out * Group * P1];
+        _w2Transposed = new float[Conv2K * Conv2Out];
     }
 
     public int Capacity { get; }
@@ -128,6 +135,8 @@ internal sealed class CnnWorkspace
 
         var g = Gradient;
         Array.Clear(g);
+        for (var o = 0; o < Conv2Out; o++)
+            for (var k = 0; k < Conv2K; k++) _w2Transposed[k * Conv2Out + o] = p[Conv2WeightOffset + o * Conv2K + k];
         AffineBackward(p, g, Fc3WeightOffset, Fc3BiasOffset, Hidden2, Classes, _a4, _d5, n, _d4);
         AffineBackward(p, g, Fc2WeightOffset, Fc2BiasOffset, Hidden1, Hidden2, _a3, _d4, n, _d3);
         AffineBackward(p, g, Fc1WeightOffset, Fc1BiasOffset, Flat, Hidden1, _a2, _d3, n, _dA2);
@@ -142,13 +151,7 @@ internal sealed class CnnWorkspace
             Unpool(_dA2.AsSpan(s0 * Flat, ng * Flat), _arg2.AsSpan(s0 * Flat, ng * Flat), dz2);
             Im2Col(_a1.AsSpan(s0 * Pool1Size, ng * Pool1Size), Conv1Out, Pool1Side, ng, _cols2);
             ConvWeightGradient(g, Conv2WeightOffset, Conv2BiasOffset, Conv2Out, Conv2K, _cols2, dz2, l2);
-            for (var k = 0; k < Conv2K; k++)
-            {
-                var row = _dCols2.AsSpan(k * l2, l2);
-                TensorPrimitives.Multiply(dz2[..l2], p[Conv2WeightOffset + k], row);
-                for (var o = 1; o < Conv2Out; o++)
-                    TensorPrimitives.FusedMultiplyAdd(dz2.Slice(o * l2, l2), p[Conv2WeightOffset + o * Conv2K + k], row, row);
-            }
+            MatMul(_w2Transposed, Conv2K, Conv2Out, dz2, l2, _dCols2.AsSpan(0, Conv2K * l2), []);
             var dA1 = _dA1.AsSpan(0, ng * Pool1Size);
             Col2Im(_dCols2, Conv1Out, Pool1Side, ng, dA1);
 
@@ -214,28 +217,159 @@ internal sealed class CnnWorkspace
     }
 
     /// <summary>Z[o, :] = b[o] + Σ_k W[o, k] · cols[k, :] over rows of <paramref name="l"/> floats.</summary>
-    private static void Conv(float[] p, int wOffset, int bOffset, int cout, int kk, float[] cols, int l, float[] z)
+    private static void Conv(float[] p, int wOffset, int bOffset, int cout, int kk, float[] cols, int l, float[] z) =>
+        MatMul(p.AsSpan(wOffset, cout * kk), cout, kk, cols.AsSpan(0, kk * l), l, z.AsSpan(0, cout * l), p.AsSpan(bOffset, cout));
+
+    /// <summary>
+    /// c[r, j] = init[r] + Σ_k a[r, k] · b[k, j] (row-major a [m, kk], b [kk, l], c [m, l]; init = <paramref name="bias"/>,
+    /// or 0 when it is empty). A register-tiled kernel: 4 rows × 2 vectors of c stay in registers over the whole k loop,
+    /// so each k costs 2 vector loads of b and 4 broadcasts for 8 fused multiply-adds. Each element accumulates in k
+    /// order with fused multiply-adds, so the result does not depend on the vector width or the tiling.
+    /// </summary>
+    internal static void MatMul(ReadOnlySpan<float> a, int m, int kk, ReadOnlySpan<float> b, int l, Span<float> c, ReadOnlySpan<float> bias)
     {
-        for (var o = 0; o < cout; o++)
+        if (a.Length < m * kk || b.Length < kk * l || c.Length < m * l || (!bias.IsEmpty && bias.Length < m))
+            throw new ArgumentException("matrix spans too short");
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        ref var rc = ref MemoryMarshal.GetReference(c);
+        var width = Vector<float>.Count;
+        var tile = 2 * width;
+        var vectorEnd = l - l % tile;
+        for (var j = 0; j < vectorEnd; j += tile)
         {
-            var zRow = z.AsSpan(o * l, l);
-            zRow.Fill(p[bOffset + o]);
-            var w = p.AsSpan(wOffset + o * kk, kk);
-            for (var k = 0; k < kk; k++)
-                TensorPrimitives.FusedMultiplyAdd(cols.AsSpan(k * l, l), w[k], zRow, zRow);
+            var r = 0;
+            for (; r + 4 <= m; r += 4)
+            {
+                Vector<float> c00, c01, c10, c11, c20, c21, c30, c31;
+                if (bias.IsEmpty)
+                {
+                    c00 = c01 = c10 = c11 = c20 = c21 = c30 = c31 = Vector<float>.Zero;
+                }
+                else
+                {
+                    c00 = c01 = new Vector<float>(bias[r]);
+                    c10 = c11 = new Vector<float>(bias[r + 1]);
+                    c20 = c21 = new Vector<float>(bias[r + 2]);
+                    c30 = c31 = new Vector<float>(bias[r + 3]);
+                }
+                nint a0 = r * kk, a1 = a0 + kk, a2 = a1 + kk, a3 = a2 + kk;
+                nint bk = j;
+                for (var k = 0; k < kk; k++, bk += l)
+                {
+                    var b0 = Vector.LoadUnsafe(ref rb, (nuint)bk);
+                    var b1 = Vector.LoadUnsafe(ref rb, (nuint)(bk + width));
+                    var w0 = new Vector<float>(Unsafe.Add(ref ra, a0 + k));
+                    c00 = Vector.FusedMultiplyAdd(b0, w0, c00);
+                    c01 = Vector.FusedMultiplyAdd(b1, w0, c01);
+                    var w1 = new Vector<float>(Unsafe.Add(ref ra, a1 + k));
+                    c10 = Vector.FusedMultiplyAdd(b0, w1, c10);
+                    c11 = Vector.FusedMultiplyAdd(b1, w1, c11);
+                    var w2 = new Vector<float>(Unsafe.Add(ref ra, a2 + k));
+                    c20 = Vector.FusedMultiplyAdd(b0, w2, c20);
+                    c21 = Vector.FusedMultiplyAdd(b1, w2, c21);
+                    var w3 = new Vector<float>(Unsafe.Add(ref ra, a3 + k));
+                    c30 = Vector.FusedMultiplyAdd(b0, w3, c30);
+                    c31 = Vector.FusedMultiplyAdd(b1, w3, c31);
+                }
+                nint c0 = r * l + j;
+                c00.StoreUnsafe(ref rc, (nuint)c0);
+                c01.StoreUnsafe(ref rc, (nuint)(c0 + width));
+                c10.StoreUnsafe(ref rc, (nuint)(c0 + l));
+                c11.StoreUnsafe(ref rc, (nuint)(c0 + l + width));
+                c20.StoreUnsafe(ref rc, (nuint)(c0 + 2 * l));
+                c21.StoreUnsafe(ref rc, (nuint)(c0 + 2 * l + width));
+                c30.StoreUnsafe(ref rc, (nuint)(c0 + 3 * l));
+                c31.StoreUnsafe(ref rc, (nuint)(c0 + 3 * l + width));
+            }
+            for (; r < m; r++)
+            {
+                var c00 = bias.IsEmpty ? Vector<float>.Zero : new Vector<float>(bias[r]);
+                var c01 = c00;
+                nint a0 = r * kk;
+                nint bk = j;
+                for (var k = 0; k < kk; k++, bk += l)
+                {
+                    var w0 = new Vector<float>(Unsafe.Add(ref ra, a0 + k));
+                    c00 = Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref rb, (nuint)bk), w0, c00);
+                    c01 = Vector.FusedMultiplyAdd(Vector.LoadUnsafe(ref rb, (nuint)(bk + width)), w0, c01);
+                }
+                c00.StoreUnsafe(ref rc, (nuint)(r * l + j));
+                c01.StoreUnsafe(ref rc, (nuint)(r * l + j + width));
+            }
         }
+        for (var j = vectorEnd; j < l; j++)
+            for (var r = 0; r < m; r++)
+            {
+                var sum = bias.IsEmpty ? 0f : bias[r];
+                for (var k = 0; k < kk; k++) sum = MathF.FusedMultiplyAdd(b[k * l + j], a[r * kk + k], sum);
+                c[r * l + j] = sum;
+            }
     }
 
     /// <summary>dW[o, k] += dZ[o, :] · cols[k, :], db[o] += Σ dZ[o, :].</summary>
     private static void ConvWeightGradient(float[] g, int wOffset, int bOffset, int cout, int kk, float[] cols, ReadOnlySpan<float> dz, int l)
     {
-        for (var o = 0; o < cout; o++)
+        for (var o = 0; o < cout; o++) g[bOffset + o] += TensorPrimitives.Sum(dz.Slice(o * l, l));
+        MatMulTransposedAdd(dz, cout, cols.AsSpan(0, kk * l), kk, l, g.AsSpan(wOffset, cout * kk));
+    }
+
+    /// <summary>
+    /// c[r, q] += Σ_j a[r, j] · b[q, j] (row-major a [m, l], b [n, l], c [m, n]): 4 rows of a × 2 rows of b at a time,
+    /// 8 vector accumulators over j, then one horizontal sum each; the rest through <see cref="TensorPrimitives.Dot"/>.
+    /// </summary>
+    internal static void MatMulTransposedAdd(ReadOnlySpan<float> a, int m, ReadOnlySpan<float> b, int n, int l, Span<float> c)
+    {
+        if (a.Length < m * l || b.Length < n * l || c.Length < m * n) throw new ArgumentException("matrix spans too short");
+        ref var ra = ref MemoryMarshal.GetReference(a);
+        ref var rb = ref MemoryMarshal.GetReference(b);
+        var width = Vector<float>.Count;
+        var vectorEnd = l - l % width;
+        var r = 0;
+        for (; r + 4 <= m; r += 4)
         {
-            var dRow = dz.Slice(o * l, l);
-            g[bOffset + o] += TensorPrimitives.Sum(dRow);
-            var gw = g.AsSpan(wOffset + o * kk, kk);
-            for (var k = 0; k < kk; k++) gw[k] += TensorPrimitives.Dot(dRow, cols.AsSpan(k * l, l));
+            var q = 0;
+            for (; q + 2 <= n; q += 2)
+            {
+                Vector<float> s00 = default, s01 = default, s10 = default, s11 = default, s20 = default, s21 = default, s30 = default, s31 = default;
+                nint a0 = r * l, b0 = q * l;
+                for (nint j = 0; j < vectorEnd; j += width)
+                {
+                    var x0 = Vector.LoadUnsafe(ref rb, (nuint)(b0 + j));
+                    var x1 = Vector.LoadUnsafe(ref rb, (nuint)(b0 + l + j));
+                    var y = Vector.LoadUnsafe(ref ra, (nuint)(a0 + j));
+                    s00 = Vector.FusedMultiplyAdd(y, x0, s00);
+                    s01 = Vector.FusedMultiplyAdd(y, x1, s01);
+                    y = Vector.LoadUnsafe(ref ra, (nuint)(a0 + l + j));
+                    s10 = Vector.FusedMultiplyAdd(y, x0, s10);
+                    s11 = Vector.FusedMultiplyAdd(y, x1, s11);
+                    y = Vector.LoadUnsafe(ref ra, (nuint)(a0 + 2 * l + j));
+                    s20 = Vector.FusedMultiplyAdd(y, x0, s20);
+                    s21 = Vector.FusedMultiplyAdd(y, x1, s21);
+                    y = Vector.LoadUnsafe(ref ra, (nuint)(a0 + 3 * l + j));
+                    s30 = Vector.FusedMultiplyAdd(y, x0, s30);
+                    s31 = Vector.FusedMultiplyAdd(y, x1, s31);
+                }
+                float t00 = Vector.Sum(s00), t01 = Vector.Sum(s01), t10 = Vector.Sum(s10), t11 = Vector.Sum(s11);
+                float t20 = Vector.Sum(s20), t21 = Vector.Sum(s21), t30 = Vector.Sum(s30), t31 = Vector.Sum(s31);
+                for (var j = vectorEnd; j < l; j++)
+                {
+                    float x0 = b[q * l + j], x1 = b[(q + 1) * l + j];
+                    t00 += a[r * l + j] * x0; t01 += a[r * l + j] * x1;
+                    t10 += a[(r + 1) * l + j] * x0; t11 += a[(r + 1) * l + j] * x1;
+                    t20 += a[(r + 2) * l + j] * x0; t21 += a[(r + 2) * l + j] * x1;
+                    t30 += a[(r + 3) * l + j] * x0; t31 += a[(r + 3) * l + j] * x1;
+                }
+                c[r * n + q] += t00; c[r * n + q + 1] += t01;
+                c[(r + 1) * n + q] += t10; c[(r + 1) * n + q + 1] += t11;
+                c[(r + 2) * n + q] += t20; c[(r + 2) * n + q + 1] += t21;
+                c[(r + 3) * n + q] += t30; c[(r + 3) * n + q + 1] += t31;
+            }
+            for (; q < n; q++)
+                for (var i = r; i < r + 4; i++) c[i * n + q] += TensorPrimitives.Dot(a.Slice(i * l, l), b.Slice(q * l, l));
         }
+        for (; r < m; r++)
+            for (var q = 0; q < n; q++) c[r * n + q] += TensorPrimitives.Dot(a.Slice(r * l, l), b.Slice(q * l, l));
     }
 
     /// <summary>

@@ -226,6 +226,47 @@ public sealed class CnnTests
         Assert.Equal(44_426, model.Graph.Initializer.Sum(t => t.Dims.Aggregate(1L, (a, b) => a * b)));
     }
 
+    [Theory]
+    [InlineData(6, 25, 4608, true)]
+    [InlineData(16, 150, 72, true)]   // column tail beyond the vector tiles
+    [InlineData(150, 16, 64, false)]  // row tail (150 = 37·4 + 2), no bias
+    [InlineData(3, 7, 5, false)]      // no full tile at all
+    public void MatMul_should_match_a_naive_product(int m, int kk, int l, bool withBias)
+    {
+        var rng = new Random(m * 1000 + kk);
+        float[] Random(int n) => Enumerable.Range(0, n).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        float[] a = Random(m * kk), b = Random(kk * l), bias = withBias ? Random(m) : [];
+        var c = new float[m * l];
+        CnnWorkspace.MatMul(a, m, kk, b, l, c, bias);
+        for (var r = 0; r < m; r++)
+            for (var j = 0; j < l; j++)
+            {
+                double sum = withBias ? bias[r] : 0;
+                for (var k = 0; k < kk; k++) sum += (double)a[r * kk + k] * b[k * l + j];
+                Assert.True(Math.Abs(sum - c[r * l + j]) < 1e-5, $"c[{r},{j}] = {c[r * l + j]}, expected {sum}");
+            }
+    }
+
+    [Theory]
+    [InlineData(6, 25, 4608)]
+    [InlineData(16, 150, 516)] // j tail beyond the vectors
+    [InlineData(7, 3, 64)]     // row and column tails
+    public void MatMulTransposedAdd_should_add_a_naive_product(int m, int n, int l)
+    {
+        var rng = new Random(m * 1000 + n);
+        float[] Random(int count) => Enumerable.Range(0, count).Select(_ => (float)(rng.NextDouble() - 0.5)).ToArray();
+        float[] a = Random(m * l), b = Random(n * l), c = Random(m * n);
+        var before = (float[])c.Clone();
+        CnnWorkspace.MatMulTransposedAdd(a, m, b, n, l, c);
+        for (var r = 0; r < m; r++)
+            for (var q = 0; q < n; q++)
+            {
+                double sum = before[r * n + q];
+                for (var j = 0; j < l; j++) sum += (double)a[r * l + j] * b[q * l + j];
+                Assert.True(Math.Abs(sum - c[r * n + q]) < 1e-4, $"c[{r},{q}] = {c[r * n + q]}, expected {sum}");
+            }
+    }
+
     [Fact]
     public void Train_should_reject_bad_arguments()
     {
@@ -292,7 +333,9 @@ public sealed class CnnTrainingTests(CnnFixture data, ITestOutputHelper output) 
         var untrained = new Cnn(seed: 1).Accuracy(data.TestX, data.TestY);
         var accuracy = data.Trained.Accuracy(data.TestX, data.TestY);
         output.WriteLine($"untrained {untrained:F4}, after one epoch {accuracy:F4}, epoch loss {data.TrainedLosses[0]:F4}");
-        // measured: see the floor's comment in the report of the commit adding this test
+        // measured (AMD EPYC, AVX-512, .NET 10): 0.749 on these 2,000 test images, epoch loss 0.935, untrained 0.11.
+        // Other model/shuffle seeds gave 0.74–0.76 on all 10,000 test images after the same epoch (94 steps), so the
+        // floor sits 4–5 points lower: other SIMD widths round differently and follow another trajectory.
         Assert.True(accuracy >= 0.70f, $"test accuracy {accuracy:F4}");
         Assert.True(untrained < 0.3f, $"untrained accuracy {untrained:F4}");
     }
