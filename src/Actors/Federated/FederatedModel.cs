@@ -4,7 +4,10 @@ using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Federated;
 
-/// <summary>The models federated training can run: <c>mlp:784-256-128-10</c> (layer sizes, ReLU, softmax).</summary>
+/// <summary>
+/// The models federated training can run: <c>mlp:784-256-128-10</c> (layer sizes, ReLU, softmax) or <c>cnn</c> (the
+/// NIID-Bench simple CNN: conv 6@5×5, pool, conv 16@5×5, pool, fc 120, fc 84, fc 10).
+/// </summary>
 public static class FederatedModel
 {
     public const string DefaultSpec = "mlp:784-256-128-10";
@@ -13,7 +16,7 @@ public static class FederatedModel
     public static int[] Parse(string spec)
     {
         if (string.IsNullOrWhiteSpace(spec) || !spec.StartsWith("mlp:", StringComparison.Ordinal))
-            throw new ArgumentException($"model '{spec}': expected mlp:<in>-<hidden>-…-<classes>, e.g. {DefaultSpec}");
+            throw new ArgumentException($"model '{spec}': expected {CnnSpec} or mlp:<in>-<hidden>-…-<classes>, e.g. {DefaultSpec}");
         var parts = spec[4..].Split('-');
         var sizes = new int[parts.Length];
         for (var i = 0; i < parts.Length; i++)
@@ -25,9 +28,19 @@ public static class FederatedModel
         return sizes;
     }
 
-    public static ITrainableModel Create(string spec, int seed) => new MlpModel(new Mlp(Parse(spec), seed));
+    public const string CnnSpec = "cnn";
 
-    public static ITrainableModel FromParameters(string spec, float[] parameters) => new MlpModel(Mlp.FromParameters(Parse(spec), parameters));
+    /// <summary>Why <paramref name="spec"/> is not a model federated training can run (an exception), else nothing.</summary>
+    public static void Validate(string spec)
+    {
+        if (spec != CnnSpec) Parse(spec);
+    }
+
+    public static ITrainableModel Create(string spec, int seed) =>
+        spec == CnnSpec ? new Cnn(seed) : new MlpModel(new Mlp(Parse(spec), seed));
+
+    public static ITrainableModel FromParameters(string spec, float[] parameters) =>
+        spec == CnnSpec ? Cnn.FromParameters(parameters) : new MlpModel(Mlp.FromParameters(Parse(spec), parameters));
 
     private const int InputSize = TrainingFrames.FrameBytes;
     private const int OutputSize = TrainingFrames.Classes;

@@ -277,7 +277,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         if (string.IsNullOrWhiteSpace(spec.Id) || spec.Id.Length > 64 || spec.Id.Any(char.IsControl)) return "experiment id must be 1..64 printable characters";
         try
         {
-            FederatedModel.Parse(spec.Model);
+            FederatedModel.Validate(spec.Model);
         }
         catch (ArgumentException ex)
         {
