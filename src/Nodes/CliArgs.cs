@@ -84,4 +84,4 @@ public sealed class CliArgs
     }
 }
 
-public sealed class CliException(string message) : Exception(message);
+public class CliException(string message) : Exception(message);

@@ -16,6 +16,9 @@ public sealed record StoredExperiment(ExperimentSpec Spec, string State, int Rou
 /// </summary>
 public sealed class FederationStore
 {
+    /// <summary>A diverged model scores NaN/∞ loss: the summaries keep those values.</summary>
+    private static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+
     private readonly string _connectionString;
 
     public string DatabasePath { get; }
@@ -66,7 +69,7 @@ public sealed class FederationStore
         using var cmd = c.CreateCommand();
         cmd.CommandText = "INSERT OR IGNORE INTO experiments (id, spec, state, round, attempt, global, detail, created_at) VALUES ($id, $spec, 'running', 0, 0, $g, '', $t)";
         cmd.Parameters.AddWithValue("$id", spec.Id);
-        cmd.Parameters.AddWithValue("$spec", JsonSerializer.Serialize(spec));
+        cmd.Parameters.AddWithValue("$spec", JsonSerializer.Serialize(spec, Json));
         cmd.Parameters.AddWithValue("$g", MemoryMarshal.AsBytes(initial.AsSpan()).ToArray());
         cmd.Parameters.AddWithValue("$t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         return cmd.ExecuteNonQuery() == 1;
@@ -104,7 +107,7 @@ public sealed class FederationStore
             insert.CommandText = "INSERT OR IGNORE INTO rounds (experiment, round, summary) VALUES ($id, $r, $s)";
             insert.Parameters.AddWithValue("$id", id);
             insert.Parameters.AddWithValue("$r", summary.Round);
-            insert.Parameters.AddWithValue("$s", JsonSerializer.Serialize(summary));
+            insert.Parameters.AddWithValue("$s", JsonSerializer.Serialize(summary, Json));
             if (insert.ExecuteNonQuery() != 1) return false;
         }
         using (var update = c.CreateCommand())
@@ -130,12 +133,12 @@ public sealed class FederationStore
         read.Parameters.AddWithValue("$id", id);
         read.Parameters.AddWithValue("$r", round);
         if (read.ExecuteScalar() is not string json) return;
-        var summary = JsonSerializer.Deserialize<RoundSummary>(json)! with { ModelVersion = version };
+        var summary = JsonSerializer.Deserialize<RoundSummary>(json, Json)! with { ModelVersion = version };
         using var write = c.CreateCommand();
         write.CommandText = "UPDATE rounds SET summary = $s WHERE experiment = $id AND round = $r";
         write.Parameters.AddWithValue("$id", id);
         write.Parameters.AddWithValue("$r", round);
-        write.Parameters.AddWithValue("$s", JsonSerializer.Serialize(summary));
+        write.Parameters.AddWithValue("$s", JsonSerializer.Serialize(summary, Json));
         write.ExecuteNonQuery();
     }
 
@@ -157,7 +160,7 @@ public sealed class FederationStore
         cmd.Parameters.AddWithValue("$id", id);
         using var r = cmd.ExecuteReader();
         if (!r.Read()) return null;
-        var spec = JsonSerializer.Deserialize<ExperimentSpec>(r.GetString(0))!;
+        var spec = JsonSerializer.Deserialize<ExperimentSpec>(r.GetString(0), Json)!;
         var blob = (byte[])r[4];
         var global = MemoryMarshal.Cast<byte, float>(blob.AsSpan()).ToArray();
         var result = new StoredExperiment(spec, r.GetString(1), r.GetInt32(2), r.GetInt32(3), global, r.GetString(5), []);
@@ -183,7 +186,7 @@ public sealed class FederationStore
         cmd.Parameters.AddWithValue("$id", id);
         using var r = cmd.ExecuteReader();
         var list = new List<RoundSummary>();
-        while (r.Read()) list.Add(JsonSerializer.Deserialize<RoundSummary>(r.GetString(0))!);
+        while (r.Read()) list.Add(JsonSerializer.Deserialize<RoundSummary>(r.GetString(0), Json)!);
         return list.ToArray();
     }
 }

@@ -733,6 +733,12 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             _publishing[description] = (run.Spec.Id, c.Summary.Round);
             _registry.Tell(new PublishModel(run.Spec.PublishAs, c.Onnx, [TrainingFrames.FrameBytes], FashionLabels.Names, description));
         }
+        if (!TensorPrimitives.IsFiniteAll(c.Global))
+        {
+            // e.g. FedAvg under a poisoning attack: no client can train from this model, so the experiment ends here
+            Fail($"the global model diverged at round {c.Summary.Round} (non-finite weights; test accuracy {c.Summary.Accuracy:P1})");
+            return;
+        }
         if (run.Round >= run.Spec.Rounds)
         {
             run.State = "done";

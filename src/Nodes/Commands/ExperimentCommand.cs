@@ -239,7 +239,19 @@ public static class ExperimentCommand
                 Strategy = strategy,
                 ProximalMu = strategy == "fedprox" ? mu : 0,
             };
-            var rows = await RunExperimentAsync(session.Client, experiment, Log);
+            List<RoundRow> rows;
+            var state = "done";
+            try
+            {
+                rows = await RunExperimentAsync(session.Client, experiment, Log);
+            }
+            catch (ExperimentFailedException ex)
+            {
+                // e.g. FedAvg diverging under attack: report what it reached and go on with the next strategy
+                Log(ex.Message);
+                rows = ex.Rows;
+                state = "failed";
+            }
             series[strategy] = rows;
             Directory.CreateDirectory(outDir);
             var csv = Path.Combine(outDir, experiment.Id + ".csv");
@@ -247,14 +259,14 @@ public static class ExperimentCommand
             Log($"wrote {csv}");
             var final = rows.Count > 0 ? rows[^1].Accuracy : double.NaN;
             var best = rows.Count > 0 ? rows.Max(r => r.Accuracy) : double.NaN;
-            results.Add(Inv($"RESULT fedavg partition={spec.Kind} clients={clients} rounds={rows.Count} strategy={strategy} accuracy={final:F4} best={best:F4} local_epochs={experiment.LocalEpochs} poisoned={poisoned}"));
+            results.Add(Inv($"RESULT fedavg partition={spec.Kind} clients={clients} rounds={rows.Count} strategy={strategy} accuracy={final:F4} best={best:F4} local_epochs={experiment.LocalEpochs} poisoned={poisoned} model={experiment.Model} state={state}"));
         }
         var png = Path.Combine(outDir, Inv($"{name}{(poisoned > 0 ? $"-p{poisoned}" : "")}-{stamp}.png"));
         ExperimentReport.WritePlot(png, Inv($"Fashion-MNIST, {spec}, {clients} clients, E={template.LocalEpochs}{(poisoned > 0 ? $", {poisoned} poisoned ×{template.PoisonScale}" : "")}"),
             series, double.IsNaN(target) ? null : target);
         Log($"wrote {png}");
         foreach (var r in results) Console.WriteLine(r);
-        return results.Count == strategies.Length ? 0 : 1;
+        return results.All(r => r.EndsWith("state=done", StringComparison.Ordinal)) ? 0 : 1;
     }
 
     /// <summary>Starts one experiment and follows it to the end, printing each round.</summary>
@@ -291,7 +303,7 @@ public static class ExperimentCommand
             if (status.Detail != lastDetail && status.Detail.Contains("restart", StringComparison.Ordinal)) log(status.Detail);
             lastDetail = status.Detail;
             if (status.State is "done") break;
-            if (status.State is "failed" or "unknown") throw new CliException($"experiment {experiment.Id} {status.State}: {status.Detail}");
+            if (status.State is "failed" or "unknown") throw new ExperimentFailedException($"experiment {experiment.Id} {status.State}: {status.Detail}", rows);
         }
         log(Inv($"experiment {experiment.Id} done in {clock.Elapsed.TotalSeconds:F0} s: final accuracy {rows[^1].Accuracy * 100:F2} %, best {rows.Max(r => r.Accuracy) * 100:F2} %"));
         return rows;
@@ -371,5 +383,11 @@ public static class ExperimentCommand
         Log(Inv($"federated GBDT {Value("accuracy"):F4} in {federatedSeconds:F1} s ({Value("rounds"):F0} round trips); centralised {reference.Central:F4}; LightGBM 4.7.0 {reference.LightGbm:F4}"));
         Console.WriteLine(Inv($"RESULT gbdt classes={classes} accuracy={Value("accuracy"):F4} onnx_accuracy={Value("onnx_accuracy"):F4} lightgbm={reference.LightGbm:F4} central={reference.Central:F4} rounds={Value("rounds"):F0} partition={spec.Kind} clients={clients}"));
         return 0;
+    }
+
+    /// <summary>An experiment the coordinator gave up on, with the rounds it completed.</summary>
+    public sealed class ExperimentFailedException(string message, List<RoundRow> rows) : CliException(message)
+    {
+        public List<RoundRow> Rows { get; } = rows;
     }
 }

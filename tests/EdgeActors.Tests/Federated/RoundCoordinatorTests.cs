@@ -339,4 +339,25 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal((1, 2), (r1.Received, r1.Dropped));
         AssertClose(Initial(spec).Select(v => v + 2f).ToArray(), new FederationStore(_db.Path).Load(spec.Id)!.Global);
     }
+
+    [Fact]
+    public void A_diverged_global_model_should_end_the_experiment_as_failed_with_its_rounds_kept()
+    {
+        var coordinator = Coordinator();
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("diverge", rounds: 3) with { ServerLearningRate = 1e4f };
+        StartExperiment(coordinator, spec);
+        var t1 = w1.ExpectMsg<TrainRound>(Wait);
+        var t2 = w2.ExpectMsg<TrainRound>(Wait);
+        Reply(w1, coordinator, t1, "c0", 100, 3e35f); // finite updates with a finite mean, but 10⁴ × the mean overflows float
+        Reply(w1, coordinator, t1, "c1", 300, 3e35f);
+        Reply(w2, coordinator, t2, "c2", 600, 3e35f);
+
+        AwaitAssert(() => Assert.Equal("failed", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
+        var status = Status(coordinator, spec.Id);
+        Assert.Contains("diverged at round 1", status.Detail);
+        Assert.Single(status.History);
+        w1.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // no round 2
+        Assert.Equal("failed", new FederationStore(_db.Path).Load(spec.Id)!.State);
+    }
 }
