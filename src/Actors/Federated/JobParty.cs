@@ -112,12 +112,14 @@ public sealed class JobParty(string kind, LocalTrainingSet data)
         var thresholds = r.Doubles();
         var clusters = new int[_devices.Length];
         var outliers = new int[_devices.Length];
+        var distances = new double[_devices.Length];
         for (var i = 0; i < _devices.Length; i++)
         {
             clusters[i] = KMeans.Nearest(z.AsSpan(i * mean.Length, mean.Length), centroids, k, out var d2);
-            outliers[i] = Math.Sqrt(d2) > thresholds[clusters[i]] ? 1 : 0;
+            distances[i] = Math.Sqrt(d2);
+            outliers[i] = distances[i] > thresholds[clusters[i]] ? 1 : 0;
         }
-        return new PayloadWriter().Strings(_devices).Ints(clusters).Ints(outliers).ToArray();
+        return new PayloadWriter().Strings(_devices).Ints(clusters).Ints(outliers).Doubles(distances).ToArray();
     }
 
     private float[] Standardise(double[] mean, double[] std)

@@ -120,7 +120,8 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
         var first = _request switch
         {
             StartKMeans k => new PayloadWriter().Int(k.Seed).Int(Math.Max(4 * k.K, 16)).ToArray(),
-            StartGbdt g => new PayloadWriter().Int(g.Classes).Int(g.BinaryThreshold).Int(4096).Int(17).ToArray(),
+            // exact sketches: the pooled features take at most 4,081 distinct values each, so a sketch stays under ~2.5 MB
+            StartGbdt g => new PayloadWriter().Int(g.Classes).Int(g.BinaryThreshold).Int(int.MaxValue).Int(17).ToArray(),
             _ => [],
         };
         Send(0, first);
@@ -265,12 +266,13 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
             var devices = p.Strings();
             var assigned = p.Ints();
             var flags = p.Ints();
+            var distances = p.Doubles();
             for (var i = 0; i < devices.Length; i++)
             {
                 clusters[assigned[i]]++;
                 total++;
                 if (flags[i] == 1) outliers.Add(devices[i]);
-                Assignments[devices[i]] = assigned[i];
+                Assignments[devices[i]] = (assigned[i], distances[i]);
             }
         }
         var lines = new List<string>
@@ -278,13 +280,14 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
             $"clusters: [{string.Join(",", clusters)}]; outliers ({outliers.Count}): {string.Join(",", outliers.Order(StringComparer.Ordinal))}",
             string.Create(CultureInfo.InvariantCulture, $"outlier thresholds (distance to the centroid, standardised features, mean + {k.OutlierZ}·std): [{string.Join(", ", _thresholds.Select(t => t.ToString("F3", CultureInfo.InvariantCulture)))}]"),
         };
-        lines.AddRange(Assignments.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"device {kv.Key} cluster {kv.Value}{(outliers.Contains(kv.Key) ? " outlier" : "")}"));
+        lines.AddRange(Assignments.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => string.Create(CultureInfo.InvariantCulture,
+            $"device {kv.Key} cluster {kv.Value.Cluster} distance {kv.Value.Distance:F3}{(outliers.Contains(kv.Key) ? " outlier" : "")}")));
         return new Computed(step, _kind, [], lines.ToArray(), true,
             ["devices", "k", "iterations", "outliers", "inertia"], [total, k.K, _iteration, outliers.Count, _inertia]);
     }
 
     private double _inertia;
-    private Dictionary<string, int> Assignments { get; } = new(StringComparer.Ordinal);
+    private Dictionary<string, (int Cluster, double Distance)> Assignments { get; } = new(StringComparer.Ordinal);
 
     private byte[] CentroidPayload() => new PayloadWriter().Doubles(_mean).Doubles(_std).Int(((StartKMeans)_request).K).Floats(_centroids).ToArray();
 

@@ -18,6 +18,7 @@ public static class ExperimentCommand
                                      [--fraction 1] [--min-clients 1] [--quorum 0.5] [--round-timeout 300]
                                      [--late drop|fold] [--max-staleness 2] [--clip 0] [--noise 0]
                                      [--secure-aggregation] [--poisoned 0] [--poison-scale -10] [--trim 0.2] [--krum-f 2]
+                                     [--model mlp:784-256-128-10|cnn] [--server-lr 1]
                                      [--train-limit 60000] [--seed 1] [--edges 2] [--publish-as fmnist-fed]
                                      [--target 0.89] [--out .data/experiments] [--base-port 4153] [--contacts host:port,…]
           Partitions the Fashion-MNIST training set over N simulated devices as NIID-Bench does (homo = IID,

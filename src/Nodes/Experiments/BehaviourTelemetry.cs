@@ -37,7 +37,7 @@ public static partial class BehaviourTelemetry
         for (var g = 0; g < groups; g++)
         {
             for (var c = 0; c < Channels; c++) centres[g, c] = rng.NextDouble() * 200 - 100;
-            noise[g] = 1 + rng.NextDouble() * 3;
+            noise[g] = 1 + 2.5 * g; // groups differ in noise too, so every behaviour feature separates them
         }
         var truth = new Dictionary<string, int>(StringComparer.Ordinal);
         batches = [];
@@ -70,7 +70,7 @@ public static partial class BehaviourTelemetry
 
     private static double Gaussian(Random rng) => Math.Sqrt(-2 * Math.Log(1 - rng.NextDouble())) * Math.Cos(2 * Math.PI * rng.NextDouble());
 
-    [GeneratedRegex(@"device (\S+) cluster (\d+)( outlier)?$")]
+    [GeneratedRegex(@"device (\S+) cluster (\d+) distance [0-9.]+( outlier)?$")]
     private static partial Regex AssignmentLine();
 
     /// <summary>(device, cluster, outlier) from a k-means job's result line, or null.</summary>

@@ -110,8 +110,9 @@ public static class GbdtOnnx
         graph.Node.Add(cast);
         graph.Node.Add(node);
         graph.Input.Add(Value(InputName, TensorProto.Types.DataType.Float, model.FeatureCount));
-        graph.Output.Add(Value(LabelName, TensorProto.Types.DataType.Int64));
+        // probabilities first: the model registry and the model host serve a model's first output, a float [N, K]
         graph.Output.Add(Value(ProbabilitiesName, TensorProto.Types.DataType.Float, model.Classes));
+        graph.Output.Add(Value(LabelName, TensorProto.Types.DataType.Int64));
 
         var proto = new ModelProto { IrVersion = IrVersion, ProducerName = "EdgeActors", Graph = graph };
         proto.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = DefaultOpsetVersion });
