@@ -216,7 +216,7 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
     public async Task Federated_kmeans_should_group_devices_by_behaviour_and_flag_the_outliers()
     {
         var truth = await BehaviourTelemetry.SendAsync(_client, devices: 60, groups: 3, outliers: 2, seed: 4, output.WriteLine);
-        var status = await ExperimentCommand.RunJobAsync(_client, new StartKMeans("kmeans-mp", 3, 30, 2.5, 4), "kmeans-mp", output.WriteLine, TimeSpan.FromMinutes(2));
+        var status = await ExperimentCommand.RunJobAsync(_client, new StartKMeans("kmeans-mp", 3, 30, 4, 4), "kmeans-mp", output.WriteLine, TimeSpan.FromMinutes(2));
         var assigned = status.Lines.Select(BehaviourTelemetry.ParseAssignment).OfType<(string Device, int Cluster, bool Outlier)>().ToList();
         var score = BehaviourTelemetry.Score(truth, assigned);
 

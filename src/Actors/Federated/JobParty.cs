@@ -55,6 +55,8 @@ public sealed class PayloadReader(byte[] payload)
 public sealed class JobParty(string kind, LocalTrainingSet data)
 {
     public const string KMeansKind = "kmeans";
+    /// <summary>k-means step that returns per-cluster histograms of the devices' distances to their centroid.</summary>
+    public const int DistanceHistogramStep = -2;
     public const string GbdtKind = "gbdt";
 
     private float[] _points = [];
@@ -109,6 +111,17 @@ public sealed class JobParty(string kind, LocalTrainingSet data)
             var stats = _devices.Length == 0 ? KMeansStats.Empty(k, mean.Length) : KMeans.LocalStats(z, mean.Length, centroids, k);
             return new PayloadWriter().Doubles(stats.Sums).Longs(stats.Counts).Doubles(stats.SquaredDistanceSums).Doubles(stats.DistanceSums).ToArray();
         }
+        if (step == DistanceHistogramStep)
+        {
+            // per cluster, how many of this node's devices lie at each (log-binned) distance from their centroid
+            var counts = new long[k * DistanceBins.Count];
+            for (var i = 0; i < _devices.Length; i++)
+            {
+                var c = KMeans.Nearest(z.AsSpan(i * mean.Length, mean.Length), centroids, k, out var d2);
+                counts[c * DistanceBins.Count + DistanceBins.Of(Math.Sqrt(d2))]++;
+            }
+            return new PayloadWriter().Longs(counts).ToArray();
+        }
         var thresholds = r.Doubles();
         var clusters = new int[_devices.Length];
         var outliers = new int[_devices.Length];
@@ -160,6 +173,63 @@ public sealed class JobParty(string kind, LocalTrainingSet data)
             return new PayloadWriter().Int(party.Rows).ToArray();
         }
         return GbdtWire.Write(new PayloadWriter(), party.Histograms(GbdtWire.ReadRequest(r))).ToArray();
+    }
+}
+
+/// <summary>
+/// Log-spaced distance bins (bin 0: [0, 0.001); bin i: [0.001·1.05^(i−1), 0.001·1.05^i); the last is open), so edges
+/// can report distance distributions that the coordinator turns into robust statistics (median, MAD).
+/// </summary>
+public static class DistanceBins
+{
+    public const int Count = 400;
+    private const double First = 0.001;
+    private static readonly double LogStep = Math.Log(1.05);
+
+    public static int Of(double distance) =>
+        distance < First || double.IsNaN(distance) ? 0 : Math.Min(Count - 1, 1 + (int)(Math.Log(distance / First) / LogStep));
+
+    /// <summary>The middle of bin <paramref name="bin"/> (geometric for the log bins).</summary>
+    public static double Centre(int bin) => bin == 0 ? First / 2 : First * Math.Pow(1.05, bin - 0.5);
+
+    /// <summary>
+    /// Median + z · 1.4826 · MAD of the distances in <paramref name="counts"/> (robust to the outliers it is meant to
+    /// find: they cannot drag the threshold up as they drag a mean and standard deviation). +∞ for an empty histogram.
+    /// </summary>
+    public static double RobustThreshold(ReadOnlySpan<long> counts, double z)
+    {
+        long total = 0;
+        foreach (var c in counts) total += c;
+        if (total == 0) return double.PositiveInfinity;
+        var median = Quantile(counts, total, Centre);
+        // the deviations |d − median| of each bin's centre, with the bin's count, sorted to take their median
+        var deviations = new List<(double Deviation, long Count)>();
+        for (var b = 0; b < counts.Length; b++)
+            if (counts[b] > 0) deviations.Add((Math.Abs(Centre(b) - median), counts[b]));
+        deviations.Sort((a, b) => a.Deviation.CompareTo(b.Deviation));
+        long seen = 0;
+        var mad = 0.0;
+        foreach (var (deviation, count) in deviations)
+        {
+            seen += count;
+            if (2 * seen >= total)
+            {
+                mad = deviation;
+                break;
+            }
+        }
+        return median + z * 1.4826 * mad;
+    }
+
+    private static double Quantile(ReadOnlySpan<long> counts, long total, Func<int, double> centre)
+    {
+        long seen = 0;
+        for (var b = 0; b < counts.Length; b++)
+        {
+            seen += counts[b];
+            if (2 * seen >= total) return centre(b);
+        }
+        return centre(counts.Length - 1);
     }
 }
 

@@ -251,10 +251,23 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
                 _iteration++;
                 return new Computed(step + 1, _kind, CentroidPayload(), [line], false, [], []);
             }
-            _thresholds = Enumerable.Range(0, k.K).Select(c => KMeans.OutlierThreshold(merged, c, k.OutlierZ)).ToArray();
-            var w = new PayloadWriter().Doubles(_mean).Doubles(_std).Int(k.K).Floats(_centroids).Doubles(_thresholds);
             _inertia = inertia;
-            return new Computed(-1, _kind, w.ToArray(), [line], false, [], []);
+            return new Computed(JobParty.DistanceHistogramStep, _kind, CentroidPayload(), [line], false, [], []);
+        }
+        if (step == JobParty.DistanceHistogramStep)
+        {
+            // robust thresholds from the merged distance histograms: median + z·1.4826·MAD per cluster
+            var merged = new long[k.K * DistanceBins.Count];
+            foreach (var r in replies)
+            {
+                var counts = new PayloadReader(r.Payload).Longs();
+                if (counts.Length != merged.Length) throw new InvalidDataException($"{r.Node}: {counts.Length} histogram bins, {merged.Length} expected");
+                for (var i = 0; i < merged.Length; i++) merged[i] += counts[i];
+            }
+            _thresholds = Enumerable.Range(0, k.K)
+                .Select(c => DistanceBins.RobustThreshold(merged.AsSpan(c * DistanceBins.Count, DistanceBins.Count), k.OutlierZ)).ToArray();
+            var w = new PayloadWriter().Doubles(_mean).Doubles(_std).Int(k.K).Floats(_centroids).Doubles(_thresholds);
+            return new Computed(-1, _kind, w.ToArray(), [], false, [], []);
         }
         // final step: assignments and outliers from every edge
         var clusters = new int[k.K];
@@ -278,7 +291,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
         var lines = new List<string>
         {
             $"clusters: [{string.Join(",", clusters)}]; outliers ({outliers.Count}): {string.Join(",", outliers.Order(StringComparer.Ordinal))}",
-            string.Create(CultureInfo.InvariantCulture, $"outlier thresholds (distance to the centroid, standardised features, mean + {k.OutlierZ}·std): [{string.Join(", ", _thresholds.Select(t => t.ToString("F3", CultureInfo.InvariantCulture)))}]"),
+            string.Create(CultureInfo.InvariantCulture, $"outlier thresholds (distance to the centroid, standardised features, median + {k.OutlierZ}·1.4826·MAD): [{string.Join(", ", _thresholds.Select(t => t.ToString("F3", CultureInfo.InvariantCulture)))}]"),
         };
         lines.AddRange(Assignments.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => string.Create(CultureInfo.InvariantCulture,
             $"device {kv.Key} cluster {kv.Value.Cluster} distance {kv.Value.Distance:F3}{(outliers.Contains(kv.Key) ? " outlier" : "")}")));

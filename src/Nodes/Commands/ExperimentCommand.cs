@@ -30,7 +30,7 @@ public static class ExperimentCommand
           <out>/<id>.csv and a PNG plot. With several strategies (comma-separated) each runs on the same cluster
           and data, one after the other, and the plot compares them. Ends with, per strategy:
           RESULT fedavg partition=<p> clients=<n> rounds=<n> strategy=<s> accuracy=<x>
-        edgeactors experiment kmeans [--devices 60] [--groups 3] [--k 3] [--outliers 2] [--iterations 50] [--z 2.5]
+        edgeactors experiment kmeans [--devices 60] [--groups 3] [--k 3] [--outliers 2] [--iterations 50] [--z 4]
           Streams telemetry of devices drawn from behaviour groups (plus a few outlier devices) through the client,
           then runs federated k-means: edges send per-cluster sums and counts of their devices' behaviour summaries,
           the coordinator updates the centroids. Reports cluster purity against the true groups and the outliers found.
@@ -346,7 +346,7 @@ public static class ExperimentCommand
         var k = args.Int("k", groups);
         var outliers = args.Int("outliers", 2);
         var iterations = args.Int("iterations", 50);
-        var z = args.Double("z", 2.5);
+        var z = args.Double("z", 4);
         var seed = args.Int("seed", 1);
         if (devices < groups || groups < 1) throw new CliException("--devices must be ≥ --groups ≥ 1");
         await using var session = await OpenAsync(args, "kmeans", Log);

@@ -60,7 +60,8 @@ public sealed class RegistrySettingsTests
         Assert.Empty(host.Serve); // each role says what it serves
         Assert.Equal(256 * 1024, host.ChunkBytes);
         var edge = ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", "edge.conf"))).WithFallback(config);
-        Assert.Equal(["fmnist-mlp"], ModelHostSettings.FromConfig(edge.GetConfig("edgeactors.inference")).Serve);
+        Assert.Equal(["fmnist-mlp", "fmnist-fed"], ModelHostSettings.FromConfig(edge.GetConfig("edgeactors.inference")).Serve); // fmnist-fed: federated rollout
+        Assert.Equal(EdgeActors.Actors.Federated.FederationSettings.Default, EdgeActors.Actors.Federated.FederationSettings.FromConfig(config.GetConfig("edgeactors.federated")));
         var dc = ConfigurationFactory.ParseString(File.ReadAllText(Path.Combine(AppContext.BaseDirectory, "hocon", "datacenter.conf"))).WithFallback(config);
         Assert.Equal(["fmnist-mlp", "fmnist-large"], ModelHostSettings.FromConfig(dc.GetConfig("edgeactors.inference")).Serve);
     }

@@ -60,10 +60,11 @@ public sealed class GbdtOnnxTests
         Assert.Equal("input", input.Name);
         Assert.Equal((int)Onnx.TensorProto.Types.DataType.Float, input.Type.TensorType.ElemType);
         Assert.Equal(3, input.Type.TensorType.Shape.Dim[1].DimValue);
-        Assert.Equal(["label", "probabilities"], proto.Graph.Output.Select(o => o.Name));
-        Assert.Equal((int)Onnx.TensorProto.Types.DataType.Int64, proto.Graph.Output[0].Type.TensorType.ElemType);
-        Assert.Equal((int)Onnx.TensorProto.Types.DataType.Float, proto.Graph.Output[1].Type.TensorType.ElemType);
-        Assert.Equal(3, proto.Graph.Output[1].Type.TensorType.Shape.Dim[1].DimValue);
+        // probabilities first: the registry and the model host serve a model's first output (float [N, K])
+        Assert.Equal(["probabilities", "label"], proto.Graph.Output.Select(o => o.Name));
+        Assert.Equal((int)Onnx.TensorProto.Types.DataType.Float, proto.Graph.Output[0].Type.TensorType.ElemType);
+        Assert.Equal(3, proto.Graph.Output[0].Type.TensorType.Shape.Dim[1].DimValue);
+        Assert.Equal((int)Onnx.TensorProto.Types.DataType.Int64, proto.Graph.Output[1].Type.TensorType.ElemType);
         Assert.Equal(["Cast", "TreeEnsembleClassifier"], proto.Graph.Node.Select(n => n.OpType));
         var node = proto.Graph.Node[1];
         Assert.Equal("ai.onnx.ml", node.Domain);
