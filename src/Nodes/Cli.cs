@@ -17,6 +17,7 @@ public static class Cli
           infer      classify Fashion-MNIST test images through the cluster (accuracy, latency)
           sync       sync status: each edge's outbox backlog, lag and sink acknowledgements
           experiment federated learning on a local cluster: experiment fedavg | kmeans | gbdt
+          fuzz       the wire format and a local cluster against mutated payloads (fixed seed)
           bench      benchmarks: bench ingest, bench inference, bench sync, bench aggregate
           help       this text
 
@@ -48,6 +49,7 @@ public static class Cli
                     "train" => TrainCommand.Usage,
                     "sync" => SyncCommand.Usage,
                     "experiment" => ExperimentCommand.Usage,
+                    "fuzz" => FuzzCommand.Usage,
                     _ => Usage,
                 });
                 return 0;
@@ -62,6 +64,7 @@ public static class Cli
                 "models" => await ModelsCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "fashion-labels" })),
                 "infer" => await InferCommand.RunAsync(new CliArgs(rest)),
                 "sync" => await SyncCommand.RunAsync(new CliArgs(rest)),
+                "fuzz" => await FuzzCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "cluster" })),
                 "experiment" => await ExperimentCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "secure-aggregation" })),
                 "train" => await TrainCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-publish" })),
                 _ => Unknown(command),
