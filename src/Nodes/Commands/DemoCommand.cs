@@ -180,10 +180,13 @@ public static class DemoCommand
                     return null;
                 }
             last = await TryOverviewAsync(client) ?? last;
-            if (last is not null && last.Members.Count(m => m.Status == "Up") >= expected) return last;
+            // members Up is not enough: until every running edge's shard region has registered with the shard
+            // coordinator, new devices would all be allocated to the edges that registered first
+            var edges = cluster.Nodes.Count(n => n.Spec.Roles.Contains("edge") && !n.HasExited);
+            if (last is not null && last.Members.Count(m => m.Status == "Up") >= expected && last.Regions.Length >= edges) return last;
             await Task.Delay(500);
         }
-        Console.Error.WriteLine($"cluster did not reach {expected} members within {timeout.TotalSeconds:0}s (last view: {(last is null ? "no answer" : Describe(last))})");
+        Console.Error.WriteLine($"cluster did not reach {expected} members with every edge's shard region registered within {timeout.TotalSeconds:0}s (last view: {(last is null ? "no answer" : Describe(last))})");
         foreach (var n in cluster.Nodes) Console.Error.WriteLine($"--- {n.Spec.Name} ({n.LogPath}):\n{n.Tail(15)}");
         return null;
     }

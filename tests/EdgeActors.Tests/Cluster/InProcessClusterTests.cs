@@ -1,3 +1,4 @@
+using Akka.Cluster.Sharding;
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
@@ -146,6 +147,17 @@ public sealed class InProcessClusterTests(ITestOutputHelper output) : IAsyncLife
         // ---- route device traffic through node A's proxy; the probe lives in A's system (the sender's)
         var probe = new TestProbe(a.System, new XunitAssertions(), "client");
         var region = a.Registry.Get<DeviceRegion>();
+        // both edges' regions must be registered with the shard coordinator before the first device is created, or
+        // every shard may be allocated to the region that registered first (members Up does not imply that)
+        var regions = 0;
+        var registered = Stopwatch.StartNew();
+        while (regions < 2 && registered.Elapsed < FormationTimeout)
+        {
+            var stats = await region.Ask<ClusterShardingStats>(new GetClusterShardingStats(TimeSpan.FromSeconds(2)), TimeSpan.FromSeconds(5));
+            regions = stats.Regions.Count;
+            if (regions < 2) await Task.Delay(200);
+        }
+        Assert.True(regions == 2, $"{regions} edge region(s) registered with the shard coordinator");
         for (var i = 0; i < DeviceCount; i++)
             region.Tell(Batch(i), probe.Ref);
 
