@@ -177,7 +177,7 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
     [Fact]
     public async Task The_coordinators_datacenter_killed_mid_round_should_resume_on_the_other_without_double_applying()
     {
-        var spec = Spec("dc-killed", rounds: 5, epochs: 15);
+        var spec = Spec("dc-killed", rounds: 5, epochs: 15, publishAs: "fmnist-fed");
         var started = await _client.RequestAsync<IFederatedMessage>(new StartExperiment(spec));
         Assert.IsType<ExperimentAccepted>(started.Value);
         var before = await WaitAsync(spec.Id, s => s.Round >= 2, TimeSpan.FromSeconds(120));
@@ -195,6 +195,19 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
         var store = new FederationStore(Path.Combine(_dir, "federation.db")).Load(spec.Id)!;
         Assert.Equal(5, store.Round);
         Assert.Equal(done.History.Select(h => h.Accuracy), store.History.Select(h => h.Accuracy));
+
+        // the model registry (a singleton on the same datacenter) failed over too, keeping its models: round r is
+        // version r of fmnist-fed, before and after the failover, and the edge still running serves version 5
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        var versions = done.History.Select(h => h.ModelVersion).ToArray();
+        while (versions.Any(v => v == 0) && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(500);
+            versions = (await StatusAsync(spec.Id)).History.Select(h => h.ModelVersion).ToArray();
+        }
+        Assert.Equal([1, 2, 3, 4, 5], versions);
+        var list = await _client.ListModelsAsync();
+        Assert.Equal([1, 2, 3, 4, 5], list.Models.Where(m => m.Name == "fmnist-fed").Select(m => m.Version).Order());
     }
 
     [Fact]

@@ -71,6 +71,7 @@ public sealed class LocalCluster : IAsyncDisposable
             // datacenter singletons (model registry, federated round coordinator) fail over between datacenter nodes:
             // on one machine they share one database file each, so the new host continues from the old one's state
             args.AddRange(["--set", $"edgeactors.federated.database-path = \"{Path.GetFullPath(Path.Combine(Directory, "federation.db"))}\""]);
+            args.AddRange(["--set", $"edgeactors.registry.database-path = \"{Path.GetFullPath(Path.Combine(Directory, "registry.db"))}\""]);
         }
         args.AddRange(spec.ExtraArgs);
         var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"));
