@@ -214,22 +214,7 @@ public sealed class Cnn : ITrainableModel
                 }
                 lossSum += ws.ComputeGradient(w, x.AsSpan(0, n * InputSize), batchLabels, n) * n;
 
-                var g = ws.Gradient;
-                if (options.WeightDecay != 0f) TensorPrimitives.MultiplyAdd(w, options.WeightDecay, g, g);
-                if (anchor is not null)
-                {
-                    TensorPrimitives.Subtract(w, anchor, scratch);
-                    TensorPrimitives.MultiplyAdd(scratch, options.ProximalMu, g, g);
-                }
-                if (options.Momentum != 0f)
-                {
-                    TensorPrimitives.MultiplyAdd(velocity, options.Momentum, g, velocity);
-                    TensorPrimitives.MultiplyAdd(velocity, -options.LearningRate, w, w);
-                }
-                else
-                {
-                    TensorPrimitives.MultiplyAdd(g, -options.LearningRate, w, w);
-                }
+                SgdStep.Apply(w, ws.Gradient, velocity, anchor, scratch, options);
             }
             losses[epoch] = count == 0 ? 0f : (float)(lossSum / count);
             onEpoch?.Invoke(epoch, losses[epoch]);

@@ -72,22 +72,7 @@ public static class MlpTrainer
                 }
                 lossSum += ws.ComputeGradient(batchLabels, n) * n;
 
-                var g = ws.Gradient;
-                if (options.WeightDecay != 0f) TensorPrimitives.MultiplyAdd(w, options.WeightDecay, g, g);
-                if (anchor is not null)
-                {
-                    TensorPrimitives.Subtract(w, anchor, scratch);
-                    TensorPrimitives.MultiplyAdd(scratch, options.ProximalMu, g, g);
-                }
-                if (options.Momentum != 0f)
-                {
-                    TensorPrimitives.MultiplyAdd(velocity, options.Momentum, g, velocity);
-                    TensorPrimitives.MultiplyAdd(velocity, -options.LearningRate, w, w);
-                }
-                else
-                {
-                    TensorPrimitives.MultiplyAdd(g, -options.LearningRate, w, w);
-                }
+                SgdStep.Apply(w, ws.Gradient, velocity, anchor, scratch, options);
             }
             losses[epoch] = count == 0 ? 0f : (float)(lossSum / count);
             onEpoch?.Invoke(epoch, losses[epoch]);
@@ -215,6 +200,31 @@ public static class MlpTrainer
                 (current, other) = (other, current);
             }
             return (float)(loss / n);
+        }
+    }
+}
+
+/// <summary>One SGD update shared by every trainer: weight decay, FedProx pull towards the anchor, heavy-ball momentum.</summary>
+internal static class SgdStep
+{
+    /// <param name="g">The batch gradient; the decay and proximal terms are added to it in place.</param>
+    /// <param name="anchor">FedProx anchor (null when μ = 0); <paramref name="scratch"/> is then a buffer of the same size.</param>
+    public static void Apply(float[] w, float[] g, float[] velocity, float[]? anchor, float[]? scratch, SgdOptions options)
+    {
+        if (options.WeightDecay != 0f) TensorPrimitives.MultiplyAdd(w, options.WeightDecay, g, g);
+        if (anchor is not null)
+        {
+            TensorPrimitives.Subtract(w, anchor, scratch!);
+            TensorPrimitives.MultiplyAdd(scratch!, options.ProximalMu, g, g);
+        }
+        if (options.Momentum != 0f)
+        {
+            TensorPrimitives.MultiplyAdd(velocity, options.Momentum, g, velocity);
+            TensorPrimitives.MultiplyAdd(velocity, -options.LearningRate, w, w);
+        }
+        else
+        {
+            TensorPrimitives.MultiplyAdd(g, -options.LearningRate, w, w);
         }
     }
 }
