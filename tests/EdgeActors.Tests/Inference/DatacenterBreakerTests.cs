@@ -10,15 +10,18 @@ namespace EdgeActors.Tests.Inference;
 /// <summary>
 /// The frame classifier's circuit breaker on calls to the datacenter. Probes stand in for the local model host and the
 /// pub-sub mediator (as in <see cref="FrameClassifierTests"/>); the datacenter "fails" by refusing (its model is
-/// missing) or by never answering. State changes are observed through GetInferenceStatus, never by timing.
+/// missing) or by never answering. Time is the test scheduler's: timeouts and the breaker's reset timeout pass only
+/// when the test advances it, so no step depends on how fast the machine is.
 /// </summary>
 public sealed class DatacenterBreakerTests : Akka.TestKit.Xunit2.TestKit
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan EscalationTimeout = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan ResetTimeout = TimeSpan.FromSeconds(10);
     private readonly TestProbe _models;
     private readonly TestProbe _mediator;
 
-    public DatacenterBreakerTests()
+    public DatacenterBreakerTests() : base(ConfigurationFactory.ParseString("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\""))
     {
         _models = CreateTestProbe();
         _mediator = CreateTestProbe();
@@ -28,8 +31,8 @@ public sealed class DatacenterBreakerTests : Akka.TestKit.Xunit2.TestKit
         Sys.ActorOf(FrameClassifier.Props(new ClassificationSettings
         {
             ConfidenceThreshold = 1f, // every frame is escalated
-            EscalationTimeout = TimeSpan.FromMilliseconds(300),
-            Breaker = new BreakerSettings { MaxFailures = maxFailures, ResetTimeout = TimeSpan.FromMilliseconds(500), MaxResetTimeout = TimeSpan.FromSeconds(2) },
+            EscalationTimeout = EscalationTimeout,
+            Breaker = new BreakerSettings { MaxFailures = maxFailures, ResetTimeout = ResetTimeout, MaxResetTimeout = TimeSpan.FromSeconds(30) },
         }, _models.Ref, _mediator.Ref, "edge-a"));
 
     /// <summary>Sends a frame and answers the local inference with <paramref name="local"/>; returns the local request id.</summary>
@@ -61,6 +64,8 @@ public sealed class DatacenterBreakerTests : Akka.TestKit.Xunit2.TestKit
         return ExpectMsg<InferenceStatus>(Wait).Datacenter ?? throw new InvalidOperationException("no breaker in the status of an edge with a datacenter");
     }
 
+    private void Advance(TimeSpan by) => ((TestScheduler)Sys.Scheduler).Advance(by);
+
     private static InferRejected Overloaded => new(0, "fmnist-mlp", InferRejectReason.Overloaded, "queue full");
 
     [Fact]
@@ -77,6 +82,7 @@ public sealed class DatacenterBreakerTests : Akka.TestKit.Xunit2.TestKit
 
         Frame(classifier, 2);
         ExpectSend(); // never answered: the escalation times out
+        Advance(EscalationTimeout);
         Assert.Equal(PredictionNote.EscalationUnavailable, ExpectClassified(2).Note);
         var open = Breaker(classifier);
         Assert.Equal((CircuitState.Open, 2, 1L), (open.State, open.ConsecutiveFailures, open.Opens));
@@ -93,7 +99,10 @@ public sealed class DatacenterBreakerTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(2, Breaker(classifier).FastAnswers);
 
         // half-open after the reset timeout: one trial call; other frames meanwhile still get the edge answer at once
-        AwaitAssert(() => Assert.Equal(CircuitState.HalfOpen, Breaker(classifier).State), Wait);
+        Advance(ResetTimeout - TimeSpan.FromMilliseconds(1));
+        Assert.Equal(CircuitState.Open, Breaker(classifier).State);
+        Advance(TimeSpan.FromMilliseconds(1));
+        Assert.Equal(CircuitState.HalfOpen, Breaker(classifier).State);
         Frame(classifier, 5);
         var trial = ExpectSend();
         Frame(classifier, 6);
@@ -119,7 +128,8 @@ public sealed class DatacenterBreakerTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(PredictionNote.NotClassified, ExpectClassified(1).Note);
         Assert.Equal((CircuitState.Open, 1L), (Breaker(classifier).State, Breaker(classifier).Opens));
 
-        AwaitAssert(() => Assert.Equal(CircuitState.HalfOpen, Breaker(classifier).State), Wait);
+        Advance(ResetTimeout);
+        Assert.Equal(CircuitState.HalfOpen, Breaker(classifier).State);
         Frame(classifier, 2);
         var trial = ExpectSend();
         _mediator.Reply(new InferRejected(trial.RequestId, "fmnist-large", InferRejectReason.NoModel, "no such model"));
@@ -127,6 +137,12 @@ public sealed class DatacenterBreakerTests : Akka.TestKit.Xunit2.TestKit
         var reopened = Breaker(classifier);
         Assert.Equal((CircuitState.Open, 2L), (reopened.State, reopened.Opens));
         Assert.Contains("NoModel", reopened.LastFailure);
+
+        // a failed trial doubles the reset timeout
+        Advance(ResetTimeout);
+        Assert.Equal(CircuitState.Open, Breaker(classifier).State);
+        Advance(ResetTimeout);
+        Assert.Equal(CircuitState.HalfOpen, Breaker(classifier).State);
     }
 
     [Fact]

@@ -9,6 +9,7 @@ namespace EdgeActors.Tests.Inference;
 /// <summary>
 /// Session recovery of the inference actor on real ONNX models: fault injection makes the primary session's Run fail
 /// as a failing GPU would; every answer is compared with a clean CPU session (no fault injection) run on the same input.
+/// The retry backoff runs on the test scheduler: it passes only when the test advances it.
 /// </summary>
 public sealed class SessionRecoveryTests : Akka.TestKit.Xunit2.TestKit
 {
@@ -18,7 +19,10 @@ public sealed class SessionRecoveryTests : Akka.TestKit.Xunit2.TestKit
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(15);
 
     private static readonly Config TestConfig =
-        ConfigurationFactory.ParseString("akka.actor.serialize-messages = on").WithFallback(EdgeSerialization.Config);
+        ConfigurationFactory.ParseString("""
+            akka.actor.serialize-messages = on
+            akka.scheduler.implementation = "Akka.TestKit.TestScheduler, Akka.TestKit"
+            """).WithFallback(EdgeSerialization.Config);
 
     private readonly byte[] _onnx = TestModels.Linear(Inputs, Classes).Onnx;
     private readonly OnnxModel _clean;
@@ -94,7 +98,7 @@ public sealed class SessionRecoveryTests : Akka.TestKit.Xunit2.TestKit
     {
         // every primary Run fails until 3 faults were injected; corrupt: a session keeps failing until it is recreated
         var actor = Start(new FaultInjectionSettings { FailureProbability = 1, Kinds = [InjectedFault.Corrupt], Limit = 3 },
-            new SessionRecoverySettings { FallbackAfter = 2, RetryMin = TimeSpan.FromSeconds(2), RetryMax = TimeSpan.FromSeconds(4) });
+            new SessionRecoverySettings { FallbackAfter = 2, RetryMin = TimeSpan.FromMinutes(1), RetryMax = TimeSpan.FromMinutes(2) });
         var rng = new Random(12);
 
         InferAndCheck(actor, 1, rng); // failure 1: re-run on CPU, primary recreated
@@ -112,11 +116,15 @@ public sealed class SessionRecoveryTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(3, h.FallbackBatches);
 
         // after the backoff the primary is recreated and tried again: it fails (fault 3) and backs off again
+        Advance(TimeSpan.FromMinutes(1));
         AwaitAssert(() => Assert.Equal((2L, 2L, Primary), (Health(actor).PrimaryFailures, Health(actor).Recreations, Health(actor).Serving)), Wait);
         InferAndCheck(actor, 4, rng);
         Assert.Equal((3L, 3, 2L, "CPU fallback"), Tuple(Health(actor)));
 
-        // the next retry finds a working primary: the count resets and batches run on it again
+        // twice as long this time; then the retry finds a working primary: the count resets and batches run on it again
+        Advance(TimeSpan.FromMinutes(1));
+        Assert.True(Health(actor).NextPrimaryRetryMs > 0, "retried after 1 min although the backoff doubled to 2 min");
+        Advance(TimeSpan.FromMinutes(1));
         AwaitAssert(() => Assert.Equal((3L, Primary), (Health(actor).Recreations, Health(actor).Serving)), Wait);
         InferAndCheck(actor, 5, rng);
         h = Health(actor);
@@ -126,6 +134,8 @@ public sealed class SessionRecoveryTests : Akka.TestKit.Xunit2.TestKit
     }
 
     private static string Primary => ExecutionProvider.Current;
+
+    private void Advance(TimeSpan by) => ((Akka.TestKit.TestScheduler)Sys.Scheduler).Advance(by);
 
     private static (long Failures, int Consecutive, long Recreations, string Serving) Tuple(SessionHealth h) =>
         (h.PrimaryFailures, h.ConsecutiveFailures, h.Recreations, h.Serving);
