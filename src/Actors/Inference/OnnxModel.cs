@@ -92,6 +92,27 @@ public static class ExecutionProvider
         }
     }
 
+    /// <summary>
+    /// Options for rebuilding a CUDA primary session: throws when the CUDA provider cannot be appended now (unlike
+    /// <see cref="CreateOptions"/>, never falls back to CPU, so a rebuilt "CUDA" session is never silently a CPU one
+    /// and the process-wide decision stays as it is).
+    /// </summary>
+    public static SessionOptions CreateCudaOptions(InferenceRuntimeSettings settings)
+    {
+        var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        if (settings.IntraOpThreads > 0) options.IntraOpNumThreads = settings.IntraOpThreads;
+        try
+        {
+            lock (Gate) AppendCudaQuietly(options, settings.CudaDeviceId);
+            return options;
+        }
+        catch
+        {
+            options.Dispose();
+            throw;
+        }
+    }
+
     /// <summary>Options for a CPU session whatever the decided provider (the fallback session of a model).</summary>
     public static SessionOptions CreateCpuOptions(InferenceRuntimeSettings settings)
     {
@@ -242,7 +263,7 @@ public sealed class OnnxModel : IDisposable
             _primary = null;
         }
         old?.Dispose();
-        var options = Provider == ExecutionProvider.Cuda ? ExecutionProvider.CreateOptions(_settings) : ExecutionProvider.CreateCpuOptions(_settings);
+        var options = Provider == ExecutionProvider.Cuda ? ExecutionProvider.CreateCudaOptions(_settings) : ExecutionProvider.CreateCpuOptions(_settings);
         var fresh = Session.Create(_onnx, Info, options, MaxBatch);
         lock (_gate)
         {
