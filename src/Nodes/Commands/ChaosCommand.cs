@@ -65,9 +65,12 @@ public static class ChaosCommand
     {
         if (sensorFaults is < 0 or > 1) throw new CliException($"--sensor-faults must be a probability in [0, 1], got {sensorFaults}");
         if (gpuFaults is < 0 or > 1) throw new CliException($"--gpu-faults must be a probability in [0, 1], got {gpuFaults}");
-        var args = new List<string>();
-        // filled in once the adapters' and the inference runtime's fault injection settings exist
-        _ = seed;
+        var args = new List<string>
+        {
+            // ONNX Runtime: a primary-session Run fails with this probability (CUDA error / out of memory / corrupt state);
+            // the batch is re-run on CPU, the session recreated, and after repeated failures the node serves from CPU
+            "--set", $"edgeactors.inference.runtime.fault-injection {{ failure-probability = {gpuFaults.ToString(System.Globalization.CultureInfo.InvariantCulture)}, seed = {seed} }}",
+        };
         return args;
     }
 }
