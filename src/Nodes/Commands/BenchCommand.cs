@@ -221,7 +221,7 @@ public static class BenchCommand
         string[] sets = durable ? [] : [NoOutbox];
         await using var others = new LocalCluster(
             [new NodeSpec("bench-seed", "seed", port), .. twoNodes ? new[] { new NodeSpec("bench-edge2", ["edge"], port + 1, ["--set", "akka.loglevel = WARNING", "--set", NoOutbox]) } : []],
-            Path.Combine(Path.GetTempPath(), "edgeactors-bench"));
+            Path.Combine(Path.GetTempPath(), "edgeactors-bench"), secure: false); // with an in-process node started without certificates
         if (twoNodes) others.Start("bench-edge2");
         var (host, system) = await StartInProcessNodeAsync("seed,edge", port, port, [.. sets, $"edgeactors.node.data-dir = \"{Path.Combine(Path.GetTempPath(), "edgeactors-bench", $"node-{port}-{Environment.ProcessId}").Replace("\\", "/")}\""]);
         try
@@ -263,7 +263,7 @@ public static class BenchCommand
         foreach (var s in sets) edgeArgs.AddRange(["--set", s]);
         await using var others = new LocalCluster(
             [new NodeSpec("bench-seed", "seed", port), new NodeSpec("bench-remote-edge", ["edge"], port + 1, edgeArgs)],
-            Path.Combine(Path.GetTempPath(), "edgeactors-bench"));
+            Path.Combine(Path.GetTempPath(), "edgeactors-bench"), secure: false); // with an in-process node started without certificates
         others.Start("bench-remote-edge");
         var (host, system) = await StartInProcessNodeAsync("seed,datacenter", port, port, sets);
         try
