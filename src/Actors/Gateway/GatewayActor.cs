@@ -61,7 +61,7 @@ public sealed class GatewayActor : ReceiveActor
         ReceiveAny(msg =>
         {
             if (_auth is not null)
-                Refuse(msg, "unauthenticated: this cluster requires a client token with every request (EdgeClientOptions.Token / --token-file)");
+                Refuse(msg, "unauthenticated: this cluster requires a client token with every request (client library: EdgeClientOptions.Credentials.Token; commands: --certs DIR --client NAME or --token-file F)");
             else
                 Route(msg, null);
         });

@@ -194,6 +194,7 @@ public sealed class EdgeClient : IAsyncDisposable
         }
         catch (AskTimeoutException ex)
         {
+            StoppedCheck(request, ex);
             throw new EdgeClientException($"no reply to {request.GetType().Name} within {timeout.TotalSeconds:0.#} s", ex);
         }
         return reply switch

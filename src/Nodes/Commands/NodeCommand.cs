@@ -44,10 +44,10 @@ public static class NodeCommand
         Console.WriteLine($"edgeactors node: roles={string.Join(",", roles)} address={config.GetString("akka.remote.dot-netty.tcp.hostname")}:{config.GetInt("akka.remote.dot-netty.tcp.port")} seeds={string.Join(",", config.GetStringList("akka.cluster.seed-nodes"))}");
         using var host = NodeHost.Build(config, roles);
         var started = DateTime.UtcNow;
-        await host.RunAsync();
-        var reason = host.Services.GetService(typeof(Akka.Actor.ActorSystem)) is Akka.Actor.ActorSystem system
-            ? Akka.Actor.CoordinatedShutdown.Get(system).ShutdownReason
-            : null;
+        await host.StartAsync();
+        var system = host.Services.GetService(typeof(Akka.Actor.ActorSystem)) as Akka.Actor.ActorSystem;
+        await host.WaitForShutdownAsync();
+        var reason = system is null ? null : Akka.Actor.CoordinatedShutdown.Get(system).ShutdownReason;
         if (reason?.GetType().Name == "TlsHandshakeFailureReason") // internal in Akka.Remote
         {
             Console.Error.WriteLine("edgeactors node: stopped: a TLS handshake with another node failed (the 'TLS:' lines above say why): " +
