@@ -79,7 +79,7 @@ public static class ExperimentCommand
         var basePort = args.Int("base-port", 4153);
         if (contacts is not null)
         {
-            var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = NodeConfig.SplitList(contacts)!, RequestTimeout = TimeSpan.FromSeconds(20) });
+            var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = NodeConfig.SplitList(contacts)!, Credentials = CertsCommand.ClientCredentialsFrom(args), RequestTimeout = TimeSpan.FromSeconds(20) });
             return new Session { Client = client };
         }
         if (edges < 1) throw new CliException("--edges must be at least 1");
