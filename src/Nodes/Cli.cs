@@ -17,6 +17,7 @@ public static class Cli
           infer      classify Fashion-MNIST test images through the cluster (accuracy, latency)
           sync       sync status: each edge's outbox backlog, lag and sink acknowledgements
           experiment federated learning on a local cluster: experiment fedavg | kmeans | gbdt
+          certs      a new deployment's CA, node and client certificates, client tokens (TLS, client auth)
           fuzz       the wire format and a local cluster against mutated payloads (fixed seed)
           chaos      a local cluster under random kills, partitions, sensor/GPU faults and hostile input; SUMMARY line
           bench      benchmarks: bench ingest, bench inference, bench sync, bench aggregate
@@ -52,6 +53,7 @@ public static class Cli
                     "experiment" => ExperimentCommand.Usage,
                     "fuzz" => FuzzCommand.Usage,
                     "chaos" => ChaosCommand.Usage,
+                    "certs" => CertsCommand.Usage,
                     _ => Usage,
                 });
                 return 0;
@@ -59,10 +61,11 @@ public static class Cli
             return command switch
             {
                 "node" => await NodeCommand.RunAsync(new CliArgs(rest)),
-                "demo" => await DemoCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-models" })),
+                "demo" => await DemoCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-models", "insecure" })),
+                "certs" => CertsCommand.Run(new CliArgs(rest, new HashSet<string> { "force" })),
                 "simulate" => await SimulateCommand.RunAsync(new CliArgs(rest)),
                 "status" => await StatusCommand.RunAsync(new CliArgs(rest)),
-                "bench" => await BenchCommand.RunAsync(new CliArgs(rest)),
+                "bench" => await BenchCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "tls", "no-write" })),
                 "models" => await ModelsCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "fashion-labels" })),
                 "infer" => await InferCommand.RunAsync(new CliArgs(rest)),
                 "sync" => await SyncCommand.RunAsync(new CliArgs(rest)),

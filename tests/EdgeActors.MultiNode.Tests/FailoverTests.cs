@@ -40,6 +40,7 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
         // through contact points it learned from the receptionist (the datacenter, edge2).
         _client = EdgeClient.Connect(new EdgeClientOptions
         {
+            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
             Contacts = [$"127.0.0.1:{_ports[4]}", $"127.0.0.1:{_ports[2]}"],
             RequestTimeout = TimeSpan.FromSeconds(2),
             RetryDeadline = TimeSpan.FromSeconds(60),
@@ -61,7 +62,7 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
         await _cluster.DisposeAsync();
     }
 
-    private static string Addr(int port) => $"akka.tcp://edgeactors@127.0.0.1:{port}";
+    private string Addr(int port) => _cluster.AddressOf(port);
 
     [Fact]
     public async Task Cluster_should_ack_every_reading_once_and_move_devices_of_a_killed_edge()

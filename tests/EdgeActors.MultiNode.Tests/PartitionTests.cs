@@ -46,10 +46,11 @@ public sealed class PartitionTests(ITestOutputHelper output) : IAsyncLifetime
             new NodeSpec("datacenter", "datacenter", ports[1]),
             new NodeSpec("edge1", ["edge"], ports[2], fastSync),
             new NodeSpec("edge2", ["edge"], ports[3], fastSync),
-        ], _dir, _net);
+        ], _dir, network: _net);
         _cluster.StartAll();
         _client = EdgeClient.Connect(new EdgeClientOptions
         {
+            Credentials = _cluster.ClientCredentials,
             Contacts = _cluster.GatewayContacts.ToList(),
             Host = _net.ClientAddress,
             RequestTimeout = TimeSpan.FromSeconds(2),
@@ -73,7 +74,7 @@ public sealed class PartitionTests(ITestOutputHelper output) : IAsyncLifetime
         _net?.Dispose();
     }
 
-    private string Addr(string node) => NodeConfig.SeedAddress(_cluster![node].Spec.HostPort);
+    private string Addr(string node) => _cluster!.AddressOf(node);
 
     /// <summary>Every device sends <paramref name="batches"/> batches, one request at a time; every reading must be acknowledged.</summary>
     private async Task StreamAsync(int batches, ConcurrentDictionary<DeviceId, string>? placement = null)
@@ -136,12 +137,13 @@ public sealed class PartitionTests(ITestOutputHelper output) : IAsyncLifetime
         {
             await using var pinned = EdgeClient.Connect(new EdgeClientOptions
             {
+                Credentials = cluster.ClientCredentials,
                 Contacts = [cluster[node].Spec.HostPort], Host = net.ClientAddress, RequestTimeout = TimeSpan.FromSeconds(3),
             });
             var view = await pinned.GetOverviewAsync();
             output.WriteLine($"view of {view.AnsweredBy}: {DemoCommand.Describe(view)}");
             Assert.Equal(4, view.Members.Count(m => m.Status == "Up"));
-            Assert.Equal(cluster.Specs.Select(s => NodeConfig.SeedAddress(s.HostPort)).Order(), view.Members.Select(m => m.Address).Order());
+            Assert.Equal(cluster.Specs.Select(s => cluster.AddressOf(s.Name)).Order(), view.Members.Select(m => m.Address).Order());
         }
 
         // ---- no duplicate device entities: the entities hosted by the regions add up to the devices, each answering once

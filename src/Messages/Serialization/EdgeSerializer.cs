@@ -93,7 +93,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         [typeof(SyncStatus)] = SyncStatusManifest,
         [typeof(GetStoreStatus)] = GetStoreStatusManifest,
         [typeof(StoreStatus)] = StoreStatusManifest,
-    }.Concat(FederatedCodec.Manifests).ToDictionary();
+    }.Concat(FederatedCodec.Manifests).Concat(SecurityCodec.Manifests).ToDictionary();
 
     public override string Manifest(object o) =>
         Manifests.TryGetValue(o.GetType(), out var m)
@@ -102,6 +102,11 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
 
     public override byte[] ToBinary(object obj)
     {
+        if (obj is Authenticated auth)
+        {
+            if (auth.Request is Authenticated) throw new ArgumentException("an Authenticated request cannot wrap another Authenticated");
+            return SecurityCodec.WriteAuthenticated(auth.Token, Manifest(auth.Request), ToBinary(auth.Request));
+        }
         var w = _writer ??= new BinWriter();
         w.Reset();
         switch (obj)
@@ -376,6 +381,12 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
 
     public override object FromBinary(byte[] bytes, string manifest)
     {
+        WireLimits.Check(manifest, bytes.Length);
+        if (manifest == SecurityCodec.AuthenticatedManifest)
+        {
+            var (token, innerManifest, payload) = SecurityCodec.ReadAuthenticated(bytes);
+            return new Authenticated(token, (IEdgeMessage)FromBinary(payload, innerManifest));
+        }
         var r = new BinReader(bytes, manifest);
         object result = manifest switch
         {

@@ -122,11 +122,12 @@ public sealed class ChaosRun(ChaosOptions options)
             : $"partitions: on (every node in its own network namespace on 10.77.{net.Net}.0/24)");
         try
         {
-            await using var cluster = new LocalCluster(layout, o.Directory, net);
+            await using var cluster = new LocalCluster(layout, o.Directory, network: net);
             Log($"starting {layout.Count} node processes (logs in {o.Directory})");
             cluster.StartAll();
             await using var client = EdgeClient.Connect(new EdgeClientOptions
             {
+                Credentials = cluster.ClientCredentials,
                 Contacts = cluster.GatewayContacts.ToList(),
                 Host = net?.ClientAddress ?? "127.0.0.1",
                 RequestTimeout = TimeSpan.FromSeconds(2),

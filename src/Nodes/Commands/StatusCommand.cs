@@ -6,7 +6,7 @@ namespace EdgeActors.Nodes.Commands;
 public static class StatusCommand
 {
     public const string Usage = """
-        edgeactors status [--contacts host:port,...] [--device ID]
+        edgeactors status [--contacts host:port,...] [--device ID] [--certs DIR [--client NAME]] [--token-file F]
           Without --device: cluster members (roles, status), per edge node shards and live device entities, and the
           answering node's inference runtime (execution provider, models, queues, escalations, overflow).
           With --device: that device's state (sequences, counts, rejections, channel statistics, buffer fill).
@@ -16,10 +16,11 @@ public static class StatusCommand
     {
         var contacts = SimulateCommand.NodeConfigContacts(args);
         var device = args.Get("device");
+        var credentials = CertsCommand.ClientCredentialsFrom(args);
         args.EnsureAllUsed();
         await using var client = EdgeClient.Connect(new EdgeClientOptions
         {
-            Contacts = contacts, RequestTimeout = TimeSpan.FromSeconds(5), RetryDeadline = TimeSpan.FromSeconds(15),
+            Contacts = contacts, Credentials = credentials, RequestTimeout = TimeSpan.FromSeconds(5), RetryDeadline = TimeSpan.FromSeconds(15),
         });
         try
         {

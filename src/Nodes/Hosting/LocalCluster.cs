@@ -29,16 +29,41 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>The nodes' network namespaces when the cluster was made with one (partitions), else null.</summary>
     public NetworkNamespaces? Network { get; }
 
-    public LocalCluster(IReadOnlyList<NodeSpec> specs, string directory, NetworkNamespaces? network = null)
+    /// <summary>TLS with mutual authentication between the nodes and client tokens at the gateways (the default).</summary>
+    public bool Secure { get; }
+
+    /// <summary>The deployment's certificates (made once, by the same code as <c>edgeactors certs</c>): <c>&lt;dir&gt;/certs</c>.</summary>
+    public string CertsDirectory => Path.Combine(Directory, "certs");
+
+    /// <summary>The client name whose certificate and token <see cref="ClientCredentials"/> returns (all scopes).</summary>
+    public const string ClientName = "client";
+
+    /// <param name="secure">false: plain TCP and no client tokens (<c>--insecure</c>).</param>
+    /// <param name="network">run every node in a network namespace of its own (partitions); null: all on 127.0.0.1.</param>
+    public LocalCluster(IReadOnlyList<NodeSpec> specs, string directory, bool secure = true, NetworkNamespaces? network = null)
     {
         Network = network;
         specs = network is null ? specs : specs.Select(s => s with { Host = network.Address(s.Name) }).ToList();
         Specs = specs;
         Directory = directory;
+        Secure = secure;
         System.IO.Directory.CreateDirectory(directory);
         var seed = specs.FirstOrDefault(s => s.Roles.Contains("seed")) ?? throw new ArgumentException("a local cluster needs a seed node");
         SeedHostPort = seed.HostPort;
+        if (secure)
+            Actors.Security.Certificates.Ensure(CertsDirectory, specs.Select(s => s.Name), [(ClientName, Actors.Security.ClientTokens.Scopes.ToArray())]);
     }
+
+    /// <summary>What a client of this cluster presents (certificate and token); null when the cluster is not secure.</summary>
+    public Client.ClientCredentials? ClientCredentials =>
+        Secure ? Client.ClientCredentials.FromCertsDirectory(CertsDirectory, ClientName) : null;
+
+    /// <summary>A node's address as the cluster writes it (akka.ssl.tcp with TLS).</summary>
+    public string AddressOf(int port) =>
+        NodeConfig.SeedAddress(Specs.FirstOrDefault(s => s.Port == port)?.HostPort ?? $"127.0.0.1:{port}", Secure);
+
+    /// <summary>A node's address by name.</summary>
+    public string AddressOf(string name) => NodeConfig.SeedAddress(Specs.Single(s => s.Name == name).HostPort, Secure);
 
     /// <summary>The default demo layout: one seed, one datacenter, two edges, on consecutive ports.</summary>
     public static IReadOnlyList<NodeSpec> DefaultLayout(int basePort, int edges = 2)
@@ -81,6 +106,7 @@ public sealed class LocalCluster : IAsyncDisposable
             args.AddRange(["--set", $"edgeactors.federated.database-path = \"{Path.GetFullPath(Path.Combine(Directory, "federation.db"))}\""]);
             args.AddRange(["--set", $"edgeactors.registry.database-path = \"{Path.GetFullPath(Path.Combine(Directory, "registry.db"))}\""]);
         }
+        if (Secure) args.AddRange(["--certs", CertsDirectory, "--cert-name", spec.Name]);
         args.AddRange(spec.ExtraArgs);
         var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"), Network);
         _nodes[name] = node;

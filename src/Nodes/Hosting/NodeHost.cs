@@ -9,6 +9,7 @@ using EdgeActors.Actors.Gateway;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Ingestion;
 using EdgeActors.Actors.Registry;
+using EdgeActors.Actors.Security;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages.Serialization;
 using Microsoft.Extensions.DependencyInjection;
@@ -52,12 +53,16 @@ public static class NodeHost
         var training = isEdge && federation.Enabled ? new LocalTrainingSet(federation.MaxFramesPerDevice) : null;
         var evalDirectory = config.GetString("edgeactors.federated.eval-data", "");
 
+        var security = SecuritySettings.FromConfig(config.GetConfig(SecuritySettings.Section)).Resolve(p => NodeConfig.DataPath(config, p));
+        var clientAuth = isGateway ? security.LoadClientAuth() : null;
+
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         builder.Services.AddAkka(NodeConfig.SystemName, (akka, _) =>
         {
             akka.AddHocon(config, HoconAddMode.Prepend)
                 .AddHocon(EdgeSerialization.Config, HoconAddMode.Append)
+                .AddTransportSecurity(security)
                 .AddClusterListener()
                 .AddModelRegistry(registrySettings, hostSingleton: isDatacenter);
             if (federation.Enabled)
@@ -71,7 +76,7 @@ public static class NodeHost
             if (isGateway)
             {
                 akka.WithClusterClientReceptionist("receptionist", Roles.Gateway)
-                    .AddGateway(maxIdLength);
+                    .AddGateway(maxIdLength, clientAuth);
             }
         });
         return builder.Build();

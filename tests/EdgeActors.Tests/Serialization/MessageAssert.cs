@@ -257,6 +257,10 @@ internal static class MessageAssert
             case IFederatedMessage or TrainingFrames or TrainingFramesAck:
                 Deep(expected, actual, expected.GetType().Name);
                 break;
+            case Authenticated au:
+                Assert.Equal(au.Token, ((Authenticated)actual).Token);
+                Equal(au.Request, ((Authenticated)actual).Request);
+                break;
             default:
                 Assert.Fail($"MessageAssert has no comparer for {expected.GetType().FullName}");
                 break;

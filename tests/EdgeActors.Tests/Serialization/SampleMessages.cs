@@ -241,6 +241,15 @@ internal static class SampleMessages
         new StoreStatus("akka.tcp://edgeactors@dc-1:4053", "postgres", 1_234_567_890, 42_000, 17,
             [new EdgeStoreLag("akka.tcp://edgeactors@edge-1:4053", 1_735_689_600_000, 1_250, 900_000), new EdgeStoreLag("edge-ü", 0, 0, 0)]),
         .. Federated(),
+        .. Security(),
+    ];
+
+    /// <summary>A client token as <c>certs</c> issues it (the serializer does not check it; the gateway does).</summary>
+    public const string SampleToken = "ea1.Y2xpZW50LcO8fGluZ2VzdCxxdWVyeXxzZW5zb3ItfDE5MjQ5OTIwMDA.c2lnbmF0dXJlLW9mLTMyLWJ5dGVzLXNpZ25hdHVyZS1vZi0zMg";
+
+    public static IEdgeMessage[] Security() =>
+    [
+        new Authenticated(SampleToken, Telemetry()),
     ];
 
     public static ExperimentSpec Spec() => new(
