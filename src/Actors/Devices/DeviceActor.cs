@@ -19,7 +19,16 @@ public sealed record DeviceServices(IActorRef? Classifier = null, IActorRef? Out
 
     /// <summary>The node's store of labelled frames and behaviour summaries for federated learning (none: refused).</summary>
     public Federated.LocalTrainingSet? Training { get; init; }
+
+    /// <summary>Where a starting entity asks for its stored state (none: it starts empty).</summary>
+    public DeviceRestore? Restore { get; init; }
 }
+
+/// <summary>
+/// A starting device entity sends <see cref="GetDeviceHistory"/> to <c>Target</c> (wrapped in a pub-sub
+/// <see cref="Akka.Cluster.Tools.PublishSubscribe.Send"/> to <c>MediatorPath</c> when given) and waits at most <c>Timeout</c>.
+/// </summary>
+public sealed record DeviceRestore(IActorRef Target, TimeSpan Timeout, string? MediatorPath = null);
 
 /// <summary>
 /// One device (sensor or camera): preprocesses what it sends and keeps a bounded buffer of accepted data.
@@ -31,9 +40,13 @@ public sealed record DeviceServices(IActorRef? Classifier = null, IActorRef? Out
 /// outbox before the acknowledgement, which then says <see cref="AckLevel.DurableOnEdge"/>; anomalies and hard
 /// examples go out with a higher sync priority and trigger a sync at once.
 /// </summary>
-public sealed class DeviceActor : ReceiveActor, IWithTimers
+public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
     private sealed record Overdue(long Id);
+
+    private sealed record RestoreTimedOut;
+
+    private const string RestoreTimer = "restore";
 
     private enum Stage
     {
@@ -58,6 +71,8 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
+    public IStash Stash { get; set; } = null!;
+
     public DeviceActor(DeviceId id, IngestionSettings settings, DeviceServices services)
     {
         _id = id;
@@ -65,7 +80,56 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
         _node = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
         _telemetry = new TelemetryPreprocessor(settings);
         _frames = new FramePreprocessor(settings);
+        if (services.Restore is null) Ready();
+        else Restoring();
+    }
 
+    protected override void PreStart()
+    {
+        base.PreStart();
+        if (_services.Restore is not { } restore) return;
+        // only when the entity starts (first message, re-creation on another edge, moving back home)
+        var query = new GetDeviceHistory(_id, _telemetry.Sequences.Window);
+        restore.Target.Tell(restore.MediatorPath is null ? query : new Akka.Cluster.Tools.PublishSubscribe.Send(restore.MediatorPath, query));
+        Timers.StartSingleTimer(RestoreTimer, new RestoreTimedOut(), restore.Timeout);
+    }
+
+    /// <summary>Waiting for the stored state: every command is stashed until it arrives or the timeout passes.</summary>
+    private void Restoring()
+    {
+        Receive<DeviceHistory>(h => h.DeviceId == _id, h =>
+        {
+            Timers.Cancel(RestoreTimer);
+            if (h.Error.Length > 0)
+                _log.Warning("Device {0}: state not restored, the store at {1} failed: {2}", _id, h.Source, h.Error);
+            else
+            {
+                _telemetry.Restore(h.Telemetry);
+                _frames.Restore(h.Frames);
+                if (h.Telemetry.Count + h.Frames.Count > 0)
+                    _log.Info("Device {0}: restored from {1}: telemetry up to {2} ({3} stored), frames up to {4} ({5} stored)", _id, h.Source,
+                        _telemetry.Sequences.Last, h.Telemetry.Count, _frames.Sequences.Last, h.Frames.Count);
+            }
+            BecomeReady();
+        });
+        Receive<RestoreTimedOut>(_ =>
+        {
+            _log.Warning("Device {0}: no stored state within {1} (datacenter unreachable?); continuing without it", _id, _services.Restore!.Timeout);
+            BecomeReady();
+        });
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void BecomeReady()
+    {
+        Become(Ready);
+        Stash.UnstashAll();
+    }
+
+    private void Ready()
+    {
+        Receive<DeviceHistory>(_ => { }); // a late answer after the timeout
+        Receive<RestoreTimedOut>(_ => { });
         Receive<TelemetryBatch>(OnTelemetry);
         Receive<CameraFrame>(OnFrame);
         Receive<TrainingFrames>(OnTrainingFrames);

@@ -67,6 +67,12 @@ public interface IDataStore : IDisposable
 
     long Count(RecordKind? kind = null);
 
+    /// <summary>
+    /// What the store holds of one device's records of a kind: the row count and the latest <paramref name="max"/>
+    /// stored sequences, ascending (a device entity restores its sequence state from it when it starts).
+    /// </summary>
+    KindHistory Sequences(DeviceId device, RecordKind kind, int max);
+
     /// <summary>Distinct (device, kind, sequence) keys stored: equals <see cref="Count"/> unless a reading is stored twice.</summary>
     long DistinctKeys();
 

@@ -9,9 +9,11 @@ public static class NodeCommand
     public const string Usage = """
         edgeactors node [--roles seed,edge,datacenter] [--host H] [--port P] [--seeds host:port,...]
                         [--config file.conf]... [--set 'hocon.key = value']... [--hocon-dir DIR] [--data-dir DIR]
+                        [--site NAME]
           Starts one cluster node (roles default to all three). Settings: hocon/base.conf, hocon/<role>.conf, --config files,
           EDGEACTORS_ROLES / EDGEACTORS_HOST / EDGEACTORS_PORT / EDGEACTORS_SEEDS / EDGEACTORS_DATA_DIR, then the flags.
           Files (the model registry on a datacenter) go to --data-dir, default .data/node-<port>.
+          --site (edgeactors.node.site, EDGEACTORS_SITE) names an edge's site: devices '<site>/<id>' live there while it is up.
           Stops gracefully on SIGTERM or Ctrl-C.
         """;
 
@@ -28,6 +30,7 @@ public static class NodeCommand
             Sets = args.GetAll("set"),
             HoconDirectory = args.Get("hocon-dir"),
             DataDirectory = args.Get("data-dir"),
+            Site = args.Get("site"),
         };
     }
 
