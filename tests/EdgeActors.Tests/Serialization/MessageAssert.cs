@@ -256,6 +256,9 @@ internal static class MessageAssert
             case IFederatedMessage or TrainingFrames or TrainingFramesAck:
                 Deep(expected, actual, expected.GetType().Name);
                 break;
+            case ILocalityMessage:
+                Deep(expected, actual, expected.GetType().Name);
+                break;
             default:
                 Assert.Fail($"MessageAssert has no comparer for {expected.GetType().FullName}");
                 break;
