@@ -68,6 +68,8 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     private readonly Dictionary<long, Pending> _pending = new();
     private long _nextId;
     private bool _stopRequested;
+    private DeviceHistory? _fromStore;
+    private Sync.OutboxWriter.DeviceWaiting? _fromOutbox;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -89,35 +91,75 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         base.PreStart();
         if (_services.Restore is not { } restore) return;
         // only when the entity starts (first message, re-creation on another edge, moving back home)
-        var query = new GetDeviceHistory(_id, _telemetry.Sequences.Window);
+        var window = _telemetry.Sequences.Window;
+        var query = new GetDeviceHistory(_id, window);
         restore.Target.Tell(restore.MediatorPath is null ? query : new Akka.Cluster.Tools.PublishSubscribe.Send(restore.MediatorPath, query));
+        if (_services.Outbox is not null) _services.Outbox.Tell(new Sync.OutboxWriter.ReadDevice(_id, window));
+        else _fromOutbox = new Sync.OutboxWriter.DeviceWaiting(_id, KindHistory.Empty, KindHistory.Empty);
         Timers.StartSingleTimer(RestoreTimer, new RestoreTimedOut(), restore.Timeout);
     }
 
-    /// <summary>Waiting for the stored state: every command is stashed until it arrives or the timeout passes.</summary>
+    /// <summary>
+    /// Waiting for the stored state, from the datacenter store (synced records) and this edge's outbox (records not yet
+    /// synced, when the device lived here before): every command is stashed until both have answered or the timeout passes.
+    /// </summary>
     private void Restoring()
     {
         Receive<DeviceHistory>(h => h.DeviceId == _id, h =>
         {
-            Timers.Cancel(RestoreTimer);
             if (h.Error.Length > 0)
-                _log.Warning("Device {0}: state not restored, the store at {1} failed: {2}", _id, h.Source, h.Error);
-            else
             {
-                _telemetry.Restore(h.Telemetry);
-                _frames.Restore(h.Frames);
-                if (h.Telemetry.Count + h.Frames.Count > 0)
-                    _log.Info("Device {0}: restored from {1}: telemetry up to {2} ({3} stored), frames up to {4} ({5} stored)", _id, h.Source,
-                        _telemetry.Sequences.Last, h.Telemetry.Count, _frames.Sequences.Last, h.Frames.Count);
+                _log.Warning("Device {0}: the store at {1} could not be read ({2}); restoring without it", _id, h.Source, h.Error);
+                h = h with { Telemetry = KindHistory.Empty, Frames = KindHistory.Empty };
             }
-            BecomeReady();
+            _fromStore = h;
+            TryFinishRestore(timedOut: false);
         });
-        Receive<RestoreTimedOut>(_ =>
+        Receive<Sync.OutboxWriter.DeviceWaiting>(w => w.Device == _id, w =>
         {
-            _log.Warning("Device {0}: no stored state within {1} (datacenter unreachable?); continuing without it", _id, _services.Restore!.Timeout);
-            BecomeReady();
+            _fromOutbox = w;
+            TryFinishRestore(timedOut: false);
         });
+        Receive<Status.Failure>(f =>
+        {
+            _log.Warning("Device {0}: the outbox could not be read ({1}); restoring without it", _id, f.Cause?.Message);
+            _fromOutbox = new Sync.OutboxWriter.DeviceWaiting(_id, KindHistory.Empty, KindHistory.Empty);
+            TryFinishRestore(timedOut: false);
+        });
+        Receive<RestoreTimedOut>(_ => TryFinishRestore(timedOut: true));
         ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void TryFinishRestore(bool timedOut)
+    {
+        if (!timedOut && (_fromStore is null || _fromOutbox is null)) return;
+        Timers.Cancel(RestoreTimer);
+        if (timedOut)
+            _log.Warning("Device {0}: {1} did not answer within {2} (unreachable?); continuing without it", _id,
+                _fromStore is null ? "the datacenter store" : "the outbox", _services.Restore!.Timeout);
+        var telemetry = Merge(_fromStore?.Telemetry, _fromOutbox?.Telemetry);
+        var frames = Merge(_fromStore?.Frames, _fromOutbox?.Frames);
+        _telemetry.Restore(telemetry);
+        _frames.Restore(frames);
+        if (telemetry.Count + frames.Count > 0)
+            _log.Info("Device {0}: restored from {1}: telemetry up to {2} ({3} readings), frames up to {4} ({5})", _id,
+                (_fromStore is null ? "outbox only" : "store " + _fromStore.Source) + (_fromOutbox is null ? "" : " and outbox"),
+                _telemetry.Sequences.Last, telemetry.Count, _frames.Sequences.Last, frames.Count);
+        _fromStore = null;
+        _fromOutbox = null;
+        BecomeReady();
+    }
+
+    /// <summary>Union of synced (store) and waiting (outbox) sequences; a record in both (in flight) counts once.</summary>
+    private static KindHistory Merge(KindHistory? store, KindHistory? outbox)
+    {
+        store ??= KindHistory.Empty;
+        outbox ??= KindHistory.Empty;
+        if (outbox.Count == 0) return store;
+        if (store.Count == 0) return outbox;
+        var stored = store.Sequences.ToHashSet();
+        var extra = outbox.Sequences.Count(s => !stored.Contains(s));
+        return new KindHistory(store.Count + extra, store.Sequences.Concat(outbox.Sequences).Distinct().Order().ToArray());
     }
 
     private void BecomeReady()
@@ -129,7 +171,9 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     private void Ready()
     {
         Receive<DeviceHistory>(_ => { }); // a late answer after the timeout
+        Receive<Sync.OutboxWriter.DeviceWaiting>(_ => { });
         Receive<RestoreTimedOut>(_ => { });
+        Receive<Status.Failure>(f => _log.Debug("Device {0}: late failure ignored: {1}", _id, f.Cause?.Message));
         Receive<TelemetryBatch>(OnTelemetry);
         Receive<CameraFrame>(OnFrame);
         Receive<TrainingFrames>(OnTrainingFrames);
@@ -157,8 +201,10 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         });
         Receive<StopDevice>(_ =>
         {
-            // hand-off / passivation: finish what is being classified or written so every sender gets its ack
+            // hand-off / passivation: finish what is being classified or written so every sender gets its ack; sync what
+            // is waiting now, so that where the device starts next restores it from the datacenter store
             _stopRequested = true;
+            _services.SyncTrigger?.Tell(Sync.SyncSender.SyncNow.Instance);
             StopIfRequested();
         });
     }

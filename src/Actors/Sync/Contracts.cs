@@ -41,6 +41,12 @@ public interface IOutbox : IDisposable
     int ExpireTtl(long nowMs);
 
     OutboxStats Stats();
+
+    /// <summary>
+    /// One device's records of a kind still waiting here (not yet acknowledged by a sink): count and the latest
+    /// <paramref name="max"/> sequences, ascending. A device entity restores from it (with the datacenter store) when it starts.
+    /// </summary>
+    KindHistory Waiting(DeviceId device, RecordKind kind, int max) => KindHistory.Empty;
 }
 
 // ---------------------------------------------------------------- datacenter store

@@ -256,6 +256,30 @@ public sealed class LocalityTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Restored_device_should_merge_the_store_with_what_still_waits_in_its_edges_outbox()
+    {
+        var store = CreateTestProbe();
+        var outbox = CreateTestProbe();
+        var device = Sys.ActorOf(DeviceActor.Props(Id, IngestionSettings.Default,
+            new DeviceServices(Outbox: outbox.Ref) { Restore = new DeviceRestore(store.Ref, TimeSpan.FromSeconds(30)) }));
+
+        device.Tell(Batch(16, 10), TestActor); // 16..20 synced, 21..25 accepted here before (not synced yet)
+        store.ExpectMsg<GetDeviceHistory>(Wait);
+        var read = outbox.ExpectMsg<EdgeActors.Actors.Sync.OutboxWriter.ReadDevice>(Wait);
+        Assert.Equal(Id, read.Device);
+        store.Reply(new DeviceHistory(Id, Stored(Enumerable.Range(1, 20).Select(i => (long)i).ToArray()), KindHistory.Empty, "dc"));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // the outbox has not answered yet
+        outbox.Reply(new EdgeActors.Actors.Sync.OutboxWriter.DeviceWaiting(Id, Stored(20, 21, 22, 23, 24, 25), KindHistory.Empty));
+
+        var ack = ExpectMsg<IngestAck>(Wait);
+        Assert.Equal(0, ack.Accepted);
+        Assert.All(ack.Rejected, r => Assert.Equal(RejectReason.Duplicate, r.Reason));
+        Assert.Equal(25, ack.HighestContiguous);
+        device.Tell(new GetDeviceState(Id), TestActor);
+        Assert.Equal(25, ExpectMsg<DeviceState>(Wait).AcceptedReadings); // 20 stored + 5 waiting (20 is in both: once)
+    }
+
+    [Fact]
     public void Device_should_start_without_stored_state_when_the_store_does_not_answer()
     {
         var store = CreateTestProbe();
