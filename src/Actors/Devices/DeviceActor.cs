@@ -25,10 +25,35 @@ public sealed record DeviceServices(IActorRef? Classifier = null, IActorRef? Out
 }
 
 /// <summary>
-/// A starting device entity sends <see cref="GetDeviceHistory"/> to <c>Target</c> (wrapped in a pub-sub
-/// <see cref="Akka.Cluster.Tools.PublishSubscribe.Send"/> to <c>MediatorPath</c> when given) and waits at most <c>Timeout</c>.
+/// How a starting device entity asks for its stored state: <c>Query</c> sends a <see cref="GetDeviceHistory"/> (the
+/// answer, a <see cref="DeviceHistory"/>, goes to the given actor); the entity waits at most <c>Timeout</c>.
 /// </summary>
-public sealed record DeviceRestore(IActorRef Target, TimeSpan Timeout, string? MediatorPath = null);
+public sealed record DeviceRestore(Action<GetDeviceHistory, IActorRef> Query, TimeSpan Timeout)
+{
+    /// <summary>Asks one actor (tests).</summary>
+    public static DeviceRestore To(IActorRef target, TimeSpan timeout) => new((q, replyTo) => target.Tell(q, replyTo), timeout);
+
+    /// <summary>
+    /// Asks the sync sink (<see cref="Sync.SyncSink.Path"/>) of the oldest reachable Up datacenter member, addressed
+    /// directly from the cluster membership (a just-joined edge knows the members before pub-sub registrations reach it).
+    /// No datacenter member: nothing is sent and the entity starts without stored state after the timeout.
+    /// </summary>
+    public static DeviceRestore FromDatacenter(ActorSystem system, TimeSpan timeout)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        return new DeviceRestore((query, replyTo) =>
+        {
+            var state = cluster.State;
+            Akka.Cluster.Member? oldest = null;
+            foreach (var m in state.Members)
+                if (m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Roles.Datacenter) && !state.Unreachable.Contains(m) &&
+                    (oldest is null || m.IsOlderThan(oldest)))
+                    oldest = m;
+            if (oldest is null) return;
+            system.ActorSelection(new RootActorPath(oldest.Address) / "user" / Sync.SyncSink.Name).Tell(query, replyTo);
+        }, timeout);
+    }
+}
 
 /// <summary>
 /// One device (sensor or camera): preprocesses what it sends and keeps a bounded buffer of accepted data.
@@ -93,7 +118,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         // only when the entity starts (first message, re-creation on another edge, moving back home)
         var window = _telemetry.Sequences.Window;
         var query = new GetDeviceHistory(_id, window);
-        restore.Target.Tell(restore.MediatorPath is null ? query : new Akka.Cluster.Tools.PublishSubscribe.Send(restore.MediatorPath, query));
+        restore.Query(query, Self);
         if (_services.Outbox is not null) _services.Outbox.Tell(new Sync.OutboxWriter.ReadDevice(_id, window));
         else _fromOutbox = new Sync.OutboxWriter.DeviceWaiting(_id, KindHistory.Empty, KindHistory.Empty);
         Timers.StartSingleTimer(RestoreTimer, new RestoreTimedOut(), restore.Timeout);

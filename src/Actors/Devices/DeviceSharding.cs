@@ -66,7 +66,7 @@ public static class DeviceShardingRegistration
         return builder.WithActors((system, registry) =>
         {
             var restore = locality.Restore
-                ? new DeviceRestore(Akka.Cluster.Tools.PublishSubscribe.DistributedPubSub.Get(system).Mediator, locality.RestoreTimeout, Sync.SyncSink.Path)
+                ? DeviceRestore.FromDatacenter(system, locality.RestoreTimeout)
                 : null;
             var services = new DeviceServices(
                 registry.TryGet<FrameClassifier>(out var c) ? c : null,

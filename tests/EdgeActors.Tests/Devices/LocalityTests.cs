@@ -205,7 +205,7 @@ public sealed class LocalityTests : Akka.TestKit.Xunit2.TestKit
     }
 
     private IActorRef RestoringDevice(IActorRef store, TimeSpan timeout) =>
-        Sys.ActorOf(DeviceActor.Props(Id, IngestionSettings.Default, new DeviceServices { Restore = new DeviceRestore(store, timeout) }));
+        Sys.ActorOf(DeviceActor.Props(Id, IngestionSettings.Default, new DeviceServices { Restore = DeviceRestore.To(store, timeout) }));
 
     private static KindHistory Stored(params long[] seqs) => new(seqs.Length, seqs);
 
@@ -261,7 +261,7 @@ public sealed class LocalityTests : Akka.TestKit.Xunit2.TestKit
         var store = CreateTestProbe();
         var outbox = CreateTestProbe();
         var device = Sys.ActorOf(DeviceActor.Props(Id, IngestionSettings.Default,
-            new DeviceServices(Outbox: outbox.Ref) { Restore = new DeviceRestore(store.Ref, TimeSpan.FromSeconds(30)) }));
+            new DeviceServices(Outbox: outbox.Ref) { Restore = DeviceRestore.To(store.Ref, TimeSpan.FromSeconds(30)) }));
 
         device.Tell(Batch(16, 10), TestActor); // 16..20 synced, 21..25 accepted here before (not synced yet)
         store.ExpectMsg<GetDeviceHistory>(Wait);
