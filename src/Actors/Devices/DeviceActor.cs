@@ -26,12 +26,17 @@ public sealed record DeviceServices(IActorRef? Classifier = null, IActorRef? Out
 
 /// <summary>
 /// How a starting device entity asks for its stored state: <c>Query</c> sends a <see cref="GetDeviceHistory"/> (the
-/// answer, a <see cref="DeviceHistory"/>, goes to the given actor); the entity waits at most <c>Timeout</c>.
+/// answer, a <see cref="DeviceHistory"/>, goes to the given actor) and says whether it could (false: no store is
+/// reachable, the entity does not wait for one); the entity waits at most <c>Timeout</c>.
 /// </summary>
-public sealed record DeviceRestore(Action<GetDeviceHistory, IActorRef> Query, TimeSpan Timeout)
+public sealed record DeviceRestore(Func<GetDeviceHistory, IActorRef, bool> Query, TimeSpan Timeout)
 {
     /// <summary>Asks one actor (tests).</summary>
-    public static DeviceRestore To(IActorRef target, TimeSpan timeout) => new((q, replyTo) => target.Tell(q, replyTo), timeout);
+    public static DeviceRestore To(IActorRef target, TimeSpan timeout) => new((q, replyTo) =>
+    {
+        target.Tell(q, replyTo);
+        return true;
+    }, timeout);
 
     /// <summary>
     /// Asks the sync sink (<see cref="Sync.SyncSink.Path"/>) of the oldest reachable Up datacenter member, addressed
@@ -49,8 +54,9 @@ public sealed record DeviceRestore(Action<GetDeviceHistory, IActorRef> Query, Ti
                 if (m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Roles.Datacenter) && !state.Unreachable.Contains(m) &&
                     (oldest is null || m.IsOlderThan(oldest)))
                     oldest = m;
-            if (oldest is null) return;
+            if (oldest is null) return false;
             system.ActorSelection(new RootActorPath(oldest.Address) / "user" / Sync.SyncSink.Name).Tell(query, replyTo);
+            return true;
         }, timeout);
     }
 }
@@ -118,10 +124,15 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         // only when the entity starts (first message, re-creation on another edge, moving back home)
         var window = _telemetry.Sequences.Window;
         var query = new GetDeviceHistory(_id, window);
-        restore.Query(query, Self);
+        if (!restore.Query(query, Self))
+        {
+            _log.Info("Device {0}: no datacenter store is reachable; restoring from this edge's outbox only", _id);
+            _fromStore = new DeviceHistory(_id, KindHistory.Empty, KindHistory.Empty, "");
+        }
         if (_services.Outbox is not null) _services.Outbox.Tell(new Sync.OutboxWriter.ReadDevice(_id, window));
         else _fromOutbox = new Sync.OutboxWriter.DeviceWaiting(_id, KindHistory.Empty, KindHistory.Empty);
         Timers.StartSingleTimer(RestoreTimer, new RestoreTimedOut(), restore.Timeout);
+        TryFinishRestore(timedOut: false); // nothing to wait for (no store reachable, no outbox)
     }
 
     /// <summary>

@@ -4,6 +4,7 @@ using Akka.Cluster.Sharding;
 using Akka.Configuration;
 using EdgeActors.Actors.Devices;
 using EdgeActors.Actors.Ingestion;
+using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 
@@ -195,6 +196,43 @@ public sealed class LocalityTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(1, used.Last);
     }
 
+    [Fact]
+    public void Store_and_outbox_should_report_a_devices_count_and_latest_sequences()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"locality-store-{Guid.NewGuid():N}");
+        Directory.CreateDirectory(dir);
+        static SyncRecord R(string device, long seq, RecordKind kind = RecordKind.Telemetry) =>
+            new(new DeviceId(device), kind, seq, 1_700_000_000_000 + seq, SyncPriority.Routine,
+                kind == RecordKind.Telemetry ? [1f, 2f] : [], kind == RecordKind.Frame ? new byte[784] : [], -1, null);
+        SyncRecord[] records = [R("edge1/a", 1), R("edge1/a", 2), R("edge1/a", 5), R("edge1/a", 7), R("b", 3), R("edge1/a", 9, RecordKind.Frame)];
+        try
+        {
+            using (var store = new SqliteDataStore(Path.Combine(dir, "store.db")))
+            {
+                store.Store("edge1", records, 0);
+                store.Store("edge2", [R("edge1/a", 5)], 0); // a resend: still one row
+                var telemetry = store.Sequences(new DeviceId("edge1/a"), RecordKind.Telemetry, 3);
+                Assert.Equal(4, telemetry.Count);
+                Assert.Equal(new long[] { 2, 5, 7 }, telemetry.Sequences);
+                Assert.Equal(new long[] { 9 }, store.Sequences(new DeviceId("edge1/a"), RecordKind.Frame, 10).Sequences);
+                Assert.Equal(KindHistory.Empty.Count, store.Sequences(new DeviceId("nobody"), RecordKind.Telemetry, 10).Count);
+            }
+            using (var outbox = new EdgeActors.Actors.Sync.SqliteOutbox(new EdgeActors.Actors.Sync.OutboxSettings { Path = Path.Combine(dir, "outbox.db") }))
+            {
+                outbox.Append(records, 0);
+                var waiting = outbox.Waiting(new DeviceId("edge1/a"), RecordKind.Telemetry, 2);
+                Assert.Equal(4, waiting.Count);
+                Assert.Equal(new long[] { 5, 7 }, waiting.Sequences);
+                Assert.Empty(outbox.Waiting(new DeviceId("nobody"), RecordKind.Telemetry, 10).Sequences);
+            }
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
     private static readonly DeviceId Id = new("edge1/sensor-7");
 
     private static TelemetryBatch Batch(long firstSeq, int count)
@@ -294,6 +332,17 @@ public sealed class LocalityTests : Akka.TestKit.Xunit2.TestKit
         device.Tell(new DeviceHistory(Id, Stored(1, 2, 3), KindHistory.Empty, "late"), TestActor); // too late: ignored
         device.Tell(Batch(11, 1), TestActor);
         Assert.Equal(1, ExpectMsg<IngestAck>(Wait).Accepted);
+    }
+
+    [Fact]
+    public void Device_should_not_wait_for_a_store_when_none_is_reachable()
+    {
+        var device = Sys.ActorOf(DeviceActor.Props(Id, IngestionSettings.Default,
+            new DeviceServices { Restore = new DeviceRestore((_, _) => false, TimeSpan.FromMinutes(10)) }));
+
+        device.Tell(Batch(1, 10), TestActor);
+
+        Assert.Equal(10, ExpectMsg<IngestAck>(Wait).Accepted); // long before the 10-minute timeout
     }
 
     [Fact]
