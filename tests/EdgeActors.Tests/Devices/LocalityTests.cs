@@ -197,7 +197,7 @@ public sealed class LocalityTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void Store_and_outbox_should_report_a_devices_count_and_latest_sequences()
+    public void Outbox_should_report_what_of_a_device_still_waits()
     {
         var dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"locality-store-{Guid.NewGuid():N}");
         Directory.CreateDirectory(dir);
@@ -207,16 +207,6 @@ public sealed class LocalityTests : Akka.TestKit.Xunit2.TestKit
         SyncRecord[] records = [R("edge1/a", 1), R("edge1/a", 2), R("edge1/a", 5), R("edge1/a", 7), R("b", 3), R("edge1/a", 9, RecordKind.Frame)];
         try
         {
-            using (var store = new SqliteDataStore(Path.Combine(dir, "store.db")))
-            {
-                store.Store("edge1", records, 0);
-                store.Store("edge2", [R("edge1/a", 5)], 0); // a resend: still one row
-                var telemetry = store.Sequences(new DeviceId("edge1/a"), RecordKind.Telemetry, 3);
-                Assert.Equal(4, telemetry.Count);
-                Assert.Equal(new long[] { 2, 5, 7 }, telemetry.Sequences);
-                Assert.Equal(new long[] { 9 }, store.Sequences(new DeviceId("edge1/a"), RecordKind.Frame, 10).Sequences);
-                Assert.Equal(KindHistory.Empty.Count, store.Sequences(new DeviceId("nobody"), RecordKind.Telemetry, 10).Count);
-            }
             using (var outbox = new EdgeActors.Actors.Sync.SqliteOutbox(new EdgeActors.Actors.Sync.OutboxSettings { Path = Path.Combine(dir, "outbox.db") }))
             {
                 outbox.Append(records, 0);
