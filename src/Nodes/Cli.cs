@@ -18,6 +18,7 @@ public static class Cli
           sync       sync status: each edge's outbox backlog, lag and sink acknowledgements
           experiment federated learning on a local cluster: experiment fedavg | kmeans | gbdt
           fuzz       the wire format and a local cluster against mutated payloads (fixed seed)
+          chaos      a local cluster under random kills, partitions, sensor/GPU faults and hostile input; SUMMARY line
           bench      benchmarks: bench ingest, bench inference, bench sync, bench aggregate
           help       this text
 
@@ -50,6 +51,7 @@ public static class Cli
                     "sync" => SyncCommand.Usage,
                     "experiment" => ExperimentCommand.Usage,
                     "fuzz" => FuzzCommand.Usage,
+                    "chaos" => ChaosCommand.Usage,
                     _ => Usage,
                 });
                 return 0;
@@ -65,6 +67,7 @@ public static class Cli
                 "infer" => await InferCommand.RunAsync(new CliArgs(rest)),
                 "sync" => await SyncCommand.RunAsync(new CliArgs(rest)),
                 "fuzz" => await FuzzCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "cluster" })),
+                "chaos" => await ChaosCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-partitions", "no-kills", "no-malformed", "no-models" })),
                 "experiment" => await ExperimentCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "secure-aggregation" })),
                 "train" => await TrainCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-publish" })),
                 _ => Unknown(command),

@@ -275,6 +275,28 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                     w.VarI(m.Escalated);
                     w.VarI(m.Overflowed);
                     w.String(m.LastError);
+                    w.Bool(m.Session is not null);
+                    if (m.Session is { } h)
+                    {
+                        w.String(h.Primary);
+                        w.String(h.Serving);
+                        w.VarI(h.PrimaryFailures);
+                        w.Int(h.ConsecutiveFailures);
+                        w.VarI(h.Recreations);
+                        w.VarI(h.FallbackBatches);
+                        w.String(h.FallbackReason);
+                        w.VarI(h.NextPrimaryRetryMs);
+                    }
+                }
+                w.Bool(st.Datacenter is not null);
+                if (st.Datacenter is { } b)
+                {
+                    w.Byte((byte)b.State);
+                    w.Int(b.ConsecutiveFailures);
+                    w.VarI(b.Opens);
+                    w.VarI(b.FastAnswers);
+                    w.VarI(b.RetryAtMs);
+                    w.String(b.LastFailure);
                 }
                 break;
             case IngestAck a:
@@ -499,8 +521,14 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         var n = r.Count(9);
         var models = new LoadedModel[n];
         for (var i = 0; i < n; i++)
-            models[i] = new LoadedModel(r.String(), r.Int(), r.Int(), r.VarI(), r.VarI(), r.VarI(), r.VarI(), r.VarI(), r.String());
-        return new InferenceStatus(node, provider, note, models);
+        {
+            models[i] = new LoadedModel(r.String(), r.Int(), r.Int(), r.VarI(), r.VarI(), r.VarI(), r.VarI(), r.VarI(), r.String(),
+                r.Bool() ? new SessionHealth(r.String(), r.String(), r.VarI(), r.Int(), r.VarI(), r.VarI(), r.String(), r.VarI()) : null);
+        }
+        var breaker = r.Bool()
+            ? new CircuitBreakerStatus(r.Enum<CircuitState>(b => b <= (byte)CircuitState.HalfOpen), r.Int(), r.VarI(), r.VarI(), r.VarI(), r.String())
+            : null;
+        return new InferenceStatus(node, provider, note, models, breaker);
     }
 
     private static SyncStatus ReadSyncStatus(ref BinReader r)

@@ -75,8 +75,8 @@ public sealed class EdgeClient : IAsyncDisposable
                 initial-contacts = [{{string.Join(", ", contacts)}}]
                 establishing-get-contacts-interval = 1s
                 refresh-contacts-interval = 5s
-                heartbeat-interval = 1s
-                acceptable-heartbeat-pause = 3s
+                heartbeat-interval = 500ms
+                acceptable-heartbeat-pause = 2s
                 buffer-size = 10000
                 reconnect-timeout = off
               }

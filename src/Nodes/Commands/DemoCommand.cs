@@ -155,7 +155,7 @@ public static class DemoCommand
     }
 
     /// <summary>Total outbox backlog over the edges, or "?" when some edge does not answer.</summary>
-    private static async Task<string> BacklogAsync(EdgeClient client, IReadOnlyList<string> edges)
+    public static async Task<string> BacklogAsync(EdgeClient client, IReadOnlyList<string> edges)
     {
         long total = 0;
         foreach (var e in edges)

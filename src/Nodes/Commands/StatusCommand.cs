@@ -37,7 +37,18 @@ public static class StatusCommand
                     var inf = await client.GetInferenceStatusAsync();
                     Console.WriteLine($"inference on {inf.Node}: provider {inf.Provider}{(inf.ProviderNote.Length > 0 ? $" ({inf.ProviderNote})" : "")}");
                     foreach (var m in inf.Models)
+                    {
                         Console.WriteLine($"  {m.Name,-14} v{m.Version,-3} queue {m.QueueDepth,-4} served {m.Served,-8} batches {m.Batches,-7} overloaded {m.Overloaded,-5} escalated {m.Escalated,-5} overflowed {m.Overflowed}{(m.LastError.Length > 0 ? $"  last error: {m.LastError}" : "")}");
+                        if (m.Session is { } h)
+                            Console.WriteLine($"    session: primary {h.Primary}, serving on {h.Serving}; primary failures {h.PrimaryFailures} ({h.ConsecutiveFailures} in a row), " +
+                                              $"recreated {h.Recreations}, CPU fallback batches {h.FallbackBatches}" +
+                                              (h.NextPrimaryRetryMs > 0 ? $", primary retry at {DateTimeOffset.FromUnixTimeMilliseconds(h.NextPrimaryRetryMs):HH:mm:ss.fff} UTC" : "") +
+                                              (h.FallbackReason.Length > 0 ? $"; last failure: {h.FallbackReason}" : ""));
+                    }
+                    if (inf.Datacenter is { } b)
+                        Console.WriteLine($"  datacenter breaker: {b.State} ({b.ConsecutiveFailures} failures in a row), opened {b.Opens} times, {b.FastAnswers} frames answered at once" +
+                                          (b.RetryAtMs > 0 ? $", trial call at {DateTimeOffset.FromUnixTimeMilliseconds(b.RetryAtMs):HH:mm:ss.fff} UTC" : "") +
+                                          (b.LastFailure.Length > 0 ? $"; last failure: {b.LastFailure}" : ""));
                 }
                 catch (EdgeClientException ex)
                 {

@@ -8,7 +8,10 @@ public sealed record NodeSpec(string Name, IReadOnlyList<string> Roles, int Port
 {
     public NodeSpec(string name, string roles, int port) : this(name, roles.Split(','), port, []) { }
 
-    public string HostPort => $"127.0.0.1:{Port}";
+    /// <summary>The address the node binds and advertises (its namespace's address when the cluster runs in namespaces).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    public string HostPort => $"{Host}:{Port}";
 }
 
 /// <summary>
@@ -23,8 +26,13 @@ public sealed class LocalCluster : IAsyncDisposable
     public IReadOnlyList<NodeSpec> Specs { get; }
     public string SeedHostPort { get; }
 
-    public LocalCluster(IReadOnlyList<NodeSpec> specs, string directory)
+    /// <summary>The nodes' network namespaces when the cluster was made with one (partitions), else null.</summary>
+    public NetworkNamespaces? Network { get; }
+
+    public LocalCluster(IReadOnlyList<NodeSpec> specs, string directory, NetworkNamespaces? network = null)
     {
+        Network = network;
+        specs = network is null ? specs : specs.Select(s => s with { Host = network.Address(s.Name) }).ToList();
         Specs = specs;
         Directory = directory;
         System.IO.Directory.CreateDirectory(directory);
@@ -63,7 +71,7 @@ public sealed class LocalCluster : IAsyncDisposable
             throw new InvalidOperationException($"node {name} is already running (pid {existing.Pid})");
         var args = new List<string>
         {
-            "node", "--roles", string.Join(",", spec.Roles), "--host", "127.0.0.1", "--port", spec.Port.ToString(), "--seeds", SeedHostPort,
+            "node", "--roles", string.Join(",", spec.Roles), "--host", spec.Host, "--port", spec.Port.ToString(), "--seeds", SeedHostPort,
             "--data-dir", Path.Combine(Directory, spec.Name),
         };
         if (spec.Roles.Contains("datacenter"))
@@ -76,7 +84,7 @@ public sealed class LocalCluster : IAsyncDisposable
         // each edge's site is its node name: devices '<name>/<id>' live on it while it is up
         if (spec.Roles.Contains("edge")) args.AddRange(["--site", spec.Name]);
         args.AddRange(spec.ExtraArgs);
-        var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"));
+        var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"), Network);
         _nodes[name] = node;
         return node;
     }
@@ -123,9 +131,15 @@ public sealed class NodeProcess
         LogPath = logPath;
     }
 
-    public static NodeProcess Start(NodeSpec spec, IReadOnlyList<string> args, string logPath)
+    public static NodeProcess Start(NodeSpec spec, IReadOnlyList<string> args, string logPath, NetworkNamespaces? network = null)
     {
         var (file, prefix) = SelfCommand();
+        if (network is not null)
+        {
+            // "ip netns exec" execs the node in place: same pid, so signals and kills reach the node itself
+            var wrapped = network.Wrap(spec.Name, file, prefix);
+            (file, prefix) = (wrapped.File, wrapped.Args.ToArray());
+        }
         var psi = new ProcessStartInfo(file)
         {
             RedirectStandardOutput = true,

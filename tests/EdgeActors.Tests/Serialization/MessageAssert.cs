@@ -135,7 +135,8 @@ internal static class MessageAssert
         Assert.Equal(expected.Node, actual.Node);
         Assert.Equal(expected.Provider, actual.Provider);
         Assert.Equal(expected.ProviderNote, actual.ProviderNote);
-        Assert.Equal(expected.Models, actual.Models); // LoadedModel: scalar fields only
+        Assert.Equal(expected.Models, actual.Models); // LoadedModel and SessionHealth: scalar fields only
+        Assert.Equal(expected.Datacenter, actual.Datacenter);
     }
 
     public static void Equal(DeviceState expected, DeviceState actual)

@@ -147,9 +147,16 @@ internal static class SampleMessages
         "CPU",
         "CUDA unavailable: libcudnn.so.9: cannot open shared object file",
         [
-            new LoadedModel("fmnist-mlp", 3, 17, 1_234_567_890, 98_765, 12, 345, 6, ""),
+            new LoadedModel("fmnist-mlp", 3, 17, 1_234_567_890, 98_765, 12, 345, 6, "",
+                new SessionHealth("CUDA", "CPU fallback", 1_234, 3, 1_231, 98_000, "CUDA failure 2: out of memory — ünïcødé", 1_735_689_600_123)),
             new LoadedModel("fmnist-cnn", 0, 0, 0, 0, 0, 0, 0, "sha256 mismatch for fmnist-cnn v2: expected 9f86…, got e3b0…"),
-        ]);
+        ],
+        new CircuitBreakerStatus(CircuitState.HalfOpen, 5, 12, 3_456_789, 1_735_689_600_456, "escalation to fmnist-large timed out after 1s"));
+
+    /// <summary>A datacenter's status: no frame classifier, so no breaker; a model on a healthy CUDA primary (not in <see cref="All"/>: one sample per type).</summary>
+    public static InferenceStatus DatacenterInference() => new(
+        "akka.tcp://edgeactors@dc-1.example:4053", "CUDA", "CUDA device 0",
+        [new LoadedModel("fmnist-large", 1, 0, 5, 5, 0, 0, 0, "", new SessionHealth("CUDA", "CUDA", 0, 0, 0, 0, "", 0))]);
 
     public static DeviceState State() => new(
         new DeviceId("ħŧ-sensor-ü"),
