@@ -60,6 +60,38 @@ public sealed class LocalityTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal("edge1/pump-7", extractor.EntityId(new GetDeviceState(new DeviceId("edge1/pump-7"))));
     }
 
+    [Fact]
+    public void Node_config_should_publish_an_edges_site_as_a_role_and_name_the_key_of_a_bad_one()
+    {
+        var none = new Dictionary<string, string?>();
+
+        var (edge, _) = EdgeActors.Nodes.Hosting.NodeConfig.Build(new EdgeActors.Nodes.Hosting.NodeOptions { Roles = ["edge"], Port = 0, Site = "plant-7" }, none);
+        Assert.Equal(new[] { "edge", "gateway", "site:plant-7" }, edge.GetStringList("akka.cluster.roles").Order().ToArray());
+        var (fromEnv, _) = EdgeActors.Nodes.Hosting.NodeConfig.Build(new EdgeActors.Nodes.Hosting.NodeOptions { Roles = ["edge"], Port = 0 },
+            new Dictionary<string, string?> { ["EDGEACTORS_SITE"] = "edge9" });
+        Assert.Contains("site:edge9", fromEnv.GetStringList("akka.cluster.roles"));
+        var (datacenter, _) = EdgeActors.Nodes.Hosting.NodeConfig.Build(new EdgeActors.Nodes.Hosting.NodeOptions { Roles = ["datacenter"], Port = 0, Site = "plant-7" }, none);
+        Assert.DoesNotContain(datacenter.GetStringList("akka.cluster.roles"), r => r.StartsWith(Sites.RolePrefix, StringComparison.Ordinal));
+
+        var bad = Assert.Throws<EdgeActors.Nodes.CliException>(() =>
+            EdgeActors.Nodes.Hosting.NodeConfig.Build(new EdgeActors.Nodes.Hosting.NodeOptions { Roles = ["edge"], Port = 0, Site = "plant 7" }, none));
+        Assert.Contains("edgeactors.node.site", bad.Message);
+    }
+
+    [Fact]
+    public void Locality_settings_should_bind_from_hocon_and_name_the_key_of_a_bad_value()
+    {
+        var s = LocalitySettings.FromConfig(ConfigurationFactory.ParseString("shards-per-site = 4, rebalance-limit = 2, restore = off, restore-timeout = 250ms"));
+        Assert.Equal(new LocalitySettings(4, 2, false, TimeSpan.FromMilliseconds(250)), s);
+        Assert.True(LocalitySettings.FromConfig(ConfigurationFactory.ParseString("shards-per-site = 4")).Restore);
+        Assert.Contains("edgeactors.locality.shards-per-site",
+            Assert.Throws<ArgumentException>(() => LocalitySettings.FromConfig(ConfigurationFactory.ParseString("shards-per-site = 0"))).Message);
+        Assert.Contains("edgeactors.locality.restore-timeout",
+            Assert.Throws<ArgumentException>(() => LocalitySettings.FromConfig(ConfigurationFactory.ParseString("restore-timeout = 0s"))).Message);
+        Assert.Contains("edgeactors.locality.rebalance-limit",
+            Assert.Throws<ArgumentException>(() => LocalitySettings.FromConfig(ConfigurationFactory.ParseString("rebalance-limit = 0"))).Message);
+    }
+
     // ------------------------------------------------------------------ allocation strategy
 
     private sealed class Regions
