@@ -93,7 +93,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         [typeof(SyncStatus)] = SyncStatusManifest,
         [typeof(GetStoreStatus)] = GetStoreStatusManifest,
         [typeof(StoreStatus)] = StoreStatusManifest,
-    }.Concat(FederatedCodec.Manifests).Concat(SecurityCodec.Manifests).ToDictionary();
+    }.Concat(FederatedCodec.Manifests).Concat(SecurityCodec.Manifests).Concat(LocalityCodec.Manifests).ToDictionary();
 
     public override string Manifest(object o) =>
         Manifests.TryGetValue(o.GetType(), out var m)
@@ -373,6 +373,9 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             case IFederatedMessage or TrainingFrames or TrainingFramesAck:
                 FederatedCodec.Write(w, (IEdgeMessage)obj);
                 break;
+            case ILocalityMessage l:
+                LocalityCodec.Write(w, l);
+                break;
             default:
                 throw new ArgumentException($"EdgeSerializer cannot serialize {obj.GetType().FullName}");
         }
@@ -424,7 +427,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             SyncStatusManifest => ReadSyncStatus(ref r),
             GetStoreStatusManifest => r.String() is { Length: > 0 } n ? new GetStoreStatus(n) : GetStoreStatus.Instance,
             StoreStatusManifest => ReadStoreStatus(ref r),
-            _ => FederatedCodec.Read(manifest, ref r) ?? throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
+            _ => FederatedCodec.Read(manifest, ref r) ?? LocalityCodec.Read(manifest, ref r) ?? throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
         };
         r.End();
         return result;

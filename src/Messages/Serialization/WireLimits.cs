@@ -93,6 +93,8 @@ public static class WireLimits
         ["jt"] = Status,
         ["js"] = Bulk,
         ["jr"] = Bulk,
+        ["La"] = Request,
+        ["Lb"] = Status, // up to two kinds' latest stored sequences (varint deltas)
         // security: the envelope's request is checked against its own kind's limit as well
         [SecurityCodec.AuthenticatedManifest] = Bulk,
     };

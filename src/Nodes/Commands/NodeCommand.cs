@@ -9,12 +9,13 @@ public static class NodeCommand
     public const string Usage = """
         edgeactors node [--roles seed,edge,datacenter] [--host H] [--port P] [--seeds host:port,...]
                         [--config file.conf]... [--set 'hocon.key = value']... [--hocon-dir DIR] [--data-dir DIR]
-                        [--certs DIR --cert-name NAME]
+                        [--certs DIR --cert-name NAME] [--site NAME]
           Starts one cluster node (roles default to all three). Settings: hocon/base.conf, hocon/<role>.conf, --config files,
           EDGEACTORS_ROLES / EDGEACTORS_HOST / EDGEACTORS_PORT / EDGEACTORS_SEEDS / EDGEACTORS_DATA_DIR, then the flags.
           Files (the model registry on a datacenter) go to --data-dir, default .data/node-<port>.
           --certs DIR (made by 'edgeactors certs'): TLS with mutual authentication using DIR/nodes/NAME.pfx and DIR/ca.crt,
           and client tokens checked with DIR/token.key (edgeactors.security).
+          --site (edgeactors.node.site, EDGEACTORS_SITE) names an edge's site: devices '<site>/<id>' live there while it is up.
           Stops gracefully on SIGTERM or Ctrl-C.
         """;
 
@@ -33,6 +34,7 @@ public static class NodeCommand
             DataDirectory = args.Get("data-dir"),
             CertsDirectory = args.Get("certs"),
             CertName = args.Get("cert-name"),
+            Site = args.Get("site"),
         };
     }
 

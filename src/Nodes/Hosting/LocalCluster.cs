@@ -107,6 +107,8 @@ public sealed class LocalCluster : IAsyncDisposable
             args.AddRange(["--set", $"edgeactors.registry.database-path = \"{Path.GetFullPath(Path.Combine(Directory, "registry.db"))}\""]);
         }
         if (Secure) args.AddRange(["--certs", CertsDirectory, "--cert-name", spec.Name]);
+        // each edge's site is its node name: devices '<name>/<id>' live on it while it is up
+        if (spec.Roles.Contains("edge")) args.AddRange(["--site", spec.Name]);
         args.AddRange(spec.ExtraArgs);
         var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"), Network);
         _nodes[name] = node;

@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using EdgeActors.Actors;
+using EdgeActors.Actors.Devices;
 
 namespace EdgeActors.Nodes.Hosting;
 
@@ -19,6 +20,8 @@ public sealed record NodeOptions
     public string? CertsDirectory { get; init; }
     /// <summary><c>--cert-name NAME</c>: which node certificate in the certs directory (nodes/NAME.pfx).</summary>
     public string? CertName { get; init; }
+    /// <summary>The edge's site name (<c>edgeactors.node.site</c>): published as cluster role <c>site:&lt;name&gt;</c>.</summary>
+    public string? Site { get; init; }
 }
 
 /// <summary>
@@ -71,6 +74,8 @@ public static class NodeConfig
         layers.Add(Overrides(cli.Host, cli.Port, cli.Seeds));
         var dataDir = cli.DataDirectory ?? env.GetValueOrDefault("EDGEACTORS_DATA_DIR");
         if (!string.IsNullOrEmpty(dataDir)) layers.Add(ConfigurationFactory.ParseString($"edgeactors.node.data-dir = {Quote(Path.GetFullPath(dataDir))}"));
+        var siteFlag = cli.Site ?? env.GetValueOrDefault("EDGEACTORS_SITE");
+        if (siteFlag is not null) layers.Add(ConfigurationFactory.ParseString($"edgeactors.node.site = {Quote(siteFlag)}"));
 
         if (cli.CertsDirectory is not null) layers.Add(CertsLayer(cli.CertsDirectory, cli.CertName));
         else if (cli.CertName is not null) throw new CliException("--cert-name needs --certs DIR");
@@ -93,6 +98,17 @@ public static class NodeConfig
 
         var config = layers[^1];
         for (var i = layers.Count - 2; i >= 0; i--) config = config.WithFallback(layers[i]);
+        var site = config.GetString("edgeactors.node.site", "") ?? "";
+        if (site.Length > 0)
+        {
+            if (!Sites.IsValidName(site))
+                throw new CliException($"edgeactors.node.site = '{site}' is invalid: 1..{Sites.MaxNameLength} of letters, digits, '-', '_', '.'");
+            if (roles.Contains(Roles.Edge))
+            {
+                var withSite = config.GetStringList("akka.cluster.roles").Append(Sites.Role(site));
+                config = ConfigurationFactory.ParseString($"akka.cluster.roles = [{string.Join(", ", withSite.Select(Quote))}]").WithFallback(config);
+            }
+        }
         return (WithTlsSeeds(config), roles);
     }
 

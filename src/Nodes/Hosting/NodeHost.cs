@@ -23,6 +23,7 @@ public static class NodeHost
     public static IHost Build(Config config, IReadOnlyList<string> roles)
     {
         var sharding = DeviceShardingSettings.FromConfig(config.GetConfig("edgeactors.sharding"));
+        var locality = LocalitySettings.FromConfig(config.GetConfig("edgeactors.locality"));
         var ingestion = IngestionSettings.FromConfig(config.GetConfig("edgeactors.ingestion"));
         var maxIdLength = config.GetInt("edgeactors.gateway.max-device-id-length", 128);
         var isEdge = roles.Contains(Roles.Edge);
@@ -71,7 +72,7 @@ public static class NodeHost
             if (isDatacenter) akka.AddDatacenterInferenceService().AddSyncSink(() => DataStoreFactory.Open(store), syncSink);
             if (isEdge) akka.AddFrameClassifier(classification);
             if (isEdge && outboxEnabled) akka.AddOutbox(outbox).AddSyncSender<OutboxWriter>(syncSender);
-            akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training);
+            akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training, locality);
             if (training is not null) akka.AddFederatedWorker(training, federation);
             if (isGateway)
             {

@@ -261,6 +261,9 @@ internal static class MessageAssert
                 Assert.Equal(au.Token, ((Authenticated)actual).Token);
                 Equal(au.Request, ((Authenticated)actual).Request);
                 break;
+            case ILocalityMessage:
+                Deep(expected, actual, expected.GetType().Name);
+                break;
             default:
                 Assert.Fail($"MessageAssert has no comparer for {expected.GetType().FullName}");
                 break;

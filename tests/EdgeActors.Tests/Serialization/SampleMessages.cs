@@ -242,6 +242,7 @@ internal static class SampleMessages
             [new EdgeStoreLag("akka.tcp://edgeactors@edge-1:4053", 1_735_689_600_000, 1_250, 900_000), new EdgeStoreLag("edge-ü", 0, 0, 0)]),
         .. Federated(),
         .. Security(),
+        .. Locality(),
     ];
 
     /// <summary>A client token as <c>certs</c> issues it (the serializer does not check it; the gateway does).</summary>
@@ -250,6 +251,17 @@ internal static class SampleMessages
     public static IEdgeMessage[] Security() =>
     [
         new Authenticated(SampleToken, Telemetry()),
+    ];
+
+    /// <summary>One sample of each device-locality message (sequences with gaps and extreme deltas).</summary>
+    public static IEdgeMessage[] Locality() =>
+    [
+        new GetDeviceHistory(new DeviceId("edge1/" + UnicodeDeviceId), 4096),
+        new DeviceHistory(new DeviceId("edge1/" + UnicodeDeviceId),
+            new KindHistory(1_234_567, [0, 1, 2, 5, 1_000_000_000_000, long.MaxValue]),
+            new KindHistory(0, []),
+            "akka.tcp://edgeactors@dc-ü-1:4053",
+            "SQLite error 5: database is locked"),
     ];
 
     public static ExperimentSpec Spec() => new(
