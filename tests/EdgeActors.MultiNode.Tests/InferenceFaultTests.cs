@@ -21,7 +21,7 @@ public sealed class InferenceFaultTests(ITestOutputHelper output) : IAsyncLifeti
     private int[] _ports = [];
     private string _dir = "";
 
-    private string Addr(int i) => $"akka.tcp://edgeactors@127.0.0.1:{_ports[i]}";
+    private string Addr(int i) => _cluster.AddressOf(_ports[i]);
 
     public async Task InitializeAsync()
     {
@@ -42,6 +42,7 @@ public sealed class InferenceFaultTests(ITestOutputHelper output) : IAsyncLifeti
         _cluster.StartAll();
         _client = EdgeClient.Connect(new EdgeClientOptions
         {
+            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
             Contacts = [$"127.0.0.1:{_ports[2]}"],
             RequestTimeout = TimeSpan.FromSeconds(5),
             RetryDeadline = TimeSpan.FromSeconds(60),

@@ -42,6 +42,7 @@ public sealed class LocalityTests(ITestOutputHelper output) : IAsyncLifetime
         // the client never knows edge1, the node that is killed
         _client = EdgeClient.Connect(new EdgeClientOptions
         {
+            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
             Contacts = [$"127.0.0.1:{_ports[3]}", $"127.0.0.1:{_ports[1]}"],
             RequestTimeout = TimeSpan.FromSeconds(2),
             RetryDeadline = TimeSpan.FromSeconds(60),
@@ -57,7 +58,7 @@ public sealed class LocalityTests(ITestOutputHelper output) : IAsyncLifetime
         await _cluster.DisposeAsync();
     }
 
-    private string Addr(int port) => $"akka.tcp://edgeactors@127.0.0.1:{port}";
+    private string Addr(int port) => _cluster.AddressOf(port);
 
     /// <summary>Every batch of every device, one request at a time per device; each must be acknowledged in full.</summary>
     private async Task StreamAsync(TelemetryGenerator[] generators, int batches, IngestTally tally, Action<DeviceId, IngestAck>? onAck = null, int delayMs = 0)
