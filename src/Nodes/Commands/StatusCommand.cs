@@ -51,6 +51,15 @@ public static class StatusCommand
                 Console.WriteLine($"  last sequence {s.LastSequence}, highest contiguous {s.HighestContiguous}");
                 Console.WriteLine($"  accepted readings {s.AcceptedReadings}, accepted frames {s.AcceptedFrames}, rejected {s.RejectedTotal} ({string.Join(" ", s.Rejections.Select(r => $"{r.Reason}={r.Count}"))})");
                 Console.WriteLine($"  buffer {s.BufferFill}/{s.BufferCapacity} readings, {s.FrameBufferFill}/{s.FrameBufferCapacity} frames");
+                if (s.Sensor is { } h)
+                {
+                    var since = DateTimeOffset.FromUnixTimeMilliseconds(h.SinceMs).UtcDateTime;
+                    Console.WriteLine($"  health {h.Health} since {since:HH:mm:ss.fff} UTC{(h.Reason.Length > 0 ? $" ({h.Reason})" : "")}; " +
+                                      $"degraded {h.Degradations}x, offline {h.Offlines}x, recovered {h.Recoveries}x");
+                    Console.WriteLine($"  faults {(h.Faults.Length == 0 ? "none" : string.Join(" ", h.Faults.Select(f => $"{f.Kind}={f.Count}")))}");
+                    Console.WriteLine($"  adapter on {h.AdapterNode}: produced {h.Produced}, last sequence {h.AdapterLastSequence}, " +
+                                      $"unacknowledged {h.Unacknowledged}, dropped {h.Dropped}, restarts {h.Restarts}");
+                }
                 for (var i = 0; i < s.Channels.Length; i++)
                 {
                     var c = s.Channels[i];

@@ -2,6 +2,7 @@ using Akka.Cluster.Hosting;
 using Akka.Configuration;
 using Akka.Hosting;
 using EdgeActors.Actors;
+using EdgeActors.Actors.Adapters;
 using EdgeActors.Actors.Cluster;
 using EdgeActors.Actors.Devices;
 using EdgeActors.Actors.Federated;
@@ -51,6 +52,8 @@ public static class NodeHost
         federation = federation with { DatabasePath = NodeConfig.DataPath(config, federation.DatabasePath) };
         var training = isEdge && federation.Enabled ? new LocalTrainingSet(federation.MaxFramesPerDevice) : null;
         var evalDirectory = config.GetString("edgeactors.federated.eval-data", "");
+        var adapters = AdapterSettings.FromConfig(config.GetConfig(AdapterSettings.ConfigPath),
+            defaultPrefix: $"hw-{config.GetInt("akka.remote.dot-netty.tcp.port")}-");
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
@@ -67,6 +70,7 @@ public static class NodeHost
             if (isEdge) akka.AddFrameClassifier(classification);
             if (isEdge && outboxEnabled) akka.AddOutbox(outbox).AddSyncSender<OutboxWriter>(syncSender);
             akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training);
+            if (isEdge) akka.AddSensorAdapters(adapters);
             if (training is not null) akka.AddFederatedWorker(training, federation);
             if (isGateway)
             {
