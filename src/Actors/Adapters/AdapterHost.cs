@@ -21,7 +21,7 @@ public sealed class AdapterHost : ReceiveActor
 
     public AdapterHost(AdapterSettings settings, IActorRef region, Func<int, string, ISensorHardware>? hardware = null)
     {
-        hardware ??= (index, _) => new SimulatedSensor(settings.Channels, settings.Faults, unchecked(settings.Seed * 7919 + index));
+        hardware ??= (_, id) => new SimulatedSensor(settings.Channels, settings.Faults, DeviceSeed(settings.Seed, id));
         for (var i = 0; i < settings.Devices.Count; i++)
         {
             var id = settings.Devices[i];
@@ -44,6 +44,19 @@ public sealed class AdapterHost : ReceiveActor
             _uplinks.Remove(t.ActorRef);
             if (_uplinks.Count == 0) Context.Stop(Self);
         });
+    }
+
+    /// <summary>The simulated hardware's seed: the configured seed mixed with a stable hash of the device id (FNV-1a), so
+    /// every device faults differently and the same seed gives the same faults in every run.</summary>
+    public static int DeviceSeed(int seed, string deviceId)
+    {
+        var h = 2166136261u ^ (uint)seed;
+        foreach (var c in deviceId)
+        {
+            h ^= c;
+            h *= 16777619u;
+        }
+        return (int)h;
     }
 
     public static Props Props(AdapterSettings settings, IActorRef region, Func<int, string, ISensorHardware>? hardware = null) =>

@@ -107,7 +107,11 @@ public sealed class SensorUplink : ReceiveActor, IWithTimers
     private void Running()
     {
         Receive<SensorAdapter.Sampled>(s => OnSample(s.Sample));
-        Receive<SensorAdapter.Connected>(_ => { });
+        Receive<SensorAdapter.Connected>(_ =>
+        {
+            // reachable again, but not Ok before recover-after clean readings
+            if (_health == DeviceHealth.Offline) SetHealth(DeviceHealth.Degraded, $"reconnected; Ok after {_settings.RecoverAfter} clean readings");
+        });
         Receive<SensorAdapter.Failed>(f =>
         {
             _faults[(int)f.Kind]++;

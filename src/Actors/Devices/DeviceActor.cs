@@ -283,11 +283,14 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
     private void OnSensorHealth(SensorHealth report)
     {
         if (report.DeviceId != _id) return;
+        var watchdog = _sensor?.Watchdog;
         if (_sensor is null) _sensor = new SensorMonitor(report, NowMs());
         else _sensor.Report(report, NowMs());
-        ArmWatchdog();
+        // the watchdog measures the time since the last reading: a report (re)starts it only when it is not running
+        if (watchdog != _sensor.Watchdog || !Timers.IsTimerActive(nameof(SensorSilent))) ArmWatchdog();
     }
 
+    /// <summary>Restarts the watchdog (none when the adapter said it stopped); it fires when no reading came in time.</summary>
     private void ArmWatchdog()
     {
         if (_sensor is { Watchdog.Ticks: > 0 }) Timers.StartSingleTimer(nameof(SensorSilent), new SensorSilent(), _sensor.Watchdog);

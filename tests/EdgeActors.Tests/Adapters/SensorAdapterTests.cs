@@ -10,9 +10,12 @@ namespace EdgeActors.Tests.Adapters;
 /// <summary>
 /// A sensor's adapter (under its BackoffSupervisor) and uplink, sending to a real device entity, with a simulated sensor
 /// whose faults are scripted by read index. Each run produces a fixed number of readings (max-readings), so the entity's
-/// final state can be compared with what the adapter produced.
+/// final state can be compared with what the adapter produced. Every message goes through its serializer
+/// (<c>serialize-messages = on</c>): the uplink's batches, acknowledgements and health reports through the EdgeSerializer,
+/// as when the entity lives on another edge.
 /// </summary>
-public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(EdgeSerialization.Config)
+public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
+    Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.serialize-messages = on").WithFallback(EdgeSerialization.Config))
 {
     private static readonly DeviceId Id = new("hw-test-sensor-00");
     private const int Readings = 40;
