@@ -6,7 +6,7 @@ namespace EdgeActors.Actors.Adapters;
 
 /// <summary>
 /// Drives one sensor's hardware; runs under a BackoffSupervisor (see <see cref="SensorUplink"/>) and is restarted after
-/// every fault. Connects, then reads every read interval. Every hardware call runs off the mailbox (Task.Run, PipeTo)
+/// every fault. Connects, then reads every read interval. Every hardware call runs off the mailbox (its own thread, PipeTo)
 /// and is guarded by a read-timeout timer: a call that has not completed when the timer fires is a hang, abandoned (its
 /// late result carries an old call number and is ignored). A hang, an exception or a disconnect is reported to the
 /// uplink and then thrown, so the supervisor stops this incarnation (closing the hardware, which releases a hung call)
@@ -91,13 +91,17 @@ public sealed class SensorAdapter : ReceiveActor, IWithTimers
 
     private void StartRead() => Call("read", () => new ReadDone(0, _hardware.Read()));
 
-    /// <summary>Runs a blocking hardware call on the thread pool, its result piped back tagged with the call number.</summary>
+    /// <summary>
+    /// Runs a blocking hardware call off the mailbox, its result piped back tagged with the call number. Each call gets
+    /// its own thread (LongRunning) rather than a thread-pool thread: a driver call that hangs for ever then holds only
+    /// that thread and can never starve the pool the actors (and the other adapters' reads) run on.
+    /// </summary>
     private void Call(string what, Func<object> call)
     {
         var id = ++_call;
         _what = what;
         Timers.StartSingleTimer(TimeoutKey, new CallTimedOut(id), _settings.ReadTimeout);
-        Task.Run(call).PipeTo(Self,
+        Task.Factory.StartNew(call, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default).PipeTo(Self,
             success: result => result switch
             {
                 ConnectDone => new ConnectDone(id),

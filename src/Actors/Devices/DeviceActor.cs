@@ -301,10 +301,10 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
     private void WatchSensor(TelemetryBatch batch, long lastBefore, IngestOutcome outcome)
     {
         if (batch.Sequences is null || batch.Timestamps is null || batch.Timestamps.Length != batch.Sequences.Length) return;
-        var garbage = 0;
+        HashSet<long>? garbage = null;
         if (outcome.Rejected is { } rejected)
             foreach (var r in rejected)
-                if (r.Reason is RejectReason.NotANumber or RejectReason.OutOfRange && r.Sequence > lastBefore) garbage++;
+                if (r.Reason is RejectReason.NotANumber or RejectReason.OutOfRange && r.Sequence > lastBefore) (garbage ??= []).Add(r.Sequence);
         var start = 0;
         while (start < batch.Sequences.Length && batch.Sequences[start] <= lastBefore) start++;
         var end = start;

@@ -44,8 +44,12 @@ public sealed class SensorMonitor
         Update(nowMs);
     }
 
-    /// <summary>New readings (in sequence order) with their device timestamps; <paramref name="garbage"/>: how many were garbage.</summary>
-    public void Readings(ReadOnlySpan<long> sequences, ReadOnlySpan<long> timestamps, int garbage, long nowMs)
+    /// <summary>
+    /// New readings (in sequence order) with their device timestamps; <paramref name="garbage"/>: the sequences among them
+    /// rejected as garbage (NaN or out of range). Health is evaluated at each fault and after the batch, so a fault
+    /// followed by enough clean readings within one batch still counts as a Degraded episode and a recovery.
+    /// </summary>
+    public void Readings(ReadOnlySpan<long> sequences, ReadOnlySpan<long> timestamps, IReadOnlySet<long>? garbage, long nowMs)
     {
         if (sequences.Length == 0) return;
         _silent = false;
@@ -53,6 +57,7 @@ public sealed class SensorMonitor
         for (var i = 0; i < timestamps.Length; i++)
         {
             var ts = timestamps[i];
+            var fault = false;
             if (_lastTimestamp != long.MinValue)
             {
                 var delta = ts - _lastTimestamp;
@@ -61,17 +66,18 @@ public sealed class SensorMonitor
                     _entityFaults[(int)SensorFault.ClockJump]++;
                     DataFault(string.Create(CultureInfo.InvariantCulture,
                         $"clock jumped {(delta < 0 ? "back" : "forward")} by {Math.Abs(delta)} ms at sequence {sequences[i]}"));
-                    _lastTimestamp = ts;
-                    continue;
+                    fault = true;
                 }
             }
             _lastTimestamp = ts;
-            if (_dataFaultCountdown > 0) _dataFaultCountdown--;
-        }
-        if (garbage > 0)
-        {
-            _entityFaults[(int)SensorFault.Garbage] += garbage;
-            DataFault(string.Create(CultureInfo.InvariantCulture, $"{garbage} garbage reading(s) (NaN or out of range) rejected"));
+            if (garbage is not null && garbage.Contains(sequences[i]))
+            {
+                _entityFaults[(int)SensorFault.Garbage]++;
+                DataFault(string.Create(CultureInfo.InvariantCulture, $"garbage reading (NaN or out of range) rejected at sequence {sequences[i]}"));
+                fault = true;
+            }
+            if (fault) Update(nowMs);
+            else if (_dataFaultCountdown > 0) _dataFaultCountdown--;
         }
         Update(nowMs);
     }

@@ -50,9 +50,9 @@ public sealed class DeviceHealthTests() : Akka.TestKit.Xunit2.TestKit(
     public void Watchdog_should_mark_a_silent_device_offline_and_readings_should_recover_it()
     {
         var entity = Entity();
-        entity.Tell(Report(offlineAfterMs: 200));
         Send(entity, Batch(1, 3, 1_000));
-        Assert.Equal(DeviceHealth.Ok, Sensor(entity).Health);
+        // the watchdog starts with the adapter's first report (no earlier silence can be counted)
+        entity.Tell(Report(offlineAfterMs: 200));
 
         AwaitAssert(() => Assert.Equal(DeviceHealth.Offline, Sensor(entity).Health), TimeSpan.FromSeconds(10), TimeSpan.FromMilliseconds(50));
         var offline = Sensor(entity);
@@ -84,6 +84,24 @@ public sealed class DeviceHealthTests() : Akka.TestKit.Xunit2.TestKit(
 
         Send(entity, Batch(8, 3, 1_700_000_000_000 - 3_600_000 + 1_000)); // recover-after 3 clean readings
         Assert.Equal(DeviceHealth.Ok, Sensor(entity).Health);
+    }
+
+    [Fact]
+    public void Fault_followed_by_clean_readings_in_the_same_batch_should_count_as_degraded_and_recovered()
+    {
+        var entity = Entity();
+        entity.Tell(Report());
+        var batch = Batch(1, 10, 1_700_000_000_000);
+        batch.Timestamps[2] += 7_200_000; // jumped forward two hours at reading 3 ...
+        for (var i = 3; i < 10; i++) batch.Timestamps[i] += 7_200_000; // ... and stays jumped: 7 clean readings follow
+
+        Send(entity, batch);
+
+        var s = Sensor(entity);
+        Assert.Equal(1, s.FaultsOf(SensorFault.ClockJump));
+        Assert.Equal(1, s.Degradations);
+        Assert.Equal(1, s.Recoveries);
+        Assert.Equal(DeviceHealth.Ok, s.Health);
     }
 
     [Fact]

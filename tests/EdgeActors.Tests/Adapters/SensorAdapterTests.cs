@@ -107,14 +107,15 @@ public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
     {
         var settings = Settings() with
         {
-            OfflineAfter = TimeSpan.FromMilliseconds(300),
+            OfflineAfter = TimeSpan.FromSeconds(1),
             Backoff = new AdapterBackoff(TimeSpan.FromHours(1), TimeSpan.FromHours(1), 0, TimeSpan.FromHours(2)),
         };
         var sensor = Sensor(settings, (3, SensorFault.Exception));
         var entity = Entity();
         Sys.ActorOf(SensorUplink.Props(Id, sensor, settings, entity));
 
-        var s = AwaitState(entity, s => s.Sensor is { Health: DeviceHealth.Offline }, "Offline by the entity's watchdog");
+        var s = AwaitState(entity, s => s.Sensor is { Health: DeviceHealth.Offline, Restarts: 1 } && s.AcceptedReadings == 2,
+            "Offline by the entity's watchdog after the failure");
 
         Assert.Equal(1, s.Sensor!.FaultsOf(SensorFault.Silent));
         Assert.Contains("no reading from the adapter", s.Sensor.Reason);
