@@ -119,9 +119,21 @@ public sealed class AdapterFaultTests(ITestOutputHelper output) : IAsyncLifetime
         }
 
         output.WriteLine($"{states.Values.Count(s => s.Node != s.Sensor!.AdapterNode)} of {states.Count} device entities live on the other edge than their adapter");
+        // what `edgeactors status --device <id>` prints for a device with an adapter
+        var status = new StringWriter();
+        StatusCommand.WriteDevice(status, states[devices[0]]);
+        output.WriteLine(status.ToString());
+        Assert.Contains($"  health {states[devices[0]].Sensor!.Health} since ", status.ToString());
+        Assert.Contains($"produced {ReadingsPerDevice}, last sequence {ReadingsPerDevice}, unacknowledged 0, dropped 0", status.ToString());
         long Total(Func<SensorStatus, long> f) => states.Values.Sum(s => f(s.Sensor!));
         foreach (var kind in new[] { SensorFault.Exception, SensorFault.Hang, SensorFault.Garbage, SensorFault.Disconnect, SensorFault.ClockJump })
             Assert.True(Total(h => h.FaultsOf(kind)) > 0, $"no {kind} fault was injected and detected");
+        var summary = $"ADAPTERS devices={states.Count} readings={states.Count * ReadingsPerDevice} streaming_s={clock.Elapsed.TotalSeconds:0.0} " +
+                      $"accepted={states.Values.Sum(s => s.AcceptedReadings)} lost=0 duplicates_accepted=0 " +
+                      string.Join(" ", Enum.GetValues<SensorFault>().Select(k => $"{k}={Total(h => h.FaultsOf(k))}")) +
+                      $" restarts={Total(h => h.Restarts)} degraded={Total(h => h.Degradations)} offline={Total(h => h.Offlines)} recovered={Total(h => h.Recoveries)}";
+        output.WriteLine(summary);
+        Console.WriteLine(summary);
         Assert.True(Total(h => h.Degradations) > 0, "no device was ever Degraded");
         Assert.True(Total(h => h.Offlines) > 0, "no device was ever Offline");
         Assert.True(Total(h => h.Recoveries) > 0, "no device recovered");
