@@ -208,6 +208,38 @@ public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
     }
 
     [Fact]
+    public void Unacknowledged_batch_should_be_resent_with_the_same_sequences_and_accepted_once()
+    {
+        var settings = Settings(maxReadings: 10) with { AckTimeout = TimeSpan.FromSeconds(2) };
+        var entity = Entity();
+        var region = CreateTestProbe();
+        region.IgnoreMessages(m => m is SensorHealth);
+        var uplink = Sys.ActorOf(SensorUplink.Props(Id, Sensor(settings), settings, region.Ref));
+        entity.Tell(region.ExpectMsg<GetDeviceState>(), uplink);
+
+        var first = region.ExpectMsg<TelemetryBatch>();
+        entity.Tell(first, region.Ref); // delivered, but its acknowledgement is lost
+        Assert.Equal(first.Count, region.ExpectMsg<IngestAck>().Accepted);
+        var again = region.ExpectMsg<TelemetryBatch>(TimeSpan.FromSeconds(10));
+        Assert.Equal(first.Sequences, again.Sequences);
+        Assert.Equal(first.Timestamps, again.Timestamps);
+        entity.Tell(again, uplink); // answered Duplicate: the uplink moves on
+        // the rest (a partial batch may have been flushed by max-batch-delay): numbering goes on after the resent batch
+        var expected = first.Sequences[^1] + 1;
+        while (expected <= 10)
+        {
+            var next = region.ExpectMsg<TelemetryBatch>(TimeSpan.FromSeconds(5));
+            Assert.Equal(expected, next.Sequences[0]);
+            expected = next.Sequences[^1] + 1;
+            entity.Tell(next, uplink);
+        }
+
+        var s = AwaitState(entity, s => s.HighestContiguous == 10, "all 10 readings answered");
+        Assert.Equal(10, s.AcceptedReadings);
+        Assert.Equal([new ReasonCount(RejectReason.Duplicate, first.Count)], s.Rejections);
+    }
+
+    [Fact]
     public void Finished_adapter_should_not_be_marked_offline()
     {
         var settings = Settings(maxReadings: 10) with { OfflineAfter = TimeSpan.FromMilliseconds(200) };
