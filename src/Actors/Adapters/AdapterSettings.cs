@@ -1,5 +1,6 @@
 using System.Globalization;
 using Akka.Configuration;
+using Akka.Configuration.Hocon;
 
 namespace EdgeActors.Actors.Adapters;
 
@@ -159,7 +160,13 @@ public sealed record AdapterSettings
     {
         if (!c.HasPath(key)) return [];
         var v = c.GetValue(key);
-        if (v is null || v.IsEmpty || !v.IsArray()) return [];
+        if (v is null || v.IsEmpty) return [];
+        if (!v.IsArray())
+        {
+            // Akka's HOCON parses "[]" to a value whose IsArray() is false; anything else here is a mistake
+            if (v.Values.All(x => x is HoconArray { Count: 0 } || (x is HoconLiteral l && string.IsNullOrWhiteSpace(l.Value)))) return [];
+            throw Bad(key, v.ToString(), "expected a list of device ids, e.g. [\"sensor-a\", \"sensor-b\"]");
+        }
         return v.GetArray().Select(x => x.GetString()).ToList();
     }
 }

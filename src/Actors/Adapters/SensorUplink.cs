@@ -162,8 +162,8 @@ public sealed class SensorUplink : ReceiveActor, IWithTimers
         if (_pending.Count > _settings.MaxPending)
         {
             // never the readings of the batch in flight: their sequences are on the wire
-            var drop = _pending.Count - _settings.MaxPending;
-            _pending.RemoveRange(_inFlight, Math.Min(drop, _pending.Count - _inFlight));
+            var drop = Math.Min(_pending.Count - _settings.MaxPending, _pending.Count - _inFlight);
+            _pending.RemoveRange(_inFlight, drop);
             _dropped += drop;
             _log.Warning("Sensor {0}: {1} reading(s) dropped, more than max-pending {2} waiting for acknowledgement", _device, drop, _settings.MaxPending);
         }

@@ -59,6 +59,8 @@ public sealed class AdapterSettingsTests
     [InlineData("edgeactors.adapters.backoff { min = 5s, max = 1s }", "edgeactors.adapters.backoff.max")]
     [InlineData("edgeactors.adapters { offline-after = 500ms, max-batch-delay = 1s }", "edgeactors.adapters.offline-after")]
     [InlineData("edgeactors.adapters.devices.list = [\"a\", \"a\"]", "edgeactors.adapters.devices.list")]
+    [InlineData("edgeactors.adapters.devices.list = sensor-a", "edgeactors.adapters.devices.list")]
+    [InlineData("edgeactors.adapters.devices.count = -1", "edgeactors.adapters.devices.count")]
     public void Bad_value_should_fail_naming_the_key(string hocon, string key)
     {
         var ex = Assert.Throws<ArgumentException>(() => Parse(hocon));

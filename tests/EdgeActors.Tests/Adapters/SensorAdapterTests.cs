@@ -240,6 +240,22 @@ public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
     }
 
     [Fact]
+    public void Readings_beyond_max_pending_should_be_dropped_and_counted_but_never_the_batch_in_flight()
+    {
+        var settings = Settings(maxReadings: 20) with { MaxPending = 5, AckTimeout = TimeSpan.FromMinutes(1) };
+        var entity = Entity();
+        var region = CreateTestProbe();
+        var uplink = Sys.ActorOf(SensorUplink.Props(Id, Sensor(settings), settings, region.Ref));
+        region.IgnoreMessages(m => m is TelemetryBatch); // never acknowledged
+        entity.Tell(region.FishForMessage(m => m is GetDeviceState), uplink);
+
+        var h = (SensorHealth)region.FishForMessage(m => m is SensorHealth { Produced: 20, Unacknowledged: 5 }, TimeSpan.FromSeconds(10));
+
+        Assert.Equal(15, h.Dropped);
+        Assert.Equal(20, h.LastSequence);
+    }
+
+    [Fact]
     public void Finished_adapter_should_not_be_marked_offline()
     {
         var settings = Settings(maxReadings: 10) with { OfflineAfter = TimeSpan.FromMilliseconds(200) };
