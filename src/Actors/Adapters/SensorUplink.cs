@@ -74,8 +74,12 @@ public sealed class SensorUplink : ReceiveActor, IWithTimers
     /// <summary>Asks the device entity for its highest sequence before producing anything.</summary>
     private void Recovering()
     {
+        var asked = 0;
         Receive<AskState>(_ =>
         {
+            if (asked++ > 0)
+                _log.Warning("Sensor {0}: its device entity has not answered for {1} s; asking again (nothing is read meanwhile)",
+                    _device, (int)(asked * _settings.AckTimeout.TotalSeconds));
             _region.Tell(new GetDeviceState(_device));
             Timers.StartSingleTimer(nameof(AskState), new AskState(), _settings.AckTimeout);
         });

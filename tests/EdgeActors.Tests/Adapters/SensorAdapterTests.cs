@@ -256,6 +256,27 @@ public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
     }
 
     [Fact]
+    public void Drain_should_stop_reading_and_get_every_pending_reading_acknowledged_before_stopping()
+    {
+        var settings = Settings(maxReadings: 0) with { BatchSize = 50, MaxBatchDelay = TimeSpan.FromSeconds(30), OfflineAfter = TimeSpan.FromMinutes(1) };
+        var entity = Entity();
+        var uplink = Sys.ActorOf(SensorUplink.Props(Id, Sensor(settings), settings, entity));
+        Watch(uplink);
+        // readings are produced but not sent yet (batches of 50, no flush for 30 s)
+        AwaitState(entity, s => s.Sensor is { Produced: >= 20 }, "20 readings produced");
+
+        uplink.Tell(SensorUplink.Drain.Instance);
+
+        ExpectTerminated(uplink, TimeSpan.FromSeconds(10));
+        var s = State(entity);
+        Assert.Equal(0, s.Sensor!.Unacknowledged);
+        Assert.Equal(s.Sensor.Produced, s.Sensor.AdapterLastSequence);
+        Assert.Equal(s.Sensor.Produced, s.HighestContiguous);
+        Assert.Equal(s.Sensor.Produced, s.AcceptedReadings);
+        Assert.StartsWith("adapter stopped after", s.Sensor.Reason);
+    }
+
+    [Fact]
     public void Finished_adapter_should_not_be_marked_offline()
     {
         var settings = Settings(maxReadings: 10) with { OfflineAfter = TimeSpan.FromMilliseconds(200) };
