@@ -4,11 +4,12 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$root"
-# plots (ScottPlot) draw their text with DejaVu Sans (fonts-dejavu-core); LightGBM's native library needs OpenMP (libgomp1)
+# plots (ScottPlot) draw their text with DejaVu Sans (fonts-dejavu-core); LightGBM's native library needs OpenMP (libgomp1);
+# the partition and chaos tests make network namespaces with iproute2 (and need root)
 if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || [ ! -d /usr/share/fonts/truetype/dejavu ] \
-   || ! ldconfig -p 2>/dev/null | grep -q libgomp.so.1; then
+   || ! ldconfig -p 2>/dev/null | grep -q libgomp.so.1 || ! command -v ip >/dev/null; then
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
-  $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q dataset-fashion-mnist fonts-dejavu-core libgomp1
+  $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q dataset-fashion-mnist fonts-dejavu-core libgomp1 iproute2
 fi
 # the datacenter store's tests run against PostgreSQL too: install/start it and create the test role and database
 if [ -z "${EDGEACTORS_TEST_POSTGRES:-}" ]; then

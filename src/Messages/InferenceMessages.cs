@@ -128,7 +128,36 @@ public interface INodeQuery : IEdgeMessage
     string Node { get; }
 }
 
-public sealed record LoadedModel(string Name, int Version, int QueueDepth, long Served, long Batches, long Overloaded, long Escalated, long Overflowed, string LastError);
+/// <summary>One served model. <c>Session</c>: how its ONNX Runtime sessions fare (null when nothing is loaded).</summary>
+public sealed record LoadedModel(string Name, int Version, int QueueDepth, long Served, long Batches, long Overloaded, long Escalated, long Overflowed, string LastError,
+    SessionHealth? Session = null);
 
-/// <summary>One node's inference runtime: the execution provider in use (and why, when it fell back) and its models.</summary>
-public sealed record InferenceStatus(string Node, string Provider, string ProviderNote, LoadedModel[] Models) : IEdgeMessage;
+/// <summary>
+/// Health of a model's primary ONNX Runtime session (CUDA when it loaded, else CPU) and of its CPU fallback session.
+/// <c>Primary</c>: the provider of the primary session; <c>Serving</c>: where batches run now ("CUDA", "CPU", or
+/// "CPU fallback" while the primary is being recreated or backs off). <c>Recreations</c>: primary sessions disposed
+/// and built again; <c>FallbackBatches</c>: batches (re-)run on the CPU fallback session. <c>NextPrimaryRetryMs</c>:
+/// Unix ms when the primary is tried again (0 = not backing off).
+/// </summary>
+public sealed record SessionHealth(string Primary, string Serving, long PrimaryFailures, int ConsecutiveFailures, long Recreations,
+    long FallbackBatches, string FallbackReason, long NextPrimaryRetryMs);
+
+public enum CircuitState : byte
+{
+    Closed = 0,
+    Open = 1,
+    HalfOpen = 2,
+}
+
+/// <summary>
+/// The circuit breaker guarding an edge's calls to the datacenter (escalations and overflow). <c>Opens</c>: times it
+/// opened; <c>FastAnswers</c>: frames answered at once from the edge because it was open; <c>RetryAtMs</c>: Unix ms
+/// when an open breaker lets a trial call through (0 otherwise).
+/// </summary>
+public sealed record CircuitBreakerStatus(CircuitState State, int ConsecutiveFailures, long Opens, long FastAnswers, long RetryAtMs, string LastFailure);
+
+/// <summary>
+/// One node's inference runtime: the execution provider in use (and why, when it fell back) and its models.
+/// <c>Datacenter</c>: the breaker on calls to the datacenter (edges that classify frames; null elsewhere).
+/// </summary>
+public sealed record InferenceStatus(string Node, string Provider, string ProviderNote, LoadedModel[] Models, CircuitBreakerStatus? Datacenter = null) : IEdgeMessage;

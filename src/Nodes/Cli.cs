@@ -17,7 +17,9 @@ public static class Cli
           infer      classify Fashion-MNIST test images through the cluster (accuracy, latency)
           sync       sync status: each edge's outbox backlog, lag and sink acknowledgements
           experiment federated learning on a local cluster: experiment fedavg | kmeans | gbdt
+          certs      a new deployment's CA, node and client certificates, client tokens (TLS, client auth)
           fuzz       the wire format and a local cluster against mutated payloads (fixed seed)
+          chaos      a local cluster under random kills, partitions, sensor/GPU faults and hostile input; SUMMARY line
           bench      benchmarks: bench ingest, bench inference, bench sync, bench aggregate
           help       this text
 
@@ -50,6 +52,8 @@ public static class Cli
                     "sync" => SyncCommand.Usage,
                     "experiment" => ExperimentCommand.Usage,
                     "fuzz" => FuzzCommand.Usage,
+                    "chaos" => ChaosCommand.Usage,
+                    "certs" => CertsCommand.Usage,
                     _ => Usage,
                 });
                 return 0;
@@ -57,14 +61,16 @@ public static class Cli
             return command switch
             {
                 "node" => await NodeCommand.RunAsync(new CliArgs(rest)),
-                "demo" => await DemoCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-models" })),
+                "demo" => await DemoCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-models", "insecure" })),
+                "certs" => CertsCommand.Run(new CliArgs(rest, new HashSet<string> { "force" })),
                 "simulate" => await SimulateCommand.RunAsync(new CliArgs(rest)),
                 "status" => await StatusCommand.RunAsync(new CliArgs(rest)),
-                "bench" => await BenchCommand.RunAsync(new CliArgs(rest)),
+                "bench" => await BenchCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "tls", "no-write" })),
                 "models" => await ModelsCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "fashion-labels" })),
                 "infer" => await InferCommand.RunAsync(new CliArgs(rest)),
                 "sync" => await SyncCommand.RunAsync(new CliArgs(rest)),
                 "fuzz" => await FuzzCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "cluster" })),
+                "chaos" => await ChaosCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-partitions", "no-kills", "no-malformed", "no-models" })),
                 "experiment" => await ExperimentCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "secure-aggregation" })),
                 "train" => await TrainCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-publish" })),
                 _ => Unknown(command),

@@ -47,6 +47,7 @@ public sealed class AdapterFaultTests(ITestOutputHelper output) : IAsyncLifetime
         _cluster.StartAll();
         _client = EdgeClient.Connect(new EdgeClientOptions
         {
+            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
             Contacts = [$"127.0.0.1:{_ports[2]}", $"127.0.0.1:{_ports[3]}"],
             RequestTimeout = TimeSpan.FromSeconds(2),
             RetryDeadline = TimeSpan.FromSeconds(60),
@@ -150,5 +151,5 @@ public sealed class AdapterFaultTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(4, overview.Members.Count(m => m.Status == "Up"));
     }
 
-    private static string Addr(int port) => $"akka.tcp://edgeactors@127.0.0.1:{port}";
+    private string Addr(int port) => _cluster.AddressOf(port);
 }

@@ -42,6 +42,7 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
         _cluster.StartAll();
         _client = EdgeClient.Connect(new EdgeClientOptions
         {
+            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
             Contacts = [$"127.0.0.1:{ports[1]}", $"127.0.0.1:{ports[2]}", $"127.0.0.1:{ports[3]}", $"127.0.0.1:{ports[4]}"],
             RequestTimeout = TimeSpan.FromSeconds(5),
             RetryDeadline = TimeSpan.FromSeconds(60),
@@ -129,7 +130,7 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal([1, 2, 3, 4], versions);
         foreach (var edge in new[] { "edge1", "edge2" })
         {
-            var node = EdgeClient.NodeAddress(_cluster.Specs.Single(s => s.Name == edge).HostPort);
+            var node = _client.AddressOf(_cluster.Specs.Single(s => s.Name == edge).HostPort);
             LoadedModel? loaded = null;
             var until = DateTime.UtcNow.AddSeconds(30);
             while (DateTime.UtcNow < until)
@@ -147,7 +148,7 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
     public async Task An_edge_killed_mid_round_should_not_block_the_experiment()
     {
         // the victim is the edge with fewer clients, so the survivors still make the round's quorum (half of 4)
-        string Address(string edge) => EdgeClient.NodeAddress(_cluster.Specs.Single(s => s.Name == edge).HostPort);
+        string Address(string edge) => _client.AddressOf(_cluster.Specs.Single(s => s.Name == edge).HostPort);
         var victim = _clientsByNode.GetValueOrDefault(Address("edge2")) <= _clientsByNode.GetValueOrDefault(Address("edge1")) ? "edge2" : "edge1";
         var survivors = Clients - _clientsByNode.GetValueOrDefault(Address(victim));
         var spec = Spec("edge-killed", rounds: 6, epochs: 15);

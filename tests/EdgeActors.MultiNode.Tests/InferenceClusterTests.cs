@@ -21,7 +21,7 @@ public sealed class InferenceClusterTests(ITestOutputHelper output) : IAsyncLife
     private int[] _ports = [];
     private FashionMnist _test = null!;
 
-    private string Addr(int i) => $"akka.tcp://edgeactors@127.0.0.1:{_ports[i]}";
+    private string Addr(int i) => _cluster.AddressOf(_ports[i]);
 
     public async Task InitializeAsync()
     {
@@ -41,6 +41,7 @@ public sealed class InferenceClusterTests(ITestOutputHelper output) : IAsyncLife
         _cluster.StartAll();
         _client = EdgeClient.Connect(new EdgeClientOptions
         {
+            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
             Contacts = [$"127.0.0.1:{_ports[2]}", $"127.0.0.1:{_ports[3]}"],
             RequestTimeout = TimeSpan.FromSeconds(5),
             RetryDeadline = TimeSpan.FromSeconds(60),

@@ -46,6 +46,7 @@ public sealed class ReplicaSyncTests(ITestOutputHelper output) : IAsyncLifetime
         _cluster.StartAll();
         _client = EdgeClient.Connect(new EdgeClientOptions
         {
+            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
             Contacts = [$"127.0.0.1:{EdgePort}"],
             RequestTimeout = TimeSpan.FromSeconds(3),
             RetryDeadline = TimeSpan.FromSeconds(60),

@@ -22,7 +22,7 @@ public sealed class SyncClusterTests(ITestOutputHelper output) : IAsyncLifetime
     private string _dir = "";
     private readonly ConcurrentDictionary<(string Device, long Seq), byte> _durable = new();
 
-    private string Addr(int i) => $"akka.tcp://edgeactors@127.0.0.1:{_ports[i]}";
+    private string Addr(int i) => _cluster.AddressOf(_ports[i]);
 
     public async Task InitializeAsync()
     {
@@ -40,6 +40,7 @@ public sealed class SyncClusterTests(ITestOutputHelper output) : IAsyncLifetime
         _cluster.StartAll();
         _client = EdgeClient.Connect(new EdgeClientOptions
         {
+            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
             Contacts = [$"127.0.0.1:{_ports[2]}", $"127.0.0.1:{_ports[3]}"],
             RequestTimeout = TimeSpan.FromSeconds(3),
             RetryDeadline = TimeSpan.FromSeconds(90),

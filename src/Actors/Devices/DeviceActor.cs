@@ -19,6 +19,46 @@ public sealed record DeviceServices(IActorRef? Classifier = null, IActorRef? Out
 
     /// <summary>The node's store of labelled frames and behaviour summaries for federated learning (none: refused).</summary>
     public Federated.LocalTrainingSet? Training { get; init; }
+
+    /// <summary>Where a starting entity asks for its stored state (none: it starts empty).</summary>
+    public DeviceRestore? Restore { get; init; }
+}
+
+/// <summary>
+/// How a starting device entity asks for its stored state: <c>Query</c> sends a <see cref="GetDeviceHistory"/> (the
+/// answer, a <see cref="DeviceHistory"/>, goes to the given actor) and says whether it could (false: no store is
+/// reachable, the entity does not wait for one); the entity waits at most <c>Timeout</c>.
+/// </summary>
+public sealed record DeviceRestore(Func<GetDeviceHistory, IActorRef, bool> Query, TimeSpan Timeout)
+{
+    /// <summary>Asks one actor (tests).</summary>
+    public static DeviceRestore To(IActorRef target, TimeSpan timeout) => new((q, replyTo) =>
+    {
+        target.Tell(q, replyTo);
+        return true;
+    }, timeout);
+
+    /// <summary>
+    /// Asks the sync sink (<see cref="Sync.SyncSink.Path"/>) of the oldest reachable Up datacenter member, addressed
+    /// directly from the cluster membership (a just-joined edge knows the members before pub-sub registrations reach it).
+    /// No datacenter member: nothing is sent and the entity starts without stored state after the timeout.
+    /// </summary>
+    public static DeviceRestore FromDatacenter(ActorSystem system, TimeSpan timeout)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        return new DeviceRestore((query, replyTo) =>
+        {
+            var state = cluster.State;
+            Akka.Cluster.Member? oldest = null;
+            foreach (var m in state.Members)
+                if (m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Roles.Datacenter) && !state.Unreachable.Contains(m) &&
+                    (oldest is null || m.IsOlderThan(oldest)))
+                    oldest = m;
+            if (oldest is null) return false;
+            system.ActorSelection(new RootActorPath(oldest.Address) / "user" / Sync.SyncSink.Name).Tell(query, replyTo);
+            return true;
+        }, timeout);
+    }
 }
 
 /// <summary>
@@ -31,10 +71,14 @@ public sealed record DeviceServices(IActorRef? Classifier = null, IActorRef? Out
 /// outbox before the acknowledgement, which then says <see cref="AckLevel.DurableOnEdge"/>; anomalies and hard
 /// examples go out with a higher sync priority and trigger a sync at once.
 /// </summary>
-public sealed class DeviceActor : ReceiveActor, IWithTimers
+public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
     private sealed record Overdue(long Id);
     private sealed record SensorSilent;
+
+    private sealed record RestoreTimedOut;
+
+    private const string RestoreTimer = "restore";
 
     private enum Stage
     {
@@ -57,8 +101,12 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
     private long _nextId;
     private bool _stopRequested;
     private SensorMonitor? _sensor;
+    private DeviceHistory? _fromStore;
+    private Sync.OutboxWriter.DeviceWaiting? _fromOutbox;
 
     public ITimerScheduler Timers { get; set; } = null!;
+
+    public IStash Stash { get; set; } = null!;
 
     public DeviceActor(DeviceId id, IngestionSettings settings, DeviceServices services)
     {
@@ -67,7 +115,103 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
         _node = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
         _telemetry = new TelemetryPreprocessor(settings);
         _frames = new FramePreprocessor(settings);
+        if (services.Restore is null) Ready();
+        else Restoring();
+    }
 
+    protected override void PreStart()
+    {
+        base.PreStart();
+        if (_services.Restore is not { } restore) return;
+        // only when the entity starts (first message, re-creation on another edge, moving back home)
+        var window = _telemetry.Sequences.Window;
+        var query = new GetDeviceHistory(_id, window);
+        if (!restore.Query(query, Self))
+        {
+            _log.Info("Device {0}: no datacenter store is reachable; restoring from this edge's outbox only", _id);
+            _fromStore = new DeviceHistory(_id, KindHistory.Empty, KindHistory.Empty, "");
+        }
+        if (_services.Outbox is not null) _services.Outbox.Tell(new Sync.OutboxWriter.ReadDevice(_id, window));
+        else _fromOutbox = new Sync.OutboxWriter.DeviceWaiting(_id, KindHistory.Empty, KindHistory.Empty);
+        Timers.StartSingleTimer(RestoreTimer, new RestoreTimedOut(), restore.Timeout);
+        TryFinishRestore(timedOut: false); // nothing to wait for (no store reachable, no outbox)
+    }
+
+    /// <summary>
+    /// Waiting for the stored state, from the datacenter store (synced records) and this edge's outbox (records not yet
+    /// synced, when the device lived here before): every command is stashed until both have answered or the timeout passes.
+    /// </summary>
+    private void Restoring()
+    {
+        Receive<DeviceHistory>(h => h.DeviceId == _id, h =>
+        {
+            if (h.Error.Length > 0)
+            {
+                _log.Warning("Device {0}: the store at {1} could not be read ({2}); restoring without it", _id, h.Source, h.Error);
+                h = h with { Telemetry = KindHistory.Empty, Frames = KindHistory.Empty };
+            }
+            _fromStore = h;
+            TryFinishRestore(timedOut: false);
+        });
+        Receive<Sync.OutboxWriter.DeviceWaiting>(w => w.Device == _id, w =>
+        {
+            _fromOutbox = w;
+            TryFinishRestore(timedOut: false);
+        });
+        Receive<Status.Failure>(f =>
+        {
+            _log.Warning("Device {0}: the outbox could not be read ({1}); restoring without it", _id, f.Cause?.Message);
+            _fromOutbox = new Sync.OutboxWriter.DeviceWaiting(_id, KindHistory.Empty, KindHistory.Empty);
+            TryFinishRestore(timedOut: false);
+        });
+        Receive<RestoreTimedOut>(_ => TryFinishRestore(timedOut: true));
+        ReceiveAny(_ => Stash.Stash());
+    }
+
+    private void TryFinishRestore(bool timedOut)
+    {
+        if (!timedOut && (_fromStore is null || _fromOutbox is null)) return;
+        Timers.Cancel(RestoreTimer);
+        if (timedOut)
+            _log.Warning("Device {0}: {1} did not answer within {2} (unreachable?); continuing without it", _id,
+                _fromStore is null ? "the datacenter store" : "the outbox", _services.Restore!.Timeout);
+        var telemetry = Merge(_fromStore?.Telemetry, _fromOutbox?.Telemetry);
+        var frames = Merge(_fromStore?.Frames, _fromOutbox?.Frames);
+        _telemetry.Restore(telemetry);
+        _frames.Restore(frames);
+        if (telemetry.Count + frames.Count > 0)
+            _log.Info("Device {0}: restored from {1}: telemetry up to {2} ({3} readings), frames up to {4} ({5})", _id,
+                (_fromStore is null ? "outbox only" : "store " + _fromStore.Source) + (_fromOutbox is null ? "" : " and outbox"),
+                _telemetry.Sequences.Last, telemetry.Count, _frames.Sequences.Last, frames.Count);
+        _fromStore = null;
+        _fromOutbox = null;
+        BecomeReady();
+    }
+
+    /// <summary>Union of synced (store) and waiting (outbox) sequences; a record in both (in flight) counts once.</summary>
+    private static KindHistory Merge(KindHistory? store, KindHistory? outbox)
+    {
+        store ??= KindHistory.Empty;
+        outbox ??= KindHistory.Empty;
+        if (outbox.Count == 0) return store;
+        if (store.Count == 0) return outbox;
+        var stored = store.Sequences.ToHashSet();
+        var extra = outbox.Sequences.Count(s => !stored.Contains(s));
+        return new KindHistory(store.Count + extra, store.Sequences.Concat(outbox.Sequences).Distinct().Order().ToArray());
+    }
+
+    private void BecomeReady()
+    {
+        Become(Ready);
+        Stash.UnstashAll();
+    }
+
+    private void Ready()
+    {
+        Receive<DeviceHistory>(_ => { }); // a late answer after the timeout
+        Receive<Sync.OutboxWriter.DeviceWaiting>(_ => { });
+        Receive<RestoreTimedOut>(_ => { });
+        Receive<Status.Failure>(f => _log.Debug("Device {0}: late failure ignored: {1}", _id, f.Cause?.Message));
         Receive<TelemetryBatch>(OnTelemetry);
         Receive<CameraFrame>(OnFrame);
         Receive<TrainingFrames>(OnTrainingFrames);
@@ -97,8 +241,10 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers
         });
         Receive<StopDevice>(_ =>
         {
-            // hand-off / passivation: finish what is being classified or written so every sender gets its ack
+            // hand-off / passivation: finish what is being classified or written so every sender gets its ack; sync what
+            // is waiting now, so that where the device starts next restores it from the datacenter store
             _stopRequested = true;
+            _services.SyncTrigger?.Tell(Sync.SyncSender.SyncNow.Instance);
             StopIfRequested();
         });
     }

@@ -10,10 +10,22 @@ namespace EdgeActors.Actors.Devices;
 /// <summary>Registry key for the device shard region (a real region on edges, a proxy elsewhere).</summary>
 public sealed class DeviceRegion;
 
-/// <summary>Routes every <see cref="IWithDeviceId"/> message by device id.</summary>
-public sealed class DeviceMessageExtractor(int maxShards) : HashCodeMessageExtractor(maxShards)
+/// <summary>
+/// Routes every <see cref="IWithDeviceId"/> message by device id. A homed device (<c>&lt;site&gt;/&lt;local-id&gt;</c>,
+/// see <see cref="Sites"/>) goes to one of its site's shards, <c>&lt;site&gt;:&lt;n&gt;</c> with
+/// <c>n = hash(id) mod shardsPerSite</c>; any other device to one of <paramref name="maxShards"/> hash shards as before.
+/// </summary>
+public sealed class DeviceMessageExtractor(int maxShards, int shardsPerSite = 10) : HashCodeMessageExtractor(maxShards)
 {
     public override string? EntityId(object message) => message is IWithDeviceId d ? d.DeviceId.Value : null;
+
+    public override string ShardId(string entityId, object? messageHint = null)
+    {
+        var site = Sites.HomeOfDevice(entityId);
+        if (site is null) return base.ShardId(entityId, messageHint);
+        var n = (Akka.Util.MurmurHash.StringHash(entityId) & int.MaxValue) % shardsPerSite;
+        return site + ":" + n.ToString(System.Globalization.CultureInfo.InvariantCulture);
+    }
 }
 
 /// <summary>Typed sharding settings bound from <c>edgeactors.sharding</c>.</summary>
@@ -43,31 +55,38 @@ public static class DeviceShardingRegistration
     /// </remarks>
     public static AkkaConfigurationBuilder AddDeviceSharding(
         this AkkaConfigurationBuilder builder, DeviceShardingSettings sharding, IngestionSettings ingestion, bool hostEntities,
-        Federated.LocalTrainingSet? training = null)
+        Federated.LocalTrainingSet? training = null, LocalitySettings? locality = null)
     {
-        var extractor = new DeviceMessageExtractor(sharding.Shards);
+        locality ??= LocalitySettings.Default;
+        var extractor = new DeviceMessageExtractor(sharding.Shards, locality.ShardsPerSite);
         if (!hostEntities)
             return builder.WithShardRegionProxy<DeviceRegion>(DeviceShardingSettings.TypeName, Roles.Edge, extractor);
 
-        return builder.WithShardRegion<DeviceRegion>(
-            DeviceShardingSettings.TypeName,
-            (_, registry) =>
-            {
-                var services = new DeviceServices(
-                    registry.TryGet<FrameClassifier>(out var c) ? c : null,
-                    registry.TryGet<Sync.OutboxWriter>(out var o) ? o : null,
-                    registry.TryGet<Sync.SyncSender>(out var s) ? s : null) { Training = training };
-                return entityId => DeviceActor.Props(new DeviceId(entityId), ingestion, services);
-            },
-            extractor,
-            new ShardOptions
-            {
-                Role = Roles.Edge,
-                RememberEntities = false,
-                StateStoreMode = StateStoreMode.DData,
-                HandOffStopMessage = StopDevice.Instance,
-                PassivateIdleEntityAfter = sharding.PassivateIdleAfter,
-                ShouldPassivateIdleEntities = true,
-            });
+        // Akka.Cluster.Hosting's ShardOptions cannot carry a custom allocation strategy: the region is started here
+        return builder.WithActors((system, registry) =>
+        {
+            var restore = locality.Restore
+                ? DeviceRestore.FromDatacenter(system, locality.RestoreTimeout)
+                : null;
+            var services = new DeviceServices(
+                registry.TryGet<FrameClassifier>(out var c) ? c : null,
+                registry.TryGet<Sync.OutboxWriter>(out var o) ? o : null,
+                registry.TryGet<Sync.SyncSender>(out var s) ? s : null) { Training = training, Restore = restore };
+            var clusterSharding = ClusterSharding.Get(system); // also adds the sharding defaults to the config
+            var config = Akka.Configuration.ConfigurationFactory.ParseString(
+                    $"role = \"{Roles.Edge}\"\nremember-entities = off\nstate-store-mode = ddata\n" +
+                    $"passivate-idle-entity-after = {(long)sharding.PassivateIdleAfter.TotalMilliseconds}ms")
+                .WithFallback(system.Settings.Config.GetConfig("akka.cluster.sharding"));
+            var settings = ClusterShardingSettings.Create(config, system.Settings.Config.GetConfig("akka.cluster.singleton"));
+            var strategy = new HomeSiteAllocationStrategy(HomeSiteAllocationStrategy.ClusterSites(system), locality.RebalanceLimit);
+            var region = clusterSharding.Start(
+                DeviceShardingSettings.TypeName,
+                entityId => DeviceActor.Props(new DeviceId(entityId), ingestion, services),
+                settings,
+                extractor,
+                strategy,
+                StopDevice.Instance);
+            registry.Register<DeviceRegion>(region);
+        });
     }
 }

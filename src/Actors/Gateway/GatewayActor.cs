@@ -5,6 +5,7 @@ using Akka.Hosting;
 using EdgeActors.Actors.Devices;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Registry;
+using EdgeActors.Actors.Security;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Gateway;
@@ -22,76 +23,165 @@ public sealed class GatewayActor : ReceiveActor
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IActorRef _devices;
     private readonly int _maxIdLength;
+    private readonly IActorRef? _models;
+    private readonly IActorRef? _inferenceStatus;
+    private readonly IActorRef? _registry;
+    private readonly IActorRef? _sync;
+    private readonly IActorRef? _sink;
+    private readonly IActorRef? _federation;
+    private readonly ClientAuth? _auth;
+    private readonly Address _self;
+    private readonly Dictionary<string, ClientClaims> _verified = new(StringComparer.Ordinal);
+    private long _refused;
 
-    public GatewayActor(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null, IActorRef? sink = null, IActorRef? federation = null)
+    public GatewayActor(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null, IActorRef? sink = null, IActorRef? federation = null, ClientAuth? auth = null)
     {
-        var self = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
-
-        // a status query about another node goes to that node's gateway (a client cannot choose which gateway it reaches)
-        Receive<INodeQuery>(q => q.Node.Length > 0 && q.Node != self, q =>
-        {
-            var local = q switch
-            {
-                GetSyncStatus s => (IEdgeMessage)(s with { Node = "" }),
-                GetStoreStatus s => s with { Node = "" },
-                GetInferenceStatus s => s with { Node = "" },
-                _ => q,
-            };
-            Context.ActorSelection(q.Node + Path).Tell(local, Sender);
-        });
-
-        Receive<GetStoreStatus>(msg =>
-        {
-            if (sink is null) Sender.Tell(new RequestRejected($"node {self} has no data store (ask a datacenter node)"));
-            else sink.Forward(msg);
-        });
-        Receive<GetSyncStatus>(msg =>
-        {
-            if (sync is null) Sender.Tell(new RequestRejected($"node {self} has no outbox (only edge nodes sync)"));
-            else sync.Forward(msg);
-        });
+        _self = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress;
         _devices = devices;
         _maxIdLength = maxDeviceIdLength;
+        _models = models;
+        _inferenceStatus = inferenceStatus;
+        _registry = registry;
+        _sync = sync;
+        _sink = sink;
+        _federation = federation;
+        _auth = auth;
 
-        Receive<Infer>(msg =>
+        Receive<Authenticated>(env =>
         {
-            if (models is null) Sender.Tell(new RequestRejected($"node {self} serves no models"));
-            else models.Forward(msg);
+            if (_auth is null)
+            {
+                Route(env.Request, null); // tokens are not checked on this cluster: the request goes through as it is
+                return;
+            }
+            var problem = Check(env);
+            if (problem is null) Route(env.Request, env);
+            else Refuse(env.Request, problem);
         });
-        Receive<GetInferenceStatus>(msg =>
-        {
-            var target = inferenceStatus ?? models;
-            if (target is null) Sender.Tell(new RequestRejected($"node {self} runs no inference"));
-            else target.Forward(msg);
-        });
-        Receive<IModelRegistryMessage>(msg =>
-        {
-            if (registry is null) Sender.Tell(new RequestRejected("no model registry is reachable from this node"));
-            else registry.Forward(msg);
-        });
-
-        Receive<IFederationRequest>(msg =>
-        {
-            if (federation is null) Sender.Tell(new RequestRejected("no federated-learning coordinator is reachable from this node"));
-            else federation.Forward(msg);
-        });
-
-        Receive<IWithDeviceId>(msg =>
-        {
-            var problem = Validate(msg.DeviceId);
-            if (problem is null) _devices.Forward(msg);
-            else Sender.Tell(new RequestRejected(problem));
-        });
-        Receive<GetClusterOverview>(_ => Context.ActorOf(OverviewCollector.Props(Sender, _devices, TimeSpan.FromSeconds(3))));
         ReceiveAny(msg =>
         {
-            _log.Warning("Gateway: unsupported message {0} from {1}", msg.GetType().Name, Sender);
-            Sender.Tell(new RequestRejected($"unsupported message type '{msg.GetType().Name}'"));
+            if (_auth is not null)
+                Refuse(msg, "unauthenticated: this cluster requires a client token with every request (client library: EdgeClientOptions.Credentials.Token; commands: --certs DIR --client NAME or --token-file F)");
+            else
+                Route(msg, null);
         });
     }
 
-    public static Props Props(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null, IActorRef? sink = null, IActorRef? federation = null) =>
-        Akka.Actor.Props.Create(() => new GatewayActor(devices, maxDeviceIdLength, models, inferenceStatus, registry, sync, sink, federation));
+    public static Props Props(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null, IActorRef? sink = null, IActorRef? federation = null, ClientAuth? auth = null) =>
+        Akka.Actor.Props.Create(() => new GatewayActor(devices, maxDeviceIdLength, models, inferenceStatus, registry, sync, sink, federation, auth));
+
+    /// <summary>Null when the envelope's token is valid now and allows its request; else the reason.</summary>
+    private string? Check(Authenticated env)
+    {
+        if (!_verified.TryGetValue(env.Token, out var claims))
+        {
+            var check = ClientTokens.Verify(_auth!.Key, env.Token, DateTimeOffset.UtcNow);
+            if (!check.Ok) return check.Error;
+            if (_verified.Count >= _auth.CacheSize) _verified.Clear();
+            claims = check.Claims!;
+            _verified[env.Token] = claims;
+        }
+        if (claims.ExpiresAt <= DateTimeOffset.UtcNow)
+        {
+            _verified.Remove(env.Token);
+            return $"unauthenticated: client token of '{claims.ClientId}' expired at {claims.ExpiresAt:u}";
+        }
+        return ClientTokens.Authorize(claims, env.Request);
+    }
+
+    private void Refuse(object msg, string reason)
+    {
+        // logged at most once per 100 refusals, so a hostile client cannot flood the log
+        if (_refused++ % 100 == 0) _log.Warning("Gateway: refused {0} from {1}: {2} ({3} refused so far)", msg.GetType().Name, Sender, reason, _refused);
+        Sender.Tell(new RequestRejected(reason));
+    }
+
+    private void Route(object msg, Authenticated? envelope)
+    {
+        var self = _self.ToString();
+        switch (msg)
+        {
+            // a status query about another node goes to that node's gateway (a client cannot choose which gateway it reaches)
+            case INodeQuery q when q.Node.Length > 0 && Other(q.Node) is { } other:
+                var local = q switch
+                {
+                    GetSyncStatus s => (IEdgeMessage)(s with { Node = "" }),
+                    GetStoreStatus s => s with { Node = "" },
+                    GetInferenceStatus s => s with { Node = "" },
+                    _ => q,
+                };
+                // with client tokens on, the other gateway checks the same token again
+                object forward = envelope is null ? local : envelope with { Request = local };
+                Context.ActorSelection(other + Path).Tell(forward, Sender);
+                break;
+            case INodeQuery q when q.Node.Length > 0 && !IsSelf(q.Node):
+                Sender.Tell(new RequestRejected($"'{q.Node}' is not a node address (akka.tcp://edgeactors@host:port)"));
+                break;
+            case GetStoreStatus m:
+                if (_sink is null) Sender.Tell(new RequestRejected($"node {self} has no data store (ask a datacenter node)"));
+                else _sink.Forward(m);
+                break;
+            case GetSyncStatus m:
+                if (_sync is null) Sender.Tell(new RequestRejected($"node {self} has no outbox (only edge nodes sync)"));
+                else _sync.Forward(m);
+                break;
+            case Infer m:
+                if (_models is null) Sender.Tell(new RequestRejected($"node {self} serves no models"));
+                else _models.Forward(m);
+                break;
+            case GetInferenceStatus m:
+                var target = _inferenceStatus ?? _models;
+                if (target is null) Sender.Tell(new RequestRejected($"node {self} runs no inference"));
+                else target.Forward(m);
+                break;
+            case IModelRegistryMessage m:
+                if (_registry is null) Sender.Tell(new RequestRejected("no model registry is reachable from this node"));
+                else _registry.Forward(m);
+                break;
+            case IFederationRequest m:
+                if (_federation is null) Sender.Tell(new RequestRejected("no federated-learning coordinator is reachable from this node"));
+                else _federation.Forward(m);
+                break;
+            case IWithDeviceId m:
+                var problem = Validate(m.DeviceId);
+                if (problem is null) _devices.Forward(m);
+                else Sender.Tell(new RequestRejected(problem));
+                break;
+            case GetClusterOverview:
+                Context.ActorOf(OverviewCollector.Props(Sender, _devices, TimeSpan.FromSeconds(3)));
+                break;
+            case Authenticated:
+                Sender.Tell(new RequestRejected("an Authenticated request cannot wrap another Authenticated"));
+                break;
+            default:
+                _log.Warning("Gateway: unsupported message {0} from {1}", msg.GetType().Name, Sender);
+                Sender.Tell(new RequestRejected($"unsupported message type '{msg.GetType().Name}'"));
+                break;
+        }
+    }
+
+    /// <summary>The address of another node named by a query (any scheme, or host:port), or null when it is this node.</summary>
+    private Address? Other(string node)
+    {
+        var a = ParseNode(node);
+        if (a is null || IsSelf(node)) return null;
+        // the same scheme as this node (akka.tcp, or akka.ssl.tcp with TLS), whatever the client wrote
+        return new Address(_self.Protocol, _self.System, a.Host, a.Port);
+    }
+
+    private bool IsSelf(string node) => ParseNode(node) is { } a && a.Host == _self.Host && a.Port == _self.Port;
+
+    private static Address? ParseNode(string node)
+    {
+        try
+        {
+            return node.Contains("://", StringComparison.Ordinal) ? Address.Parse(node) : Address.Parse("akka.tcp://edgeactors@" + node);
+        }
+        catch (Exception ex) when (ex is UriFormatException or FormatException or ArgumentException)
+        {
+            return null;
+        }
+    }
 
     private string? Validate(DeviceId id)
     {
@@ -104,13 +194,17 @@ public sealed class GatewayActor : ReceiveActor
     }
 }
 
+/// <summary>Client-token checking at the gateway: the deployment's signing key and how many verified tokens to cache.</summary>
+public sealed record ClientAuth(byte[] Key, int CacheSize = 4096);
+
 public static class GatewayRegistration
 {
     /// <summary>
     /// Starts the gateway and registers it with the ClusterClient receptionist (call after AddDeviceSharding and, where
     /// present, AddModelRegistry / AddModelHost / AddFrameClassifier, whose actors it routes to).
     /// </summary>
-    public static AkkaConfigurationBuilder AddGateway(this AkkaConfigurationBuilder builder, int maxDeviceIdLength = 128) =>
+    /// <param name="auth">Non-null: every client request must be an <see cref="Authenticated"/> with a valid token (edgeactors.security.client-tokens).</param>
+    public static AkkaConfigurationBuilder AddGateway(this AkkaConfigurationBuilder builder, int maxDeviceIdLength = 128, ClientAuth? auth = null) =>
         builder.WithActors((system, registry) =>
         {
             var models = registry.TryGet<ModelHost>(out var m) ? m : null;
@@ -119,7 +213,7 @@ public static class GatewayRegistration
             var sync = registry.TryGet<Sync.SyncSender>(out var ss) ? ss : null;
             var sink = registry.TryGet<Sync.SyncSink>(out var sk) ? sk : null;
             var federation = registry.TryGet<Federated.RoundCoordinator>(out var fc) ? fc : null;
-            var gateway = system.ActorOf(GatewayActor.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, models, status, modelRegistry, sync, sink, federation), GatewayActor.Name);
+            var gateway = system.ActorOf(GatewayActor.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, models, status, modelRegistry, sync, sink, federation, auth), GatewayActor.Name);
             registry.Register<GatewayActor>(gateway);
             ClusterClientReceptionist.Get(system).RegisterService(gateway);
         });

@@ -20,6 +20,8 @@ public sealed record ClassificationSettings
     /// <summary>When the edge queue is full, send the frame to the datacenter's copy of the camera model.</summary>
     public bool Overflow { get; init; } = true;
     public TimeSpan LocalTimeout { get; init; } = TimeSpan.FromSeconds(2);
+    /// <summary>The circuit breaker on escalations and overflow to the datacenter (<c>escalation.breaker</c>).</summary>
+    public BreakerSettings Breaker { get; init; } = BreakerSettings.Default;
 
     public bool Enabled => CameraModel.Length > 0;
 
@@ -37,6 +39,7 @@ public sealed record ClassificationSettings
             EscalationTimeout = section.GetTimeSpan("escalation.timeout", Default.EscalationTimeout),
             Overflow = section.GetBoolean("overflow.enabled", true),
             LocalTimeout = section.GetTimeSpan("local-timeout", Default.LocalTimeout),
+            Breaker = BreakerSettings.FromConfig(section),
         };
         if (s.ConfidenceThreshold is < 0 or > 1)
             throw new ArgumentException($"edgeactors.inference.escalation.confidence-threshold must be in [0,1], got {s.ConfidenceThreshold}");
@@ -47,10 +50,64 @@ public sealed record ClassificationSettings
 }
 
 /// <summary>
+/// <c>edgeactors.inference.escalation.breaker</c>: after <see cref="MaxFailures"/> consecutive failed or unanswered
+/// calls to the datacenter the breaker opens; after <see cref="ResetTimeout"/> one trial call goes through (half-open);
+/// its success closes the breaker, its failure opens it again for twice as long, up to <see cref="MaxResetTimeout"/>.
+/// </summary>
+public sealed record BreakerSettings
+{
+    public const string Section = "edgeactors.inference.escalation.breaker";
+
+    public int MaxFailures { get; init; } = 5;
+    public TimeSpan ResetTimeout { get; init; } = TimeSpan.FromSeconds(5);
+    public TimeSpan MaxResetTimeout { get; init; } = TimeSpan.FromMinutes(1);
+
+    public static BreakerSettings Default { get; } = new();
+
+    public static BreakerSettings FromConfig(Akka.Configuration.Config inference)
+    {
+        const string p = "escalation.breaker.";
+        var d = Default;
+        var s = new BreakerSettings
+        {
+            MaxFailures = Read("max-failures", () => inference.GetInt(p + "max-failures", d.MaxFailures)),
+            ResetTimeout = Read("reset-timeout", () => inference.GetTimeSpan(p + "reset-timeout", d.ResetTimeout)),
+            MaxResetTimeout = Read("max-reset-timeout", () => inference.GetTimeSpan(p + "max-reset-timeout", d.MaxResetTimeout)),
+        };
+        return s.Validate();
+    }
+
+    public BreakerSettings Validate()
+    {
+        if (MaxFailures < 1) throw new ArgumentException($"{Section}.max-failures must be >= 1, got {MaxFailures}");
+        if (ResetTimeout <= TimeSpan.Zero) throw new ArgumentException($"{Section}.reset-timeout must be positive, got {ResetTimeout}");
+        if (MaxResetTimeout < ResetTimeout) throw new ArgumentException($"{Section}.max-reset-timeout must be >= reset-timeout, got {MaxResetTimeout}");
+        return this;
+    }
+
+    private static T Read<T>(string key, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception ex)
+        {
+            throw new ArgumentException($"{Section}.{key} cannot be read: {ex.Message}", ex);
+        }
+    }
+}
+
+/// <summary>
 /// Classifies camera frames for the device entities of one edge node: the local model first; a low-confidence
 /// answer is escalated to the datacenter's larger model (hard example mining); an overloaded local queue overflows to
 /// the datacenter. Both degrade to the edge answer (or "not classified") when the datacenter does not answer in time.
 /// The datacenter is reached through distributed pub-sub (<see cref="ModelHostPaths.Datacenter"/>).
+/// <para>
+/// A circuit breaker guards those calls (<see cref="BreakerSettings"/>): a refusal (no model, overloaded, failed) or a
+/// timeout counts as a failure; once open, frames are answered at once with the edge answer (escalation) or "not
+/// classified" (overflow) instead of each waiting out the timeout, until a trial call succeeds.
+/// </para>
 /// </summary>
 public sealed class FrameClassifier : ReceiveActor, IWithTimers
 {
@@ -74,6 +131,14 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
 
     private sealed record StatusTimeout(long Id);
 
+    /// <summary>The open breaker's reset timeout is over: let one trial call through.</summary>
+    private sealed record BreakerHalfOpen
+    {
+        public static readonly BreakerHalfOpen Instance = new();
+    }
+
+    private const string BreakerTimer = "breaker";
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly ClassificationSettings _settings;
     private readonly IActorRef _models;
@@ -87,6 +152,16 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
     private long _escalationUnavailable;
     private long _notClassified;
 
+    // circuit breaker on calls to the datacenter
+    private CircuitState _breaker = CircuitState.Closed;
+    private int _breakerFailures;
+    private long _breakerOpens;
+    private long _fastAnswers;
+    private TimeSpan _resetTimeout;
+    private DateTimeOffset? _halfOpenAt;
+    private string _lastDatacenterFailure = "";
+    private long _trial = -1;
+
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="models">This node's model host (local inference).</param>
@@ -98,8 +173,10 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         _models = models;
         _datacenter = datacenter;
         _node = node;
+        _resetTimeout = settings.Breaker.ResetTimeout;
 
         Receive<Classify>(OnClassify);
+        Receive<BreakerHalfOpen>(_ => OnHalfOpen());
         Receive<InferResult>(OnResult);
         Receive<InferRejected>(OnRejected);
         Receive<Expired>(OnExpired);
@@ -114,7 +191,7 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         Receive<StatusTimeout>(t =>
         {
             if (_statusQueries.Remove(t.Id, out var replyTo))
-                replyTo.Tell(new InferenceStatus(_node, ExecutionProvider.Current, ExecutionProvider.Note + " (model host did not answer)", []));
+                replyTo.Tell(new InferenceStatus(_node, ExecutionProvider.Current, ExecutionProvider.Note + " (model host did not answer)", [], BreakerStatus()));
         });
     }
 
@@ -151,6 +228,13 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         if (p.Stage == Stage.Local && _settings.Escalate && _datacenter is not null &&
             (confidence < _settings.ConfidenceThreshold || _settings.ConfidenceThreshold >= 1f))
         {
+            if (!AllowCall(r.RequestId))
+            {
+                _fastAnswers++;
+                _escalationUnavailable++;
+                Answer(r.RequestId, p, prediction with { Note = PredictionNote.EscalationUnavailable });
+                return;
+            }
             _pending[r.RequestId] = p with { Stage = Stage.Escalating, EdgeAnswer = prediction };
             SendToDatacenter(r.RequestId, _settings.EscalationModel, p.Pixels, InferencePriority.High);
             Timers.StartSingleTimer(r.RequestId, new Expired(r.RequestId, Stage.Escalating), _settings.EscalationTimeout);
@@ -158,6 +242,7 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         }
         if (p.Stage == Stage.Escalating) _escalated++;
         if (p.Stage == Stage.Overflowing) _overflowed++;
+        if (p.Stage != Stage.Local) CallSucceeded(r.RequestId);
         Answer(r.RequestId, p, prediction);
     }
 
@@ -166,6 +251,11 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         if (!_pending.TryGetValue(r.RequestId, out var p)) return;
         switch (p.Stage)
         {
+            case Stage.Local when r.Reason == InferRejectReason.Overloaded && _settings.Overflow && _datacenter is not null && !AllowCall(r.RequestId):
+                _fastAnswers++;
+                _notClassified++;
+                Answer(r.RequestId, p, NotClassified());
+                break;
             case Stage.Local when r.Reason == InferRejectReason.Overloaded && _settings.Overflow && _datacenter is not null:
                 _pending[r.RequestId] = p with { Stage = Stage.Overflowing };
                 SendToDatacenter(r.RequestId, _settings.CameraModel, p.Pixels, InferencePriority.Normal);
@@ -174,9 +264,11 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
             case Stage.Escalating:
                 _log.Warning("Escalation of a frame to {0} refused ({1}: {2}); keeping the edge answer", _settings.EscalationModel, r.Reason, r.Detail);
                 _escalationUnavailable++;
+                CallFailed(r.RequestId, $"escalation to {_settings.EscalationModel} refused: {r.Reason}: {r.Detail}");
                 Answer(r.RequestId, p, p.EdgeAnswer! with { Note = PredictionNote.EscalationUnavailable });
                 break;
             default:
+                if (p.Stage == Stage.Overflowing) CallFailed(r.RequestId, $"overflow to {r.Model} refused: {r.Reason}: {r.Detail}");
                 _log.Warning("Frame not classified by {0}: {1} ({2})", r.Model, r.Reason, r.Detail);
                 _notClassified++;
                 Answer(r.RequestId, p, NotClassified());
@@ -187,6 +279,11 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
     private void OnExpired(Expired e)
     {
         if (!_pending.TryGetValue(e.Id, out var p) || p.Stage != e.Stage) return;
+        if (p.Stage != Stage.Local)
+        {
+            var what = p.Stage == Stage.Escalating ? $"escalation to {_settings.EscalationModel}" : $"overflow to {_settings.CameraModel}";
+            CallFailed(e.Id, $"{what} unanswered within {_settings.EscalationTimeout}");
+        }
         if (p.Stage == Stage.Escalating)
         {
             _escalationUnavailable++;
@@ -221,7 +318,83 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         var note = status.ProviderNote;
         if (_escalationUnavailable > 0 || _notClassified > 0)
             note += $"; escalation unavailable {_escalationUnavailable}, frames not classified {_notClassified}";
-        foreach (var (_, replyTo) in waiting) replyTo.Tell(status with { Models = models, ProviderNote = note });
+        var breaker = BreakerStatus();
+        foreach (var (_, replyTo) in waiting) replyTo.Tell(status with { Models = models, ProviderNote = note, Datacenter = breaker });
+    }
+
+    // ------------------------------------------------------------------ circuit breaker
+
+    private CircuitBreakerStatus? BreakerStatus() => _datacenter is null
+        ? null
+        : new CircuitBreakerStatus(_breaker, _breakerFailures, _breakerOpens, _fastAnswers, _halfOpenAt?.ToUnixTimeMilliseconds() ?? 0, _lastDatacenterFailure);
+
+    /// <summary>Whether call <paramref name="id"/> may go to the datacenter; half-open lets exactly one trial through.</summary>
+    private bool AllowCall(long id)
+    {
+        switch (_breaker)
+        {
+            case CircuitState.Closed:
+                return true;
+            case CircuitState.HalfOpen when _trial < 0:
+                _trial = id;
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    private void CallSucceeded(long id)
+    {
+        if (_breaker == CircuitState.Closed)
+        {
+            _breakerFailures = 0;
+        }
+        else if (_breaker == CircuitState.HalfOpen && id == _trial)
+        {
+            _log.Info("Datacenter circuit breaker closed: the trial call succeeded after {0} consecutive failures", _breakerFailures);
+            _breaker = CircuitState.Closed;
+            _breakerFailures = 0;
+            _trial = -1;
+            _resetTimeout = _settings.Breaker.ResetTimeout;
+        }
+        // open: a late answer to a call sent before it opened proves little; the trial decides
+    }
+
+    private void CallFailed(long id, string why)
+    {
+        _lastDatacenterFailure = why;
+        switch (_breaker)
+        {
+            case CircuitState.Closed:
+                _breakerFailures++;
+                if (_breakerFailures >= _settings.Breaker.MaxFailures) Open(_settings.Breaker.ResetTimeout);
+                break;
+            case CircuitState.HalfOpen when id == _trial:
+                _breakerFailures++;
+                Open(TimeSpan.FromTicks(Math.Min(_settings.Breaker.MaxResetTimeout.Ticks, _resetTimeout.Ticks * 2)));
+                break;
+        }
+    }
+
+    private void Open(TimeSpan resetTimeout)
+    {
+        _breaker = CircuitState.Open;
+        _breakerOpens++;
+        _trial = -1;
+        _resetTimeout = resetTimeout;
+        _halfOpenAt = DateTimeOffset.UtcNow + resetTimeout;
+        Timers.StartSingleTimer(BreakerTimer, BreakerHalfOpen.Instance, resetTimeout);
+        _log.Warning("Datacenter circuit breaker open after {0} consecutive failures (last: {1}); frames get the edge answer at once; trial call in {2}",
+            _breakerFailures, _lastDatacenterFailure, resetTimeout);
+    }
+
+    private void OnHalfOpen()
+    {
+        if (_breaker != CircuitState.Open) return;
+        _breaker = CircuitState.HalfOpen;
+        _halfOpenAt = null;
+        _trial = -1;
+        _log.Info("Datacenter circuit breaker half-open: the next escalation or overflow is a trial call");
     }
 }
 

@@ -22,8 +22,17 @@ public static class InferenceActorNames
 /// <see cref="Swap"/> replaces the model for the next batch; a batch in flight finishes on the old version, which is
 /// disposed once that batch is done. The actor owns every model it is given and disposes the last one when it stops.
 /// </para>
+/// <para>
+/// Session recovery: when a Run on the model's primary session (CUDA when it loaded, else CPU) fails, the same batch is
+/// run again at once on the model's CPU fallback session, so its callers still get their answers, and the primary
+/// session is disposed and built again off the mailbox (batches run on the CPU session meanwhile). After
+/// <see cref="SessionRecoverySettings.FallbackAfter"/> consecutive primary failures the model is served from the CPU
+/// session and the primary is rebuilt and tried again after a backoff (doubling up to the maximum); a successful
+/// primary batch resets the count. A batch that fails on the CPU session too is answered Failed and not counted
+/// against the primary (the model or the input is at fault, not the device).
+/// </para>
 /// </summary>
-public sealed class InferenceActor : ReceiveActor
+public sealed class InferenceActor : ReceiveActor, IWithTimers
 {
     /// <summary>Local only: serve this version from the next batch on (the actor takes ownership). Replies <see cref="Swapped"/>.</summary>
     public sealed record Swap(OnnxModel Model) : INoSerializationVerificationNeeded;
@@ -41,14 +50,27 @@ public sealed class InferenceActor : ReceiveActor
     /// <summary>The oldest queued request (<c>Seq</c>) has waited the maximum queue delay.</summary>
     private sealed record Flush(long Seq) : INoSerializationVerificationNeeded;
 
-    private sealed record BatchDone(Batch Batch) : INoSerializationVerificationNeeded;
+    /// <summary><c>PrimaryError</c>: the primary session failed and the batch was re-run on the CPU session.</summary>
+    private sealed record BatchDone(Batch Batch, string? PrimaryError) : INoSerializationVerificationNeeded;
 
-    private sealed record BatchFailed(Batch Batch, string Reason) : INoSerializationVerificationNeeded;
+    private sealed record BatchFailed(Batch Batch, string Reason, string? PrimaryError) : INoSerializationVerificationNeeded;
+
+    /// <summary>The primary session of <c>Model</c> was rebuilt (<c>Error</c> null) or could not be.</summary>
+    private sealed record PrimaryRebuilt(OnnxModel Model, long Attempt, string? Error) : INoSerializationVerificationNeeded;
+
+    /// <summary>The backoff after repeated primary failures is over: rebuild the primary and try it again.</summary>
+    private sealed record RetryPrimary : INoSerializationVerificationNeeded
+    {
+        public static readonly RetryPrimary Instance = new();
+    }
+
+    private const string RetryTimer = "primary-retry";
 
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly string _modelName;
     private readonly BatchingSettings _settings;
+    private readonly SessionRecoverySettings _recovery;
     private readonly string _node;
     private readonly Queue<Pending> _high = new();
     private readonly Queue<Pending> _normal = new();
@@ -63,11 +85,24 @@ public sealed class InferenceActor : ReceiveActor
     private long _overloaded;
     private string _lastError = "";
 
+    // session recovery (see the class summary)
+    private bool _primaryUsable = true;
+    private long _rebuildAttempt;
+    private bool _rebuilding;
+    private int _consecutiveFailures;
+    private long _primaryFailures;
+    private long _recreations;
+    private long _fallbackBatches;
+    private string _fallbackReason = "";
+    private DateTimeOffset? _retryAt;
 
-    public InferenceActor(string model, BatchingSettings settings, string node)
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public InferenceActor(string model, BatchingSettings settings, string node, SessionRecoverySettings recovery)
     {
         _modelName = model;
         _settings = settings;
+        _recovery = recovery;
         _node = node;
 
         Receive<Infer>(OnInfer);
@@ -75,14 +110,17 @@ public sealed class InferenceActor : ReceiveActor
         Receive<BatchDone>(OnBatchDone);
         Receive<BatchFailed>(OnBatchFailed);
         Receive<Swap>(OnSwap);
+        Receive<PrimaryRebuilt>(OnPrimaryRebuilt);
+        Receive<RetryPrimary>(_ => OnRetryPrimary());
         Receive<GetStats>(_ => Sender.Tell(Stats()));
     }
 
-    public static Props Props(string model, BatchingSettings settings, string node)
+    public static Props Props(string model, BatchingSettings settings, string node, SessionRecoverySettings? recovery = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(model);
         var validated = settings.Validate();
-        return Akka.Actor.Props.Create(() => new InferenceActor(model, validated, node));
+        var validRecovery = (recovery ?? SessionRecoverySettings.Default).Validate();
+        return Akka.Actor.Props.Create(() => new InferenceActor(model, validated, node, validRecovery));
     }
 
     private int QueueDepth => _high.Count + _normal.Count;
@@ -242,7 +280,7 @@ public sealed class InferenceActor : ReceiveActor
             p.Request.Input.AsSpan().CopyTo(input.AsSpan(offset));
             offset += p.Request.Input.Length;
         }
-        var batch = new Batch(model, taken.ToArray(), samples, input, output);
+        var batch = new Batch(model, taken.ToArray(), samples, input, output, onCpu: !_primaryUsable);
         _inFlight = batch;
         _runner ??= new BatchRunner(Self, InferenceActorNames.For(_modelName));
         _runner.Submit(batch);
@@ -261,8 +299,13 @@ public sealed class InferenceActor : ReceiveActor
         _inFlight = null;
         var model = batch.Model;
         var version = model.Info.Version;
-        var provider = model.Provider;
+        var fellBack = batch.OnCpu || done.PrimaryError is not null;
+        var provider = fellBack ? ExecutionProvider.Cpu : model.Provider;
         var outputSize = model.OutputSize;
+        if (fellBack) _fallbackBatches++;
+        // before the next dispatch: a failed primary must not get the next batch
+        if (done.PrimaryError is { } error) OnPrimaryFailed(batch, error);
+        else if (!batch.OnCpu) OnPrimarySucceeded(model);
         // the batch ran on a version that has been swapped out since: nothing uses it any more (outputs are in our buffer)
         if (!ReferenceEquals(model, _model)) model.Dispose();
         // start the next batch first, so ONNX Runtime works while this batch's callers are answered
@@ -290,7 +333,8 @@ public sealed class InferenceActor : ReceiveActor
         }
         _inFlight = null;
         var version = batch.Model.Info.Version;
-        _lastError = $"v{version}: batch of {batch.Samples} samples failed: {failed.Reason}";
+        _lastError = $"v{version}: batch of {batch.Samples} samples failed: {failed.Reason}" +
+                     (failed.PrimaryError is null ? "" : $" (on the CPU fallback session, after the {batch.Model.Provider} primary failed: {failed.PrimaryError})");
         _log.Warning("Inference {0}: {1}", _modelName, _lastError);
         foreach (var p in batch.Requests)
         {
@@ -325,6 +369,7 @@ public sealed class InferenceActor : ReceiveActor
         if (!ReferenceEquals(old, next))
         {
             _model = next;
+            OnNewPrimary();
             if (old is not null && !ReferenceEquals(old, _inFlight?.Model)) old.Dispose(); // else disposed when its batch completes
             RejectMisfits(next, old);
             _log.Info("Inference {0}: serving v{1} ({2}){3}", _modelName, next.Info.Version, next.Provider,
@@ -359,7 +404,123 @@ public sealed class InferenceActor : ReceiveActor
     // ------------------------------------------------------------------ stats and shutdown
 
     private LoadedModel Stats() =>
-        new(_modelName, _model?.Info.Version ?? 0, QueueDepth, _served, _batches, _overloaded, 0, 0, _lastError);
+        new(_modelName, _model?.Info.Version ?? 0, QueueDepth, _served, _batches, _overloaded, 0, 0, _lastError, Health());
+
+    private SessionHealth? Health() => _model is not { } model
+        ? null
+        : new SessionHealth(model.Provider, _primaryUsable ? model.Provider : "CPU fallback", _primaryFailures, _consecutiveFailures, _recreations,
+            _fallbackBatches, _fallbackReason, _retryAt?.ToUnixTimeMilliseconds() ?? 0);
+
+    // ------------------------------------------------------------------ session recovery
+
+    private string PrimaryName(OnnxModel model) =>
+        model.Provider == ExecutionProvider.Cuda ? "CUDA primary session" : $"primary session (CPU: {Short(model.ProviderNote)})";
+
+    private static string Short(string note) => note.Length <= 80 ? note : note[..80] + "…";
+
+    private void OnPrimaryFailed(Batch batch, string error)
+    {
+        var model = batch.Model;
+        _primaryFailures++;
+        _fallbackReason = error;
+        if (!ReferenceEquals(model, _model))
+        {
+            // that version has been swapped out; the new one has a fresh primary session
+            _log.Warning("Inference {0}: {1} of replaced v{2} failed ({3}); the batch of {4} samples was re-run on CPU",
+                _modelName, PrimaryName(model), model.Info.Version, error, batch.Samples);
+            return;
+        }
+        _consecutiveFailures++;
+        _primaryUsable = false;
+        if (_consecutiveFailures < _recovery.FallbackAfter)
+        {
+            _log.Warning($"Inference {_modelName}: {PrimaryName(model)} of v{model.Info.Version} failed ({error}); the batch of {batch.Samples} " +
+                         $"samples was re-run on the CPU fallback session; recreating the primary session " +
+                         $"(consecutive failure {_consecutiveFailures} of {_recovery.FallbackAfter} before serving from CPU)");
+            StartRebuild(model);
+            return;
+        }
+        var delay = _recovery.Backoff(_consecutiveFailures);
+        _log.Warning($"Inference {_modelName}: {PrimaryName(model)} of v{model.Info.Version} failed {_consecutiveFailures} times in a row ({error}); " +
+                     $"the batch of {batch.Samples} samples was re-run on CPU; serving from the CPU fallback session, retrying the primary in {delay}");
+        BackOff(delay);
+    }
+
+    private void OnPrimarySucceeded(OnnxModel model)
+    {
+        if (_consecutiveFailures == 0 || !ReferenceEquals(model, _model)) return;
+        if (_consecutiveFailures >= _recovery.FallbackAfter)
+            _log.Info("Inference {0}: {1} of v{2} recovered after {3} consecutive failures; serving on it again",
+                _modelName, PrimaryName(model), model.Info.Version, _consecutiveFailures);
+        _consecutiveFailures = 0;
+    }
+
+    private void BackOff(TimeSpan delay)
+    {
+        _retryAt = DateTimeOffset.UtcNow + delay;
+        Timers.StartSingleTimer(RetryTimer, RetryPrimary.Instance, delay);
+    }
+
+    /// <summary>Disposes and rebuilds the primary session on the thread pool (never while a primary batch runs: it is not usable now).</summary>
+    private void StartRebuild(OnnxModel model)
+    {
+        var attempt = ++_rebuildAttempt;
+        _rebuilding = true;
+        Task.Run(() =>
+        {
+            try
+            {
+                model.RebuildPrimary();
+                return new PrimaryRebuilt(model, attempt, null);
+            }
+            catch (Exception ex)
+            {
+                return new PrimaryRebuilt(model, attempt, $"{ex.GetType().Name}: {ex.Message.Split('\n')[0].Trim()}");
+            }
+        }).PipeTo(Self);
+    }
+
+    private void OnPrimaryRebuilt(PrimaryRebuilt rebuilt)
+    {
+        if (rebuilt.Attempt != _rebuildAttempt || !ReferenceEquals(rebuilt.Model, _model)) return; // superseded by a swap
+        _rebuilding = false;
+        var model = rebuilt.Model;
+        if (rebuilt.Error is { } error)
+        {
+            _consecutiveFailures = Math.Max(_consecutiveFailures + 1, _recovery.FallbackAfter);
+            _fallbackReason = $"recreating the primary session failed: {error}";
+            var delay = _recovery.Backoff(_consecutiveFailures);
+            _log.Warning("Inference {0}: recreating the {1} of v{2} failed ({3}); serving from the CPU fallback session, retrying in {4}",
+                _modelName, PrimaryName(model), model.Info.Version, error, delay);
+            BackOff(delay);
+            return;
+        }
+        _recreations++;
+        _primaryUsable = true;
+        _retryAt = null;
+        _log.Info("Inference {0}: recreated the {1} of v{2} (recreation {3}); the next batch runs on it",
+            _modelName, PrimaryName(model), model.Info.Version, _recreations);
+        TryDispatch();
+    }
+
+    private void OnRetryPrimary()
+    {
+        _retryAt = null;
+        if (_model is not { } model || _primaryUsable || _rebuilding) return;
+        _log.Info("Inference {0}: backoff over; recreating the {1} of v{2} to try it again", _modelName, PrimaryName(model), model.Info.Version);
+        StartRebuild(model);
+    }
+
+    /// <summary>A swapped-in version brings a fresh primary session: use it unless the primary is backing off.</summary>
+    private void OnNewPrimary()
+    {
+        if (_rebuilding)
+        {
+            _rebuilding = false;
+            _rebuildAttempt++; // the rebuild of the replaced version is dropped when it reports
+        }
+        if (_retryAt is null) _primaryUsable = true;
+    }
 
     protected override void PostStop()
     {
@@ -418,7 +579,7 @@ public sealed class InferenceActor : ReceiveActor
     /// One dispatched batch, shared between the actor and the task running it. The state hand-off decides who disposes
     /// the model if the actor stops while the batch runs: the task, when it finishes after the actor abandoned it.
     /// </summary>
-    private sealed class Batch(OnnxModel model, Pending[] requests, int samples, float[] input, float[] output)
+    private sealed class Batch(OnnxModel model, Pending[] requests, int samples, float[] input, float[] output, bool onCpu)
     {
         private const int Running = 0, Finished = 1, Abandoned = 2;
         private int _state;
@@ -428,18 +589,41 @@ public sealed class InferenceActor : ReceiveActor
         public int Samples { get; } = samples;
         public float[] Input { get; } = input;
         public float[] Output { get; } = output;
+        /// <summary>Runs on the CPU fallback session (the primary is being recreated or backs off).</summary>
+        public bool OnCpu { get; } = onCpu;
 
-        /// <summary>Runs on the thread pool; never throws (a failure becomes <see cref="BatchFailed"/>).</summary>
+        /// <summary>
+        /// Runs on the runner thread; never throws (a failure becomes <see cref="BatchFailed"/>). A primary failure is
+        /// followed at once by a run on the CPU fallback session.
+        /// </summary>
         public object Execute()
         {
+            string? primaryError = null;
+            var input = Input.AsSpan(0, Samples * Model.InputSize);
+            var output = Output.AsSpan(0, Samples * Model.OutputSize);
             try
             {
-                Model.Run(Input.AsSpan(0, Samples * Model.InputSize), Samples, Output.AsSpan(0, Samples * Model.OutputSize));
-                return new BatchDone(this);
-            }
-            catch (Exception ex)
-            {
-                return new BatchFailed(this, $"{ex.GetType().Name}: {ex.Message.Split('\n')[0].Trim()}");
+                if (!OnCpu)
+                {
+                    try
+                    {
+                        Model.Run(input, Samples, output);
+                        return new BatchDone(this, null);
+                    }
+                    catch (Exception ex)
+                    {
+                        primaryError = Describe(ex);
+                    }
+                }
+                try
+                {
+                    Model.RunOnCpu(input, Samples, output);
+                    return new BatchDone(this, primaryError);
+                }
+                catch (Exception ex)
+                {
+                    return new BatchFailed(this, Describe(ex), primaryError);
+                }
             }
             finally
             {
@@ -450,6 +634,8 @@ public sealed class InferenceActor : ReceiveActor
                 }
             }
         }
+
+        private static string Describe(Exception ex) => $"{ex.GetType().Name}: {ex.Message.Split('\n')[0].Trim()}";
 
         /// <summary>The actor stopped: true when the batch is still running (the task then cleans up), false when it is done.</summary>
         public bool Abandon() => Interlocked.CompareExchange(ref _state, Abandoned, Running) == Running;

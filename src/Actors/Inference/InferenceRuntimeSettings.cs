@@ -3,11 +3,17 @@ namespace EdgeActors.Actors.Inference;
 /// <summary>Per-node ONNX Runtime settings, bound from <c>edgeactors.inference.runtime</c>.</summary>
 public sealed record InferenceRuntimeSettings
 {
+    public const string Section = "edgeactors.inference.runtime";
+
     /// <summary>Try the CUDA execution provider first (falls back to CPU when it cannot load).</summary>
     public bool UseCuda { get; init; } = true;
     public int CudaDeviceId { get; init; }
     /// <summary>Threads ONNX Runtime may use inside one operator; 0 lets it choose.</summary>
     public int IntraOpThreads { get; init; }
+    /// <summary>What happens when the primary session fails (<c>session-recovery</c>).</summary>
+    public SessionRecoverySettings Recovery { get; init; } = SessionRecoverySettings.Default;
+    /// <summary>Makes the primary session's Run fail on purpose (<c>fault-injection</c>); off by default.</summary>
+    public FaultInjectionSettings FaultInjection { get; init; } = FaultInjectionSettings.Off;
 
     public static InferenceRuntimeSettings Default { get; } = new();
 
@@ -16,12 +22,130 @@ public sealed record InferenceRuntimeSettings
         if (section is null || section.IsEmpty) return Default;
         var s = new InferenceRuntimeSettings
         {
-            UseCuda = section.GetBoolean("use-cuda", true),
-            CudaDeviceId = section.GetInt("cuda-device-id", 0),
-            IntraOpThreads = section.GetInt("intra-op-threads", 0),
+            UseCuda = Read("use-cuda", () => section.GetBoolean("use-cuda", true)),
+            CudaDeviceId = Read("cuda-device-id", () => section.GetInt("cuda-device-id", 0)),
+            IntraOpThreads = Read("intra-op-threads", () => section.GetInt("intra-op-threads", 0)),
+            Recovery = SessionRecoverySettings.FromConfig(section),
+            FaultInjection = FaultInjectionSettings.FromConfig(section),
         };
-        if (s.CudaDeviceId < 0) throw new ArgumentException($"edgeactors.inference.runtime.cuda-device-id must be >= 0, got {s.CudaDeviceId}");
-        if (s.IntraOpThreads < 0) throw new ArgumentException($"edgeactors.inference.runtime.intra-op-threads must be >= 0, got {s.IntraOpThreads}");
+        if (s.CudaDeviceId < 0) throw new ArgumentException($"{Section}.cuda-device-id must be >= 0, got {s.CudaDeviceId}");
+        if (s.IntraOpThreads < 0) throw new ArgumentException($"{Section}.intra-op-threads must be >= 0, got {s.IntraOpThreads}");
         return s;
     }
+
+    internal static T Read<T>(string key, Func<T> read)
+    {
+        try
+        {
+            return read();
+        }
+        catch (Exception ex) when (ex is not ArgumentException)
+        {
+            throw new ArgumentException($"{Section}.{key} cannot be read: {ex.Message}", ex);
+        }
+    }
+}
+
+/// <summary>
+/// <c>edgeactors.inference.runtime.session-recovery</c>: a failed primary Run recreates the primary session; after
+/// <see cref="FallbackAfter"/> consecutive failures the model is served from its CPU session and the primary is retried
+/// after a backoff doubling from <see cref="RetryMin"/> to <see cref="RetryMax"/>.
+/// </summary>
+public sealed record SessionRecoverySettings
+{
+    public int FallbackAfter { get; init; } = 3;
+    public TimeSpan RetryMin { get; init; } = TimeSpan.FromSeconds(2);
+    public TimeSpan RetryMax { get; init; } = TimeSpan.FromMinutes(1);
+
+    public static SessionRecoverySettings Default { get; } = new();
+
+    public static SessionRecoverySettings FromConfig(Akka.Configuration.Config runtime)
+    {
+        const string p = "session-recovery.";
+        var d = Default;
+        var s = new SessionRecoverySettings
+        {
+            FallbackAfter = InferenceRuntimeSettings.Read(p + "fallback-after", () => runtime.GetInt(p + "fallback-after", d.FallbackAfter)),
+            RetryMin = InferenceRuntimeSettings.Read(p + "retry-backoff-min", () => runtime.GetTimeSpan(p + "retry-backoff-min", d.RetryMin)),
+            RetryMax = InferenceRuntimeSettings.Read(p + "retry-backoff-max", () => runtime.GetTimeSpan(p + "retry-backoff-max", d.RetryMax)),
+        };
+        return s.Validate();
+    }
+
+    public SessionRecoverySettings Validate()
+    {
+        const string p = InferenceRuntimeSettings.Section + ".session-recovery.";
+        if (FallbackAfter < 1) throw new ArgumentException($"{p}fallback-after must be >= 1, got {FallbackAfter}");
+        if (RetryMin <= TimeSpan.Zero) throw new ArgumentException($"{p}retry-backoff-min must be positive, got {RetryMin}");
+        if (RetryMax < RetryMin) throw new ArgumentException($"{p}retry-backoff-max must be >= retry-backoff-min, got {RetryMax}");
+        return this;
+    }
+
+    /// <summary>The wait before retrying the primary after <paramref name="consecutive"/> failures (>= FallbackAfter).</summary>
+    public TimeSpan Backoff(int consecutive) =>
+        TimeSpan.FromTicks(Math.Min(RetryMax.Ticks, RetryMin.Ticks * (1L << Math.Clamp(consecutive - FallbackAfter, 0, 30))));
+}
+
+/// <summary>The ways an injected fault makes a primary Run fail, as a failing GPU would.</summary>
+public enum InjectedFault
+{
+    /// <summary>One Run fails (a CUDA kernel error); the next may succeed.</summary>
+    Error,
+    /// <summary>One Run fails allocating device memory.</summary>
+    OutOfMemory,
+    /// <summary>The session's state is corrupt: this Run and every later one on the same session fail until it is recreated.</summary>
+    Corrupt,
+}
+
+/// <summary>
+/// <c>edgeactors.inference.runtime.fault-injection</c>: each Run of a model's primary session fails with
+/// <see cref="FailureProbability"/> (one seeded random sequence per model, so a run can be repeated), with a kind drawn
+/// from <see cref="Kinds"/>. The CPU fallback session is never affected. For tests and chaos runs on machines without a GPU.
+/// </summary>
+public sealed record FaultInjectionSettings
+{
+    public double FailureProbability { get; init; }
+    public int Seed { get; init; } = 1;
+    public InjectedFault[] Kinds { get; init; } = [InjectedFault.Error, InjectedFault.OutOfMemory, InjectedFault.Corrupt];
+    /// <summary>Stop after this many injected failures per model (a burst); 0 = no limit.</summary>
+    public int Limit { get; init; }
+
+    public bool Enabled => FailureProbability > 0;
+
+    public static FaultInjectionSettings Off { get; } = new();
+
+    public static FaultInjectionSettings FromConfig(Akka.Configuration.Config runtime)
+    {
+        const string p = "fault-injection.";
+        var d = Off;
+        var s = new FaultInjectionSettings
+        {
+            FailureProbability = InferenceRuntimeSettings.Read(p + "failure-probability", () => runtime.GetDouble(p + "failure-probability", 0)),
+            Seed = InferenceRuntimeSettings.Read(p + "seed", () => runtime.GetInt(p + "seed", d.Seed)),
+            Kinds = InferenceRuntimeSettings.Read(p + "kinds", () => runtime.HasPath(p + "kinds")
+                ? runtime.GetStringList(p + "kinds").Select(ParseKind).ToArray()
+                : d.Kinds),
+            Limit = InferenceRuntimeSettings.Read(p + "limit", () => runtime.GetInt(p + "limit", 0)),
+        };
+        return s.Validate();
+    }
+
+    public FaultInjectionSettings Validate()
+    {
+        const string p = InferenceRuntimeSettings.Section + ".fault-injection.";
+        if (double.IsNaN(FailureProbability) || FailureProbability is < 0 or > 1)
+            throw new ArgumentException($"{p}failure-probability must be in [0,1], got {FailureProbability}");
+        if (Limit < 0) throw new ArgumentException($"{p}limit must be >= 0, got {Limit}");
+        if (Enabled && (Kinds is null || Kinds.Length == 0)) throw new ArgumentException($"{p}kinds must name at least one of error, out-of-memory, corrupt");
+        return this;
+    }
+
+    private static InjectedFault ParseKind(string kind) => kind.Trim().ToLowerInvariant() switch
+    {
+        "error" => InjectedFault.Error,
+        "out-of-memory" => InjectedFault.OutOfMemory,
+        "corrupt" => InjectedFault.Corrupt,
+        _ => throw new ArgumentException(
+            $"{InferenceRuntimeSettings.Section}.fault-injection.kinds: unknown kind '{kind}' (error, out-of-memory, corrupt)"),
+    };
 }

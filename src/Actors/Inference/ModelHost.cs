@@ -256,7 +256,7 @@ public sealed class ModelHost : ReceiveActor, IWithTimers
             return;
         }
         var previous = slot.Loaded;
-        slot.Child ??= Context.Watch(Context.ActorOf(InferenceActor.Props(slot.Name, _batching, _node), InferenceActorNames.For(slot.Name)));
+        slot.Child ??= Context.Watch(Context.ActorOf(InferenceActor.Props(slot.Name, _batching, _node, _runtime.Recovery), InferenceActorNames.For(slot.Name)));
         slot.Child.Tell(new InferenceActor.Swap(m.Model));
         slot.Loaded = slot.Target;
         slot.Target = null;

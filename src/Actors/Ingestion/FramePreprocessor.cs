@@ -36,6 +36,14 @@ public sealed class FramePreprocessor
 
     public long AcceptedFrames { get; private set; }
 
+    /// <summary>Restores sequence state and the accepted count from a durable store (a fresh device entity only).</summary>
+    public void Restore(KindHistory stored)
+    {
+        if (Sequences.HasAny) return;
+        Sequences.Restore(stored.Sequences);
+        AcceptedFrames = Math.Max(0, stored.Count);
+    }
+
     public long RejectedCount(RejectReason reason) => _rejections.Get(reason);
 
     /// <summary>Non-zero rejection counts in <see cref="RejectReason"/> order.</summary>

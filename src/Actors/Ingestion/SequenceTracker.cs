@@ -135,6 +135,37 @@ public sealed class SequenceTracker
         Set(_retry, seq);
     }
 
+    /// <summary>
+    /// Restores a fresh tracker from the sequences a durable store holds as accepted (a device entity re-created on
+    /// another node, or back home). The stored sequences inside the window ending at the highest one become accepted
+    /// (a resend of them is a Duplicate); the ones missing between them become answered-but-retryable: they do not hold
+    /// <see cref="HighestContiguous"/> back, and a resend of one is accepted as new (it may never have been stored).
+    /// Ignored once anything was marked; unsorted, repeated or negative input is tolerated.
+    /// </summary>
+    public void Restore(IReadOnlyCollection<long> stored)
+    {
+        if (HasAny || stored.Count == 0) return;
+        var sorted = stored.Where(s => s >= 0).Distinct().Order().ToArray();
+        if (sorted.Length == 0) return;
+        var last = sorted[^1];
+        var from = Math.Max(sorted[0], last - Window + 1);
+        var i = Array.BinarySearch(sorted, from);
+        if (i < 0) i = ~i;
+        for (var seq = from; seq <= last; seq++)
+        {
+            if (i < sorted.Length && sorted[i] == seq)
+            {
+                Mark(seq, accepted: true);
+                i++;
+            }
+            else
+            {
+                Mark(seq, accepted: false);
+                Unaccept(seq);
+            }
+        }
+    }
+
     /// <summary>True for a sequence whose acceptance was taken back: its resend is welcome.</summary>
     public bool IsRetryable(long seq) => InWindow(seq) && Get(_retry, seq);
 

@@ -41,6 +41,12 @@ public interface IOutbox : IDisposable
     int ExpireTtl(long nowMs);
 
     OutboxStats Stats();
+
+    /// <summary>
+    /// One device's records of a kind still waiting here (not yet acknowledged by a sink): count and the latest
+    /// <paramref name="max"/> sequences, ascending. A device entity restores from it (with the datacenter store) when it starts.
+    /// </summary>
+    KindHistory Waiting(DeviceId device, RecordKind kind, int max) => KindHistory.Empty;
 }
 
 // ---------------------------------------------------------------- datacenter store
@@ -66,6 +72,12 @@ public interface IDataStore : IDisposable
     IReadOnlyList<SyncRecord> History(DeviceId device, RecordKind kind, int max);
 
     long Count(RecordKind? kind = null);
+
+    /// <summary>
+    /// What the store holds of one device's records of a kind: the row count and the latest <paramref name="max"/>
+    /// stored sequences, ascending (a device entity restores its sequence state from it when it starts).
+    /// </summary>
+    KindHistory Sequences(DeviceId device, RecordKind kind, int max);
 
     /// <summary>Distinct (device, kind, sequence) keys stored: equals <see cref="Count"/> unless a reading is stored twice.</summary>
     long DistinctKeys();

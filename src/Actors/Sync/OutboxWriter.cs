@@ -54,6 +54,11 @@ public sealed class OutboxWriter : ReceiveActor
         public static readonly GetStats Instance = new();
     }
 
+    /// <summary>Replies <see cref="DeviceWaiting"/>: what of one device still waits in the outbox (a starting device entity restoring).</summary>
+    public sealed record ReadDevice(DeviceId Device, int Max) : INoSerializationVerificationNeeded;
+
+    public sealed record DeviceWaiting(DeviceId Device, KindHistory Telemetry, KindHistory Frames) : INoSerializationVerificationNeeded;
+
     /// <summary>Replies <see cref="WriterStats"/> at once (not queued).</summary>
     public sealed record GetWriterStats : INoSerializationVerificationNeeded
     {
@@ -122,6 +127,8 @@ public sealed class OutboxWriter : ReceiveActor
         }));
         Receive<Expire>(_ => Enqueue("expire", () => new Expired(_outbox.ExpireTtl(_clock()))));
         Receive<GetStats>(_ => Enqueue("stats", () => _outbox.Stats()));
+        Receive<ReadDevice>(q => Enqueue("read-device", () =>
+            new DeviceWaiting(q.Device, _outbox.Waiting(q.Device, RecordKind.Telemetry, q.Max), _outbox.Waiting(q.Device, RecordKind.Frame, q.Max))));
         Receive<GetWriterStats>(_ => Sender.Tell(new WriterStats(_transactions, _writes, _appended, _refused, _failed, _pending.Count)));
     }
 

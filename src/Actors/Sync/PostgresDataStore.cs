@@ -191,6 +191,25 @@ public sealed class PostgresDataStore : IDataStore
         return list;
     }
 
+    public KindHistory Sequences(DeviceId device, RecordKind kind, int max)
+    {
+        using var c = _dataSource.OpenConnection();
+        using var count = new NpgsqlCommand("SELECT COUNT(*) FROM records WHERE device = @device AND kind = @kind", c);
+        count.Parameters.AddWithValue("device", NpgsqlDbType.Text, device.Value);
+        count.Parameters.AddWithValue("kind", NpgsqlDbType.Smallint, (short)kind);
+        var n = Convert.ToInt64(count.ExecuteScalar(), CultureInfo.InvariantCulture);
+        if (n == 0 || max <= 0) return new KindHistory(n, []);
+        using var cmd = new NpgsqlCommand("SELECT seq FROM records WHERE device = @device AND kind = @kind ORDER BY seq DESC LIMIT @max", c);
+        cmd.Parameters.AddWithValue("device", NpgsqlDbType.Text, device.Value);
+        cmd.Parameters.AddWithValue("kind", NpgsqlDbType.Smallint, (short)kind);
+        cmd.Parameters.AddWithValue("max", NpgsqlDbType.Integer, max);
+        var list = new List<long>();
+        using (var r = cmd.ExecuteReader())
+            while (r.Read()) list.Add(r.GetInt64(0));
+        list.Reverse();
+        return new KindHistory(n, list.ToArray());
+    }
+
     public long DistinctKeys()
     {
         using var c = _dataSource.OpenConnection();

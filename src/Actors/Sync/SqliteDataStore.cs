@@ -187,6 +187,30 @@ public sealed class SqliteDataStore : IDataStore
         }
     }
 
+    public KindHistory Sequences(DeviceId device, RecordKind kind, int max)
+    {
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            using var count = _connection.CreateCommand();
+            count.CommandText = "SELECT COUNT(*) FROM records WHERE device = $device AND kind = $kind";
+            count.Parameters.AddWithValue("$device", device.Value);
+            count.Parameters.AddWithValue("$kind", (int)kind);
+            var n = Convert.ToInt64(count.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+            if (n == 0 || max <= 0) return new KindHistory(n, []);
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = "SELECT seq FROM records WHERE device = $device AND kind = $kind ORDER BY seq DESC LIMIT $max";
+            cmd.Parameters.AddWithValue("$device", device.Value);
+            cmd.Parameters.AddWithValue("$kind", (int)kind);
+            cmd.Parameters.AddWithValue("$max", max);
+            var list = new List<long>();
+            using (var r = cmd.ExecuteReader())
+                while (r.Read()) list.Add(r.GetInt64(0));
+            list.Reverse();
+            return new KindHistory(n, list.ToArray());
+        }
+    }
+
     public long DistinctKeys()
     {
         lock (_gate)

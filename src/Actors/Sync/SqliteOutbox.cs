@@ -294,6 +294,32 @@ public sealed class SqliteOutbox : IOutbox
         return rows;
     }
 
+    public KindHistory Waiting(DeviceId device, RecordKind kind, int max)
+    {
+        ThrowIfDisposed();
+        long n;
+        using (var q = _db.CreateCommand())
+        {
+            q.CommandText = "SELECT COUNT(*) FROM outbox WHERE device = $device AND kind = $kind";
+            q.Parameters.AddWithValue("$device", device.Value);
+            q.Parameters.AddWithValue("$kind", (int)kind);
+            n = Convert.ToInt64(q.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
+        }
+        if (n == 0 || max <= 0) return new KindHistory(n, []);
+        var list = new List<long>();
+        using (var q = _db.CreateCommand())
+        {
+            q.CommandText = "SELECT DISTINCT seq FROM outbox WHERE device = $device AND kind = $kind ORDER BY seq DESC LIMIT $max";
+            q.Parameters.AddWithValue("$device", device.Value);
+            q.Parameters.AddWithValue("$kind", (int)kind);
+            q.Parameters.AddWithValue("$max", max);
+            using var r = q.ExecuteReader();
+            while (r.Read()) list.Add(r.GetInt64(0));
+        }
+        list.Reverse();
+        return new KindHistory(n, list.ToArray());
+    }
+
     public OutboxStats Stats()
     {
         ThrowIfDisposed();

@@ -38,6 +38,9 @@ public sealed class SyncSink : ReceiveActor
 
     private sealed record Failed(Work Work, string Reason);
 
+    /// <summary>Most sequences one <see cref="GetDeviceHistory"/> answer carries per kind (a device's sequence window).</summary>
+    public const int MaxHistorySequences = 1 << 16;
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IDataStore _store;
     private readonly SyncSinkSettings _settings;
@@ -58,6 +61,16 @@ public sealed class SyncSink : ReceiveActor
             Task.Run(() => new StoreStatus(_sinkName, _store.Kind, _store.Count(RecordKind.Telemetry), _store.Count(RecordKind.Frame), _store.Duplicates(),
                     _store.Lag().Select(l => new EdgeStoreLag(l.Edge, l.LastStoredAtMs, l.LastBatchLagMs, l.Records)).ToArray()))
                 .PipeTo(replyTo, failure: ex => new Status.Failure(ex));
+        });
+        Receive<GetDeviceHistory>(q =>
+        {
+            // a device entity restoring its state when it starts (read-only, off the mailbox, like GetStoreStatus)
+            var replyTo = Sender;
+            var max = Math.Clamp(q.MaxSequences, 0, MaxHistorySequences);
+            var store = _store;
+            var name = _sinkName;
+            Task.Run(() => new DeviceHistory(q.DeviceId, store.Sequences(q.DeviceId, RecordKind.Telemetry, max), store.Sequences(q.DeviceId, RecordKind.Frame, max), name))
+                .PipeTo(replyTo, failure: ex => new DeviceHistory(q.DeviceId, KindHistory.Empty, KindHistory.Empty, name, ex.GetBaseException().Message));
         });
         Receive<Done>(d =>
         {

@@ -93,7 +93,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         [typeof(SyncStatus)] = SyncStatusManifest,
         [typeof(GetStoreStatus)] = GetStoreStatusManifest,
         [typeof(StoreStatus)] = StoreStatusManifest,
-    }.Concat(FederatedCodec.Manifests).Concat(AdapterCodec.Manifests).ToDictionary();
+    }.Concat(FederatedCodec.Manifests).Concat(SecurityCodec.Manifests).Concat(LocalityCodec.Manifests).Concat(AdapterCodec.Manifests).ToDictionary();
 
     public override string Manifest(object o) =>
         Manifests.TryGetValue(o.GetType(), out var m)
@@ -102,6 +102,11 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
 
     public override byte[] ToBinary(object obj)
     {
+        if (obj is Authenticated auth)
+        {
+            if (auth.Request is Authenticated) throw new ArgumentException("an Authenticated request cannot wrap another Authenticated");
+            return SecurityCodec.WriteAuthenticated(auth.Token, Manifest(auth.Request), ToBinary(auth.Request));
+        }
         var w = _writer ??= new BinWriter();
         w.Reset();
         switch (obj)
@@ -275,6 +280,28 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                     w.VarI(m.Escalated);
                     w.VarI(m.Overflowed);
                     w.String(m.LastError);
+                    w.Bool(m.Session is not null);
+                    if (m.Session is { } h)
+                    {
+                        w.String(h.Primary);
+                        w.String(h.Serving);
+                        w.VarI(h.PrimaryFailures);
+                        w.Int(h.ConsecutiveFailures);
+                        w.VarI(h.Recreations);
+                        w.VarI(h.FallbackBatches);
+                        w.String(h.FallbackReason);
+                        w.VarI(h.NextPrimaryRetryMs);
+                    }
+                }
+                w.Bool(st.Datacenter is not null);
+                if (st.Datacenter is { } b)
+                {
+                    w.Byte((byte)b.State);
+                    w.Int(b.ConsecutiveFailures);
+                    w.VarI(b.Opens);
+                    w.VarI(b.FastAnswers);
+                    w.VarI(b.RetryAtMs);
+                    w.String(b.LastFailure);
                 }
                 break;
             case IngestAck a:
@@ -347,6 +374,9 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             case IFederatedMessage or TrainingFrames or TrainingFramesAck:
                 FederatedCodec.Write(w, (IEdgeMessage)obj);
                 break;
+            case ILocalityMessage l:
+                LocalityCodec.Write(w, l);
+                break;
             case SensorHealth:
                 AdapterCodec.Write(w, (IEdgeMessage)obj);
                 break;
@@ -358,6 +388,12 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
 
     public override object FromBinary(byte[] bytes, string manifest)
     {
+        WireLimits.Check(manifest, bytes.Length);
+        if (manifest == SecurityCodec.AuthenticatedManifest)
+        {
+            var (token, innerManifest, payload) = SecurityCodec.ReadAuthenticated(bytes);
+            return new Authenticated(token, (IEdgeMessage)FromBinary(payload, innerManifest));
+        }
         var r = new BinReader(bytes, manifest);
         object result = manifest switch
         {
@@ -395,7 +431,8 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             SyncStatusManifest => ReadSyncStatus(ref r),
             GetStoreStatusManifest => r.String() is { Length: > 0 } n ? new GetStoreStatus(n) : GetStoreStatus.Instance,
             StoreStatusManifest => ReadStoreStatus(ref r),
-            _ => FederatedCodec.Read(manifest, ref r) ?? AdapterCodec.Read(manifest, ref r) ?? throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
+            _ => FederatedCodec.Read(manifest, ref r) ?? LocalityCodec.Read(manifest, ref r) ?? AdapterCodec.Read(manifest, ref r)
+                 ?? throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
         };
         r.End();
         return result;
@@ -500,8 +537,14 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         var n = r.Count(9);
         var models = new LoadedModel[n];
         for (var i = 0; i < n; i++)
-            models[i] = new LoadedModel(r.String(), r.Int(), r.Int(), r.VarI(), r.VarI(), r.VarI(), r.VarI(), r.VarI(), r.String());
-        return new InferenceStatus(node, provider, note, models);
+        {
+            models[i] = new LoadedModel(r.String(), r.Int(), r.Int(), r.VarI(), r.VarI(), r.VarI(), r.VarI(), r.VarI(), r.String(),
+                r.Bool() ? new SessionHealth(r.String(), r.String(), r.VarI(), r.Int(), r.VarI(), r.VarI(), r.String(), r.VarI()) : null);
+        }
+        var breaker = r.Bool()
+            ? new CircuitBreakerStatus(r.Enum<CircuitState>(b => b <= (byte)CircuitState.HalfOpen), r.Int(), r.VarI(), r.VarI(), r.VarI(), r.String())
+            : null;
+        return new InferenceStatus(node, provider, note, models, breaker);
     }
 
     private static SyncStatus ReadSyncStatus(ref BinReader r)

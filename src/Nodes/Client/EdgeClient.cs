@@ -25,6 +25,41 @@ public sealed record EdgeClientOptions
     public bool DefaultSerializer { get; init; }
 
     public string Host { get; init; } = "127.0.0.1";
+
+    /// <summary>Certificate (TLS clusters) and token (clusters with client tokens on); null: neither.</summary>
+    public ClientCredentials? Credentials { get; init; }
+}
+
+/// <summary>
+/// What a client app presents: a certificate issued by the deployment's CA (TLS on Akka.Remote, needed because
+/// ClusterClient talks Akka.Remote to the gateways) and a signed token sent with every request.
+/// </summary>
+public sealed record ClientCredentials
+{
+    /// <summary>The deployment's CA (PEM); with <see cref="Certificate"/>, the client connects over mutual TLS.</summary>
+    public string? CaCertificate { get; init; }
+    /// <summary>The client's PKCS#12 certificate with its private key.</summary>
+    public string? Certificate { get; init; }
+    public string? CertificatePassword { get; init; }
+    /// <summary>The signed client token (from <c>clients/NAME.token</c>); null: requests go without one.</summary>
+    public string? Token { get; init; }
+
+    public bool Tls => Certificate is not null;
+
+    /// <summary>A client's files in a directory made by <c>edgeactors certs</c>.</summary>
+    public static ClientCredentials FromCertsDirectory(string dir, string client)
+    {
+        var tokenPath = Actors.Security.Certificates.ClientTokenPath(dir, client);
+        return new ClientCredentials
+        {
+            CaCertificate = Path.Combine(dir, Actors.Security.Certificates.CaCertificateFile),
+            Certificate = Actors.Security.Certificates.ClientCertificatePath(dir, client),
+            Token = File.Exists(tokenPath) ? ReadToken(tokenPath) : throw new ArgumentException($"client token file not found: {tokenPath}"),
+        };
+    }
+
+    public static string ReadToken(string path) =>
+        File.Exists(path) ? File.ReadAllText(path).Trim() : throw new ArgumentException($"client token file not found: {path}");
 }
 
 /// <summary>The reply to a request and how many attempts it took (attempts &gt; 1 means it was retried).</summary>
@@ -56,8 +91,13 @@ public sealed class EdgeClient : IAsyncDisposable
     public static EdgeClient Connect(EdgeClientOptions options)
     {
         if (options.Contacts.Count == 0) throw new ArgumentException("at least one contact (host:port of an edge or datacenter node) is needed");
+        var credentials = options.Credentials;
+        var tls = credentials is { Tls: true }
+            ? Actors.Security.TlsCredentials.Load(credentials.CaCertificate ?? throw new ArgumentException("client: a certificate needs the deployment's CA certificate (ClientCredentials.CaCertificate)"),
+                credentials.Certificate!, credentials.CertificatePassword, "client")
+            : null;
         var contacts = options.Contacts
-            .Select(c => $"\"{NodeConfig.SeedAddress(c)}/system/receptionist\"")
+            .Select(c => $"\"{NodeConfig.SeedAddress(c, tls is not null)}/system/receptionist\"")
             .ToList();
         var logLevel = Environment.GetEnvironmentVariable("EDGEACTORS_CLIENT_LOGLEVEL") ?? "ERROR";
         var config = ConfigurationFactory.ParseString($$"""
@@ -69,14 +109,14 @@ public sealed class EdgeClient : IAsyncDisposable
               actor.provider = remote
               remote {
                 log-remote-lifecycle-events = off
-                dot-netty.tcp { hostname = "{{options.Host}}", port = 0, maximum-frame-size = 4MiB }
+                dot-netty.tcp { hostname = "{{options.Host}}", port = 0, maximum-frame-size = 4MiB, enable-ssl = {{(tls is null ? "false" : "true")}} }
               }
               cluster.client {
                 initial-contacts = [{{string.Join(", ", contacts)}}]
                 establishing-get-contacts-interval = 1s
                 refresh-contacts-interval = 5s
-                heartbeat-interval = 1s
-                acceptable-heartbeat-pause = 3s
+                heartbeat-interval = 500ms
+                acceptable-heartbeat-pause = 2s
                 buffer-size = 10000
                 reconnect-timeout = off
               }
@@ -84,7 +124,8 @@ public sealed class EdgeClient : IAsyncDisposable
             }
             """);
         if (!options.DefaultSerializer) config = config.WithFallback(EdgeSerialization.Config);
-        var system = ActorSystem.Create("edgeactors-client", config);
+        var setup = BootstrapSetup.Create().WithConfig(config);
+        var system = tls is null ? ActorSystem.Create("edgeactors-client", setup) : ActorSystem.Create("edgeactors-client", setup.And(tls.Setup()));
         var client = system.ActorOf(ClusterClient.Props(ClusterClientSettings.Create(system)), "edge-client");
         return new EdgeClient(options, system, client);
     }
@@ -118,8 +159,15 @@ public sealed class EdgeClient : IAsyncDisposable
     public async Task<SyncStatus> GetSyncStatusAsync(string? node = null, CancellationToken ct = default) =>
         (await RequestAsync<SyncStatus>(new GetSyncStatus(NodeAddress(node)), ct)).Value;
 
-    /// <summary>host:port → the node's full address (empty for null).</summary>
+    /// <summary>host:port → the node's full address (empty for null), plain akka.tcp scheme (gateways accept either scheme).</summary>
     public static string NodeAddress(string? hostPort) => hostPort is null ? "" : NodeConfig.SeedAddress(hostPort);
+
+    /// <summary>host:port → the node's full address as the cluster writes it (akka.ssl.tcp with TLS).</summary>
+    public string AddressOf(string hostPort) => NodeConfig.SeedAddress(hostPort, _options.Credentials is { Tls: true });
+
+    /// <summary>The request as sent: inside <see cref="Authenticated"/> when the client has a token.</summary>
+    private IEdgeMessage Wrap(IEdgeMessage request) =>
+        _options.Credentials?.Token is { } token && request is not Authenticated ? new Authenticated(token, request) : request;
 
     /// <summary>The data store of the datacenter node the client is connected to: counts, duplicates absorbed, lag per edge.</summary>
     public async Task<StoreStatus> GetStoreStatusAsync(string? node = null, CancellationToken ct = default) =>
@@ -142,10 +190,11 @@ public sealed class EdgeClient : IAsyncDisposable
         object reply;
         try
         {
-            reply = await _client.Ask<object>(new ClusterClient.Send(GatewayActor.Path, request, localAffinity: true), timeout);
+            reply = await _client.Ask<object>(new ClusterClient.Send(GatewayActor.Path, Wrap(request), localAffinity: true), timeout);
         }
         catch (AskTimeoutException ex)
         {
+            StoppedCheck(request, ex);
             throw new EdgeClientException($"no reply to {request.GetType().Name} within {timeout.TotalSeconds:0.#} s", ex);
         }
         return reply switch
@@ -166,10 +215,11 @@ public sealed class EdgeClient : IAsyncDisposable
             object reply;
             try
             {
-                reply = await _client.Ask<object>(new ClusterClient.Send(GatewayActor.Path, request, localAffinity: true), _options.RequestTimeout, ct);
+                reply = await _client.Ask<object>(new ClusterClient.Send(GatewayActor.Path, Wrap(request), localAffinity: true), _options.RequestTimeout, ct);
             }
             catch (AskTimeoutException ex)
             {
+                StoppedCheck(request, ex);
                 if (DateTime.UtcNow + backoff >= deadline)
                     throw new EdgeClientException($"no reply to {request.GetType().Name} after {attempt} attempt(s) within {_options.RetryDeadline.TotalSeconds:0}s", ex);
                 await Task.Delay(backoff, ct);
@@ -184,6 +234,14 @@ public sealed class EdgeClient : IAsyncDisposable
                 _ => throw new EdgeClientException($"unexpected reply {reply.GetType().Name} to {request.GetType().Name}"),
             };
         }
+    }
+
+    /// <summary>The client's actor system stops itself when a TLS handshake with the cluster fails: say so instead of timing out.</summary>
+    private void StoppedCheck(IEdgeMessage request, Exception inner)
+    {
+        if (CoordinatedShutdown.Get(System).ShutdownReason?.GetType().Name == "TlsHandshakeFailureReason") // internal in Akka.Remote
+            throw new EdgeClientException($"{request.GetType().Name}: the TLS handshake with the cluster failed, so the client stopped: " +
+                                          "its certificate is not issued by the cluster's CA, or the cluster's certificate is not issued by the client's CA", inner);
     }
 
     public async ValueTask DisposeAsync()

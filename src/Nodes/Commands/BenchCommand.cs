@@ -21,7 +21,7 @@ public static class BenchCommand
 {
     public const string Usage = """
         edgeactors bench ingest [--devices 500] [--rounds 120] [--batch 100] [--channels 4] [--drivers 10] [--window 100]
-                                [--remote-requests 20000] [--passes 5] [--base-port 4700] [--out docs/benchmarks.md] [--no-write]
+                                [--remote-requests 20000] [--passes 5] [--base-port 4700] [--out docs/benchmarks.md] [--no-write] [--tls]
           Telemetry readings/s through the sharded device path (one node, then two nodes) against a plain local actor
           running the same preprocessing fed by Tell (the baseline), and cross-node request/response with our
           serializer against Akka's default serializer, all in one run. Ends with RESULT lines; writes the figures
@@ -59,8 +59,9 @@ public static class BenchCommand
         if (o.Passes < 1) throw new CliException("--passes must be at least 1");
         var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
         var write = !args.Flag("no-write");
+        var tls = args.Flag("tls");
         args.EnsureAllUsed();
-        var result = await RunIngestAsync(o);
+        var result = await RunIngestAsync(o, tls);
         if (write) WriteMarkdown(outPath, o, result);
         return 0;
     }
@@ -76,7 +77,8 @@ public static class BenchCommand
         StageResult Raw, StageResult Sharded1, StageResult Sharded2, StageResult RemoteOurs, StageResult RemoteDefault,
         StageResult SmallOurs, StageResult SmallDefault, StageResult Durable);
 
-    public static async Task<IngestBenchResult> RunIngestAsync(IngestBenchOptions o)
+    /// <param name="tls">Also run the remote stages with our serializer over TLS with mutual authentication (RESULT remote_tls).</param>
+    public static async Task<IngestBenchResult> RunIngestAsync(IngestBenchOptions o, bool tls = false)
     {
         var settings = IngestionSettings.Default;
         Console.WriteLine($"bench ingest: {o.Devices} devices x {o.Rounds} batches x {o.Batch} readings x {o.Channels} channels " +
@@ -107,6 +109,14 @@ public static class BenchCommand
         Console.WriteLine(Inv($"RESULT remote ours_per_s={ours.PerSecond / o.Batch:0} default_per_s={dflt.PerSecond / o.Batch:0} ratio={remoteRatio:0.00}"));
         Console.WriteLine(Inv($"RESULT remote_small ours_per_s={smallOurs.PerSecond:0} default_per_s={smallDflt.PerSecond:0} ratio={smallOurs.PerSecond / smallDflt.PerSecond:0.00}"));
         Console.WriteLine(Inv($"RESULT ingest_durable sharded_durable_per_s={durable.PerSecond:0} ratio_to_memory={durable.PerSecond / sharded1.PerSecond:0.00}"));
+        if (tls)
+        {
+            var oursTls = await RemoteStageAsync(o, defaultSerializer: false, o.Batch, o.RemoteRequests, tls: true);
+            Report(oursTls);
+            var smallTls = await RemoteStageAsync(o, defaultSerializer: false, 1, o.RemoteRequests * 10, tls: true);
+            Report(smallTls);
+            Console.WriteLine(Inv($"RESULT remote_tls plain_per_s={ours.PerSecond / o.Batch:0} tls_per_s={oursTls.PerSecond / o.Batch:0} ratio={oursTls.PerSecond / ours.PerSecond:0.00} small_plain_per_s={smallOurs.PerSecond:0} small_tls_per_s={smallTls.PerSecond:0} small_ratio={smallTls.PerSecond / smallOurs.PerSecond:0.00}"));
+        }
         return new IngestBenchResult(raw, sharded1, sharded2, ours, dflt, smallOurs, smallDflt, durable);
     }
 
@@ -221,7 +231,7 @@ public static class BenchCommand
         string[] sets = durable ? [] : [NoOutbox];
         await using var others = new LocalCluster(
             [new NodeSpec("bench-seed", "seed", port), .. twoNodes ? new[] { new NodeSpec("bench-edge2", ["edge"], port + 1, ["--set", "akka.loglevel = WARNING", "--set", NoOutbox]) } : []],
-            Path.Combine(Path.GetTempPath(), "edgeactors-bench"));
+            Path.Combine(Path.GetTempPath(), "edgeactors-bench"), secure: false); // with an in-process node started without certificates
         if (twoNodes) others.Start("bench-edge2");
         var (host, system) = await StartInProcessNodeAsync("seed,edge", port, port, [.. sets, $"edgeactors.node.data-dir = \"{Path.Combine(Path.GetTempPath(), "edgeactors-bench", $"node-{port}-{Environment.ProcessId}").Replace("\\", "/")}\""]);
         try
@@ -255,22 +265,33 @@ public static class BenchCommand
     /// Cross-node request/response: this process is a datacenter node (device proxy), every device lives on an edge
     /// process; 10 callers x 10 in flight. The default-serializer run rebinds our messages to Akka's JSON serializer on both sides.
     /// </summary>
-    private static async Task<StageResult> RemoteStageAsync(IngestBenchOptions o, bool defaultSerializer, int batchSize, int requests)
+    private static async Task<StageResult> RemoteStageAsync(IngestBenchOptions o, bool defaultSerializer, int batchSize, int requests, bool tls = false)
     {
-        var port = o.BasePort + (defaultSerializer ? 30 : 20) + (batchSize == o.Batch ? 0 : 20);
-        string[] sets = defaultSerializer ? [DefaultSerializerBinding, NoOutbox] : [NoOutbox];
+        var port = o.BasePort + (defaultSerializer ? 30 : 20) + (batchSize == o.Batch ? 0 : 20) + (tls ? 50 : 0);
+        var benchDir = Path.Combine(Path.GetTempPath(), "edgeactors-bench");
+        var certs = Path.Combine(benchDir, "certs");
+        string[] tlsSets = tls
+            ?
+            [
+                "edgeactors.security.tls = on",
+                $"edgeactors.security.ca-certificate = \"{Path.Combine(certs, Actors.Security.Certificates.CaCertificateFile)}\"",
+                $"edgeactors.security.certificate = \"{Actors.Security.Certificates.NodeCertificatePath(certs, "bench-inproc")}\"",
+            ]
+            : [];
+        string[] sets = defaultSerializer ? [DefaultSerializerBinding, NoOutbox] : [NoOutbox, .. tlsSets];
         var edgeArgs = new List<string> { "--set", "akka.loglevel = WARNING" };
         foreach (var s in sets) edgeArgs.AddRange(["--set", s]);
         await using var others = new LocalCluster(
             [new NodeSpec("bench-seed", "seed", port), new NodeSpec("bench-remote-edge", ["edge"], port + 1, edgeArgs)],
-            Path.Combine(Path.GetTempPath(), "edgeactors-bench"));
+            benchDir, secure: tls); // the in-process node gets its certificate from the same deployment below
+        if (tls) Actors.Security.Certificates.Ensure(certs, ["bench-inproc"], []);
         others.Start("bench-remote-edge");
         var (host, system) = await StartInProcessNodeAsync("seed,datacenter", port, port, sets);
         try
         {
             await WaitForUpAsync(system, 2, others);
             var proxy = host.Services.GetRequiredService<ActorRegistry>().Get<DeviceRegion>();
-            var name = $"remote req/resp, {(defaultSerializer ? "default" : "our")} serializer, {batchSize}-reading batches";
+            var name = $"remote req/resp, {(defaultSerializer ? "default" : "our")} serializer, {batchSize}-reading batches{(tls ? ", TLS" : "")}";
             if (defaultSerializer) requests = Math.Max(100, requests / 4);
             StageResult? last = null;
             for (var pass = 0; pass < 2; pass++)

@@ -79,7 +79,7 @@ public static class ExperimentCommand
         var basePort = args.Int("base-port", 4153);
         if (contacts is not null)
         {
-            var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = NodeConfig.SplitList(contacts)!, RequestTimeout = TimeSpan.FromSeconds(20) });
+            var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = NodeConfig.SplitList(contacts)!, Credentials = CertsCommand.ClientCredentialsFrom(args), RequestTimeout = TimeSpan.FromSeconds(20) });
             return new Session { Client = client };
         }
         if (edges < 1) throw new CliException("--edges must be at least 1");
@@ -89,7 +89,7 @@ public static class ExperimentCommand
         log($"starting {layout.Count} node processes on 127.0.0.1:{basePort}..{basePort + layout.Count - 1} (logs in {dir})");
         var cluster = new LocalCluster(layout, dir);
         cluster.StartAll();
-        var c = EdgeClient.Connect(new EdgeClientOptions { Contacts = cluster.GatewayContacts.ToList(), RequestTimeout = TimeSpan.FromSeconds(20) });
+        var c = EdgeClient.Connect(new EdgeClientOptions { Contacts = cluster.GatewayContacts.ToList(), Credentials = cluster.ClientCredentials, RequestTimeout = TimeSpan.FromSeconds(20) });
         var overview = await DemoCommand.WaitForMembersAsync(c, cluster, layout.Count, TimeSpan.FromSeconds(90));
         if (overview is null)
         {

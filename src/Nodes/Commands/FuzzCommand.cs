@@ -85,7 +85,7 @@ public static class FuzzCommand
         var layout = LocalCluster.DefaultLayout(basePort);
         await using var cluster = new LocalCluster(layout, dir);
         cluster.StartAll();
-        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = cluster.GatewayContacts.ToList(), RequestTimeout = TimeSpan.FromSeconds(5) });
+        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = cluster.GatewayContacts.ToList(), Credentials = cluster.ClientCredentials, RequestTimeout = TimeSpan.FromSeconds(5) });
         if (await DemoCommand.WaitForMembersAsync(client, cluster, layout.Count, TimeSpan.FromSeconds(90)) is null)
             throw new CliException("the local cluster did not form (see " + dir + ")");
         var target = new DeviceId("fuzz-target");

@@ -24,13 +24,14 @@ public static class InferCommand
         var model = args.Get("model", "fmnist-mlp");
         var contacts = SimulateCommand.NodeConfigContacts(args);
         var dataset = args.Get("dataset");
+        var credentials = CertsCommand.ClientCredentialsFrom(args);
         args.EnsureAllUsed();
         if (via is not ("frames" or "model")) throw new CliException("--via must be frames or model");
         if (count < 1 || concurrency < 1) throw new CliException("--count and --concurrency must be positive");
 
         var data = FashionMnist.Load(FashionMnist.ResolveDirectory(dataset), train: false);
         count = Math.Min(count, data.Count);
-        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts });
+        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, Credentials = credentials });
         var latencies = new ConcurrentBag<double>();
         long correct = 0, answered = 0, escalated = 0, overflowed = 0, unavailable = 0, notClassified = 0, failed = 0;
         var providers = new ConcurrentDictionary<string, int>();

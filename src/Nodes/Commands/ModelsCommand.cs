@@ -19,7 +19,8 @@ public static class ModelsCommand
     {
         var sub = args.Positional.FirstOrDefault() ?? throw new CliException("models: say list, publish, rollback, pin or latest");
         var contacts = SimulateCommand.NodeConfigContacts(args);
-        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, RetryDeadline = TimeSpan.FromSeconds(30) });
+        var credentials = CertsCommand.ClientCredentialsFrom(args);
+        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, Credentials = credentials, RetryDeadline = TimeSpan.FromSeconds(30) });
         try
         {
             switch (sub)

@@ -9,9 +9,13 @@ public static class NodeCommand
     public const string Usage = """
         edgeactors node [--roles seed,edge,datacenter] [--host H] [--port P] [--seeds host:port,...]
                         [--config file.conf]... [--set 'hocon.key = value']... [--hocon-dir DIR] [--data-dir DIR]
+                        [--certs DIR --cert-name NAME] [--site NAME]
           Starts one cluster node (roles default to all three). Settings: hocon/base.conf, hocon/<role>.conf, --config files,
           EDGEACTORS_ROLES / EDGEACTORS_HOST / EDGEACTORS_PORT / EDGEACTORS_SEEDS / EDGEACTORS_DATA_DIR, then the flags.
           Files (the model registry on a datacenter) go to --data-dir, default .data/node-<port>.
+          --certs DIR (made by 'edgeactors certs'): TLS with mutual authentication using DIR/nodes/NAME.pfx and DIR/ca.crt,
+          and client tokens checked with DIR/token.key (edgeactors.security).
+          --site (edgeactors.node.site, EDGEACTORS_SITE) names an edge's site: devices '<site>/<id>' live there while it is up.
           Stops gracefully on SIGTERM or Ctrl-C.
         """;
 
@@ -28,6 +32,9 @@ public static class NodeCommand
             Sets = args.GetAll("set"),
             HoconDirectory = args.Get("hocon-dir"),
             DataDirectory = args.Get("data-dir"),
+            CertsDirectory = args.Get("certs"),
+            CertName = args.Get("cert-name"),
+            Site = args.Get("site"),
         };
     }
 
@@ -39,7 +46,16 @@ public static class NodeCommand
         Console.WriteLine($"edgeactors node: roles={string.Join(",", roles)} address={config.GetString("akka.remote.dot-netty.tcp.hostname")}:{config.GetInt("akka.remote.dot-netty.tcp.port")} seeds={string.Join(",", config.GetStringList("akka.cluster.seed-nodes"))}");
         using var host = NodeHost.Build(config, roles);
         var started = DateTime.UtcNow;
-        await host.RunAsync();
+        await host.StartAsync();
+        var system = host.Services.GetService(typeof(Akka.Actor.ActorSystem)) as Akka.Actor.ActorSystem;
+        await host.WaitForShutdownAsync();
+        var reason = system is null ? null : Akka.Actor.CoordinatedShutdown.Get(system).ShutdownReason;
+        if (reason?.GetType().Name == "TlsHandshakeFailureReason") // internal in Akka.Remote
+        {
+            Console.Error.WriteLine("edgeactors node: stopped: a TLS handshake with another node failed (the 'TLS:' lines above say why): " +
+                                    "this node's CA (edgeactors.security.ca-certificate) does not trust the cluster's certificates, or the reverse");
+            return 79;
+        }
         Console.WriteLine($"edgeactors node: stopped cleanly");
         return 0;
     }

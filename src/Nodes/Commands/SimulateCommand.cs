@@ -9,6 +9,7 @@ public static class SimulateCommand
         edgeactors simulate --contacts host:port[,host:port...] [--duration <seconds>] [simulator options]
           Streams simulated sensors and cameras into a running cluster through the client library.
           Contacts are edge or datacenter nodes (default 127.0.0.1:4054,127.0.0.1:4055,127.0.0.1:4056).
+        {CertsCommand.ClientOptionsUsage}
         {SimulatorOptions.Usage}
         """;
 
@@ -16,8 +17,9 @@ public static class SimulateCommand
     {
         var contacts = NodeConfigContacts(args);
         var sim = SimulatorOptions.FromArgs(args, TimeSpan.FromSeconds(30));
+        var credentials = CertsCommand.ClientCredentialsFrom(args);
         args.EnsureAllUsed();
-        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts });
+        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, Credentials = credentials });
         var simulator = new Simulator(sim);
         var run = simulator.RunAsync(client);
         var clock = System.Diagnostics.Stopwatch.StartNew();

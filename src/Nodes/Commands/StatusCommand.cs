@@ -6,7 +6,7 @@ namespace EdgeActors.Nodes.Commands;
 public static class StatusCommand
 {
     public const string Usage = """
-        edgeactors status [--contacts host:port,...] [--device ID]
+        edgeactors status [--contacts host:port,...] [--device ID] [--certs DIR [--client NAME]] [--token-file F]
           Without --device: cluster members (roles, status), per edge node shards and live device entities, and the
           answering node's inference runtime (execution provider, models, queues, escalations, overflow).
           With --device: that device's state (sequences, counts, rejections, channel statistics, buffer fill) and, when a
@@ -18,10 +18,11 @@ public static class StatusCommand
     {
         var contacts = SimulateCommand.NodeConfigContacts(args);
         var device = args.Get("device");
+        var credentials = CertsCommand.ClientCredentialsFrom(args);
         args.EnsureAllUsed();
         await using var client = EdgeClient.Connect(new EdgeClientOptions
         {
-            Contacts = contacts, RequestTimeout = TimeSpan.FromSeconds(5), RetryDeadline = TimeSpan.FromSeconds(15),
+            Contacts = contacts, Credentials = credentials, RequestTimeout = TimeSpan.FromSeconds(5), RetryDeadline = TimeSpan.FromSeconds(15),
         });
         try
         {
@@ -39,7 +40,18 @@ public static class StatusCommand
                     var inf = await client.GetInferenceStatusAsync();
                     Console.WriteLine($"inference on {inf.Node}: provider {inf.Provider}{(inf.ProviderNote.Length > 0 ? $" ({inf.ProviderNote})" : "")}");
                     foreach (var m in inf.Models)
+                    {
                         Console.WriteLine($"  {m.Name,-14} v{m.Version,-3} queue {m.QueueDepth,-4} served {m.Served,-8} batches {m.Batches,-7} overloaded {m.Overloaded,-5} escalated {m.Escalated,-5} overflowed {m.Overflowed}{(m.LastError.Length > 0 ? $"  last error: {m.LastError}" : "")}");
+                        if (m.Session is { } h)
+                            Console.WriteLine($"    session: primary {h.Primary}, serving on {h.Serving}; primary failures {h.PrimaryFailures} ({h.ConsecutiveFailures} in a row), " +
+                                              $"recreated {h.Recreations}, CPU fallback batches {h.FallbackBatches}" +
+                                              (h.NextPrimaryRetryMs > 0 ? $", primary retry at {DateTimeOffset.FromUnixTimeMilliseconds(h.NextPrimaryRetryMs):HH:mm:ss.fff} UTC" : "") +
+                                              (h.FallbackReason.Length > 0 ? $"; last failure: {h.FallbackReason}" : ""));
+                    }
+                    if (inf.Datacenter is { } b)
+                        Console.WriteLine($"  datacenter breaker: {b.State} ({b.ConsecutiveFailures} failures in a row), opened {b.Opens} times, {b.FastAnswers} frames answered at once" +
+                                          (b.RetryAtMs > 0 ? $", trial call at {DateTimeOffset.FromUnixTimeMilliseconds(b.RetryAtMs):HH:mm:ss.fff} UTC" : "") +
+                                          (b.LastFailure.Length > 0 ? $"; last failure: {b.LastFailure}" : ""));
                 }
                 catch (EdgeClientException ex)
                 {

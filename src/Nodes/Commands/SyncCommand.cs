@@ -18,8 +18,9 @@ public static class SyncCommand
         var sub = args.Positional.FirstOrDefault();
         if (sub != "status") throw new CliException("sync: say 'sync status'");
         var contacts = SimulateCommand.NodeConfigContacts(args);
+        var credentials = CertsCommand.ClientCredentialsFrom(args);
         args.EnsureAllUsed();
-        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, RetryDeadline = TimeSpan.FromSeconds(15) });
+        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, Credentials = credentials, RetryDeadline = TimeSpan.FromSeconds(15) });
         ClusterOverview overview;
         try
         {

@@ -37,11 +37,12 @@ public static class TrainCommand
         var publish = !args.Flag("no-publish");
         var contacts = SimulateCommand.NodeConfigContacts(args);
         var dataset = args.Get("dataset");
+        var credentials = CertsCommand.ClientCredentialsFrom(args);
         args.EnsureAllUsed();
 
         var trained = Train(new Options(model, layers, sgd, outPath), dataset, Console.WriteLine);
         if (!publish) return 0;
-        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, RetryDeadline = TimeSpan.FromSeconds(30) });
+        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, Credentials = credentials, RetryDeadline = TimeSpan.FromSeconds(30) });
         try
         {
             var published = await client.PublishModelAsync(new PublishModel(model, trained.Onnx, [784], FashionLabels.Names, trained.Description));

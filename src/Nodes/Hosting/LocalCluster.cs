@@ -8,7 +8,10 @@ public sealed record NodeSpec(string Name, IReadOnlyList<string> Roles, int Port
 {
     public NodeSpec(string name, string roles, int port) : this(name, roles.Split(','), port, []) { }
 
-    public string HostPort => $"127.0.0.1:{Port}";
+    /// <summary>The address the node binds and advertises (its namespace's address when the cluster runs in namespaces).</summary>
+    public string Host { get; init; } = "127.0.0.1";
+
+    public string HostPort => $"{Host}:{Port}";
 }
 
 /// <summary>
@@ -23,14 +26,44 @@ public sealed class LocalCluster : IAsyncDisposable
     public IReadOnlyList<NodeSpec> Specs { get; }
     public string SeedHostPort { get; }
 
-    public LocalCluster(IReadOnlyList<NodeSpec> specs, string directory)
+    /// <summary>The nodes' network namespaces when the cluster was made with one (partitions), else null.</summary>
+    public NetworkNamespaces? Network { get; }
+
+    /// <summary>TLS with mutual authentication between the nodes and client tokens at the gateways (the default).</summary>
+    public bool Secure { get; }
+
+    /// <summary>The deployment's certificates (made once, by the same code as <c>edgeactors certs</c>): <c>&lt;dir&gt;/certs</c>.</summary>
+    public string CertsDirectory => Path.Combine(Directory, "certs");
+
+    /// <summary>The client name whose certificate and token <see cref="ClientCredentials"/> returns (all scopes).</summary>
+    public const string ClientName = "client";
+
+    /// <param name="secure">false: plain TCP and no client tokens (<c>--insecure</c>).</param>
+    /// <param name="network">run every node in a network namespace of its own (partitions); null: all on 127.0.0.1.</param>
+    public LocalCluster(IReadOnlyList<NodeSpec> specs, string directory, bool secure = true, NetworkNamespaces? network = null)
     {
+        Network = network;
+        specs = network is null ? specs : specs.Select(s => s with { Host = network.Address(s.Name) }).ToList();
         Specs = specs;
         Directory = directory;
+        Secure = secure;
         System.IO.Directory.CreateDirectory(directory);
         var seed = specs.FirstOrDefault(s => s.Roles.Contains("seed")) ?? throw new ArgumentException("a local cluster needs a seed node");
         SeedHostPort = seed.HostPort;
+        if (secure)
+            Actors.Security.Certificates.Ensure(CertsDirectory, specs.Select(s => s.Name), [(ClientName, Actors.Security.ClientTokens.Scopes.ToArray())]);
     }
+
+    /// <summary>What a client of this cluster presents (certificate and token); null when the cluster is not secure.</summary>
+    public Client.ClientCredentials? ClientCredentials =>
+        Secure ? Client.ClientCredentials.FromCertsDirectory(CertsDirectory, ClientName) : null;
+
+    /// <summary>A node's address as the cluster writes it (akka.ssl.tcp with TLS).</summary>
+    public string AddressOf(int port) =>
+        NodeConfig.SeedAddress(Specs.FirstOrDefault(s => s.Port == port)?.HostPort ?? $"127.0.0.1:{port}", Secure);
+
+    /// <summary>A node's address by name.</summary>
+    public string AddressOf(string name) => NodeConfig.SeedAddress(Specs.Single(s => s.Name == name).HostPort, Secure);
 
     /// <summary>The default demo layout: one seed, one datacenter, two edges, on consecutive ports.</summary>
     public static IReadOnlyList<NodeSpec> DefaultLayout(int basePort, int edges = 2)
@@ -63,7 +96,7 @@ public sealed class LocalCluster : IAsyncDisposable
             throw new InvalidOperationException($"node {name} is already running (pid {existing.Pid})");
         var args = new List<string>
         {
-            "node", "--roles", string.Join(",", spec.Roles), "--host", "127.0.0.1", "--port", spec.Port.ToString(), "--seeds", SeedHostPort,
+            "node", "--roles", string.Join(",", spec.Roles), "--host", spec.Host, "--port", spec.Port.ToString(), "--seeds", SeedHostPort,
             "--data-dir", Path.Combine(Directory, spec.Name),
         };
         if (spec.Roles.Contains("datacenter"))
@@ -73,8 +106,11 @@ public sealed class LocalCluster : IAsyncDisposable
             args.AddRange(["--set", $"edgeactors.federated.database-path = \"{Path.GetFullPath(Path.Combine(Directory, "federation.db"))}\""]);
             args.AddRange(["--set", $"edgeactors.registry.database-path = \"{Path.GetFullPath(Path.Combine(Directory, "registry.db"))}\""]);
         }
+        if (Secure) args.AddRange(["--certs", CertsDirectory, "--cert-name", spec.Name]);
+        // each edge's site is its node name: devices '<name>/<id>' live on it while it is up
+        if (spec.Roles.Contains("edge")) args.AddRange(["--site", spec.Name]);
         args.AddRange(spec.ExtraArgs);
-        var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"));
+        var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"), Network);
         _nodes[name] = node;
         return node;
     }
@@ -121,9 +157,15 @@ public sealed class NodeProcess
         LogPath = logPath;
     }
 
-    public static NodeProcess Start(NodeSpec spec, IReadOnlyList<string> args, string logPath)
+    public static NodeProcess Start(NodeSpec spec, IReadOnlyList<string> args, string logPath, NetworkNamespaces? network = null)
     {
         var (file, prefix) = SelfCommand();
+        if (network is not null)
+        {
+            // "ip netns exec" execs the node in place: same pid, so signals and kills reach the node itself
+            var wrapped = network.Wrap(spec.Name, file, prefix);
+            (file, prefix) = (wrapped.File, wrapped.Args.ToArray());
+        }
         var psi = new ProcessStartInfo(file)
         {
             RedirectStandardOutput = true,

@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using EdgeActors.Actors;
+using EdgeActors.Actors.Devices;
 
 namespace EdgeActors.Nodes.Hosting;
 
@@ -15,6 +16,12 @@ public sealed record NodeOptions
     public IReadOnlyList<string> Sets { get; init; } = [];
     public string? HoconDirectory { get; init; }
     public string? DataDirectory { get; init; }
+    /// <summary><c>--certs DIR</c>: a directory made by <c>edgeactors certs</c>; turns on TLS and client tokens.</summary>
+    public string? CertsDirectory { get; init; }
+    /// <summary><c>--cert-name NAME</c>: which node certificate in the certs directory (nodes/NAME.pfx).</summary>
+    public string? CertName { get; init; }
+    /// <summary>The edge's site name (<c>edgeactors.node.site</c>): published as cluster role <c>site:&lt;name&gt;</c>.</summary>
+    public string? Site { get; init; }
 }
 
 /// <summary>
@@ -67,6 +74,11 @@ public static class NodeConfig
         layers.Add(Overrides(cli.Host, cli.Port, cli.Seeds));
         var dataDir = cli.DataDirectory ?? env.GetValueOrDefault("EDGEACTORS_DATA_DIR");
         if (!string.IsNullOrEmpty(dataDir)) layers.Add(ConfigurationFactory.ParseString($"edgeactors.node.data-dir = {Quote(Path.GetFullPath(dataDir))}"));
+        var siteFlag = cli.Site ?? env.GetValueOrDefault("EDGEACTORS_SITE");
+        if (siteFlag is not null) layers.Add(ConfigurationFactory.ParseString($"edgeactors.node.site = {Quote(siteFlag)}"));
+
+        if (cli.CertsDirectory is not null) layers.Add(CertsLayer(cli.CertsDirectory, cli.CertName));
+        else if (cli.CertName is not null) throw new CliException("--cert-name needs --certs DIR");
 
         var clusterRoles = roles.ToList();
         if (roles.Contains(Roles.Edge) || roles.Contains(Roles.Datacenter)) clusterRoles.Add(Roles.Gateway);
@@ -86,7 +98,53 @@ public static class NodeConfig
 
         var config = layers[^1];
         for (var i = layers.Count - 2; i >= 0; i--) config = config.WithFallback(layers[i]);
-        return (config, roles);
+        var site = config.GetString("edgeactors.node.site", "") ?? "";
+        if (site.Length > 0)
+        {
+            if (!Sites.IsValidName(site))
+                throw new CliException($"edgeactors.node.site = '{site}' is invalid: 1..{Sites.MaxNameLength} of letters, digits, '-', '_', '.'");
+            if (roles.Contains(Roles.Edge))
+            {
+                var withSite = config.GetStringList("akka.cluster.roles").Append(Sites.Role(site));
+                config = ConfigurationFactory.ParseString($"akka.cluster.roles = [{string.Join(", ", withSite.Select(Quote))}]").WithFallback(config);
+            }
+        }
+        return (WithTlsSeeds(config), roles);
+    }
+
+    /// <summary>With TLS on, Akka's addresses use the akka.ssl.tcp scheme: seed addresses written as akka.tcp are rewritten.</summary>
+    private static Config WithTlsSeeds(Config config)
+    {
+        if (!TlsOn(config)) return config;
+        var seeds = config.GetStringList("akka.cluster.seed-nodes").Select(s => s.Replace("akka.tcp://", "akka.ssl.tcp://", StringComparison.Ordinal));
+        return ConfigurationFactory.ParseString($"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(Quote))}]").WithFallback(config);
+    }
+
+    public static bool TlsOn(Config config) => Actors.Security.SecuritySettings.FromConfig(config.GetConfig(Actors.Security.SecuritySettings.Section)).Tls;
+
+    private static Config CertsLayer(string dir, string? name)
+    {
+        var full = Path.GetFullPath(dir);
+        if (!File.Exists(Path.Combine(full, Actors.Security.Certificates.CaCertificateFile)))
+            throw new CliException($"--certs: {full} holds no {Actors.Security.Certificates.CaCertificateFile} (make one with 'edgeactors certs --out {dir}')");
+        if (name is null)
+        {
+            var nodes = System.IO.Directory.Exists(Path.Combine(full, Actors.Security.Certificates.NodesDirectory))
+                ? System.IO.Directory.GetFiles(Path.Combine(full, Actors.Security.Certificates.NodesDirectory), "*.pfx")
+                : [];
+            if (nodes.Length != 1)
+                throw new CliException($"--certs: {full} holds {nodes.Length} node certificates; say which with --cert-name NAME (nodes/NAME.pfx)");
+            name = Path.GetFileNameWithoutExtension(nodes[0]);
+        }
+        return ConfigurationFactory.ParseString($$"""
+            edgeactors.security {
+              tls = on
+              client-tokens = on
+              ca-certificate = {{Quote(Path.Combine(full, Actors.Security.Certificates.CaCertificateFile))}}
+              certificate = {{Quote(Actors.Security.Certificates.NodeCertificatePath(full, name))}}
+              token-key = {{Quote(Path.Combine(full, Actors.Security.Certificates.TokenKeyFile))}}
+            }
+            """);
     }
 
     private static Config Overrides(string? host, int? port, IReadOnlyList<string>? seeds)
@@ -113,8 +171,8 @@ public static class NodeConfig
         Path.IsPathRooted(path) ? path : Path.Combine(DataDirectory(config), path);
 
     /// <summary>Accepts a full address (<c>akka.tcp://edgeactors@host:port</c>) or just <c>host:port</c>.</summary>
-    public static string SeedAddress(string seed) =>
-        seed.Contains("://", StringComparison.Ordinal) ? seed : $"akka.tcp://{SystemName}@{seed}";
+    public static string SeedAddress(string seed, bool tls = false) =>
+        seed.Contains("://", StringComparison.Ordinal) ? seed : $"{(tls ? "akka.ssl.tcp" : "akka.tcp")}://{SystemName}@{seed}";
 
     private static int? ParsePort(string? raw, string what)
     {

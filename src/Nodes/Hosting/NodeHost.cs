@@ -10,6 +10,7 @@ using EdgeActors.Actors.Gateway;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Ingestion;
 using EdgeActors.Actors.Registry;
+using EdgeActors.Actors.Security;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages.Serialization;
 using Microsoft.Extensions.DependencyInjection;
@@ -23,6 +24,7 @@ public static class NodeHost
     public static IHost Build(Config config, IReadOnlyList<string> roles)
     {
         var sharding = DeviceShardingSettings.FromConfig(config.GetConfig("edgeactors.sharding"));
+        var locality = LocalitySettings.FromConfig(config.GetConfig("edgeactors.locality"));
         var ingestion = IngestionSettings.FromConfig(config.GetConfig("edgeactors.ingestion"));
         var maxIdLength = config.GetInt("edgeactors.gateway.max-device-id-length", 128);
         var isEdge = roles.Contains(Roles.Edge);
@@ -55,12 +57,16 @@ public static class NodeHost
         var adapters = AdapterSettings.FromConfig(config.GetConfig(AdapterSettings.ConfigPath),
             defaultPrefix: $"hw-{config.GetInt("akka.remote.dot-netty.tcp.port")}-");
 
+        var security = SecuritySettings.FromConfig(config.GetConfig(SecuritySettings.Section)).Resolve(p => NodeConfig.DataPath(config, p));
+        var clientAuth = isGateway ? security.LoadClientAuth() : null;
+
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
         builder.Services.AddAkka(NodeConfig.SystemName, (akka, _) =>
         {
             akka.AddHocon(config, HoconAddMode.Prepend)
                 .AddHocon(EdgeSerialization.Config, HoconAddMode.Append)
+                .AddTransportSecurity(security)
                 .AddClusterListener()
                 .AddModelRegistry(registrySettings, hostSingleton: isDatacenter);
             if (federation.Enabled)
@@ -69,13 +75,13 @@ public static class NodeHost
             if (isDatacenter) akka.AddDatacenterInferenceService().AddSyncSink(() => DataStoreFactory.Open(store), syncSink);
             if (isEdge) akka.AddFrameClassifier(classification);
             if (isEdge && outboxEnabled) akka.AddOutbox(outbox).AddSyncSender<OutboxWriter>(syncSender);
-            akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training);
+            akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training, locality);
             if (isEdge) akka.AddSensorAdapters(adapters);
             if (training is not null) akka.AddFederatedWorker(training, federation);
             if (isGateway)
             {
                 akka.WithClusterClientReceptionist("receptionist", Roles.Gateway)
-                    .AddGateway(maxIdLength);
+                    .AddGateway(maxIdLength, clientAuth);
             }
         });
         return builder.Build();

@@ -68,6 +68,9 @@ public sealed class Simulator(SimulatorOptions options)
 
     public Exception? Failure { get; private set; }
 
+    /// <summary>Called with every answered request (the chaos run records what was accepted, where and when).</summary>
+    public Action<IDeviceCommand, Reply<IngestAck>>? Observer { get; init; }
+
     public async Task RunAsync(EdgeClient client, CancellationToken ct = default)
     {
         var data = options.Cameras > 0 && options.FramesPerSecond > 0
@@ -133,6 +136,7 @@ public sealed class Simulator(SimulatorOptions options)
         {
             var reply = await client.RequestAsync<IngestAck>(request, ct);
             tally.Record(reply);
+            Observer?.Invoke(request, reply);
             return reply.Value;
         }
         catch (EdgeClientException ex)

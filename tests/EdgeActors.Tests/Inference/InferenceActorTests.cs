@@ -348,7 +348,8 @@ public sealed class InferenceActorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Contains("'other'", other.Detail);
 
         var stats = StatsOf(actor);
-        Assert.Equal(new LoadedModel(ModelName, 1, 0, 0, 0, 0, 0, 0, ""), stats);
+        var provider = ExecutionProvider.Current;
+        Assert.Equal(new LoadedModel(ModelName, 1, 0, 0, 0, 0, 0, 0, "", new SessionHealth(provider, provider, 0, 0, 0, 0, "", 0)), stats);
     }
 
     [Fact]

@@ -135,7 +135,8 @@ internal static class MessageAssert
         Assert.Equal(expected.Node, actual.Node);
         Assert.Equal(expected.Provider, actual.Provider);
         Assert.Equal(expected.ProviderNote, actual.ProviderNote);
-        Assert.Equal(expected.Models, actual.Models); // LoadedModel: scalar fields only
+        Assert.Equal(expected.Models, actual.Models); // LoadedModel and SessionHealth: scalar fields only
+        Assert.Equal(expected.Datacenter, actual.Datacenter);
     }
 
     public static void Equal(DeviceState expected, DeviceState actual)
@@ -255,6 +256,13 @@ internal static class MessageAssert
                 Assert.Equal(expected, actual); // no array fields: record equality is value equality
                 break;
             case IFederatedMessage or TrainingFrames or TrainingFramesAck or SensorHealth:
+                Deep(expected, actual, expected.GetType().Name);
+                break;
+            case Authenticated au:
+                Assert.Equal(au.Token, ((Authenticated)actual).Token);
+                Equal(au.Request, ((Authenticated)actual).Request);
+                break;
+            case ILocalityMessage:
                 Deep(expected, actual, expected.GetType().Name);
                 break;
             default:

@@ -147,9 +147,16 @@ internal static class SampleMessages
         "CPU",
         "CUDA unavailable: libcudnn.so.9: cannot open shared object file",
         [
-            new LoadedModel("fmnist-mlp", 3, 17, 1_234_567_890, 98_765, 12, 345, 6, ""),
+            new LoadedModel("fmnist-mlp", 3, 17, 1_234_567_890, 98_765, 12, 345, 6, "",
+                new SessionHealth("CUDA", "CPU fallback", 1_234, 3, 1_231, 98_000, "CUDA failure 2: out of memory — ünïcødé", 1_735_689_600_123)),
             new LoadedModel("fmnist-cnn", 0, 0, 0, 0, 0, 0, 0, "sha256 mismatch for fmnist-cnn v2: expected 9f86…, got e3b0…"),
-        ]);
+        ],
+        new CircuitBreakerStatus(CircuitState.HalfOpen, 5, 12, 3_456_789, 1_735_689_600_456, "escalation to fmnist-large timed out after 1s"));
+
+    /// <summary>A datacenter's status: no frame classifier, so no breaker; a model on a healthy CUDA primary (not in <see cref="All"/>: one sample per type).</summary>
+    public static InferenceStatus DatacenterInference() => new(
+        "akka.tcp://edgeactors@dc-1.example:4053", "CUDA", "CUDA device 0",
+        [new LoadedModel("fmnist-large", 1, 0, 5, 5, 0, 0, 0, "", new SessionHealth("CUDA", "CUDA", 0, 0, 0, 0, "", 0))]);
 
     public static DeviceState State() => new(
         new DeviceId("ħŧ-sensor-ü"),
@@ -245,6 +252,27 @@ internal static class SampleMessages
         new StoreStatus("akka.tcp://edgeactors@dc-1:4053", "postgres", 1_234_567_890, 42_000, 17,
             [new EdgeStoreLag("akka.tcp://edgeactors@edge-1:4053", 1_735_689_600_000, 1_250, 900_000), new EdgeStoreLag("edge-ü", 0, 0, 0)]),
         .. Federated(),
+        .. Security(),
+        .. Locality(),
+    ];
+
+    /// <summary>A client token as <c>certs</c> issues it (the serializer does not check it; the gateway does).</summary>
+    public const string SampleToken = "ea1.Y2xpZW50LcO8fGluZ2VzdCxxdWVyeXxzZW5zb3ItfDE5MjQ5OTIwMDA.c2lnbmF0dXJlLW9mLTMyLWJ5dGVzLXNpZ25hdHVyZS1vZi0zMg";
+
+    public static IEdgeMessage[] Security() =>
+    [
+        new Authenticated(SampleToken, Telemetry()),
+    ];
+
+    /// <summary>One sample of each device-locality message (sequences with gaps and extreme deltas).</summary>
+    public static IEdgeMessage[] Locality() =>
+    [
+        new GetDeviceHistory(new DeviceId("edge1/" + UnicodeDeviceId), 4096),
+        new DeviceHistory(new DeviceId("edge1/" + UnicodeDeviceId),
+            new KindHistory(1_234_567, [0, 1, 2, 5, 1_000_000_000_000, long.MaxValue]),
+            new KindHistory(0, []),
+            "akka.tcp://edgeactors@dc-ü-1:4053",
+            "SQLite error 5: database is locked"),
     ];
 
     public static ExperimentSpec Spec() => new(

@@ -149,6 +149,21 @@ public abstract class DataStoreContractTests : IDisposable
     }
 
     [Fact]
+    public void Sequences_should_count_a_devices_rows_and_return_the_latest_ascending()
+    {
+        using var store = OpenStore();
+        store.Store("edge-a", [Telemetry(Sensor, 7, 7, 7f), Telemetry(Sensor, 3, 3, 3f), Telemetry(Sensor, 9, 9, 9f), Frame(Sensor, 4, 4, null)], 100);
+        store.Store("edge-b", [Telemetry(Sensor, 3, 3, 3f), Telemetry(Sensor, 1, 1, 1f), Telemetry(new DeviceId("other"), 100, 100, 0f)], 200);
+        var telemetry = store.Sequences(Sensor, RecordKind.Telemetry, 3);
+        Assert.Equal(4, telemetry.Count); // 3 was resent: one row
+        Assert.Equal([3L, 7L, 9L], telemetry.Sequences);
+        Assert.Equal([4L], store.Sequences(Sensor, RecordKind.Frame, 10).Sequences);
+        Assert.Equal(4, store.Sequences(Sensor, RecordKind.Telemetry, 0).Count);
+        Assert.Empty(store.Sequences(Sensor, RecordKind.Telemetry, 0).Sequences);
+        Assert.Equal(0, store.Sequences(new DeviceId("nobody"), RecordKind.Telemetry, 10).Count);
+    }
+
+    [Fact]
     public void Lag_should_be_tracked_per_edge()
     {
         using var store = OpenStore();

@@ -1,0 +1,165 @@
+using System.Collections.Immutable;
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Configuration;
+
+namespace EdgeActors.Actors.Devices;
+
+/// <summary>
+/// Device locality. An edge node may have a <b>site</b> name (<c>edgeactors.node.site</c>, <c>--site</c>), published as
+/// the cluster role <c>site:&lt;name&gt;</c>. A device whose id is <c>&lt;site&gt;/&lt;local-id&gt;</c> is <b>homed</b>
+/// on that site: its shard is one of the site's own (<c>&lt;site&gt;:&lt;n&gt;</c>), which lives on the site's edge
+/// whenever that edge is up. Any other device id is homeless and spread over the edges by hash as before.
+/// </summary>
+public static class Sites
+{
+    public const string RolePrefix = "site:";
+    public const int MaxNameLength = 64;
+
+    /// <summary>A site name: 1..64 of ASCII letters, digits, '-', '_' and '.'.</summary>
+    public static bool IsValidName(string? name)
+    {
+        if (string.IsNullOrEmpty(name) || name.Length > MaxNameLength) return false;
+        foreach (var c in name)
+            if (!(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.'))
+                return false;
+        return true;
+    }
+
+    public static string Role(string site) => RolePrefix + site;
+
+    /// <summary>The site among a member's roles, or null.</summary>
+    public static string? FromRoles(IEnumerable<string> roles)
+    {
+        foreach (var r in roles)
+            if (r.StartsWith(RolePrefix, StringComparison.Ordinal) && r.Length > RolePrefix.Length)
+                return r[RolePrefix.Length..];
+        return null;
+    }
+
+    /// <summary>The home site of a device id <c>&lt;site&gt;/&lt;local-id&gt;</c> (non-empty local id); null for a homeless device.</summary>
+    public static string? HomeOfDevice(string deviceId)
+    {
+        var slash = deviceId.IndexOf('/');
+        if (slash <= 0 || slash == deviceId.Length - 1) return null;
+        var site = deviceId[..slash];
+        return IsValidName(site) ? site : null;
+    }
+
+    /// <summary>The home site of a shard id <c>&lt;site&gt;:&lt;n&gt;</c>; null for a homeless (plain number) shard.</summary>
+    public static string? HomeOfShard(string shardId)
+    {
+        var colon = shardId.LastIndexOf(':');
+        return colon <= 0 ? null : shardId[..colon];
+    }
+}
+
+/// <summary>Typed locality settings bound from <c>edgeactors.locality</c>.</summary>
+public sealed record LocalitySettings(int ShardsPerSite, int RebalanceLimit, bool Restore, TimeSpan RestoreTimeout)
+{
+    /// <summary>Home shards as configured by default, and no state restore (what tests that build sharding directly get).</summary>
+    public static readonly LocalitySettings Default = new(10, 10, false, TimeSpan.FromMilliseconds(500));
+
+    public static LocalitySettings FromConfig(Config? section)
+    {
+        if (section is null || section.IsEmpty) return Default with { Restore = true };
+        var perSite = section.GetInt("shards-per-site", Default.ShardsPerSite);
+        if (perSite is < 1 or > 1000) throw new ArgumentException($"edgeactors.locality.shards-per-site must be in 1..1000, got {perSite}");
+        var limit = section.GetInt("rebalance-limit", Default.RebalanceLimit);
+        if (limit < 1) throw new ArgumentException($"edgeactors.locality.rebalance-limit must be >= 1, got {limit}");
+        var restore = section.GetBoolean("restore", true);
+        var timeout = section.GetTimeSpan("restore-timeout", Default.RestoreTimeout);
+        if (timeout <= TimeSpan.Zero || timeout > TimeSpan.FromSeconds(30))
+            throw new ArgumentException($"edgeactors.locality.restore-timeout must be in (0, 30s], got {timeout}");
+        return new LocalitySettings(perSite, limit, restore, timeout);
+    }
+}
+
+/// <summary>
+/// Shard allocation keyed by home site. A home shard (<c>&lt;site&gt;:&lt;n&gt;</c>) is allocated to the region on the
+/// node with role <c>site:&lt;site&gt;</c> when that region is registered, otherwise to the least-loaded region.
+/// Rebalance returns every home shard that sits away from its home while the home region is registered (so devices
+/// move back once their edge returns), and otherwise balances the movable shards (homeless ones, and home shards whose
+/// home is absent) from the most- to the least-loaded region, at most <c>limit</c> per round and only when the two
+/// differ by 2 shards or more (never back and forth).
+/// </summary>
+public sealed class HomeSiteAllocationStrategy : IShardAllocationStrategy
+{
+    private readonly Func<IActorRef, string?> _siteOf;
+    private readonly int _limit;
+
+    /// <param name="siteOf">The site of the node a region lives on (null: none or unknown).</param>
+    /// <param name="limit">Most movable shards moved per rebalance round (home returns are not limited).</param>
+    public HomeSiteAllocationStrategy(Func<IActorRef, string?> siteOf, int limit)
+    {
+        _siteOf = siteOf;
+        _limit = Math.Max(1, limit);
+    }
+
+    /// <summary>Sites from the cluster membership: a region's address (local regions have none: this node's) → its member's site role.</summary>
+    public static Func<IActorRef, string?> ClusterSites(ActorSystem system)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        return region =>
+        {
+            var address = region.Path.Address;
+            if (!address.HasGlobalScope) address = cluster.SelfAddress;
+            foreach (var m in cluster.State.Members)
+                if (m.Address.Equals(address))
+                    return Sites.FromRoles(m.Roles);
+            return null;
+        };
+    }
+
+    public Task<IActorRef> AllocateShard(IActorRef requester, string shardId, IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations)
+    {
+        if (currentShardAllocations.Count == 0) return Task.FromResult(requester);
+        var home = Sites.HomeOfShard(shardId);
+        if (home is not null)
+        {
+            var homeRegion = RegionOf(home, currentShardAllocations.Keys);
+            if (homeRegion is not null) return Task.FromResult(homeRegion);
+        }
+        return Task.FromResult(LeastLoaded(currentShardAllocations));
+    }
+
+    public Task<IImmutableSet<string>> Rebalance(IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations, IImmutableSet<string> rebalanceInProgress)
+    {
+        var sites = currentShardAllocations.Keys.ToDictionary(r => r, _siteOf);
+        var present = sites.Values.Where(s => s is not null).ToHashSet();
+        var result = ImmutableHashSet.CreateBuilder<string>();
+
+        // 1. home shards away from a home that is present go back (all at once: at most shards-per-site per site)
+        foreach (var (region, shards) in currentShardAllocations)
+            foreach (var shard in shards)
+            {
+                var home = Sites.HomeOfShard(shard);
+                if (home is not null && home != sites[region] && present.Contains(home) && !rebalanceInProgress.Contains(shard))
+                    result.Add(shard);
+            }
+        if (result.Count > 0 || rebalanceInProgress.Count > 0 || currentShardAllocations.Count < 2)
+            return Task.FromResult<IImmutableSet<string>>(result.ToImmutable());
+
+        // 2. least-shard balancing of the movable shards
+        bool Movable(string shard) => Sites.HomeOfShard(shard) is not { } h || !present.Contains(h);
+        var ordered = currentShardAllocations.OrderBy(kv => kv.Value.Count).ThenBy(kv => kv.Key.Path.ToString(), StringComparer.Ordinal).ToList();
+        var least = ordered[0].Value.Count;
+        var most = ordered[^1];
+        var difference = most.Value.Count - least;
+        if (difference < 2) return Task.FromResult<IImmutableSet<string>>(result.ToImmutable());
+        foreach (var shard in most.Value.Where(Movable).Take(Math.Min(_limit, difference / 2)))
+            result.Add(shard);
+        return Task.FromResult<IImmutableSet<string>>(result.ToImmutable());
+    }
+
+    private IActorRef? RegionOf(string site, IEnumerable<IActorRef> regions)
+    {
+        foreach (var r in regions)
+            if (_siteOf(r) == site)
+                return r;
+        return null;
+    }
+
+    private static IActorRef LeastLoaded(IImmutableDictionary<IActorRef, IImmutableList<string>> allocations) =>
+        allocations.OrderBy(kv => kv.Value.Count).ThenBy(kv => kv.Key.Path.ToString(), StringComparer.Ordinal).First().Key;
+}

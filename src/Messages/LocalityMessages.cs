@@ -1,0 +1,19 @@
+namespace EdgeActors.Messages;
+
+/// <summary>Device locality and state restore (a device entity asks the datacenter store what it holds). Crosses the wire.</summary>
+public interface ILocalityMessage : IEdgeMessage;
+
+/// <summary>
+/// Sent by a device entity when it starts (to a datacenter's <c>SyncSink</c>): what the store holds of this device,
+/// per kind the record count and the latest <c>MaxSequences</c> stored sequences. Answered with <see cref="DeviceHistory"/>.
+/// </summary>
+public sealed record GetDeviceHistory(DeviceId DeviceId, int MaxSequences) : ILocalityMessage;
+
+/// <summary>One kind of a device's stored records: how many, and the latest stored sequences (ascending).</summary>
+public sealed record KindHistory(long Count, long[] Sequences)
+{
+    public static readonly KindHistory Empty = new(0, []);
+}
+
+/// <summary>What a store holds of one device (<c>Source</c>: the answering sink's address; <c>Error</c> non-empty when the store could not be read).</summary>
+public sealed record DeviceHistory(DeviceId DeviceId, KindHistory Telemetry, KindHistory Frames, string Source, string Error = "") : ILocalityMessage;

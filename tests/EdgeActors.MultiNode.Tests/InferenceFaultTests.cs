@@ -1,0 +1,180 @@
+using System.Diagnostics;
+using EdgeActors.Actors.Inference;
+using EdgeActors.Actors.Models;
+using EdgeActors.Messages;
+using EdgeActors.Nodes.Client;
+using EdgeActors.Nodes.Commands;
+using EdgeActors.Nodes.Hosting;
+using Xunit.Abstractions;
+
+namespace EdgeActors.MultiNode.Tests;
+
+/// <summary>
+/// Faults in real node processes: an edge whose primary inference session fails on purpose (fault injection, as a
+/// failing GPU would) still answers every request with the clean result, and a stopped datacenter opens the edge's
+/// circuit breaker (frames are acknowledged with the edge's prediction at once) until it is back.
+/// </summary>
+public sealed class InferenceFaultTests(ITestOutputHelper output) : IAsyncLifetime
+{
+    private LocalCluster _cluster = null!;
+    private EdgeClient _client = null!;
+    private int[] _ports = [];
+    private string _dir = "";
+
+    private string Addr(int i) => $"akka.tcp://edgeactors@127.0.0.1:{_ports[i]}";
+
+    public async Task InitializeAsync()
+    {
+        _ports = Ports.Free(3);
+        _dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"inference-faults-{Environment.ProcessId}-{_ports[0]}");
+        _cluster = new LocalCluster(
+        [
+            new NodeSpec("seed", "seed", _ports[0]),
+            new NodeSpec("datacenter", ["datacenter"], _ports[1], []),
+            new NodeSpec("edge", ["edge"], _ports[2],
+            [
+                "--set", "edgeactors.inference.runtime.fault-injection.failure-probability = 0.2",
+                "--set", "edgeactors.inference.runtime.session-recovery { retry-backoff-min = 300ms, retry-backoff-max = 1s }",
+                "--set", "edgeactors.inference.escalation.confidence-threshold = 1",
+                "--set", "edgeactors.inference.escalation.breaker { max-failures = 3, reset-timeout = 1s, max-reset-timeout = 2s }",
+            ]),
+        ], _dir);
+        _cluster.StartAll();
+        _client = EdgeClient.Connect(new EdgeClientOptions
+        {
+            Contacts = [$"127.0.0.1:{_ports[2]}"],
+            RequestTimeout = TimeSpan.FromSeconds(5),
+            RetryDeadline = TimeSpan.FromSeconds(60),
+        });
+        Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 3, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _client.DisposeAsync();
+        await _cluster.StopAllAsync(TimeSpan.FromSeconds(20));
+        await _cluster.DisposeAsync();
+    }
+
+    private async Task<InferenceStatus> EdgeStatus()
+    {
+        var s = await _client.GetInferenceStatusAsync($"127.0.0.1:{_ports[2]}");
+        Assert.Equal(Addr(2), s.Node);
+        return s;
+    }
+
+    private long _sequence = DateTime.UtcNow.Ticks;
+
+    private async Task<(IngestAck Ack, double Ms)> Frame(string camera)
+    {
+        var pixels = new byte[784];
+        new Random((int)(_sequence % 10_000)).NextBytes(pixels);
+        var frame = new CameraFrame(new DeviceId(camera), ++_sequence, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), 28, 28, pixels, 3);
+        var sw = Stopwatch.StartNew();
+        var ack = (await _client.SendFrameAsync(frame)).Value;
+        return (ack, sw.Elapsed.TotalMilliseconds);
+    }
+
+    private static double Median(IEnumerable<double> xs)
+    {
+        var a = xs.Order().ToArray();
+        return a.Length == 0 ? double.NaN : a[a.Length / 2];
+    }
+
+    [Fact]
+    public async Task Edge_should_answer_through_GPU_faults_and_open_its_breaker_while_the_datacenter_is_down()
+    {
+        // ---- real (untrained) MLPs: the edge serves fmnist-mlp, the datacenter also the larger fmnist-large
+        var edgeModel = MlpOnnx.Export(new Mlp([784, 32, 10], 1));
+        var large = MlpOnnx.Export(new Mlp([784, 64, 10], 2));
+        await _client.PublishModelAsync(new PublishModel("fmnist-mlp", edgeModel, [784], FashionLabels.Names, "fault test"));
+        await _client.PublishModelAsync(new PublishModel("fmnist-large", large, [784], FashionLabels.Names, "fault test large"));
+        Assert.True(await ModelBootstrap.WaitUntilServedAsync(_client, [$"127.0.0.1:{_ports[2]}"], "fmnist-mlp", TimeSpan.FromSeconds(60), output.WriteLine));
+        Assert.True(await ModelBootstrap.WaitUntilServedAsync(_client, [$"127.0.0.1:{_ports[1]}"], "fmnist-large", TimeSpan.FromSeconds(60), output.WriteLine));
+
+        // ---- a burst of requests while the edge's primary session fails 20% of its runs: every answer is the clean one
+        var info = new ModelInfo("fmnist-mlp", 1, [784], FashionLabels.Names, OnnxModel.Sha256(edgeModel), edgeModel.Length, 0, "");
+        using var clean = OnnxModel.Load(edgeModel, info, InferenceRuntimeSettings.Default, 8);
+        const int workers = 4, perWorker = 50, count = 4;
+        var answered = 0;
+        var sw = Stopwatch.StartNew();
+        await Task.WhenAll(Enumerable.Range(0, workers).Select(async w =>
+        {
+            var rng = new Random(w);
+            for (var i = 0; i < perWorker; i++)
+            {
+                var x = Enumerable.Range(0, count * 784).Select(_ => (float)rng.NextDouble()).ToArray();
+                var reply = await _client.InferAsync(new Infer("fmnist-mlp", w * 1_000 + i, count, x, InferencePriority.Normal));
+                var result = Assert.IsType<InferResult>(reply);
+                Assert.Equal(Addr(2), result.Node);
+                var expected = new float[count * 10];
+                lock (clean) clean.Run(x, count, expected);
+                for (var k = 0; k < expected.Length; k++)
+                    Assert.True(Math.Abs(expected[k] - result.Output[k]) <= 1e-5f, $"request {w}/{i} output {k}: clean {expected[k]}, edge {result.Output[k]}");
+                Interlocked.Increment(ref answered);
+            }
+        }));
+        var burst = sw.Elapsed;
+        var health = (await EdgeStatus()).Models.Single(m => m.Name == "fmnist-mlp").Session!;
+        output.WriteLine($"FIGURE gpu-fault burst: {answered}/{workers * perWorker} infer requests answered correctly in {burst.TotalSeconds:0.0}s " +
+                         $"(primary {health.Primary}: {health.PrimaryFailures} injected failures, {health.Recreations} recreations, " +
+                         $"{health.FallbackBatches} CPU fallback batches, serving on {health.Serving})");
+        Assert.Equal(workers * perWorker, answered);
+        Assert.True(health.PrimaryFailures > 0, "no injected failure in the burst");
+        Assert.True(health.Recreations > 0, "the failed primary session was never recreated");
+        Assert.True(health.FallbackBatches >= health.PrimaryFailures);
+
+        // ---- frames with the datacenter up: escalated (every frame, threshold 1), the breaker closed
+        var up = new List<double>();
+        for (var i = 0; i < 10; i++)
+        {
+            var (ack, ms) = await Frame("cam-up");
+            Assert.True(ack.Prediction!.Escalated, $"frame not escalated: {ack.Prediction}");
+            Assert.Equal(Addr(1), ack.Prediction.ServedBy);
+            up.Add(ms);
+        }
+        Assert.Equal(CircuitState.Closed, (await EdgeStatus()).Datacenter!.State);
+
+        // ---- the datacenter stops: every frame is still acknowledged with the edge's prediction; after 3 timeouts at
+        // most the breaker opens and frames no longer wait out the escalation timeout
+        await _cluster["datacenter"].StopAsync(TimeSpan.FromSeconds(20));
+        var down = new List<(IngestAck Ack, double Ms)>();
+        for (var i = 0; i < 15; i++) down.Add(await Frame("cam-down"));
+        Assert.All(down, d =>
+        {
+            Assert.Equal(1, d.Ack.Accepted);
+            Assert.False(d.Ack.Prediction!.Escalated);
+            Assert.Equal(PredictionNote.EscalationUnavailable, d.Ack.Prediction.Note);
+            Assert.Equal(Addr(2), d.Ack.Prediction.ServedBy);
+            Assert.InRange(d.Ack.Prediction.Label, 0, 9);
+        });
+        var breaker = (await EdgeStatus()).Datacenter!;
+        output.WriteLine($"breaker after the datacenter stopped: {breaker}");
+        Assert.NotEqual(CircuitState.Closed, breaker.State);
+        Assert.True(breaker.Opens >= 1);
+        Assert.True(breaker.FastAnswers >= 1, "no frame was answered at once by the open breaker");
+        // the frames that waited for the escalation timeout vs those the open breaker answered at once (figures only)
+        var waited = down.Take(3).Select(d => d.Ms).ToList();
+        var fast = down.Skip(3).Select(d => d.Ms).ToList();
+        output.WriteLine($"FIGURE frame latency: datacenter up (escalated) median {Median(up):0.0} ms; datacenter down, first 3 frames " +
+                         $"(escalation timeout 1s) median {Median(waited):0.0} ms; next {fast.Count} frames (breaker open or trial) median {Median(fast):0.0} ms");
+
+        // ---- the datacenter is back: a trial call succeeds and the breaker closes
+        _cluster.Start("datacenter");
+        Assert.True(await ModelBootstrap.WaitUntilServedAsync(_client, [$"127.0.0.1:{_ports[1]}"], "fmnist-large", TimeSpan.FromSeconds(90), output.WriteLine),
+            "the restarted datacenter did not serve fmnist-large; logs in " + _dir);
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        IngestAck? escalated = null;
+        while (escalated is null && DateTime.UtcNow < deadline)
+        {
+            var (ack, _) = await Frame("cam-back");
+            if (ack.Prediction!.Escalated) escalated = ack;
+            else await Task.Delay(200);
+        }
+        Assert.NotNull(escalated);
+        Assert.Equal(Addr(1), escalated.Prediction!.ServedBy);
+        var closed = (await EdgeStatus()).Datacenter!;
+        output.WriteLine($"breaker after the datacenter came back: {closed}");
+        Assert.Equal(CircuitState.Closed, closed.State);
+    }
+}

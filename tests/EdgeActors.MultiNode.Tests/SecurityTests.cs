@@ -1,0 +1,159 @@
+using EdgeActors.Actors.Security;
+using EdgeActors.Messages;
+using EdgeActors.Nodes.Client;
+using EdgeActors.Nodes.Commands;
+using EdgeActors.Nodes.Hosting;
+using Xunit.Abstractions;
+
+namespace EdgeActors.MultiNode.Tests;
+
+/// <summary>One TLS cluster of real node processes (seed, edge) with client tokens on, shared by the security tests.</summary>
+public sealed class SecureClusterFixture : IAsyncLifetime
+{
+    public LocalCluster Cluster { get; private set; } = null!;
+    public EdgeClient Client { get; private set; } = null!;
+    public int[] Ports { get; private set; } = [];
+    public string Directory { get; private set; } = "";
+    public string FormedIn { get; private set; } = "";
+
+    public async Task InitializeAsync()
+    {
+        Ports = MultiNode.Tests.Ports.Free(3); // seed, edge, and one for the node from another deployment
+        Directory = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"security-{Environment.ProcessId}-{Ports[0]}");
+        if (System.IO.Directory.Exists(Directory)) System.IO.Directory.Delete(Directory, recursive: true);
+        string[] light = ["--set", "edgeactors.federated.enabled = off"];
+        Cluster = new LocalCluster(
+        [
+            new NodeSpec("seed", ["seed"], Ports[0], light),
+            new NodeSpec("edge1", ["edge"], Ports[1], light),
+        ], Directory);
+        Assert.True(Cluster.Secure);
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        Cluster.StartAll();
+        Client = EdgeClient.Connect(new EdgeClientOptions
+        {
+            Contacts = [Cluster.Specs[1].HostPort],
+            Credentials = Cluster.ClientCredentials,
+            RequestTimeout = TimeSpan.FromSeconds(5),
+            RetryDeadline = TimeSpan.FromSeconds(30),
+        });
+        var overview = await DemoCommand.WaitForMembersAsync(Client, Cluster, 2, TimeSpan.FromSeconds(90));
+        Assert.True(overview is not null, "TLS cluster of 2 node processes did not form; node logs in " + Directory);
+        FormedIn = $"{sw.Elapsed.TotalSeconds:0.0}s: {DemoCommand.Describe(overview!)}";
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Client.DisposeAsync();
+        await Cluster.StopAllAsync(TimeSpan.FromSeconds(20));
+        await Cluster.DisposeAsync();
+    }
+}
+
+/// <summary>
+/// Transport security with real processes: mutual TLS between nodes and client (certificates from the deployment's
+/// CA, made by the same code as <c>edgeactors certs</c>), a node from another deployment cannot join, and clients
+/// without a valid, authorised token are refused at the gateway with nothing accepted.
+/// </summary>
+public sealed class SecurityTests(SecureClusterFixture fixture, ITestOutputHelper output) : IClassFixture<SecureClusterFixture>
+{
+    private LocalCluster Cluster => fixture.Cluster;
+
+    private static TelemetryBatch Batch(string device, int first = 1, int count = 5) =>
+        new(new DeviceId(device), 1,
+            Enumerable.Range(first, count).Select(i => (long)i).ToArray(),
+            Enumerable.Range(first, count).Select(i => 1_735_689_600_000L + i).ToArray(),
+            Enumerable.Range(first, count).Select(i => (float)i).ToArray());
+
+    private EdgeClient Connect(ClientCredentials? credentials) => EdgeClient.Connect(new EdgeClientOptions
+    {
+        Contacts = [Cluster.Specs[1].HostPort],
+        Credentials = credentials,
+        RequestTimeout = TimeSpan.FromSeconds(5),
+        RetryDeadline = TimeSpan.FromSeconds(30),
+    });
+
+    [Fact]
+    public async Task A_TLS_cluster_should_form_and_serve_a_client_with_certificate_and_token()
+    {
+        output.WriteLine("formed in " + fixture.FormedIn);
+        var overview = await fixture.Client.GetOverviewAsync();
+        Assert.All(overview.Members, m => Assert.StartsWith("akka.ssl.tcp://", m.Address));
+        Assert.Contains(overview.Members, m => m.Address == Cluster.AddressOf(fixture.Ports[1]) && m.Status == "Up");
+
+        var ack = (await fixture.Client.SendTelemetryAsync(Batch("sec-valid"))).Value;
+
+        Assert.Equal(5, ack.Accepted);
+        Assert.Equal(5, (await fixture.Client.GetDeviceStateAsync(new DeviceId("sec-valid"))).AcceptedReadings);
+    }
+
+    [Fact]
+    public async Task A_node_with_a_certificate_from_another_CA_should_not_join_and_the_log_should_say_why()
+    {
+        // a second deployment: its own CA and a node certificate from it (what a second `certs --out` run makes)
+        var foreign = Path.Combine(fixture.Directory, "foreign-certs");
+        Assert.Equal(0, CertsCommand.Run(new EdgeActors.Nodes.CliArgs(["--out", foreign, "--nodes", "rogue", "--clients", "rogue-app"], new HashSet<string> { "force" })));
+        var spec = new NodeSpec("rogue", ["edge"], fixture.Ports[2], []);
+        var log = Path.Combine(fixture.Directory, "rogue.log");
+        var rogue = NodeProcess.Start(spec,
+        [
+            "node", "--roles", "edge", "--host", "127.0.0.1", "--port", spec.Port.ToString(), "--seeds", Cluster.SeedHostPort,
+            "--data-dir", Path.Combine(fixture.Directory, "rogue"), "--certs", foreign, "--cert-name", "rogue",
+            "--set", "edgeactors.federated.enabled = off",
+        ], log);
+        try
+        {
+            // it tries to join the seed; the TLS handshake fails and it stops (Akka shuts a node down on a failed handshake)
+            var exited = await rogue.WaitForExitAsync(TimeSpan.FromSeconds(60));
+            output.WriteLine($"rogue exited={exited} code={rogue.ExitCode}\n{rogue.Tail(40)}");
+            var overview = await fixture.Client.GetOverviewAsync();
+            Assert.DoesNotContain(overview.Members, m => m.Address.EndsWith($":{spec.Port}"));
+            Assert.True(exited, "the node from another deployment kept running; log: " + log);
+            Assert.Equal(79, rogue.ExitCode);
+            var text = File.ReadAllText(log);
+            Assert.Contains($"TLS: refused peer ssl.tcp://edgeactors@127.0.0.1:{fixture.Ports[0]}", text);
+            Assert.Contains("is not valid for this deployment's CA", text);
+            Assert.Contains("a TLS handshake with another node failed", text);
+
+            // and a client with that deployment's certificate gets a clear error instead of a timeout
+            await using var stranger = Connect(ClientCredentials.FromCertsDirectory(foreign, "rogue-app"));
+            var ex = await Assert.ThrowsAsync<EdgeClientException>(() => stranger.TryOnceAsync<ClusterOverview>(GetClusterOverview.Instance, TimeSpan.FromSeconds(10)));
+            output.WriteLine(ex.Message);
+            Assert.Contains("TLS handshake with the cluster failed", ex.Message);
+        }
+        finally
+        {
+            rogue.KillHard();
+        }
+    }
+
+    [Fact]
+    public async Task Clients_without_a_valid_authorised_token_should_be_refused_and_nothing_they_sent_accepted()
+    {
+        var device = new DeviceId("sec-guarded");
+        var valid = Cluster.ClientCredentials!;
+        // a client allowed to read, not to ingest (added to the same deployment, as `certs` does for a new name)
+        Certificates.Ensure(Cluster.CertsDirectory, [], [("reader", [ClientTokens.Query])]);
+        var tampered = valid.Token![..^3] + (valid.Token[^3] == 'A' ? 'B' : 'A') + valid.Token[^2..];
+        var cases = new (string Name, ClientCredentials Credentials, string Reason)[]
+        {
+            ("no token", valid with { Token = null }, "requires a client token"),
+            ("tampered token", valid with { Token = tampered }, "signature is invalid"),
+            ("token without ingest", ClientCredentials.FromCertsDirectory(Cluster.CertsDirectory, "reader"), "needs scope 'ingest'"),
+        };
+        foreach (var (name, credentials, reason) in cases)
+        {
+            await using var client = Connect(credentials);
+            var ex = await Assert.ThrowsAsync<EdgeClientException>(() => client.SendTelemetryAsync(Batch(device.Value)));
+            output.WriteLine($"{name}: {ex.Message}");
+            Assert.Contains("rejected by the cluster", ex.Message);
+            Assert.Contains(reason, ex.Message);
+        }
+
+        var state = await fixture.Client.GetDeviceStateAsync(device);
+        Assert.Equal(0, state.AcceptedReadings);
+
+        // the same batch from the valid client is accepted in full: nothing of it was taken before
+        Assert.Equal(5, (await fixture.Client.SendTelemetryAsync(Batch(device.Value))).Value.Accepted);
+    }
+}
