@@ -92,6 +92,7 @@ public sealed record ChannelStats(long Count, double Mean, double Variance, floa
 
 public sealed record ReasonCount(RejectReason Reason, long Count);
 
+/// <summary>A device entity's state; <c>Sensor</c> is null unless a hardware adapter reports for the device.</summary>
 public sealed record DeviceState(
     DeviceId DeviceId,
     string Node,
@@ -104,7 +105,8 @@ public sealed record DeviceState(
     int BufferFill,
     int BufferCapacity,
     int FrameBufferFill,
-    int FrameBufferCapacity) : IDeviceEvent
+    int FrameBufferCapacity,
+    SensorStatus? Sensor = null) : IDeviceEvent
 {
     public long RejectedTotal => Rejections.Sum(r => r.Count);
 }

@@ -74,6 +74,7 @@ public sealed record DeviceRestore(Func<GetDeviceHistory, IActorRef, bool> Query
 public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
     private sealed record Overdue(long Id);
+    private sealed record SensorSilent;
 
     private sealed record RestoreTimedOut;
 
@@ -99,6 +100,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     private readonly Dictionary<long, Pending> _pending = new();
     private long _nextId;
     private bool _stopRequested;
+    private SensorMonitor? _sensor;
     private DeviceHistory? _fromStore;
     private Sync.OutboxWriter.DeviceWaiting? _fromOutbox;
 
@@ -214,6 +216,8 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         Receive<CameraFrame>(OnFrame);
         Receive<TrainingFrames>(OnTrainingFrames);
         Receive<GetDeviceState>(_ => Sender.Tell(State()));
+        Receive<SensorHealth>(OnSensorHealth);
+        Receive<SensorSilent>(_ => _sensor?.Silent(NowMs()));
         Receive<FrameClassifier.Classified>(OnClassified);
         Receive<Sync.OutboxWriter.Written>(OnWritten);
         Receive<Sync.OutboxWriter.WriteFailed>(f =>
@@ -329,6 +333,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             return;
         }
         IngestOutcome outcome;
+        var lastBefore = _telemetry.Sequences.HasAny ? _telemetry.Sequences.Last : long.MinValue;
         List<SyncRecord>? records = _services.Outbox is null ? null : new List<SyncRecord>(batch.Count);
         var anomaly = false;
         try
@@ -354,6 +359,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         }
         var ack = new IngestAck(_id, outcome.HighestContiguous, outcome.Accepted, outcome.Rejected?.ToArray() ?? [], _node);
         if (outcome.Accepted > 0) UpdateBehaviour();
+        if (_sensor is not null) WatchSensor(batch, lastBefore, outcome);
         if (records is { Count: > 0 })
         {
             Write(++_nextId, new Pending(Sender, ack, records.Select(r => r.Sequence).ToArray(), RecordKind.Telemetry, Stage.Writing, null), records);
@@ -418,6 +424,42 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         Sender.Tell(ack);
     }
 
+    private static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    private void OnSensorHealth(SensorHealth report)
+    {
+        if (report.DeviceId != _id) return;
+        var watchdog = _sensor?.Watchdog;
+        if (_sensor is null) _sensor = new SensorMonitor(report, NowMs());
+        else _sensor.Report(report, NowMs());
+        // the watchdog measures the time since the last reading: a report (re)starts it only when it is not running
+        if (watchdog != _sensor.Watchdog || !Timers.IsTimerActive(nameof(SensorSilent))) ArmWatchdog();
+    }
+
+    /// <summary>Restarts the watchdog (none when the adapter said it stopped); it fires when no reading came in time.</summary>
+    private void ArmWatchdog()
+    {
+        if (_sensor is { Watchdog.Ticks: > 0 }) Timers.StartSingleTimer(nameof(SensorSilent), new SensorSilent(), _sensor.Watchdog);
+        else Timers.Cancel(nameof(SensorSilent));
+    }
+
+    /// <summary>Feeds the readings new to this entity (above its previous last sequence) to the sensor's health monitor.</summary>
+    private void WatchSensor(TelemetryBatch batch, long lastBefore, IngestOutcome outcome)
+    {
+        if (batch.Sequences is null || batch.Timestamps is null || batch.Timestamps.Length != batch.Sequences.Length) return;
+        HashSet<long>? garbage = null;
+        if (outcome.Rejected is { } rejected)
+            foreach (var r in rejected)
+                if (r.Reason is RejectReason.NotANumber or RejectReason.OutOfRange && r.Sequence > lastBefore) (garbage ??= []).Add(r.Sequence);
+        var start = 0;
+        while (start < batch.Sequences.Length && batch.Sequences[start] <= lastBefore) start++;
+        var end = start;
+        while (end < batch.Sequences.Length && (end == start || batch.Sequences[end] > batch.Sequences[end - 1])) end++;
+        if (end == start) return; // a resend of what this entity already has
+        _sensor!.Readings(batch.Sequences.AsSpan(start, end - start), batch.Timestamps.AsSpan(start, end - start), garbage, NowMs());
+        ArmWatchdog();
+    }
+
     /// <summary>Per channel: mean and standard deviation of the accepted readings (what federated k-means clusters).</summary>
     private void UpdateBehaviour()
     {
@@ -458,6 +500,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             _telemetry.Buffer.Count,
             _telemetry.Buffer.Capacity,
             _frames.Buffer.Count,
-            _frames.Buffer.Capacity);
+            _frames.Buffer.Capacity,
+            _sensor?.Status());
     }
 }

@@ -93,7 +93,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         [typeof(SyncStatus)] = SyncStatusManifest,
         [typeof(GetStoreStatus)] = GetStoreStatusManifest,
         [typeof(StoreStatus)] = StoreStatusManifest,
-    }.Concat(FederatedCodec.Manifests).Concat(SecurityCodec.Manifests).Concat(LocalityCodec.Manifests).ToDictionary();
+    }.Concat(FederatedCodec.Manifests).Concat(SecurityCodec.Manifests).Concat(LocalityCodec.Manifests).Concat(AdapterCodec.Manifests).ToDictionary();
 
     public override string Manifest(object o) =>
         Manifests.TryGetValue(o.GetType(), out var m)
@@ -348,6 +348,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                 w.Int(s.BufferCapacity);
                 w.Int(s.FrameBufferFill);
                 w.Int(s.FrameBufferCapacity);
+                AdapterCodec.WriteStatus(w, s.Sensor);
                 break;
             case ClusterOverview o:
                 w.String(o.AnsweredBy);
@@ -375,6 +376,9 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                 break;
             case ILocalityMessage l:
                 LocalityCodec.Write(w, l);
+                break;
+            case SensorHealth:
+                AdapterCodec.Write(w, (IEdgeMessage)obj);
                 break;
             default:
                 throw new ArgumentException($"EdgeSerializer cannot serialize {obj.GetType().FullName}");
@@ -427,7 +431,8 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             SyncStatusManifest => ReadSyncStatus(ref r),
             GetStoreStatusManifest => r.String() is { Length: > 0 } n ? new GetStoreStatus(n) : GetStoreStatus.Instance,
             StoreStatusManifest => ReadStoreStatus(ref r),
-            _ => FederatedCodec.Read(manifest, ref r) ?? LocalityCodec.Read(manifest, ref r) ?? throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
+            _ => FederatedCodec.Read(manifest, ref r) ?? LocalityCodec.Read(manifest, ref r) ?? AdapterCodec.Read(manifest, ref r)
+                 ?? throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
         };
         r.End();
         return result;
@@ -572,7 +577,8 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         var nc = r.Count(25); // count varint, 2 doubles, 2 floats
         var channels = new ChannelStats[nc];
         for (var i = 0; i < nc; i++) channels[i] = new ChannelStats(r.VarI(), r.Double(), r.Double(), r.Float(), r.Float());
-        return new DeviceState(id, node, last, highest, readings, frames, reasons, channels, r.Int(), r.Int(), r.Int(), r.Int());
+        return new DeviceState(id, node, last, highest, readings, frames, reasons, channels, r.Int(), r.Int(), r.Int(), r.Int(),
+            AdapterCodec.ReadStatus(ref r));
     }
 
     private static ClusterOverview ReadOverview(ref BinReader r)

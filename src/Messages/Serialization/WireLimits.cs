@@ -95,6 +95,7 @@ public static class WireLimits
         ["jr"] = Bulk,
         ["La"] = Request,
         ["Lb"] = Status, // up to two kinds' latest stored sequences (varint deltas)
+        ["Ha"] = Small,  // sensor health report: a reason, a node address and a few counters
         // security: the envelope's request is checked against its own kind's limit as well
         [SecurityCodec.AuthenticatedManifest] = Bulk,
     };

@@ -9,7 +9,9 @@ public static class StatusCommand
         edgeactors status [--contacts host:port,...] [--device ID] [--certs DIR [--client NAME]] [--token-file F]
           Without --device: cluster members (roles, status), per edge node shards and live device entities, and the
           answering node's inference runtime (execution provider, models, queues, escalations, overflow).
-          With --device: that device's state (sequences, counts, rejections, channel statistics, buffer fill).
+          With --device: that device's state (sequences, counts, rejections, channel statistics, buffer fill) and, when a
+          hardware adapter reports for it, its health (Ok / Degraded / Offline, reason, since), faults by kind and the
+          adapter's counters.
         """;
 
     public static async Task<int> RunAsync(CliArgs args)
@@ -58,16 +60,7 @@ public static class StatusCommand
             }
             else
             {
-                var s = await client.GetDeviceStateAsync(new DeviceId(device));
-                Console.WriteLine($"device {s.DeviceId} on {s.Node}");
-                Console.WriteLine($"  last sequence {s.LastSequence}, highest contiguous {s.HighestContiguous}");
-                Console.WriteLine($"  accepted readings {s.AcceptedReadings}, accepted frames {s.AcceptedFrames}, rejected {s.RejectedTotal} ({string.Join(" ", s.Rejections.Select(r => $"{r.Reason}={r.Count}"))})");
-                Console.WriteLine($"  buffer {s.BufferFill}/{s.BufferCapacity} readings, {s.FrameBufferFill}/{s.FrameBufferCapacity} frames");
-                for (var i = 0; i < s.Channels.Length; i++)
-                {
-                    var c = s.Channels[i];
-                    Console.WriteLine($"  ch{i}: n={c.Count} mean={c.Mean:0.###} var={c.Variance:0.###} min={c.Min:0.###} max={c.Max:0.###}");
-                }
+                WriteDevice(Console.Out, await client.GetDeviceStateAsync(new DeviceId(device)));
             }
             return 0;
         }
@@ -75,6 +68,29 @@ public static class StatusCommand
         {
             Console.Error.WriteLine($"status: {ex.Message} (contacts {string.Join(",", contacts)})");
             return 1;
+        }
+    }
+
+    /// <summary>One device's state as <c>status --device</c> prints it (with its hardware health when an adapter reports).</summary>
+    public static void WriteDevice(TextWriter w, DeviceState s)
+    {
+        w.WriteLine($"device {s.DeviceId} on {s.Node}");
+        w.WriteLine($"  last sequence {s.LastSequence}, highest contiguous {s.HighestContiguous}");
+        w.WriteLine($"  accepted readings {s.AcceptedReadings}, accepted frames {s.AcceptedFrames}, rejected {s.RejectedTotal} ({string.Join(" ", s.Rejections.Select(r => $"{r.Reason}={r.Count}"))})");
+        w.WriteLine($"  buffer {s.BufferFill}/{s.BufferCapacity} readings, {s.FrameBufferFill}/{s.FrameBufferCapacity} frames");
+        if (s.Sensor is { } h)
+        {
+            var since = DateTimeOffset.FromUnixTimeMilliseconds(h.SinceMs).UtcDateTime;
+            w.WriteLine($"  health {h.Health} since {since:HH:mm:ss.fff} UTC{(h.Reason.Length > 0 ? $" ({h.Reason})" : "")}; " +
+                    $"degraded {h.Degradations}x, offline {h.Offlines}x, recovered {h.Recoveries}x");
+            w.WriteLine($"  faults {(h.Faults.Length == 0 ? "none" : string.Join(" ", h.Faults.Select(f => $"{f.Kind}={f.Count}")))}");
+            w.WriteLine($"  adapter on {h.AdapterNode}: produced {h.Produced}, last sequence {h.AdapterLastSequence}, " +
+                    $"unacknowledged {h.Unacknowledged}, dropped {h.Dropped}, restarts {h.Restarts}");
+        }
+        for (var i = 0; i < s.Channels.Length; i++)
+        {
+            var c = s.Channels[i];
+            w.WriteLine($"  ch{i}: n={c.Count} mean={c.Mean:0.###} var={c.Variance:0.###} min={c.Min:0.###} max={c.Max:0.###}");
         }
     }
 }

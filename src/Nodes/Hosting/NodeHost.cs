@@ -2,6 +2,7 @@ using Akka.Cluster.Hosting;
 using Akka.Configuration;
 using Akka.Hosting;
 using EdgeActors.Actors;
+using EdgeActors.Actors.Adapters;
 using EdgeActors.Actors.Cluster;
 using EdgeActors.Actors.Devices;
 using EdgeActors.Actors.Federated;
@@ -53,6 +54,8 @@ public static class NodeHost
         federation = federation with { DatabasePath = NodeConfig.DataPath(config, federation.DatabasePath) };
         var training = isEdge && federation.Enabled ? new LocalTrainingSet(federation.MaxFramesPerDevice) : null;
         var evalDirectory = config.GetString("edgeactors.federated.eval-data", "");
+        var adapters = AdapterSettings.FromConfig(config.GetConfig(AdapterSettings.ConfigPath),
+            defaultPrefix: $"hw-{config.GetInt("akka.remote.dot-netty.tcp.port")}-");
 
         var security = SecuritySettings.FromConfig(config.GetConfig(SecuritySettings.Section)).Resolve(p => NodeConfig.DataPath(config, p));
         var clientAuth = isGateway ? security.LoadClientAuth() : null;
@@ -73,6 +76,7 @@ public static class NodeHost
             if (isEdge) akka.AddFrameClassifier(classification);
             if (isEdge && outboxEnabled) akka.AddOutbox(outbox).AddSyncSender<OutboxWriter>(syncSender);
             akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training, locality);
+            if (isEdge) akka.AddSensorAdapters(adapters);
             if (training is not null) akka.AddFederatedWorker(training, federation);
             if (isGateway)
             {

@@ -1,3 +1,4 @@
+using EdgeActors.Actors.Adapters;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Nodes.Simulation;
@@ -45,7 +46,7 @@ public sealed record FaultSettings(
 }
 
 /// <summary>
-/// Synthetic multichannel telemetry for one device. Channel <c>c</c> is
+/// Synthetic multichannel telemetry for one device (signal model: <see cref="SensorSignal"/>). Channel <c>c</c> is
 /// <c>baseline_c + amplitude_c * sin(2π t / period_c + phase_c)</c> (t in seconds since the first batch), with
 /// per-device random baseline, amplitude, period and phase, plus Gaussian noise and injected faults
 /// (see <see cref="FaultSettings"/>). Everything is deterministic for a seed.
@@ -69,12 +70,8 @@ public sealed class TelemetryGenerator
     public const float MaxValue = 1e6f;
 
     private readonly FaultSettings _faults;
-    private readonly Random _signalRandom;
+    private readonly SensorSignal _signal;
     private readonly Random _faultRandom;
-    private readonly double[] _baseline;
-    private readonly double[] _amplitude;
-    private readonly double[] _periodSeconds;
-    private readonly double[] _phase;
     private long? _epochMs;
 
     public TelemetryGenerator(DeviceId device, int channels, FaultSettings faults, int seed)
@@ -86,20 +83,8 @@ public sealed class TelemetryGenerator
         Device = device;
         Channels = channels;
         _faults = faults;
-        _signalRandom = new Random(seed);
+        _signal = new SensorSignal(channels, new Random(seed));
         _faultRandom = new Random(unchecked(seed * -1640531535 + 0x5bd1e995));
-
-        _baseline = new double[channels];
-        _amplitude = new double[channels];
-        _periodSeconds = new double[channels];
-        _phase = new double[channels];
-        for (var c = 0; c < channels; c++)
-        {
-            _baseline[c] = 20.0 + 10.0 * c + (_signalRandom.NextDouble() - 0.5) * 10.0;
-            _amplitude[c] = 2.0 + 6.0 * _signalRandom.NextDouble();
-            _periodSeconds[c] = 30.0 + 270.0 * _signalRandom.NextDouble();
-            _phase[c] = 2.0 * Math.PI * _signalRandom.NextDouble();
-        }
     }
 
     public DeviceId Device { get; }
@@ -160,9 +145,8 @@ public sealed class TelemetryGenerator
 
     private float NextValue(int c, double t)
     {
-        var amplitude = _amplitude[c];
-        var clean = _baseline[c] + amplitude * Math.Sin(2.0 * Math.PI * t / _periodSeconds[c] + _phase[c]);
-        var value = clean + _faults.NoiseStdDev * amplitude * NextGaussian(_signalRandom);
+        var amplitude = _signal.Amplitude(c);
+        var value = _signal.Value(c, t, _faults.NoiseStdDev);
 
         // Fixed number of fault draws per value, whatever happens, so the stream stays aligned.
         var faultDraw = _faultRandom.NextDouble();
@@ -188,13 +172,5 @@ public sealed class TelemetryGenerator
         }
 
         return (float)Math.Clamp(value, MinValue, MaxValue);
-    }
-
-    /// <summary>Standard normal variate (Box–Muller).</summary>
-    private static double NextGaussian(Random random)
-    {
-        var u1 = 1.0 - random.NextDouble(); // (0, 1]: log is finite
-        var u2 = random.NextDouble();
-        return Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
     }
 }

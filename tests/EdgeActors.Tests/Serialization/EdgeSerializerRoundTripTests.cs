@@ -217,9 +217,25 @@ public sealed class EdgeSerializerRoundTripTests : EdgeSerializationTestKit
     [Fact]
     public void DeviceState_should_round_trip_with_no_channels_or_rejections()
     {
-        var state = SampleMessages.State() with { Rejections = [], Channels = [], BufferFill = 0, BufferCapacity = 0 };
+        var state = SampleMessages.State() with { Rejections = [], Channels = [], BufferFill = 0, BufferCapacity = 0, Sensor = null };
 
         MessageAssert.Equal(state, RoundTrip(state));
+    }
+
+    [Fact]
+    public void SensorHealth_should_round_trip()
+    {
+        var health = SampleMessages.Health();
+
+        MessageAssert.Equal(health, RoundTrip(health));
+    }
+
+    [Fact]
+    public void SensorHealth_should_round_trip_with_no_faults_and_empty_strings()
+    {
+        var health = new SensorHealth(new DeviceId("s"), DeviceHealth.Ok, "", "", 0, 0, 0, 0, 0, 0, 0, 0, []);
+
+        MessageAssert.Equal(health, RoundTrip(health));
     }
 
     [Fact]

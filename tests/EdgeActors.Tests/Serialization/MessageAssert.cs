@@ -163,6 +163,7 @@ internal static class MessageAssert
         Assert.Equal(expected.FrameBufferFill, actual.FrameBufferFill);
         Assert.Equal(expected.FrameBufferCapacity, actual.FrameBufferCapacity);
         Assert.Equal(expected.RejectedTotal, actual.RejectedTotal);
+        Deep(expected.Sensor, actual.Sensor, "Sensor");
     }
 
     public static void Equal(ClusterOverview expected, ClusterOverview actual)
@@ -254,7 +255,7 @@ internal static class MessageAssert
                 or ListModels or SetModelPolicy or RollbackModel or GetActiveModels or FetchModelChunk or GetInferenceStatus:
                 Assert.Equal(expected, actual); // no array fields: record equality is value equality
                 break;
-            case IFederatedMessage or TrainingFrames or TrainingFramesAck:
+            case IFederatedMessage or TrainingFrames or TrainingFramesAck or SensorHealth:
                 Deep(expected, actual, expected.GetType().Name);
                 break;
             case Authenticated au:

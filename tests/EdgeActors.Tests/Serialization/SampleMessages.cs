@@ -182,7 +182,17 @@ internal static class SampleMessages
         BufferFill: 4_095,
         BufferCapacity: 4_096,
         FrameBufferFill: 0,
-        FrameBufferCapacity: 64);
+        FrameBufferCapacity: 64,
+        Sensor: new SensorStatus(DeviceHealth.Degraded, "clock jumped back by 3600000 ms at sequence 1000000004399 — ü", 1_735_689_600_123,
+            3, 2, 4,
+            [new FaultCount(SensorFault.Exception, 7), new FaultCount(SensorFault.Hang, 1), new FaultCount(SensorFault.Garbage, long.MaxValue / 8),
+             new FaultCount(SensorFault.ClockJump, 2), new FaultCount(SensorFault.Silent, 0)],
+            "akka.tcp://edgeactors@10.0.0.12:4053", 1_000_000_004_400, 1_000_000_004_400, 17, 0, 9));
+
+    public static SensorHealth Health() => new(
+        new DeviceId("hw-4055-sensor-ü-01"), DeviceHealth.Offline, "disconnected: device unreachable — reconnecting (backoff 1.6s)",
+        "akka.tcp://edgeactors@10.0.0.12:4053", 3_000, 30_000, 5, 123_456_789, 123_456_789, 40, 2, 11,
+        [new FaultCount(SensorFault.Disconnect, 3), new FaultCount(SensorFault.Exception, 1_000_000_000_000)]);
 
     public static ClusterOverview Overview() => new(
         AnsweredBy: "akka.tcp://edge@dc-1.example:4053",
@@ -211,6 +221,7 @@ internal static class SampleMessages
         Ack(),
         new GetDeviceState(new DeviceId(UnicodeDeviceId)),
         State(),
+        Health(),
         GetClusterOverview.Instance,
         Overview(),
         new RequestRejected("no shard region for device 'ü-1' — coordinator unreachable"),
