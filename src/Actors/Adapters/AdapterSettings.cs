@@ -41,8 +41,8 @@ public sealed record AdapterSettings
 
     /// <summary>
     /// Reads the section (the node passes <c>config.GetConfig("edgeactors.adapters")</c>); missing keys take the defaults.
-    /// <paramref name="defaultPrefix"/> names the devices when <c>devices.prefix</c> is "" (the node uses <c>hw-&lt;port&gt;-</c>,
-    /// so two edges never attach the same device).
+    /// <paramref name="defaultPrefix"/> names the devices when <c>devices.prefix</c> is "" (the node uses <c>&lt;site&gt;/</c> on an
+    /// edge with a site, so its devices are homed on it, else <c>hw-&lt;port&gt;-</c>; two edges never attach the same device).
     /// </summary>
     public static AdapterSettings FromConfig(Config? section, string defaultPrefix = "hw-")
     {

@@ -31,8 +31,18 @@ public sealed record ChaosOptions
     /// <summary>Publish and serve the Fashion-MNIST models so camera frames are classified (trained on first use).</summary>
     public string? ModelCache { get; init; }
     public Action<string> Log { get; init; } = Console.WriteLine;
+    /// <summary>Sensor adapters per edge (devices '&lt;edge&gt;/sensor-NN') when <see cref="EdgeArgs"/> turns them on: summarised at the end.</summary>
+    public int AdapterDevicesPerEdge { get; init; }
     /// <summary>Faults in this order ("kill", "partition", "malformed"), cycled, instead of random picks (tests).</summary>
     public IReadOnlyList<string> Plan { get; init; } = [];
+}
+
+/// <summary>The hardware adapters' devices at the end of a run: readings accepted, devices with a gap, and their faults.</summary>
+public sealed record AdapterSummary(int Devices, long Accepted, long DevicesWithGaps, long Restarts, long Degradations, long Offlines, long Recoveries, string Faults)
+{
+    public override string ToString() =>
+        $"{Devices} devices, {Accepted:N0} readings accepted, {DevicesWithGaps} with a sequence gap, {Restarts} adapter restarts, " +
+        $"health: {Degradations} degraded / {Offlines} offline / {Recoveries} recovered, faults: {Faults}";
 }
 
 /// <summary>One fault the run injected; failover is measured for kills and partitions.</summary>
@@ -43,6 +53,9 @@ public sealed record ChaosSummary(
     long Rejected, long NotDurable, int Kills, int PartitionsMade, int MalformedSent, int MalformedAnswered,
     bool AllNodesUp, string? PartitionsOffReason, IReadOnlyList<ChaosEvent> Events, IReadOnlyList<double> FailoverSeconds)
 {
+    /// <summary>The edges' sensor adapters at the end (null when they were off).</summary>
+    public AdapterSummary? Adapters { get; init; }
+
     public string Line => $"SUMMARY sent={Sent} accepted={Accepted} stored={Stored} duplicates={Duplicates} lost={Lost} max_failover_s={MaxFailoverSeconds:0.00}";
 
     public bool Clean => Lost == 0 && Duplicates == 0 && AllNodesUp && MalformedAnswered == MalformedSent;
@@ -213,6 +226,7 @@ public sealed class ChaosRun(ChaosOptions options)
             while ((left = await BacklogAsync(client, edgeContacts)) != "0" && drain.Elapsed < TimeSpan.FromSeconds(120))
                 await Task.Delay(1000, ct);
             Log($"outboxes {(left == "0" ? "drained" : $"NOT drained ({left})")} after {drain.Elapsed.TotalSeconds:0.0}s");
+            var adapters = o.AdapterDevicesPerEdge > 0 ? await AdapterSummaryAsync(client, edges, o.AdapterDevicesPerEdge) : null;
             await client.DisposeAsync();
             await cluster.StopAllAsync(TimeSpan.FromSeconds(20));
 
@@ -224,7 +238,7 @@ public sealed class ChaosRun(ChaosOptions options)
             var summary = new ChaosSummary(
                 t.Sent + f.Sent, _accepted.Count, stored, duplicates + doubleAccepted, missing + t.Lost + f.Lost,
                 failovers.Count == 0 ? 0 : failovers.Max(), t.Rejected + f.Rejected, Interlocked.Read(ref _notDurable),
-                kills, partitions, malformedSent, malformedAnswered, allUp, partitionsOff, _events.ToList(), failovers);
+                kills, partitions, malformedSent, malformedAnswered, allUp, partitionsOff, _events.ToList(), failovers) { Adapters = adapters };
             Log($"faults: {kills} edge kills, {partitions} partitions, {malformedSent} malformed requests ({malformedAnswered} answered with a rejection); " +
                 $"rejected readings (bad values) {summary.Rejected:N0}; accepted but not durable {summary.NotDurable:N0}; failovers [{string.Join(", ", failovers.Select(x => x.ToString("0.0")))}] s");
             return summary;
@@ -254,6 +268,33 @@ public sealed class ChaosRun(ChaosOptions options)
             }
         }
         return parts.Count == 0 ? "0" : string.Join("; ", parts);
+    }
+
+    /// <summary>What the device entities of the edges' hardware adapters say at the end: faults, health changes, gaps.</summary>
+    private async Task<AdapterSummary> AdapterSummaryAsync(EdgeClient client, IReadOnlyList<string> edges, int perEdge)
+    {
+        long accepted = 0, gaps = 0, restarts = 0, degradations = 0, offlines = 0, recoveries = 0;
+        var faults = new Dictionary<SensorFault, long>();
+        var devices = 0;
+        foreach (var edge in edges)
+            for (var i = 0; i < perEdge; i++)
+            {
+                var id = new DeviceId($"{edge}/sensor-{i:D2}");
+                var state = await client.GetDeviceStateAsync(id);
+                devices++;
+                accepted += state.AcceptedReadings;
+                if (state.HighestContiguous != state.LastSequence) gaps++;
+                if (state.Sensor is not { } sensor) continue;
+                restarts += sensor.Restarts;
+                degradations += sensor.Degradations;
+                offlines += sensor.Offlines;
+                recoveries += sensor.Recoveries;
+                foreach (var f in sensor.Faults) faults[f.Kind] = faults.GetValueOrDefault(f.Kind) + f.Count;
+            }
+        var summary = new AdapterSummary(devices, accepted, gaps, restarts, degradations, offlines, recoveries,
+            string.Join(" ", faults.OrderBy(kv => kv.Key).Select(kv => $"{kv.Key}={kv.Value}")));
+        Log($"sensor adapters: {summary}");
+        return summary;
     }
 
     private void Record(string kind, string node, string detail)

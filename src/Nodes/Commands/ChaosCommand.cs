@@ -41,6 +41,7 @@ public static class ChaosCommand
             Kills = !args.Flag("no-kills"),
             Malformed = !args.Flag("no-malformed"),
             EdgeArgs = FaultArgs(args.Double("sensor-faults", 0.02), args.Double("gpu-faults", 0.05), args.Int("seed", 1)),
+            AdapterDevicesPerEdge = AdapterDevices,
             ModelCache = args.Flag("no-models") ? null : Path.GetFullPath(args.Get("model-cache", Path.Combine(".data", "models"))),
             Simulator = sim with
             {
@@ -60,13 +61,21 @@ public static class ChaosCommand
         return summary.Clean ? 0 : 1;
     }
 
+    /// <summary>Sensor adapters attached to each edge in a chaos run.</summary>
+    public const int AdapterDevices = 4;
+
     /// <summary>Node arguments that turn on the edges' sensor adapters and GPU fault injection.</summary>
     public static IReadOnlyList<string> FaultArgs(double sensorFaults, double gpuFaults, int seed)
     {
         if (sensorFaults is < 0 or > 1) throw new CliException($"--sensor-faults must be a probability in [0, 1], got {sensorFaults}");
         if (gpuFaults is < 0 or > 1) throw new CliException($"--gpu-faults must be a probability in [0, 1], got {gpuFaults}");
+        var p = sensorFaults.ToString(System.Globalization.CultureInfo.InvariantCulture);
         var args = new List<string>
         {
+            // sensor adapters on every edge (devices '<site>/sensor-NN', homed on that edge) with every fault kind at
+            // probability p per read: exceptions, hangs, garbage values, disconnects, clock jumps
+            "--set", $"edgeactors.adapters {{ enabled = on, devices.count = {AdapterDevices}, read-interval = 100ms, seed = {seed} }}",
+            "--set", $"edgeactors.adapters.faults {{ exception = {p}, hang = {p}, garbage = {p}, disconnect = {p}, clock-jump = {p} }}",
             // ONNX Runtime: a primary-session Run fails with this probability (CUDA error / out of memory / corrupt state);
             // the batch is re-run on CPU, the session recreated, and after repeated failures the node serves from CPU
             "--set", $"edgeactors.inference.runtime.fault-injection {{ failure-probability = {gpuFaults.ToString(System.Globalization.CultureInfo.InvariantCulture)}, seed = {seed} }}",

@@ -55,7 +55,8 @@ public static class NodeHost
         var training = isEdge && federation.Enabled ? new LocalTrainingSet(federation.MaxFramesPerDevice) : null;
         var evalDirectory = config.GetString("edgeactors.federated.eval-data", "");
         var adapters = AdapterSettings.FromConfig(config.GetConfig(AdapterSettings.ConfigPath),
-            defaultPrefix: $"hw-{config.GetInt("akka.remote.dot-netty.tcp.port")}-");
+            // devices attached to an edge with a site are homed there ('<site>/sensor-NN': they live on this edge while it is up)
+            defaultPrefix: config.GetString("edgeactors.node.site", "") is { Length: > 0 } site ? $"{site}/" : $"hw-{config.GetInt("akka.remote.dot-netty.tcp.port")}-");
 
         var security = SecuritySettings.FromConfig(config.GetConfig(SecuritySettings.Section)).Resolve(p => NodeConfig.DataPath(config, p));
         var clientAuth = isGateway ? security.LoadClientAuth() : null;
