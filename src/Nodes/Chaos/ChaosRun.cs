@@ -53,6 +53,9 @@ public sealed record ChaosSummary(
     long Rejected, long NotDurable, int Kills, int PartitionsMade, int MalformedSent, int MalformedAnswered,
     bool AllNodesUp, string? PartitionsOffReason, IReadOnlyList<ChaosEvent> Events, IReadOnlyList<double> FailoverSeconds)
 {
+    /// <summary>Nodes that exited without being a planned victim (restarted at once by the run, as a service manager would).</summary>
+    public int UnplannedExits { get; init; }
+
     /// <summary>The edges' sensor adapters at the end (null when they were off).</summary>
     public AdapterSummary? Adapters { get; init; }
 
@@ -161,6 +164,10 @@ public sealed class ChaosRun(ChaosOptions options)
             Log($"streaming {o.Simulator.Sensors} sensors and {o.Simulator.Cameras} cameras for {o.Duration.TotalSeconds:0}s; a fault every ~{o.FaultInterval.TotalSeconds:0}s");
             var streamStart = _clock.Elapsed;
             var run = simulator.RunAsync(client, ct);
+            // the service manager: a node that exits without being a planned victim (e.g. downed by the split brain
+            // resolver after a stall) is restarted at once, and counted
+            using var stopWatchdog = new CancellationTokenSource();
+            var watchdog = ServiceManagerAsync(cluster, stopWatchdog.Token);
             var rng = new Random(o.Seed);
             var disruption = Task.CompletedTask;
             int kills = 0, partitions = 0, malformedSent = 0, malformedAnswered = 0, planned = 0;
@@ -208,6 +215,8 @@ public sealed class ChaosRun(ChaosOptions options)
                 }
             }
             await run;
+            await stopWatchdog.CancelAsync();
+            await watchdog;
             await disruption;
             Log($"streaming done: sent {simulator.Telemetry.Sent + simulator.Frames.Sent:N0}, accepted {simulator.Telemetry.Accepted + simulator.Frames.Accepted:N0}");
 
@@ -243,8 +252,9 @@ public sealed class ChaosRun(ChaosOptions options)
             var summary = new ChaosSummary(
                 t.Sent + f.Sent, _accepted.Count, stored, duplicates + doubleAccepted, missing + t.Lost + f.Lost,
                 failovers.Count == 0 ? 0 : failovers.Max(), t.Rejected + f.Rejected, Interlocked.Read(ref _notDurable),
-                kills, partitions, malformedSent, malformedAnswered, allUp, partitionsOff, _events.ToList(), failovers) { Adapters = adapters };
+                kills, partitions, malformedSent, malformedAnswered, allUp, partitionsOff, _events.ToList(), failovers) { Adapters = adapters, UnplannedExits = _unplannedExits };
             Log($"faults: {kills} edge kills, {partitions} partitions, {malformedSent} malformed requests ({malformedAnswered} answered with a rejection); " +
+                $"{_unplannedExits} unplanned node exits (restarted); " +
                 $"rejected readings (bad values) {summary.Rejected:N0}; accepted but not durable {summary.NotDurable:N0}; failovers [{string.Join(", ", failovers.Select(x => x.ToString("0.0")))}] s");
             return summary;
         }
@@ -309,7 +319,61 @@ public sealed class ChaosRun(ChaosOptions options)
         Log($"{kind} {node}: {detail}");
     }
 
+    private readonly HashSet<string> _planned = new();
+    private int _unplannedExits;
+
+    private async Task ServiceManagerAsync(LocalCluster cluster, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            await Task.Delay(500, ct).ContinueWith(_ => { });
+            foreach (var n in cluster.Nodes.ToList())
+            {
+                bool planned;
+                lock (_planned) planned = _planned.Contains(n.Spec.Name);
+                if (planned || !n.HasExited || ct.IsCancellationRequested) continue;
+                var code = n.ExitCode;
+                Interlocked.Increment(ref _unplannedExits);
+                cluster.Start(n.Spec.Name);
+                Record("unplanned-exit", n.Spec.Name, $"exited on its own (exit code {code}; see its log for why, e.g. downed by the split brain resolver); restarted (pid {cluster[n.Spec.Name].Pid})");
+            }
+        }
+    }
+
+    private void Plan(string node, bool on)
+    {
+        lock (_planned)
+            if (on) _planned.Add(node);
+            else _planned.Remove(node);
+    }
+
     private async Task KillAndRestartAsync(LocalCluster cluster, string edge, TimeSpan down)
+    {
+        Plan(edge, true);
+        try
+        {
+            await KillAndRestartCoreAsync(cluster, edge, down);
+        }
+        finally
+        {
+            Plan(edge, false);
+        }
+    }
+
+    private async Task PartitionAndHealAsync(LocalCluster cluster, NetworkNamespaces net, string edge, TimeSpan cut)
+    {
+        Plan(edge, true);
+        try
+        {
+            await PartitionAndHealCoreAsync(cluster, net, edge, cut);
+        }
+        finally
+        {
+            Plan(edge, false);
+        }
+    }
+
+    private async Task KillAndRestartCoreAsync(LocalCluster cluster, string edge, TimeSpan down)
     {
         cluster[edge].KillHard();
         Record("kill", edge, $"SIGKILL (pid {cluster[edge].Pid}); restart in {down.TotalSeconds:0.0}s");
@@ -320,7 +384,7 @@ public sealed class ChaosRun(ChaosOptions options)
         await Task.Delay(TimeSpan.FromSeconds(5)); // let it rejoin before the next disruption
     }
 
-    private async Task PartitionAndHealAsync(LocalCluster cluster, NetworkNamespaces net, string edge, TimeSpan cut)
+    private async Task PartitionAndHealCoreAsync(LocalCluster cluster, NetworkNamespaces net, string edge, TimeSpan cut)
     {
         net.Partition([edge]);
         Record("partition", edge, $"cut off from every other node and the client for {cut.TotalSeconds:0.0}s");

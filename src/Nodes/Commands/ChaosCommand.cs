@@ -57,6 +57,9 @@ public static class ChaosCommand
         if (options.Edges < 2) throw new CliException("--edges must be at least 2 (a killed edge's devices need somewhere to go)");
         if (duration < TimeSpan.FromSeconds(10)) throw new CliException("--duration must be at least 10 seconds");
         var summary = await new ChaosRun(options).RunAsync();
+        Console.WriteLine($"CHAOS kills={summary.Kills} partitions={summary.PartitionsMade} malformed={summary.MalformedSent} " +
+                          $"malformed_answered={summary.MalformedAnswered} unplanned_exits={summary.UnplannedExits} nodes_up={summary.AllNodesUp.ToString().ToLowerInvariant()}" +
+                          (summary.Adapters is { } a ? $" adapter_devices={a.Devices} adapter_gaps={a.DevicesWithGaps} adapter_restarts={a.Restarts}" : ""));
         Console.WriteLine(summary.Line);
         return summary.Clean ? 0 : 1;
     }
