@@ -11,6 +11,8 @@ namespace EdgeActors.Actors.Adapters;
 /// <see cref="SensorAdapter"/>) per attached device, each with its simulated hardware. An uplink that throws (a bug) is
 /// resumed, never restarted, so its sequence numbering is never lost. <see cref="SensorUplink.Drain"/> (sent by
 /// CoordinatedShutdown) stops reading everywhere, sends what is pending, and stops the host when every uplink stopped.
+/// The host owns the uplinks' durable sequence counters (<see cref="AdapterSettings.StatePath"/>, one SQLite file shared by
+/// its uplinks, or the given <see cref="ISequenceStore"/>), and closes the file when it stops.
 /// </summary>
 public sealed class AdapterHost : ReceiveActor
 {
@@ -18,14 +20,18 @@ public sealed class AdapterHost : ReceiveActor
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly HashSet<IActorRef> _uplinks = new();
+    private readonly ISequenceStore? _ownedStore;
 
-    public AdapterHost(AdapterSettings settings, IActorRef region, Func<int, string, ISensorHardware>? hardware = null)
+    public AdapterHost(AdapterSettings settings, IActorRef region, Func<int, string, ISensorHardware>? hardware = null, ISequenceStore? store = null)
     {
         hardware ??= (_, id) => new SimulatedSensor(settings.Channels, settings.Faults, DeviceSeed(settings.Seed, id));
+        // opened on first use, by an uplink's Task.Run: no file IO here
+        if (store is null && settings.StatePath.Length > 0) store = _ownedStore = new SqliteSequenceStore(settings.StatePath);
+        if (store is null) _log.Warning("Sensor adapters: no state-path; sequence numbers are not kept durably on this edge");
         for (var i = 0; i < settings.Devices.Count; i++)
         {
             var id = settings.Devices[i];
-            var uplink = Context.ActorOf(SensorUplink.Props(new DeviceId(id), hardware(i, id), settings, region), Uri.EscapeDataString(id));
+            var uplink = Context.ActorOf(SensorUplink.Props(new DeviceId(id), hardware(i, id), settings, region, store), Uri.EscapeDataString(id));
             Context.Watch(uplink);
             _uplinks.Add(uplink);
         }
@@ -59,8 +65,11 @@ public sealed class AdapterHost : ReceiveActor
         return (int)h;
     }
 
-    public static Props Props(AdapterSettings settings, IActorRef region, Func<int, string, ISensorHardware>? hardware = null) =>
-        Akka.Actor.Props.Create(() => new AdapterHost(settings, region, hardware));
+    public static Props Props(AdapterSettings settings, IActorRef region, Func<int, string, ISensorHardware>? hardware = null, ISequenceStore? store = null) =>
+        Akka.Actor.Props.Create(() => new AdapterHost(settings, region, hardware, store));
+
+    /// <summary>After every uplink stopped (children stop first); a write still running fails harmlessly.</summary>
+    protected override void PostStop() => _ownedStore?.Dispose();
 
     protected override SupervisorStrategy SupervisorStrategy() =>
         new OneForOneStrategy(ex =>

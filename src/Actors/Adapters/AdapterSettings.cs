@@ -32,6 +32,12 @@ public sealed record AdapterSettings
     public TimeSpan ClockJumpThreshold { get; init; } = TimeSpan.FromSeconds(30);
     public TimeSpan DrainTimeout { get; init; } = TimeSpan.FromSeconds(3);
     public int Seed { get; init; } = 1;
+    /// <summary>
+    /// The SQLite file of the uplinks' durable sequence counters (<see cref="SqliteSequenceStore"/>); the node resolves a
+    /// relative path under its data directory. "" = none: numbering follows the device entity only, and an edge killed
+    /// before its outbox synced may reuse sequence numbers.
+    /// </summary>
+    public string StatePath { get; init; } = "";
     public HardwareFaults Faults { get; init; } = HardwareFaults.None with
     {
         DisconnectDuration = TimeSpan.FromSeconds(2),
@@ -74,6 +80,7 @@ public sealed record AdapterSettings
             ClockJumpThreshold = ReadTime(section, "clock-jump-threshold", d.ClockJumpThreshold, TimeSpan.FromMilliseconds(1)),
             DrainTimeout = ReadTime(section, "drain-timeout", d.DrainTimeout, TimeSpan.Zero),
             Seed = ReadInt(section, "seed", d.Seed, int.MinValue, int.MaxValue),
+            StatePath = (Raw(section, "state-path") ?? d.StatePath).Trim(),
             Faults = new HardwareFaults(
                 ReadProbability(section, "faults.exception"),
                 ReadProbability(section, "faults.hang"),

@@ -14,8 +14,13 @@ namespace EdgeActors.Actors.Adapters;
 /// acknowledged within the ack timeout is sent again with the same sequence numbers (the entity answers Duplicate for
 /// what it already has), so nothing produced is lost. It reports <see cref="SensorHealth"/> to the entity on every
 /// transition and every report interval.
-/// <para>Start: the device entity is asked for its state first, and numbering continues after the highest sequence it
-/// has (so an edge restarted while the entity lives on keeps the numbering).</para>
+/// <para>Start: the device entity is asked for its state, and the edge's durable counter (<see cref="ISequenceStore"/>,
+/// <c>edgeactors.adapters.state-path</c>) is read, before anything is produced; numbering continues after the highest of
+/// the entity's last sequence, the adapter's last sequence it reported, and the persisted counter. The entity alone is not
+/// enough: readings a killed edge accepted into its own outbox may not be visible to the entity's restore yet.</para>
+/// <para>Write-ahead: a batch is sent only when the highest sequence in it is persisted. When the next batch to send is
+/// not, the highest sequence assigned so far is written (off the mailbox, at most one write per batch sent) and sending
+/// waits for it; a failed write is retried every ack-timeout, holding the readings (same numbers) meanwhile.</para>
 /// </summary>
 public sealed class SensorUplink : ReceiveActor, IWithTimers
 {
@@ -31,6 +36,11 @@ public sealed class SensorUplink : ReceiveActor, IWithTimers
     private sealed record AckOverdue(long Batch);
     private sealed record ReportNow;
     private sealed record DrainOver;
+    private sealed record Loaded(long LastSequence);
+    private sealed record LoadFailed(string Cause);
+    private sealed record Persisted(long LastSequence);
+    private sealed record PersistFailed(long LastSequence, string Cause);
+    private sealed record RetryPersist;
 
     private const string AckKey = "ack";
     private const string FlushKey = "flush";
@@ -40,11 +50,15 @@ public sealed class SensorUplink : ReceiveActor, IWithTimers
     private readonly ISensorHardware _hardware;
     private readonly AdapterSettings _settings;
     private readonly IActorRef _region;
+    private readonly ISequenceStore? _store;
     private readonly string _node;
     private readonly List<Reading> _pending = new();
     private readonly long[] _faults = new long[(int)SensorFault.Silent + 1];
     private IActorRef? _supervisor;
     private long _nextSequence = 1;
+    private long _durable = long.MaxValue; // the highest sequence persisted (MaxValue = no store: nothing to wait for)
+    private bool _persisting; // a write in flight
+    private bool _persistRetry; // a failed write waits for its retry timer
     private long _produced;
     private long _dropped;
     private long _restarts;
@@ -58,23 +72,51 @@ public sealed class SensorUplink : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public SensorUplink(DeviceId device, ISensorHardware hardware, AdapterSettings settings, IActorRef region)
+    public SensorUplink(DeviceId device, ISensorHardware hardware, AdapterSettings settings, IActorRef region, ISequenceStore? store = null)
     {
         _device = device;
         _hardware = hardware;
         _settings = settings;
         _region = region;
+        _store = store;
         _node = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
         Recovering();
     }
 
-    public static Props Props(DeviceId device, ISensorHardware hardware, AdapterSettings settings, IActorRef region) =>
-        Akka.Actor.Props.Create(() => new SensorUplink(device, hardware, settings, region));
+    /// <param name="store">The edge's durable sequence counters; null: none (numbering follows the entity only).</param>
+    public static Props Props(DeviceId device, ISensorHardware hardware, AdapterSettings settings, IActorRef region, ISequenceStore? store = null) =>
+        Akka.Actor.Props.Create(() => new SensorUplink(device, hardware, settings, region, store));
 
-    /// <summary>Asks the device entity for its highest sequence before producing anything.</summary>
+    /// <summary>Asks the device entity for its highest sequence, and reads the persisted counter, before producing anything.</summary>
     private void Recovering()
     {
         var asked = 0;
+        long? persisted = _store is null ? 0 : null;
+        DeviceState? state = null;
+        void StartIfReady()
+        {
+            if (persisted is not { } p || state is not { } s) return;
+            var fromEntity = Math.Max(s.LastSequence, s.Sensor?.AdapterLastSequence ?? 0);
+            _nextSequence = Math.Max(fromEntity, p) + 1;
+            // only numbers from here on are assigned by this uplink: what is below needs no write
+            if (_store is not null) _durable = _nextSequence - 1;
+            _log.Info("Sensor {0}: attached (entity on {1}, its last sequence {2}, {3}); numbering from {4}",
+                _device, s.Node, fromEntity, _store is null ? "no persisted sequence" : $"persisted {p}", _nextSequence);
+            Become(Running);
+            StartAdapter();
+        }
+        Receive<Loaded>(l =>
+        {
+            persisted = l.LastSequence;
+            StartIfReady();
+        });
+        Receive<LoadFailed>(f =>
+        {
+            _log.Warning("Sensor {0}: cannot read its persisted sequence from {1} ({2}); trying again in {3} (nothing is read meanwhile)",
+                _device, _settings.StatePath, f.Cause, _settings.AckTimeout);
+            Timers.StartSingleTimer(nameof(Loaded), new RetryPersist(), _settings.AckTimeout);
+        });
+        Receive<RetryPersist>(_ => Load());
         Receive<AskState>(_ =>
         {
             if (asked++ > 0)
@@ -86,13 +128,32 @@ public sealed class SensorUplink : ReceiveActor, IWithTimers
         Receive<DeviceState>(s => s.DeviceId == _device, s =>
         {
             Timers.Cancel(nameof(AskState));
-            _nextSequence = Math.Max(s.LastSequence, s.Sensor?.AdapterLastSequence ?? 0) + 1;
-            _log.Info("Sensor {0}: attached (entity on {1}); numbering from {2}", _device, s.Node, _nextSequence);
-            Become(Running);
-            StartAdapter();
+            state ??= s;
+            StartIfReady();
         });
         Receive<Drain>(_ => Context.Stop(Self));
         Self.Tell(new AskState());
+        if (_store is not null) Load();
+    }
+
+    private void Load()
+    {
+        var store = _store!;
+        var device = _device.Value;
+        Task.Run(() => store.Load(device)).PipeTo(Self, success: v => new Loaded(v), failure: ex => new LoadFailed(Reason(ex)));
+    }
+
+    private static string Reason(Exception ex) => (ex is AggregateException { InnerException: { } inner } ? inner : ex).Message;
+
+    /// <summary>Writes the highest sequence assigned so far (covers every pending reading), off the mailbox.</summary>
+    private void Persist()
+    {
+        if (_persisting || _persistRetry) return;
+        _persisting = true;
+        var store = _store!;
+        var device = _device.Value;
+        var last = _nextSequence - 1;
+        Task.Run(() => store.Save(device, last)).PipeTo(Self, success: () => new Persisted(last), failure: ex => new PersistFailed(last, Reason(ex)));
     }
 
     private void StartAdapter()
@@ -124,6 +185,25 @@ public sealed class SensorUplink : ReceiveActor, IWithTimers
             SetHealth(f.Kind == SensorFault.Disconnect ? DeviceHealth.Offline : DeviceHealth.Degraded, $"{f.Kind}: {f.Reason}");
         });
         Receive<IngestAck>(OnAck);
+        Receive<Persisted>(p =>
+        {
+            _persisting = false;
+            _durable = Math.Max(_durable, p.LastSequence);
+            TrySend(force: true); // a batch was ready when this write started
+        });
+        Receive<PersistFailed>(f =>
+        {
+            _persisting = false;
+            _persistRetry = true;
+            _log.Warning("Sensor {0}: cannot persist its sequence {1} to {2} ({3}); holding {4} reading(s), trying again in {5}",
+                _device, f.LastSequence, _settings.StatePath, f.Cause, _pending.Count - _inFlight, _settings.AckTimeout);
+            Timers.StartSingleTimer(nameof(RetryPersist), new RetryPersist(), _settings.AckTimeout);
+        });
+        Receive<RetryPersist>(_ =>
+        {
+            _persistRetry = false;
+            TrySend(force: true);
+        });
         Receive<DeviceState>(_ => { }); // late answers to the start-up query
         Receive<Flush>(_ => TrySend(force: true));
         Receive<AckOverdue>(o => o.Batch == _batchNo && _inFlight > 0, _ =>
@@ -185,7 +265,16 @@ public sealed class SensorUplink : ReceiveActor, IWithTimers
     {
         if (_inFlight > 0 || _pending.Count == 0) return;
         if (!force && !_finished && _pending.Count < _settings.BatchSize) return;
-        _inFlight = Math.Min(_settings.BatchSize, _pending.Count);
+        // write-ahead: only readings whose numbers are persisted go on the wire
+        // (pending is in sequence order, not always contiguous: max-pending drops from its middle)
+        var ready = 0;
+        while (ready < _pending.Count && ready < _settings.BatchSize && _pending[ready].Sequence <= _durable) ready++;
+        if (ready < Math.Min(_settings.BatchSize, _pending.Count))
+        {
+            Persist();
+            if (ready == 0) return;
+        }
+        _inFlight = Math.Min(_settings.BatchSize, ready);
         _batchNo++;
         Send();
     }
@@ -219,7 +308,7 @@ public sealed class SensorUplink : ReceiveActor, IWithTimers
         {
             _log.Error("Sensor {0}: batch {1}..{2} refused as a whole: {3}", _device, first, last, ack.Rejected[0].Detail);
         }
-        else if (ack.HighestContiguous < last)
+        else if (ack.HighestContiguous < last && !AnswersWholeBatch(ack, first, last))
         {
             return; // an answer to an earlier batch, or this one is not fully answered: wait (the timer resends)
         }
@@ -228,6 +317,19 @@ public sealed class SensorUplink : ReceiveActor, IWithTimers
         _inFlight = 0;
         TrySend(force: _finished || _draining);
         StopIfDrained();
+    }
+
+    /// <summary>
+    /// True when the acknowledgement answers every reading of the batch in flight (accepted, or rejected with one of its
+    /// sequences) and nothing else. Needed when numbering continued after the persisted counter: the sequences between
+    /// the entity's restored last one and ours (readings a killed edge still holds in its outbox) never reach this entity,
+    /// so its HighestContiguous stays below them. Acknowledgements come back in order, one batch in flight, so an answer
+    /// to an earlier batch does not arrive after this one was sent.
+    /// </summary>
+    private bool AnswersWholeBatch(IngestAck ack, long first, long last)
+    {
+        var inBatch = ack.Rejected.Count(r => r.Sequence >= first && r.Sequence <= last);
+        return inBatch == ack.Rejected.Length && ack.Accepted + inBatch == _inFlight;
     }
 
     private void StopIfDrained()

@@ -77,7 +77,7 @@ public static class NodeHost
             if (isEdge) akka.AddFrameClassifier(classification);
             if (isEdge && outboxEnabled) akka.AddOutbox(outbox).AddSyncSender<OutboxWriter>(syncSender);
             akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training, locality);
-            if (isEdge) akka.AddSensorAdapters(adapters);
+            if (isEdge) akka.AddSensorAdapters(adapters.StatePath.Length == 0 ? adapters : adapters with { StatePath = NodeConfig.DataPath(config, adapters.StatePath) });
             if (training is not null) akka.AddFederatedWorker(training, federation);
             if (isGateway)
             {
