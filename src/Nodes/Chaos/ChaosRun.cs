@@ -215,18 +215,14 @@ public sealed class ChaosRun(ChaosOptions options)
                 }
             }
             await run;
-            await stopWatchdog.CancelAsync();
-            await watchdog;
             await disruption;
             Log($"streaming done: sent {simulator.Telemetry.Sent + simulator.Frames.Sent:N0}, accepted {simulator.Telemetry.Accepted + simulator.Frames.Accepted:N0}");
 
-            // every edge back and one cluster again, then the outboxes drain into the datacenter's store
-            foreach (var n in cluster.Nodes.Where(n => n.HasExited).ToList())
-            {
-                Log($"{n.Spec.Name} is down at the end (exit code {n.ExitCode}): restarting it");
-                cluster.Start(n.Spec.Name);
-            }
-            var formed = await DemoCommand.WaitForMembersAsync(client, cluster, layout.Count, TimeSpan.FromSeconds(90));
+            // every edge back and one cluster again (the service manager keeps restarting nodes that exit meanwhile),
+            // then the outboxes drain into the datacenter's store
+            var formed = await WaitForAllUpAsync(client, cluster, layout.Count, TimeSpan.FromSeconds(120));
+            await stopWatchdog.CancelAsync();
+            await watchdog;
             var allUp = formed is not null && cluster.Nodes.All(n => !n.HasExited);
             Log(allUp ? "all nodes up: " + DemoCommand.Describe(formed!) : "NOT all nodes up at the end");
             var edgeContacts = cluster.Specs.Where(n => n.Roles.Contains("edge")).Select(n => n.HostPort).ToList();
@@ -317,6 +313,22 @@ public sealed class ChaosRun(ChaosOptions options)
         var e = new ChaosEvent(_clock.Elapsed.TotalSeconds, kind, node, detail);
         lock (_events) _events.Add(e);
         Log($"{kind} {node}: {detail}");
+    }
+
+    /// <summary>Every node Up with every edge's region registered, while the service manager restarts nodes that exit.</summary>
+    private static async Task<ClusterOverview?> WaitForAllUpAsync(EdgeClient client, LocalCluster cluster, int expected, TimeSpan timeout)
+    {
+        var sw = Stopwatch.StartNew();
+        var edges = cluster.Specs.Count(s => s.Roles.Contains("edge"));
+        while (sw.Elapsed < timeout)
+        {
+            var o = await DemoCommand.TryOverviewAsync(client);
+            if (o is not null && o.Members.Length == expected && o.Members.All(m => m.Status == "Up") && o.Regions.Length >= edges
+                && cluster.Nodes.All(n => !n.HasExited))
+                return o;
+            await Task.Delay(1000);
+        }
+        return null;
     }
 
     private readonly HashSet<string> _planned = new();
@@ -464,7 +476,9 @@ public sealed class ChaosRun(ChaosOptions options)
             var port = $":{PortOf(e.Node)}";
             var worst = 0.0;
             var any = false;
-            foreach (var (_, list) in _accepts)
+            var slowest = "";
+            var times = new List<double>();
+            foreach (var (device, list) in _accepts)
             {
                 (double At, string Node)[] snapshot;
                 lock (list) snapshot = list.ToArray();
@@ -473,9 +487,14 @@ public sealed class ChaosRun(ChaosOptions options)
                 var after = snapshot.FirstOrDefault(a => a.At > e.AtSeconds && (!a.Node.EndsWith(port, StringComparison.Ordinal) || a.At > back));
                 if (after.Node is null) continue; // the device sent nothing more (end of the run)
                 any = true;
-                worst = Math.Max(worst, after.At - e.AtSeconds);
+                times.Add(after.At - e.AtSeconds);
+                if (after.At - e.AtSeconds > worst) (worst, slowest) = (after.At - e.AtSeconds, $"{device}, accepted again by {after.Node}");
             }
-            if (any) result.Add(worst);
+            if (!any) continue;
+            result.Add(worst);
+            times.Sort();
+            Log($"failover after the {e.Kind} of {e.Node} at {e.AtSeconds:0.0}s: {times.Count} devices, median {times[times.Count / 2]:0.0}s, " +
+                $"90th percentile {times[(int)(times.Count * 0.9)]:0.0}s, slowest {worst:0.0}s ({slowest})");
         }
         return result;
     }
