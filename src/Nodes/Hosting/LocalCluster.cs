@@ -52,6 +52,13 @@ public sealed class LocalCluster : IAsyncDisposable
         SeedHostPort = seed.HostPort;
         if (secure)
             Actors.Security.Certificates.Ensure(CertsDirectory, specs.Select(s => s.Name), [(ClientName, Actors.Security.ClientTokens.Scopes.ToArray())]);
+        // node processes never outlive the process that started them (a test whose set-up failed is not disposed)
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAllNow();
+    }
+
+    private void KillAllNow()
+    {
+        foreach (var n in _nodes.Values.ToList()) n.KillHard();
     }
 
     /// <summary>What a client of this cluster presents (certificate and token); null when the cluster is not secure.</summary>
