@@ -60,32 +60,11 @@ public sealed class SqliteSequenceStore(string path) : ISequenceStore
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         if (_db is not null) return _db;
-        var dir = Path.GetDirectoryName(DatabasePath);
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        var db = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = DatabasePath,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = false,
-            DefaultTimeout = 30,
-        }.ToString());
-        try
-        {
-            db.Open();
-            using var init = db.CreateCommand();
-            init.CommandText = """
-                PRAGMA journal_mode = WAL;
-                PRAGMA synchronous = FULL;
-                CREATE TABLE IF NOT EXISTS uplink_sequence (device TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
-                """;
-            init.ExecuteNonQuery();
-        }
-        catch
-        {
-            db.Dispose();
-            throw;
-        }
-        return _db = db;
+        return _db = SqliteFiles.OpenDedicated(DatabasePath, """
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = FULL;
+            CREATE TABLE IF NOT EXISTS uplink_sequence (device TEXT PRIMARY KEY, last_seq INTEGER NOT NULL);
+            """);
     }
 
     public void Dispose()

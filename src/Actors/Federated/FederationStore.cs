@@ -27,12 +27,7 @@ public sealed class FederationStore
     {
         if (string.IsNullOrWhiteSpace(databasePath)) throw new ArgumentException("federation database path is empty", nameof(databasePath));
         DatabasePath = Path.GetFullPath(databasePath);
-        var dir = Path.GetDirectoryName(DatabasePath);
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        _connectionString = new SqliteConnectionStringBuilder
-        {
-            DataSource = DatabasePath, Mode = SqliteOpenMode.ReadWriteCreate, Pooling = true, DefaultTimeout = 30,
-        }.ToString();
+        _connectionString = SqliteFiles.ConnectionString(DatabasePath, pooling: true);
         using var c = Open();
         using var cmd = c.CreateCommand();
         cmd.CommandText = """

@@ -22,58 +22,38 @@ public sealed class SqliteDataStore : IDataStore
     {
         if (string.IsNullOrWhiteSpace(path)) throw new ArgumentException("database path is empty", nameof(path));
         DatabasePath = Path.GetFullPath(path);
-        var dir = Path.GetDirectoryName(DatabasePath);
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        _connection = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = DatabasePath,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = false,
-            DefaultTimeout = 30,
-        }.ToString());
-        try
-        {
-            _connection.Open();
-            using var cmd = _connection.CreateCommand();
-            cmd.CommandText = """
-                PRAGMA journal_mode = WAL;
-                PRAGMA synchronous = FULL;
-                CREATE TABLE IF NOT EXISTS records (
-                    device TEXT NOT NULL,
-                    kind SMALLINT NOT NULL,
-                    seq BIGINT NOT NULL,
-                    ts BIGINT NOT NULL,
-                    priority SMALLINT NOT NULL,
-                    edge TEXT NOT NULL,
-                    stored_at BIGINT NOT NULL,
-                    channel_values BLOB NOT NULL,
-                    pixels BLOB NOT NULL,
-                    label INT NOT NULL,
-                    pred_label INT NULL,
-                    pred_confidence REAL NULL,
-                    pred_model TEXT NULL,
-                    pred_version INT NULL,
-                    pred_served_by TEXT NULL,
-                    pred_escalated INT NULL,
-                    pred_note SMALLINT NULL,
-                    PRIMARY KEY (device, kind, seq));
-                CREATE TABLE IF NOT EXISTS edges (
-                    edge TEXT PRIMARY KEY,
-                    last_stored_at BIGINT NOT NULL,
-                    last_batch_lag_ms BIGINT NOT NULL,
-                    records BIGINT NOT NULL);
-                CREATE TABLE IF NOT EXISTS counters (
-                    name TEXT PRIMARY KEY,
-                    value BIGINT NOT NULL);
-                INSERT INTO counters (name, value) VALUES ('duplicates', 0) ON CONFLICT (name) DO NOTHING;
-                """;
-            cmd.ExecuteNonQuery();
-        }
-        catch
-        {
-            _connection.Dispose();
-            throw;
-        }
+        _connection = SqliteFiles.OpenDedicated(DatabasePath, """
+            PRAGMA journal_mode = WAL;
+            PRAGMA synchronous = FULL;
+            CREATE TABLE IF NOT EXISTS records (
+                device TEXT NOT NULL,
+                kind SMALLINT NOT NULL,
+                seq BIGINT NOT NULL,
+                ts BIGINT NOT NULL,
+                priority SMALLINT NOT NULL,
+                edge TEXT NOT NULL,
+                stored_at BIGINT NOT NULL,
+                channel_values BLOB NOT NULL,
+                pixels BLOB NOT NULL,
+                label INT NOT NULL,
+                pred_label INT NULL,
+                pred_confidence REAL NULL,
+                pred_model TEXT NULL,
+                pred_version INT NULL,
+                pred_served_by TEXT NULL,
+                pred_escalated INT NULL,
+                pred_note SMALLINT NULL,
+                PRIMARY KEY (device, kind, seq));
+            CREATE TABLE IF NOT EXISTS edges (
+                edge TEXT PRIMARY KEY,
+                last_stored_at BIGINT NOT NULL,
+                last_batch_lag_ms BIGINT NOT NULL,
+                records BIGINT NOT NULL);
+            CREATE TABLE IF NOT EXISTS counters (
+                name TEXT PRIMARY KEY,
+                value BIGINT NOT NULL);
+            INSERT INTO counters (name, value) VALUES ('duplicates', 0) ON CONFLICT (name) DO NOTHING;
+            """);
     }
 
     public StoreResult Store(string edge, IReadOnlyList<SyncRecord> records, long nowMs)

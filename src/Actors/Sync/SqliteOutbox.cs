@@ -39,19 +39,7 @@ public sealed class SqliteOutbox : IOutbox
     {
         _settings = (settings ?? throw new ArgumentNullException(nameof(settings))).Validate();
         DatabasePath = System.IO.Path.GetFullPath(_settings.Path);
-        var dir = System.IO.Path.GetDirectoryName(DatabasePath);
-        if (!string.IsNullOrEmpty(dir)) Directory.CreateDirectory(dir);
-        _db = new SqliteConnection(new SqliteConnectionStringBuilder
-        {
-            DataSource = DatabasePath,
-            Mode = SqliteOpenMode.ReadWriteCreate,
-            Pooling = false,
-            DefaultTimeout = 30,
-        }.ToString());
-        try
-        {
-            _db.Open();
-            Exec($"""
+        _db = SqliteFiles.OpenDedicated(DatabasePath, $"""
                 PRAGMA journal_mode = WAL;
                 PRAGMA synchronous = {(_settings.SynchronousFull ? "FULL" : "NORMAL")};
                 CREATE TABLE IF NOT EXISTS outbox (
@@ -68,6 +56,8 @@ public sealed class SqliteOutbox : IOutbox
                 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 INSERT OR IGNORE INTO counters (name, value) VALUES ('synced', 0), ('expired', 0), ('overwritten', 0), ('refused', 0);
                 """);
+        try
+        {
             using (var init = _db.CreateCommand())
             {
                 init.CommandText = "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM outbox";
