@@ -80,6 +80,7 @@ public sealed class ChaosRun(ChaosOptions options)
     private readonly List<ChaosEvent> _events = new();
     private readonly Stopwatch _clock = new();
     private long _notDurable;
+    private IReadOnlyList<NodeSpec> _layout = [];
 
     // our serializer (in a quiet actor system of its own, ended with the run) for making mutated payloads
     private ActorSystem? _fuzzSystem;
@@ -121,7 +122,7 @@ public sealed class ChaosRun(ChaosOptions options)
     {
         var o = options;
         if (System.IO.Directory.Exists(o.Directory)) System.IO.Directory.Delete(o.Directory, recursive: true);
-        var layout = LocalCluster.DefaultLayout(o.BasePort, o.Edges)
+        var layout = _layout = LocalCluster.DefaultLayout(o.BasePort, o.Edges)
             .Select(s => s.Roles.Contains("edge") ? s with { ExtraArgs = [.. s.ExtraArgs, .. o.EdgeArgs] } : s)
             .ToList();
         string? partitionsOff = null;
@@ -220,12 +221,11 @@ public sealed class ChaosRun(ChaosOptions options)
 
             // every edge back and one cluster again (the service manager keeps restarting nodes that exit meanwhile),
             // then the outboxes drain into the datacenter's store
-            var formed = await WaitForAllUpAsync(client, cluster, layout.Count, TimeSpan.FromSeconds(120));
+            var formed = await DemoCommand.WaitForMembersAsync(client, cluster, layout.Count, TimeSpan.FromSeconds(120), restartsExpected: true);
             await stopWatchdog.CancelAsync();
             await watchdog;
             var allUp = formed is not null && cluster.Nodes.All(n => !n.HasExited);
             Log(allUp ? "all nodes up: " + DemoCommand.Describe(formed!) : "NOT all nodes up at the end");
-            var edgeContacts = cluster.Specs.Where(n => n.Roles.Contains("edge")).Select(n => n.HostPort).ToList();
             // the edges' sensor adapters keep producing, so the outboxes never empty: wait until the store holds every
             // reading the client saw accepted instead (or two minutes)
             var drain = Stopwatch.StartNew();
@@ -235,7 +235,7 @@ public sealed class ChaosRun(ChaosOptions options)
                 await Task.Delay(2000, ct);
             Log(missingNow == 0
                 ? $"the store holds every accepted reading {drain.Elapsed.TotalSeconds:0.0}s after streaming ended"
-                : $"after {drain.Elapsed.TotalSeconds:0}s the store still misses {missingNow:N0} accepted readings (outboxes: {await BacklogAsync(client, edgeContacts)})");
+                : $"after {drain.Elapsed.TotalSeconds:0}s the store still misses {missingNow:N0} accepted readings (`sync status` shows the edges' backlogs)");
             var adapters = o.AdapterDevicesPerEdge > 0 ? await AdapterSummaryAsync(client, edges, o.AdapterDevicesPerEdge) : null;
             await client.DisposeAsync();
             await cluster.StopAllAsync(TimeSpan.FromSeconds(20));
@@ -260,25 +260,6 @@ public sealed class ChaosRun(ChaosOptions options)
             net?.Heal();
             net?.Dispose();
         }
-    }
-
-    /// <summary>"0" when every edge's outbox is empty, else what is left (or which edge did not answer).</summary>
-    private static async Task<string> BacklogAsync(EdgeClient client, IReadOnlyList<string> edges)
-    {
-        var parts = new List<string>();
-        foreach (var e in edges)
-        {
-            try
-            {
-                var s = await client.TryOnceAsync<SyncStatus>(new GetSyncStatus(EdgeClient.NodeAddress(e)), TimeSpan.FromSeconds(3));
-                if (s.Backlog != 0) parts.Add($"{e}: backlog {s.Backlog}");
-            }
-            catch (EdgeClientException ex)
-            {
-                parts.Add($"{e}: {ex.Message}");
-            }
-        }
-        return parts.Count == 0 ? "0" : string.Join("; ", parts);
     }
 
     /// <summary>What the device entities of the edges' hardware adapters say at the end: faults, health changes, gaps.</summary>
@@ -313,22 +294,6 @@ public sealed class ChaosRun(ChaosOptions options)
         var e = new ChaosEvent(_clock.Elapsed.TotalSeconds, kind, node, detail);
         lock (_events) _events.Add(e);
         Log($"{kind} {node}: {detail}");
-    }
-
-    /// <summary>Every node Up with every edge's region registered, while the service manager restarts nodes that exit.</summary>
-    private static async Task<ClusterOverview?> WaitForAllUpAsync(EdgeClient client, LocalCluster cluster, int expected, TimeSpan timeout)
-    {
-        var sw = Stopwatch.StartNew();
-        var edges = cluster.Specs.Count(s => s.Roles.Contains("edge"));
-        while (sw.Elapsed < timeout)
-        {
-            var o = await DemoCommand.TryOverviewAsync(client);
-            if (o is not null && o.Members.Length == expected && o.Members.All(m => m.Status == "Up") && o.Regions.Length >= edges
-                && cluster.Nodes.All(n => !n.HasExited))
-                return o;
-            await Task.Delay(1000);
-        }
-        return null;
     }
 
     private readonly HashSet<string> _planned = new();
@@ -499,8 +464,7 @@ public sealed class ChaosRun(ChaosOptions options)
         return result;
     }
 
-    private int PortOf(string node) =>
-        LocalCluster.DefaultLayout(options.BasePort, options.Edges).Single(s => s.Name == node).Port;
+    private int PortOf(string node) => _layout.Single(s => s.Name == node).Port;
 
     /// <summary>Accepted readings the store holds, rows it holds more than once, and accepted readings it does not hold.</summary>
     private (long Stored, long Duplicates, long Missing) CountStore(string path)

@@ -161,7 +161,7 @@ public static class DemoCommand
     }
 
     /// <summary>Total outbox backlog over the edges, or "?" when some edge does not answer.</summary>
-    public static async Task<string> BacklogAsync(EdgeClient client, IReadOnlyList<string> edges)
+    private static async Task<string> BacklogAsync(EdgeClient client, IReadOnlyList<string> edges)
     {
         long total = 0;
         foreach (var e in edges)
@@ -173,14 +173,19 @@ public static class DemoCommand
         return total.ToString("N0");
     }
 
-    public static async Task<ClusterOverview?> WaitForMembersAsync(EdgeClient client, LocalCluster cluster, int expected, TimeSpan timeout)
+    /// <param name="restartsExpected">
+    /// false: a node that exits means the cluster cannot form (null at once); true: something (the chaos run's service
+    /// manager) restarts exited nodes, so keep waiting until every node runs and is Up.
+    /// </param>
+    public static async Task<ClusterOverview?> WaitForMembersAsync(EdgeClient client, LocalCluster cluster, int expected, TimeSpan timeout,
+        bool restartsExpected = false)
     {
         var sw = Stopwatch.StartNew();
         ClusterOverview? last = null;
         while (sw.Elapsed < timeout)
         {
             foreach (var n in cluster.Nodes)
-                if (n.HasExited)
+                if (n.HasExited && !restartsExpected)
                 {
                     Console.Error.WriteLine($"node {n.Spec.Name} exited with code {n.ExitCode} during start-up; last lines of {n.LogPath}:\n{n.Tail()}");
                     return null;
@@ -189,7 +194,9 @@ public static class DemoCommand
             // members Up is not enough: until every running edge's shard region has registered with the shard
             // coordinator, new devices would all be allocated to the edges that registered first
             var edges = cluster.Nodes.Count(n => n.Spec.Roles.Contains("edge") && !n.HasExited);
-            if (last is not null && last.Members.Count(m => m.Status == "Up") >= expected && last.Regions.Length >= edges) return last;
+            if (last is not null && last.Members.Count(m => m.Status == "Up") >= expected && last.Regions.Length >= edges
+                && cluster.Nodes.All(n => !n.HasExited))
+                return last;
             await Task.Delay(500);
         }
         Console.Error.WriteLine($"cluster did not reach {expected} members with every edge's shard region registered within {timeout.TotalSeconds:0}s (last view: {(last is null ? "no answer" : Describe(last))})");
