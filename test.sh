@@ -16,5 +16,16 @@ if [ -z "${EDGEACTORS_TEST_POSTGRES:-}" ]; then
   export EDGEACTORS_TEST_POSTGRES="$(bash "$root/scripts/postgres-setup.sh" | tail -n 1)"
 fi
 dotnet build EdgeActors.sln -c Release --nologo -v quiet -clp:ErrorsOnly
-dotnet test tests/EdgeActors.Tests/EdgeActors.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=normal"
-dotnet test tests/EdgeActors.MultiNode.Tests/EdgeActors.MultiNode.Tests.csproj -c Release --no-build --nologo --logger "console;verbosity=normal"
+# each test project's output is kept; when one fails, its failed tests (name, message, start of the stack) are printed
+# again at the very end, so the tail of a long CI log says what failed
+run_tests() {
+  local log; log="$(mktemp)"
+  if dotnet test "$1" -c Release --no-build --nologo --logger "console;verbosity=normal" 2>&1 | tee "$log"; then
+    rm -f "$log"; return 0
+  fi
+  echo "=== failed tests in $1 ==="
+  awk '/^  Failed /{p=1; n=0} /^  Passed /{p=0} p && n++ < 40 {print}' "$log"
+  rm -f "$log"; return 1
+}
+run_tests tests/EdgeActors.Tests/EdgeActors.Tests.csproj
+run_tests tests/EdgeActors.MultiNode.Tests/EdgeActors.MultiNode.Tests.csproj
