@@ -139,7 +139,7 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
     private bool _moreWaiting; // the last peek was full: keep draining
     private int _consecutiveRejections;
     private double _tokens;
-    private long _tokensAtTicks = Environment.TickCount64;
+    private long _tokensAtMs;
     private bool _pumpScheduled;
     private long _rejected, _timeouts, _synced;
     private OutboxStats? _lastStats;
@@ -154,6 +154,7 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         _settings = settings;
         _edge = edgeName;
         _tokens = settings.BandwidthBytesPerSecond;
+        _tokensAtMs = NowMs();
 
         Receive<Tick>(_ => TrySync());
         Receive<SyncNow>(_ =>
@@ -310,9 +311,9 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
             var size = b.Message!.Payload.Length;
             if (rate > 0)
             {
-                var now = Environment.TickCount64;
-                _tokens = Math.Min(rate, _tokens + (now - _tokensAtTicks) * rate / 1000.0);
-                _tokensAtTicks = now;
+                var now = NowMs();
+                _tokens = Math.Min(rate, _tokens + Math.Max(0, now - _tokensAtMs) * rate / 1000.0);
+                _tokensAtMs = now;
                 var need = Math.Min(size, rate); // a batch bigger than one second's budget goes when the bucket is full
                 if (_tokens < need)
                 {
@@ -330,6 +331,12 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
             Send(b);
         }
     }
+
+    /// <summary>
+    /// The token bucket's clock: the scheduler's, so the refill follows the same time as the pump timer (and a test's
+    /// virtual time). It is wall-clock time; a backward jump refills nothing, a forward jump at most fills the bucket.
+    /// </summary>
+    private static long NowMs() => Context.System.Scheduler.Now.ToUnixTimeMilliseconds();
 
     private void Send(Batch b)
     {

@@ -104,31 +104,6 @@ public sealed class SyncSenderTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void Unacknowledged_batch_is_resent_with_backoff_and_the_same_id()
-    {
-        var (sender, outbox, mediator) = Start(Quiet with
-        {
-            AckTimeout = TimeSpan.FromMilliseconds(300), BackoffMin = TimeSpan.FromMilliseconds(200), BackoffMax = TimeSpan.FromSeconds(10),
-        });
-        sender.Tell(SyncSender.SyncNow.Instance);
-        var entries = Entries(1, 3);
-        ServePeek(outbox, entries);
-        var first = ExpectSend(mediator, entries);
-        var t0 = DateTime.UtcNow;
-        var second = ExpectSend(mediator, entries); // 300 ms timeout + 200 ms backoff
-        var t1 = DateTime.UtcNow;
-        var third = ExpectSend(mediator, entries); // 300 ms timeout + 400 ms backoff
-        var t2 = DateTime.UtcNow;
-        Assert.Equal(first.BatchId, second.BatchId);
-        Assert.Equal(first.BatchId, third.BatchId);
-        Assert.True(t1 - t0 >= TimeSpan.FromMilliseconds(400), $"first resend after {(t1 - t0).TotalMilliseconds} ms");
-        Assert.True(t2 - t1 >= TimeSpan.FromMilliseconds(600), $"second resend after {(t2 - t1).TotalMilliseconds} ms (backoff grows)");
-        outbox.ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // never removed without an ack
-        Ack(sender, third, "dc-1");
-        outbox.ExpectMsg<W.Remove>(Wait);
-    }
-
-    [Fact]
     public void Two_of_three_distinct_sinks_make_the_quorum_and_duplicates_do_not_count()
     {
         var (sender, outbox, mediator) = Start(Quiet with { Replicas = 3, WriteQuorum = 2 });
@@ -173,25 +148,6 @@ public sealed class SyncSenderTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(3, status.Backlog);
         Assert.InRange(status.OldestWaitingMs, 4000, 60_000);
         Assert.Equal(1, Assert.Single(status.Sinks).Failures);
-    }
-
-    [Fact]
-    public void Bandwidth_cap_delays_the_second_batch()
-    {
-        var (sender, outbox, mediator) = Start(Quiet with { MaxInFlightBatches = 2, BandwidthBytesPerSecond = 100, BatchRecords = 3 });
-        sender.Tell(SyncSender.SyncNow.Instance);
-        var a = Entries(1, 3);
-        var b = Entries(100, 3);
-        ServePeek(outbox, a);
-        ServePeek(outbox, b); // full first peek: the sender pipelines a second one
-        var first = ExpectSend(mediator, a);
-        var t0 = DateTime.UtcNow;
-        Assert.True(first.Payload.Length > 60, $"payload {first.Payload.Length} bytes"); // the cap allows < 2 per second
-        var second = ExpectSend(mediator, b);
-        var waited = DateTime.UtcNow - t0;
-        Assert.True(waited >= TimeSpan.FromMilliseconds(Math.Min(first.Payload.Length, 100) * 1000.0 / 100 - 600),
-            $"second batch after {waited.TotalMilliseconds} ms");
-        Assert.NotEqual(first.BatchId, second.BatchId);
     }
 
     [Fact]
