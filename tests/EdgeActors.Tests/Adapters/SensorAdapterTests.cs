@@ -26,8 +26,9 @@ public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
         Devices = [Id.Value],
         Channels = 2,
         ReadInterval = TimeSpan.FromMilliseconds(10),
-        // generous: on a loaded machine a healthy read must never look like a hang
-        ReadTimeout = TimeSpan.FromSeconds(1),
+        // generous: a healthy read must never look like a hang, even on a machine that stalls for a second or two
+        // (a spurious hang would add a restart); the tests with scripted hangs set a shorter one
+        ReadTimeout = TimeSpan.FromSeconds(10),
         BatchSize = 5,
         MaxBatchDelay = TimeSpan.FromMilliseconds(100),
         AckTimeout = TimeSpan.FromSeconds(1),
@@ -128,7 +129,7 @@ public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
     [Fact]
     public void Hang_should_be_detected_by_the_read_timeout_and_its_late_result_ignored()
     {
-        var settings = Settings() with { ReadTimeout = TimeSpan.FromMilliseconds(500) };
+        var settings = Settings() with { ReadTimeout = TimeSpan.FromSeconds(2) };
         var sensor = Sensor(settings, (4, SensorFault.Hang));
 
         var s = Run(sensor, settings);
@@ -190,7 +191,7 @@ public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
     [Fact]
     public void Sequences_should_continue_across_restarts_and_after_the_entitys_last_sequence()
     {
-        var settings = Settings();
+        var settings = Settings() with { ReadTimeout = TimeSpan.FromSeconds(2) }; // read 8 hangs
         var entity = Entity();
         // the entity already holds readings 1..10 of this device (e.g. from before the edge restarted)
         entity.Tell(new TelemetryBatch(Id, 2, Enumerable.Range(1, 10).Select(i => (long)i).ToArray(),
@@ -282,12 +283,13 @@ public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
         var settings = Settings(maxReadings: 10) with { OfflineAfter = TimeSpan.FromMilliseconds(200) };
         var entity = Entity();
 
-        Run(Sensor(settings), settings, entity, readings: 10);
+        // (a stalled machine may let the watchdog fire between two batches while the adapter runs: counted before)
+        var silentWhileRunning = Run(Sensor(settings), settings, entity, readings: 10).Sensor!.FaultsOf(SensorFault.Silent);
         // well past the watchdog: the adapter said it stopped, so silence is expected
         Thread.Sleep(600);
 
         var s = State(entity);
         Assert.Equal(DeviceHealth.Ok, s.Sensor!.Health);
-        Assert.Equal(0, s.Sensor.FaultsOf(SensorFault.Silent));
+        Assert.Equal(silentWhileRunning, s.Sensor.FaultsOf(SensorFault.Silent));
     }
 }
