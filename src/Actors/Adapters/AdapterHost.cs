@@ -36,9 +36,11 @@ public sealed class AdapterHost : ReceiveActor
             _uplinks.Add(uplink);
         }
         var f = settings.Faults;
-        _log.Info($"Sensor adapters: {settings.Devices.Count} device(s) attached ({string.Join(", ", settings.Devices.Take(5))}{(settings.Devices.Count > 5 ? ", …" : "")}), " +
-                  $"read every {settings.ReadInterval.TotalMilliseconds} ms, faults p(exception)={f.Exception} p(hang)={f.Hang} p(garbage)={f.Garbage} " +
-                  $"p(disconnect)={f.Disconnect} p(clock-jump)={f.ClockJump}");
+        _log.Info("Sensor adapters: {0} device(s) attached ({1}), read every {2} ms, faults {3}",
+            settings.Devices.Count, string.Join(", ", settings.Devices.Take(5)) + (settings.Devices.Count > 5 ? ", …" : ""),
+            settings.ReadInterval.TotalMilliseconds,
+            string.Create(System.Globalization.CultureInfo.InvariantCulture,
+                $"p(exception)={f.Exception} p(hang)={f.Hang} p(garbage)={f.Garbage} p(disconnect)={f.Disconnect} p(clock-jump)={f.ClockJump}"));
 
         Receive<SensorUplink.Drain>(d =>
         {

@@ -434,15 +434,16 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         _primaryUsable = false;
         if (_consecutiveFailures < _recovery.FallbackAfter)
         {
-            _log.Warning($"Inference {_modelName}: {PrimaryName(model)} of v{model.Info.Version} failed ({error}); the batch of {batch.Samples} " +
-                         $"samples was re-run on the CPU fallback session; recreating the primary session " +
-                         $"(consecutive failure {_consecutiveFailures} of {_recovery.FallbackAfter} before serving from CPU)");
+            _log.Warning("Inference {0}: {1} failed ({2}); the batch of {3} samples was re-run on the CPU fallback session; " +
+                         "recreating the primary session (consecutive failure {4} before serving from CPU)",
+                _modelName, $"{PrimaryName(model)} of v{model.Info.Version}", error, batch.Samples, $"{_consecutiveFailures} of {_recovery.FallbackAfter}");
             StartRebuild(model);
             return;
         }
         var delay = _recovery.Backoff(_consecutiveFailures);
-        _log.Warning($"Inference {_modelName}: {PrimaryName(model)} of v{model.Info.Version} failed {_consecutiveFailures} times in a row ({error}); " +
-                     $"the batch of {batch.Samples} samples was re-run on CPU; serving from the CPU fallback session, retrying the primary in {delay}");
+        _log.Warning("Inference {0}: {1} failed {2} times in a row ({3}); the batch was re-run on CPU; " +
+                     "serving from the CPU fallback session, retrying the primary in {4}",
+            _modelName, $"{PrimaryName(model)} of v{model.Info.Version}", _consecutiveFailures, error, delay);
         BackOff(delay);
     }
 
