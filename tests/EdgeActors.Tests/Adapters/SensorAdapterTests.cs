@@ -108,7 +108,8 @@ public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
     {
         var settings = Settings() with
         {
-            OfflineAfter = TimeSpan.FromSeconds(1),
+            // longer than any start-up stall of a loaded machine: the one silence counted is the one after the failure
+            OfflineAfter = TimeSpan.FromSeconds(2),
             Backoff = new AdapterBackoff(TimeSpan.FromHours(1), TimeSpan.FromHours(1), 0, TimeSpan.FromHours(2)),
         };
         var sensor = Sensor(settings, (3, SensorFault.Exception));
