@@ -36,7 +36,7 @@ public sealed class AdapterFaultTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _ports = Ports.Free(4);
-        var dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"adapters-{Environment.ProcessId}-{_ports[0]}");
+        var dir = TestCluster.FreshDirectory("adapters", _ports[0]);
         _cluster = new LocalCluster(
         [
             new NodeSpec("seed", "seed", _ports[0]),
@@ -45,10 +45,8 @@ public sealed class AdapterFaultTests(ITestOutputHelper output) : IAsyncLifetime
             new NodeSpec("edge2", ["edge"], _ports[3], Adapters("e2-")),
         ], dir);
         _cluster.StartAll();
-        _client = EdgeClient.Connect(new EdgeClientOptions
+        _client = EdgeClient.Connect(TestCluster.ClientOptions(_cluster, _ports[2], _ports[3]) with
         {
-            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
-            Contacts = [$"127.0.0.1:{_ports[2]}", $"127.0.0.1:{_ports[3]}"],
             RequestTimeout = TimeSpan.FromSeconds(2),
             RetryDeadline = TimeSpan.FromSeconds(60),
             MaxBackoff = TimeSpan.FromMilliseconds(500),
@@ -58,13 +56,7 @@ public sealed class AdapterFaultTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine($"cluster formed: {DemoCommand.Describe(overview!)}");
     }
 
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        var times = await _cluster.StopAllAsync(TimeSpan.FromSeconds(20));
-        output.WriteLine("stopped: " + string.Join(" ", times.Select(kv => $"{kv.Key}={kv.Value:0.0}s")));
-        await _cluster.DisposeAsync();
-    }
+    public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster, output);
 
     [Fact]
     public async Task Faulty_adapters_should_lose_nothing_and_their_devices_should_go_degraded_offline_and_recover()

@@ -25,7 +25,7 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _ports = Ports.Free(5); // the fifth stays closed: a contact point that is down from the start
-        var dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"failover-{Environment.ProcessId}-{_ports[0]}");
+        var dir = TestCluster.FreshDirectory("failover", _ports[0]);
         _cluster = new LocalCluster(
         [
             new NodeSpec("seed", "seed", _ports[0]),
@@ -38,10 +38,8 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
         foreach (var name in new[] { "seed", "datacenter", "edge1" }) _cluster.Start(name);
         // The client knows only a dead address and edge1, the node that is killed later: after the kill it must carry on
         // through contact points it learned from the receptionist (the datacenter, edge2).
-        _client = EdgeClient.Connect(new EdgeClientOptions
+        _client = EdgeClient.Connect(TestCluster.ClientOptions(_cluster, _ports[4], _ports[2]) with
         {
-            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
-            Contacts = [$"127.0.0.1:{_ports[4]}", $"127.0.0.1:{_ports[2]}"],
             RequestTimeout = TimeSpan.FromSeconds(2),
             RetryDeadline = TimeSpan.FromSeconds(60),
             MaxBackoff = TimeSpan.FromMilliseconds(500),
@@ -54,13 +52,7 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine($"cluster formed: {DemoCommand.Describe(overview!)}");
     }
 
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        var times = await _cluster.StopAllAsync(TimeSpan.FromSeconds(20));
-        output.WriteLine("stopped: " + string.Join(" ", times.Select(kv => $"{kv.Key}={kv.Value:0.0}s")));
-        await _cluster.DisposeAsync();
-    }
+    public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster, output);
 
     private string Addr(int port) => _cluster.AddressOf(port);
 

@@ -28,8 +28,7 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
     public async Task InitializeAsync()
     {
         var ports = Ports.Free(5);
-        _dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"federated-{Environment.ProcessId}-{ports[0]}");
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+        _dir = TestCluster.FreshDirectory("federated", ports[0]);
         string[] quiet = ["--set", "edgeactors.federated.eval-limit = 2000", "--set", "edgeactors.federated.participant-timeout = 6s"];
         _cluster = new LocalCluster(
         [
@@ -40,10 +39,8 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
             new NodeSpec("edge2", ["edge"], ports[4], quiet),
         ], _dir);
         _cluster.StartAll();
-        _client = EdgeClient.Connect(new EdgeClientOptions
+        _client = EdgeClient.Connect(TestCluster.ClientOptions(_cluster, ports[1], ports[2], ports[3], ports[4]) with
         {
-            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
-            Contacts = [$"127.0.0.1:{ports[1]}", $"127.0.0.1:{ports[2]}", $"127.0.0.1:{ports[3]}", $"127.0.0.1:{ports[4]}"],
             RequestTimeout = TimeSpan.FromSeconds(5),
             RetryDeadline = TimeSpan.FromSeconds(60),
         });
@@ -58,12 +55,7 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal(2, _clientsByNode.Values.Count(n => n > 0)); // the clients are spread over both edges
     }
 
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        await _cluster.StopAllAsync(TimeSpan.FromSeconds(20));
-        await _cluster.DisposeAsync();
-    }
+    public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster);
 
     private static ExperimentSpec Spec(string id, int rounds, int epochs, string publishAs = "") => new(
         id, "mlp:784-64-10", "fedavg", rounds, Fraction: 1, MinClients: 1, LocalEpochs: epochs, BatchSize: 32, LearningRate: 0.05f, Momentum: 0.9f,

@@ -26,7 +26,7 @@ public sealed class InferenceClusterTests(ITestOutputHelper output) : IAsyncLife
     public async Task InitializeAsync()
     {
         _ports = Ports.Free(4);
-        var dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"inference-{Environment.ProcessId}-{_ports[0]}");
+        var dir = TestCluster.FreshDirectory("inference", _ports[0]);
         _cluster = new LocalCluster(
         [
             new NodeSpec("seed", "seed", _ports[0]),
@@ -39,10 +39,8 @@ public sealed class InferenceClusterTests(ITestOutputHelper output) : IAsyncLife
             ]),
         ], dir);
         _cluster.StartAll();
-        _client = EdgeClient.Connect(new EdgeClientOptions
+        _client = EdgeClient.Connect(TestCluster.ClientOptions(_cluster, _ports[2], _ports[3]) with
         {
-            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
-            Contacts = [$"127.0.0.1:{_ports[2]}", $"127.0.0.1:{_ports[3]}"],
             RequestTimeout = TimeSpan.FromSeconds(5),
             RetryDeadline = TimeSpan.FromSeconds(60),
         });
@@ -50,12 +48,7 @@ public sealed class InferenceClusterTests(ITestOutputHelper output) : IAsyncLife
         _test = FashionMnist.Load(FashionMnist.ResolveDirectory(null), train: false);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        await _cluster.StopAllAsync(TimeSpan.FromSeconds(20));
-        await _cluster.DisposeAsync();
-    }
+    public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster);
 
     private static byte[] TrainTiny(int hidden, int seed)
     {

@@ -26,7 +26,7 @@ public sealed class InferenceFaultTests(ITestOutputHelper output) : IAsyncLifeti
     public async Task InitializeAsync()
     {
         _ports = Ports.Free(3);
-        _dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"inference-faults-{Environment.ProcessId}-{_ports[0]}");
+        _dir = TestCluster.FreshDirectory("inference-faults", _ports[0]);
         _cluster = new LocalCluster(
         [
             new NodeSpec("seed", "seed", _ports[0]),
@@ -40,22 +40,15 @@ public sealed class InferenceFaultTests(ITestOutputHelper output) : IAsyncLifeti
             ]),
         ], _dir);
         _cluster.StartAll();
-        _client = EdgeClient.Connect(new EdgeClientOptions
+        _client = EdgeClient.Connect(TestCluster.ClientOptions(_cluster, _ports[2]) with
         {
-            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
-            Contacts = [$"127.0.0.1:{_ports[2]}"],
             RequestTimeout = TimeSpan.FromSeconds(5),
             RetryDeadline = TimeSpan.FromSeconds(60),
         });
         Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 3, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        await _cluster.StopAllAsync(TimeSpan.FromSeconds(20));
-        await _cluster.DisposeAsync();
-    }
+    public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster);
 
     private async Task<InferenceStatus> EdgeStatus()
     {

@@ -28,8 +28,7 @@ public sealed class LocalityTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _ports = Ports.Free(4);
-        _dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"locality-{Environment.ProcessId}-{_ports[0]}");
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+        _dir = TestCluster.FreshDirectory("locality", _ports[0]);
         string[] fastSync = ["--set", "edgeactors.sync { interval = 300ms, ack-timeout = 2s, backoff-max = 2s }"];
         _cluster = new LocalCluster(
         [
@@ -40,10 +39,8 @@ public sealed class LocalityTests(ITestOutputHelper output) : IAsyncLifetime
         ], _dir);
         _cluster.StartAll();
         // the client never knows edge1, the node that is killed
-        _client = EdgeClient.Connect(new EdgeClientOptions
+        _client = EdgeClient.Connect(TestCluster.ClientOptions(_cluster, _ports[3], _ports[1]) with
         {
-            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
-            Contacts = [$"127.0.0.1:{_ports[3]}", $"127.0.0.1:{_ports[1]}"],
             RequestTimeout = TimeSpan.FromSeconds(2),
             RetryDeadline = TimeSpan.FromSeconds(60),
             MaxBackoff = TimeSpan.FromMilliseconds(500),
@@ -51,12 +48,7 @@ public sealed class LocalityTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        await _cluster.StopAllAsync(TimeSpan.FromSeconds(20));
-        await _cluster.DisposeAsync();
-    }
+    public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster);
 
     private string Addr(int port) => _cluster.AddressOf(port);
 

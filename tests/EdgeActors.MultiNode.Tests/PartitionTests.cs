@@ -35,8 +35,7 @@ public sealed class PartitionTests(ITestOutputHelper output) : IAsyncLifetime
         // them, so a refusal is reported as a failure naming the reason rather than silently testing something else.
         Assert.True(refused is null, $"cannot make network namespaces for the partition test: {refused}");
         var ports = Ports.Free(4);
-        _dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"partition-{Environment.ProcessId}-{ports[0]}");
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+        _dir = TestCluster.FreshDirectory("partition", ports[0]);
         _net = NetworkNamespaces.Create(["seed", "datacenter", "edge1", "edge2"]);
         output.WriteLine($"network 10.77.{_net.Net}.0/24 (client {_net.ClientAddress})");
         string[] fastSync = ["--set", "edgeactors.sync { interval = 300ms, ack-timeout = 2s, backoff-max = 2s }"];

@@ -32,8 +32,7 @@ public sealed class ReplicaSyncTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _ports = Ports.Free(5);
-        _dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"replica-{Environment.ProcessId}-{_ports[0]}");
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+        _dir = TestCluster.FreshDirectory("replica", _ports[0]);
         string[] replicaSync = ["--set", $"edgeactors.sync {{ replicas = 3, write-quorum = {WriteQuorum}, interval = 300ms, ack-timeout = 2s, backoff-max = 2s }}"];
         _cluster = new LocalCluster(
         [
@@ -44,10 +43,8 @@ public sealed class ReplicaSyncTests(ITestOutputHelper output) : IAsyncLifetime
             new NodeSpec("edge", ["edge"], EdgePort, replicaSync),
         ], _dir);
         _cluster.StartAll();
-        _client = EdgeClient.Connect(new EdgeClientOptions
+        _client = EdgeClient.Connect(TestCluster.ClientOptions(_cluster, EdgePort) with
         {
-            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
-            Contacts = [$"127.0.0.1:{EdgePort}"],
             RequestTimeout = TimeSpan.FromSeconds(3),
             RetryDeadline = TimeSpan.FromSeconds(60),
             MaxBackoff = TimeSpan.FromMilliseconds(500),
@@ -55,12 +52,7 @@ public sealed class ReplicaSyncTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 5, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        await _cluster.StopAllAsync(TimeSpan.FromSeconds(20));
-        await _cluster.DisposeAsync();
-    }
+    public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster);
 
     /// <summary>Streams telemetry for the devices, one request at a time per device; remembers every durably acked reading.</summary>
     private async Task StreamAsync(string prefix, int devices, int batches, int readings)

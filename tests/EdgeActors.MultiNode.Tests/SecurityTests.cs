@@ -19,8 +19,7 @@ public sealed class SecureClusterFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Ports = MultiNode.Tests.Ports.Free(3); // seed, edge, and one for the node from another deployment
-        Directory = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"security-{Environment.ProcessId}-{Ports[0]}");
-        if (System.IO.Directory.Exists(Directory)) System.IO.Directory.Delete(Directory, recursive: true);
+        Directory = TestCluster.FreshDirectory("security", Ports[0]);
         string[] light = ["--set", "edgeactors.federated.enabled = off"];
         Cluster = new LocalCluster(
         [
@@ -30,10 +29,8 @@ public sealed class SecureClusterFixture : IAsyncLifetime
         Assert.True(Cluster.Secure);
         var sw = System.Diagnostics.Stopwatch.StartNew();
         Cluster.StartAll();
-        Client = EdgeClient.Connect(new EdgeClientOptions
+        Client = EdgeClient.Connect(TestCluster.ClientOptions(Cluster, Ports[1]) with
         {
-            Contacts = [Cluster.Specs[1].HostPort],
-            Credentials = Cluster.ClientCredentials,
             RequestTimeout = TimeSpan.FromSeconds(5),
             RetryDeadline = TimeSpan.FromSeconds(30),
         });
@@ -42,12 +39,7 @@ public sealed class SecureClusterFixture : IAsyncLifetime
         FormedIn = $"{sw.Elapsed.TotalSeconds:0.0}s: {DemoCommand.Describe(overview!)}";
     }
 
-    public async Task DisposeAsync()
-    {
-        await Client.DisposeAsync();
-        await Cluster.StopAllAsync(TimeSpan.FromSeconds(20));
-        await Cluster.DisposeAsync();
-    }
+    public Task DisposeAsync() => TestCluster.StopAsync(Client, Cluster);
 }
 
 /// <summary>

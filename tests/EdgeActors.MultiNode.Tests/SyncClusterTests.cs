@@ -27,8 +27,7 @@ public sealed class SyncClusterTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task InitializeAsync()
     {
         _ports = Ports.Free(4);
-        _dir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"sync-{Environment.ProcessId}-{_ports[0]}");
-        if (Directory.Exists(_dir)) Directory.Delete(_dir, recursive: true);
+        _dir = TestCluster.FreshDirectory("sync", _ports[0]);
         string[] fastSync = ["--set", "edgeactors.sync { interval = 300ms, ack-timeout = 2s, backoff-max = 2s }"];
         _cluster = new LocalCluster(
         [
@@ -38,10 +37,8 @@ public sealed class SyncClusterTests(ITestOutputHelper output) : IAsyncLifetime
             new NodeSpec("edge2", ["edge"], _ports[3], fastSync),
         ], _dir);
         _cluster.StartAll();
-        _client = EdgeClient.Connect(new EdgeClientOptions
+        _client = EdgeClient.Connect(TestCluster.ClientOptions(_cluster, _ports[2], _ports[3]) with
         {
-            Credentials = _cluster.ClientCredentials, // TLS and client token (LocalCluster is secure by default)
-            Contacts = [$"127.0.0.1:{_ports[2]}", $"127.0.0.1:{_ports[3]}"],
             RequestTimeout = TimeSpan.FromSeconds(3),
             RetryDeadline = TimeSpan.FromSeconds(90),
             MaxBackoff = TimeSpan.FromMilliseconds(500),
@@ -49,12 +46,7 @@ public sealed class SyncClusterTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
     }
 
-    public async Task DisposeAsync()
-    {
-        await _client.DisposeAsync();
-        await _cluster.StopAllAsync(TimeSpan.FromSeconds(20));
-        await _cluster.DisposeAsync();
-    }
+    public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster);
 
     /// <summary>Streams telemetry for the devices, one request at a time per device; remembers every durably acked reading.</summary>
     private async Task StreamAsync(string prefix, int devices, int batches, int readings, Func<Task>? midway = null)
