@@ -6,60 +6,18 @@ using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 using EdgeActors.Tests.Serialization;
 using W = EdgeActors.Actors.Sync.OutboxWriter;
+using static EdgeActors.Tests.Sync.SyncSenderHarness;
 
 namespace EdgeActors.Tests.Sync;
 
 /// <summary>The sender with probes for the OutboxWriter and the pub-sub mediator; the test plays both (and the sinks).</summary>
 public sealed class SyncSenderTests : Akka.TestKit.Xunit2.TestKit
 {
-    private const string Edge = "edge-1";
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
-
     public SyncSenderTests() : base(EdgeSerialization.Config)
     {
     }
 
-    private static readonly SyncSenderSettings Quiet = new()
-    {
-        Mode = SyncMode.EventTriggered,
-        TtlCheckInterval = TimeSpan.Zero,
-        AckTimeout = TimeSpan.FromMinutes(1),
-        BatchRecords = 10,
-        MaxInFlightBatches = 1,
-        BacklogTrigger = 0,
-    };
-
-    private (IActorRef Sender, TestProbe Outbox, TestProbe Mediator) Start(SyncSenderSettings settings)
-    {
-        var outbox = CreateTestProbe();
-        var mediator = CreateTestProbe();
-        return (Sys.ActorOf(SyncSender.Props(outbox.Ref, mediator.Ref, settings, Edge)), outbox, mediator);
-    }
-
-    private static OutboxEntry[] Entries(long firstId, int n) =>
-        SampleMessages.Records(telemetry: n, frames: 0)
-            .Select((r, i) => new OutboxEntry(firstId + i, r with { Sequence = firstId + i }, 40, 1_735_689_600_000)).ToArray();
-
-    /// <summary>Expects a Peek, answers it with <paramref name="entries"/>.</summary>
-    private static W.Peek ServePeek(TestProbe outbox, OutboxEntry[] entries)
-    {
-        var peek = outbox.ExpectMsg<W.Peek>(Wait);
-        outbox.Reply(new W.Peeked(entries));
-        return peek;
-    }
-
-    private static SyncBatch ExpectSend(TestProbe mediator, OutboxEntry[] entries)
-    {
-        var send = mediator.ExpectMsg<Send>(Wait);
-        Assert.Equal(SyncSink.Path, send.Path);
-        var batch = Assert.IsType<SyncBatch>(send.Message);
-        Assert.Equal(Edge, batch.Edge);
-        MessageAssert.Equal(entries.Select(e => e.Record).ToArray(), SyncCodec.Decode(batch.Payload, batch.Count, batch.RawBytes, 1 << 26));
-        return batch;
-    }
-
-    private static void Ack(IActorRef sender, SyncBatch b, string sink) =>
-        sender.Tell(new SyncAck(b.Edge, b.BatchId, b.Count, 0, sink));
+    private (IActorRef Sender, TestProbe Outbox, TestProbe Mediator) Start(SyncSenderSettings settings) => SyncSenderHarness.Start(this, settings);
 
     [Fact]
     public void Periodic_mode_peeks_every_interval_and_removes_after_the_ack()

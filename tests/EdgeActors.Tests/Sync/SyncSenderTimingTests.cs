@@ -7,6 +7,7 @@ using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 using EdgeActors.Tests.Serialization;
 using W = EdgeActors.Actors.Sync.OutboxWriter;
+using static EdgeActors.Tests.Sync.SyncSenderHarness;
 
 namespace EdgeActors.Tests.Sync;
 
@@ -18,48 +19,14 @@ namespace EdgeActors.Tests.Sync;
 /// </summary>
 public sealed class SyncSenderTimingTests : Akka.TestKit.Xunit2.TestKit
 {
-    private const string Edge = "edge-1";
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
     private static readonly TimeSpan Silence = TimeSpan.FromMilliseconds(50);
-
-    private static readonly SyncSenderSettings Quiet = new()
-    {
-        Mode = SyncMode.EventTriggered,
-        TtlCheckInterval = TimeSpan.Zero,
-        AckTimeout = TimeSpan.FromMinutes(1),
-        BatchRecords = 10,
-        MaxInFlightBatches = 1,
-        BacklogTrigger = 0,
-    };
 
     public SyncSenderTimingTests() : base(ConfigurationFactory.ParseString("akka.scheduler.implementation = \"Akka.TestKit.TestScheduler, Akka.TestKit\"")
         .WithFallback(EdgeSerialization.Config))
     {
     }
 
-    private (IActorRef Sender, TestProbe Outbox, TestProbe Mediator) Start(SyncSenderSettings settings)
-    {
-        var outbox = CreateTestProbe();
-        var mediator = CreateTestProbe();
-        return (Sys.ActorOf(SyncSender.Props(outbox.Ref, mediator.Ref, settings, Edge)), outbox, mediator);
-    }
-
-    private static OutboxEntry[] Entries(long firstId, int n) =>
-        SampleMessages.Records(telemetry: n, frames: 0)
-            .Select((r, i) => new OutboxEntry(firstId + i, r with { Sequence = firstId + i }, 40, 1_735_689_600_000)).ToArray();
-
-    private static void ServePeek(TestProbe outbox, OutboxEntry[] entries)
-    {
-        outbox.ExpectMsg<W.Peek>(Wait);
-        outbox.Reply(new W.Peeked(entries));
-    }
-
-    private static SyncBatch ExpectSend(TestProbe mediator, OutboxEntry[] entries)
-    {
-        var batch = Assert.IsType<SyncBatch>(mediator.ExpectMsg<Send>(Wait).Message);
-        MessageAssert.Equal(entries.Select(e => e.Record).ToArray(), SyncCodec.Decode(batch.Payload, batch.Count, batch.RawBytes, 1 << 26));
-        return batch;
-    }
+    private (IActorRef Sender, TestProbe Outbox, TestProbe Mediator) Start(SyncSenderSettings settings) => SyncSenderHarness.Start(this, settings);
 
     /// <summary>Returns once the sender has handled every message sent to it before (a status query answered through its mailbox).</summary>
     private void Settle(IActorRef sender, TestProbe outbox)
@@ -93,7 +60,7 @@ public sealed class SyncSenderTimingTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(first.BatchId, third.BatchId);
         Assert.Equal(first.Payload, third.Payload);
         outbox.ExpectNoMsg(Silence); // never removed without an ack
-        sender.Tell(new SyncAck(third.Edge, third.BatchId, third.Count, 0, "dc-1"));
+        Ack(sender, third, "dc-1");
         Assert.Equal(entries.Select(e => e.Id), outbox.ExpectMsg<W.Remove>(Wait).Ids.Order());
     }
 
