@@ -25,22 +25,7 @@ public sealed class AdapterSequenceStoreTests() : Akka.TestKit.Xunit2.TestKit(
 
     private string StatePath => Path.Combine(_dir, "adapters.db");
 
-    private static AdapterSettings Settings(long maxReadings) => new()
-    {
-        Enabled = true,
-        Devices = [Id.Value],
-        Channels = 2,
-        ReadInterval = TimeSpan.FromMilliseconds(10),
-        ReadTimeout = TimeSpan.FromSeconds(1),
-        BatchSize = 5,
-        MaxBatchDelay = TimeSpan.FromMilliseconds(100),
-        AckTimeout = TimeSpan.FromSeconds(1),
-        MaxReadings = maxReadings,
-        ReportInterval = TimeSpan.FromMilliseconds(100),
-        OfflineAfter = TimeSpan.FromSeconds(5),
-        Faults = new HardwareFaults(DisconnectDuration: TimeSpan.FromMilliseconds(300), ClockJumpSize: TimeSpan.FromHours(1)),
-        Backoff = new AdapterBackoff(TimeSpan.FromMilliseconds(20), TimeSpan.FromMilliseconds(100), 0.2, TimeSpan.FromSeconds(10)),
-    };
+    private static AdapterSettings Settings(long maxReadings) => AdapterTestSettings.For(Id, maxReadings);
 
     private static SimulatedSensor Sensor(AdapterSettings settings) => new(settings.Channels, settings.Faults, 42);
 
