@@ -52,6 +52,8 @@ public enum RejectReason : byte
     ChannelMismatch = 7,
     /// <summary>The edge's durable outbox is full (reject-new policy) or unavailable: the reading was not kept.</summary>
     OutboxFull = 8,
+    /// <summary>The node is over capacity (too much ingestion waiting to be made durable): nothing was kept; resend later, after a pause.</summary>
+    Overloaded = 9,
 }
 
 /// <summary>How far an acknowledged reading has got when the client is told.</summary>

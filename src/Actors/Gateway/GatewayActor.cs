@@ -30,8 +30,8 @@ public sealed class GatewayActor : ReceiveActor
     private readonly IActorRef? _sink;
     private readonly IActorRef? _federation;
     private readonly ClientAuth? _auth;
+    private readonly ClientTokenCache? _tokens;
     private readonly Address _self;
-    private readonly Dictionary<string, ClientClaims> _verified = new(StringComparer.Ordinal);
     private long _refused;
 
     public GatewayActor(IActorRef devices, int maxDeviceIdLength, IActorRef? models = null, IActorRef? inferenceStatus = null, IActorRef? registry = null, IActorRef? sync = null, IActorRef? sink = null, IActorRef? federation = null, ClientAuth? auth = null)
@@ -46,6 +46,7 @@ public sealed class GatewayActor : ReceiveActor
         _sink = sink;
         _federation = federation;
         _auth = auth;
+        _tokens = auth is null ? null : new ClientTokenCache(auth);
 
         Receive<Authenticated>(env =>
         {
@@ -71,23 +72,7 @@ public sealed class GatewayActor : ReceiveActor
         Akka.Actor.Props.Create(() => new GatewayActor(devices, maxDeviceIdLength, models, inferenceStatus, registry, sync, sink, federation, auth));
 
     /// <summary>Null when the envelope's token is valid now and allows its request; else the reason.</summary>
-    private string? Check(Authenticated env)
-    {
-        if (!_verified.TryGetValue(env.Token, out var claims))
-        {
-            var check = ClientTokens.Verify(_auth!.Key, env.Token, DateTimeOffset.UtcNow);
-            if (!check.Ok) return check.Error;
-            if (_verified.Count >= _auth.CacheSize) _verified.Clear();
-            claims = check.Claims!;
-            _verified[env.Token] = claims;
-        }
-        if (claims.ExpiresAt <= DateTimeOffset.UtcNow)
-        {
-            _verified.Remove(env.Token);
-            return $"unauthenticated: client token of '{claims.ClientId}' expired at {claims.ExpiresAt:u}";
-        }
-        return ClientTokens.Authorize(claims, env.Request);
-    }
+    private string? Check(Authenticated env) => _tokens!.Check(env.Token, env.Request);
 
     private void Refuse(object msg, string reason)
     {
@@ -183,10 +168,13 @@ public sealed class GatewayActor : ReceiveActor
         }
     }
 
-    private string? Validate(DeviceId id)
+    private string? Validate(DeviceId id) => ValidateDeviceId(id, _maxIdLength);
+
+    /// <summary>Null when the id may name a device entity; else what is wrong with it.</summary>
+    public static string? ValidateDeviceId(DeviceId id, int maxLength)
     {
         if (string.IsNullOrWhiteSpace(id.Value)) return "device id is empty";
-        if (id.Value.Length > _maxIdLength) return $"device id is {id.Value.Length} characters long; the limit is {_maxIdLength}";
+        if (id.Value.Length > maxLength) return $"device id is {id.Value.Length} characters long; the limit is {maxLength}";
         foreach (var c in id.Value)
             if (char.IsControl(c))
                 return "device id contains a control character";

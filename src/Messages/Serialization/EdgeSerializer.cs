@@ -93,7 +93,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         [typeof(SyncStatus)] = SyncStatusManifest,
         [typeof(GetStoreStatus)] = GetStoreStatusManifest,
         [typeof(StoreStatus)] = StoreStatusManifest,
-    }.Concat(FederatedCodec.Manifests).Concat(SecurityCodec.Manifests).Concat(LocalityCodec.Manifests).Concat(AdapterCodec.Manifests).ToDictionary();
+    }.Concat(IngestStreamCodec.Manifests).Concat(FederatedCodec.Manifests).Concat(SecurityCodec.Manifests).Concat(LocalityCodec.Manifests).Concat(AdapterCodec.Manifests).ToDictionary();
 
     public override string Manifest(object o) =>
         Manifests.TryGetValue(o.GetType(), out var m)
@@ -112,20 +112,13 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         switch (obj)
         {
             case TelemetryBatch t:
-                w.String(t.DeviceId.Value);
-                w.Int(t.Channels);
-                w.DeltaLongs(t.Sequences);
-                w.DeltaLongs(t.Timestamps);
-                w.Floats(t.Values);
+                WriteTelemetry(w, t);
                 break;
             case CameraFrame f:
-                w.String(f.DeviceId.Value);
-                w.VarI(f.Sequence);
-                w.VarI(f.Timestamp);
-                w.Int(f.Width);
-                w.Int(f.Height);
-                w.Bytes(f.Pixels);
-                w.Int(f.Label);
+                WriteFrame(w, f);
+                break;
+            case IngestRequests or IngestReplies:
+                IngestStreamCodec.Write(w, (IEdgeMessage)obj);
                 break;
             case StopDevice:
             case GetClusterOverview:
@@ -305,19 +298,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                 }
                 break;
             case IngestAck a:
-                w.String(a.DeviceId.Value);
-                w.VarI(a.HighestContiguous);
-                w.Int(a.Accepted);
-                w.VarU((ulong)a.Rejected.Length);
-                foreach (var r in a.Rejected)
-                {
-                    w.VarI(r.Sequence);
-                    w.Byte((byte)r.Reason);
-                    w.String(r.Detail);
-                }
-                w.String(a.Node);
-                WritePrediction(w, a.Prediction);
-                w.Byte((byte)a.Level);
+                WriteAck(w, a);
                 break;
             case GetDeviceState g:
                 w.String(g.DeviceId.Value);
@@ -397,8 +378,8 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         var r = new BinReader(bytes, manifest);
         object result = manifest switch
         {
-            TelemetryBatchManifest => new TelemetryBatch(new DeviceId(r.String()), r.Int(), r.DeltaLongs(), r.DeltaLongs(), r.Floats()),
-            CameraFrameManifest => new CameraFrame(new DeviceId(r.String()), r.VarI(), r.VarI(), r.Int(), r.Int(), r.Bytes(), r.Int()),
+            TelemetryBatchManifest => ReadTelemetry(ref r),
+            CameraFrameManifest => ReadFrame(ref r),
             StopDeviceManifest => StopDevice.Instance,
             IngestAckManifest => ReadAck(ref r),
             GetDeviceStateManifest => new GetDeviceState(new DeviceId(r.String())),
@@ -431,16 +412,59 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             SyncStatusManifest => ReadSyncStatus(ref r),
             GetStoreStatusManifest => r.String() is { Length: > 0 } n ? new GetStoreStatus(n) : GetStoreStatus.Instance,
             StoreStatusManifest => ReadStoreStatus(ref r),
-            _ => FederatedCodec.Read(manifest, ref r) ?? LocalityCodec.Read(manifest, ref r) ?? AdapterCodec.Read(manifest, ref r)
+            _ => FederatedCodec.Read(manifest, ref r) ?? IngestStreamCodec.Read(manifest, ref r) ?? LocalityCodec.Read(manifest, ref r) ?? AdapterCodec.Read(manifest, ref r)
                  ?? throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
         };
         r.End();
         return result;
     }
 
+    internal static void WriteTelemetry(BinWriter w, TelemetryBatch t)
+    {
+        w.String(t.DeviceId.Value);
+        w.Int(t.Channels);
+        w.DeltaLongs(t.Sequences);
+        w.DeltaLongs(t.Timestamps);
+        w.Floats(t.Values);
+    }
+
+    internal static TelemetryBatch ReadTelemetry(ref BinReader r) =>
+        new(new DeviceId(r.String()), r.Int(), r.DeltaLongs(), r.DeltaLongs(), r.Floats());
+
+    internal static void WriteFrame(BinWriter w, CameraFrame f)
+    {
+        w.String(f.DeviceId.Value);
+        w.VarI(f.Sequence);
+        w.VarI(f.Timestamp);
+        w.Int(f.Width);
+        w.Int(f.Height);
+        w.Bytes(f.Pixels);
+        w.Int(f.Label);
+    }
+
+    internal static CameraFrame ReadFrame(ref BinReader r) =>
+        new(new DeviceId(r.String()), r.VarI(), r.VarI(), r.Int(), r.Int(), r.Bytes(), r.Int());
+
+    internal static void WriteAck(BinWriter w, IngestAck a)
+    {
+        w.String(a.DeviceId.Value);
+        w.VarI(a.HighestContiguous);
+        w.Int(a.Accepted);
+        w.VarU((ulong)a.Rejected.Length);
+        foreach (var r in a.Rejected)
+        {
+            w.VarI(r.Sequence);
+            w.Byte((byte)r.Reason);
+            w.String(r.Detail);
+        }
+        w.String(a.Node);
+        WritePrediction(w, a.Prediction);
+        w.Byte((byte)a.Level);
+    }
+
     private static bool IsReason(byte b) => System.Enum.IsDefined(typeof(RejectReason), b);
 
-    private static IngestAck ReadAck(ref BinReader r)
+    internal static IngestAck ReadAck(ref BinReader r)
     {
         var id = new DeviceId(r.String());
         var highest = r.VarI();

@@ -96,6 +96,10 @@ public static class WireLimits
         ["La"] = Request,
         ["Lb"] = Status, // up to two kinds' latest stored sequences (varint deltas)
         ["Ha"] = Small,  // sensor health report: a reason, a node address and a few counters
+        // the client library's ingest stream: many devices' batches and their acks in one message (each item also
+        // checked against its own kind's count limits when decoded)
+        [IngestStreamCodec.RequestsManifest] = Bulk,
+        [IngestStreamCodec.RepliesManifest] = Bulk,
         // security: the envelope's request is checked against its own kind's limit as well
         [SecurityCodec.AuthenticatedManifest] = Bulk,
     };

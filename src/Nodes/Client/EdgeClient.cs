@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster.Tools.Client;
 using Akka.Configuration;
 using EdgeActors.Actors.Gateway;
+
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 using EdgeActors.Nodes.Hosting;
@@ -28,6 +29,33 @@ public sealed record EdgeClientOptions
 
     /// <summary>Certificate (TLS clusters) and token (clusters with client tokens on); null: neither.</summary>
     public ClientCredentials? Credentials { get; init; }
+
+    /// <summary>
+    /// How telemetry batches and frames travel: <see cref="IngestTransport.Stream"/> (default) groups many devices' requests
+    /// into one remote message straight to the gateways' ingest endpoints; <see cref="IngestTransport.ClusterClient"/> sends
+    /// each request on its own through the ClusterClient receptionist (the way every other request goes; a benchmark baseline).
+    /// </summary>
+    public IngestTransport Transport { get; init; } = IngestTransport.Stream;
+
+    /// <summary>Telemetry batches and frames in flight at once (sent and not answered); beyond it <see cref="WhenFull"/> applies.</summary>
+    public int MaxInFlight { get; init; } = 20_000;
+
+    /// <summary>With <see cref="MaxInFlight"/> requests in flight: wait for one to be answered (backpressure), or answer Overloaded at once.</summary>
+    public WhenFull WhenFull { get; init; } = WhenFull.Wait;
+}
+
+public enum IngestTransport
+{
+    Stream,
+    ClusterClient,
+}
+
+public enum WhenFull
+{
+    /// <summary>The send waits until a request in flight is answered (the caller is slowed down: backpressure).</summary>
+    Wait,
+    /// <summary>The send is answered at once with every sequence rejected as <see cref="RejectReason.Overloaded"/> (nothing sent).</summary>
+    Refuse,
 }
 
 /// <summary>
@@ -78,19 +106,28 @@ public sealed class EdgeClient : IAsyncDisposable
 {
     private readonly EdgeClientOptions _options;
     private readonly IActorRef _client;
+    private readonly IActorRef? _ingest;
+    private readonly SemaphoreSlim _slots;
+    private long _nextId;
 
     public ActorSystem System { get; }
 
-    private EdgeClient(EdgeClientOptions options, ActorSystem system, IActorRef client)
+    /// <summary>Telemetry batches and frames sent and not yet answered.</summary>
+    public int InFlight => _options.MaxInFlight - _slots.CurrentCount;
+
+    private EdgeClient(EdgeClientOptions options, ActorSystem system, IActorRef client, IActorRef? ingest)
     {
         _options = options;
         System = system;
         _client = client;
+        _ingest = ingest;
+        _slots = new SemaphoreSlim(options.MaxInFlight, options.MaxInFlight);
     }
 
     public static EdgeClient Connect(EdgeClientOptions options)
     {
         if (options.Contacts.Count == 0) throw new ArgumentException("at least one contact (host:port of an edge or datacenter node) is needed");
+        if (options.MaxInFlight < 1) throw new ArgumentException($"EdgeClientOptions.MaxInFlight must be >= 1, got {options.MaxInFlight}");
         var credentials = options.Credentials;
         var tls = credentials is { Tls: true }
             ? Actors.Security.TlsCredentials.Load(credentials.CaCertificate ?? throw new ArgumentException("client: a certificate needs the deployment's CA certificate (ClientCredentials.CaCertificate)"),
@@ -127,12 +164,69 @@ public sealed class EdgeClient : IAsyncDisposable
         var setup = BootstrapSetup.Create().WithConfig(config);
         var system = tls is null ? ActorSystem.Create("edgeactors-client", setup) : ActorSystem.Create("edgeactors-client", setup.And(tls.Setup()));
         var client = system.ActorOf(ClusterClient.Props(ClusterClientSettings.Create(system)), "edge-client");
-        return new EdgeClient(options, system, client);
+        IActorRef? ingest = null;
+        if (options.Transport == IngestTransport.Stream)
+        {
+            var endpoints = options.Contacts.Select(c => (c, NodeConfig.SeedAddress(c, tls is not null) + IngestEndpoint.Path)).ToList();
+            ingest = system.ActorOf(IngestConnection.Props(endpoints, credentials?.Token ?? "", options.RequestTimeout, options.RetryDeadline, options.MaxBackoff), "ingest");
+        }
+        return new EdgeClient(options, system, client, ingest);
     }
 
-    public Task<Reply<IngestAck>> SendTelemetryAsync(TelemetryBatch batch, CancellationToken ct = default) => RequestAsync<IngestAck>(batch, ct);
+    /// <summary>
+    /// Sends one device's telemetry batch; the answer says what was accepted (durable on its edge), rejected and why, or
+    /// refused because the cluster is over capacity (<see cref="RejectReason.Overloaded"/>: resend after a pause).
+    /// At most <see cref="EdgeClientOptions.MaxInFlight"/> batches and frames are in flight; a request is resent (same
+    /// sequences, idempotent) when its gateway is lost or it is not answered in time, until the retry deadline.
+    /// </summary>
+    public Task<Reply<IngestAck>> SendTelemetryAsync(TelemetryBatch batch, CancellationToken ct = default) => SendAsync(batch, ct);
 
-    public Task<Reply<IngestAck>> SendFrameAsync(CameraFrame frame, CancellationToken ct = default) => RequestAsync<IngestAck>(frame, ct);
+    public Task<Reply<IngestAck>> SendFrameAsync(CameraFrame frame, CancellationToken ct = default) => SendAsync(frame, ct);
+
+    private async Task<Reply<IngestAck>> SendAsync(IDeviceCommand command, CancellationToken ct)
+    {
+        if (_options.WhenFull == WhenFull.Refuse)
+        {
+            if (!_slots.Wait(0)) return new Reply<IngestAck>(RefusedHere(command), 0);
+        }
+        else await _slots.WaitAsync(ct);
+        try
+        {
+            if (_ingest is null) return await RequestAsync<IngestAck>(command, ct);
+            var id = Interlocked.Increment(ref _nextId);
+            var completion = new TaskCompletionSource<Reply<IEdgeMessage>>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _ingest.Tell(new IngestConnection.Submit(new IngestConnection.Outstanding(id, command, completion)));
+            Reply<IEdgeMessage> reply;
+            await using (ct.Register(() =>
+                         {
+                             if (completion.TrySetCanceled(ct)) _ingest.Tell(new IngestConnection.Forget(id));
+                         }))
+                reply = await completion.Task;
+            return reply.Value switch
+            {
+                IngestAck ack => new Reply<IngestAck>(ack, reply.Attempts),
+                RequestRejected r => throw new EdgeClientException($"request {command.GetType().Name} rejected by the cluster: {r.Reason}"),
+                var other => throw new EdgeClientException($"unexpected reply {other.GetType().Name} to {command.GetType().Name}"),
+            };
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    /// <summary>The answer when the client already has <see cref="EdgeClientOptions.MaxInFlight"/> requests in flight and refuses more.</summary>
+    private static IngestAck RefusedHere(IDeviceCommand command)
+    {
+        const string detail = "the client has its maximum of requests in flight; resend after a pause";
+        long[] sequences = command switch
+        {
+            TelemetryBatch t => t.Sequences ?? [],
+            CameraFrame f => [f.Sequence],
+            _ => [],
+        };
+        return new IngestAck(command.DeviceId, -1, 0, sequences.Select(s => new Rejection(s, RejectReason.Overloaded, detail)).ToArray(), "client");
+    }
 
     public async Task<DeviceState> GetDeviceStateAsync(DeviceId id, CancellationToken ct = default) =>
         (await RequestAsync<DeviceState>(new GetDeviceState(id), ct)).Value;

@@ -82,7 +82,8 @@ public static class NodeHost
             if (isGateway)
             {
                 akka.WithClusterClientReceptionist("receptionist", Roles.Gateway)
-                    .AddGateway(maxIdLength, clientAuth);
+                    .AddGateway(maxIdLength, clientAuth)
+                    .AddIngestEndpoint(IngestEndpointSettings.FromConfig(config.GetConfig(IngestEndpointSettings.Section)), maxIdLength, clientAuth);
             }
         });
         return builder.Build();

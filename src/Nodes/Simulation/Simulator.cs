@@ -134,7 +134,12 @@ public sealed class Simulator(SimulatorOptions options)
     {
         try
         {
-            var reply = await client.RequestAsync<IngestAck>(request, ct);
+            var reply = request switch
+            {
+                TelemetryBatch t => await client.SendTelemetryAsync(t, ct),
+                CameraFrame f => await client.SendFrameAsync(f, ct),
+                _ => await client.RequestAsync<IngestAck>(request, ct),
+            };
             tally.Record(reply);
             Observer?.Invoke(request, reply);
             return reply.Value;

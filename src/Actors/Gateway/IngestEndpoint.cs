@@ -1,0 +1,224 @@
+using Akka.Actor;
+using Akka.Event;
+using Akka.Hosting;
+using EdgeActors.Actors.Devices;
+using EdgeActors.Actors.Security;
+using EdgeActors.Messages;
+
+namespace EdgeActors.Actors.Gateway;
+
+/// <summary>
+/// The client library's fast path into the cluster, one per gateway node at <c>/user/ingest</c>: takes
+/// <see cref="IngestRequests"/> (many devices' telemetry batches and frames in one remote message), checks the token once
+/// per group and each command against its scopes, device prefix and id rules, forwards the commands to the device region
+/// through a short-lived <see cref="IngestExchange"/> per group, and answers with <see cref="IngestReplies"/>.
+/// <para>
+/// Admission control: the readings this node has forwarded and not yet seen answered are bounded
+/// (<see cref="IngestEndpointSettings.MaxOutstandingReadings"/>); a command that would exceed the bound is answered at once
+/// with every sequence rejected as <see cref="RejectReason.Overloaded"/>, so overload costs a reply, not a timeout, and
+/// the time a request waits inside the cluster stays bounded.
+/// </para>
+/// </summary>
+public sealed class IngestEndpoint : ReceiveActor
+{
+    public const string Name = "ingest";
+    public const string Path = "/user/" + Name;
+
+    /// <summary>An exchange finished: its readings are no longer outstanding.</summary>
+    internal sealed record ExchangeDone(int Readings);
+
+    private readonly ILoggingAdapter _log = Context.GetLogger();
+    private readonly IActorRef _devices;
+    private readonly int _maxIdLength;
+    private readonly IngestEndpointSettings _settings;
+    private readonly ClientTokenCache? _tokens;
+    private readonly string _node;
+    private long _outstanding;
+    private long _overloaded;
+    private long _refused;
+
+    public IngestEndpoint(IActorRef devices, int maxDeviceIdLength, IngestEndpointSettings settings, ClientAuth? auth)
+    {
+        _devices = devices;
+        _maxIdLength = maxDeviceIdLength;
+        _settings = settings.Validate();
+        _tokens = auth is null ? null : new ClientTokenCache(auth);
+        _node = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
+
+        Receive<IngestRequests>(OnRequests);
+        Receive<ExchangeDone>(d => _outstanding -= d.Readings);
+        Receive<GetIngestEndpointStats>(_ => Sender.Tell(new IngestEndpointStats(_outstanding, _overloaded)));
+    }
+
+    public static Props Props(IActorRef devices, int maxDeviceIdLength, IngestEndpointSettings settings, ClientAuth? auth) =>
+        Akka.Actor.Props.Create(() => new IngestEndpoint(devices, maxDeviceIdLength, settings, auth));
+
+    private static int Weight(IDeviceCommand c) => c is TelemetryBatch t ? Math.Max(1, t.Sequences?.Length ?? 1) : 1;
+
+    private void OnRequests(IngestRequests group)
+    {
+        var n = group.Ids.Length;
+        if (n == 0 || n != group.Commands.Length)
+        {
+            if (n > 0) Sender.Tell(AllRefused(group, $"IngestRequests with {n} ids for {group.Commands.Length} commands"));
+            return;
+        }
+        ClientClaims? claims = null;
+        if (_tokens is not null)
+        {
+            string? problem;
+            (claims, problem) = _tokens.Check(group.Token);
+            if (problem is not null)
+            {
+                Refused(problem);
+                Sender.Tell(AllRefused(group, problem));
+                return;
+            }
+        }
+
+        List<long>? nowIds = null;
+        List<IEdgeMessage>? nowReplies = null;
+        // each exchange holds at most one command per device, so a device's ack names its request
+        var exchanges = new List<(List<long> Ids, List<IDeviceCommand> Commands, HashSet<string> Devices, int Readings)>();
+        for (var i = 0; i < n; i++)
+        {
+            var command = group.Commands[i];
+            var problem = Validate(command.DeviceId) ?? (claims is null ? null : ClientTokens.Authorize(claims, command));
+            IEdgeMessage? immediate = null;
+            if (problem is not null)
+            {
+                Refused(problem);
+                immediate = new RequestRejected(problem);
+            }
+            else
+            {
+                var weight = Weight(command);
+                if (_outstanding + weight > _settings.MaxOutstandingReadings)
+                {
+                    _overloaded += weight;
+                    immediate = Overloaded(command);
+                }
+                else
+                {
+                    _outstanding += weight;
+                    var x = exchanges.FindIndex(e => !e.Devices.Contains(command.DeviceId.Value));
+                    if (x < 0)
+                    {
+                        exchanges.Add(([], [], new HashSet<string>(StringComparer.Ordinal), 0));
+                        x = exchanges.Count - 1;
+                    }
+                    var e = exchanges[x];
+                    e.Ids.Add(group.Ids[i]);
+                    e.Commands.Add(command);
+                    e.Devices.Add(command.DeviceId.Value);
+                    exchanges[x] = e with { Readings = e.Readings + weight };
+                }
+            }
+            if (immediate is null) continue;
+            (nowIds ??= []).Add(group.Ids[i]);
+            (nowReplies ??= []).Add(immediate);
+        }
+        if (nowIds is not null) Sender.Tell(new IngestReplies(nowIds.ToArray(), nowReplies!.ToArray()));
+        foreach (var e in exchanges)
+            Context.ActorOf(IngestExchange.Props(Sender, e.Ids.ToArray(), e.Commands.ToArray(), e.Readings, _devices, _settings.ExchangeTimeout));
+    }
+
+    private IngestAck Overloaded(IDeviceCommand command)
+    {
+        const string detail = "the node is over capacity; resend after a pause";
+        var sequences = command switch
+        {
+            TelemetryBatch t => t.Sequences ?? [],
+            CameraFrame f => [f.Sequence],
+            _ => [],
+        };
+        var rejected = sequences.Length == 0
+            ? [new Rejection(-1, RejectReason.Overloaded, detail)]
+            : sequences.Select(s => new Rejection(s, RejectReason.Overloaded, detail)).ToArray();
+        return new IngestAck(command.DeviceId, -1, 0, rejected, _node);
+    }
+
+    private static IngestReplies AllRefused(IngestRequests group, string reason)
+    {
+        var rejected = new RequestRejected(reason);
+        return new IngestReplies(group.Ids, group.Ids.Select(_ => (IEdgeMessage)rejected).ToArray());
+    }
+
+    private void Refused(string reason)
+    {
+        // logged at most once per 100 refusals, so a hostile client cannot flood the log
+        if (_refused++ % 100 == 0) _log.Warning("Ingest: refused a request from {0}: {1} ({2} refused so far)", Sender, reason, _refused);
+    }
+
+    private string? Validate(DeviceId id) => GatewayActor.ValidateDeviceId(id, _maxIdLength);
+}
+
+/// <summary>Replies <see cref="IngestEndpointStats"/> (tests, status).</summary>
+public sealed record GetIngestEndpointStats
+{
+    public static readonly GetIngestEndpointStats Instance = new();
+}
+
+/// <summary>Readings forwarded and not yet answered, and readings answered Overloaded since start.</summary>
+public sealed record IngestEndpointStats(long Outstanding, long Overloaded);
+
+/// <summary>
+/// One group's commands in flight: forwards each to the device region with itself as the sender, collects the entities'
+/// acks (one command per device, so the ack's device names its request), and sends them to the client in one
+/// <see cref="IngestReplies"/> when all have answered. After the timeout it sends what it has and stops; the client resends
+/// what was not answered (idempotent per sequence).
+/// </summary>
+public sealed class IngestExchange : ReceiveActor, IWithTimers
+{
+    private sealed record TimedOut;
+
+    private readonly IActorRef _replyTo;
+    private readonly Dictionary<string, long> _idByDevice = new(StringComparer.Ordinal);
+    private readonly List<long> _answeredIds = [];
+    private readonly List<IEdgeMessage> _answers = [];
+    private readonly int _readings;
+
+    public ITimerScheduler Timers { get; set; } = null!;
+
+    public IngestExchange(IActorRef replyTo, long[] ids, IDeviceCommand[] commands, int readings, IActorRef devices, TimeSpan timeout)
+    {
+        _replyTo = replyTo;
+        _readings = readings;
+        for (var i = 0; i < ids.Length; i++)
+        {
+            _idByDevice[commands[i].DeviceId.Value] = ids[i];
+            devices.Tell(commands[i], Self);
+        }
+        Timers.StartSingleTimer(nameof(TimedOut), new TimedOut(), timeout);
+        Receive<IngestAck>(ack =>
+        {
+            if (!_idByDevice.Remove(ack.DeviceId.Value, out var id)) return;
+            _answeredIds.Add(id);
+            _answers.Add(ack);
+            if (_idByDevice.Count == 0) Finish();
+        });
+        Receive<TimedOut>(_ => Finish());
+    }
+
+    public static Props Props(IActorRef replyTo, long[] ids, IDeviceCommand[] commands, int readings, IActorRef devices, TimeSpan timeout) =>
+        Akka.Actor.Props.Create(() => new IngestExchange(replyTo, ids, commands, readings, devices, timeout));
+
+    private void Finish()
+    {
+        if (_answeredIds.Count > 0) _replyTo.Tell(new IngestReplies(_answeredIds.ToArray(), _answers.ToArray()));
+        Context.Parent.Tell(new IngestEndpoint.ExchangeDone(_readings));
+        Context.Stop(Self);
+    }
+}
+
+public static class IngestEndpointRegistration
+{
+    /// <summary>Starts the ingest endpoint at <see cref="IngestEndpoint.Path"/> (needs the device region: call after AddDeviceSharding).</summary>
+    public static AkkaConfigurationBuilder AddIngestEndpoint(this AkkaConfigurationBuilder builder, IngestEndpointSettings settings,
+        int maxDeviceIdLength = 128, ClientAuth? auth = null) =>
+        builder.WithActors((system, registry) =>
+        {
+            var endpoint = system.ActorOf(IngestEndpoint.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, settings, auth), IngestEndpoint.Name);
+            registry.Register<IngestEndpoint>(endpoint);
+        });
+}
