@@ -166,7 +166,7 @@ public sealed class EdgeSerializerMalformedInputTests : EdgeSerializationTestKit
 
     [Theory]
     [InlineData((byte)0)]
-    [InlineData((byte)9)]
+    [InlineData((byte)10)]
     [InlineData((byte)255)]
     public void Unknown_reject_reason_should_throw_SerializationException(byte reason)
     {

@@ -218,6 +218,19 @@ internal static class MessageAssert
             case TelemetryBatch t: Equal(t, (TelemetryBatch)actual); break;
             case CameraFrame f: Equal(f, (CameraFrame)actual); break;
             case IngestAck a: Equal(a, (IngestAck)actual); break;
+            case IngestRequests q:
+                var qa = (IngestRequests)actual;
+                Assert.Equal(q.Token, qa.Token);
+                Assert.Equal(q.Ids, qa.Ids);
+                Assert.Equal(q.Commands.Length, qa.Commands.Length);
+                for (var i = 0; i < q.Commands.Length; i++) Equal(q.Commands[i], qa.Commands[i]);
+                break;
+            case IngestReplies r:
+                var ra = (IngestReplies)actual;
+                Assert.Equal(r.Ids, ra.Ids);
+                Assert.Equal(r.Replies.Length, ra.Replies.Length);
+                for (var i = 0; i < r.Replies.Length; i++) Equal(r.Replies[i], ra.Replies[i]);
+                break;
             case DeviceState s: Equal(s, (DeviceState)actual); break;
             case ClusterOverview o: Equal(o, (ClusterOverview)actual); break;
             case Infer i: Equal(i, (Infer)actual); break;

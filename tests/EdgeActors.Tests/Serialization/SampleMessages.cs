@@ -254,7 +254,22 @@ internal static class SampleMessages
         .. Federated(),
         .. Security(),
         .. Locality(),
+        IngestGroup(),
+        IngestAnswers(),
     ];
+
+    /// <summary>A client's ingest group: telemetry of two devices and a frame, with the client's request ids.</summary>
+    public static IngestRequests IngestGroup() =>
+        new(SampleToken, [1, 2, 9_000_000_000_000], [Telemetry(), ConsecutiveTelemetry(50, 4), Frame()]);
+
+    /// <summary>Answers to an ingest group: an ack, a refusal for overload, and a rejection.</summary>
+    public static IngestReplies IngestAnswers() =>
+        new([9_000_000_000_000, 1, 2],
+        [
+            Ack(),
+            new IngestAck(new DeviceId("sensor-0001"), -1, 0, [new Rejection(7, RejectReason.Overloaded, "the node is over capacity; resend after a pause")], "akka.tcp://edgeactors@10.0.0.11:4053"),
+            new RequestRejected("client 'app' is not authorised for device 'x': its token covers devices starting with 'sensor-'"),
+        ]);
 
     /// <summary>A client token as <c>certs</c> issues it (the serializer does not check it; the gateway does).</summary>
     public const string SampleToken = "ea1.Y2xpZW50LcO8fGluZ2VzdCxxdWVyeXxzZW5zb3ItfDE5MjQ5OTIwMDA.c2lnbmF0dXJlLW9mLTMyLWJ5dGVzLXNpZ25hdHVyZS1vZi0zMg";
