@@ -13,19 +13,27 @@ namespace EdgeActors.Actors.Gateway;
 /// per group and each command against its scopes, device prefix and id rules, forwards the commands to the device region
 /// through a short-lived <see cref="IngestExchange"/> per group, and answers with <see cref="IngestReplies"/>.
 /// <para>
-/// Admission control: the readings this node has forwarded and not yet seen answered are bounded
-/// (<see cref="IngestEndpointSettings.MaxOutstandingReadings"/>); a command that would exceed the bound is answered at once
-/// with every sequence rejected as <see cref="RejectReason.Overloaded"/>, so overload costs a reply, not a timeout, and
-/// the time a request waits inside the cluster stays bounded.
+/// Admission control: the readings this node has forwarded and not yet seen answered are bounded by the rate at which
+/// answers came back recently times <see cref="IngestEndpointSettings.TargetLatency"/> (Little's law: work waiting =
+/// throughput × waiting time), kept within [<see cref="IngestEndpointSettings.MinOutstandingReadings"/>,
+/// <see cref="IngestEndpointSettings.MaxOutstandingReadings"/>]. A command that would exceed the bound is answered at once
+/// with every sequence rejected as <see cref="RejectReason.Overloaded"/>, so overload costs a reply, not a timeout, and the
+/// time an admitted request waits inside the cluster stays near the target whatever the offered load. While the node is
+/// lightly loaded answers come back much faster than the target, so the bound grows quickly with the load.
 /// </para>
 /// </summary>
-public sealed class IngestEndpoint : ReceiveActor
+public sealed class IngestEndpoint : ReceiveActor, IWithTimers
 {
     public const string Name = "ingest";
     public const string Path = "/user/" + Name;
 
     /// <summary>An exchange finished: its readings are no longer outstanding.</summary>
     internal sealed record ExchangeDone(int Readings);
+
+    private sealed record Measure
+    {
+        public static readonly Measure Instance = new();
+    }
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IActorRef _devices;
@@ -36,6 +44,13 @@ public sealed class IngestEndpoint : ReceiveActor
     private long _outstanding;
     private long _overloaded;
     private long _refused;
+    private long _limit;
+    private long _answered;
+    private bool _busy;
+    private double _rate;
+    private long _lastMeasure = System.Diagnostics.Stopwatch.GetTimestamp();
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     public IngestEndpoint(IActorRef devices, int maxDeviceIdLength, IngestEndpointSettings settings, ClientAuth? auth)
     {
@@ -45,9 +60,34 @@ public sealed class IngestEndpoint : ReceiveActor
         _tokens = auth is null ? null : new ClientTokenCache(auth);
         _node = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
 
+        _limit = _settings.MaxOutstandingReadings;
         Receive<IngestRequests>(OnRequests);
-        Receive<ExchangeDone>(d => _outstanding -= d.Readings);
-        Receive<GetIngestEndpointStats>(_ => Sender.Tell(new IngestEndpointStats(_outstanding, _overloaded)));
+        Receive<ExchangeDone>(d =>
+        {
+            _outstanding -= d.Readings;
+            _answered += d.Readings;
+        });
+        Receive<Measure>(_ => OnMeasure());
+        Receive<GetIngestEndpointStats>(_ => Sender.Tell(new IngestEndpointStats(_outstanding, _overloaded, _limit)));
+    }
+
+    protected override void PreStart() => Timers.StartPeriodicTimer(nameof(Measure), Measure.Instance, TimeSpan.FromMilliseconds(200));
+
+    /// <summary>The answer rate (readings/s, smoothed) and from it the bound on readings outstanding.</summary>
+    private void OnMeasure()
+    {
+        var now = System.Diagnostics.Stopwatch.GetTimestamp();
+        var seconds = (now - _lastMeasure) / (double)System.Diagnostics.Stopwatch.Frequency;
+        _lastMeasure = now;
+        if (seconds <= 0) return;
+        var rate = _answered / seconds;
+        _answered = 0;
+        // only a node with work waiting measures its capacity; an idle one keeps the bound it has
+        var busy = _busy || _outstanding > 0;
+        _busy = _outstanding > 0;
+        if (!busy) return;
+        _rate = _rate == 0 ? rate : 0.7 * _rate + 0.3 * rate;
+        _limit = Math.Clamp((long)(_rate * _settings.TargetLatency.TotalSeconds), _settings.MinOutstandingReadings, _settings.MaxOutstandingReadings);
     }
 
     public static Props Props(IActorRef devices, int maxDeviceIdLength, IngestEndpointSettings settings, ClientAuth? auth) =>
@@ -93,7 +133,7 @@ public sealed class IngestEndpoint : ReceiveActor
             else
             {
                 var weight = Weight(command);
-                if (_outstanding + weight > _settings.MaxOutstandingReadings)
+                if (_outstanding + weight > _limit)
                 {
                     _overloaded += weight;
                     immediate = Overloaded(command);
@@ -132,9 +172,10 @@ public sealed class IngestEndpoint : ReceiveActor
             CameraFrame f => [f.Sequence],
             _ => [],
         };
+        // the reason's text once per answer (not per reading): refusing must stay much cheaper than accepting
         var rejected = sequences.Length == 0
             ? [new Rejection(-1, RejectReason.Overloaded, detail)]
-            : sequences.Select(s => new Rejection(s, RejectReason.Overloaded, detail)).ToArray();
+            : sequences.Select((s, i) => new Rejection(s, RejectReason.Overloaded, i == 0 ? detail : "")).ToArray();
         return new IngestAck(command.DeviceId, -1, 0, rejected, _node);
     }
 
@@ -159,8 +200,8 @@ public sealed record GetIngestEndpointStats
     public static readonly GetIngestEndpointStats Instance = new();
 }
 
-/// <summary>Readings forwarded and not yet answered, and readings answered Overloaded since start.</summary>
-public sealed record IngestEndpointStats(long Outstanding, long Overloaded);
+/// <summary>Readings forwarded and not yet answered, readings answered Overloaded since start, and the bound on outstanding readings now.</summary>
+public sealed record IngestEndpointStats(long Outstanding, long Overloaded, long Limit);
 
 /// <summary>
 /// One group's commands in flight: forwards each to the device region with itself as the sender, collects the entities'

@@ -6,8 +6,11 @@ namespace EdgeActors.Actors.Gateway;
 /// The ingest endpoint of a gateway node (<c>edgeactors.gateway.ingest</c>):
 /// <code>
 /// ingest {
-///   max-outstanding-readings = 200000  # readings (a frame counts 1) forwarded by this node and not yet answered;
-///                                      # beyond it a request is answered Overloaded at once
+///   target-latency = 500ms             # admission keeps about this much work waiting: readings outstanding (forwarded by
+///                                      # this node and not yet answered) are bounded by the recent answer rate x this
+///                                      # (Little's law); beyond the bound a request is answered Overloaded at once
+///   min-outstanding-readings = 20000   # the bound never falls below this ...
+///   max-outstanding-readings = 500000  # ... nor rises above this
 ///   exchange-timeout = 10s             # a group's unanswered requests are given up after this (the client resends them)
 /// }
 /// </code>
@@ -16,7 +19,11 @@ public sealed record IngestEndpointSettings
 {
     public const string Section = "edgeactors.gateway.ingest";
 
-    public int MaxOutstandingReadings { get; init; } = 200_000;
+    public TimeSpan TargetLatency { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    public int MinOutstandingReadings { get; init; } = 20_000;
+
+    public int MaxOutstandingReadings { get; init; } = 500_000;
 
     public TimeSpan ExchangeTimeout { get; init; } = TimeSpan.FromSeconds(10);
 
@@ -27,6 +34,8 @@ public sealed record IngestEndpointSettings
         if (section is null || section.IsEmpty) return Default;
         var s = new IngestEndpointSettings
         {
+            TargetLatency = section.GetTimeSpan("target-latency", Default.TargetLatency),
+            MinOutstandingReadings = section.GetInt("min-outstanding-readings", Default.MinOutstandingReadings),
             MaxOutstandingReadings = section.GetInt("max-outstanding-readings", Default.MaxOutstandingReadings),
             ExchangeTimeout = section.GetTimeSpan("exchange-timeout", Default.ExchangeTimeout),
         };
@@ -35,8 +44,12 @@ public sealed record IngestEndpointSettings
 
     public IngestEndpointSettings Validate()
     {
-        if (MaxOutstandingReadings < 1)
-            throw new ArgumentException($"{Section}.max-outstanding-readings must be >= 1, got {MaxOutstandingReadings}");
+        if (TargetLatency <= TimeSpan.Zero || TargetLatency > TimeSpan.FromMinutes(1))
+            throw new ArgumentException($"{Section}.target-latency must be between 0 and 1 minute, got {TargetLatency}");
+        if (MinOutstandingReadings < 1)
+            throw new ArgumentException($"{Section}.min-outstanding-readings must be >= 1, got {MinOutstandingReadings}");
+        if (MaxOutstandingReadings < MinOutstandingReadings)
+            throw new ArgumentException($"{Section}.max-outstanding-readings must be >= min-outstanding-readings ({MinOutstandingReadings}), got {MaxOutstandingReadings}");
         if (ExchangeTimeout <= TimeSpan.Zero || ExchangeTimeout > TimeSpan.FromMinutes(10))
             throw new ArgumentException($"{Section}.exchange-timeout must be between 0 and 10 minutes, got {ExchangeTimeout}");
         return this;

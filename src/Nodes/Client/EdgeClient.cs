@@ -37,6 +37,13 @@ public sealed record EdgeClientOptions
     /// </summary>
     public IngestTransport Transport { get; init; } = IngestTransport.Stream;
 
+    /// <summary>
+    /// Ingest stream: a telemetry batch or frame not answered within this long (its gateway still up) is resent. Longer than
+    /// the gateways' exchange timeout (<c>edgeactors.gateway.ingest.exchange-timeout</c>, 10 s), so a slow cluster is not
+    /// sent the same work twice; a lost gateway is noticed by its connection and its requests are resent at once.
+    /// </summary>
+    public TimeSpan StreamResendAfter { get; init; } = TimeSpan.FromSeconds(15);
+
     /// <summary>Telemetry batches and frames in flight at once (sent and not answered); beyond it <see cref="WhenFull"/> applies.</summary>
     public int MaxInFlight { get; init; } = 20_000;
 
@@ -168,7 +175,7 @@ public sealed class EdgeClient : IAsyncDisposable
         if (options.Transport == IngestTransport.Stream)
         {
             var endpoints = options.Contacts.Select(c => (c, NodeConfig.SeedAddress(c, tls is not null) + IngestEndpoint.Path)).ToList();
-            ingest = system.ActorOf(IngestConnection.Props(endpoints, credentials?.Token ?? "", options.RequestTimeout, options.RetryDeadline, options.MaxBackoff), "ingest");
+            ingest = system.ActorOf(IngestConnection.Props(endpoints, credentials?.Token ?? "", options.StreamResendAfter, options.RetryDeadline, options.MaxBackoff), "ingest");
         }
         return new EdgeClient(options, system, client, ingest);
     }
@@ -225,7 +232,7 @@ public sealed class EdgeClient : IAsyncDisposable
             CameraFrame f => [f.Sequence],
             _ => [],
         };
-        return new IngestAck(command.DeviceId, -1, 0, sequences.Select(s => new Rejection(s, RejectReason.Overloaded, detail)).ToArray(), "client");
+        return new IngestAck(command.DeviceId, -1, 0, sequences.Select((s, i) => new Rejection(s, RejectReason.Overloaded, i == 0 ? detail : "")).ToArray(), "client");
     }
 
     public async Task<DeviceState> GetDeviceStateAsync(DeviceId id, CancellationToken ct = default) =>

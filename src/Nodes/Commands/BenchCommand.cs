@@ -19,13 +19,14 @@ namespace EdgeActors.Nodes.Commands;
 
 public static class BenchCommand
 {
-    public const string Usage = """
+    public static readonly string Usage = $"""
         edgeactors bench ingest [--devices 500] [--rounds 120] [--batch 100] [--channels 4] [--drivers 10] [--window 100]
                                 [--remote-requests 20000] [--passes 5] [--base-port 4700] [--out docs/benchmarks.md] [--no-write] [--tls]
           Telemetry readings/s through the sharded device path (one node, then two nodes) against a plain local actor
           running the same preprocessing fed by Tell (the baseline), and cross-node request/response with our
           serializer against Akka's default serializer, all in one run. Ends with RESULT lines; writes the figures
           into docs/benchmarks.md unless --no-write.
+        {BenchE2e.Usage.TrimEnd()}
         edgeactors bench inference [--models mlp,resnet18] [--seconds 3] [--callers 64] [--intra-op-threads 1] [--no-write]
           Per model: raw ONNX Runtime samples/s at batch 1 and at its best batch, the inference actor (dynamic
           batching) under many concurrent callers, and p50/p99 latency at 80% of its saturation throughput, with the
@@ -52,7 +53,8 @@ public static class BenchCommand
         if (what == "inference") return await BenchInference.RunAsync(args);
         if (what == "sync") return await BenchSync.RunAsync(args);
         if (what == "aggregate") return await BenchAggregate.RunAsync(args);
-        if (what != "ingest") throw new CliException($"unknown benchmark '{what ?? ""}'; available: ingest, inference, sync, aggregate");
+        if (what == "e2e") return await BenchE2e.RunAsync(args);
+        if (what != "ingest") throw new CliException($"unknown benchmark '{what ?? ""}'; available: ingest, e2e, inference, sync, aggregate");
         var o = new IngestBenchOptions(
             args.Int("devices", 500), args.Int("rounds", 120), args.Int("batch", 100), args.Int("channels", 4),
             args.Int("drivers", 10), args.Int("window", 100), args.Int("remote-requests", 20000), args.Int("base-port", 4700), args.Int("passes", 5));
@@ -225,7 +227,7 @@ public static class BenchCommand
         return new StageResult(name, accepted, batches.Count, seconds, Ms(0.50), Ms(0.99));
     }
 
-    private static async Task<StageResult> ShardedStageAsync(IngestBenchOptions o, bool twoNodes, bool durable = false)
+    internal static async Task<StageResult> ShardedStageAsync(IngestBenchOptions o, bool twoNodes, bool durable = false)
     {
         var port = o.BasePort + (twoNodes ? 10 : 0) + (durable ? 60 : 0);
         string[] sets = durable ? [] : [NoOutbox];
