@@ -246,8 +246,9 @@ public sealed class IngestExchange : ReceiveActor, IWithTimers
 
     private void Finish()
     {
-        if (_answeredIds.Count > 0) _replyTo.Tell(new IngestReplies(_answeredIds.ToArray(), _answers.ToArray()));
+        // the endpoint frees the readings before the client hears (a client answered can send more at once)
         Context.Parent.Tell(new IngestEndpoint.ExchangeDone(_readings));
+        if (_answeredIds.Count > 0) _replyTo.Tell(new IngestReplies(_answeredIds.ToArray(), _answers.ToArray()));
         Context.Stop(Self);
     }
 }
