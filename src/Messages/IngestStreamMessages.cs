@@ -13,6 +13,11 @@ public sealed record IngestRequests(string Token, long[] Ids, IDeviceCommand[] C
 /// <summary>
 /// Answers to an <see cref="IngestRequests"/>: per id an <see cref="IngestAck"/> (accepted, rejected, or refused because
 /// the node is over capacity: every sequence rejected with <see cref="RejectReason.Overloaded"/>) or a
-/// <see cref="RequestRejected"/> (unauthorised, invalid device id).
+/// <see cref="RequestRejected"/> (unauthorised, invalid device id). <c>Resend</c> names requests the endpoint gave up
+/// waiting for (their device entity did not answer in time, e.g. while its shard moves after a node loss): the client
+/// sends them again, which is safe because ingestion is idempotent per sequence.
 /// </summary>
-public sealed record IngestReplies(long[] Ids, IEdgeMessage[] Replies) : IEdgeMessage;
+public sealed record IngestReplies(long[] Ids, IEdgeMessage[] Replies, long[] Resend) : IEdgeMessage
+{
+    public IngestReplies(long[] ids, IEdgeMessage[] replies) : this(ids, replies, []) { }
+}

@@ -206,8 +206,8 @@ public sealed record IngestEndpointStats(long Outstanding, long Overloaded, long
 /// <summary>
 /// One group's commands in flight: forwards each to the device region with itself as the sender, collects the entities'
 /// acks (one command per device, so the ack's device names its request), and sends them to the client in one
-/// <see cref="IngestReplies"/> when all have answered. After the timeout it sends what it has and stops; the client resends
-/// what was not answered (idempotent per sequence).
+/// <see cref="IngestReplies"/> when all have answered. After the timeout it sends what it has, names the rest for the
+/// client to resend (idempotent per sequence) and stops.
 /// </summary>
 public sealed class IngestExchange : ReceiveActor, IWithTimers
 {
@@ -248,7 +248,8 @@ public sealed class IngestExchange : ReceiveActor, IWithTimers
     {
         // the endpoint frees the readings before the client hears (a client answered can send more at once)
         Context.Parent.Tell(new IngestEndpoint.ExchangeDone(_readings));
-        if (_answeredIds.Count > 0) _replyTo.Tell(new IngestReplies(_answeredIds.ToArray(), _answers.ToArray()));
+        // what was not answered in time is named, so the client resends it now instead of after its own timeout
+        _replyTo.Tell(new IngestReplies(_answeredIds.ToArray(), _answers.ToArray(), _idByDevice.Values.Order().ToArray()));
         Context.Stop(Self);
     }
 }

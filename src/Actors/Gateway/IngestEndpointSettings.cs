@@ -11,7 +11,8 @@ namespace EdgeActors.Actors.Gateway;
 ///                                      # (Little's law); beyond the bound a request is answered Overloaded at once
 ///   min-outstanding-readings = 20000   # the bound never falls below this ...
 ///   max-outstanding-readings = 500000  # ... nor rises above this
-///   exchange-timeout = 10s             # a group's unanswered requests are given up after this (the client resends them)
+///   exchange-timeout = 3s              # a group's requests not answered by then are named for the client to resend (a
+///                                      # device entity whose node was lost; admission keeps overload well below this)
 /// }
 /// </code>
 /// </summary>
@@ -25,7 +26,7 @@ public sealed record IngestEndpointSettings
 
     public int MaxOutstandingReadings { get; init; } = 500_000;
 
-    public TimeSpan ExchangeTimeout { get; init; } = TimeSpan.FromSeconds(10);
+    public TimeSpan ExchangeTimeout { get; init; } = TimeSpan.FromSeconds(3);
 
     public static IngestEndpointSettings Default { get; } = new();
 

@@ -72,6 +72,7 @@ internal static class IngestStreamCodec
                             throw new ArgumentException($"IngestReplies carries acks and rejections only, not {a.Replies[i].GetType().Name}");
                     }
                 }
+                w.DeltaLongs(a.Resend ?? []);
                 break;
             default:
                 throw new ArgumentException($"IngestStreamCodec cannot serialize {message.GetType().FullName}");
@@ -116,7 +117,9 @@ internal static class IngestStreamCodec
                         var k => throw new SerializationException($"EdgeSerializer: payload for manifest '{RepliesManifest}' (IngestReplies): item {i} has unknown kind {k} (3 = ack, 4 = rejection)"),
                     };
                 }
-                return new IngestReplies(ids, replies);
+                var resend = r.DeltaLongs();
+                if (resend.Length > MaxItems) throw new SerializationException($"EdgeSerializer: an ingest answer with {resend.Length} ids to resend; the limit is {MaxItems}");
+                return new IngestReplies(ids, replies, resend);
             }
             default:
                 return null;

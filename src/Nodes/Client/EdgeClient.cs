@@ -38,9 +38,10 @@ public sealed record EdgeClientOptions
     public IngestTransport Transport { get; init; } = IngestTransport.Stream;
 
     /// <summary>
-    /// Ingest stream: a telemetry batch or frame not answered within this long (its gateway still up) is resent. Longer than
-    /// the gateways' exchange timeout (<c>edgeactors.gateway.ingest.exchange-timeout</c>, 10 s), so a slow cluster is not
-    /// sent the same work twice; a lost gateway is noticed by its connection and its requests are resent at once.
+    /// Ingest stream: a telemetry batch or frame not answered within this long (its gateway still up) is resent: a backstop
+    /// for a message lost on the wire. Gateways name what they gave up waiting for after their exchange timeout
+    /// (<c>edgeactors.gateway.ingest.exchange-timeout</c>, 3 s; resent at once), and a lost gateway is noticed by the
+    /// connection (resent at once), so a slow but working cluster is never sent the same work twice.
     /// </summary>
     public TimeSpan StreamResendAfter { get; init; } = TimeSpan.FromSeconds(15);
 
@@ -153,6 +154,8 @@ public sealed class EdgeClient : IAsyncDisposable
               actor.provider = remote
               remote {
                 log-remote-lifecycle-events = off
+                # a lost gateway is noticed within a few seconds (its ingest requests then go to another one)
+                watch-failure-detector { heartbeat-interval = 500ms, acceptable-heartbeat-pause = 3s }
                 dot-netty.tcp { hostname = "{{options.Host}}", port = 0, maximum-frame-size = 4MiB, enable-ssl = {{(tls is null ? "false" : "true")}} }
               }
               cluster.client {

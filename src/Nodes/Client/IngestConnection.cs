@@ -211,6 +211,11 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
             if (!_pending.Remove(replies.Ids[i], out var o)) continue; // a late answer to a request already answered
             o.Completion.TrySetResult(new Reply<IEdgeMessage>(replies.Replies[i], o.Attempts));
         }
+        if (replies.Resend is not { Length: > 0 }) return;
+        var now = Stopwatch.GetTimestamp();
+        foreach (var id in replies.Resend)
+            if (_pending.TryGetValue(id, out var o) && o.SentAt > 0)
+                Retry(o, now, TimeSpan.FromMilliseconds(_jitter.Next(0, 200)));
     }
 
     private void OnTick()

@@ -134,7 +134,7 @@ public sealed class IngestEndpointTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
-    public void An_exchange_should_answer_what_it_has_at_its_timeout_and_free_its_readings()
+    public void An_exchange_should_answer_what_it_has_at_its_timeout_name_the_rest_for_resending_and_free_its_readings()
     {
         var settings = new IngestEndpointSettings { ExchangeTimeout = TimeSpan.FromMilliseconds(300), MinOutstandingReadings = 4, MaxOutstandingReadings = 4 };
         var (endpoint, region) = Start(settings);
@@ -146,6 +146,7 @@ public sealed class IngestEndpointTests : Akka.TestKit.Xunit2.TestKit
 
         var replies = ExpectReplies();
         Assert.Equal([1L], replies.Ids);
+        Assert.Equal([2L], replies.Resend); // named for the client to resend now
         // b's readings were given up with the exchange: 4 readings fit again
         AwaitAssert(() => Assert.Equal(0, endpoint.Ask<IngestEndpointStats>(GetIngestEndpointStats.Instance, Wait).Result.Outstanding), Wait);
         endpoint.Tell(new IngestRequests("", [3, 4], [Batch("c"), Batch("d")]));

@@ -230,6 +230,7 @@ internal static class MessageAssert
                 Assert.Equal(r.Ids, ra.Ids);
                 Assert.Equal(r.Replies.Length, ra.Replies.Length);
                 for (var i = 0; i < r.Replies.Length; i++) Equal(r.Replies[i], ra.Replies[i]);
+                Assert.Equal(r.Resend, ra.Resend);
                 break;
             case DeviceState s: Equal(s, (DeviceState)actual); break;
             case ClusterOverview o: Equal(o, (ClusterOverview)actual); break;

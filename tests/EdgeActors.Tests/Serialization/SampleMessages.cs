@@ -269,7 +269,7 @@ internal static class SampleMessages
             Ack(),
             new IngestAck(new DeviceId("sensor-0001"), -1, 0, [new Rejection(7, RejectReason.Overloaded, "the node is over capacity; resend after a pause")], "akka.tcp://edgeactors@10.0.0.11:4053"),
             new RequestRejected("client 'app' is not authorised for device 'x': its token covers devices starting with 'sensor-'"),
-        ]);
+        ], [4, 17, 9_000_000_000_001]);
 
     /// <summary>A client token as <c>certs</c> issues it (the serializer does not check it; the gateway does).</summary>
     public const string SampleToken = "ea1.Y2xpZW50LcO8fGluZ2VzdCxxdWVyeXxzZW5zb3ItfDE5MjQ5OTIwMDA.c2lnbmF0dXJlLW9mLTMyLWJ5dGVzLXNpZ25hdHVyZS1vZi0zMg";
