@@ -19,7 +19,8 @@ namespace EdgeActors.Actors.Gateway;
 /// <see cref="IngestEndpointSettings.MaxOutstandingReadings"/>]. A command that would exceed the bound is answered at once
 /// with every sequence rejected as <see cref="RejectReason.Overloaded"/>, so overload costs a reply, not a timeout, and the
 /// time an admitted request waits inside the cluster stays near the target whatever the offered load. While the node is
-/// lightly loaded answers come back much faster than the target, so the bound grows quickly with the load.
+/// lightly loaded answers come back much faster than the target, so the bound (starting at the minimum) grows quickly
+/// with the load.
 /// </para>
 /// </summary>
 public sealed class IngestEndpoint : ReceiveActor, IWithTimers
@@ -60,7 +61,8 @@ public sealed class IngestEndpoint : ReceiveActor, IWithTimers
         _tokens = auth is null ? null : new ClientTokenCache(auth);
         _node = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
 
-        _limit = _settings.MaxOutstandingReadings;
+        // a node starts with the smallest window and widens it as it shows how fast it answers
+        _limit = _settings.MinOutstandingReadings;
         Receive<IngestRequests>(OnRequests);
         Receive<ExchangeDone>(d =>
         {

@@ -48,6 +48,13 @@ public sealed record EdgeClientOptions
     /// <summary>Telemetry batches and frames in flight at once (sent and not answered); beyond it <see cref="WhenFull"/> applies.</summary>
     public int MaxInFlight { get; init; } = 20_000;
 
+    /// <summary>
+    /// A telemetry batch or frame the cluster refused whole as <see cref="RejectReason.Overloaded"/> is sent again this many
+    /// times, each after a jittered, doubling pause (200 ms, 400 ms, … ±50 %) during which it keeps its in-flight slot, so
+    /// resends never add load beyond <see cref="MaxInFlight"/>; then the Overloaded answer is returned. 0: returned at once.
+    /// </summary>
+    public int OverloadRetries { get; init; } = 3;
+
     /// <summary>With <see cref="MaxInFlight"/> requests in flight: wait for one to be answered (backpressure), or answer Overloaded at once.</summary>
     public WhenFull WhenFull { get; init; } = WhenFull.Wait;
 }
@@ -202,7 +209,29 @@ public sealed class EdgeClient : IAsyncDisposable
         else await _slots.WaitAsync(ct);
         try
         {
-            if (_ingest is null) return await RequestAsync<IngestAck>(command, ct);
+            var reply = await SendOnceAsync(command, ct);
+            for (var retry = 0; retry < _options.OverloadRetries && RefusedWhole(reply.Value); retry++)
+            {
+                var pause = 200 * Math.Pow(2, retry) * (0.5 + Random.Shared.NextDouble());
+                await Task.Delay(TimeSpan.FromMilliseconds(pause), ct);
+                var again = await SendOnceAsync(command, ct);
+                reply = again with { Attempts = reply.Attempts + again.Attempts };
+            }
+            return reply;
+        }
+        finally
+        {
+            _slots.Release();
+        }
+    }
+
+    private static bool RefusedWhole(IngestAck ack) =>
+        ack.Accepted == 0 && ack.Rejected.Length > 0 && Array.TrueForAll(ack.Rejected, r => r.Reason == RejectReason.Overloaded);
+
+    private async Task<Reply<IngestAck>> SendOnceAsync(IDeviceCommand command, CancellationToken ct)
+    {
+        if (_ingest is null) return await RequestAsync<IngestAck>(command, ct);
+        {
             var id = Interlocked.Increment(ref _nextId);
             var completion = new TaskCompletionSource<Reply<IEdgeMessage>>(TaskCreationOptions.RunContinuationsAsynchronously);
             _ingest.Tell(new IngestConnection.Submit(new IngestConnection.Outstanding(id, command, completion)));
@@ -218,10 +247,6 @@ public sealed class EdgeClient : IAsyncDisposable
                 RequestRejected r => throw new EdgeClientException($"request {command.GetType().Name} rejected by the cluster: {r.Reason}"),
                 var other => throw new EdgeClientException($"unexpected reply {other.GetType().Name} to {command.GetType().Name}"),
             };
-        }
-        finally
-        {
-            _slots.Release();
         }
     }
 
