@@ -35,6 +35,13 @@ public static class BenchE2e
     public sealed record StepResult(double Offered, long OfferedReadings, long Accepted, long Rejected, long Overloaded, long Unanswered,
         long Requests, double Seconds, double P50Ms, double P99Ms, long Retried)
     {
+        /// <summary>CPU seconds each process (client and nodes) spent during the step.</summary>
+        public IReadOnlyDictionary<string, double> Cpu { get; init; } = new Dictionary<string, double>();
+
+        /// <summary>Where the time goes: µs of CPU per accepted reading, per process.</summary>
+        public string CpuPerReading() => Accepted == 0 ? "" :
+            "cpu µs/reading: " + string.Join("  ", Cpu.Select(kv => $"{kv.Key} {kv.Value * 1e6 / Accepted:0.0}")) + $"  total {Cpu.Values.Sum() * 1e6 / Accepted:0.0}";
+
         public double Goodput => Accepted / Seconds;
         public bool Sustained(double p99Bound) => Unanswered == 0 && Overloaded == 0 && P99Ms <= p99Bound && Accepted + Rejected >= 0.95 * OfferedReadings;
     }
@@ -78,7 +85,7 @@ public static class BenchE2e
             await using (var client = EdgeClient.Connect(options))
             {
                 if (await DemoCommand.WaitForMembersAsync(client, cluster, layout.Count, TimeSpan.FromSeconds(90)) is null) return 1;
-                var load = new OpenLoad(client, o);
+                var load = new OpenLoad(client, o, cluster);
                 // every device's first contact (entity start and restore) happens here, not inside a measured step
                 var warm = await load.RunStepAsync(Math.Min(o.StartRate, o.Devices * o.Batch / 2.0), Math.Max(2, 2.0 * o.Devices * o.Batch / o.StartRate), everyDevice: true);
                 Console.WriteLine($"  warm-up: every device once: {Line(warm)}");
@@ -87,6 +94,7 @@ public static class BenchE2e
                     var s = await load.RunStepAsync(rate, o.StepSeconds);
                     steps.Add(s);
                     Console.WriteLine($"  offered {rate,10:N0}/s: {Line(s)}  {(s.Sustained(o.P99BoundMs) ? "sustained" : "NOT sustained")}");
+                    Console.WriteLine($"      {s.CpuPerReading()}");
                     if (!s.Sustained(o.P99BoundMs)) break;
                 }
                 var best = steps.Where(s => s.Sustained(o.P99BoundMs)).MaxBy(s => s.Goodput);
@@ -129,8 +137,28 @@ public static class BenchE2e
     /// its sequences keep rising), spread over the devices round robin. Values are clean (no injected faults), so every
     /// reading is accepted unless the cluster refuses it.
     /// </summary>
-    private sealed class OpenLoad(EdgeClient client, Options o)
+    private sealed class OpenLoad(EdgeClient client, Options o, LocalCluster cluster)
     {
+        /// <summary>CPU seconds so far of this process and of every running node (from /proc; 0 where unreadable).</summary>
+        private Dictionary<string, double> CpuNow()
+        {
+            var cpu = new Dictionary<string, double> { ["client"] = Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds };
+            foreach (var n in cluster.Nodes)
+            {
+                try
+                {
+                    var stat = File.ReadAllText($"/proc/{n.Pid}/stat");
+                    var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                    cpu[n.Spec.Name] = (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+                }
+                catch (Exception ex) when (ex is IOException or FormatException or IndexOutOfRangeException or InvalidOperationException)
+                {
+                    cpu[n.Spec.Name] = 0;
+                }
+            }
+            return cpu;
+        }
+
         private readonly long[] _next = Enumerable.Repeat(1L, o.Devices).ToArray();
         private readonly DeviceId[] _ids = Enumerable.Range(0, o.Devices).Select(i => new DeviceId($"e2e-{i:D6}")).ToArray();
         private readonly float[] _values = Enumerable.Range(0, o.Batch * o.Channels).Select(i => 20f + (i % 7) * 0.1f).ToArray();
@@ -143,6 +171,7 @@ public static class BenchE2e
             var latencies = new long[total];
             long accepted = 0, rejected = 0, overloaded = 0, unanswered = 0, retried = 0;
             var tasks = new List<Task>((int)Math.Min(total, 1_000_000));
+            var cpuBefore = CpuNow();
             var clock = Stopwatch.StartNew();
             long issued = 0;
             while (issued < total)
@@ -162,11 +191,14 @@ public static class BenchE2e
                             return;
                         }
                         var ack = t.Result.Value;
-                        if (t.Result.Attempts > 1) Interlocked.Increment(ref retried);
-                        Interlocked.Add(ref accepted, ack.Accepted);
+                        var resent = t.Result.Attempts > 1;
+                        if (resent) Interlocked.Increment(ref retried);
+                        // a Duplicate on a resend means an earlier attempt was accepted (its answer was given up): accepted
+                        var dup = resent ? ack.Rejected.Count(r => r.Reason == RejectReason.Duplicate) : 0;
+                        Interlocked.Add(ref accepted, ack.Accepted + dup);
                         var over = ack.Rejected.Count(r => r.Reason == RejectReason.Overloaded);
                         Interlocked.Add(ref overloaded, over);
-                        Interlocked.Add(ref rejected, ack.Rejected.Length - over);
+                        Interlocked.Add(ref rejected, ack.Rejected.Length - over - dup);
                     }, TaskContinuationOptions.ExecuteSynchronously));
                 }
                 await Task.Delay(2);
@@ -176,7 +208,11 @@ public static class BenchE2e
             var seconds2 = Math.Max(offeredFor, clock.Elapsed.TotalSeconds);
             Array.Sort(latencies);
             double Ms(double q) => latencies.Length == 0 ? 0 : latencies[Math.Min(latencies.Length - 1, (int)(q * latencies.Length))] * 1000.0 / Stopwatch.Frequency;
-            return new StepResult(rate, total * o.Batch, accepted, rejected, overloaded, unanswered, total, seconds2, Ms(0.50), Ms(0.99), retried);
+            var cpuAfter = CpuNow();
+            return new StepResult(rate, total * o.Batch, accepted, rejected, overloaded, unanswered, total, seconds2, Ms(0.50), Ms(0.99), retried)
+            {
+                Cpu = cpuAfter.ToDictionary(kv => kv.Key, kv => kv.Value - cpuBefore.GetValueOrDefault(kv.Key)),
+            };
         }
 
         private TelemetryBatch NextBatch()
@@ -221,6 +257,8 @@ public static class BenchE2e
         sb.AppendLine(Inv($"| {o.OverloadX:0}x the highest sustained | {overload.Offered:N0} | {overload.Goodput:N0} | {overload.Overloaded:N0} | {overload.Unanswered:N0} | {overload.P50Ms:0.0} | {overload.P99Ms:0.0} | – |"));
         if (outbox is not null)
             sb.AppendLine(Inv($"| durable-outbox stage (in-process, no client) | – | {outbox.PerSecond:N0} | – | – | {outbox.P50Ms:0.0} | {outbox.P99Ms:0.0} | – |"));
+        sb.AppendLine();
+        if (best is not null) sb.AppendLine($"Where the time goes at the highest sustained step ({best.CpuPerReading()}; 2 cores = 2 s of CPU per second).");
         sb.AppendLine();
         sb.AppendLine("```");
         var sustained = best?.Goodput ?? 0;
