@@ -34,6 +34,9 @@ public static class DeviceFleetBench
         double RssBytesPerDevice, double StartAllSeconds,
         long Accepted, long Failed, long RetriedRequests, int RestoreIncomplete, string Directory)
     {
+        /// <summary>The machine's 1-minute load average when the devices were acknowledged (/proc/loadavg; "" elsewhere).</summary>
+        public string LoadAverage { get; init; } = "";
+
         public string ResultLine => string.Create(CultureInfo.InvariantCulture,
             $"RESULT devices count={Count} bytes_per_device={BytesPerDevice:0} start_all_s={StartAllSeconds:0.00} rss_bytes_per_device={RssBytesPerDevice:0}");
     }
@@ -101,6 +104,7 @@ public static class DeviceFleetBench
             });
             var failed = await SendAllAsync(client, ids, o, tally);
             var seconds = sw.Elapsed.TotalSeconds;
+            var load = LoadAverage();
             await done.CancelAsync();
             await progress;
             log(string.Create(CultureInfo.InvariantCulture,
@@ -112,7 +116,7 @@ public static class DeviceFleetBench
             log(string.Create(CultureInfo.InvariantCulture, $"bench devices: edge managed heap after {heapAfter / 1048576.0:0.0} MiB, RSS {after / 1048576.0:0.0} MiB; {(overview is null ? "no overview" : DemoCommand.Describe(overview))}"));
             var incomplete = CountRestoreProblems(edge.LogPath);
             var result = new Result(o.Count, heapBefore, heapAfter, before, after, (heapAfter - heapBefore) / (double)o.Count, (after - before) / (double)o.Count,
-                seconds, tally.Accepted, failed, tally.RetriedRequests, incomplete, dir);
+                seconds, tally.Accepted, failed, tally.RetriedRequests, incomplete, dir) { LoadAverage = load };
             log($"bench devices: restore problems logged by the edge: {incomplete}");
             log(result.ResultLine);
             return result;
@@ -198,6 +202,18 @@ public static class DeviceFleetBench
         return result;
     }
 
+    private static string LoadAverage()
+    {
+        try
+        {
+            return File.ReadAllText("/proc/loadavg").Split(' ')[0];
+        }
+        catch (IOException)
+        {
+            return "";
+        }
+    }
+
     /// <summary>VmRSS of a process in bytes (Linux /proc), 0 when it cannot be read.</summary>
     public static long Rss(int pid)
     {
@@ -245,7 +261,8 @@ public static class DeviceFleetBench
                       "and makes its readings durable in the outbox before it is acknowledged. start_all = first message sent → last device acknowledged. " +
                       Inv($"bytes/device = the edge's live managed heap (a full compacting GC in the edge, triggered by SIGUSR1, after {o.Settle:0} s of settling), after − before (before: after 200 warm-up devices), per device; ") +
                       "RSS/device = the same with the process's VmRSS, which also counts the burst's garbage and heap the GC keeps committed. " +
-                      "Targets: ≤ 16 KB per idle device, 100,000 devices serving within 30 s.");
+                      "Targets: ≤ 16 KB per idle device, 100,000 devices serving within 30 s." +
+                      (r.LoadAverage.Length > 0 ? $" Machine load average (1 min) when the last device was acknowledged: {r.LoadAverage} on {Environment.ProcessorCount} cores (client, three nodes and anything else running)." : ""));
         sb.AppendLine();
         sb.AppendLine("| devices | edge heap before → after | bytes/device | edge RSS before → after | RSS/device | start_all (s) | devices/s | failed requests | restore problems logged |");
         sb.AppendLine("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
