@@ -95,6 +95,22 @@ public sealed record ChannelStats(long Count, double Mean, double Variance, floa
 public sealed record ReasonCount(RejectReason Reason, long Count);
 
 /// <summary>A device entity's state; <c>Sensor</c> is null unless a hardware adapter reports for the device.</summary>
+/// <summary>How a device entity's state restore ended when it started (fleet tests count the incomplete ones).</summary>
+public enum RestoreOutcome : byte
+{
+    /// <summary>No restore configured (or not finished yet).</summary>
+    None = 0,
+
+    /// <summary>Every source answered (the datacenter store, when one is reachable, and the edge's outbox).</summary>
+    Restored = 1,
+
+    /// <summary>A source did not answer in time or failed; the entity serves with what did answer.</summary>
+    Partial = 2,
+
+    /// <summary>No answer at all within the entity's own limit; the entity serves without stored state.</summary>
+    TimedOut = 3,
+}
+
 public sealed record DeviceState(
     DeviceId DeviceId,
     string Node,
@@ -108,7 +124,8 @@ public sealed record DeviceState(
     int BufferCapacity,
     int FrameBufferFill,
     int FrameBufferCapacity,
-    SensorStatus? Sensor = null) : IDeviceEvent
+    SensorStatus? Sensor = null,
+    RestoreOutcome Restore = RestoreOutcome.None) : IDeviceEvent
 {
     public long RejectedTotal => Rejections.Sum(r => r.Count);
 }

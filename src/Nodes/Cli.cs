@@ -65,7 +65,7 @@ public static class Cli
                 "certs" => CertsCommand.Run(new CliArgs(rest, new HashSet<string> { "force" })),
                 "simulate" => await SimulateCommand.RunAsync(new CliArgs(rest)),
                 "status" => await StatusCommand.RunAsync(new CliArgs(rest)),
-                "bench" => await BenchCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "tls", "no-write" })),
+                "bench" => await BenchCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "tls", "no-write", "insecure" })),
                 "models" => await ModelsCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "fashion-labels" })),
                 "infer" => await InferCommand.RunAsync(new CliArgs(rest)),
                 "sync" => await SyncCommand.RunAsync(new CliArgs(rest)),

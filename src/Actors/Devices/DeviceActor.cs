@@ -20,8 +20,17 @@ public sealed record DeviceServices(IActorRef? Classifier = null, IActorRef? Out
     /// <summary>The node's store of labelled frames and behaviour summaries for federated learning (none: refused).</summary>
     public Federated.LocalTrainingSet? Training { get; init; }
 
-    /// <summary>Where a starting entity asks for its stored state (none: it starts empty).</summary>
+    /// <summary>Where a starting entity asks for its stored state itself, one query per entity (none: it starts empty, or uses <see cref="Restorer"/>).</summary>
     public DeviceRestore? Restore { get; init; }
+
+    /// <summary>
+    /// The node's <see cref="DeviceRestorer"/>: a starting entity asks it instead of querying itself (it answers many
+    /// entities with one query per source); takes precedence over <see cref="Restore"/>.
+    /// </summary>
+    public IActorRef? Restorer { get; init; }
+
+    /// <summary>With a <see cref="Restorer"/>: the longest an entity waits for it in all (queueing included) before serving without stored state.</summary>
+    public TimeSpan RestoreBackstop { get; init; } = TimeSpan.FromSeconds(60);
 }
 
 /// <summary>
@@ -103,6 +112,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     private SensorMonitor? _sensor;
     private DeviceHistory? _fromStore;
     private Sync.OutboxWriter.DeviceWaiting? _fromOutbox;
+    private RestoreOutcome _outcome;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -115,13 +125,21 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         _node = ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString();
         _telemetry = new TelemetryPreprocessor(settings);
         _frames = new FramePreprocessor(settings);
-        if (services.Restore is null) Ready();
+        if (services.Restore is null && services.Restorer is null) Ready();
         else Restoring();
     }
 
     protected override void PreStart()
     {
         base.PreStart();
+        if (_services.Restorer is { } restorer)
+        {
+            // only when the entity starts; the restorer answers with one Restored (its batches have their own timeout),
+            // the backstop covers a restorer that never answers
+            restorer.Tell(new DeviceRestorer.Restore(_id, _telemetry.Sequences.Window));
+            Timers.StartSingleTimer(RestoreTimer, new RestoreTimedOut(), _services.RestoreBackstop);
+            return;
+        }
         if (_services.Restore is not { } restore) return;
         // only when the entity starts (first message, re-creation on another edge, moving back home)
         var window = _telemetry.Sequences.Window;
@@ -164,6 +182,17 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             _fromOutbox = new Sync.OutboxWriter.DeviceWaiting(_id, KindHistory.Empty, KindHistory.Empty);
             TryFinishRestore(timedOut: false);
         });
+        Receive<DeviceRestorer.Restored>(r => r.Device == _id, r =>
+        {
+            if (r.Missing.Length > 0)
+            {
+                _outcome = RestoreOutcome.Partial;
+                _log.Debug("Device {0}: restored without {1}", _id, r.Missing);
+            }
+            _fromStore = r.Store;
+            _fromOutbox = r.Outbox;
+            TryFinishRestore(timedOut: false);
+        });
         Receive<RestoreTimedOut>(_ => TryFinishRestore(timedOut: true));
         ReceiveAny(_ => Stash.Stash());
     }
@@ -173,8 +202,13 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         if (!timedOut && (_fromStore is null || _fromOutbox is null)) return;
         Timers.Cancel(RestoreTimer);
         if (timedOut)
+        {
+            _outcome = _fromStore is null && _fromOutbox is null ? RestoreOutcome.TimedOut : RestoreOutcome.Partial;
             _log.Warning("Device {0}: {1} did not answer within {2} (unreachable?); continuing without it", _id,
-                _fromStore is null ? "the datacenter store" : "the outbox", _services.Restore!.Timeout);
+                _services.Restorer is not null ? "the device restorer" : _fromStore is null ? "the datacenter store" : "the outbox",
+                _services.Restorer is not null ? _services.RestoreBackstop : _services.Restore!.Timeout);
+        }
+        else if (_outcome == RestoreOutcome.None) _outcome = RestoreOutcome.Restored;
         var telemetry = Merge(_fromStore?.Telemetry, _fromOutbox?.Telemetry);
         var frames = Merge(_fromStore?.Frames, _fromOutbox?.Frames);
         _telemetry.Restore(telemetry);
@@ -210,6 +244,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     {
         Receive<DeviceHistory>(_ => { }); // a late answer after the timeout
         Receive<Sync.OutboxWriter.DeviceWaiting>(_ => { });
+        Receive<DeviceRestorer.Restored>(_ => { });
         Receive<RestoreTimedOut>(_ => { });
         Receive<Status.Failure>(f => _log.Debug("Device {0}: late failure ignored: {1}", _id, f.Cause?.Message));
         Receive<TelemetryBatch>(OnTelemetry);
@@ -501,6 +536,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             _telemetry.Buffer.Capacity,
             _frames.Buffer.Count,
             _frames.Buffer.Capacity,
-            _sensor?.Status());
+            _sensor?.Status(),
+            _outcome);
     }
 }

@@ -65,13 +65,18 @@ public static class DeviceShardingRegistration
         // Akka.Cluster.Hosting's ShardOptions cannot carry a custom allocation strategy: the region is started here
         return builder.WithActors((system, registry) =>
         {
-            var restore = locality.Restore
+            // restore in bulk through the node's restorer (AddDeviceRestorer) when there is one, else one query per entity
+            var restorer = locality.Restore && registry.TryGet<DeviceRestorerKey>(out var r) ? r : null;
+            var restore = locality.Restore && restorer is null
                 ? DeviceRestore.FromDatacenter(system, locality.RestoreTimeout)
                 : null;
             var services = new DeviceServices(
                 registry.TryGet<FrameClassifier>(out var c) ? c : null,
                 registry.TryGet<Sync.OutboxWriter>(out var o) ? o : null,
-                registry.TryGet<Sync.SyncSender>(out var s) ? s : null) { Training = training, Restore = restore };
+                registry.TryGet<Sync.SyncSender>(out var s) ? s : null)
+            {
+                Training = training, Restore = restore, Restorer = restorer, RestoreBackstop = locality.RestoreBackstop,
+            };
             var clusterSharding = ClusterSharding.Get(system); // also adds the sharding defaults to the config
             var config = Akka.Configuration.ConfigurationFactory.ParseString(
                     $"role = \"{Roles.Edge}\"\nremember-entities = off\nstate-store-mode = ddata\n" +

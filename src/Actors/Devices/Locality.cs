@@ -55,10 +55,29 @@ public static class Sites
 }
 
 /// <summary>Typed locality settings bound from <c>edgeactors.locality</c>.</summary>
+/// <remarks>
+/// Restore batching (<see cref="DeviceRestorer"/>): starting entities are collected for <see cref="RestoreCollect"/>
+/// into batches of at most <see cref="RestoreBatch"/> devices, each read with one outbox query and one datacenter query,
+/// at most <see cref="RestoreInFlight"/> batches at a time; a batch's sources have <see cref="RestoreTimeout"/> to answer
+/// once it is sent. <see cref="RestoreBackstop"/> is what an entity waits at most in all (queueing included) when the
+/// restorer itself never answers.
+/// </remarks>
 public sealed record LocalitySettings(int ShardsPerSite, int RebalanceLimit, bool Restore, TimeSpan RestoreTimeout)
 {
     /// <summary>Home shards as configured by default, and no state restore (what tests that build sharding directly get).</summary>
-    public static readonly LocalitySettings Default = new(10, 10, false, TimeSpan.FromMilliseconds(500));
+    public static readonly LocalitySettings Default = new(10, 10, false, TimeSpan.FromSeconds(2));
+
+    /// <summary>Most devices one restore batch reads (1..<see cref="Messages.GetDevicesHistory.MaxDevices"/>).</summary>
+    public int RestoreBatch { get; init; } = 256;
+
+    /// <summary>How long the restorer collects requests before it sends a batch that is not full.</summary>
+    public TimeSpan RestoreCollect { get; init; } = TimeSpan.FromMilliseconds(5);
+
+    /// <summary>Most restore batches in flight at once (the bound on concurrent restores is this × <see cref="RestoreBatch"/>).</summary>
+    public int RestoreInFlight { get; init; } = 4;
+
+    /// <summary>The longest an entity waits for its restore in all, queueing included (a restorer that never answers).</summary>
+    public TimeSpan RestoreBackstop { get; init; } = TimeSpan.FromSeconds(60);
 
     public static LocalitySettings FromConfig(Config? section)
     {
@@ -71,7 +90,19 @@ public sealed record LocalitySettings(int ShardsPerSite, int RebalanceLimit, boo
         var timeout = section.GetTimeSpan("restore-timeout", Default.RestoreTimeout);
         if (timeout <= TimeSpan.Zero || timeout > TimeSpan.FromSeconds(30))
             throw new ArgumentException($"edgeactors.locality.restore-timeout must be in (0, 30s], got {timeout}");
-        return new LocalitySettings(perSite, limit, restore, timeout);
+        var batch = section.GetInt("restore-batch", Default.RestoreBatch);
+        if (batch < 1 || batch > Messages.GetDevicesHistory.MaxDevices)
+            throw new ArgumentException($"edgeactors.locality.restore-batch must be in 1..{Messages.GetDevicesHistory.MaxDevices}, got {batch}");
+        var collect = section.GetTimeSpan("restore-collect", Default.RestoreCollect);
+        if (collect < TimeSpan.Zero || collect > TimeSpan.FromSeconds(1))
+            throw new ArgumentException($"edgeactors.locality.restore-collect must be in [0, 1s], got {collect}");
+        var inFlight = section.GetInt("restore-in-flight", Default.RestoreInFlight);
+        if (inFlight is < 1 or > 64) throw new ArgumentException($"edgeactors.locality.restore-in-flight must be in 1..64, got {inFlight}");
+        var backstop = section.GetTimeSpan("restore-backstop", Default.RestoreBackstop);
+        if (backstop < timeout || backstop > TimeSpan.FromMinutes(10))
+            throw new ArgumentException($"edgeactors.locality.restore-backstop must be in [restore-timeout, 10min], got {backstop}");
+        return new LocalitySettings(perSite, limit, restore, timeout)
+            { RestoreBatch = batch, RestoreCollect = collect, RestoreInFlight = inFlight, RestoreBackstop = backstop };
     }
 }
 

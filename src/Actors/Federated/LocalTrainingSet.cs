@@ -14,8 +14,10 @@ public sealed class LocalTrainingSet
 {
     private sealed class DeviceData
     {
-        public byte[] Pixels = new byte[TrainingFrames.FrameBytes * 64];
-        public byte[] Labels = new byte[64];
+        // empty until the first labelled frame: every telemetry device gets an entry for its behaviour summary, and
+        // 64 preallocated frames (50 KB) each would dominate an idle device's memory (100,000 devices per edge)
+        public byte[] Pixels = [];
+        public byte[] Labels = [];
         public int Count;
         public long NextSequence = -1; // -1: nothing yet (the first batch sets the start)
         public float[]? Behaviour;
@@ -159,7 +161,7 @@ public sealed class LocalTrainingSet
     private static void Grow(DeviceData d, int frames)
     {
         if (d.Labels.Length >= frames) return;
-        var capacity = Math.Max(frames, d.Labels.Length * 2);
+        var capacity = Math.Max(frames, Math.Max(64, d.Labels.Length * 2));
         Array.Resize(ref d.Labels, capacity);
         Array.Resize(ref d.Pixels, capacity * TrainingFrames.FrameBytes);
     }

@@ -6,21 +6,29 @@ public readonly record struct BufferedFrame(long Sequence, long Timestamp, int L
 /// <summary>
 /// Bounded ring of accepted frames keeping the latest <see cref="Capacity"/>; the oldest is overwritten when full
 /// (counted in <see cref="Overwritten"/>). Frames are stored as given: the pixel array is not copied (the
-/// <see cref="FramePreprocessor"/> hands in its own copy). Not thread-safe.
+/// <see cref="FramePreprocessor"/> hands in its own copy). The slot array grows on use like
+/// <see cref="ReadingBuffer"/>'s: none until the first frame (a sensor never pays for it), then
+/// <see cref="InitialSlots"/>, doubling up to <see cref="Capacity"/>. Not thread-safe.
 /// </summary>
 public sealed class FrameBuffer
 {
-    private readonly BufferedFrame[] _frames;
+    /// <summary>Frames the slot array holds once the first frame arrives.</summary>
+    public const int InitialSlots = 4;
+
+    private BufferedFrame[] _frames = [];
     private int _next;
 
     public FrameBuffer(int capacity)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Capacity = capacity;
-        _frames = new BufferedFrame[capacity];
     }
 
+    /// <summary>Most frames kept (the configured <c>frame-buffer-capacity</c>).</summary>
     public int Capacity { get; }
+
+    /// <summary>Frames the slot array holds now: 0 until the first frame, then doubling up to <see cref="Capacity"/>.</summary>
+    public int Allocated => _frames.Length;
 
     public int Count { get; private set; }
 
@@ -29,8 +37,17 @@ public sealed class FrameBuffer
     public void Append(BufferedFrame f)
     {
         ArgumentNullException.ThrowIfNull(f.Pixels);
+        if (Count == _frames.Length && _frames.Length < Capacity)
+        {
+            // full and below capacity: the frames are in order from _next (oldest) around the ring
+            var grown = new BufferedFrame[_frames.Length == 0 ? Math.Min(Capacity, InitialSlots) : (int)Math.Min(Capacity, 2L * _frames.Length)];
+            for (var i = 0; i < Count; i++)
+                grown[i] = _frames[(_next + i) % _frames.Length];
+            _frames = grown;
+            _next = Count;
+        }
         _frames[_next] = f;
-        _next = _next + 1 == Capacity ? 0 : _next + 1;
+        _next = _next + 1 == _frames.Length ? 0 : _next + 1;
         if (Count < Capacity)
             Count++;
         else
@@ -46,7 +63,7 @@ public sealed class FrameBuffer
         var slot = _next;
         for (var i = 0; i < Count; i++)
         {
-            slot = slot == 0 ? Capacity - 1 : slot - 1;
+            slot = slot == 0 ? _frames.Length - 1 : slot - 1;
             if (_frames[slot].Sequence != sequence) continue;
             _frames[slot] = _frames[slot] with { Prediction = prediction };
             return true;
@@ -64,11 +81,11 @@ public sealed class FrameBuffer
         var result = new BufferedFrame[n];
         var slot = _next - n;
         if (slot < 0)
-            slot += Capacity;
+            slot += _frames.Length;
         for (var i = 0; i < n; i++)
         {
             result[i] = _frames[slot];
-            slot = slot + 1 == Capacity ? 0 : slot + 1;
+            slot = slot + 1 == _frames.Length ? 0 : slot + 1;
         }
         return result;
     }

@@ -1,14 +1,22 @@
 namespace EdgeActors.Actors.Ingestion;
 
 /// <summary>
-/// Bounded ring buffer of accepted, preprocessed readings: preallocated arrays, oldest overwritten when full
-/// (counted in <see cref="Overwritten"/>). <see cref="Append"/> never allocates. Not thread-safe.
+/// Bounded ring buffer of accepted, preprocessed readings, oldest overwritten when full (counted in
+/// <see cref="Overwritten"/>). The arrays grow on use: they start at <see cref="InitialSlots"/> readings (or
+/// <see cref="Capacity"/> if smaller) and double when full until they hold <see cref="Capacity"/>; from then on
+/// <see cref="Append"/> never allocates. A device that sent a few readings costs a few hundred bytes instead of the
+/// whole capacity (100,000 mostly idle entities per edge); the durable outbox, not this ring, is what keeps the data.
+/// Not thread-safe.
 /// </summary>
 public sealed class ReadingBuffer
 {
-    private readonly long[] _sequences;
-    private readonly long[] _timestamps;
+    /// <summary>Readings the arrays hold before the first growth.</summary>
+    public const int InitialSlots = 16;
+
+    private long[] _sequences;
+    private long[] _timestamps;
     private float[] _values;
+    private int _slots; // readings the arrays hold now (<= Capacity)
     private int _next;  // slot the next reading goes to
 
     /// <param name="capacity">Readings kept, at least 1.</param>
@@ -19,12 +27,17 @@ public sealed class ReadingBuffer
         ArgumentOutOfRangeException.ThrowIfNegative(channels);
         Capacity = capacity;
         Channels = channels;
-        _sequences = new long[capacity];
-        _timestamps = new long[capacity];
-        _values = new float[checked(capacity * channels)];
+        _slots = Math.Min(capacity, InitialSlots);
+        _sequences = new long[_slots];
+        _timestamps = new long[_slots];
+        _values = new float[checked(_slots * channels)];
     }
 
+    /// <summary>Most readings kept (the configured <c>buffer-capacity</c>).</summary>
     public int Capacity { get; }
+
+    /// <summary>Readings the arrays hold now: grows by doubling up to <see cref="Capacity"/>.</summary>
+    public int Allocated => _slots;
 
     /// <summary>Readings held, at most <see cref="Capacity"/>.</summary>
     public int Count { get; private set; }
@@ -47,7 +60,7 @@ public sealed class ReadingBuffer
         if (channels == Channels)
             return;
         Channels = channels;
-        _values = new float[checked(Capacity * channels)];
+        _values = new float[checked(_slots * channels)];
     }
 
     /// <summary>Appends one reading, overwriting the oldest when full. <paramref name="values"/> must hold exactly <see cref="Channels"/> values.</summary>
@@ -55,15 +68,32 @@ public sealed class ReadingBuffer
     {
         if (values.Length != Channels)
             throw new ArgumentException($"values length {values.Length} != {Channels} channels", nameof(values));
+        if (Count == _slots && _slots < Capacity)
+            Grow();
         var slot = _next;
         _sequences[slot] = sequence;
         _timestamps[slot] = timestamp;
         values.CopyTo(_values.AsSpan(slot * Channels, Channels));
-        _next = slot + 1 == Capacity ? 0 : slot + 1;
+        _next = slot + 1 == _slots ? 0 : slot + 1;
         if (Count < Capacity)
             Count++;
         else
             Overwritten++;
+    }
+
+    /// <summary>Doubles the arrays (at most to <see cref="Capacity"/>); only called when full (copied oldest first).</summary>
+    private void Grow()
+    {
+        var slots = (int)Math.Min(Capacity, (long)_slots * 2);
+        var sequences = new long[slots];
+        var timestamps = new long[slots];
+        var values = new float[checked(slots * Channels)];
+        CopyLatest(Count, sequences, timestamps, values);
+        _sequences = sequences;
+        _timestamps = timestamps;
+        _values = values;
+        _next = Count;
+        _slots = slots;
     }
 
     /// <summary>
@@ -86,9 +116,9 @@ public sealed class ReadingBuffer
 
         var start = _next - n;
         if (start < 0)
-            start += Capacity;
-        // Oldest part: [start, min(start + n, Capacity)), then the wrapped part from slot 0.
-        var first = Math.Min(n, Capacity - start);
+            start += _slots;
+        // Oldest part: [start, min(start + n, slots)), then the wrapped part from slot 0.
+        var first = Math.Min(n, _slots - start);
         var second = n - first;
         _sequences.AsSpan(start, first).CopyTo(sequences);
         _timestamps.AsSpan(start, first).CopyTo(timestamps);

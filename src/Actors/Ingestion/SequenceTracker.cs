@@ -17,13 +17,18 @@ namespace EdgeActors.Actors.Ingestion;
 /// slide out of the window are given up, so it is always at least <c>Last - Window</c>. It never decreases.</para>
 /// <para>Before the first <see cref="Mark"/>, <see cref="HasAny"/> is false and <see cref="Last"/> and
 /// <see cref="HighestContiguous"/> are -1. Sequences should be non-negative. Not thread-safe.</para>
+/// <para><b>Memory.</b> The bitsets grow on use: none until the first <see cref="Mark"/>, then 64 bits each, doubling
+/// (up to <see cref="Window"/>) whenever the tracked span <c>(baseline, Last]</c> outgrows them. A device that sent a
+/// few readings costs about a hundred bytes per tracker instead of 3 × Window bits.</para>
 /// </summary>
 public sealed class SequenceTracker
 {
-    private readonly ulong[] _seen;
-    private readonly ulong[] _accepted;
-    private readonly ulong[] _retry;
-    private readonly long _mask;
+    private const int InitialBits = 64;
+
+    private ulong[] _seen = [];
+    private ulong[] _accepted = [];
+    private ulong[] _retry = [];
+    private long _mask; // bits per bitset - 1 (a power of two minus one, at most Window - 1)
     private long _baseline = -1;
     private long _last = -1;
     private long _highestContiguous = -1;
@@ -34,11 +39,40 @@ public sealed class SequenceTracker
         if (window < 1 || window > IngestionSettings.CapacityLimit || !BitOperations.IsPow2(window))
             throw new ArgumentException($"sequence window {window} must be a power of two in 1..{IngestionSettings.CapacityLimit}", nameof(window));
         Window = window;
-        _mask = window - 1;
-        var words = (window + 63) >> 6;
-        _seen = new ulong[words];
-        _accepted = new ulong[words];
-        _retry = new ulong[words];
+    }
+
+    /// <summary>Bits each of the three bitsets holds now (0 before the first <see cref="Mark"/>, at most <see cref="Window"/>).</summary>
+    public int AllocatedBits => _seen.Length == 0 ? 0 : (int)_mask + 1;
+
+    /// <summary>
+    /// Makes the bitsets hold at least <c>min(Window, span)</c> bits (a power of two), keeping the answers of the
+    /// tracked sequences <c>(max(baseline, Last - bits), Last]</c>. Slots are <c>seq mod bits</c>, so as long as the
+    /// tracked span fits, no two tracked sequences share a slot.
+    /// </summary>
+    private void EnsureBits(long span)
+    {
+        var need = (int)Math.Min(Window, Math.Max(InitialBits, span));
+        if (_seen.Length != 0 && need <= _mask + 1) return;
+        var bits = Math.Min(Window, (int)BitOperations.RoundUpToPowerOf2((uint)need));
+        var words = (bits + 63) >> 6;
+        ulong[] seen = new ulong[words], accepted = new ulong[words], retry = new ulong[words];
+        if (_seen.Length != 0 && HasAny)
+        {
+            var oldBits = _mask + 1;
+            var newMask = (long)bits - 1;
+            for (var s = Math.Max(_baseline + 1, _last - oldBits + 1); s <= _last; s++)
+            {
+                var to = s & newMask;
+                var bit = 1UL << (int)(to & 63);
+                if (Get(_seen, s)) seen[to >> 6] |= bit;
+                if (Get(_accepted, s)) accepted[to >> 6] |= bit;
+                if (Get(_retry, s)) retry[to >> 6] |= bit;
+            }
+        }
+        _seen = seen;
+        _accepted = accepted;
+        _retry = retry;
+        _mask = bits - 1;
     }
 
     /// <summary>Window size in sequences.</summary>
@@ -83,10 +117,13 @@ public sealed class SequenceTracker
             _baseline = seq - 1;
             _last = _baseline;
             _highestContiguous = _baseline;
+            EnsureBits(InitialBits);
         }
 
         if (seq > _last)
         {
+            if (seq - _baseline > _mask + 1 && _mask + 1 < Window)
+                EnsureBits(seq - _baseline);
             var distance = seq - _last;
             if (distance >= Window)
             {

@@ -47,6 +47,13 @@ public interface IOutbox : IDisposable
     /// <paramref name="max"/> sequences, ascending. A device entity restores from it (with the datacenter store) when it starts.
     /// </summary>
     KindHistory Waiting(DeviceId device, RecordKind kind, int max) => KindHistory.Empty;
+
+    /// <summary>
+    /// <see cref="Waiting"/> for many devices at once, both kinds (the device restorer's bulk read for a batch of starting
+    /// entities): an implementation answers it with one query. Devices with nothing waiting may be absent.
+    /// </summary>
+    IReadOnlyDictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)> WaitingOf(IReadOnlyCollection<DeviceId> devices, int max) =>
+        devices.Distinct().ToDictionary(d => d, d => (Waiting(d, RecordKind.Telemetry, max), Waiting(d, RecordKind.Frame, max)));
 }
 
 // ---------------------------------------------------------------- datacenter store
@@ -79,6 +86,13 @@ public interface IDataStore : IDisposable
     /// </summary>
     KindHistory Sequences(DeviceId device, RecordKind kind, int max);
 
+    /// <summary>
+    /// <see cref="Sequences"/> for many devices at once, both kinds (the answer to a restore batch): an implementation
+    /// answers it with one query. Devices the store holds nothing of may be absent.
+    /// </summary>
+    IReadOnlyDictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)> SequencesOf(IReadOnlyCollection<DeviceId> devices, int max) =>
+        devices.Distinct().ToDictionary(d => d, d => (Sequences(d, RecordKind.Telemetry, max), Sequences(d, RecordKind.Frame, max)));
+
     /// <summary>Distinct (device, kind, sequence) keys stored: equals <see cref="Count"/> unless a reading is stored twice.</summary>
     long DistinctKeys();
 
@@ -86,4 +100,32 @@ public interface IDataStore : IDisposable
     long Duplicates();
 
     IReadOnlyList<EdgeLag> Lag();
+}
+
+/// <summary>Builds the bulk history answers (<see cref="IDataStore.SequencesOf"/>, <see cref="IOutbox.WaitingOf"/>) from rows of (device, kind, seq, rows of that device and kind).</summary>
+internal sealed class BulkHistoryBuilder
+{
+    private readonly Dictionary<(string Device, int Kind), (long Count, List<long> Sequences)> _streams = new();
+
+    /// <summary>One row; rows of one stream come in descending sequence order (at most max distinct ones).</summary>
+    public void Add(string device, int kind, long seq, long count)
+    {
+        if (!_streams.TryGetValue((device, kind), out var stream))
+            _streams[(device, kind)] = stream = (count, new List<long>());
+        if (stream.Sequences.Count == 0 || stream.Sequences[^1] != seq) stream.Sequences.Add(seq);
+    }
+
+    public IReadOnlyDictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)> Build()
+    {
+        var result = new Dictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)>();
+        foreach (var ((device, kind), (count, sequences)) in _streams)
+        {
+            var id = new DeviceId(device);
+            sequences.Reverse();
+            var history = new KindHistory(count, sequences.ToArray());
+            var (t, f) = result.TryGetValue(id, out var both) ? both : (KindHistory.Empty, KindHistory.Empty);
+            result[id] = kind == (int)RecordKind.Telemetry ? (history, f) : kind == (int)RecordKind.Frame ? (t, history) : (t, f);
+        }
+        return result;
+    }
 }

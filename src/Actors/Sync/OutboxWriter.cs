@@ -59,6 +59,15 @@ public sealed class OutboxWriter : ReceiveActor
 
     public sealed record DeviceWaiting(DeviceId Device, KindHistory Telemetry, KindHistory Frames) : INoSerializationVerificationNeeded;
 
+    /// <summary>
+    /// Replies <see cref="DevicesWaiting"/>: <see cref="ReadDevice"/> for a batch of devices, answered by ONE outbox query
+    /// (the device restorer's bulk read when many entities start at once). Queued in the outbox lane like the other reads.
+    /// </summary>
+    public sealed record ReadDevices(long BatchId, IReadOnlyList<DeviceId> Devices, int Max) : INoSerializationVerificationNeeded;
+
+    /// <summary>One <see cref="DeviceWaiting"/> per device asked (empty ones included), or an <c>Error</c> (the read failed) and none.</summary>
+    public sealed record DevicesWaiting(long BatchId, IReadOnlyList<DeviceWaiting> Devices, string Error = "") : INoSerializationVerificationNeeded;
+
     /// <summary>Replies <see cref="WriterStats"/> at once (not queued).</summary>
     public sealed record GetWriterStats : INoSerializationVerificationNeeded
     {
@@ -129,6 +138,21 @@ public sealed class OutboxWriter : ReceiveActor
         Receive<GetStats>(_ => Enqueue("stats", () => _outbox.Stats()));
         Receive<ReadDevice>(q => Enqueue("read-device", () =>
             new DeviceWaiting(q.Device, _outbox.Waiting(q.Device, RecordKind.Telemetry, q.Max), _outbox.Waiting(q.Device, RecordKind.Frame, q.Max))));
+        Receive<ReadDevices>(q => Enqueue("read-devices", () =>
+        {
+            try
+            {
+                var waiting = _outbox.WaitingOf(q.Devices, q.Max);
+                return new DevicesWaiting(q.BatchId, q.Devices.Select(d => waiting.TryGetValue(d, out var w)
+                    ? new DeviceWaiting(d, w.Telemetry, w.Frames)
+                    : new DeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray());
+            }
+            catch (Exception ex)
+            {
+                // answered with the batch id (a Status.Failure would not say which batch failed)
+                return new DevicesWaiting(q.BatchId, [], ex.GetBaseException().Message);
+            }
+        }));
         Receive<GetWriterStats>(_ => Sender.Tell(new WriterStats(_transactions, _writes, _appended, _refused, _failed, _pending.Count)));
     }
 

@@ -210,6 +210,27 @@ public sealed class PostgresDataStore : IDataStore
         return new KindHistory(n, list.ToArray());
     }
 
+    /// <summary>One query for the whole batch: the device ids travel as one text[] parameter.</summary>
+    public IReadOnlyDictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)> SequencesOf(IReadOnlyCollection<DeviceId> devices, int max)
+    {
+        var builder = new BulkHistoryBuilder();
+        if (devices.Count == 0) return builder.Build();
+        using var c = _dataSource.OpenConnection();
+        using var cmd = new NpgsqlCommand("""
+            SELECT device, kind, seq, n FROM (
+                SELECT device, kind, seq, COUNT(*) OVER (PARTITION BY device, kind) AS n,
+                       ROW_NUMBER() OVER (PARTITION BY device, kind ORDER BY seq DESC) AS rn
+                FROM records WHERE device = ANY(@devices)) s
+            WHERE rn <= @max ORDER BY device, kind, seq DESC
+            """, c);
+        cmd.Parameters.AddWithValue("devices", NpgsqlDbType.Array | NpgsqlDbType.Text, devices.Select(d => d.Value).ToArray());
+        cmd.Parameters.AddWithValue("max", NpgsqlDbType.Integer, Math.Max(1, max));
+        using (var r = cmd.ExecuteReader())
+            while (r.Read()) builder.Add(r.GetString(0), r.GetInt16(1), r.GetInt64(2), r.GetInt64(3));
+        var result = builder.Build();
+        return max > 0 ? result : result.ToDictionary(kv => kv.Key, kv => (new KindHistory(kv.Value.Telemetry.Count, []), new KindHistory(kv.Value.Frames.Count, [])));
+    }
+
     public long DistinctKeys()
     {
         using var c = _dataSource.OpenConnection();

@@ -191,6 +191,34 @@ public sealed class SqliteDataStore : IDataStore
         }
     }
 
+    /// <summary>One query for the whole batch: the device ids travel as one JSON array parameter.</summary>
+    public IReadOnlyDictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)> SequencesOf(IReadOnlyCollection<DeviceId> devices, int max)
+    {
+        var builder = new BulkHistoryBuilder();
+        if (devices.Count == 0) return builder.Build();
+        lock (_gate)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            using var cmd = _connection.CreateCommand();
+            cmd.CommandText = """
+                SELECT device, kind, seq, n FROM (
+                    SELECT device, kind, seq, COUNT(*) OVER (PARTITION BY device, kind) AS n,
+                           ROW_NUMBER() OVER (PARTITION BY device, kind ORDER BY seq DESC) AS rn
+                    FROM records WHERE device IN (SELECT value FROM json_each($devices)))
+                WHERE rn <= $max OR $max <= 0 ORDER BY device, kind, seq DESC
+                """;
+            cmd.Parameters.AddWithValue("$devices", System.Text.Json.JsonSerializer.Serialize(devices.Select(d => d.Value)));
+            cmd.Parameters.AddWithValue("$max", max);
+            using var r = cmd.ExecuteReader();
+            while (r.Read()) builder.Add(r.GetString(0), r.GetInt32(1), r.GetInt64(2), r.GetInt64(3));
+        }
+        return max <= 0 ? Counts(builder) : builder.Build();
+    }
+
+    /// <summary>max 0: counts only (what <see cref="Sequences"/> answers with max 0).</summary>
+    private static IReadOnlyDictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)> Counts(BulkHistoryBuilder builder) =>
+        builder.Build().ToDictionary(kv => kv.Key, kv => (new KindHistory(kv.Value.Telemetry.Count, []), new KindHistory(kv.Value.Frames.Count, [])));
+
     public long DistinctKeys()
     {
         lock (_gate)

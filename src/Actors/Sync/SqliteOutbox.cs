@@ -310,6 +310,34 @@ public sealed class SqliteOutbox : IOutbox
         return new KindHistory(n, list.ToArray());
     }
 
+    /// <summary>
+    /// <see cref="Waiting"/> for a batch of devices in ONE query (the device ids travel as one JSON array parameter;
+    /// the (device, kind) index finds their rows): per device and kind the row count and the latest
+    /// <paramref name="max"/> distinct sequences. Devices with nothing waiting are absent.
+    /// </summary>
+    public IReadOnlyDictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)> WaitingOf(IReadOnlyCollection<DeviceId> devices, int max)
+    {
+        ThrowIfDisposed();
+        var builder = new BulkHistoryBuilder();
+        if (devices.Count == 0 || _count == 0) return builder.Build();
+        using (var q = _db.CreateCommand())
+        {
+            q.CommandText = """
+                SELECT device, kind, seq, n FROM (
+                    SELECT device, kind, seq, COUNT(*) OVER (PARTITION BY device, kind) AS n,
+                           DENSE_RANK() OVER (PARTITION BY device, kind ORDER BY seq DESC) AS rk
+                    FROM outbox WHERE device IN (SELECT value FROM json_each($devices)))
+                WHERE rk <= $max ORDER BY device, kind, seq DESC
+                """;
+            q.Parameters.AddWithValue("$devices", System.Text.Json.JsonSerializer.Serialize(devices.Select(d => d.Value)));
+            q.Parameters.AddWithValue("$max", Math.Max(1, max));
+            using var r = q.ExecuteReader();
+            while (r.Read()) builder.Add(r.GetString(0), r.GetInt32(1), r.GetInt64(2), r.GetInt64(3));
+        }
+        var result = builder.Build();
+        return max > 0 ? result : result.ToDictionary(kv => kv.Key, kv => (new KindHistory(kv.Value.Telemetry.Count, []), new KindHistory(kv.Value.Frames.Count, [])));
+    }
+
     public OutboxStats Stats()
     {
         ThrowIfDisposed();

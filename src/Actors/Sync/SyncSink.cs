@@ -41,6 +41,9 @@ public sealed class SyncSink : ReceiveActor
     /// <summary>Most sequences one <see cref="GetDeviceHistory"/> answer carries per kind (a device's sequence window).</summary>
     public const int MaxHistorySequences = 1 << 16;
 
+    /// <summary>Largest part of a <see cref="DevicesHistory"/> answer, estimated at 10 bytes a sequence (the wire limit is 4 MiB).</summary>
+    public const int HistoryPartBytes = 1 << 20;
+
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IDataStore _store;
     private readonly SyncSinkSettings _settings;
@@ -71,6 +74,40 @@ public sealed class SyncSink : ReceiveActor
             var name = _sinkName;
             Task.Run(() => new DeviceHistory(q.DeviceId, store.Sequences(q.DeviceId, RecordKind.Telemetry, max), store.Sequences(q.DeviceId, RecordKind.Frame, max), name))
                 .PipeTo(replyTo, failure: ex => new DeviceHistory(q.DeviceId, KindHistory.Empty, KindHistory.Empty, name, ex.GetBaseException().Message));
+        });
+        Receive<GetDevicesHistory>(q =>
+        {
+            // a device restorer's batch of starting entities: ONE store query for all of them, off the mailbox; the answer
+            // is split into parts of at most HistoryPartBytes (worst case 10 bytes a sequence) to stay under the wire limit
+            var replyTo = Sender;
+            var store = _store;
+            var name = _sinkName;
+            if (q.Devices is null || q.Devices.Length > GetDevicesHistory.MaxDevices)
+            {
+                replyTo.Tell(new DevicesHistory(q.BatchId, [], name, $"a batch names {q.Devices?.Length ?? 0} devices; at most {GetDevicesHistory.MaxDevices} are answered"));
+                return;
+            }
+            var max = Math.Clamp(q.MaxSequences, 0, MaxHistorySequences);
+            Task.Run(() =>
+            {
+                var found = store.SequencesOf(q.Devices, max);
+                var part = new List<DeviceHistory>();
+                long bytes = 0;
+                foreach (var d in q.Devices)
+                {
+                    var (t, f) = found.TryGetValue(d, out var h) ? h : (KindHistory.Empty, KindHistory.Empty);
+                    var size = 64 + (d.Value?.Length ?? 0) * 3 + 10L * (t.Sequences.Length + f.Sequences.Length);
+                    if (part.Count > 0 && bytes + size > HistoryPartBytes)
+                    {
+                        replyTo.Tell(new DevicesHistory(q.BatchId, part.ToArray(), name));
+                        part.Clear();
+                        bytes = 0;
+                    }
+                    part.Add(new DeviceHistory(d, t, f, name));
+                    bytes += size;
+                }
+                return new DevicesHistory(q.BatchId, part.ToArray(), name);
+            }).PipeTo(replyTo, failure: ex => new DevicesHistory(q.BatchId, [], name, ex.GetBaseException().Message));
         });
         Receive<Done>(d =>
         {

@@ -330,6 +330,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                 w.Int(s.FrameBufferFill);
                 w.Int(s.FrameBufferCapacity);
                 AdapterCodec.WriteStatus(w, s.Sensor);
+                w.Byte((byte)s.Restore);
                 break;
             case ClusterOverview o:
                 w.String(o.AnsweredBy);
@@ -602,7 +603,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         var channels = new ChannelStats[nc];
         for (var i = 0; i < nc; i++) channels[i] = new ChannelStats(r.VarI(), r.Double(), r.Double(), r.Float(), r.Float());
         return new DeviceState(id, node, last, highest, readings, frames, reasons, channels, r.Int(), r.Int(), r.Int(), r.Int(),
-            AdapterCodec.ReadStatus(ref r));
+            AdapterCodec.ReadStatus(ref r), r.Enum<RestoreOutcome>(b => b <= (byte)RestoreOutcome.TimedOut));
     }
 
     private static ClusterOverview ReadOverview(ref BinReader r)

@@ -95,6 +95,8 @@ public static class WireLimits
         ["jr"] = Bulk,
         ["La"] = Request,
         ["Lb"] = Status, // up to two kinds' latest stored sequences (varint deltas)
+        ["Lc"] = 160 * KiB, // up to 1,024 device ids (128 characters each at most)
+        ["Ld"] = Bulk,   // part of a bulk answer: the sink splits it to stay well under a frame
         ["Ha"] = Small,  // sensor health report: a reason, a node address and a few counters
         // the client library's ingest stream: many devices' batches and their acks in one message (each item also
         // checked against its own kind's count limits when decoded)

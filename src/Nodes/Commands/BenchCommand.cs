@@ -39,7 +39,27 @@ public static class BenchCommand
           sync batches through a SyncSink into a SQLite data store and into PostgreSQL (--postgres, or env
           EDGEACTORS_TEST_POSTGRES / EDGEACTORS_BENCH_POSTGRES; skipped when none), each after a warm-up pass, with
           the direct store rate for comparison. Ends with RESULT lines; writes docs/benchmarks.md unless --no-write.
+        edgeactors bench devices [--count 100000] [--in-flight 2000] [--readings 4] [--base-port 4880] [--settle 8] [--insecure] [--no-write]
+          Device entities per edge: a local cluster (seed, datacenter, ONE edge; TLS unless --insecure), one small
+          telemetry batch to each of N new devices through the client; the edge's RSS per device and the time from
+          the first message to the last device acknowledged. Ends with `RESULT devices count= bytes_per_device=
+          start_all_s=`; writes docs/benchmarks.md unless --no-write.
         """;
+
+    private static async Task<int> RunDevicesAsync(CliArgs args)
+    {
+        var o = new DeviceFleetBench.Options(args.Int("count", 100_000), args.Int("in-flight", 2000), args.Int("readings", 4),
+            args.Int("base-port", 4880), args.Double("settle", 8), args.Get("dir"), Secure: !args.Flag("insecure"));
+        var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
+        var write = !args.Flag("no-write");
+        args.EnsureAllUsed();
+        if (o.Count < 1) throw new CliException("--count must be at least 1");
+        if (o.InFlight < 1) throw new CliException("--in-flight must be at least 1");
+        if (o.Readings < 1) throw new CliException("--readings must be at least 1");
+        var result = await DeviceFleetBench.RunAsync(o);
+        if (write) DeviceFleetBench.WriteMarkdown(outPath, o, result);
+        return result.Failed == 0 ? 0 : 1;
+    }
 
     /// <summary>Ingest stages measure ingestion and the wire format; the durable outbox has its own stage (and `bench sync`).</summary>
     private const string NoOutbox = "edgeactors.outbox.enabled = off";
@@ -54,7 +74,8 @@ public static class BenchCommand
         if (what == "sync") return await BenchSync.RunAsync(args);
         if (what == "aggregate") return await BenchAggregate.RunAsync(args);
         if (what == "e2e") return await BenchE2e.RunAsync(args);
-        if (what != "ingest") throw new CliException($"unknown benchmark '{what ?? ""}'; available: ingest, e2e, inference, sync, aggregate");
+        if (what == "devices") return await RunDevicesAsync(args);
+        if (what != "ingest") throw new CliException($"unknown benchmark '{what ?? ""}'; available: ingest, e2e, devices, inference, sync, aggregate");
         var o = new IngestBenchOptions(
             args.Int("devices", 500), args.Int("rounds", 120), args.Int("batch", 100), args.Int("channels", 4),
             args.Int("drivers", 10), args.Int("window", 100), args.Int("remote-requests", 20000), args.Int("base-port", 4700), args.Int("passes", 5));

@@ -38,6 +38,38 @@ public static class NodeCommand
         };
     }
 
+    /// <summary>The line a node prints on SIGUSR1 (a diagnostic: <c>bench devices</c> reads the edge's live managed heap from it).</summary>
+    public const string HeapReportPrefix = "edgeactors node: managed heap after full GC: ";
+
+    /// <summary>
+    /// SIGUSR1 (10): a full blocking compacting GC, then one line with the live managed heap in bytes and the process's
+    /// working set. Not available where raw signals cannot be registered (then null).
+    /// </summary>
+    private static IDisposable? HeapReportOnSignal()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        try
+        {
+            return System.Runtime.InteropServices.PosixSignalRegistration.Create((System.Runtime.InteropServices.PosixSignal)10, ctx =>
+            {
+                ctx.Cancel = true;
+                _ = Task.Run(() =>
+                {
+                    System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+                    GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                    GC.WaitForPendingFinalizers();
+                    GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+                    var heap = GC.GetTotalMemory(forceFullCollection: false);
+                    Console.WriteLine(FormattableString.Invariant($"{HeapReportPrefix}{heap} bytes; working set {Environment.WorkingSet} bytes"));
+                });
+            });
+        }
+        catch (Exception ex) when (ex is PlatformNotSupportedException or IOException or ArgumentOutOfRangeException)
+        {
+            return null;
+        }
+    }
+
     public static async Task<int> RunAsync(CliArgs args)
     {
         var options = Parse(args);
@@ -48,6 +80,7 @@ public static class NodeCommand
         var started = DateTime.UtcNow;
         await host.StartAsync();
         var system = host.Services.GetService(typeof(Akka.Actor.ActorSystem)) as Akka.Actor.ActorSystem;
+        using var heapReport = HeapReportOnSignal();
         await host.WaitForShutdownAsync();
         var reason = system is null ? null : Akka.Actor.CoordinatedShutdown.Get(system).ShutdownReason;
         if (reason?.GetType().Name == "TlsHandshakeFailureReason") // internal in Akka.Remote

@@ -77,7 +77,8 @@ public static class StatusCommand
         w.WriteLine($"device {s.DeviceId} on {s.Node}");
         w.WriteLine($"  last sequence {s.LastSequence}, highest contiguous {s.HighestContiguous}");
         w.WriteLine($"  accepted readings {s.AcceptedReadings}, accepted frames {s.AcceptedFrames}, rejected {s.RejectedTotal} ({string.Join(" ", s.Rejections.Select(r => $"{r.Reason}={r.Count}"))})");
-        w.WriteLine($"  buffer {s.BufferFill}/{s.BufferCapacity} readings, {s.FrameBufferFill}/{s.FrameBufferCapacity} frames");
+        w.WriteLine($"  buffer {s.BufferFill}/{s.BufferCapacity} readings, {s.FrameBufferFill}/{s.FrameBufferCapacity} frames" +
+                (s.Restore == RestoreOutcome.None ? "" : $"; restore {s.Restore}"));
         if (s.Sensor is { } h)
         {
             var since = DateTimeOffset.FromUnixTimeMilliseconds(h.SinceMs).UtcDateTime;

@@ -78,4 +78,57 @@ public class BufferTests
         Assert.Equal([5L, 6], b.Latest(2).Select(f => f.Sequence));
         Assert.Empty(b.Latest(0));
     }
+
+    [Fact]
+    public void ReadingBuffer_should_start_small_and_grow_by_doubling_up_to_capacity_keeping_order()
+    {
+        var b = new ReadingBuffer(100, 2);
+        Assert.Equal(ReadingBuffer.InitialSlots, b.Allocated);
+        for (var i = 0; i < 250; i++)
+        {
+            b.Append(i, 1000 + i, [i, -i]);
+            Assert.True(b.Allocated >= Math.Min(i + 1, 100));
+            Assert.True(b.Allocated <= 100);
+        }
+        Assert.Equal(100, b.Allocated);
+        Assert.Equal(100, b.Count);
+        Assert.Equal(150, b.Overwritten);
+        var seqs = new long[100];
+        var ts = new long[100];
+        var vals = new float[200];
+        Assert.Equal(100, b.CopyLatest(100, seqs, ts, vals));
+        Assert.Equal(Enumerable.Range(150, 100).Select(i => (long)i), seqs);
+        Assert.Equal(Enumerable.Range(1150, 100).Select(i => (long)i), ts);
+        Assert.Equal(Enumerable.Range(150, 100).SelectMany(i => new[] { (float)i, -i }), vals);
+    }
+
+    [Fact]
+    public void ReadingBuffer_should_not_grow_while_a_few_readings_fit()
+    {
+        var b = new ReadingBuffer(4096, 4);
+        for (var i = 0; i < ReadingBuffer.InitialSlots; i++) b.Append(i, i, [1, 2, 3, 4]);
+        Assert.Equal(ReadingBuffer.InitialSlots, b.Allocated);
+        Assert.Equal(4096, b.Capacity);
+        b.Append(99, 99, [1, 2, 3, 4]);
+        Assert.Equal(2 * ReadingBuffer.InitialSlots, b.Allocated);
+    }
+
+    [Fact]
+    public void FrameBuffer_should_allocate_nothing_until_the_first_frame_then_grow_up_to_capacity()
+    {
+        var b = new FrameBuffer(10);
+        Assert.Equal(0, b.Allocated);
+        Assert.Empty(b.Latest(5));
+        Assert.False(b.SetPrediction(1, new EdgeActors.Messages.Prediction(1, 1, "m", 1, "n", false, EdgeActors.Messages.PredictionNote.None)));
+        for (var i = 0; i < 23; i++)
+        {
+            b.Append(new BufferedFrame(i, i, 0, [(byte)i]));
+            Assert.InRange(b.Allocated, Math.Min(i + 1, 10), 10);
+        }
+        Assert.Equal(10, b.Allocated);
+        Assert.Equal(13, b.Overwritten);
+        Assert.Equal(Enumerable.Range(13, 10).Select(i => (long)i), b.Latest(10).Select(f => f.Sequence));
+        Assert.True(b.SetPrediction(20, new EdgeActors.Messages.Prediction(3, 0.9f, "m", 1, "n", false, EdgeActors.Messages.PredictionNote.None)));
+        Assert.Equal(3, b.Latest(10)[7].Prediction!.Label);
+    }
 }

@@ -139,4 +139,113 @@ public class SequenceTrackerTests
     [InlineData(100)]
     public void Window_must_be_a_power_of_two(int window) =>
         Assert.Throws<ArgumentException>(() => new SequenceTracker(window));
+
+    [Fact]
+    public void Tracker_should_allocate_no_bits_until_the_first_mark_and_grow_only_with_the_tracked_span()
+    {
+        var t = new SequenceTracker(4096);
+        Assert.Equal(0, t.AllocatedBits);
+        for (var s = 1000; s < 1010; s++) t.Mark(s, true);
+        Assert.Equal(64, t.AllocatedBits);
+        t.Mark(1200, true);
+        Assert.Equal(256, t.AllocatedBits);
+        Assert.True(t.IsAccepted(1005));
+        Assert.False(t.IsResolved(1100));
+        t.Mark(100_000, true);
+        Assert.Equal(4096, t.AllocatedBits);
+    }
+
+    /// <summary>A growing tracker answers exactly like a naive model of the window rules (sets keyed by sequence).</summary>
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void Growing_tracker_should_answer_like_a_naive_model(int seed)
+    {
+        const int window = 256;
+        var rng = new Random(seed);
+        var t = new SequenceTracker(window);
+        var m = new NaiveTracker(window);
+        long next = rng.Next(0, 1000);
+        for (var op = 0; op < 3000; op++)
+        {
+            var roll = rng.Next(100);
+            long seq = roll switch
+            {
+                < 50 => next + rng.Next(1, 4),
+                < 55 => next + rng.Next(1, 600),
+                < 95 => Math.Max(0, next - rng.Next(0, 300)),
+                _ => next,
+            };
+            if (roll is >= 90 and < 95)
+            {
+                t.Unaccept(seq);
+                m.Unaccept(seq);
+            }
+            else
+            {
+                var accepted = rng.Next(4) != 0;
+                t.Mark(seq, accepted);
+                m.Mark(seq, accepted);
+            }
+            next = Math.Max(next, seq);
+            Assert.Equal(m.Last, t.Last);
+            Assert.Equal(m.Hc, t.HighestContiguous);
+            for (var q = Math.Max(0, m.Last - 300); q <= m.Last + 2; q++)
+            {
+                Assert.Equal(m.IsAccepted(q), t.IsAccepted(q));
+                Assert.Equal(m.IsResolved(q), t.IsResolved(q));
+                Assert.Equal(m.IsRetryable(q), t.IsRetryable(q));
+            }
+        }
+        Assert.Equal(window, t.AllocatedBits);
+    }
+
+    private sealed class NaiveTracker(int window)
+    {
+        private readonly HashSet<long> _seen = [], _accepted = [], _retry = [];
+        private bool _any;
+        private long _baseline = -1;
+        public long Last { get; private set; } = -1;
+        public long Hc { get; private set; } = -1;
+
+        private bool InWindow(long s) => _any && s <= Last && s > _baseline && s > Last - window;
+        public bool IsAccepted(long s) => InWindow(s) && _accepted.Contains(s);
+        public bool IsRetryable(long s) => InWindow(s) && _retry.Contains(s);
+        public bool IsResolved(long s) => _any && (s <= Hc || (InWindow(s) && _seen.Contains(s)));
+
+        public void Unaccept(long s)
+        {
+            if (!InWindow(s)) return;
+            _accepted.Remove(s);
+            _retry.Add(s);
+        }
+
+        public void Mark(long s, bool accepted)
+        {
+            if (!_any)
+            {
+                _any = true;
+                _baseline = s - 1;
+                Last = _baseline;
+                Hc = _baseline;
+            }
+            if (s > Last)
+            {
+                for (var g = Last + 1; g <= s; g++)
+                {
+                    _seen.Remove(g);
+                    _accepted.Remove(g);
+                    _retry.Remove(g);
+                }
+                Last = s;
+                Hc = Math.Max(Hc, s - window);
+            }
+            else if (s <= _baseline || s <= Last - window) return;
+            _seen.Add(s);
+            _retry.Remove(s);
+            if (accepted) _accepted.Add(s);
+            while (Hc < Last && _seen.Contains(Hc + 1)) Hc++;
+        }
+    }
 }

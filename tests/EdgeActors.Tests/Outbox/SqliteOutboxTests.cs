@@ -9,6 +9,27 @@ public sealed class SqliteOutboxTests
     private static readonly IReadOnlySet<long> None = new HashSet<long>();
 
     [Fact]
+    public void WaitingOf_should_answer_many_devices_in_one_query_like_Waiting_does_for_each()
+    {
+        using var tmp = new TempDb();
+        using var outbox = new SqliteOutbox(tmp.Settings());
+        outbox.Append([Rec.Telemetry("dev-a", 5), Rec.Telemetry("dev-a", 3), Rec.Telemetry("dev-a", 9), Rec.Telemetry("dev-a", 9),
+            Rec.Frame("dev-a", 2, withPrediction: false), Rec.Telemetry("dev-b", 1), Rec.Telemetry("dev-c", 7)], nowMs: 1);
+        DeviceId[] asked = [new("dev-a"), new("dev-b"), new("nobody")];
+        var bulk = outbox.WaitingOf(asked, 2);
+        foreach (var d in asked)
+        {
+            var (t, f) = bulk.TryGetValue(d, out var h) ? h : (KindHistory.Empty, KindHistory.Empty);
+            Assert.Equal(outbox.Waiting(d, RecordKind.Telemetry, 2).Count, t.Count);
+            Assert.Equal(outbox.Waiting(d, RecordKind.Telemetry, 2).Sequences, t.Sequences);
+            Assert.Equal(outbox.Waiting(d, RecordKind.Frame, 2).Sequences, f.Sequences);
+        }
+        Assert.Equal([5L, 9L], bulk[new DeviceId("dev-a")].Telemetry.Sequences); // distinct, latest two, ascending
+        Assert.Equal(4, bulk[new DeviceId("dev-a")].Telemetry.Count);
+        Assert.False(bulk.ContainsKey(new DeviceId("dev-c")));
+    }
+
+    [Fact]
     public void Append_peek_remove_should_round_trip_records_bit_exact()
     {
         using var tmp = new TempDb();

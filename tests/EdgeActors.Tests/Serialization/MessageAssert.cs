@@ -164,6 +164,7 @@ internal static class MessageAssert
         Assert.Equal(expected.FrameBufferCapacity, actual.FrameBufferCapacity);
         Assert.Equal(expected.RejectedTotal, actual.RejectedTotal);
         Deep(expected.Sensor, actual.Sensor, "Sensor");
+        Assert.Equal(expected.Restore, actual.Restore);
     }
 
     public static void Equal(ClusterOverview expected, ClusterOverview actual)

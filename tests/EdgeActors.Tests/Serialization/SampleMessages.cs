@@ -187,7 +187,8 @@ internal static class SampleMessages
             3, 2, 4,
             [new FaultCount(SensorFault.Exception, 7), new FaultCount(SensorFault.Hang, 1), new FaultCount(SensorFault.Garbage, long.MaxValue / 8),
              new FaultCount(SensorFault.ClockJump, 2), new FaultCount(SensorFault.Silent, 0)],
-            "akka.tcp://edgeactors@10.0.0.12:4053", 1_000_000_004_400, 1_000_000_004_400, 17, 0, 9));
+            "akka.tcp://edgeactors@10.0.0.12:4053", 1_000_000_004_400, 1_000_000_004_400, 17, 0, 9),
+        Restore: RestoreOutcome.Partial);
 
     public static SensorHealth Health() => new(
         new DeviceId("hw-4055-sensor-ü-01"), DeviceHealth.Offline, "disconnected: device unreachable — reconnecting (backoff 1.6s)",
@@ -288,6 +289,11 @@ internal static class SampleMessages
             new KindHistory(0, []),
             "akka.tcp://edgeactors@dc-ü-1:4053",
             "SQLite error 5: database is locked"),
+        new GetDevicesHistory(long.MaxValue, [new DeviceId("edge1/" + UnicodeDeviceId), new DeviceId("sensor-00001"), new DeviceId("")], 4096),
+        new DevicesHistory(42, [
+                new DeviceHistory(new DeviceId("edge1/" + UnicodeDeviceId), new KindHistory(3, [7, 9, long.MaxValue]), KindHistory.Empty, "akka.tcp://edgeactors@dc-ü-1:4053"),
+                new DeviceHistory(new DeviceId("sensor-00001"), KindHistory.Empty, new KindHistory(1, [0]), "akka.tcp://edgeactors@dc-ü-1:4053", "too many sequences"),
+            ], "akka.tcp://edgeactors@dc-ü-1:4053"),
     ];
 
     public static ExperimentSpec Spec() => new(

@@ -149,6 +149,29 @@ public abstract class DataStoreContractTests : IDisposable
     }
 
     [Fact]
+    public void SequencesOf_should_answer_many_devices_like_Sequences_does_for_each()
+    {
+        using var store = OpenStore();
+        store.Store("edge-a", [Telemetry(Sensor, 7, 7, 7f), Telemetry(Sensor, 3, 3, 3f), Telemetry(Sensor, 9, 9, 9f), Frame(Sensor, 4, 4, null)], 100);
+        store.Store("edge-b", [Telemetry(Sensor, 1, 1, 1f), Frame(Camera, 5, 5, null), Frame(Camera, 6, 6, null), Telemetry(new DeviceId("other"), 100, 100, 0f)], 200);
+        var asked = new[] { Sensor, Camera, new DeviceId("nobody"), new DeviceId("dev-'quote\"") };
+        var bulk = store.SequencesOf(asked, 3);
+        foreach (var d in asked)
+        {
+            var (t, f) = bulk.TryGetValue(d, out var h) ? h : (KindHistory.Empty, KindHistory.Empty);
+            var single = (store.Sequences(d, RecordKind.Telemetry, 3), store.Sequences(d, RecordKind.Frame, 3));
+            Assert.Equal(single.Item1.Count, t.Count);
+            Assert.Equal(single.Item1.Sequences, t.Sequences);
+            Assert.Equal(single.Item2.Count, f.Count);
+            Assert.Equal(single.Item2.Sequences, f.Sequences);
+        }
+        Assert.Equal([3L, 7L, 9L], bulk[Sensor].Telemetry.Sequences);
+        Assert.Equal(4, bulk[Sensor].Telemetry.Count);
+        Assert.False(bulk.ContainsKey(new DeviceId("other"))); // not asked
+        Assert.Empty(store.SequencesOf([], 10));
+    }
+
+    [Fact]
     public void Sequences_should_count_a_devices_rows_and_return_the_latest_ascending()
     {
         using var store = OpenStore();

@@ -1,0 +1,237 @@
+using Akka.Actor;
+using Akka.Configuration;
+using Akka.TestKit;
+using EdgeActors.Actors.Devices;
+using EdgeActors.Actors.Ingestion;
+using EdgeActors.Actors.Sync;
+using EdgeActors.Messages;
+using EdgeActors.Messages.Serialization;
+
+namespace EdgeActors.Tests.Devices;
+
+/// <summary>
+/// The per-node restorer alone, with probes as the outbox writer and the datacenter sink: batching, the bound on batches
+/// in flight, fan-out of the answers, and sources that do not answer. Timeouts are scaled by the TestKit time factor.
+/// </summary>
+public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
+{
+    private static readonly Config TestConfig = ConfigurationFactory.ParseString("akka.loglevel = WARNING").WithFallback(EdgeSerialization.Config);
+
+    public DeviceRestorerTests() : base(TestConfig)
+    {
+    }
+
+    private LocalitySettings Settings(int batch = 4, int inFlight = 2, double timeoutSeconds = 3) => LocalitySettings.Default with
+    {
+        Restore = true,
+        RestoreBatch = batch,
+        RestoreInFlight = inFlight,
+        RestoreCollect = TimeSpan.FromMilliseconds(20),
+        RestoreTimeout = Dilated(TimeSpan.FromSeconds(timeoutSeconds)),
+    };
+
+    private static DeviceId D(int i) => new($"dev-{i:D3}");
+
+    private static DeviceHistory Stored(DeviceId id, params long[] seqs) => new(id, new KindHistory(seqs.Length, seqs), KindHistory.Empty, "dc");
+
+    /// <summary>Each entity is a probe; its Restore is sent with the probe as sender.</summary>
+    private TestProbe[] Request(IActorRef restorer, int from, int count)
+    {
+        var probes = Enumerable.Range(from, count).Select(_ => CreateTestProbe()).ToArray();
+        for (var i = 0; i < count; i++) restorer.Tell(new DeviceRestorer.Restore(D(from + i), 4096), probes[i]);
+        return probes;
+    }
+
+    [Fact]
+    public void Restorer_should_send_one_outbox_query_and_one_store_query_per_batch_and_fan_out_the_answers()
+    {
+        var outbox = CreateTestProbe();
+        var sink = CreateTestProbe();
+        var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 4), outbox.Ref, DeviceRestorer.To(sink.Ref)));
+        var entities = Request(restorer, 0, 4);
+
+        var read = outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        var ask = sink.ExpectMsg<GetDevicesHistory>();
+        Assert.Equal(Enumerable.Range(0, 4).Select(D), read.Devices);
+        Assert.Equal(Enumerable.Range(0, 4).Select(D), ask.Devices);
+        Assert.Equal(read.BatchId, ask.BatchId);
+        Assert.Equal(4096, ask.MaxSequences);
+        outbox.ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // one query per source for the four
+        sink.ExpectNoMsg(TimeSpan.Zero);
+
+        // the store answers in two parts, the outbox with one device that has records waiting
+        sink.Send(restorer, new DevicesHistory(ask.BatchId, [Stored(D(0), 1, 2, 3), Stored(D(1))], "dc"));
+        sink.Send(restorer, new DevicesHistory(ask.BatchId, [Stored(D(2)), Stored(D(3), 7)], "dc"));
+        outbox.Send(restorer, new OutboxWriter.DevicesWaiting(read.BatchId, [
+            new OutboxWriter.DeviceWaiting(D(0), new KindHistory(1, [4]), KindHistory.Empty),
+            new OutboxWriter.DeviceWaiting(D(1), KindHistory.Empty, KindHistory.Empty),
+            new OutboxWriter.DeviceWaiting(D(2), KindHistory.Empty, KindHistory.Empty),
+            new OutboxWriter.DeviceWaiting(D(3), KindHistory.Empty, KindHistory.Empty),
+        ]));
+
+        for (var i = 0; i < 4; i++)
+        {
+            var r = entities[i].ExpectMsg<DeviceRestorer.Restored>();
+            Assert.Equal(D(i), r.Device);
+            Assert.Equal("", r.Missing);
+        }
+    }
+
+    [Fact]
+    public void Restorer_should_hand_each_entity_its_own_store_and_outbox_state()
+    {
+        var outbox = CreateTestProbe();
+        var sink = CreateTestProbe();
+        var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 2), outbox.Ref, DeviceRestorer.To(sink.Ref)));
+        var entities = Request(restorer, 0, 2);
+        var read = outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        var ask = sink.ExpectMsg<GetDevicesHistory>();
+        sink.Reply(new DevicesHistory(ask.BatchId, [Stored(D(1), 9), Stored(D(0), 1, 2)], "dc"));
+        outbox.Reply(new OutboxWriter.DevicesWaiting(read.BatchId, [
+            new OutboxWriter.DeviceWaiting(D(0), KindHistory.Empty, KindHistory.Empty),
+            new OutboxWriter.DeviceWaiting(D(1), new KindHistory(2, [10, 11]), KindHistory.Empty),
+        ]));
+        var r0 = entities[0].ExpectMsg<DeviceRestorer.Restored>();
+        var r1 = entities[1].ExpectMsg<DeviceRestorer.Restored>();
+        Assert.Equal([1L, 2], r0.Store.Telemetry.Sequences);
+        Assert.Empty(r0.Outbox.Telemetry.Sequences);
+        Assert.Equal([9L], r1.Store.Telemetry.Sequences);
+        Assert.Equal([10L, 11], r1.Outbox.Telemetry.Sequences);
+    }
+
+    [Fact]
+    public void Restorer_should_send_a_partial_batch_after_the_collect_delay()
+    {
+        var outbox = CreateTestProbe();
+        var sink = CreateTestProbe();
+        var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 100), outbox.Ref, DeviceRestorer.To(sink.Ref)));
+        Request(restorer, 0, 3);
+        Assert.Equal(3, outbox.ExpectMsg<OutboxWriter.ReadDevices>().Devices.Count);
+        Assert.Equal(3, sink.ExpectMsg<GetDevicesHistory>().Devices.Length);
+    }
+
+    [Fact]
+    public void Restorer_should_keep_at_most_the_configured_batches_in_flight_and_send_the_rest_as_answers_arrive()
+    {
+        var outbox = CreateTestProbe();
+        var sink = CreateTestProbe();
+        var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 2, inFlight: 2), outbox.Ref, DeviceRestorer.To(sink.Ref)));
+        var entities = Request(restorer, 0, 10); // five batches of two
+
+        var outstanding = new Queue<(OutboxWriter.ReadDevices Read, GetDevicesHistory Ask)>();
+        for (var i = 0; i < 2; i++) outstanding.Enqueue((outbox.ExpectMsg<OutboxWriter.ReadDevices>(), sink.ExpectMsg<GetDevicesHistory>()));
+        outbox.ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // the bound: two batches in flight, three waiting
+        restorer.Tell(DeviceRestorer.GetStats.Instance);
+        var stats = ExpectMsg<DeviceRestorer.RestorerStats>();
+        Assert.Equal(2, stats.InFlight);
+        Assert.Equal(6, stats.Queued);
+
+        var sent = 2;
+        while (outstanding.Count > 0)
+        {
+            // answer the oldest batch in flight; the next one goes out
+            var (read, ask) = outstanding.Dequeue();
+            sink.Send(restorer, new DevicesHistory(ask.BatchId, ask.Devices.Select(d => Stored(d)).ToArray(), "dc"));
+            outbox.Send(restorer, new OutboxWriter.DevicesWaiting(read.BatchId,
+                read.Devices.Select(d => new OutboxWriter.DeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray()));
+            if (sent++ < 5) outstanding.Enqueue((outbox.ExpectMsg<OutboxWriter.ReadDevices>(), sink.ExpectMsg<GetDevicesHistory>()));
+        }
+        foreach (var e in entities) Assert.Equal("", e.ExpectMsg<DeviceRestorer.Restored>().Missing);
+        restorer.Tell(DeviceRestorer.GetStats.Instance);
+        stats = ExpectMsg<DeviceRestorer.RestorerStats>();
+        Assert.Equal(5, stats.Batches);
+        Assert.Equal(10, stats.Answered);
+        Assert.Equal(0, stats.Incomplete);
+        Assert.Equal(2, stats.MaxInFlightSeen);
+    }
+
+    [Fact]
+    public void Restorer_should_answer_without_the_store_when_it_does_not_answer_and_stop_waiting_for_it()
+    {
+        var outbox = CreateTestProbe();
+        var sink = CreateTestProbe(); // never answers
+        var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 2, timeoutSeconds: 1), outbox.Ref, DeviceRestorer.To(sink.Ref)));
+        var entities = Request(restorer, 0, 2);
+        var read = outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        sink.ExpectMsg<GetDevicesHistory>();
+        outbox.Reply(new OutboxWriter.DevicesWaiting(read.BatchId,
+            read.Devices.Select(d => new OutboxWriter.DeviceWaiting(d, new KindHistory(1, [5]), KindHistory.Empty)).ToArray()));
+        foreach (var e in entities)
+        {
+            var r = e.ExpectMsg<DeviceRestorer.Restored>(Dilated(TimeSpan.FromSeconds(5)));
+            Assert.Contains("datacenter store", r.Missing);
+            Assert.Equal([5L], r.Outbox.Telemetry.Sequences); // what did answer is kept
+        }
+
+        // the store is now suspect: the next batch still asks it but finishes as soon as the outbox answers
+        var next = Request(restorer, 2, 2);
+        read = outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        sink.ExpectMsg<GetDevicesHistory>();
+        outbox.Reply(new OutboxWriter.DevicesWaiting(read.BatchId,
+            read.Devices.Select(d => new OutboxWriter.DeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray()));
+        foreach (var e in next) Assert.Contains("datacenter store", e.ExpectMsg<DeviceRestorer.Restored>(TimeSpan.FromMilliseconds(500)).Missing);
+    }
+
+    [Fact]
+    public void Restorer_should_not_wait_for_a_store_when_no_datacenter_is_reachable()
+    {
+        var outbox = CreateTestProbe();
+        var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 2), outbox.Ref, (_, _) => false));
+        var entities = Request(restorer, 0, 2);
+        var read = outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        outbox.Reply(new OutboxWriter.DevicesWaiting(read.BatchId,
+            read.Devices.Select(d => new OutboxWriter.DeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray()));
+        foreach (var e in entities) Assert.Equal("", e.ExpectMsg<DeviceRestorer.Restored>().Missing);
+    }
+
+    [Fact]
+    public void Entities_should_serve_after_the_restore_timeout_when_no_source_answers()
+    {
+        var outbox = CreateTestProbe();
+        var sink = CreateTestProbe();
+        var settings = Settings(batch: 8, timeoutSeconds: 1);
+        var restorer = Sys.ActorOf(DeviceRestorer.Props(settings, outbox.Ref, DeviceRestorer.To(sink.Ref)));
+        var services = new DeviceServices(null, outbox.Ref, null) { Restorer = restorer, RestoreBackstop = Dilated(TimeSpan.FromSeconds(30)) };
+        var id = new DeviceId("dev-silent");
+        var device = Sys.ActorOf(DeviceActor.Props(id, IngestionSettings.Default, services));
+        device.Tell(new GetDeviceState(id)); // stashed until restored
+        outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        sink.ExpectMsg<GetDevicesHistory>();
+        var state = ExpectMsg<DeviceState>(Dilated(TimeSpan.FromSeconds(5)));
+        Assert.Equal(RestoreOutcome.Partial, state.Restore);
+        Assert.Equal(0, state.AcceptedReadings);
+    }
+
+    [Fact]
+    public void Entity_should_apply_what_the_restorer_hands_it_and_report_restored()
+    {
+        var outbox = CreateTestProbe();
+        var sink = CreateTestProbe();
+        var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 1), outbox.Ref, DeviceRestorer.To(sink.Ref)));
+        var services = new DeviceServices(null, outbox.Ref, null) { Restorer = restorer };
+        var id = new DeviceId("dev-restored");
+        var device = Sys.ActorOf(DeviceActor.Props(id, IngestionSettings.Default, services));
+        device.Tell(new GetDeviceState(id));
+        var read = outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        var ask = sink.ExpectMsg<GetDevicesHistory>();
+        sink.Reply(new DevicesHistory(ask.BatchId, [Stored(id, 1, 2, 3)], "dc"));
+        outbox.Reply(new OutboxWriter.DevicesWaiting(read.BatchId, [new OutboxWriter.DeviceWaiting(id, new KindHistory(2, [4, 5]), KindHistory.Empty)]));
+        var state = ExpectMsg<DeviceState>();
+        Assert.Equal(RestoreOutcome.Restored, state.Restore);
+        Assert.Equal(5, state.AcceptedReadings);
+        Assert.Equal(5, state.LastSequence);
+    }
+
+    [Fact]
+    public void Entity_should_serve_after_its_backstop_when_the_restorer_never_answers()
+    {
+        var silent = CreateTestProbe();
+        var services = new DeviceServices { Restorer = silent.Ref, RestoreBackstop = Dilated(TimeSpan.FromMilliseconds(500)) };
+        var id = new DeviceId("dev-backstop");
+        var device = Sys.ActorOf(DeviceActor.Props(id, IngestionSettings.Default, services));
+        device.Tell(new GetDeviceState(id));
+        silent.ExpectMsg<DeviceRestorer.Restore>();
+        var state = ExpectMsg<DeviceState>(Dilated(TimeSpan.FromSeconds(5)));
+        Assert.Equal(RestoreOutcome.TimedOut, state.Restore);
+    }
+}
