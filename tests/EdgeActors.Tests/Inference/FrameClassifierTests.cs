@@ -29,7 +29,7 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
     private static InferResult Result(long id, string model, string node, params float[] probabilities) =>
         new(id, model, 3, "CPU", node, 1, probabilities.Length, probabilities);
 
-    private static float[] Pixels() => new float[784];
+    private static byte[] Pixels() => new byte[784];
 
     [Fact]
     public void Confident_edge_answer_should_be_kept()
