@@ -23,6 +23,11 @@ public sealed record InferenceRuntimeSettings
     /// </summary>
     public bool CudaGraphs { get; init; }
     /// <summary>
+    /// CUDA primary sessions run the model converted to FP16 (<c>fp16</c>, off by default: about 3 significant digits;
+    /// inputs and outputs keep their types; the CPU fallback session runs the original).
+    /// </summary>
+    public bool Fp16 { get; init; }
+    /// <summary>
     /// Models served with a uint8 input normalised inside the graph (<c>byte-input-models</c>, e.g. the camera model):
     /// the model host prepends Cast + Div 255 to their float input at load (<see cref="Models.ByteInput"/>), so frames
     /// stay bytes up to the device. Float requests to such a model are quantised (round(x × 255)), exact for x = byte / 255.
@@ -48,6 +53,7 @@ public sealed record InferenceRuntimeSettings
             PinnedIo = Read("pinned-io", () => section.GetBoolean("pinned-io", true)),
             CudnnConvAlgoSearch = Read("cudnn-conv-algo-search", () => section.GetString("cudnn-conv-algo-search", "EXHAUSTIVE")),
             CudaGraphs = Read("cuda-graphs", () => section.GetBoolean("cuda-graphs", false)),
+            Fp16 = Read("fp16", () => section.GetBoolean("fp16", false)),
             ByteInputModels = Read("byte-input-models", () => section.HasPath("byte-input-models") ? section.GetStringList("byte-input-models").ToArray() : []),
             CudaProviderOptions = Read("cuda-provider-options", () => section.HasPath("cuda-provider-options")
                 ? section.GetConfig("cuda-provider-options").AsEnumerable().ToDictionary(kv => kv.Key, kv => kv.Value.GetString())

@@ -161,6 +161,8 @@ public sealed class InjectedFaultException(InjectedFault kind, string message) :
 public sealed class OnnxModel : IDisposable
 {
     private readonly byte[] _onnx;
+    /// <summary>What the primary session runs: <see cref="_onnx"/>, or its FP16 conversion on CUDA with <c>fp16 = on</c>.</summary>
+    private readonly byte[] _primaryOnnx;
     private readonly InferenceRuntimeSettings _settings;
     private readonly object _gate = new();
     /// <summary>Held by a primary Run, and by a rebuild while it takes the primary away (a queued batch may run meanwhile).</summary>
@@ -183,12 +185,15 @@ public sealed class OnnxModel : IDisposable
     public int InputElementSize { get; }
     /// <summary>The primary session pads runs to power-of-two buckets with pinned buffers and I/O binding (CUDA).</summary>
     public bool PinnedIo { get; }
+    /// <summary>Why a CUDA primary runs without pinned I/O binding although configured ("" otherwise).</summary>
+    public string IoNote { get; private init; } = "";
     /// <summary>Why the primary is not CUDA ("" when it is), e.g. "CUDA unavailable: libcudnn.so.9 ...".</summary>
     public string ProviderNote { get; }
 
-    private OnnxModel(byte[] onnx, InferenceRuntimeSettings settings, Session primary, ModelInfo info, string provider, string note)
+    private OnnxModel(byte[] onnx, byte[] primaryOnnx, InferenceRuntimeSettings settings, Session primary, ModelInfo info, string provider, string note)
     {
         _onnx = onnx;
+        _primaryOnnx = primaryOnnx;
         _settings = settings;
         _primary = primary;
         Info = info;
@@ -222,9 +227,35 @@ public sealed class OnnxModel : IDisposable
         if (maxBatch < 1) throw new ArgumentOutOfRangeException(nameof(maxBatch));
         var options = ExecutionProvider.CreateOptions(settings, log);
         var provider = ExecutionProvider.Current;
-        var primary = Session.Create(onnx, info, options, maxBatch, PinnedInfo(settings, provider));
+        var primaryOnnx = onnx;
+        if (provider == ExecutionProvider.Cuda && settings.Fp16)
+        {
+            try
+            {
+                primaryOnnx = Models.Fp16.Convert(onnx);
+            }
+            catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or Google.Protobuf.InvalidProtocolBufferException)
+            {
+                options.Dispose();
+                throw new ModelLoadException($"model {info.Name} v{info.Version}: cannot convert it to FP16: {ex.Message}", ex);
+            }
+        }
+        Session primary;
+        var pinned = PinnedInfo(settings, provider);
+        var ioNote = "";
+        try
+        {
+            primary = Session.Create(primaryOnnx, info, options, maxBatch, pinned);
+        }
+        catch (Exception ex) when (pinned is not null)
+        {
+            // pinned buffers or I/O binding not available here: serve with pageable buffers rather than not at all
+            ioNote = $"pinned I/O binding unavailable ({ex.GetType().Name}: {ex.Message.Split('\n')[0].Trim()}); pageable buffers";
+            log?.Invoke($"ONNX Runtime: model {info.Name} v{info.Version}: {ioNote}");
+            primary = Session.Create(primaryOnnx, info, ExecutionProvider.CreateCudaOptions(settings), maxBatch);
+        }
         var note = provider == ExecutionProvider.Cuda ? "" : ExecutionProvider.Note;
-        return new OnnxModel(onnx, settings, primary, info, provider, note);
+        return new OnnxModel(onnx, primaryOnnx, settings, primary, info, provider, note) { IoNote = ioNote };
     }
 
     /// <summary>
@@ -359,7 +390,7 @@ public sealed class OnnxModel : IDisposable
         }
         old?.Dispose();
         var options = Provider == ExecutionProvider.Cuda ? ExecutionProvider.CreateCudaOptions(_settings) : ExecutionProvider.CreateCpuOptions(_settings);
-        var fresh = Session.Create(_onnx, Info, options, MaxBatch, PinnedInfo(_settings, Provider));
+        var fresh = Session.Create(_primaryOnnx, Info, options, MaxBatch, PinnedIo ? PinnedInfo(_settings, Provider) : null);
         lock (_gate)
         {
             if (_disposed)

@@ -12,6 +12,8 @@ namespace EdgeActors.Actors.Models;
 public static class ByteInput
 {
     public const string InputName = "pixels";
+    /// <summary>The names of the normalisation nodes start with this.</summary>
+    public const string NodePrefix = "edgeactors_pixels_";
 
     /// <summary>ImageNet channel statistics (RGB) that torchvision-style ResNets expect after scaling to [0,1].</summary>
     public static readonly float[] ImageNetMean = [0.485f, 0.456f, 0.406f];
@@ -71,16 +73,6 @@ public static class ByteInput
         }
         for (var i = nodes.Count - 1; i >= 0; i--) g.Node.Insert(0, nodes[i]);
         g.Initializer.AddRange(initializers);
-        if (model.IrVersion < 4)
-        {
-            // before IR 4 every initializer must also be a graph input
-            foreach (var t in initializers)
-            {
-                var info = new ValueInfoProto { Name = t.Name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = t.DataType, Shape = new TensorShapeProto() } } };
-                foreach (var d in t.Dims) info.Type.TensorType.Shape.Dim.Add(new TensorShapeProto.Types.Dimension { DimValue = d });
-                g.Input.Add(info);
-            }
-        }
         return model.ToByteArray();
     }
 
@@ -101,7 +93,7 @@ public static class ByteInput
 
     private static NodeProto Node(string op, string[] inputs, string[] outputs)
     {
-        var node = new NodeProto { OpType = op, Name = $"{outputs[0]}_{op.ToLowerInvariant()}" };
+        var node = new NodeProto { OpType = op, Name = $"{NodePrefix}{op.ToLowerInvariant()}_{outputs[0]}" };
         node.Input.AddRange(inputs);
         node.Output.AddRange(outputs);
         return node;

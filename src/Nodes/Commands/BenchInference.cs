@@ -49,14 +49,16 @@ public static class BenchInference
         var useCuda = args.Get("cuda", "on") != "off";
         var pinned = args.Get("pinned-io", "on") != "off";
         var graphs = args.Flag("cuda-graphs");
+        var fp16 = args.Flag("fp16");
         var search = args.Get("cudnn-conv-algo-search", "EXHAUSTIVE");
         var maxMlp = args.Int("max-batch-mlp", 0);
         var maxResNet = args.Int("max-batch-resnet18", 0);
         var label = args.Get("label", "");
+        var rawOnly = args.Flag("raw-only");
         args.EnsureAllUsed();
         var runtime = new InferenceRuntimeSettings
         {
-            IntraOpThreads = intraOp, UseCuda = useCuda, PinnedIo = pinned, CudaGraphs = graphs, CudnnConvAlgoSearch = search,
+            IntraOpThreads = intraOp, UseCuda = useCuda, PinnedIo = pinned, CudaGraphs = graphs, CudnnConvAlgoSearch = search, Fp16 = fp16,
         };
         ExecutionProvider.CreateOptions(runtime, Console.WriteLine).Dispose(); // decide the provider: the batch caps depend on it
         var cuda = ExecutionProvider.Current == ExecutionProvider.Cuda;
@@ -67,13 +69,13 @@ public static class BenchInference
             results.Add(m switch
             {
                 "mlp" => await BenchModelAsync("fmnist-mlp", bytes ? ByteInput.Prepend(MlpBytes()) : MlpBytes(), [784], FashionInputs(), bytes,
-                    maxMlp > 0 ? maxMlp : cuda ? 16384 : 1024, TimeSpan.FromMilliseconds(2), seconds, callers, runtime),
+                    maxMlp > 0 ? maxMlp : cuda ? 16384 : 1024, TimeSpan.FromMilliseconds(2), seconds, callers, runtime, rawOnly),
                 "resnet18" => await BenchModelAsync("resnet18", bytes ? ResNet18.LoadWithByteInput() : ResNet18.Load(), ResNet18.InputShape, RandomPixels(3 * 224 * 224, 8), bytes,
-                    maxResNet > 0 ? maxResNet : cuda ? 1024 : 32, TimeSpan.FromMilliseconds(20), seconds, callers, runtime),
+                    maxResNet > 0 ? maxResNet : cuda ? 1024 : 32, TimeSpan.FromMilliseconds(20), seconds, callers, runtime, rawOnly),
                 _ => throw new CliException($"unknown model '{m}' (mlp, resnet18)"),
             });
         }
-        if (write) WriteMarkdown(outPath, results, seconds, callers, label, Environment.GetCommandLineArgs().Skip(1));
+        if (write && !rawOnly) WriteMarkdown(outPath, results, seconds, callers, label, Environment.GetCommandLineArgs().Skip(1));
         return 0;
     }
 
@@ -150,7 +152,7 @@ public static class BenchInference
     }
 
     private static async Task<ModelResult> BenchModelAsync(string name, byte[] onnx, int[] shape, byte[][] inputs, bool bytes, int cap, TimeSpan delay,
-        double seconds, int callers, InferenceRuntimeSettings runtime)
+        double seconds, int callers, InferenceRuntimeSettings runtime, bool rawOnly = false)
     {
         int outputs;
         using (var probe = OnnxModel.Load(onnx, Info(name, shape, onnx, 1 << 12), runtime, 1))
@@ -160,7 +162,7 @@ public static class BenchInference
         var provider = model.Provider;
         Console.WriteLine($"bench inference {name}: provider {provider}{(ExecutionProvider.Note.Length > 0 ? $" ({ExecutionProvider.Note})" : "")}, " +
                           $"{model.InputSize} {(model.InputIsBytes ? "uint8" : "float")} inputs, {model.OutputSize} outputs, " +
-                          $"{(model.PinnedIo ? "pinned I/O binding, power-of-two buckets" : "GC-pinned OrtValues")}, batch cap {cap}");
+                          $"{(model.PinnedIo ? "pinned I/O binding, power-of-two buckets" : "GC-pinned OrtValues")}{(model.IoNote.Length > 0 ? $" ({model.IoNote})" : "")}, batch cap {cap}");
         var raw = await SweepAsync(1, cap, b =>
         {
             var v = RawThroughput(model, inputs, bytes, b, seconds / 2);
@@ -168,6 +170,12 @@ public static class BenchInference
             return Task.FromResult(v);
         });
         var best = raw.MaxBy(kv => kv.Value);
+        if (rawOnly)
+        {
+            Console.WriteLine(Inv($"RESULT inference-raw model={name} provider={provider} raw_best_per_s={best.Value:0} raw_best_batch={best.Key} raw_b1_per_s={raw[1]:0} input={(bytes ? "bytes" : "float")} pinned_io={(model.PinnedIo ? "on" : "off")} fp16={(runtime.Fp16 ? "on" : "off")} cuda_graphs={(runtime.CudaGraphs ? "on" : "off")}"));
+            model.Dispose();
+            return new ModelResult(name, provider, raw[1], best.Value, best.Key, 0, 0, 0, 0, 0, 0, delay.TotalMilliseconds, raw);
+        }
 
         using var system = ActorSystem.Create("bench-inference", ConfigurationFactory.ParseString("akka.loglevel = WARNING\nakka.actor.default-dispatcher.throughput = " + (Environment.GetEnvironmentVariable("TP") ?? "30")).WithFallback(EdgeSerialization.Config));
         try
@@ -224,7 +232,9 @@ public static class BenchInference
                 Console.WriteLine($"  actor path, max batch {mb,5}, {callers} callers: {saturated.PerSecond,12:N0} samples/s in {used:N0} batches (mean {(double)saturated.Served / Math.Max(1, used):0.0} per batch)");
                 return saturated.PerSecond;
             });
-            var actorBest = actorRates.MaxBy(kv => kv.Value);
+            // the smallest maximum batch within 3 % of the best throughput: same throughput, shorter batches, lower latency
+            var actorTop = actorRates.Values.Max();
+            var actorBest = actorRates.Where(kv => kv.Value * Rise >= actorTop).MinBy(kv => kv.Key);
             var bestActor = await ActorFor(actorBest.Key);
             var batchMs = RawBatchMs(raw, actorBest.Key, model, inputs, bytes, seconds);
 
