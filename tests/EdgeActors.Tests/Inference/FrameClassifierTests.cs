@@ -38,6 +38,7 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
         classifier.Tell(new FrameClassifier.Classify(41, Pixels()), TestActor);
         var infer = _models.ExpectMsg<Infer>(Wait);
         Assert.Equal("fmnist-mlp", infer.Model);
+        Assert.Equal((784, 0), (infer.ByteInput?.Length ?? 0, infer.Input.Length)); // the frame's bytes as they came
         _models.Reply(Result(infer.RequestId, "fmnist-mlp", "edge-a", 0.05f, 0.9f, 0.05f));
 
         var classified = ExpectMsg<FrameClassifier.Classified>(Wait);
