@@ -17,8 +17,20 @@ public enum InferencePriority : byte
 /// <summary>
 /// Run <c>Count</c> samples through <c>Model</c>. <c>Input</c> holds <c>Count × (product of the model's input shape)</c>
 /// floats, row-major. <c>RequestId</c> is the caller's own; it comes back on the reply.
+/// <para>
+/// <see cref="ByteInput"/>, when set, carries the samples as raw 8-bit values instead (camera pixels, 0..255) and
+/// <c>Input</c> is empty: a model with a uint8 input normalises them inside its graph; a float model is given byte / 255.
+/// </para>
 /// </summary>
-public sealed record Infer(string Model, long RequestId, int Count, float[] Input, InferencePriority Priority) : IInferenceCommand;
+public sealed record Infer(string Model, long RequestId, int Count, float[] Input, InferencePriority Priority) : IInferenceCommand
+{
+    /// <summary>Count × (input shape) raw 8-bit values (pixels), or null when <c>Input</c> holds floats.</summary>
+    public byte[]? ByteInput { get; init; }
+
+    /// <summary>A request carrying 8-bit samples (pixels) rather than floats.</summary>
+    public static Infer Bytes(string model, long requestId, int count, byte[] input, InferencePriority priority) =>
+        new(model, requestId, count, [], priority) { ByteInput = input };
+}
 
 /// <summary><c>Output</c> holds <c>Count × OutputSize</c> floats (class probabilities for a classifier).</summary>
 public sealed record InferResult(long RequestId, string Model, int Version, string Provider, string Node, int Count, int OutputSize, float[] Output)

@@ -97,7 +97,8 @@ public sealed class InferenceFaultTests(ITestOutputHelper output) : IAsyncLifeti
             var rng = new Random(w);
             for (var i = 0; i < perWorker; i++)
             {
-                var x = Enumerable.Range(0, count * 784).Select(_ => (float)rng.NextDouble()).ToArray();
+                // pixel values (byte / 255): the node serves fmnist-mlp with a uint8 input (byte-input-models), exact for these
+                var x = Enumerable.Range(0, count * 784).Select(_ => rng.Next(256) / 255f).ToArray();
                 var reply = await _client.InferAsync(new Infer("fmnist-mlp", w * 1_000 + i, count, x, InferencePriority.Normal));
                 var result = Assert.IsType<InferResult>(reply);
                 Assert.Equal(Addr(2), result.Node);

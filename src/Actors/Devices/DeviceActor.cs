@@ -429,9 +429,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         {
             var id = ++_nextId;
             Track(id, new Pending(Sender, ack, [frame.Sequence], RecordKind.Frame, Stage.Classifying, frame));
-            var pixels = new float[frame.Pixels.Length];
-            for (var i = 0; i < pixels.Length; i++) pixels[i] = frame.Pixels[i] / 255f;
-            _services.Classifier.Tell(new FrameClassifier.Classify(id, pixels));
+            _services.Classifier.Tell(new FrameClassifier.Classify(id, frame.Pixels)); // bytes: the model normalises them
             return;
         }
         if (outcome.Accepted == 1 && _services.Outbox is not null)

@@ -4,7 +4,9 @@ namespace EdgeActors.Actors.Inference;
 /// Dynamic batching of one model's inference actor, bound from <c>edgeactors.inference.batching</c>:
 /// <code>
 /// batching {
-///   max-batch-size = 32            # samples per ONNX call
+///   max-batch-size = 32            # samples per ONNX call on CPU
+///   max-batch-size-cuda = 256      # ... on CUDA (GPUs want big batches)
+///   max-batches-in-flight = 2      # one batch runs while the next is packed and queued behind it
 ///   max-queue-delay-us = 2000      # the oldest queued request waits at most this long for company
 ///   preferred-batch-sizes = []     # e.g. [8, 16, 32]
 ///   max-queue-length = 1024        # requests waiting (both priorities); more are answered Overloaded at once
@@ -20,6 +22,19 @@ public sealed record BatchingSettings
 
     /// <summary>Samples per ONNX call (also capped by the loaded model's own maximum batch).</summary>
     public int MaxBatchSize { get; init; } = 32;
+
+    /// <summary>Samples per ONNX call when the model runs on CUDA (<c>max-batch-size-cuda</c>); 0: <see cref="MaxBatchSize"/>.</summary>
+    public int MaxBatchSizeCuda { get; init; }
+
+    /// <summary>
+    /// Batches handed to the model's runner thread at once (<c>max-batches-in-flight</c>): with 2 the next batch is
+    /// packed and queued while one runs, so the device never waits for the actor; 1 is strictly one at a time.
+    /// </summary>
+    public int MaxBatchesInFlight { get; init; } = 2;
+
+    /// <summary>The maximum batch for a model served by <paramref name="provider"/> ("CUDA" or "CPU").</summary>
+    public int MaxBatchSizeFor(string provider) =>
+        provider == ExecutionProvider.Cuda && MaxBatchSizeCuda > 0 ? MaxBatchSizeCuda : MaxBatchSize;
 
     /// <summary>How long the oldest queued request may wait for a fuller batch (HOCON <c>max-queue-delay-us</c>, microseconds).</summary>
     public TimeSpan MaxQueueDelay { get; init; } = TimeSpan.FromMilliseconds(2);
@@ -39,6 +54,8 @@ public sealed record BatchingSettings
         var s = new BatchingSettings
         {
             MaxBatchSize = Read("max-batch-size", () => section.GetInt("max-batch-size", d.MaxBatchSize)),
+            MaxBatchSizeCuda = Read("max-batch-size-cuda", () => section.GetInt("max-batch-size-cuda", d.MaxBatchSizeCuda)),
+            MaxBatchesInFlight = Read("max-batches-in-flight", () => section.GetInt("max-batches-in-flight", d.MaxBatchesInFlight)),
             MaxQueueDelay = TimeSpan.FromMicroseconds(Read("max-queue-delay-us",
                 () => section.GetLong("max-queue-delay-us", (long)d.MaxQueueDelay.TotalMicroseconds))),
             PreferredBatchSizes = Read("preferred-batch-sizes", () => section.HasPath("preferred-batch-sizes")
@@ -56,14 +73,17 @@ public sealed record BatchingSettings
     public BatchingSettings Validate()
     {
         if (MaxBatchSize < 1) throw Bad("max-batch-size", $"must be >= 1, got {MaxBatchSize}");
+        if (MaxBatchSizeCuda < 0) throw Bad("max-batch-size-cuda", $"must be >= 0 (0: max-batch-size), got {MaxBatchSizeCuda}");
+        if (MaxBatchesInFlight is < 1 or > 8) throw Bad("max-batches-in-flight", $"must be in 1..8, got {MaxBatchesInFlight}");
         if (MaxQueueDelay < TimeSpan.Zero || MaxQueueDelay > MaxAllowedQueueDelay)
             throw Bad("max-queue-delay-us", $"must be between 0 and {(long)MaxAllowedQueueDelay.TotalMicroseconds}, got {(long)MaxQueueDelay.TotalMicroseconds}");
         if (MaxQueueLength < 1) throw Bad("max-queue-length", $"must be >= 1, got {MaxQueueLength}");
         var preferred = PreferredBatchSizes ?? [];
+        var largest = Math.Max(MaxBatchSize, MaxBatchSizeCuda);
         foreach (var p in preferred)
         {
-            if (p < 1 || p > MaxBatchSize)
-                throw Bad("preferred-batch-sizes", $"every size must be in 1..max-batch-size ({MaxBatchSize}), got {p}");
+            if (p < 1 || p > largest)
+                throw Bad("preferred-batch-sizes", $"every size must be in 1..max-batch-size ({largest}), got {p}");
         }
         return this with { PreferredBatchSizes = preferred.Distinct().Order().ToArray() };
     }

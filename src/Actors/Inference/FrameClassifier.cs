@@ -111,8 +111,11 @@ public sealed record BreakerSettings
 /// </summary>
 public sealed class FrameClassifier : ReceiveActor, IWithTimers
 {
-    /// <summary>Local request from a device entity; answered with <see cref="Classified"/>.</summary>
-    public sealed record Classify(long RequestId, float[] Pixels);
+    /// <summary>
+    /// Local request from a device entity; answered with <see cref="Classified"/>. <c>Pixels</c>: the frame's 8-bit
+    /// pixels as received (no per-frame conversion): they travel as bytes to the model, which normalises them itself.
+    /// </summary>
+    public sealed record Classify(long RequestId, byte[] Pixels);
 
     public sealed record Classified(long RequestId, Prediction Prediction);
 
@@ -123,7 +126,7 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         Overflowing,
     }
 
-    private sealed record Pending(IActorRef ReplyTo, long CallerId, float[] Pixels, Stage Stage, Prediction? EdgeAnswer);
+    private sealed record Pending(IActorRef ReplyTo, long CallerId, byte[] Pixels, Stage Stage, Prediction? EdgeAnswer);
 
     private sealed record Expired(long Id, Stage Stage);
 
@@ -202,13 +205,13 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
     {
         var id = ++_nextId;
         _pending[id] = new Pending(Sender, c.RequestId, c.Pixels, Stage.Local, null);
-        _models.Tell(new Infer(_settings.CameraModel, id, 1, c.Pixels, InferencePriority.Normal));
+        _models.Tell(Infer.Bytes(_settings.CameraModel, id, 1, c.Pixels, InferencePriority.Normal));
         Timers.StartSingleTimer(id, new Expired(id, Stage.Local), _settings.LocalTimeout);
     }
 
-    private void SendToDatacenter(long id, string model, float[] pixels, InferencePriority priority)
+    private void SendToDatacenter(long id, string model, byte[] pixels, InferencePriority priority)
     {
-        _datacenter!.Tell(new Send(ModelHostPaths.Datacenter, new Infer(model, id, 1, pixels, priority), localAffinity: false));
+        _datacenter!.Tell(new Send(ModelHostPaths.Datacenter, Infer.Bytes(model, id, 1, pixels, priority), localAffinity: false));
     }
 
     private static (int Label, float Confidence) ArgMax(InferResult r)

@@ -15,8 +15,11 @@ public static class InferenceActorNames
 /// <summary>
 /// Serves one model on this node with dynamic batching. Requests are validated at once (NoModel, BadInput,
 /// Overloaded are never sent after a wait) and queued by priority (High first, FIFO within a level). A batch packs
-/// whole requests up to the batch size and runs off the mailbox on the thread pool; exactly one batch is in flight
-/// (the <see cref="OnnxModel"/> is not thread-safe). A batch is dispatched when enough samples are queued, else when
+/// whole requests up to the batch size and runs off the mailbox on the actor's runner thread, one Run at a time (the
+/// <see cref="OnnxModel"/> is not thread-safe); up to <see cref="BatchingSettings.MaxBatchesInFlight"/> batches are
+/// handed over at once, so the next one is packed and waiting while one runs. Samples come as floats or as bytes
+/// (<see cref="Infer.ByteInput"/>, camera pixels) and are packed into the model's own input format (a uint8 model
+/// normalises them in its graph). A batch is dispatched when enough samples are queued, else when
 /// the oldest queued request has waited <see cref="BatchingSettings.MaxQueueDelay"/>.
 /// <para>
 /// <see cref="Swap"/> replaces the model for the next batch; a batch in flight finishes on the old version, which is
@@ -76,7 +79,10 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
     private readonly Queue<Pending> _normal = new();
 
     private OnnxModel? _model;
-    private Batch? _inFlight;
+    /// <summary>Batches handed to the runner, oldest first; they complete in this order.</summary>
+    private readonly Queue<Batch> _inFlight = new();
+    /// <summary>Incremented whenever the primary is found failed: a batch dispatched before that does not count again.</summary>
+    private long _primaryEpoch;
     private int _queuedSamples;
     private long _nextSeq;
     private long _timerFor = -1;
@@ -125,7 +131,16 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
 
     private int QueueDepth => _high.Count + _normal.Count;
 
-    private int MaxBatchFor(OnnxModel model) => Math.Min(_settings.MaxBatchSize, model.MaxBatch);
+    private int MaxBatchFor(OnnxModel model) => Math.Min(_settings.MaxBatchSizeFor(model.Provider), model.MaxBatch);
+
+    private bool InUse(OnnxModel model)
+    {
+        foreach (var b in _inFlight)
+        {
+            if (ReferenceEquals(b.Model, model)) return true;
+        }
+        return false;
+    }
 
     // ------------------------------------------------------------------ requests
 
@@ -167,9 +182,10 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         if (request.Count < 1 || request.Count > max)
             return $"count {request.Count} is outside 1..{max} (model {_modelName} v{model.Info.Version})";
         var expected = request.Count * model.InputSize;
-        var got = request.Input?.Length ?? 0;
-        if (got != expected)
-            return $"input holds {got} floats, expected {expected} ({request.Count} samples x {model.InputSize} for model {_modelName} v{model.Info.Version})";
+        var bytes = request.ByteInput is not null;
+        var got = bytes ? request.ByteInput!.Length : request.Input?.Length ?? 0;
+        if (got != expected || (bytes && request.Input is { Length: > 0 }))
+            return $"input holds {got} {(bytes ? "bytes" : "floats")}, expected {expected} ({request.Count} samples x {model.InputSize} for model {_modelName} v{model.Info.Version})";
         return null;
     }
 
@@ -185,7 +201,7 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
     private void TryDispatch(long flushFor = -1)
     {
         if (flushFor >= 0 && flushFor == _timerFor) _timerFor = -1;
-        if (_inFlight is not null || _model is not { } model) return; // re-evaluated when the batch completes / a model arrives
+        if (_inFlight.Count >= _settings.MaxBatchesInFlight || _model is not { } model) return; // re-evaluated when a batch completes / a model arrives
         if (QueueDepth == 0)
         {
             CancelTimer();
@@ -272,16 +288,19 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         _queuedSamples -= samples;
         CancelTimer();
 
-        var input = ArrayPool<float>.Shared.Rent(samples * model.InputSize);
+        var sampleBytes = model.InputSize * model.InputElementSize;
+        var input = ArrayPool<byte>.Shared.Rent(samples * sampleBytes);
         var output = ArrayPool<float>.Shared.Rent(samples * model.OutputSize);
         var offset = 0;
         foreach (var p in taken)
         {
-            p.Request.Input.AsSpan().CopyTo(input.AsSpan(offset));
-            offset += p.Request.Input.Length;
+            var n = p.Request.Count * sampleBytes;
+            if (p.Request.ByteInput is { } pixels) model.Pack(pixels, input.AsSpan(offset, n));
+            else model.Pack(p.Request.Input, input.AsSpan(offset, n));
+            offset += n;
         }
-        var batch = new Batch(model, taken.ToArray(), samples, input, output, onCpu: !_primaryUsable);
-        _inFlight = batch;
+        var batch = new Batch(model, taken.ToArray(), samples, input, output, onCpu: !_primaryUsable, _primaryEpoch);
+        _inFlight.Enqueue(batch);
         _runner ??= new BatchRunner(Self, InferenceActorNames.For(_modelName));
         _runner.Submit(batch);
     }
@@ -291,12 +310,12 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
     private void OnBatchDone(BatchDone done)
     {
         var batch = done.Batch;
-        if (!ReferenceEquals(batch, _inFlight))
+        if (!_inFlight.TryPeek(out var oldest) || !ReferenceEquals(batch, oldest))
         {
             _log.Warning("Inference {0}: completion of a batch that is not in flight ignored", _modelName);
             return;
         }
-        _inFlight = null;
+        _inFlight.Dequeue();
         var model = batch.Model;
         var version = model.Info.Version;
         var fellBack = batch.OnCpu || done.PrimaryError is not null;
@@ -305,9 +324,9 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         if (fellBack) _fallbackBatches++;
         // before the next dispatch: a failed primary must not get the next batch
         if (done.PrimaryError is { } error) OnPrimaryFailed(batch, error);
-        else if (!batch.OnCpu) OnPrimarySucceeded(model);
+        else if (!batch.OnCpu && batch.Epoch == _primaryEpoch) OnPrimarySucceeded(model);
         // the batch ran on a version that has been swapped out since: nothing uses it any more (outputs are in our buffer)
-        if (!ReferenceEquals(model, _model)) model.Dispose();
+        if (!ReferenceEquals(model, _model) && !InUse(model)) model.Dispose();
         // start the next batch first, so ONNX Runtime works while this batch's callers are answered
         TryDispatch();
         var offset = 0;
@@ -326,12 +345,12 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
     private void OnBatchFailed(BatchFailed failed)
     {
         var batch = failed.Batch;
-        if (!ReferenceEquals(batch, _inFlight))
+        if (!_inFlight.TryPeek(out var oldest) || !ReferenceEquals(batch, oldest))
         {
             _log.Warning("Inference {0}: failure of a batch that is not in flight ignored", _modelName);
             return;
         }
-        _inFlight = null;
+        _inFlight.Dequeue();
         var version = batch.Model.Info.Version;
         _lastError = $"v{version}: batch of {batch.Samples} samples failed: {failed.Reason}" +
                      (failed.PrimaryError is null ? "" : $" (on the CPU fallback session, after the {batch.Model.Provider} primary failed: {failed.PrimaryError})");
@@ -348,7 +367,7 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
     {
         batch.ReturnBuffers();
         // the batch ran on a version that has been swapped out since: nothing uses it any more
-        if (!ReferenceEquals(batch.Model, _model)) batch.Model.Dispose();
+        if (!ReferenceEquals(batch.Model, _model) && !InUse(batch.Model)) batch.Model.Dispose();
         TryDispatch();
     }
 
@@ -370,7 +389,7 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         {
             _model = next;
             OnNewPrimary();
-            if (old is not null && !ReferenceEquals(old, _inFlight?.Model)) old.Dispose(); // else disposed when its batch completes
+            if (old is not null && !InUse(old)) old.Dispose(); // else disposed when its last batch completes
             RejectMisfits(next, old);
             _log.Info("Inference {0}: serving v{1} ({2}){3}", _modelName, next.Info.Version, next.Provider,
                 old is null ? "" : $", replacing v{old.Info.Version}");
@@ -423,6 +442,13 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         var model = batch.Model;
         _primaryFailures++;
         _fallbackReason = error;
+        if (ReferenceEquals(model, _model) && batch.Epoch != _primaryEpoch)
+        {
+            // dispatched (pipelined) before an earlier batch's failure was handled: that failure is being dealt with
+            _log.Warning("Inference {0}: {1} of v{2} failed again on a batch queued before the first failure was handled ({3}); the batch of {4} samples was re-run on CPU",
+                _modelName, PrimaryName(model), model.Info.Version, error, batch.Samples);
+            return;
+        }
         if (!ReferenceEquals(model, _model))
         {
             // that version has been swapped out; the new one has a fresh primary session
@@ -432,6 +458,7 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         }
         _consecutiveFailures++;
         _primaryUsable = false;
+        _primaryEpoch++;
         if (_consecutiveFailures < _recovery.FallbackAfter)
         {
             _log.Warning("Inference {0}: {1} failed ({2}); the batch of {3} samples was re-run on the CPU fallback session; " +
@@ -525,125 +552,126 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        _runner?.Dispose(); // the runner finishes the batch it is running, if any, then its thread ends
         var detail = $"model '{_modelName}' was unloaded from {_node} before the request was served";
         foreach (var p in _high.Concat(_normal)) p.ReplyTo.Tell(Reject(p.Request, InferRejectReason.NoModel, detail));
         _high.Clear();
         _normal.Clear();
         _queuedSamples = 0;
 
-        var batch = _inFlight;
-        _inFlight = null;
-        if (batch is not null)
+        // batches handed to the runner: their callers are answered now; a batch not yet started is skipped, the one
+        // running finishes; then the runner disposes every model they used (and the current one) and returns their buffers
+        var batches = _inFlight.ToArray();
+        _inFlight.Clear();
+        foreach (var batch in batches)
         {
             foreach (var p in batch.Requests) p.ReplyTo.Tell(Reject(p.Request, InferRejectReason.NoModel, detail));
-            if (batch.Abandon())
-            {
-                // still running: the task disposes its model (and returns the buffers) when it is done
-                if (_model is not null && !ReferenceEquals(_model, batch.Model)) _model.Dispose();
-                _model = null;
-                base.PostStop();
-                return;
-            }
-            batch.ReturnBuffers();
-            if (!ReferenceEquals(batch.Model, _model)) batch.Model.Dispose();
+            batch.Abandon();
         }
-        _model?.Dispose();
+        var models = batches.Select(b => b.Model).Append(_model).OfType<OnnxModel>().Distinct().ToArray();
         _model = null;
+        void CleanUp()
+        {
+            foreach (var b in batches) b.ReturnBuffers();
+            foreach (var m in models) m.Dispose();
+        }
+        if (_runner is { } runner) runner.Stop(CleanUp);
+        else CleanUp();
         base.PostStop();
     }
 
     /// <summary>
-    /// Runs this actor's batches, one at a time, on a dedicated thread (not the thread pool the dispatcher uses, so
-    /// ONNX Runtime and the actors do not queue behind each other), and tells the outcome to the actor.
+    /// Runs this actor's batches, one at a time and in order, on a dedicated thread (not the thread pool the dispatcher
+    /// uses, so ONNX Runtime and the actors do not queue behind each other), and tells each outcome to the actor.
     /// </summary>
-    private sealed class BatchRunner : IDisposable
+    private sealed class BatchRunner
     {
-        private readonly System.Collections.Concurrent.BlockingCollection<Batch> _batches = new();
+        private readonly System.Collections.Concurrent.BlockingCollection<Action> _work = new();
 
         public BatchRunner(IActorRef owner, string name)
         {
             var thread = new Thread(() =>
             {
-                foreach (var batch in _batches.GetConsumingEnumerable()) owner.Tell(batch.Execute());
-                _batches.Dispose();
+                foreach (var work in _work.GetConsumingEnumerable()) work();
+                _work.Dispose();
             }) { IsBackground = true, Name = name };
+            _owner = owner;
             thread.Start();
         }
 
-        public void Submit(Batch batch) => _batches.Add(batch);
+        private readonly IActorRef _owner;
 
-        public void Dispose() => _batches.CompleteAdding();
+        public void Submit(Batch batch) => _work.Add(() =>
+        {
+            if (batch.Execute() is { } outcome) _owner.Tell(outcome);
+        });
+
+        /// <summary>No more batches: <paramref name="last"/> runs once those already submitted are done (or skipped), then the thread ends.</summary>
+        public void Stop(Action last)
+        {
+            _work.Add(last);
+            _work.CompleteAdding();
+        }
     }
 
     /// <summary>
-    /// One dispatched batch, shared between the actor and the task running it. The state hand-off decides who disposes
-    /// the model if the actor stops while the batch runs: the task, when it finishes after the actor abandoned it.
+    /// One dispatched batch, shared between the actor and the runner. <paramref name="input"/> holds the samples in the
+    /// model's input format (see <see cref="OnnxModel.Pack(ReadOnlySpan{float}, Span{byte})"/>). <paramref name="epoch"/>:
+    /// the actor's primary epoch when it was dispatched.
     /// </summary>
-    private sealed class Batch(OnnxModel model, Pending[] requests, int samples, float[] input, float[] output, bool onCpu)
+    private sealed class Batch(OnnxModel model, Pending[] requests, int samples, byte[] input, float[] output, bool onCpu, long epoch)
     {
-        private const int Running = 0, Finished = 1, Abandoned = 2;
-        private int _state;
+        private int _abandoned;
 
         public OnnxModel Model { get; } = model;
         public Pending[] Requests { get; } = requests;
         public int Samples { get; } = samples;
-        public float[] Input { get; } = input;
+        public byte[] Input { get; } = input;
         public float[] Output { get; } = output;
         /// <summary>Runs on the CPU fallback session (the primary is being recreated or backs off).</summary>
         public bool OnCpu { get; } = onCpu;
+        public long Epoch { get; } = epoch;
 
         /// <summary>
         /// Runs on the runner thread; never throws (a failure becomes <see cref="BatchFailed"/>). A primary failure is
-        /// followed at once by a run on the CPU fallback session.
+        /// followed at once by a run on the CPU fallback session. Null: the actor stopped before the batch started.
         /// </summary>
-        public object Execute()
+        public object? Execute()
         {
+            if (Volatile.Read(ref _abandoned) != 0) return null;
             string? primaryError = null;
-            var input = Input.AsSpan(0, Samples * Model.InputSize);
+            var input = Input.AsSpan(0, Samples * Model.InputSize * Model.InputElementSize);
             var output = Output.AsSpan(0, Samples * Model.OutputSize);
-            try
+            if (!OnCpu)
             {
-                if (!OnCpu)
-                {
-                    try
-                    {
-                        Model.Run(input, Samples, output);
-                        return new BatchDone(this, null);
-                    }
-                    catch (Exception ex)
-                    {
-                        primaryError = Describe(ex);
-                    }
-                }
                 try
                 {
-                    Model.RunOnCpu(input, Samples, output);
-                    return new BatchDone(this, primaryError);
+                    Model.Run(input, Samples, output);
+                    return new BatchDone(this, null);
                 }
                 catch (Exception ex)
                 {
-                    return new BatchFailed(this, Describe(ex), primaryError);
+                    primaryError = Describe(ex);
                 }
             }
-            finally
+            try
             {
-                if (Interlocked.Exchange(ref _state, Finished) == Abandoned)
-                {
-                    Model.Dispose();
-                    ReturnBuffers();
-                }
+                Model.RunOnCpu(input, Samples, output);
+                return new BatchDone(this, primaryError);
+            }
+            catch (Exception ex)
+            {
+                return new BatchFailed(this, Describe(ex), primaryError);
             }
         }
 
         private static string Describe(Exception ex) => $"{ex.GetType().Name}: {ex.Message.Split('\n')[0].Trim()}";
 
-        /// <summary>The actor stopped: true when the batch is still running (the task then cleans up), false when it is done.</summary>
-        public bool Abandon() => Interlocked.CompareExchange(ref _state, Abandoned, Running) == Running;
+        /// <summary>The actor stopped: a batch that has not started yet is skipped.</summary>
+        public void Abandon() => Volatile.Write(ref _abandoned, 1);
 
         public void ReturnBuffers()
         {
-            ArrayPool<float>.Shared.Return(Input);
+            ArrayPool<byte>.Shared.Return(Input);
             ArrayPool<float>.Shared.Return(Output);
         }
     }

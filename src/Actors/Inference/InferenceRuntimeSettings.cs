@@ -10,6 +10,31 @@ public sealed record InferenceRuntimeSettings
     public int CudaDeviceId { get; init; }
     /// <summary>Threads ONNX Runtime may use inside one operator; 0 lets it choose.</summary>
     public int IntraOpThreads { get; init; }
+    /// <summary>
+    /// CUDA sessions keep their inputs and outputs in page-locked (CUDA_PINNED) host buffers bound with I/O binding,
+    /// one per power-of-two batch bucket, all warmed up at load (<c>pinned-io</c>, on by default; no effect on CPU).
+    /// </summary>
+    public bool PinnedIo { get; init; } = true;
+    /// <summary>cuDNN's convolution algorithm search: EXHAUSTIVE (ONNX Runtime's default, best kernels, slow first run per shape), HEURISTIC or DEFAULT.</summary>
+    public string CudnnConvAlgoSearch { get; init; } = "EXHAUSTIVE";
+    /// <summary>
+    /// Capture each batch bucket's kernels as a CUDA graph (<c>cuda-graphs</c>, off by default: ONNX Runtime then needs
+    /// every input on the device, which pinned host buffers are not, so a model that cannot be captured fails to load).
+    /// </summary>
+    public bool CudaGraphs { get; init; }
+    /// <summary>
+    /// CUDA primary sessions run the model converted to FP16 (<c>fp16</c>, off by default: about 3 significant digits;
+    /// inputs and outputs keep their types; the CPU fallback session runs the original).
+    /// </summary>
+    public bool Fp16 { get; init; }
+    /// <summary>
+    /// Models served with a uint8 input normalised inside the graph (<c>byte-input-models</c>, e.g. the camera model):
+    /// the model host prepends Cast + Div 255 to their float input at load (<see cref="Models.ByteInput"/>), so frames
+    /// stay bytes up to the device. Float requests to such a model are quantised (round(x × 255)), exact for x = byte / 255.
+    /// </summary>
+    public string[] ByteInputModels { get; init; } = [];
+    /// <summary>Extra CUDA provider options passed as given (<c>cuda-provider-options { key = value }</c>, e.g. prefer_nhwc = "1").</summary>
+    public IReadOnlyDictionary<string, string> CudaProviderOptions { get; init; } = new Dictionary<string, string>();
     /// <summary>What happens when the primary session fails (<c>session-recovery</c>).</summary>
     public SessionRecoverySettings Recovery { get; init; } = SessionRecoverySettings.Default;
     /// <summary>Makes the primary session's Run fail on purpose (<c>fault-injection</c>); off by default.</summary>
@@ -25,11 +50,21 @@ public sealed record InferenceRuntimeSettings
             UseCuda = Read("use-cuda", () => section.GetBoolean("use-cuda", true)),
             CudaDeviceId = Read("cuda-device-id", () => section.GetInt("cuda-device-id", 0)),
             IntraOpThreads = Read("intra-op-threads", () => section.GetInt("intra-op-threads", 0)),
+            PinnedIo = Read("pinned-io", () => section.GetBoolean("pinned-io", true)),
+            CudnnConvAlgoSearch = Read("cudnn-conv-algo-search", () => section.GetString("cudnn-conv-algo-search", "EXHAUSTIVE")),
+            CudaGraphs = Read("cuda-graphs", () => section.GetBoolean("cuda-graphs", false)),
+            Fp16 = Read("fp16", () => section.GetBoolean("fp16", false)),
+            ByteInputModels = Read("byte-input-models", () => section.HasPath("byte-input-models") ? section.GetStringList("byte-input-models").ToArray() : []),
+            CudaProviderOptions = Read("cuda-provider-options", () => section.HasPath("cuda-provider-options")
+                ? section.GetConfig("cuda-provider-options").AsEnumerable().ToDictionary(kv => kv.Key, kv => kv.Value.GetString())
+                : new Dictionary<string, string>()),
             Recovery = SessionRecoverySettings.FromConfig(section),
             FaultInjection = FaultInjectionSettings.FromConfig(section),
         };
         if (s.CudaDeviceId < 0) throw new ArgumentException($"{Section}.cuda-device-id must be >= 0, got {s.CudaDeviceId}");
         if (s.IntraOpThreads < 0) throw new ArgumentException($"{Section}.intra-op-threads must be >= 0, got {s.IntraOpThreads}");
+        if (s.CudnnConvAlgoSearch is not ("EXHAUSTIVE" or "HEURISTIC" or "DEFAULT"))
+            throw new ArgumentException($"{Section}.cudnn-conv-algo-search must be EXHAUSTIVE, HEURISTIC or DEFAULT, got {s.CudnnConvAlgoSearch}");
         return s;
     }
 

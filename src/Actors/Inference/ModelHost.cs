@@ -222,7 +222,7 @@ public sealed class ModelHost : ReceiveActor, IWithTimers
     private void Load(string name, long fetchId, ModelInfo info, byte[] bytes)
     {
         var runtime = _runtime;
-        var maxBatch = _batching.MaxBatchSize;
+        var batching = _batching;
         var log = _log;
         Task.Run<object>(() =>
         {
@@ -232,7 +232,19 @@ public sealed class ModelHost : ReceiveActor, IWithTimers
             OnnxModel model;
             try
             {
-                model = OnnxModel.Load(bytes, info, runtime, maxBatch, s => log.Info(s));
+                var served = bytes;
+                if (runtime.ByteInputModels.Contains(name, StringComparer.Ordinal))
+                {
+                    try
+                    {
+                        served = Models.ByteInput.Prepend(bytes);
+                    }
+                    catch (Exception ex) when (ex is ArgumentException or Google.Protobuf.InvalidProtocolBufferException)
+                    {
+                        throw new ModelLoadException($"model {name} v{info.Version}: cannot give it a uint8 input: {ex.Message}", ex);
+                    }
+                }
+                model = OnnxModel.Load(served, info, runtime, batching, s => log.Info(s));
             }
             catch (ModelLoadException ex)
             {

@@ -40,6 +40,12 @@ public static class ResNet18
         return model.ToByteArray();
     }
 
+    /// <summary>
+    /// <see cref="Load"/> with a uint8 input [N,3,224,224] (RGB pixels 0..255) normalised inside the graph: / 255, then
+    /// the ImageNet mean and standard deviation per channel (<see cref="ByteInput"/>).
+    /// </summary>
+    public static byte[] LoadWithByteInput(string? path = null) => ByteInput.Prepend(Load(path), ByteInput.ImageNetMean, ByteInput.ImageNetStd);
+
     public static byte[] Load(string? path = null)
     {
         path ??= DefaultPath;

@@ -188,6 +188,8 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                 w.Int(inf.Count);
                 w.Floats(inf.Input);
                 w.Byte((byte)inf.Priority);
+                w.Bool(inf.ByteInput is not null);
+                if (inf.ByteInput is not null) w.Bytes(inf.ByteInput);
                 break;
             case InferResult res:
                 w.VarI(res.RequestId);
@@ -388,7 +390,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             GetClusterOverviewManifest => GetClusterOverview.Instance,
             ClusterOverviewManifest => ReadOverview(ref r),
             RequestRejectedManifest => new RequestRejected(r.String()),
-            InferManifest => new Infer(r.String(), r.VarI(), r.Int(), r.Floats(), r.Enum<InferencePriority>(b => b <= 1)),
+            InferManifest => new Infer(r.String(), r.VarI(), r.Int(), r.Floats(), r.Enum<InferencePriority>(b => b <= 1)) { ByteInput = r.Bool() ? r.Bytes() : null },
             InferResultManifest => new InferResult(r.VarI(), r.String(), r.Int(), r.String(), r.String(), r.Int(), r.Int(), r.Floats()),
             InferRejectedManifest => new InferRejected(r.VarI(), r.String(), r.Enum<InferRejectReason>(b => System.Enum.IsDefined(typeof(InferRejectReason), b)), r.String()),
             PublishModelManifest => new PublishModel(r.String(), r.Bytes(), r.Ints(), r.Strings(), r.String()),

@@ -19,13 +19,12 @@ public sealed record InferLoadResult(int Served, int Rejected, double Seconds, d
 
 /// <summary>
 /// Closed-loop caller: keeps <c>window</c> single-sample requests in flight against an inference actor until
-/// <c>total</c> have been answered.
+/// <c>total</c> have been answered. <c>request</c> makes the request with a given id (floats or bytes).
 /// </summary>
 public sealed class ClosedLoopCaller : ReceiveActor
 {
     private readonly IActorRef _target;
-    private readonly string _model;
-    private readonly float[][] _inputs;
+    private readonly Func<long, Infer> _request;
     private readonly int _total;
     private readonly TaskCompletionSource<InferLoadResult> _done;
     private readonly long[] _sentAt;
@@ -35,11 +34,10 @@ public sealed class ClosedLoopCaller : ReceiveActor
     private int _answered;
     private int _rejected;
 
-    public ClosedLoopCaller(IActorRef target, string model, float[][] inputs, int total, int window, TaskCompletionSource<InferLoadResult> done)
+    public ClosedLoopCaller(IActorRef target, Func<long, Infer> request, int total, int window, TaskCompletionSource<InferLoadResult> done)
     {
         _target = target;
-        _model = model;
-        _inputs = inputs;
+        _request = request;
         _total = total;
         _done = done;
         _sentAt = new long[total];
@@ -49,14 +47,14 @@ public sealed class ClosedLoopCaller : ReceiveActor
         for (var i = 0; i < Math.Min(window, total); i++) SendNext();
     }
 
-    public static Props Props(IActorRef target, string model, float[][] inputs, int total, int window, TaskCompletionSource<InferLoadResult> done) =>
-        Akka.Actor.Props.Create(() => new ClosedLoopCaller(target, model, inputs, total, window, done));
+    public static Props Props(IActorRef target, Func<long, Infer> request, int total, int window, TaskCompletionSource<InferLoadResult> done) =>
+        Akka.Actor.Props.Create(() => new ClosedLoopCaller(target, request, total, window, done));
 
     private void SendNext()
     {
         var id = _sent++;
         _sentAt[id] = Stopwatch.GetTimestamp();
-        _target.Tell(new Infer(_model, id, 1, _inputs[id % _inputs.Length], InferencePriority.Normal));
+        _target.Tell(_request(id));
     }
 
     private void Answered(long id, bool ok)
@@ -91,7 +89,7 @@ public sealed class OpenLoopCaller : ReceiveActor
     private long _answered;
     private int _rejected;
 
-    public OpenLoopCaller(IActorRef target, string model, float[][] inputs, double ratePerSecond, TimeSpan duration, TaskCompletionSource<InferLoadResult> done)
+    public OpenLoopCaller(IActorRef target, Func<long, Infer> request, double ratePerSecond, TimeSpan duration, TaskCompletionSource<InferLoadResult> done)
     {
         _done = done;
         _duration = duration;
@@ -117,7 +115,7 @@ public sealed class OpenLoopCaller : ReceiveActor
                 while (sent < due)
                 {
                     sentAt[sent] = Stopwatch.GetTimestamp();
-                    target.Tell(new Infer(model, sent, 1, inputs[sent % inputs.Length], InferencePriority.Normal), self);
+                    target.Tell(request(sent), self);
                     sent++;
                 }
                 pace.Wait(1); // ~1 ms pacing; spinning would take a core from the system under test
@@ -127,8 +125,8 @@ public sealed class OpenLoopCaller : ReceiveActor
         thread.Start();
     }
 
-    public static Props Props(IActorRef target, string model, float[][] inputs, double ratePerSecond, TimeSpan duration, TaskCompletionSource<InferLoadResult> done) =>
-        Akka.Actor.Props.Create(() => new OpenLoopCaller(target, model, inputs, ratePerSecond, duration, done));
+    public static Props Props(IActorRef target, Func<long, Infer> request, double ratePerSecond, TimeSpan duration, TaskCompletionSource<InferLoadResult> done) =>
+        Akka.Actor.Props.Create(() => new OpenLoopCaller(target, request, ratePerSecond, duration, done));
 
     private void Answered(long id, bool ok)
     {

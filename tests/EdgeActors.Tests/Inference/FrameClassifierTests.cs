@@ -29,7 +29,7 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
     private static InferResult Result(long id, string model, string node, params float[] probabilities) =>
         new(id, model, 3, "CPU", node, 1, probabilities.Length, probabilities);
 
-    private static float[] Pixels() => new float[784];
+    private static byte[] Pixels() => new byte[784];
 
     [Fact]
     public void Confident_edge_answer_should_be_kept()
@@ -38,6 +38,7 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
         classifier.Tell(new FrameClassifier.Classify(41, Pixels()), TestActor);
         var infer = _models.ExpectMsg<Infer>(Wait);
         Assert.Equal("fmnist-mlp", infer.Model);
+        Assert.Equal((784, 0), (infer.ByteInput?.Length ?? 0, infer.Input.Length)); // the frame's bytes as they came
         _models.Reply(Result(infer.RequestId, "fmnist-mlp", "edge-a", 0.05f, 0.9f, 0.05f));
 
         var classified = ExpectMsg<FrameClassifier.Classified>(Wait);
