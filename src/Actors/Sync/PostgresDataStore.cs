@@ -6,8 +6,14 @@ using NpgsqlTypes;
 namespace EdgeActors.Actors.Sync;
 
 /// <summary>
-/// The datacenter data store on PostgreSQL (Npgsql). Same schema as <see cref="SqliteDataStore"/>. Thread-safe: each
-/// call takes a pooled connection. <see cref="Store"/> is one transaction. Fast path: the batch is binary-COPYed
+/// The datacenter data store on PostgreSQL (Npgsql). Same schema as <see cref="SqliteDataStore"/>, one row per reading
+/// or frame. Thread-safe: each call takes a pooled connection. <see cref="Store"/> is one transaction.
+/// Telemetry (batch records or single readings): ONE <c>INSERT … SELECT … FROM unnest(arrays) … ON CONFLICT DO
+/// NOTHING</c> for all readings of the batch: per reading only a device index, sequence, timestamp, priority and the
+/// offset of its values in one bytea parameter go over the wire, as binary arrays; the server skips keys it already has
+/// (resends) and keys repeated in the batch (the first is kept). New tables collate <c>device</c> as "C" (byte order:
+/// cheaper primary-key comparisons than a locale's).
+/// Frames (and anything else): the batch is binary-COPYed
 /// straight into <c>records</c> under a savepoint. When that hits a unique violation (a resend, or a key repeated in
 /// the batch) the savepoint is rolled back and the batch is COPYed into a per-connection temporary staging table,
 /// then moved with one <c>INSERT … SELECT … ON CONFLICT DO NOTHING</c> (in batch order, so of duplicates inside one
@@ -19,7 +25,7 @@ public sealed class PostgresDataStore : IDataStore
 
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS records (
-            device TEXT NOT NULL,
+            device TEXT COLLATE "C" NOT NULL,
             kind SMALLINT NOT NULL,
             seq BIGINT NOT NULL,
             ts BIGINT NOT NULL,
@@ -62,6 +68,70 @@ public sealed class PostgresDataStore : IDataStore
         "SELECT device, kind, seq, ts, priority, @edge, @now, channel_values, pixels, label, " +
         "pred_label, pred_confidence, pred_model, pred_version, pred_served_by, pred_escalated, pred_note " +
         "FROM " + Staging + " ORDER BY ord ON CONFLICT (device, kind, seq) DO NOTHING";
+
+    private const string UnnestSql = "INSERT INTO records (device, kind, seq, ts, priority, edge, stored_at, channel_values, pixels, label) " +
+        "SELECT (@devices)[u.d], 1, u.s, u.t, u.p, @edge, @now, substring(@vals FROM u.o FOR u.l), '\\x'::bytea, -1 " +
+        "FROM unnest(@d, @s, @t, @p, @o, @l) WITH ORDINALITY AS u(d, s, t, p, o, l, i) ORDER BY u.i " +
+        "ON CONFLICT (device, kind, seq) DO NOTHING";
+
+    /// <summary>A plain telemetry record (no pixels, label or prediction): stored through <see cref="UnnestSql"/>.</summary>
+    private static bool PlainTelemetry(SyncRecord r) =>
+        r.Kind == RecordKind.Telemetry && (r.Pixels is null || r.Pixels.Length == 0) && r.Prediction is null && r.Label == -1;
+
+    /// <summary>All readings of the plain telemetry records in one statement; returns the rows inserted.</summary>
+    private static int InsertTelemetry(NpgsqlConnection c, NpgsqlTransaction tx, string edge, long nowMs, List<SyncRecord> records)
+    {
+        var n = 0;
+        var valueBytes = 0;
+        foreach (var r in records)
+        {
+            n += r.Count;
+            valueBytes += (r.Values?.Length ?? 0) * sizeof(float);
+        }
+        var devices = new List<string>();
+        var deviceIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        var d = new int[n];
+        var seq = new long[n];
+        var ts = new long[n];
+        var prio = new short[n];
+        var off = new int[n];
+        var len = new int[n];
+        var vals = new byte[valueBytes];
+        var k = 0;
+        var pos = 0;
+        foreach (var r in records)
+        {
+            if (!deviceIndex.TryGetValue(r.DeviceId.Value, out var di))
+            {
+                devices.Add(r.DeviceId.Value);
+                deviceIndex[r.DeviceId.Value] = di = devices.Count; // PostgreSQL arrays are 1-based
+            }
+            for (var i = 0; i < r.Count; i++, k++)
+            {
+                var bytes = DataStoreCodec.FloatBytes(r.ValuesAt(i));
+                bytes.CopyTo(vals.AsSpan(pos));
+                d[k] = di;
+                seq[k] = r.SequenceAt(i);
+                ts[k] = r.TimestampAt(i);
+                prio[k] = (short)r.Priority;
+                off[k] = pos + 1; // substring is 1-based
+                len[k] = bytes.Length;
+                pos += bytes.Length;
+            }
+        }
+        using var cmd = new NpgsqlCommand(UnnestSql, c, tx);
+        cmd.Parameters.AddWithValue("devices", NpgsqlDbType.Array | NpgsqlDbType.Text, devices.ToArray());
+        cmd.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
+        cmd.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
+        cmd.Parameters.AddWithValue("vals", NpgsqlDbType.Bytea, vals);
+        cmd.Parameters.AddWithValue("d", NpgsqlDbType.Array | NpgsqlDbType.Integer, d);
+        cmd.Parameters.AddWithValue("s", NpgsqlDbType.Array | NpgsqlDbType.Bigint, seq);
+        cmd.Parameters.AddWithValue("t", NpgsqlDbType.Array | NpgsqlDbType.Bigint, ts);
+        cmd.Parameters.AddWithValue("p", NpgsqlDbType.Array | NpgsqlDbType.Smallint, prio);
+        cmd.Parameters.AddWithValue("o", NpgsqlDbType.Array | NpgsqlDbType.Integer, off);
+        cmd.Parameters.AddWithValue("l", NpgsqlDbType.Array | NpgsqlDbType.Integer, len);
+        return cmd.ExecuteNonQuery();
+    }
 
     private const string DirectCopySql = "COPY records (" + DataStoreCodec.Columns + ") FROM STDIN (FORMAT BINARY)";
 
@@ -130,9 +200,20 @@ public sealed class PostgresDataStore : IDataStore
     public StoreResult Store(string edge, IReadOnlyList<SyncRecord> records, long nowMs)
     {
         DataStoreCodec.Validate(edge, records);
+        var lag = DataStoreCodec.BatchLag(records, nowMs);
         using var c = _dataSource.OpenConnection();
         using var tx = c.BeginTransaction();
         var stored = 0;
+        var total = DataStoreCodec.Readings(records);
+        var telemetry = new List<SyncRecord>(records.Count);
+        List<SyncRecord>? others = null;
+        foreach (var r in records)
+        {
+            if (PlainTelemetry(r)) telemetry.Add(r);
+            else (others ??= []).AddRange(r.Expand());
+        }
+        if (telemetry.Count > 0) stored += InsertTelemetry(c, tx, edge, nowMs, telemetry);
+        records = others ?? [];
         if (records.Count > 0)
         {
             // fast path (a batch without resends): binary COPY straight into records, guarded by a savepoint
@@ -140,7 +221,7 @@ public sealed class PostgresDataStore : IDataStore
             try
             {
                 Copy(c, DirectCopySql, edge, nowMs, records, direct: true);
-                stored = records.Count;
+                stored += records.Count;
                 tx.Release("direct");
             }
             catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
@@ -152,10 +233,10 @@ public sealed class PostgresDataStore : IDataStore
                 using var move = new NpgsqlCommand(MoveSql, c, tx);
                 move.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
                 move.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
-                stored = move.ExecuteNonQuery();
+                stored += move.ExecuteNonQuery();
             }
         }
-        var duplicates = records.Count - stored;
+        var duplicates = total - stored;
         using (var update = new NpgsqlCommand("""
             UPDATE counters SET value = value + @dup WHERE name = 'duplicates';
             INSERT INTO edges (edge, last_stored_at, last_batch_lag_ms, records) VALUES (@edge, @now, @lag, @stored)
@@ -166,7 +247,7 @@ public sealed class PostgresDataStore : IDataStore
             update.Parameters.AddWithValue("dup", NpgsqlDbType.Bigint, (long)duplicates);
             update.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
             update.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
-            update.Parameters.AddWithValue("lag", NpgsqlDbType.Bigint, DataStoreCodec.BatchLag(records, nowMs));
+            update.Parameters.AddWithValue("lag", NpgsqlDbType.Bigint, lag);
             update.Parameters.AddWithValue("stored", NpgsqlDbType.Bigint, (long)stored);
             update.ExecuteNonQuery();
         }

@@ -20,7 +20,8 @@ public sealed record SyncSenderSettings
 {
     public SyncMode Mode { get; init; } = SyncMode.Periodic;
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(1);
-    public int BatchRecords { get; init; } = 1000;
+    /// <summary>Readings per <see cref="SyncBatch"/> at most (whole outbox records; a batch record counts its readings).</summary>
+    public int BatchRecords { get; init; } = 20_000;
     /// <summary>N sinks a batch goes to (N &gt; 1: SendToAll), W distinct acks make it done.</summary>
     public int Replicas { get; init; } = 1;
     public int WriteQuorum { get; init; } = 1;
@@ -251,7 +252,9 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
     private void HandlePeeked(W.Peeked p)
     {
         _peekPending = false;
-        _moreWaiting = p.Entries.Count >= _settings.BatchRecords;
+        // a peek is BatchRecords readings of whole records, so "full" cannot be told exactly: keep draining until a
+        // peek comes back empty (one extra, cheap peek at the end of a drain)
+        _moreWaiting = p.Entries.Count > 0;
         if (p.Entries.Count == 0) return;
         var id = ++_nextBatchId;
         if (_nextToSend == 0) _nextToSend = id;
