@@ -8,11 +8,12 @@ namespace EdgeActors.Actors.Sync;
 /// <summary>
 /// The datacenter data store on PostgreSQL (Npgsql). Same schema as <see cref="SqliteDataStore"/>, one row per reading
 /// or frame. Thread-safe: each call takes a pooled connection. <see cref="Store"/> is one transaction.
-/// Telemetry (batch records or single readings): ONE <c>INSERT … SELECT … FROM unnest(arrays) … ON CONFLICT DO
-/// NOTHING</c> for all readings of the batch: per reading only a device index, sequence, timestamp, priority and the
-/// offset of its values in one bytea parameter go over the wire, as binary arrays; the server skips keys it already has
-/// (resends) and keys repeated in the batch (the first is kept). New tables collate <c>device</c> as "C" (byte order:
-/// cheaper primary-key comparisons than a locale's).
+/// Telemetry (batch records or single readings): fast path, one binary COPY of all readings (a row per reading; the
+/// server inserts COPY rows in bulk) under a savepoint. When that hits a unique violation (a resend after a failover,
+/// or a key repeated in the batch): ONE <c>INSERT … SELECT … FROM unnest(arrays) … ON CONFLICT DO NOTHING</c> for all
+/// readings of the batch (per reading a device index, sequence, timestamp, priority and the offset of its values in one
+/// bytea parameter, as binary arrays), in batch order, so the first of repeated keys is kept. New tables collate
+/// <c>device</c> as "C" (byte order: cheaper primary-key comparisons than a locale's).
 /// Frames (and anything else): the batch is binary-COPYed
 /// straight into <c>records</c> under a savepoint. When that hits a unique violation (a resend, or a key repeated in
 /// the batch) the savepoint is rolled back and the batch is COPYed into a per-connection temporary staging table,
@@ -78,7 +79,38 @@ public sealed class PostgresDataStore : IDataStore
     private static bool PlainTelemetry(SyncRecord r) =>
         r.Kind == RecordKind.Telemetry && (r.Pixels is null || r.Pixels.Length == 0) && r.Prediction is null && r.Label == -1;
 
-    /// <summary>All readings of the plain telemetry records in one statement; returns the rows inserted.</summary>
+    private const string TelemetryCopySql =
+        "COPY records (device, kind, seq, ts, priority, edge, stored_at, channel_values, pixels, label) FROM STDIN (FORMAT BINARY)";
+
+    /// <summary>All readings of the plain telemetry records by binary COPY (fails on a key already there).</summary>
+    private static void CopyTelemetry(NpgsqlConnection c, string edge, long nowMs, List<SyncRecord> records)
+    {
+        using var writer = c.BeginBinaryImport(TelemetryCopySql);
+        foreach (var r in records)
+        {
+            var bytes = DataStoreCodec.EncodeFloats(r.Values); // once per record; each reading is a slice of it
+            var width = r.Channels * sizeof(float);
+            var device = r.DeviceId.Value;
+            var priority = (short)r.Priority;
+            for (var i = 0; i < r.Count; i++)
+            {
+                writer.StartRow();
+                writer.Write(device, NpgsqlDbType.Text);
+                writer.Write((short)RecordKind.Telemetry, NpgsqlDbType.Smallint);
+                writer.Write(r.SequenceAt(i), NpgsqlDbType.Bigint);
+                writer.Write(r.TimestampAt(i), NpgsqlDbType.Bigint);
+                writer.Write(priority, NpgsqlDbType.Smallint);
+                writer.Write(edge, NpgsqlDbType.Text);
+                writer.Write(nowMs, NpgsqlDbType.Bigint);
+                writer.Write(new ReadOnlyMemory<byte>(bytes, i * width, width), NpgsqlDbType.Bytea);
+                writer.Write(Array.Empty<byte>(), NpgsqlDbType.Bytea);
+                writer.Write(-1, NpgsqlDbType.Integer);
+            }
+        }
+        writer.Complete();
+    }
+
+    /// <summary>All readings of the plain telemetry records in one statement, skipping keys already there; returns the rows inserted.</summary>
     private static int InsertTelemetry(NpgsqlConnection c, NpgsqlTransaction tx, string edge, long nowMs, List<SyncRecord> records)
     {
         var n = 0;
@@ -212,24 +244,26 @@ public sealed class PostgresDataStore : IDataStore
             if (PlainTelemetry(r)) telemetry.Add(r);
             else (others ??= []).AddRange(r.Expand());
         }
-        if (telemetry.Count > 0) stored += InsertTelemetry(c, tx, edge, nowMs, telemetry);
-        records = others ?? [];
-        if (records.Count > 0)
+        others ??= [];
+        // fast path (a batch without resends): binary COPY straight into records (the server inserts COPY rows in
+        // bulk), guarded by a savepoint
+        tx.Save("direct");
+        try
         {
-            // fast path (a batch without resends): binary COPY straight into records, guarded by a savepoint
-            tx.Save("direct");
-            try
+            if (telemetry.Count > 0) CopyTelemetry(c, edge, nowMs, telemetry);
+            if (others.Count > 0) Copy(c, DirectCopySql, edge, nowMs, others, direct: true);
+            stored = total;
+            tx.Release("direct");
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            // some rows are there already (a resend) or repeated in the batch: insert only what is new
+            tx.Rollback("direct");
+            if (telemetry.Count > 0) stored += InsertTelemetry(c, tx, edge, nowMs, telemetry);
+            if (others.Count > 0)
             {
-                Copy(c, DirectCopySql, edge, nowMs, records, direct: true);
-                stored += records.Count;
-                tx.Release("direct");
-            }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-            {
-                // some rows are there already (or repeated in the batch): stage, then insert what is new
-                tx.Rollback("direct");
                 using (var create = new NpgsqlCommand(CreateStaging, c, tx)) create.ExecuteNonQuery();
-                Copy(c, CopySql, edge, nowMs, records, direct: false);
+                Copy(c, CopySql, edge, nowMs, others, direct: false);
                 using var move = new NpgsqlCommand(MoveSql, c, tx);
                 move.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
                 move.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
