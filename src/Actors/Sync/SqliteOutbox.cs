@@ -18,7 +18,8 @@ namespace EdgeActors.Actors.Sync;
 /// <para>
 /// Rows are records: one reading or frame, or a batch record (<see cref="SyncRecord.Sequences"/>: the accepted readings
 /// of one telemetry batch of one device and one priority) whose readings column <c>n</c> says how many readings it holds.
-/// Refusals and overwrites are whole records; every count this class reports (<see cref="AppendResult"/>,
+/// Refusals are a tail of the readings (a batch record that does not fit whole is cut: its longest fitting prefix is
+/// kept); overwrites delete whole records; every count this class reports (<see cref="AppendResult"/>,
 /// <see cref="OutboxStats"/>, <see cref="ExpireTtl"/>, <see cref="Waiting"/>) is in readings, except
 /// <see cref="OutboxStats.BacklogRecords"/>. <see cref="Remove"/> is one set-based DELETE.
 /// </para>
@@ -134,22 +135,40 @@ public sealed class SqliteOutbox : IOutbox
 
         var payloads = new byte[records.Count][];
         var sizes = new int[records.Count];
+        var kept = new SyncRecord[records.Count];
         var budget = _settings.Policy == OutboxFullPolicy.RejectNew ? _settings.MaxBytes - _bytes : _settings.MaxBytes;
         long accepted = 0;
         var n = 0;
         var readings = 0;
+        var total = 0;
+        for (var i = 0; i < records.Count; i++) total += records[i].Count;
         for (; n < records.Count; n++)
         {
-            var payload = RecordCodec.Encode(records[n]);
-            var size = SizeOf(records[n], payload.Length);
-            if (accepted + size > budget) break; // this one and all after it are refused (the tail), whole records
+            var record = records[n];
+            var payload = RecordCodec.Encode(record);
+            var size = SizeOf(record, payload.Length);
+            if (accepted + size > budget)
+            {
+                // this one and all after it are refused (the tail); of a batch record, the longest prefix of its
+                // readings that fits is still kept, so exactly a tail of the readings is refused
+                if (record.IsBatch && FitPrefix(record, budget - accepted) is { } prefix)
+                {
+                    kept[n] = prefix.Record;
+                    payloads[n] = prefix.Payload;
+                    sizes[n] = prefix.Size;
+                    accepted += prefix.Size;
+                    readings += prefix.Record.Count;
+                    n++;
+                }
+                break;
+            }
+            kept[n] = record;
             payloads[n] = payload;
             sizes[n] = size;
             accepted += size;
-            readings += records[n].Count;
+            readings += record.Count;
         }
-        var refused = 0;
-        for (var i = n; i < records.Count; i++) refused += records[i].Count;
+        var refused = total - readings;
 
         using var tx = _db.BeginTransaction(deferred: false);
         var overwritten = 0;
@@ -162,7 +181,7 @@ public sealed class SqliteOutbox : IOutbox
         var p = _insert.Parameters;
         for (var i = 0; i < n; i++)
         {
-            var r = records[i];
+            var r = kept[i];
             p[0].Value = r.DeviceId.Value ?? "";
             p[1].Value = (int)r.Kind;
             p[2].Value = r.Sequence;
@@ -181,6 +200,28 @@ public sealed class SqliteOutbox : IOutbox
         _rows += n - overwrittenRows;
         _bytes += accepted - freed;
         return new AppendResult(readings, refused, overwritten);
+    }
+
+    /// <summary>The first readings of batch record <paramref name="r"/> that fit into <paramref name="room"/> bytes (null: none).</summary>
+    private static (SyncRecord Record, byte[] Payload, int Size)? FitPrefix(SyncRecord r, long room)
+    {
+        (SyncRecord, byte[], int)? best = null;
+        int lo = 1, hi = r.Count - 1; // the whole record did not fit
+        while (lo <= hi)
+        {
+            var k = lo + (hi - lo) / 2;
+            var c = r.Channels;
+            var prefix = SyncRecord.Readings(r.DeviceId, r.Priority, r.Sequences![..k], r.Timestamps![..k], r.Values[..(k * c)]);
+            var payload = RecordCodec.Encode(prefix);
+            var size = SizeOf(prefix, payload.Length);
+            if (size <= room)
+            {
+                best = (prefix, payload, size);
+                lo = k + 1;
+            }
+            else hi = k - 1;
+        }
+        return best;
     }
 
     /// <summary>

@@ -252,9 +252,16 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
     private void HandlePeeked(W.Peeked p)
     {
         _peekPending = false;
-        // a peek is BatchRecords readings of whole records, so "full" cannot be told exactly: keep draining until a
-        // peek comes back empty (one extra, cheap peek at the end of a drain)
-        _moreWaiting = p.Entries.Count > 0;
+        // a peek is at most BatchRecords readings of whole records: it was full (keep draining) when not even another
+        // record as large as its largest would have fitted
+        long readings = 0;
+        var largest = 0;
+        foreach (var e in p.Entries)
+        {
+            readings += e.Record.Count;
+            largest = Math.Max(largest, e.Record.Count);
+        }
+        _moreWaiting = p.Entries.Count > 0 && readings + largest > _settings.BatchRecords;
         if (p.Entries.Count == 0) return;
         var id = ++_nextBatchId;
         if (_nextToSend == 0) _nextToSend = id;

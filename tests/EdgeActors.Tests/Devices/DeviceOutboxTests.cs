@@ -49,8 +49,11 @@ public sealed class DeviceOutboxTests : Akka.TestKit.Xunit2.TestKit, IDisposable
         Assert.Equal(50, ExpectMsg<OutboxStats>(Wait).Backlog);
         writer.Tell(new OutboxWriter.Peek(100, new HashSet<long>()), TestActor);
         var entries = ExpectMsg<OutboxWriter.Peeked>(Wait).Entries;
-        Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), entries.Select(e => e.Record.Sequence));
-        Assert.All(entries, e => Assert.Equal((Id, RecordKind.Telemetry, 2), (e.Record.DeviceId, e.Record.Kind, e.Record.Values.Length)));
+        // one batch record for the batch (no anomalies: one routine record), its readings in order
+        var record = Assert.Single(entries).Record;
+        Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), record.Sequences!);
+        Assert.Equal((Id, RecordKind.Telemetry, 2, SyncPriority.Routine), (record.DeviceId, record.Kind, record.Channels, record.Priority));
+        Assert.Equal(Enumerable.Range(1, 50).Select(i => 1_700_000_000_000L + i), record.Timestamps!);
 
         // a resend of what is durable is a Duplicate, and still reported durable
         device.Tell(Batch(1, 50), TestActor);
