@@ -117,13 +117,18 @@ public sealed record GetSyncStatus(string Node = "") : ISyncMessage, INodeQuery
 public sealed record SinkProgress(string Sink, long LastAckedBatch, long LastAckAtMs, long Acked, long Failures);
 
 /// <summary>
-/// One edge's outbox and sync: records waiting (and their bytes), the age of the oldest waiting record (lag),
-/// what was dropped by TTL or overwritten by the disk bound, what new data was refused (reject policy), per-sink progress.
-/// <c>Backlog</c> and <c>BacklogBytes</c> are -1 when the outbox has not answered (unknown, never reported as empty).
+/// One edge's outbox and sync: readings waiting (and their bytes), the age of the oldest waiting record (lag),
+/// the readings dropped by TTL or overwritten by the disk bound, the new readings refused (reject policy), per-sink
+/// progress. Every count is in readings (a frame counts one); <see cref="BacklogRecords"/> is the outbox rows waiting
+/// (a batch record per accepted telemetry batch and priority, a frame each). <c>Backlog</c>, <c>BacklogBytes</c> and
+/// <c>BacklogRecords</c> are -1 when the outbox has not answered (unknown, never reported as empty).
 /// </summary>
 public sealed record SyncStatus(
     string Edge, long Backlog, long BacklogBytes, long OldestWaitingMs, long Synced, long ExpiredByTtl, long Overwritten,
-    long RefusedFull, SinkProgress[] Sinks) : ISyncMessage;
+    long RefusedFull, SinkProgress[] Sinks) : ISyncMessage
+{
+    public long BacklogRecords { get; init; } = -1;
+}
 
 /// <summary>Asks a datacenter sink about its store: row counts, duplicates absorbed, lag per edge.</summary>
 public sealed record GetStoreStatus(string Node = "") : ISyncMessage, INodeQuery

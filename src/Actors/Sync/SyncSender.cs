@@ -423,7 +423,7 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var oldest = s.Backlog > 0 && s.OldestCreatedAtMs > 0 ? Math.Max(0, now - s.OldestCreatedAtMs) : 0;
         var status = new SyncStatus(_edge, s.Backlog, s.BacklogBytes, oldest, s.Synced, s.ExpiredByTtl, s.Overwritten, s.Refused,
-            _sinks.Values.OrderBy(p => p.Sink, StringComparer.Ordinal).Select(p => p.ToWire()).ToArray());
+            _sinks.Values.OrderBy(p => p.Sink, StringComparer.Ordinal).Select(p => p.ToWire()).ToArray()) { BacklogRecords = s.BacklogRecords };
         foreach (var w in _statusWaiters) w.Tell(status);
         _statusWaiters.Clear();
     }

@@ -375,7 +375,7 @@ internal static class SampleMessages
         [
             new SinkProgress("akka.tcp://edgeactors@dc-1.example:4053", 1_735_689_600_000_123, 1_735_689_600_999, 42_000, 0),
             new SinkProgress("dc-ü-2", -1, 0, 0, long.MaxValue),
-        ]);
+        ]) { BacklogRecords = 1_235 };
 
     public static IEdgeMessage For(Type type) =>
         All().SingleOrDefault(m => m.GetType() == type)
