@@ -95,7 +95,12 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         Writing,
     }
 
-    private sealed record Pending(IActorRef ReplyTo, IngestAck Ack, long[] Sequences, RecordKind Kind, Stage Stage, CameraFrame? Frame);
+    /// <summary>
+    /// An ack waiting for the classifier or the outbox. <c>Sequences</c>: every sequence it accepted; <c>Records</c>:
+    /// what was written to the outbox (refusals are whole records from the end of this list).
+    /// </summary>
+    private sealed record Pending(IActorRef ReplyTo, IngestAck Ack, long[] Sequences, RecordKind Kind, Stage Stage, CameraFrame? Frame,
+        IReadOnlyList<SyncRecord>? Records = null);
 
     /// <summary>Backstop only: the classifier and the outbox writer answer every request themselves.</summary>
     private static readonly TimeSpan Backstop = TimeSpan.FromSeconds(10);
@@ -308,7 +313,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
     private void Write(long id, Pending p, IReadOnlyList<SyncRecord> records)
     {
-        Track(id, p with { Stage = Stage.Writing });
+        Track(id, p with { Stage = Stage.Writing, Records = records });
         _services.Outbox!.Tell(new Sync.OutboxWriter.Write(records, id));
     }
 
@@ -334,12 +339,25 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         var ack = p.Ack with { Level = AckLevel.DurableOnEdge };
         if (w.Refused > 0)
         {
-            // the outbox was full (reject-new policy): the last records of this write were not kept
-            var refused = p.Sequences[^Math.Min(w.Refused, p.Sequences.Length)..];
-            ack = Refuse(p with { Ack = ack }, refused, "the edge's durable outbox is full; resend later");
+            // the outbox was full (reject-new policy): the last records of this write were not kept (whole records,
+            // so the refused readings are exactly those of the last records whose counts add up to w.Refused)
+            ack = Refuse(p with { Ack = ack }, RefusedSequences(p, w.Refused), "the edge's durable outbox is full; resend later");
         }
         p.ReplyTo.Tell(ack);
         StopIfRequested();
+    }
+
+    private static long[] RefusedSequences(Pending p, int refused)
+    {
+        if (p.Records is not { } records) return p.Sequences[^Math.Min(refused, p.Sequences.Length)..];
+        var result = new List<long>(refused);
+        for (var r = records.Count - 1; r >= 0 && result.Count < refused; r--)
+        {
+            var record = records[r];
+            for (var i = record.Count - 1; i >= 0 && result.Count < refused; i--) result.Add(record.SequenceAt(i));
+        }
+        result.Reverse();
+        return result.ToArray();
     }
 
     /// <summary>Readings that could not be made durable: acceptance taken back, answered as OutboxFull.</summary>
@@ -369,20 +387,13 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         }
         IngestOutcome outcome;
         var lastBefore = _telemetry.Sequences.HasAny ? _telemetry.Sequences.Last : long.MinValue;
-        List<SyncRecord>? records = _services.Outbox is null ? null : new List<SyncRecord>(batch.Count);
-        var anomaly = false;
+        var collect = _services.Outbox is not null;
+        _run.Reset();
         try
         {
-            outcome = records is null
+            outcome = !collect
                 ? _telemetry.Process(batch)
-                : _telemetry.Process(batch, (seq, ts, denoised, normalised) =>
-                {
-                    var isAnomaly = false;
-                    foreach (var z in normalised) isAnomaly |= Math.Abs(z) >= _services.AnomalyZ;
-                    anomaly |= isAnomaly;
-                    records.Add(new SyncRecord(_id, RecordKind.Telemetry, seq, ts, isAnomaly ? SyncPriority.Anomaly : SyncPriority.Routine,
-                        denoised.ToArray(), [], -1, null));
-                });
+                : _telemetry.Process(batch, _collectReading ??= CollectReading);
         }
         catch (Exception ex)
         {
@@ -395,14 +406,25 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         var ack = new IngestAck(_id, outcome.HighestContiguous, outcome.Accepted, outcome.Rejected?.ToArray() ?? [], _node);
         if (outcome.Accepted > 0) UpdateBehaviour();
         if (_sensor is not null) WatchSensor(batch, lastBefore, outcome);
-        if (records is { Count: > 0 })
+        if (collect && _run.Count > 0)
         {
-            Write(++_nextId, new Pending(Sender, ack, records.Select(r => r.Sequence).ToArray(), RecordKind.Telemetry, Stage.Writing, null), records);
-            if (anomaly) _services.SyncTrigger?.Tell(Sync.SyncSender.SyncNow.Instance);
+            var records = _run.ToRecords(_id, out var all);
+            Write(++_nextId, new Pending(Sender, ack, all, RecordKind.Telemetry, Stage.Writing, null), records);
+            if (_run.Anomalies > 0) _services.SyncTrigger?.Tell(Sync.SyncSender.SyncNow.Instance);
             return;
         }
         // nothing new to write: with an outbox, every reading this device holds as accepted is durable (a Duplicate too)
         Sender.Tell(_services.Outbox is null ? ack : ack with { Level = AckLevel.DurableOnEdge });
+    }
+
+    private Ingestion.AcceptedReading? _collectReading;
+    private readonly ReadingRun _run = new();
+
+    private void CollectReading(long seq, long ts, ReadOnlySpan<float> denoised, ReadOnlySpan<float> normalised)
+    {
+        var isAnomaly = false;
+        foreach (var z in normalised) isAnomaly |= Math.Abs(z) >= _services.AnomalyZ;
+        _run.Add(seq, ts, denoised, isAnomaly);
     }
 
     private void OnFrame(CameraFrame frame)
@@ -536,5 +558,84 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             _frames.Buffer.Capacity,
             _sensor?.Status(),
             _outcome);
+    }
+}
+
+/// <summary>
+/// The accepted readings of one telemetry batch, collected into reused buffers, then cut into outbox batch records
+/// (<see cref="SyncRecord.Readings"/>): no allocation per reading.
+/// <para>
+/// Priority: a batch without anomalies is ONE routine record. A batch with anomalous readings is split in two records:
+/// first an Anomaly record holding the anomalous readings, then a Routine record holding the others (each in
+/// acceptance order). The store keeps each reading's own priority; the outbox's sync order, its overwrite-oldest
+/// policy (routine records go first) and its reject-new policy (the tail of a write is refused first, so the routine
+/// record before the anomalies) all treat the two parts by their priority. Per-device order holds between batches;
+/// within one batch its anomalies go ahead of its routine readings.
+/// </para>
+/// </summary>
+internal sealed class ReadingRun
+{
+    private long[] _seq = new long[64];
+    private long[] _ts = new long[64];
+    private float[] _values = new float[256];
+    private bool[] _anomaly = new bool[64];
+    private int _channels;
+
+    public int Count { get; private set; }
+
+    public int Anomalies { get; private set; }
+
+    public void Reset()
+    {
+        Count = 0;
+        Anomalies = 0;
+        _channels = 0;
+    }
+
+    public void Add(long seq, long ts, ReadOnlySpan<float> values, bool anomaly)
+    {
+        if (Count == _seq.Length)
+        {
+            Array.Resize(ref _seq, Count * 2);
+            Array.Resize(ref _ts, Count * 2);
+            Array.Resize(ref _anomaly, Count * 2);
+        }
+        _channels = values.Length;
+        var need = (Count + 1) * _channels;
+        if (need > _values.Length) Array.Resize(ref _values, Math.Max(need, _values.Length * 2));
+        values.CopyTo(_values.AsSpan(Count * _channels));
+        _seq[Count] = seq;
+        _ts[Count] = ts;
+        _anomaly[Count] = anomaly;
+        if (anomaly) Anomalies++;
+        Count++;
+    }
+
+    /// <summary>The batch records (anomalies first, see the class remarks) and every sequence, in acceptance order.</summary>
+    public SyncRecord[] ToRecords(DeviceId device, out long[] all)
+    {
+        all = _seq.AsSpan(0, Count).ToArray();
+        if (Anomalies == 0)
+            return [SyncRecord.Readings(device, SyncPriority.Routine, all, _ts.AsSpan(0, Count).ToArray(), _values.AsSpan(0, Count * _channels).ToArray())];
+        if (Anomalies == Count)
+            return [SyncRecord.Readings(device, SyncPriority.Anomaly, all, _ts.AsSpan(0, Count).ToArray(), _values.AsSpan(0, Count * _channels).ToArray())];
+        return [Part(device, true, Anomalies), Part(device, false, Count - Anomalies)];
+    }
+
+    private SyncRecord Part(DeviceId device, bool anomaly, int n)
+    {
+        var seq = new long[n];
+        var ts = new long[n];
+        var values = new float[n * _channels];
+        var k = 0;
+        for (var i = 0; i < Count; i++)
+        {
+            if (_anomaly[i] != anomaly) continue;
+            seq[k] = _seq[i];
+            ts[k] = _ts[i];
+            _values.AsSpan(i * _channels, _channels).CopyTo(values.AsSpan(k * _channels));
+            k++;
+        }
+        return SyncRecord.Readings(device, anomaly ? SyncPriority.Anomaly : SyncPriority.Routine, seq, ts, values);
     }
 }

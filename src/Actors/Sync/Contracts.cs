@@ -12,13 +12,24 @@ public enum OutboxFullPolicy
     OverwriteOldest,
 }
 
-/// <summary>Result of one durable append: which records were taken, refused (outbox full) and what was overwritten.</summary>
+/// <summary>
+/// Result of one durable append, in readings (a batch record counts its readings): appended (the first records),
+/// refused (a tail of whole records: outbox full) and overwritten (older records deleted to make room).
+/// </summary>
 public sealed record AppendResult(int Appended, int Refused, int Overwritten);
 
 /// <summary>A record waiting in the outbox, with its row id (used to remove it once a sink has acknowledged it).</summary>
 public readonly record struct OutboxEntry(long Id, SyncRecord Record, int Bytes, long CreatedAtMs);
 
-public sealed record OutboxStats(long Backlog, long BacklogBytes, long OldestCreatedAtMs, long Synced, long ExpiredByTtl, long Overwritten, long Refused);
+/// <summary>
+/// Outbox figures, in readings (a batch record counts its readings; a frame is one): <c>Backlog</c> readings waiting,
+/// and the synced / expired / overwritten / refused counters. <see cref="BacklogRecords"/> is the rows waiting
+/// (batch records, frames), -1 when unknown.
+/// </summary>
+public sealed record OutboxStats(long Backlog, long BacklogBytes, long OldestCreatedAtMs, long Synced, long ExpiredByTtl, long Overwritten, long Refused)
+{
+    public long BacklogRecords { get; init; } = -1;
+}
 
 /// <summary>
 /// The edge's durable store-and-forward queue. <see cref="Append"/> returns only once the records are durable (one
@@ -29,15 +40,15 @@ public interface IOutbox : IDisposable
     AppendResult Append(IReadOnlyList<SyncRecord> records, long nowMs);
 
     /// <summary>
-    /// Up to <paramref name="max"/> waiting records in sync order, skipping ids in <paramref name="inFlight"/>: streams
+    /// Up to <paramref name="max"/> waiting readings (whole records, at least one) in sync order, skipping ids in <paramref name="inFlight"/>: streams
     /// (device, kind) ordered by their highest waiting priority, each stream in append order, so per-device order holds.
     /// </summary>
     IReadOnlyList<OutboxEntry> Peek(int max, IReadOnlySet<long> inFlight);
 
-    /// <summary>Deletes acknowledged records (counted as synced).</summary>
+    /// <summary>Deletes acknowledged records (their readings counted as synced).</summary>
     void Remove(IReadOnlyCollection<long> ids);
 
-    /// <summary>Deletes records older than their kind's TTL; returns how many.</summary>
+    /// <summary>Deletes records older than their kind's TTL; returns how many readings they held.</summary>
     int ExpireTtl(long nowMs);
 
     OutboxStats Stats();

@@ -22,6 +22,25 @@ internal static class DataStoreCodec
         return bytes;
     }
 
+    /// <summary>The channel values' column bytes without a copy (little-endian machines; a copy otherwise).</summary>
+    public static ReadOnlySpan<byte> FloatBytes(ReadOnlySpan<float> values)
+    {
+        if (values.Length == 0) return [];
+        if (BitConverter.IsLittleEndian) return MemoryMarshal.AsBytes(values);
+        var bytes = new byte[values.Length * sizeof(float)];
+        for (var i = 0; i < values.Length; i++)
+            BinaryPrimitives.WriteSingleLittleEndian(bytes.AsSpan(i * sizeof(float)), values[i]);
+        return bytes;
+    }
+
+    /// <summary>The readings (and frames) in <paramref name="records"/>: a batch record counts its readings.</summary>
+    public static int Readings(IReadOnlyList<SyncRecord> records)
+    {
+        var n = 0;
+        for (var i = 0; i < records.Count; i++) n += records[i].Count;
+        return n;
+    }
+
     public static float[] DecodeFloats(byte[]? bytes)
     {
         if (bytes is null || bytes.Length == 0) return [];
@@ -40,7 +59,13 @@ internal static class DataStoreCodec
     {
         if (records.Count == 0) return 0;
         var min = long.MaxValue;
-        for (var i = 0; i < records.Count; i++) min = Math.Min(min, records[i].Timestamp);
+        for (var i = 0; i < records.Count; i++)
+        {
+            var r = records[i];
+            if (r.Timestamps is { } ts)
+                foreach (var t in ts) min = Math.Min(min, t);
+            else min = Math.Min(min, r.Timestamp);
+        }
         return nowMs - min;
     }
 
@@ -52,6 +77,8 @@ internal static class DataStoreCodec
         {
             var r = records[i] ?? throw new ArgumentException($"record {i} is null", nameof(records));
             if (r.DeviceId.Value is null) throw new ArgumentException($"record {i} has no device id", nameof(records));
+            if (r.Sequences is { } seqs && (seqs.Length == 0 || r.Timestamps?.Length != seqs.Length || (r.Values?.Length ?? 0) % seqs.Length != 0))
+                throw new ArgumentException($"record {i} is a malformed batch record", nameof(records));
         }
     }
 

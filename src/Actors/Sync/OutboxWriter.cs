@@ -13,8 +13,10 @@ namespace EdgeActors.Actors.Sync;
 /// is not thread-safe): writes that arrive meanwhile accumulate for the next transaction, and
 /// <see cref="Peek"/>/<see cref="Remove"/>/<see cref="Expire"/>/<see cref="GetStats"/> queue in the same lane.
 /// <para>
-/// Refusals (outbox full): the outbox refuses a tail of the combined record list, so they are attributed to the LAST
-/// writes of the group first; a write that straddles the boundary gets its first records appended and the rest refused.
+/// Refusals (outbox full): the outbox refuses a tail of whole records of the combined record list, so they are attributed
+/// to the LAST writes of the group first; a write that straddles the boundary gets its first records appended and the
+/// rest refused. Counts in <see cref="Written"/> are readings (a batch record counts its readings), so a write's
+/// refused readings are always exactly those of its last records.
 /// A failed transaction (SQLite error) answers <see cref="WriteFailed"/> to every write of the group; the actor keeps running.
 /// The outbox is disposed when the actor stops, after the operation in flight (if any) has finished.
 /// </para>
@@ -24,7 +26,10 @@ public sealed class OutboxWriter : ReceiveActor
     /// <summary>Append these records durably. Replies <see cref="Written"/> or <see cref="WriteFailed"/> with the same token.</summary>
     public sealed record Write(IReadOnlyList<SyncRecord> Records, long Token) : INoSerializationVerificationNeeded;
 
-    /// <summary>The records of write <c>Token</c> are durable (<c>Appended</c>, the first ones) or were refused (outbox full).</summary>
+    /// <summary>
+    /// The records of write <c>Token</c> are durable (<c>Appended</c> readings: those of its first records) or were
+    /// refused (<c>Refused</c> readings: those of its last records, outbox full).
+    /// </summary>
     public sealed record Written(long Token, int Appended, int Refused) : INoSerializationVerificationNeeded;
 
     /// <summary>Nothing of write <c>Token</c> was stored: the transaction failed.</summary>
@@ -243,7 +248,7 @@ public sealed class OutboxWriter : ReceiveActor
             var replies = new Written[done.Group.Count];
             for (var i = done.Group.Count - 1; i >= 0; i--)
             {
-                var count = done.Group[i].Write.Records.Count;
+                var count = Readings(done.Group[i].Write.Records);
                 var refused = Math.Min(refusedLeft, count);
                 refusedLeft -= refused;
                 replies[i] = new Written(done.Group[i].Write.Token, count - refused, refused);
@@ -258,11 +263,18 @@ public sealed class OutboxWriter : ReceiveActor
             _log.Warning("outbox append of {0} writes failed: {1}", done.Group.Count, done.Error);
             foreach (var w in done.Group)
             {
-                _failed += w.Write.Records.Count;
+                _failed += Readings(w.Write.Records);
                 w.ReplyTo.Tell(new WriteFailed(w.Write.Token, done.Error ?? "append failed"));
             }
         }
         TryRun();
+    }
+
+    private static int Readings(IReadOnlyList<SyncRecord> records)
+    {
+        var n = 0;
+        for (var i = 0; i < records.Count; i++) n += records[i].Count;
+        return n;
     }
 
     private void RunOp(QueuedOp op)

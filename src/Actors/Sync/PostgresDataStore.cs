@@ -6,8 +6,15 @@ using NpgsqlTypes;
 namespace EdgeActors.Actors.Sync;
 
 /// <summary>
-/// The datacenter data store on PostgreSQL (Npgsql). Same schema as <see cref="SqliteDataStore"/>. Thread-safe: each
-/// call takes a pooled connection. <see cref="Store"/> is one transaction. Fast path: the batch is binary-COPYed
+/// The datacenter data store on PostgreSQL (Npgsql). Same schema as <see cref="SqliteDataStore"/>, one row per reading
+/// or frame. Thread-safe: each call takes a pooled connection. <see cref="Store"/> is one transaction.
+/// Telemetry (batch records or single readings): fast path, one binary COPY of all readings (a row per reading; the
+/// server inserts COPY rows in bulk) under a savepoint. When that hits a unique violation (a resend after a failover,
+/// or a key repeated in the batch): ONE <c>INSERT … SELECT … FROM unnest(arrays) … ON CONFLICT DO NOTHING</c> for all
+/// readings of the batch (per reading a device index, sequence, timestamp, priority and the offset of its values in one
+/// bytea parameter, as binary arrays), in batch order, so the first of repeated keys is kept. New tables collate
+/// <c>device</c> as "C" (byte order: cheaper primary-key comparisons than a locale's).
+/// Frames (and anything else): the batch is binary-COPYed
 /// straight into <c>records</c> under a savepoint. When that hits a unique violation (a resend, or a key repeated in
 /// the batch) the savepoint is rolled back and the batch is COPYed into a per-connection temporary staging table,
 /// then moved with one <c>INSERT … SELECT … ON CONFLICT DO NOTHING</c> (in batch order, so of duplicates inside one
@@ -19,7 +26,7 @@ public sealed class PostgresDataStore : IDataStore
 
     private const string Schema = """
         CREATE TABLE IF NOT EXISTS records (
-            device TEXT NOT NULL,
+            device TEXT COLLATE "C" NOT NULL,
             kind SMALLINT NOT NULL,
             seq BIGINT NOT NULL,
             ts BIGINT NOT NULL,
@@ -62,6 +69,101 @@ public sealed class PostgresDataStore : IDataStore
         "SELECT device, kind, seq, ts, priority, @edge, @now, channel_values, pixels, label, " +
         "pred_label, pred_confidence, pred_model, pred_version, pred_served_by, pred_escalated, pred_note " +
         "FROM " + Staging + " ORDER BY ord ON CONFLICT (device, kind, seq) DO NOTHING";
+
+    private const string UnnestSql = "INSERT INTO records (device, kind, seq, ts, priority, edge, stored_at, channel_values, pixels, label) " +
+        "SELECT (@devices)[u.d], 1, u.s, u.t, u.p, @edge, @now, substring(@vals FROM u.o FOR u.l), '\\x'::bytea, -1 " +
+        "FROM unnest(@d, @s, @t, @p, @o, @l) WITH ORDINALITY AS u(d, s, t, p, o, l, i) ORDER BY u.i " +
+        "ON CONFLICT (device, kind, seq) DO NOTHING";
+
+    /// <summary>A plain telemetry record (no pixels, label or prediction): stored through <see cref="UnnestSql"/>.</summary>
+    private static bool PlainTelemetry(SyncRecord r) =>
+        r.Kind == RecordKind.Telemetry && (r.Pixels is null || r.Pixels.Length == 0) && r.Prediction is null && r.Label == -1;
+
+    private const string TelemetryCopySql =
+        "COPY records (device, kind, seq, ts, priority, edge, stored_at, channel_values, pixels, label) FROM STDIN (FORMAT BINARY)";
+
+    /// <summary>All readings of the plain telemetry records by binary COPY (fails on a key already there).</summary>
+    private static void CopyTelemetry(NpgsqlConnection c, string edge, long nowMs, List<SyncRecord> records)
+    {
+        using var writer = c.BeginBinaryImport(TelemetryCopySql);
+        foreach (var r in records)
+        {
+            var bytes = DataStoreCodec.EncodeFloats(r.Values); // once per record; each reading is a slice of it
+            var width = r.Channels * sizeof(float);
+            var device = r.DeviceId.Value;
+            var priority = (short)r.Priority;
+            for (var i = 0; i < r.Count; i++)
+            {
+                writer.StartRow();
+                writer.Write(device, NpgsqlDbType.Text);
+                writer.Write((short)RecordKind.Telemetry, NpgsqlDbType.Smallint);
+                writer.Write(r.SequenceAt(i), NpgsqlDbType.Bigint);
+                writer.Write(r.TimestampAt(i), NpgsqlDbType.Bigint);
+                writer.Write(priority, NpgsqlDbType.Smallint);
+                writer.Write(edge, NpgsqlDbType.Text);
+                writer.Write(nowMs, NpgsqlDbType.Bigint);
+                writer.Write(new ReadOnlyMemory<byte>(bytes, i * width, width), NpgsqlDbType.Bytea);
+                writer.Write(Array.Empty<byte>(), NpgsqlDbType.Bytea);
+                writer.Write(-1, NpgsqlDbType.Integer);
+            }
+        }
+        writer.Complete();
+    }
+
+    /// <summary>All readings of the plain telemetry records in one statement, skipping keys already there; returns the rows inserted.</summary>
+    private static int InsertTelemetry(NpgsqlConnection c, NpgsqlTransaction tx, string edge, long nowMs, List<SyncRecord> records)
+    {
+        var n = 0;
+        var valueBytes = 0;
+        foreach (var r in records)
+        {
+            n += r.Count;
+            valueBytes += (r.Values?.Length ?? 0) * sizeof(float);
+        }
+        var devices = new List<string>();
+        var deviceIndex = new Dictionary<string, int>(StringComparer.Ordinal);
+        var d = new int[n];
+        var seq = new long[n];
+        var ts = new long[n];
+        var prio = new short[n];
+        var off = new int[n];
+        var len = new int[n];
+        var vals = new byte[valueBytes];
+        var k = 0;
+        var pos = 0;
+        foreach (var r in records)
+        {
+            if (!deviceIndex.TryGetValue(r.DeviceId.Value, out var di))
+            {
+                devices.Add(r.DeviceId.Value);
+                deviceIndex[r.DeviceId.Value] = di = devices.Count; // PostgreSQL arrays are 1-based
+            }
+            for (var i = 0; i < r.Count; i++, k++)
+            {
+                var bytes = DataStoreCodec.FloatBytes(r.ValuesAt(i));
+                bytes.CopyTo(vals.AsSpan(pos));
+                d[k] = di;
+                seq[k] = r.SequenceAt(i);
+                ts[k] = r.TimestampAt(i);
+                prio[k] = (short)r.Priority;
+                off[k] = pos + 1; // substring is 1-based
+                len[k] = bytes.Length;
+                pos += bytes.Length;
+            }
+        }
+        using var cmd = new NpgsqlCommand(UnnestSql, c, tx);
+        cmd.Parameters.AddWithValue("devices", NpgsqlDbType.Array | NpgsqlDbType.Text, devices.ToArray());
+        cmd.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
+        cmd.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
+        cmd.Parameters.AddWithValue("vals", NpgsqlDbType.Bytea, vals);
+        cmd.Parameters.AddWithValue("d", NpgsqlDbType.Array | NpgsqlDbType.Integer, d);
+        cmd.Parameters.AddWithValue("s", NpgsqlDbType.Array | NpgsqlDbType.Bigint, seq);
+        cmd.Parameters.AddWithValue("t", NpgsqlDbType.Array | NpgsqlDbType.Bigint, ts);
+        cmd.Parameters.AddWithValue("p", NpgsqlDbType.Array | NpgsqlDbType.Smallint, prio);
+        cmd.Parameters.AddWithValue("o", NpgsqlDbType.Array | NpgsqlDbType.Integer, off);
+        cmd.Parameters.AddWithValue("l", NpgsqlDbType.Array | NpgsqlDbType.Integer, len);
+        return cmd.ExecuteNonQuery();
+    }
 
     private const string DirectCopySql = "COPY records (" + DataStoreCodec.Columns + ") FROM STDIN (FORMAT BINARY)";
 
@@ -130,32 +232,45 @@ public sealed class PostgresDataStore : IDataStore
     public StoreResult Store(string edge, IReadOnlyList<SyncRecord> records, long nowMs)
     {
         DataStoreCodec.Validate(edge, records);
+        var lag = DataStoreCodec.BatchLag(records, nowMs);
         using var c = _dataSource.OpenConnection();
         using var tx = c.BeginTransaction();
         var stored = 0;
-        if (records.Count > 0)
+        var total = DataStoreCodec.Readings(records);
+        var telemetry = new List<SyncRecord>(records.Count);
+        List<SyncRecord>? others = null;
+        foreach (var r in records)
         {
-            // fast path (a batch without resends): binary COPY straight into records, guarded by a savepoint
-            tx.Save("direct");
-            try
+            if (PlainTelemetry(r)) telemetry.Add(r);
+            else (others ??= []).AddRange(r.Expand());
+        }
+        others ??= [];
+        // fast path (a batch without resends): binary COPY straight into records (the server inserts COPY rows in
+        // bulk), guarded by a savepoint
+        tx.Save("direct");
+        try
+        {
+            if (telemetry.Count > 0) CopyTelemetry(c, edge, nowMs, telemetry);
+            if (others.Count > 0) Copy(c, DirectCopySql, edge, nowMs, others, direct: true);
+            stored = total;
+            tx.Release("direct");
+        }
+        catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
+        {
+            // some rows are there already (a resend) or repeated in the batch: insert only what is new
+            tx.Rollback("direct");
+            if (telemetry.Count > 0) stored += InsertTelemetry(c, tx, edge, nowMs, telemetry);
+            if (others.Count > 0)
             {
-                Copy(c, DirectCopySql, edge, nowMs, records, direct: true);
-                stored = records.Count;
-                tx.Release("direct");
-            }
-            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
-            {
-                // some rows are there already (or repeated in the batch): stage, then insert what is new
-                tx.Rollback("direct");
                 using (var create = new NpgsqlCommand(CreateStaging, c, tx)) create.ExecuteNonQuery();
-                Copy(c, CopySql, edge, nowMs, records, direct: false);
+                Copy(c, CopySql, edge, nowMs, others, direct: false);
                 using var move = new NpgsqlCommand(MoveSql, c, tx);
                 move.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
                 move.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
-                stored = move.ExecuteNonQuery();
+                stored += move.ExecuteNonQuery();
             }
         }
-        var duplicates = records.Count - stored;
+        var duplicates = total - stored;
         using (var update = new NpgsqlCommand("""
             UPDATE counters SET value = value + @dup WHERE name = 'duplicates';
             INSERT INTO edges (edge, last_stored_at, last_batch_lag_ms, records) VALUES (@edge, @now, @lag, @stored)
@@ -166,7 +281,7 @@ public sealed class PostgresDataStore : IDataStore
             update.Parameters.AddWithValue("dup", NpgsqlDbType.Bigint, (long)duplicates);
             update.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
             update.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
-            update.Parameters.AddWithValue("lag", NpgsqlDbType.Bigint, DataStoreCodec.BatchLag(records, nowMs));
+            update.Parameters.AddWithValue("lag", NpgsqlDbType.Bigint, lag);
             update.Parameters.AddWithValue("stored", NpgsqlDbType.Bigint, (long)stored);
             update.ExecuteNonQuery();
         }

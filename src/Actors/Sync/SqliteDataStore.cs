@@ -4,9 +4,12 @@ using Microsoft.Data.Sqlite;
 namespace EdgeActors.Actors.Sync;
 
 /// <summary>
-/// The datacenter data store on a SQLite file (WAL). Same schema as <see cref="PostgresDataStore"/>. One connection,
-/// calls serialized by a lock (thread-safe). Each <see cref="Store"/> is one immediate transaction of multi-row inserts
-/// (prepared once per connection and reused).
+/// The datacenter data store on a SQLite file (WAL). Same schema as <see cref="PostgresDataStore"/>, one row per
+/// reading or frame (a batch record is stored as its readings). One connection, calls serialized by a lock
+/// (thread-safe). Each <see cref="Store"/> is one immediate transaction of single-row inserts through one statement
+/// prepared once per connection; a batch record's common columns are bound once and only its readings' sequence,
+/// timestamp and values per row. New files get a WITHOUT ROWID table: the rows live in the primary-key b-tree
+/// (device, kind, seq), one b-tree insert per reading instead of two, and per-device range queries read it directly.
 /// </summary>
 public sealed class SqliteDataStore : IDataStore
 {
@@ -43,7 +46,7 @@ public sealed class SqliteDataStore : IDataStore
                 pred_served_by TEXT NULL,
                 pred_escalated INT NULL,
                 pred_note SMALLINT NULL,
-                PRIMARY KEY (device, kind, seq));
+                PRIMARY KEY (device, kind, seq)) WITHOUT ROWID;
             CREATE TABLE IF NOT EXISTS edges (
                 edge TEXT PRIMARY KEY,
                 last_stored_at BIGINT NOT NULL,
@@ -66,7 +69,7 @@ public sealed class SqliteDataStore : IDataStore
             // one prepared single-row statement, bound by position through SQLite's own API (Microsoft.Data.Sqlite's
             // per-parameter name lookup and boxing cost more than the insert itself), inside this transaction
             var stored = InsertRaw(edge, nowMs, records);
-            var duplicates = records.Count - stored;
+            var duplicates = DataStoreCodec.Readings(records) - stored;
             using (var update = _connection.CreateCommand())
             {
                 update.Transaction = tx;
@@ -101,17 +104,15 @@ public sealed class SqliteDataStore : IDataStore
             _rawInsert = stmt;
         }
         var st = _rawInsert;
-        var stored = 0;
+        var before = SQLitePCL.raw.sqlite3_total_changes(db);
         foreach (var r in records)
         {
+            // bindings survive sqlite3_reset: a batch record's common columns are bound once for all its readings
             SQLitePCL.raw.sqlite3_bind_text(st, 1, r.DeviceId.Value);
             SQLitePCL.raw.sqlite3_bind_int64(st, 2, (int)r.Kind);
-            SQLitePCL.raw.sqlite3_bind_int64(st, 3, r.Sequence);
-            SQLitePCL.raw.sqlite3_bind_int64(st, 4, r.Timestamp);
             SQLitePCL.raw.sqlite3_bind_int64(st, 5, (int)r.Priority);
             SQLitePCL.raw.sqlite3_bind_text(st, 6, edge);
             SQLitePCL.raw.sqlite3_bind_int64(st, 7, nowMs);
-            SQLitePCL.raw.sqlite3_bind_blob(st, 8, DataStoreCodec.EncodeFloats(r.Values));
             SQLitePCL.raw.sqlite3_bind_blob(st, 9, r.Pixels ?? []);
             SQLitePCL.raw.sqlite3_bind_int64(st, 10, r.Label);
             var p = r.Prediction;
@@ -129,12 +130,17 @@ public sealed class SqliteDataStore : IDataStore
                 SQLitePCL.raw.sqlite3_bind_int64(st, 16, p.Escalated ? 1 : 0);
                 SQLitePCL.raw.sqlite3_bind_int64(st, 17, (int)p.Note);
             }
-            var rc = SQLitePCL.raw.sqlite3_step(st);
-            SQLitePCL.raw.sqlite3_reset(st);
-            if (rc != SQLitePCL.raw.SQLITE_DONE) Check(rc, db);
-            stored += SQLitePCL.raw.sqlite3_changes(db);
+            for (var i = 0; i < r.Count; i++)
+            {
+                SQLitePCL.raw.sqlite3_bind_int64(st, 3, r.SequenceAt(i));
+                SQLitePCL.raw.sqlite3_bind_int64(st, 4, r.TimestampAt(i));
+                SQLitePCL.raw.sqlite3_bind_blob(st, 8, DataStoreCodec.FloatBytes(r.ValuesAt(i)));
+                var rc = SQLitePCL.raw.sqlite3_step(st);
+                SQLitePCL.raw.sqlite3_reset(st);
+                if (rc != SQLitePCL.raw.SQLITE_DONE) Check(rc, db);
+            }
         }
-        return stored;
+        return SQLitePCL.raw.sqlite3_total_changes(db) - before;
     }
 
     private static void Check(int rc, SQLitePCL.sqlite3 db)

@@ -15,6 +15,14 @@ namespace EdgeActors.Actors.Sync;
 /// <see cref="OutboxFullPolicy.RejectNew"/> it fits into the free space; with <see cref="OutboxFullPolicy.OverwriteOldest"/>
 /// it fits into MaxBytes, deleting the oldest Routine records first, then the oldest of any priority, to make room.
 /// </para>
+/// <para>
+/// Rows are records: one reading or frame, or a batch record (<see cref="SyncRecord.Sequences"/>: the accepted readings
+/// of one telemetry batch of one device and one priority) whose readings column <c>n</c> says how many readings it holds.
+/// Refusals are a tail of the readings (a batch record that does not fit whole is cut: its longest fitting prefix is
+/// kept); overwrites delete whole records; every count this class reports (<see cref="AppendResult"/>,
+/// <see cref="OutboxStats"/>, <see cref="ExpireTtl"/>, <see cref="Waiting"/>) is in readings, except
+/// <see cref="OutboxStats.BacklogRecords"/>. <see cref="Remove"/> is one set-based DELETE.
+/// </para>
 /// </summary>
 public sealed class SqliteOutbox : IOutbox
 {
@@ -24,9 +32,10 @@ public sealed class SqliteOutbox : IOutbox
     private readonly OutboxSettings _settings;
     private readonly SqliteConnection _db;
     private readonly SqliteCommand _insert;
-    private readonly SqliteCommand _deleteById;
+    private readonly SqliteCommand _deleteIds;
     private readonly SqliteCommand _streamRows;
-    private long _count;
+    private long _count; // readings
+    private long _rows;
     private long _bytes;
     private bool _disposed;
 
@@ -42,6 +51,7 @@ public sealed class SqliteOutbox : IOutbox
         _db = SqliteFiles.OpenDedicated(DatabasePath, $"""
                 PRAGMA journal_mode = WAL;
                 PRAGMA synchronous = {(_settings.SynchronousFull ? "FULL" : "NORMAL")};
+                PRAGMA wal_autocheckpoint = 16384; -- 64 MiB of WAL between checkpoints: fewer checkpoint fsyncs in the writer's lane
                 CREATE TABLE IF NOT EXISTS outbox (
                     id INTEGER PRIMARY KEY AUTOINCREMENT,
                     device TEXT NOT NULL,
@@ -51,26 +61,35 @@ public sealed class SqliteOutbox : IOutbox
                     priority INT NOT NULL,
                     bytes INT NOT NULL,
                     created_at INTEGER NOT NULL,
-                    payload BLOB NOT NULL);
+                    payload BLOB NOT NULL,
+                    n INT NOT NULL DEFAULT 1);
                 CREATE INDEX IF NOT EXISTS ix_outbox_stream ON outbox (device, kind);
                 CREATE TABLE IF NOT EXISTS counters (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
                 INSERT OR IGNORE INTO counters (name, value) VALUES ('synced', 0), ('expired', 0), ('overwritten', 0), ('refused', 0);
                 """);
         try
         {
+            // an outbox written before batch records had no readings column: every row of it is one reading
+            using (var columns = _db.CreateCommand())
+            {
+                columns.CommandText = "SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'n'";
+                if (Convert.ToInt64(columns.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) == 0)
+                    Exec("ALTER TABLE outbox ADD COLUMN n INT NOT NULL DEFAULT 1");
+            }
             using (var init = _db.CreateCommand())
             {
-                init.CommandText = "SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM outbox";
+                init.CommandText = "SELECT COUNT(*), COALESCE(SUM(bytes), 0), COALESCE(SUM(n), 0) FROM outbox";
                 using var r = init.ExecuteReader();
                 r.Read();
-                _count = r.GetInt64(0);
+                _rows = r.GetInt64(0);
                 _bytes = r.GetInt64(1);
+                _count = r.GetInt64(2);
             }
 
             _insert = _db.CreateCommand();
             _insert.CommandText = """
-                INSERT INTO outbox (device, kind, seq, ts, priority, bytes, created_at, payload)
-                VALUES ($device, $kind, $seq, $ts, $priority, $bytes, $created, $payload)
+                INSERT INTO outbox (device, kind, seq, ts, priority, bytes, created_at, payload, n)
+                VALUES ($device, $kind, $seq, $ts, $priority, $bytes, $created, $payload, $n)
                 """;
             _insert.Parameters.Add("$device", SqliteType.Text);
             _insert.Parameters.Add("$kind", SqliteType.Integer);
@@ -80,14 +99,18 @@ public sealed class SqliteOutbox : IOutbox
             _insert.Parameters.Add("$bytes", SqliteType.Integer);
             _insert.Parameters.Add("$created", SqliteType.Integer);
             _insert.Parameters.Add("$payload", SqliteType.Blob);
+            _insert.Parameters.Add("$n", SqliteType.Integer);
 
-            _deleteById = _db.CreateCommand();
-            _deleteById.CommandText = "DELETE FROM outbox WHERE id = $id RETURNING bytes";
-            _deleteById.Parameters.Add("$id", SqliteType.Integer);
+            // set-based: the ids go in as one JSON array
+            _deleteIds = _db.CreateCommand();
+            _deleteIds.CommandText = """
+                DELETE FROM outbox WHERE id IN (SELECT value FROM json_each($ids)) RETURNING bytes, n
+                """;
+            _deleteIds.Parameters.Add("$ids", SqliteType.Text);
 
             _streamRows = _db.CreateCommand();
             _streamRows.CommandText = """
-                SELECT id, seq, ts, priority, bytes, created_at, payload FROM outbox
+                SELECT id, seq, ts, priority, bytes, created_at, payload, n FROM outbox
                 WHERE device = $device AND kind = $kind ORDER BY id LIMIT $n
                 """;
             _streamRows.Parameters.Add("$device", SqliteType.Text);
@@ -113,31 +136,53 @@ public sealed class SqliteOutbox : IOutbox
 
         var payloads = new byte[records.Count][];
         var sizes = new int[records.Count];
+        var kept = new SyncRecord[records.Count];
         var budget = _settings.Policy == OutboxFullPolicy.RejectNew ? _settings.MaxBytes - _bytes : _settings.MaxBytes;
         long accepted = 0;
         var n = 0;
+        var readings = 0;
+        var total = 0;
+        for (var i = 0; i < records.Count; i++) total += records[i].Count;
         for (; n < records.Count; n++)
         {
-            var payload = RecordCodec.Encode(records[n]);
-            var size = SizeOf(records[n], payload.Length);
-            if (accepted + size > budget) break; // this one and all after it are refused (the tail)
+            var record = records[n];
+            var payload = RecordCodec.Encode(record);
+            var size = SizeOf(record, payload.Length);
+            if (accepted + size > budget)
+            {
+                // this one and all after it are refused (the tail); of a batch record, the longest prefix of its
+                // readings that fits is still kept, so exactly a tail of the readings is refused
+                if (record.IsBatch && FitPrefix(record, budget - accepted) is { } prefix)
+                {
+                    kept[n] = prefix.Record;
+                    payloads[n] = prefix.Payload;
+                    sizes[n] = prefix.Size;
+                    accepted += prefix.Size;
+                    readings += prefix.Record.Count;
+                    n++;
+                }
+                break;
+            }
+            kept[n] = record;
             payloads[n] = payload;
             sizes[n] = size;
             accepted += size;
+            readings += record.Count;
         }
-        var refused = records.Count - n;
+        var refused = total - readings;
 
         using var tx = _db.BeginTransaction(deferred: false);
         var overwritten = 0;
+        var overwrittenRows = 0;
         long freed = 0;
         var deficit = _bytes + accepted - _settings.MaxBytes;
-        if (deficit > 0) (overwritten, freed) = DeleteOldest(tx, deficit);
+        if (deficit > 0) (overwrittenRows, overwritten, freed) = DeleteOldest(tx, deficit);
 
         _insert.Transaction = tx;
         var p = _insert.Parameters;
         for (var i = 0; i < n; i++)
         {
-            var r = records[i];
+            var r = kept[i];
             p[0].Value = r.DeviceId.Value ?? "";
             p[1].Value = (int)r.Kind;
             p[2].Value = r.Sequence;
@@ -146,20 +191,48 @@ public sealed class SqliteOutbox : IOutbox
             p[5].Value = sizes[i];
             p[6].Value = nowMs;
             p[7].Value = payloads[i];
+            p[8].Value = r.Count;
             _insert.ExecuteNonQuery();
         }
         AddCounters(tx, overwritten: overwritten, refused: refused);
         tx.Commit();
         Transactions++;
-        _count += n - overwritten;
+        _count += readings - overwritten;
+        _rows += n - overwrittenRows;
         _bytes += accepted - freed;
-        return new AppendResult(n, refused, overwritten);
+        return new AppendResult(readings, refused, overwritten);
     }
 
-    /// <summary>Deletes the oldest Routine rows, then the oldest of any priority, until at least <paramref name="need"/> bytes are freed.</summary>
-    private (int Rows, long Bytes) DeleteOldest(SqliteTransaction tx, long need)
+    /// <summary>The first readings of batch record <paramref name="r"/> that fit into <paramref name="room"/> bytes (null: none).</summary>
+    private static (SyncRecord Record, byte[] Payload, int Size)? FitPrefix(SyncRecord r, long room)
+    {
+        (SyncRecord, byte[], int)? best = null;
+        int lo = 1, hi = r.Count - 1; // the whole record did not fit
+        while (lo <= hi)
+        {
+            var k = lo + (hi - lo) / 2;
+            var c = r.Channels;
+            var prefix = SyncRecord.Readings(r.DeviceId, r.Priority, r.Sequences![..k], r.Timestamps![..k], r.Values[..(k * c)]);
+            var payload = RecordCodec.Encode(prefix);
+            var size = SizeOf(prefix, payload.Length);
+            if (size <= room)
+            {
+                best = (prefix, payload, size);
+                lo = k + 1;
+            }
+            else hi = k - 1;
+        }
+        return best;
+    }
+
+    /// <summary>
+    /// Deletes the oldest Routine rows, then the oldest of any priority, until at least <paramref name="need"/> bytes
+    /// are freed; returns the rows, the readings they held and their bytes.
+    /// </summary>
+    private (int Rows, int Readings, long Bytes) DeleteOldest(SqliteTransaction tx, long need)
     {
         var rows = 0;
+        var readings = 0;
         long freed = 0;
         foreach (var where in new[] { "WHERE priority = 0", "" })
         {
@@ -178,37 +251,50 @@ public sealed class SqliteOutbox : IOutbox
                     }
                 }
                 if (victims.Count == 0) break;
-                DeleteIds(tx, victims);
-                rows += victims.Count;
+                var (deleted, n, _) = DeleteIds(tx, victims);
+                rows += deleted;
+                readings += n;
             }
         }
-        return (rows, freed);
+        return (rows, readings, freed);
     }
 
-    private (int Rows, long Bytes) DeleteIds(SqliteTransaction tx, IEnumerable<long> ids)
+    /// <summary>One DELETE for all <paramref name="ids"/> (those still there): rows, readings and bytes deleted.</summary>
+    private (int Rows, int Readings, long Bytes) DeleteIds(SqliteTransaction tx, IEnumerable<long> ids)
     {
-        _deleteById.Transaction = tx;
-        var rows = 0;
-        long bytes = 0;
+        var json = new StringBuilder("[");
         foreach (var id in ids)
         {
-            _deleteById.Parameters[0].Value = id;
-            using var r = _deleteById.ExecuteReader();
-            if (r.Read())
-            {
-                rows++;
-                bytes += r.GetInt64(0);
-            }
+            if (json.Length > 1) json.Append(',');
+            json.Append(id.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
-        return (rows, bytes);
+        json.Append(']');
+        _deleteIds.Transaction = tx;
+        _deleteIds.Parameters[0].Value = json.ToString();
+        var rows = 0;
+        var readings = 0;
+        long bytes = 0;
+        using var r = _deleteIds.ExecuteReader();
+        while (r.Read())
+        {
+            rows++;
+            bytes += r.GetInt64(0);
+            readings += r.GetInt32(1);
+        }
+        return (rows, readings, bytes);
     }
 
+    /// <summary>
+    /// <paramref name="max"/> counts readings: records are taken whole while their readings fit, and the first record
+    /// is always taken (a batch record larger than <paramref name="max"/> still goes, alone).
+    /// </summary>
     public IReadOnlyList<OutboxEntry> Peek(int max, IReadOnlySet<long> inFlight)
     {
         ThrowIfDisposed();
         ArgumentNullException.ThrowIfNull(inFlight);
         var result = new List<OutboxEntry>(Math.Max(0, Math.Min(max, 4096)));
-        if (max <= 0 || _count == 0) return result;
+        if (max <= 0 || _rows == 0) return result;
+        var taken = 0;
 
         var streams = new List<(string Device, int Kind)>();
         using (var q = _db.CreateCommand())
@@ -222,21 +308,29 @@ public sealed class SqliteOutbox : IOutbox
         }
 
         _streamRows.Transaction = null;
+        var full = false;
         foreach (var (device, kind) in streams)
         {
-            if (result.Count >= max) break;
+            if (full || taken >= max) break;
             _streamRows.Parameters[0].Value = device;
             _streamRows.Parameters[1].Value = kind;
-            _streamRows.Parameters[2].Value = max - result.Count;
+            _streamRows.Parameters[2].Value = max - taken; // rows: each holds at least one reading
             using var r = _streamRows.ExecuteReader();
             var id = new DeviceId(device);
             while (r.Read())
             {
                 var rowId = r.GetInt64(0);
                 if (inFlight.Contains(rowId)) break; // a stream never overtakes its own in-flight records
+                var readings = r.GetInt32(7);
+                if (taken > 0 && taken + readings > max)
+                {
+                    full = true; // a later, smaller record of another stream must not overtake this one's place either
+                    break;
+                }
                 var record = RecordCodec.Decode(id, (RecordKind)kind, r.GetInt64(1), r.GetInt64(2), (SyncPriority)r.GetInt32(3),
                     (byte[])r.GetValue(6));
                 result.Add(new OutboxEntry(rowId, record, r.GetInt32(4), r.GetInt64(5)));
+                taken += readings;
             }
         }
         return result;
@@ -248,11 +342,12 @@ public sealed class SqliteOutbox : IOutbox
         ArgumentNullException.ThrowIfNull(ids);
         if (ids.Count == 0) return;
         using var tx = _db.BeginTransaction(deferred: false);
-        var (rows, bytes) = DeleteIds(tx, ids);
-        AddCounters(tx, synced: rows);
+        var (rows, readings, bytes) = DeleteIds(tx, ids);
+        AddCounters(tx, synced: readings);
         tx.Commit();
         Transactions++;
-        _count -= rows;
+        _rows -= rows;
+        _count -= readings;
         _bytes -= bytes;
     }
 
@@ -261,12 +356,13 @@ public sealed class SqliteOutbox : IOutbox
         ThrowIfDisposed();
         using var tx = _db.BeginTransaction(deferred: false);
         var rows = 0;
+        var readings = 0;
         long bytes = 0;
         foreach (var kind in new[] { RecordKind.Telemetry, RecordKind.Frame })
         {
             using var del = _db.CreateCommand();
             del.Transaction = tx;
-            del.CommandText = "DELETE FROM outbox WHERE kind = $kind AND created_at <= $cutoff RETURNING bytes";
+            del.CommandText = "DELETE FROM outbox WHERE kind = $kind AND created_at <= $cutoff RETURNING bytes, n";
             del.Parameters.AddWithValue("$kind", (int)kind);
             del.Parameters.AddWithValue("$cutoff", nowMs - (long)_settings.TtlFor(kind).TotalMilliseconds);
             using var r = del.ExecuteReader();
@@ -274,14 +370,16 @@ public sealed class SqliteOutbox : IOutbox
             {
                 rows++;
                 bytes += r.GetInt64(0);
+                readings += r.GetInt32(1);
             }
         }
-        AddCounters(tx, expired: rows);
+        AddCounters(tx, expired: readings);
         tx.Commit();
         Transactions++;
-        _count -= rows;
+        _rows -= rows;
+        _count -= readings;
         _bytes -= bytes;
-        return rows;
+        return readings;
     }
 
     public KindHistory Waiting(DeviceId device, RecordKind kind, int max)
@@ -290,23 +388,29 @@ public sealed class SqliteOutbox : IOutbox
         long n;
         using (var q = _db.CreateCommand())
         {
-            q.CommandText = "SELECT COUNT(*) FROM outbox WHERE device = $device AND kind = $kind";
+            q.CommandText = "SELECT COALESCE(SUM(n), 0) FROM outbox WHERE device = $device AND kind = $kind";
             q.Parameters.AddWithValue("$device", device.Value);
             q.Parameters.AddWithValue("$kind", (int)kind);
             n = Convert.ToInt64(q.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture);
         }
         if (n == 0 || max <= 0) return new KindHistory(n, []);
-        var list = new List<long>();
+        // newest records first until max distinct sequences are known (a batch record's sequences come from its payload;
+        // a device's sequences grow with its records, so the latest max are among the newest rows)
+        var seen = new HashSet<long>();
         using (var q = _db.CreateCommand())
         {
-            q.CommandText = "SELECT DISTINCT seq FROM outbox WHERE device = $device AND kind = $kind ORDER BY seq DESC LIMIT $max";
+            q.CommandText = "SELECT seq, n, payload FROM outbox WHERE device = $device AND kind = $kind ORDER BY id DESC";
             q.Parameters.AddWithValue("$device", device.Value);
             q.Parameters.AddWithValue("$kind", (int)kind);
-            q.Parameters.AddWithValue("$max", max);
             using var r = q.ExecuteReader();
-            while (r.Read()) list.Add(r.GetInt64(0));
+            while (seen.Count < max && r.Read())
+            {
+                if (r.GetInt32(1) <= 1 && !RecordCodec.IsBatch((byte[])r.GetValue(2))) seen.Add(r.GetInt64(0));
+                else foreach (var seq in RecordCodec.BatchSequences((byte[])r.GetValue(2))) seen.Add(seq);
+            }
         }
-        list.Reverse();
+        var list = seen.Order().ToList();
+        if (list.Count > max) list.RemoveRange(0, list.Count - max);
         return new KindHistory(n, list.ToArray());
     }
 
@@ -355,7 +459,7 @@ public sealed class SqliteOutbox : IOutbox
             while (r.Read()) counters[r.GetString(0)] = r.GetInt64(1);
         }
         return new OutboxStats(_count, _bytes, oldest, counters.GetValueOrDefault("synced"), counters.GetValueOrDefault("expired"),
-            counters.GetValueOrDefault("overwritten"), counters.GetValueOrDefault("refused"));
+            counters.GetValueOrDefault("overwritten"), counters.GetValueOrDefault("refused")) { BacklogRecords = _rows };
     }
 
     private void AddCounters(SqliteTransaction tx, long synced = 0, long expired = 0, long overwritten = 0, long refused = 0)
@@ -389,7 +493,7 @@ public sealed class SqliteOutbox : IOutbox
         if (_disposed) return;
         _disposed = true;
         _insert.Dispose();
-        _deleteById.Dispose();
+        _deleteIds.Dispose();
         _streamRows.Dispose();
         _db.Dispose();
     }
@@ -400,11 +504,20 @@ public sealed class SqliteOutbox : IOutbox
 /// <c>[i32 nValues][f32 × n][i32 nPixels][u8 × n][i32 label][u8 hasPrediction]</c> then, if present,
 /// <c>[i32 label][f32 confidence][str model][i32 version][str servedBy][u8 escalated][u8 note]</c>, str = i32 length + UTF-8.
 /// Floats are copied bit-exactly (NaN payloads included).
+/// <para>
+/// A batch record (<see cref="SyncRecord.Sequences"/>) is encoded instead as <c>[i32 -1][i32 count][i32 channels]</c>,
+/// the sequences and then the timestamps each as <c>[i64 first]</c> followed by <c>count - 1</c> zigzag varint deltas
+/// (consecutive sequences and evenly spaced timestamps take one or two bytes), then <c>[f32 × count × channels]</c>.
+/// The leading -1 (never a value count) tells the two apart, so rows written before batch records still decode.
+/// </para>
 /// </summary>
 internal static class RecordCodec
 {
+    private const int BatchMarker = -1;
+
     public static byte[] Encode(SyncRecord r)
     {
+        if (r.IsBatch) return EncodeBatch(r);
         var values = r.Values ?? [];
         var pixels = r.Pixels ?? [];
         var p = r.Prediction;
@@ -446,8 +559,109 @@ internal static class RecordCodec
         return s[(4 + n)..];
     }
 
+    private static byte[] EncodeBatch(SyncRecord r)
+    {
+        var seqs = r.Sequences!;
+        var ts = r.Timestamps!;
+        var values = r.Values ?? [];
+        var n = seqs.Length;
+        var channels = r.Channels;
+        var buf = new byte[12 + 2 * (8 + 10 * (n - 1)) + 4 * values.Length];
+        var s = buf.AsSpan();
+        BinaryPrimitives.WriteInt32LittleEndian(s, BatchMarker);
+        BinaryPrimitives.WriteInt32LittleEndian(s[4..], n);
+        BinaryPrimitives.WriteInt32LittleEndian(s[8..], channels);
+        var pos = 12;
+        pos = WriteDeltas(buf, pos, seqs);
+        pos = WriteDeltas(buf, pos, ts);
+        if (BitConverter.IsLittleEndian) System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(buf.AsSpan(pos));
+        else
+            for (var i = 0; i < values.Length; i++)
+                BinaryPrimitives.WriteInt32LittleEndian(buf.AsSpan(pos + 4 * i), BitConverter.SingleToInt32Bits(values[i]));
+        pos += 4 * values.Length;
+        return pos == buf.Length ? buf : buf.AsSpan(0, pos).ToArray();
+    }
+
+    private static int WriteDeltas(byte[] buf, int pos, long[] values)
+    {
+        BinaryPrimitives.WriteInt64LittleEndian(buf.AsSpan(pos), values[0]);
+        pos += 8;
+        for (var i = 1; i < values.Length; i++)
+        {
+            var d = unchecked(values[i] - values[i - 1]);
+            var z = (ulong)((d << 1) ^ (d >> 63));
+            while (z >= 0x80)
+            {
+                buf[pos++] = (byte)(z | 0x80);
+                z >>= 7;
+            }
+            buf[pos++] = (byte)z;
+        }
+        return pos;
+    }
+
+    private static long[] ReadDeltas(ref ReadOnlySpan<byte> s, int n)
+    {
+        if (s.Length < 8) throw new InvalidDataException("outbox payload is corrupt (truncated batch)");
+        var result = new long[n];
+        result[0] = BinaryPrimitives.ReadInt64LittleEndian(s);
+        var pos = 8;
+        for (var i = 1; i < n; i++)
+        {
+            ulong z = 0;
+            var shift = 0;
+            while (true)
+            {
+                if (pos >= s.Length || shift > 63) throw new InvalidDataException("outbox payload is corrupt (bad varint)");
+                var b = s[pos++];
+                z |= (ulong)(b & 0x7F) << shift;
+                if (b < 0x80) break;
+                shift += 7;
+            }
+            result[i] = unchecked(result[i - 1] + ((long)(z >> 1) ^ -(long)(z & 1)));
+        }
+        s = s[pos..];
+        return result;
+    }
+
+    /// <summary>True when <paramref name="payload"/> is a batch record's.</summary>
+    public static bool IsBatch(ReadOnlySpan<byte> payload) =>
+        payload.Length >= 4 && BinaryPrimitives.ReadInt32LittleEndian(payload) == BatchMarker;
+
+    /// <summary>The sequences of a batch record's payload.</summary>
+    public static long[] BatchSequences(ReadOnlySpan<byte> s)
+    {
+        var (n, _) = BatchHeader(ref s);
+        return ReadDeltas(ref s, n);
+    }
+
+    private static (int Count, int Channels) BatchHeader(ref ReadOnlySpan<byte> s)
+    {
+        if (!IsBatch(s) || s.Length < 12) throw new InvalidDataException("outbox payload is not a batch record");
+        var n = BinaryPrimitives.ReadInt32LittleEndian(s[4..]);
+        var channels = BinaryPrimitives.ReadInt32LittleEndian(s[8..]);
+        if (n < 1 || channels < 0 || (long)n * channels * 4 > s.Length) throw new InvalidDataException($"outbox payload is corrupt (batch of {n} x {channels})");
+        s = s[12..];
+        return (n, channels);
+    }
+
+    private static SyncRecord DecodeBatch(DeviceId device, SyncPriority priority, ReadOnlySpan<byte> s)
+    {
+        var (n, channels) = BatchHeader(ref s);
+        var seqs = ReadDeltas(ref s, n);
+        var ts = ReadDeltas(ref s, n);
+        var count = n * channels;
+        if (s.Length != 4 * count) throw new InvalidDataException($"outbox payload is corrupt ({s.Length} bytes for {count} values)");
+        var values = new float[count];
+        if (BitConverter.IsLittleEndian) s.CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        else
+            for (var i = 0; i < count; i++) values[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadInt32LittleEndian(s[(4 * i)..]));
+        return SyncRecord.Readings(device, priority, seqs, ts, values);
+    }
+
     public static SyncRecord Decode(DeviceId device, RecordKind kind, long seq, long ts, SyncPriority priority, ReadOnlySpan<byte> s)
     {
+        if (IsBatch(s)) return DecodeBatch(device, priority, s);
         var nValues = ReadLength(ref s, 4);
         var values = new float[nValues];
         for (var i = 0; i < nValues; i++)

@@ -20,7 +20,8 @@ public sealed record SyncSenderSettings
 {
     public SyncMode Mode { get; init; } = SyncMode.Periodic;
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(1);
-    public int BatchRecords { get; init; } = 1000;
+    /// <summary>Readings per <see cref="SyncBatch"/> at most (whole outbox records; a batch record counts its readings).</summary>
+    public int BatchRecords { get; init; } = 20_000;
     /// <summary>N sinks a batch goes to (N &gt; 1: SendToAll), W distinct acks make it done.</summary>
     public int Replicas { get; init; } = 1;
     public int WriteQuorum { get; init; } = 1;
@@ -251,7 +252,16 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
     private void HandlePeeked(W.Peeked p)
     {
         _peekPending = false;
-        _moreWaiting = p.Entries.Count >= _settings.BatchRecords;
+        // a peek is at most BatchRecords readings of whole records: it was full (keep draining) when not even another
+        // record as large as its largest would have fitted
+        long readings = 0;
+        var largest = 0;
+        foreach (var e in p.Entries)
+        {
+            readings += e.Record.Count;
+            largest = Math.Max(largest, e.Record.Count);
+        }
+        _moreWaiting = p.Entries.Count > 0 && readings + largest > _settings.BatchRecords;
         if (p.Entries.Count == 0) return;
         var id = ++_nextBatchId;
         if (_nextToSend == 0) _nextToSend = id;
@@ -413,7 +423,7 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         var oldest = s.Backlog > 0 && s.OldestCreatedAtMs > 0 ? Math.Max(0, now - s.OldestCreatedAtMs) : 0;
         var status = new SyncStatus(_edge, s.Backlog, s.BacklogBytes, oldest, s.Synced, s.ExpiredByTtl, s.Overwritten, s.Refused,
-            _sinks.Values.OrderBy(p => p.Sink, StringComparer.Ordinal).Select(p => p.ToWire()).ToArray());
+            _sinks.Values.OrderBy(p => p.Sink, StringComparer.Ordinal).Select(p => p.ToWire()).ToArray()) { BacklogRecords = s.BacklogRecords };
         foreach (var w in _statusWaiters) w.Tell(status);
         _statusWaiters.Clear();
     }

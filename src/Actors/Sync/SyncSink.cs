@@ -8,8 +8,12 @@ using EdgeActors.Messages.Serialization;
 
 namespace EdgeActors.Actors.Sync;
 
-/// <summary>Limits of one sink: batches beyond them are rejected before anything is decoded.</summary>
-public sealed record SyncSinkSettings(int MaxRecordsPerBatch = 10_000, int MaxRawBytes = 64 * 1024 * 1024)
+/// <summary>
+/// Limits of one sink: batches beyond them are rejected before anything is decoded. <c>MaxRecordsPerBatch</c> counts
+/// wire records (a batch record is one); it is at least the senders' batch-records (readings per batch, so also the
+/// most records a batch can hold), or a backlog of single-reading records or frames could never be synced.
+/// </summary>
+public sealed record SyncSinkSettings(int MaxRecordsPerBatch = 20_000, int MaxRawBytes = 64 * 1024 * 1024)
 {
     /// <summary>Batches waiting for the store beyond this many are rejected ("sink busy"); the edge resends after backoff.</summary>
     public int MaxQueuedBatches { get; init; } = 64;

@@ -181,6 +181,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                     w.VarI(p.Acked);
                     w.VarI(p.Failures);
                 }
+                w.VarI(ss.BacklogRecords);
                 break;
             case Infer inf:
                 w.String(inf.Model);
@@ -587,7 +588,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         var n = r.Count(5); // sink string, four varints
         var sinks = new SinkProgress[n];
         for (var i = 0; i < n; i++) sinks[i] = new SinkProgress(r.String(), r.VarI(), r.VarI(), r.VarI(), r.VarI());
-        return new SyncStatus(edge, backlog, backlogBytes, oldest, synced, expired, overwritten, refused, sinks);
+        return new SyncStatus(edge, backlog, backlogBytes, oldest, synced, expired, overwritten, refused, sinks) { BacklogRecords = r.VarI() };
     }
 
     private static DeviceState ReadDeviceState(ref BinReader r)

@@ -43,27 +43,55 @@ public static class SyncCodec
         return records;
     }
 
+    /// <summary>Set in the kind byte of a batch record: its sequences and timestamps follow the priority.</summary>
+    private const byte BatchFlag = 0x80;
+
     internal static void WriteRecord(BinWriter w, SyncRecord r)
     {
         w.String(r.DeviceId.Value);
-        w.Byte((byte)r.Kind);
+        w.Byte((byte)((byte)r.Kind | (r.IsBatch ? BatchFlag : 0)));
         w.VarI(r.Sequence);
         w.VarI(r.Timestamp);
         w.Byte((byte)r.Priority);
+        if (r.IsBatch)
+        {
+            w.DeltaLongs(r.Sequences!);
+            w.DeltaLongs(r.Timestamps!);
+        }
         w.Floats(r.Values ?? []);
         w.Bytes(r.Pixels ?? []);
         w.Int(r.Label);
         EdgeSerializer.WritePrediction(w, r.Prediction);
     }
 
-    internal static SyncRecord ReadRecord(ref BinReader r) =>
-        new(new DeviceId(r.String()),
-            r.Enum<RecordKind>(b => System.Enum.IsDefined(typeof(RecordKind), b)),
-            r.VarI(),
-            r.VarI(),
-            r.Enum<SyncPriority>(b => System.Enum.IsDefined(typeof(SyncPriority), b)),
-            r.Floats(),
-            r.Bytes(),
-            r.Int(),
-            EdgeSerializer.ReadPrediction(ref r));
+    internal static SyncRecord ReadRecord(ref BinReader r)
+    {
+        var device = new DeviceId(r.String());
+        var kindByte = r.Byte();
+        var batch = (kindByte & BatchFlag) != 0;
+        var kindValue = (byte)(kindByte & ~BatchFlag);
+        if (!System.Enum.IsDefined(typeof(RecordKind), kindValue)) throw new SerializationException($"sync record: unknown kind {kindByte}");
+        var kind = (RecordKind)kindValue;
+        var seq = r.VarI();
+        var ts = r.VarI();
+        var priority = r.Enum<SyncPriority>(b => System.Enum.IsDefined(typeof(SyncPriority), b));
+        long[]? sequences = null, timestamps = null;
+        if (batch)
+        {
+            sequences = r.DeltaLongs();
+            timestamps = r.DeltaLongs();
+            if (kind != RecordKind.Telemetry) throw new SerializationException("sync record: a batch record must be telemetry");
+            if (sequences.Length == 0 || timestamps.Length != sequences.Length)
+                throw new SerializationException($"sync record: batch of {sequences.Length} sequences and {timestamps.Length} timestamps");
+            if (sequences[0] != seq || timestamps[0] != ts) throw new SerializationException("sync record: batch header disagrees with its first reading");
+        }
+        var values = r.Floats();
+        if (sequences is not null && values.Length % sequences.Length != 0)
+            throw new SerializationException($"sync record: {values.Length} values are not {sequences.Length} readings × channels");
+        return new SyncRecord(device, kind, seq, ts, priority, values, r.Bytes(), r.Int(), EdgeSerializer.ReadPrediction(ref r))
+        {
+            Sequences = sequences,
+            Timestamps = timestamps,
+        };
+    }
 }

@@ -26,7 +26,7 @@ public static class BenchSync
     }
 
     /// <summary>One store stage: through the sink actor, and the same store called directly (no actor, no decode).</summary>
-    public sealed record StoreResult(StageResult Actor, StageResult Direct, double CompressionRatio, double PayloadBytesPerRecord);
+    public sealed record StoreResult(StageResult Actor, StageResult Direct, double CompressionRatio, double PayloadBytesPerRecord, double ReadingsPerRecord);
 
     public sealed record Result(StageResult Outbox, StoreResult Sqlite, StoreResult? Postgres, string? PostgresNote);
 
@@ -37,7 +37,7 @@ public static class BenchSync
 
     public static async Task<int> RunAsync(CliArgs args)
     {
-        var o = new Options(args.Int("records", 200_000), args.Int("batch", 1000), args.Int("writers", 20), args.Int("write-batch", 100),
+        var o = new Options(args.Int("records", 1_000_000), args.Int("batch", 20_000), args.Int("writers", 20), args.Int("write-batch", 100),
             args.Get("postgres") ?? NonEmpty(Environment.GetEnvironmentVariable(PostgresEnv)) ?? NonEmpty(Environment.GetEnvironmentVariable(PostgresBenchEnv)));
         var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
         var write = !args.Flag("no-write");
@@ -55,14 +55,14 @@ public static class BenchSync
 
     public static async Task<Result> RunSyncAsync(Options o)
     {
-        Console.WriteLine($"bench sync: {o.Records:N0} telemetry records ({Channels} channels) per stage; {Environment.ProcessorCount} cores, .NET {Environment.Version}");
+        Console.WriteLine($"bench sync: {o.Records:N0} telemetry readings ({Channels} channels, in batch records of {o.WriteBatch}) per stage; {Environment.ProcessorCount} cores, .NET {Environment.Version}");
         var dir = Path.Combine(Path.GetTempPath(), "edgeactors-bench-sync-" + Guid.NewGuid().ToString("N")[..8]);
         Directory.CreateDirectory(dir);
         using var system = ActorSystem.Create("bench-sync", ConfigurationFactory.ParseString("akka.loglevel = WARNING").WithFallback(EdgeSerialization.Config));
         try
         {
             var outbox = await OutboxStageAsync(system, o, dir);
-            Console.WriteLine(Inv($"  outbox  sqlite  : {outbox.Records,10:N0} records in {outbox.Seconds,6:0.00}s = {outbox.PerSecond,10:N0} readings/s ({outbox.Transactions:N0} transactions, {o.Writers} writers x {o.WriteBatch}-record writes, 2 outstanding each)"));
+            Console.WriteLine(Inv($"  outbox  sqlite  : {outbox.Records,10:N0} readings in {outbox.Seconds,6:0.00}s = {outbox.PerSecond,10:N0} readings/s ({outbox.Transactions:N0} transactions, {o.Writers} writers x {o.WriteBatch}-reading batch records, 2 outstanding each)"));
             Console.WriteLine(OutboxLine(outbox, o));
 
             var sqlite = await StoreStageAsync(system, o, "sqlite", name => new SqliteDataStore(Path.Combine(dir, name + ".db")));
@@ -80,6 +80,7 @@ public static class BenchSync
                 pg = await PostgresStageAsync(system, o);
                 ReportStore(pg, o);
             }
+            Console.WriteLine(StoreSummaryLine(sqlite, pg));
             return new Result(outbox, sqlite, pg, pgNote);
         }
         finally
@@ -102,15 +103,38 @@ public static class BenchSync
     private static string StoreLine(StoreResult r, Options o) =>
         Inv($"RESULT sync stage=store db={r.Actor.Db} per_s={r.Actor.PerSecond:0} batch={o.Batch}");
 
+    /// <summary>The datacenter store rates of the run in one line (postgres_per_s=skipped without a connection string).</summary>
+    private static string StoreSummaryLine(StoreResult sqlite, StoreResult? pg) =>
+        Inv($"RESULT sync_store sqlite_per_s={sqlite.Actor.PerSecond:0} postgres_per_s={(pg is null ? "skipped" : pg.Actor.PerSecond.ToString("0", CultureInfo.InvariantCulture))} sqlite_direct_per_s={sqlite.Direct.PerSecond:0} postgres_direct_per_s={(pg is null ? "skipped" : pg.Direct.PerSecond.ToString("0", CultureInfo.InvariantCulture))}");
+
     private static void ReportStore(StoreResult r, Options o)
     {
-        Console.WriteLine(Inv($"  store   {r.Actor.Db,-8}: {r.Actor.Records,10:N0} records in {r.Actor.Seconds,6:0.00}s = {r.Actor.PerSecond,10:N0} readings/s through SyncSink ({o.Batch}-record batches, 2 in flight)"));
-        Console.WriteLine(Inv($"          direct  : {r.Direct.Records,10:N0} records in {r.Direct.Seconds,6:0.00}s = {r.Direct.PerSecond,10:N0} readings/s (store.Store calls, no actor, no decode)"));
-        Console.WriteLine(Inv($"          brotli  : raw/compressed = {r.CompressionRatio:0.00}, {r.PayloadBytesPerRecord:0.0} payload bytes per record"));
+        Console.WriteLine(Inv($"  store   {r.Actor.Db,-8}: {r.Actor.Records,10:N0} readings in {r.Actor.Seconds,6:0.00}s = {r.Actor.PerSecond,10:N0} readings/s through SyncSink ({o.Batch}-reading batches, 2 in flight)"));
+        Console.WriteLine(Inv($"          direct  : {r.Direct.Records,10:N0} readings in {r.Direct.Seconds,6:0.00}s = {r.Direct.PerSecond,10:N0} readings/s (store.Store calls, no actor, no decode)"));
+        Console.WriteLine(Inv($"          brotli  : raw/compressed = {r.CompressionRatio:0.00}, {r.PayloadBytesPerRecord:0.0} payload bytes per reading"));
         Console.WriteLine(StoreLine(r, o));
     }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
+
+    /// <summary>
+    /// A batch record of <paramref name="n"/> readings from <paramref name="first"/> on, as a DeviceActor writes one
+    /// per accepted telemetry batch.
+    /// </summary>
+    private static SyncRecord TelemetryRun(string device, long first, int n)
+    {
+        var seqs = new long[n];
+        var ts = new long[n];
+        var values = new float[n * Channels];
+        for (var i = 0; i < n; i++)
+        {
+            var r = Telemetry(device, first + i);
+            seqs[i] = r.Sequence;
+            ts[i] = r.Timestamp;
+            r.Values.CopyTo(values, i * Channels);
+        }
+        return SyncRecord.Readings(new DeviceId(device), SyncPriority.Routine, seqs, ts, values);
+    }
 
     /// <summary>A sensor-like reading: slow drifts plus deterministic noise (so Brotli sees realistic float entropy).</summary>
     private static SyncRecord Telemetry(string device, long seq)
@@ -155,12 +179,7 @@ public static class BenchSync
             var device = $"{prefix}-dev-{w:D4}";
             writes[w] = new List<IReadOnlyList<SyncRecord>>();
             for (var start = 0; start < mine; start += o.WriteBatch)
-            {
-                var n = Math.Min(o.WriteBatch, mine - start);
-                var batch = new SyncRecord[n];
-                for (var i = 0; i < n; i++) batch[i] = Telemetry(device, start + i);
-                writes[w].Add(batch);
-            }
+                writes[w].Add([TelemetryRun(device, start, Math.Min(o.WriteBatch, mine - start))]); // one batch record per write
         }
         var tasks = new Task<long>[o.Writers];
         var sw = Stopwatch.StartNew();
@@ -213,42 +232,55 @@ public static class BenchSync
 
     // ------------------------------------------------------------------ store
 
-    private sealed record EncodedBatches(List<SyncBatch> Batches, List<IReadOnlyList<SyncRecord>> Records, long RawBytes, long PayloadBytes);
+    private sealed record EncodedBatches(List<SyncBatch> Batches, List<IReadOnlyList<SyncRecord>> Records, long Readings, long RawBytes, long PayloadBytes);
 
     /// <summary>
-    /// <paramref name="total"/> records of 50 devices of one edge, interleaved (record k: device k % 50), cut into
-    /// batches of <see cref="Options.Batch"/> and encoded as the SyncSender does, before any timing.
+    /// <paramref name="total"/> readings of 50 devices of one edge as batch records of <paramref name="recordSize"/>
+    /// readings (one per accepted telemetry batch, as DeviceActor writes them), devices interleaved (record k: device
+    /// k % 50), cut into sync batches of <see cref="Options.Batch"/> readings (whole records, as the SyncSender peeks
+    /// them) and encoded as the SyncSender does, before any timing.
     /// </summary>
-    private static EncodedBatches Encode(string edge, string prefix, int total, int batchSize)
+    private static EncodedBatches Encode(string edge, string prefix, int total, int batchSize, int recordSize)
     {
         const int devices = 50;
         var batches = new List<SyncBatch>();
         var records = new List<IReadOnlyList<SyncRecord>>();
         long raw = 0, payload = 0;
-        for (var start = 0; start < total; start += batchSize)
+        var list = new List<SyncRecord>();
+        var inBatch = 0;
+        void Cut()
         {
-            var n = Math.Min(batchSize, total - start);
-            var list = new SyncRecord[n];
-            for (var i = 0; i < n; i++)
-            {
-                var k = start + i;
-                list[i] = Telemetry($"{prefix}-dev-{k % devices:D3}", k / devices);
-            }
+            if (list.Count == 0) return;
             var bytes = SyncCodec.Encode(list, out var rawBytes);
-            batches.Add(new SyncBatch(edge, batches.Count + 1, n, rawBytes, bytes));
-            records.Add(list);
+            batches.Add(new SyncBatch(edge, batches.Count + 1, list.Count, rawBytes, bytes));
+            records.Add(list.ToArray());
             raw += rawBytes;
             payload += bytes.Length;
+            list.Clear();
+            inBatch = 0;
         }
-        return new EncodedBatches(batches, records, raw, payload);
+        var perDevice = new long[devices];
+        var done = 0;
+        for (var k = 0; done < total; k++)
+        {
+            var d = k % devices;
+            var n = Math.Min(recordSize, total - done);
+            if (inBatch > 0 && inBatch + n > batchSize) Cut();
+            list.Add(TelemetryRun($"{prefix}-dev-{d:D3}", perDevice[d], n));
+            perDevice[d] += n;
+            inBatch += n;
+            done += n;
+        }
+        Cut();
+        return new EncodedBatches(batches, records, total, raw, payload);
     }
 
     private static async Task<StoreResult> StoreStageAsync(ActorSystem system, Options o, string db, Func<string, IDataStore> open)
     {
         var sinkSettings = SyncSinkSettings.Default with { MaxRecordsPerBatch = Math.Max(SyncSinkSettings.Default.MaxRecordsPerBatch, o.Batch) };
         // through the sink: one store, a warm-up pass (its own devices) then the measured pass
-        var warm = Encode("edge-bench", "warm", Math.Max(o.Batch * 4, o.Records / 10), o.Batch);
-        var run = Encode("edge-bench", "run", o.Records, o.Batch);
+        var warm = Encode("edge-bench", "warm", Math.Max(o.Batch * 4, o.Records / 10), o.Batch, o.WriteBatch);
+        var run = Encode("edge-bench", "run", o.Records, o.Batch, o.WriteBatch);
         var sink = system.ActorOf(SyncSink.Props(open("store-actor"), sinkSettings, "bench"), $"sink-{db}");
         double seconds;
         try
@@ -265,16 +297,16 @@ public static class BenchSync
         double direct;
         using (var store = open("store-direct"))
         {
-            DirectPass(store, Encode("edge-bench", "dwarm", Math.Max(o.Batch * 4, o.Records / 10), o.Batch));
-            direct = DirectPass(store, Encode("edge-bench", "drun", o.Records, o.Batch));
+            DirectPass(store, Encode("edge-bench", "dwarm", Math.Max(o.Batch * 4, o.Records / 10), o.Batch, o.WriteBatch));
+            direct = DirectPass(store, Encode("edge-bench", "drun", o.Records, o.Batch, o.WriteBatch));
         }
         return new StoreResult(new StageResult("store", db, o.Records, seconds), new StageResult("store-direct", db, o.Records, direct),
-            (double)run.RawBytes / run.PayloadBytes, (double)run.PayloadBytes / o.Records);
+            (double)run.RawBytes / run.PayloadBytes, (double)run.PayloadBytes / o.Records, o.Records / (double)run.Batches.Sum(b => (long)b.Count));
     }
 
     private static async Task<double> SinkPassAsync(ActorSystem system, IActorRef sink, EncodedBatches data)
     {
-        var expected = data.Batches.Sum(b => (long)b.Count);
+        var expected = data.Readings;
         var tcs = new TaskCompletionSource<long>(TaskCreationOptions.RunContinuationsAsynchronously);
         var sw = Stopwatch.StartNew();
         system.ActorOf(Props.Create(() => new SinkClient(sink, data.Batches, 2, tcs)));
@@ -290,7 +322,7 @@ public static class BenchSync
         var sw = Stopwatch.StartNew();
         foreach (var records in data.Records) stored += store.Store("edge-bench", records, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()).Stored;
         sw.Stop();
-        var expected = data.Records.Sum(r => (long)r.Count);
+        var expected = data.Readings;
         if (stored != expected) throw new InvalidOperationException($"bench store (direct): {stored} of {expected} records stored");
         return sw.Elapsed.TotalSeconds;
     }
@@ -373,24 +405,24 @@ public static class BenchSync
 
     private static void WriteMarkdown(string path, Options o, Result r)
     {
-        const double target = 100_000;
+        const double target = 500_000;
         var sb = new StringBuilder();
         sb.AppendLine(Begin);
         sb.AppendLine("## Edge sync: outbox and data store (`bench sync`)");
         sb.AppendLine();
         sb.AppendLine(Inv($"Command: `./edgeactors bench sync --records {o.Records} --batch {o.Batch} --writers {o.Writers} --write-batch {o.WriteBatch}` (PostgreSQL from `EDGEACTORS_TEST_POSTGRES`, set by `scripts/postgres-setup.sh`)  "));
-        sb.AppendLine(Inv($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores, .NET {Environment.Version}. Telemetry records with {Channels} channels; each stage runs a warm-up pass (not counted) first. ") +
-                      Inv($"Outbox: {o.Writers} writer actors (one device each) Tell `OutboxWriter.Write` of {o.WriteBatch} records, 2 outstanding each, to one `OutboxWriter` over a fresh `SqliteOutbox` (WAL, synchronous=NORMAL, group commit); counted when `Written`. ") +
-                      Inv($"Store: `SyncBatch`es of {o.Batch} records (Brotli-encoded with `SyncCodec` before timing) sent to a `SyncSink` over a fresh data store, 2 in flight, counted by `SyncAck.Stored` (decode + one transaction per batch, durable before the ack). ") +
-                      "Direct = `IDataStore.Store` called in a loop with the decoded records (no actor, no decode), for comparison. Target: 100,000 readings/s per stage.");
+        sb.AppendLine(Inv($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores, .NET {Environment.Version}. Telemetry readings with {Channels} channels, in batch records of {o.WriteBatch} readings (one per accepted telemetry batch, as `DeviceActor` writes them); each stage runs a warm-up pass (not counted) first. ") +
+                      Inv($"Outbox: {o.Writers} writer actors (one device each) Tell `OutboxWriter.Write` of one {o.WriteBatch}-reading batch record, 2 outstanding each, to one `OutboxWriter` over a fresh `SqliteOutbox` (WAL, synchronous=NORMAL, group commit); counted when `Written`. ") +
+                      Inv($"Store: `SyncBatch`es of {o.Batch} readings (Brotli-encoded with `SyncCodec` before timing) sent to a `SyncSink` over a fresh data store, 2 in flight, counted by `SyncAck.Stored` (decode + one transaction per batch, one row per reading, durable before the ack). ") +
+                      "Direct = `IDataStore.Store` called in a loop with the decoded records (no actor, no decode), for comparison. Target: 500,000 readings/s per stage (issue 11: the datacenter store into SQLite and into PostgreSQL).");
         sb.AppendLine();
-        sb.AppendLine("| stage | db | records | seconds | readings/s | vs target | notes |");
+        sb.AppendLine("| stage | db | readings | seconds | readings/s | vs target | notes |");
         sb.AppendLine("|---|---|---:|---:|---:|---:|---|");
-        sb.AppendLine(Inv($"| outbox (OutboxWriter) | sqlite | {r.Outbox.Records:N0} | {r.Outbox.Seconds:0.00} | {r.Outbox.PerSecond:N0} | {r.Outbox.PerSecond / target:0.00} | {r.Outbox.Transactions:N0} transactions ({(double)r.Outbox.Records / Math.Max(1, r.Outbox.Transactions):0} records each) |"));
+        sb.AppendLine(Inv($"| outbox (OutboxWriter) | sqlite | {r.Outbox.Records:N0} | {r.Outbox.Seconds:0.00} | {r.Outbox.PerSecond:N0} | {r.Outbox.PerSecond / target:0.00} | {r.Outbox.Transactions:N0} transactions ({(double)r.Outbox.Records / Math.Max(1, r.Outbox.Transactions):0} readings each) |"));
         foreach (var s in new[] { r.Sqlite, r.Postgres })
         {
             if (s is null) continue;
-            sb.AppendLine(Inv($"| store (SyncSink) | {s.Actor.Db} | {s.Actor.Records:N0} | {s.Actor.Seconds:0.00} | {s.Actor.PerSecond:N0} | {s.Actor.PerSecond / target:0.00} | Brotli {s.CompressionRatio:0.0}:1, {s.PayloadBytesPerRecord:0.0} B/record on the wire |"));
+            sb.AppendLine(Inv($"| store (SyncSink) | {s.Actor.Db} | {s.Actor.Records:N0} | {s.Actor.Seconds:0.00} | {s.Actor.PerSecond:N0} | {s.Actor.PerSecond / target:0.00} | Brotli {s.CompressionRatio:0.0}:1, {s.PayloadBytesPerRecord:0.0} B/reading on the wire |"));
             sb.AppendLine(Inv($"| store direct (no actor) | {s.Direct.Db} | {s.Direct.Records:N0} | {s.Direct.Seconds:0.00} | {s.Direct.PerSecond:N0} | {s.Direct.PerSecond / target:0.00} | for comparison |"));
         }
         if (r.PostgresNote is not null) sb.AppendLine($"| store (SyncSink) | postgres | – | – | – | – | {r.PostgresNote} |");
@@ -399,6 +431,7 @@ public static class BenchSync
         sb.AppendLine(OutboxLine(r.Outbox, o));
         sb.AppendLine(StoreLine(r.Sqlite, o));
         if (r.Postgres is not null) sb.AppendLine(StoreLine(r.Postgres, o));
+        sb.AppendLine(StoreSummaryLine(r.Sqlite, r.Postgres));
         sb.AppendLine("```");
         sb.AppendLine(End);
 

@@ -7,8 +7,9 @@ public static class SyncCommand
 {
     public const string Usage = """
         edgeactors sync status [--contacts host:port,...]
-          For every edge node: records waiting in its durable outbox (and bytes), how old the oldest waiting record is
-          (sync lag), records synced, expired by TTL, overwritten by the disk bound, refused when full, and per
+          For every edge node: readings waiting in its durable outbox (in how many records: one per accepted telemetry
+          batch, one per frame; and bytes), how old the oldest waiting record is (sync lag), readings synced, expired
+          by TTL, overwritten by the disk bound, refused when full, and per
           datacenter sink the last acknowledged batch and when it was acknowledged; then each datacenter store's counts
           and, per edge, when its last batch was stored and how old its data was then (sync lag).
         """;
@@ -83,7 +84,8 @@ public static class SyncCommand
 
     public static string Describe(SyncStatus s)
     {
-        var backlog = s.Backlog < 0 ? "unknown" : $"{s.Backlog:N0} records ({s.BacklogBytes:N0} bytes)";
+        var records = s.BacklogRecords < 0 ? "" : $" in {s.BacklogRecords:N0} records";
+        var backlog = s.Backlog < 0 ? "unknown" : $"{s.Backlog:N0} readings{records} ({s.BacklogBytes:N0} bytes)";
         var lines = new List<string>
         {
             $"{s.Edge.Split('@').Last()}: backlog {backlog}, oldest waiting {s.OldestWaitingMs / 1000.0:0.0}s, synced {s.Synced:N0}, " +

@@ -49,8 +49,11 @@ public sealed class DeviceOutboxTests : Akka.TestKit.Xunit2.TestKit, IDisposable
         Assert.Equal(50, ExpectMsg<OutboxStats>(Wait).Backlog);
         writer.Tell(new OutboxWriter.Peek(100, new HashSet<long>()), TestActor);
         var entries = ExpectMsg<OutboxWriter.Peeked>(Wait).Entries;
-        Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), entries.Select(e => e.Record.Sequence));
-        Assert.All(entries, e => Assert.Equal((Id, RecordKind.Telemetry, 2), (e.Record.DeviceId, e.Record.Kind, e.Record.Values.Length)));
+        // one batch record for the batch (no anomalies: one routine record), its readings in order
+        var record = Assert.Single(entries).Record;
+        Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), record.Sequences!);
+        Assert.Equal((Id, RecordKind.Telemetry, 2, SyncPriority.Routine), (record.DeviceId, record.Kind, record.Channels, record.Priority));
+        Assert.Equal(Enumerable.Range(1, 50).Select(i => 1_700_000_000_000L + i), record.Timestamps!);
 
         // a resend of what is durable is a Duplicate, and still reported durable
         device.Tell(Batch(1, 50), TestActor);
@@ -60,11 +63,40 @@ public sealed class DeviceOutboxTests : Akka.TestKit.Xunit2.TestKit, IDisposable
     }
 
     [Fact]
+    public void A_batch_with_anomalies_should_be_written_as_an_anomaly_record_then_a_routine_record()
+    {
+        var outbox = new SqliteOutbox(new OutboxSettings { Path = Path.Combine(_dir, "outbox.db") });
+        var writer = Sys.ActorOf(OutboxWriter.Props(outbox, new OutboxSettings()));
+        var device = Sys.ActorOf(DeviceActor.Props(Id, IngestionSettings.Default, new DeviceServices(null, writer, null)));
+        // a steady signal (warms up the running statistics), then a batch with a long step far outside it
+        device.Tell(Batch(1, 200), TestActor);
+        Assert.Equal(200, ExpectMsg<IngestAck>(Wait).Accepted);
+        var seqs = Enumerable.Range(201, 40).Select(i => (long)i).ToArray();
+        var values = seqs.SelectMany(q => q is >= 221 and < 231 ? new[] { 5_000f, 5_000f } : new[] { 20f + q % 7, 20f + (q + 1) % 7 }).ToArray();
+        device.Tell(new TelemetryBatch(Id, 2, seqs, seqs.Select(q => 1_700_000_000_000L + q).ToArray(), values), TestActor);
+        var ack = ExpectMsg<IngestAck>(Wait);
+        Assert.Equal((40, AckLevel.DurableOnEdge), (ack.Accepted, ack.Level));
+
+        writer.Tell(new OutboxWriter.Peek(10_000, new HashSet<long>()), TestActor);
+        var records = ExpectMsg<OutboxWriter.Peeked>(Wait).Entries.Select(e => e.Record).ToArray();
+        Assert.Equal(3, records.Length); // the first batch (routine), then the second one split in two
+        Assert.Equal([SyncPriority.Routine, SyncPriority.Anomaly, SyncPriority.Routine], records.Select(r => r.Priority));
+        var anomalies = records[1].Sequences!;
+        Assert.All(anomalies, q => Assert.InRange(q, 221, 240)); // the step (and the readings right after it, still far off)
+        Assert.Equal(anomalies.Order(), anomalies); // each part in acceptance order
+        Assert.Equal(records[2].Sequences!.Order(), records[2].Sequences!);
+        Assert.Equal(seqs, anomalies.Concat(records[2].Sequences!).Order()); // together: exactly the batch
+        Assert.All(records, r => Assert.Equal(2, r.Channels));
+        for (var i = 0; i < records[1].Count; i++) Assert.True(records[1].ValuesAt(i)[0] > 100f);
+    }
+
+    [Fact]
     public void A_full_outbox_with_reject_new_should_refuse_readings_clearly_and_accept_them_once_there_is_room()
     {
-        var record = new SyncRecord(Id, RecordKind.Telemetry, 1, 1, SyncPriority.Routine, [1f, 2f], [], -1, null);
-        var perRecord = SqliteOutbox.SizeOf(record, 60); // rough upper bound of one reading's footprint
-        var settings = new OutboxSettings { MaxBytes = perRecord * 30, Policy = OutboxFullPolicy.RejectNew };
+        // room for about half of the batch's record
+        var whole = SyncRecord.Readings(Id, SyncPriority.Routine, [.. Enumerable.Range(1, 100).Select(i => (long)i)],
+            [.. Enumerable.Range(1, 100).Select(i => 1_700_000_000_000L + i)], new float[200]);
+        var settings = new OutboxSettings { MaxBytes = SqliteOutbox.SizeOf(whole, RecordCodec.Encode(whole).Length) / 2, Policy = OutboxFullPolicy.RejectNew };
         var (device, writer, _) = Start(settings);
 
         device.Tell(Batch(1, 100), TestActor);
@@ -78,9 +110,18 @@ public sealed class DeviceOutboxTests : Akka.TestKit.Xunit2.TestKit, IDisposable
         Assert.Equal(ack.Accepted, stats.Backlog);
         Assert.Equal(refused.Length, stats.Refused);
 
-        // sync frees the space; the refused readings are accepted on resend (not Duplicates: they were never kept)
+        // exactly the refused sequences were taken back: what the outbox holds and what was refused split the batch
         writer.Tell(new OutboxWriter.Peek(1000, new HashSet<long>()), TestActor);
-        var ids = ExpectMsg<OutboxWriter.Peeked>(Wait).Entries.Select(e => e.Id).ToArray();
+        var entries = ExpectMsg<OutboxWriter.Peeked>(Wait).Entries;
+        var kept = entries.SelectMany(e => Enumerable.Range(0, e.Record.Count).Select(i => e.Record.SequenceAt(i))).ToArray();
+        Assert.Equal(ack.Accepted, kept.Length);
+        Assert.Empty(kept.Intersect(refused.Select(r => r.Sequence)));
+        Assert.Equal(Enumerable.Range(1, 100).Select(i => (long)i), kept.Concat(refused.Select(r => r.Sequence)).Order());
+        device.Tell(Batch(1, 1), TestActor); // a kept one is a Duplicate
+        Assert.Equal(RejectReason.Duplicate, Assert.Single(ExpectMsg<IngestAck>(Wait).Rejected).Reason);
+
+        // sync frees the space; the refused readings are accepted on resend (not Duplicates: they were never kept)
+        var ids = entries.Select(e => e.Id).ToArray();
         writer.Tell(new OutboxWriter.Remove(ids), TestActor);
         ExpectMsg<OutboxWriter.Removed>(Wait);
         var resend = new TelemetryBatch(Id, 2, refused.Select(r => r.Sequence).ToArray(),

@@ -93,7 +93,7 @@ public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
         writer.Tell(OutboxWriter.Expire.Instance);
         ExpectMsg(new OutboxWriter.Expired(2), Wait);
         writer.Tell(OutboxWriter.GetStats.Instance);
-        Assert.Equal(new OutboxStats(0, 0, 0, 2, 2, 0, 1), ExpectMsg<OutboxStats>(Wait));
+        Assert.Equal(new OutboxStats(0, 0, 0, 2, 2, 0, 1) { BacklogRecords = 0 }, ExpectMsg<OutboxStats>(Wait));
     }
 
     [Fact]

@@ -202,6 +202,8 @@ internal static class MessageAssert
         Assert.Equal(expected.Pixels, actual.Pixels);
         Assert.Equal(expected.Label, actual.Label);
         Equal(expected.Prediction, actual.Prediction);
+        Assert.Equal(expected.Sequences, actual.Sequences);
+        Assert.Equal(expected.Timestamps, actual.Timestamps);
     }
 
     public static void Equal(IReadOnlyList<SyncRecord> expected, IReadOnlyList<SyncRecord> actual)

@@ -365,10 +365,28 @@ internal static class SampleMessages
         return records.ToArray();
     }
 
+    /// <summary>
+    /// Batch records (one per accepted telemetry batch): a routine one with a gap and a retried (lower) sequence, and an
+    /// anomaly one with a single reading and odd floats.
+    /// </summary>
+    public static SyncRecord[] BatchRecords()
+    {
+        var seqs = new long[] { 1_000_000, 1_000_001, 1_000_002, 1_000_005, 1_000_006, 999_990 };
+        var ts = seqs.Select(q => 1_735_689_600_000 + (q - 999_000) * 250).ToArray();
+        var values = Enumerable.Range(0, seqs.Length * 3).Select(i => (float)Math.Sin(i) * 100).ToArray();
+        return
+        [
+            SyncRecord.Readings(new DeviceId("plant-3/line-7/sensor-0042"), SyncPriority.Routine, seqs, ts, values),
+            SyncRecord.Readings(new DeviceId(UnicodeDeviceId), SyncPriority.Anomaly, [7], [long.MinValue],
+                [BitConverter.Int32BitsToSingle(0x7FC0_1234), -0f, float.MaxValue, float.Epsilon]),
+        ];
+    }
+
     public static SyncBatch Batch()
     {
-        var payload = SyncCodec.Encode(Records(), out var raw);
-        return new SyncBatch("edge-1@10.0.0.11:4053", 1_735_689_600_000_123, Records().Length, raw, payload);
+        SyncRecord[] records = [.. Records(), .. BatchRecords()];
+        var payload = SyncCodec.Encode(records, out var raw);
+        return new SyncBatch("edge-1@10.0.0.11:4053", 1_735_689_600_000_123, records.Length, raw, payload);
     }
 
     public static SyncStatus SyncState() => new(
@@ -378,7 +396,7 @@ internal static class SampleMessages
         [
             new SinkProgress("akka.tcp://edgeactors@dc-1.example:4053", 1_735_689_600_000_123, 1_735_689_600_999, 42_000, 0),
             new SinkProgress("dc-ü-2", -1, 0, 0, long.MaxValue),
-        ]);
+        ]) { BacklogRecords = 1_235 };
 
     public static IEdgeMessage For(Type type) =>
         All().SingleOrDefault(m => m.GetType() == type)

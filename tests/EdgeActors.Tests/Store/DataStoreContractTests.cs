@@ -120,6 +120,57 @@ public abstract class DataStoreContractTests : IDisposable
         Assert.Equal(0, store.Lag().Single(l => l.Edge == "edge-b").Records);
     }
 
+    /// <summary>A batch record of readings first.. of n of <see cref="Sensor"/> (2 channels).</summary>
+    private static SyncRecord Run(long first, int n, SyncPriority priority = SyncPriority.Routine) =>
+        SyncRecord.Readings(Sensor, priority, [.. Enumerable.Range(0, n).Select(i => first + i)],
+            [.. Enumerable.Range(0, n).Select(i => 10_000 + 10 * (first + i))], [.. Enumerable.Range(0, 2 * n).Select(i => first + i * 0.5f)]);
+
+    [Fact]
+    public void Store_should_keep_a_row_per_reading_of_a_batch_record_bit_exact()
+    {
+        using var store = OpenStore();
+        var nan = BitConverter.Int32BitsToSingle(0x7FC0_0001);
+        SyncRecord[] batch =
+        [
+            SyncRecord.Readings(Sensor, SyncPriority.Anomaly, [7, 9], [700, 900], [nan, -0f, float.MaxValue, float.Epsilon]),
+            SyncRecord.Readings(Sensor, SyncPriority.Routine, [5, 6, 8], [500, 600, 800], [1, 2, 3, 4, 5, 6]),
+            Frame(Camera, 1, 500, null),
+        ];
+        Assert.Equal(new StoreResult(6, 0), store.Store("edge-a", batch, 2000));
+        Assert.Equal(5, store.Count(RecordKind.Telemetry));
+        var back = store.History(Sensor, RecordKind.Telemetry, 10);
+        var expected = batch.Take(2).SelectMany(r => r.Expand()).OrderBy(r => r.Sequence).ToArray();
+        Assert.Equal([5L, 6, 7, 8, 9], back.Select(r => r.Sequence));
+        for (var i = 0; i < expected.Length; i++) AssertSame(expected[i], back[i]); // each reading keeps its own priority
+        Assert.Equal(new KindHistory(5, [5L, 6, 7, 8, 9]), store.Sequences(Sensor, RecordKind.Telemetry, 10), new KindHistoryComparer());
+        Assert.Equal(2000 - 500, store.Lag().Single().LastBatchLagMs); // the oldest reading of the batch, not its first record's
+    }
+
+    [Fact]
+    public void Store_should_absorb_an_overlapping_resend_of_batch_records_per_reading()
+    {
+        using var store = OpenStore();
+        Assert.Equal(new StoreResult(150, 0), store.Store("edge-a", [Run(1, 100), Run(101, 50)], 1000));
+        // after a failover the new edge resends records that overlap what is stored: 51..150 old, 151..200 new
+        Assert.Equal(new StoreResult(50, 100), store.Store("edge-b", [Run(51, 60), Run(111, 90, SyncPriority.Anomaly)], 2000));
+        Assert.Equal(200, store.Count());
+        Assert.Equal(200, store.DistinctKeys());
+        Assert.Equal(100, store.Duplicates());
+        var back = store.History(Sensor, RecordKind.Telemetry, 1000);
+        Assert.Equal(Enumerable.Range(1, 200).Select(i => (long)i), back.Select(r => r.Sequence));
+        AssertSame(Run(111, 90, SyncPriority.Anomaly).Expand().Single(r => r.Sequence == 160), back[159]); // a new one, from the resend
+        AssertSame(Run(101, 50).Expand().Single(r => r.Sequence == 120), back[119]); // an old one: the first kept, not overwritten
+        // the same again: all duplicates
+        Assert.Equal(new StoreResult(0, 150), store.Store("edge-b", [Run(51, 60), Run(111, 90)], 3000));
+    }
+
+    private sealed class KindHistoryComparer : IEqualityComparer<KindHistory>
+    {
+        public bool Equals(KindHistory? x, KindHistory? y) => x is not null && y is not null && x.Count == y.Count && x.Sequences.SequenceEqual(y.Sequences);
+
+        public int GetHashCode(KindHistory obj) => obj.Count.GetHashCode();
+    }
+
     [Fact]
     public void Store_should_count_duplicates_inside_one_batch_and_keep_the_first()
     {

@@ -22,6 +22,34 @@ public sealed class SyncCodecTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Batch_records_should_round_trip_bit_exact_among_single_records()
+    {
+        SyncRecord[] records = [.. SampleMessages.Records(telemetry: 5, frames: 1), .. SampleMessages.BatchRecords()];
+        var payload = SyncCodec.Encode(records, out var raw);
+        var back = SyncCodec.Decode(payload, records.Length, raw, Max);
+        MessageAssert.Equal(records, back);
+        Assert.Equal([1, 1, 1, 1, 1, 1, 6, 1], back.Select(r => r.Count));
+        Assert.True(back[^2].IsBatch && back[^1].IsBatch && !back[0].IsBatch);
+    }
+
+    [Fact]
+    public void A_batch_record_whose_header_disagrees_with_its_readings_should_fail()
+    {
+        var good = SampleMessages.BatchRecords()[0];
+        foreach (var bad in new[]
+                 {
+                     good with { Sequence = good.Sequence + 1 },                   // header is not the first reading
+                     good with { Timestamps = good.Timestamps![..^1] },           // timestamps shorter than sequences
+                     good with { Values = good.Values[..^1] },                    // values not readings x channels
+                 })
+        {
+            var payload = SyncCodec.Encode([bad], out var raw);
+            var ex = Assert.Throws<SerializationException>(() => SyncCodec.Decode(payload, 1, raw, Max));
+            output.WriteLine(ex.Message);
+        }
+    }
+
+    [Fact]
     public void Empty_batch_round_trips()
     {
         var payload = SyncCodec.Encode([], out var raw);
