@@ -422,24 +422,40 @@ public sealed class SqliteOutbox : IOutbox
     public IReadOnlyDictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)> WaitingOf(IReadOnlyCollection<DeviceId> devices, int max)
     {
         ThrowIfDisposed();
-        var builder = new BulkHistoryBuilder();
-        if (devices.Count == 0 || _count == 0) return builder.Build();
+        var result = new Dictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)>();
+        if (devices.Count == 0 || _count == 0) return result;
+        // per device and kind: the readings waiting (SUM(n)) and, from the newest rows back, the latest max distinct
+        // sequences (a batch record's sequences come from its payload; a device's sequences grow with its rows)
+        var streams = new Dictionary<(string Device, int Kind), (long Count, HashSet<long> Seen)>();
         using (var q = _db.CreateCommand())
         {
             q.CommandText = """
-                SELECT device, kind, seq, n FROM (
-                    SELECT device, kind, seq, COUNT(*) OVER (PARTITION BY device, kind) AS n,
-                           DENSE_RANK() OVER (PARTITION BY device, kind ORDER BY seq DESC) AS rk
-                    FROM outbox WHERE device IN (SELECT value FROM json_each($devices)))
-                WHERE rk <= $max ORDER BY device, kind, seq DESC
+                SELECT device, kind, n, SUM(n) OVER (PARTITION BY device, kind) AS total, seq, payload
+                FROM outbox WHERE device IN (SELECT value FROM json_each($devices))
+                ORDER BY device, kind, id DESC
                 """;
             q.Parameters.AddWithValue("$devices", System.Text.Json.JsonSerializer.Serialize(devices.Select(d => d.Value)));
-            q.Parameters.AddWithValue("$max", Math.Max(1, max));
             using var r = q.ExecuteReader();
-            while (r.Read()) builder.Add(r.GetString(0), r.GetInt32(1), r.GetInt64(2), r.GetInt64(3));
+            while (r.Read())
+            {
+                var key = (r.GetString(0), r.GetInt32(1));
+                if (!streams.TryGetValue(key, out var stream)) streams[key] = stream = (r.GetInt64(3), new HashSet<long>());
+                if (max <= 0 || stream.Seen.Count >= max) continue;
+                var payload = (byte[])r.GetValue(5);
+                if (r.GetInt32(2) <= 1 && !RecordCodec.IsBatch(payload)) stream.Seen.Add(r.GetInt64(4));
+                else foreach (var seq in RecordCodec.BatchSequences(payload)) stream.Seen.Add(seq);
+            }
         }
-        var result = builder.Build();
-        return max > 0 ? result : result.ToDictionary(kv => kv.Key, kv => (new KindHistory(kv.Value.Telemetry.Count, []), new KindHistory(kv.Value.Frames.Count, [])));
+        foreach (var ((device, kind), (count, seen)) in streams)
+        {
+            var list = seen.Order().ToList();
+            if (list.Count > max) list.RemoveRange(0, list.Count - Math.Max(0, max));
+            var history = new KindHistory(count, list.ToArray());
+            var id = new DeviceId(device);
+            var (t, f) = result.TryGetValue(id, out var both) ? both : (KindHistory.Empty, KindHistory.Empty);
+            result[id] = kind == (int)RecordKind.Telemetry ? (history, f) : kind == (int)RecordKind.Frame ? (t, history) : (t, f);
+        }
+        return result;
     }
 
     public OutboxStats Stats()

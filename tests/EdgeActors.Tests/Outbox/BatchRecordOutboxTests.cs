@@ -170,6 +170,31 @@ public sealed class BatchRecordOutboxTests
     }
 
     [Fact]
+    public void WaitingOf_should_answer_batch_records_of_many_devices_like_Waiting_does_for_each()
+    {
+        using var tmp = new TempDb();
+        using var outbox = new SqliteOutbox(tmp.Settings());
+        outbox.Append([Run("d", 1, 100), Run("other", 1, 5)], 1);
+        outbox.Append([Run("d", 101, 20, SyncPriority.Anomaly), Run("d", 121, 30), Run("third", 7, 3)], 2);
+        DeviceId[] asked = [new("d"), new("other"), new("nobody")];
+
+        foreach (var max in new[] { 1000, 40, 0 })
+        {
+            var bulk = outbox.WaitingOf(asked, max);
+            foreach (var device in asked)
+            {
+                var expected = outbox.Waiting(device, RecordKind.Telemetry, max);
+                var (t, _) = bulk.TryGetValue(device, out var h) ? h : (KindHistory.Empty, KindHistory.Empty);
+                Assert.Equal(expected.Count, t.Count);
+                Assert.Equal(expected.Sequences, t.Sequences);
+            }
+        }
+        Assert.Equal(Enumerable.Range(111, 40).Select(i => (long)i), outbox.WaitingOf(asked, 40)[new DeviceId("d")].Telemetry.Sequences);
+        Assert.Equal(150, outbox.WaitingOf(asked, 40)[new DeviceId("d")].Telemetry.Count);
+        Assert.False(outbox.WaitingOf(asked, 40).ContainsKey(new DeviceId("third")));
+    }
+
+    [Fact]
     public void An_outbox_file_from_before_batch_records_should_open_and_count_its_rows_as_readings()
     {
         using var tmp = new TempDb();

@@ -24,7 +24,8 @@ public sealed class SqliteOutboxTests
             Assert.Equal(outbox.Waiting(d, RecordKind.Telemetry, 2).Sequences, t.Sequences);
             Assert.Equal(outbox.Waiting(d, RecordKind.Frame, 2).Sequences, f.Sequences);
         }
-        Assert.Equal([5L, 9L], bulk[new DeviceId("dev-a")].Telemetry.Sequences); // distinct, latest two, ascending
+        // distinct, ascending, from the newest rows back (rows 9, 9, 3 here: a device's sequences normally grow with its rows)
+        Assert.Equal([3L, 9L], bulk[new DeviceId("dev-a")].Telemetry.Sequences);
         Assert.Equal(4, bulk[new DeviceId("dev-a")].Telemetry.Count);
         Assert.False(bulk.ContainsKey(new DeviceId("dev-c")));
     }
