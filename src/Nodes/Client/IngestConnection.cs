@@ -9,7 +9,9 @@ namespace EdgeActors.Nodes.Client;
 /// endpoint (<c>/user/ingest</c>, straight over Akka.Remote, no receptionist hop), groups the app's telemetry batches
 /// and frames per endpoint into <see cref="IngestRequests"/> (a group closes when the actor has taken every request
 /// already queued in its mailbox, or at <see cref="MaxItems"/>), and completes each request from the
-/// <see cref="IngestReplies"/>. A device always goes to the same endpoint while it is up (its requests keep their order).
+/// <see cref="IngestReplies"/>. A device's requests go to the node its entity answered from last (learned from the acks:
+/// no second hop between nodes), or before that to one endpoint chosen by hash; either way to the same endpoint while
+/// it is up, so its requests keep their order.
 /// A request not answered within the request timeout, or whose endpoint was lost, is resent after a jittered,
 /// doubling backoff to the next live endpoint until the retry deadline, then fails; ingestion is idempotent per
 /// sequence, so a resend never doubles data. How many requests may be in flight is bounded by <see cref="EdgeClient"/>.
@@ -67,6 +69,10 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
 
     private readonly Endpoint[] _endpoints;
     private readonly Dictionary<long, Outstanding> _pending = new();
+    /// <summary>Where each device's entity answered from last (an endpoint index): its next requests go straight there.</summary>
+    private readonly Dictionary<string, int> _home = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, int> _endpointByNode = new(StringComparer.Ordinal);
+    private const int MaxHomes = 1_000_000;
     private readonly List<Outstanding> _waiting = []; // no live endpoint, or waiting for its resend time
     private readonly string _token;
     private readonly long _timeoutTicks;
@@ -149,9 +155,13 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
             foreach (var o in due) Dispatch(o);
     }
 
-    /// <summary>The endpoint for a device: the same one for every request of the device while it is up; the next live one on a resend.</summary>
+    /// <summary>
+    /// The endpoint for a device: the node its entity answered from last (no hop between nodes), else the same one for
+    /// every request of the device while it is up (by hash); on a resend, the next live one.
+    /// </summary>
     private int Choose(IDeviceCommand command, int attempt)
     {
+        if (attempt == 0 && _home.TryGetValue(command.DeviceId.Value ?? "", out var home) && _endpoints[home].Ref is not null) return home;
         var live = 0;
         foreach (var e in _endpoints) if (e.Ref is not null) live++;
         if (live == 0) return -1;
@@ -209,6 +219,7 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         for (var i = 0; i < replies.Ids.Length; i++)
         {
             if (!_pending.Remove(replies.Ids[i], out var o)) continue; // a late answer to a request already answered
+            if (replies.Replies[i] is IngestAck { Node.Length: > 0 } ack) Learn(ack.DeviceId.Value, ack.Node);
             o.Completion.TrySetResult(new Reply<IEdgeMessage>(replies.Replies[i], o.Attempts));
         }
         if (replies.Resend is not { Length: > 0 }) return;
@@ -216,6 +227,28 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         foreach (var id in replies.Resend)
             if (_pending.TryGetValue(id, out var o) && o.SentAt > 0)
                 Retry(o, now, TimeSpan.FromMilliseconds(_jitter.Next(0, 200)));
+    }
+
+    /// <summary>Remembers which endpoint sits on the node that hosts the device's entity (when that node is a contact).</summary>
+    private void Learn(string device, string node)
+    {
+        if (!_endpointByNode.TryGetValue(node, out var index))
+        {
+            index = -1;
+            try
+            {
+                var a = Address.Parse(node);
+                for (var i = 0; i < _endpoints.Length; i++)
+                    if (string.Equals(_endpoints[i].Contact, $"{a.Host}:{a.Port}", StringComparison.OrdinalIgnoreCase)) index = i;
+            }
+            catch (Exception ex) when (ex is UriFormatException or FormatException or ArgumentException)
+            {
+            }
+            if (_endpointByNode.Count < 1024) _endpointByNode[node] = index;
+        }
+        if (index < 0) return;
+        if (_home.Count >= MaxHomes) _home.Clear();
+        _home[device] = index;
     }
 
     private void OnTick()
