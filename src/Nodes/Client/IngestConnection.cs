@@ -218,8 +218,19 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
     {
         for (var i = 0; i < replies.Ids.Length; i++)
         {
-            if (!_pending.Remove(replies.Ids[i], out var o)) continue; // a late answer to a request already answered
-            if (replies.Replies[i] is IngestAck { Node.Length: > 0 } ack) Learn(ack.DeviceId.Value, ack.Node);
+            if (!_pending.TryGetValue(replies.Ids[i], out var o)) continue; // a late answer to a request already answered
+            if (replies.Replies[i] is IngestAck { Node.Length: > 0 } ack)
+            {
+                Learn(ack.DeviceId.Value, ack.Node);
+                // a resend refused as Overloaded says nothing about the attempt before it (it may have been kept after its
+                // gateway gave up waiting): keep resending, with backoff, until an answer says what became of the readings
+                if (o.Attempts > 1 && RefusedWhole(ack))
+                {
+                    if (o.SentAt > 0) Retry(o, Stopwatch.GetTimestamp(), Backoff(o.Attempts));
+                    continue;
+                }
+            }
+            _pending.Remove(o.Id);
             o.Completion.TrySetResult(new Reply<IEdgeMessage>(replies.Replies[i], o.Attempts));
         }
         if (replies.Resend is not { Length: > 0 }) return;
@@ -228,6 +239,9 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
             if (_pending.TryGetValue(id, out var o) && o.SentAt > 0)
                 Retry(o, now, TimeSpan.FromMilliseconds(_jitter.Next(0, 200)));
     }
+
+    private static bool RefusedWhole(IngestAck ack) =>
+        ack.Accepted == 0 && ack.Rejected.Length > 0 && Array.TrueForAll(ack.Rejected, r => r.Reason == RejectReason.Overloaded);
 
     /// <summary>Remembers which endpoint sits on the node that hosts the device's entity (when that node is a contact).</summary>
     private void Learn(string device, string node)
