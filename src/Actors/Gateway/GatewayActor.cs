@@ -18,6 +18,10 @@ namespace EdgeActors.Actors.Gateway;
 public sealed class GatewayActor : ReceiveActor
 {
     public const string Name = "gateway";
+
+    /// <summary>The answer to a request without a client token on a cluster that checks them.</summary>
+    public const string TokenRequired =
+        "unauthenticated: this cluster requires a client token with every request (client library: EdgeClientOptions.Credentials.Token; commands: --certs DIR --client NAME or --token-file F)";
     public const string Path = "/user/" + Name;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
@@ -62,7 +66,7 @@ public sealed class GatewayActor : ReceiveActor
         ReceiveAny(msg =>
         {
             if (_auth is not null)
-                Refuse(msg, "unauthenticated: this cluster requires a client token with every request (client library: EdgeClientOptions.Credentials.Token; commands: --certs DIR --client NAME or --token-file F)");
+                Refuse(msg, TokenRequired);
             else
                 Route(msg, null);
         });

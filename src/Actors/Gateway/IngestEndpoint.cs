@@ -70,10 +70,29 @@ public sealed class IngestEndpoint : ReceiveActor, IWithTimers
             _answered += d.Readings;
         });
         Receive<Measure>(_ => OnMeasure());
+        // a node was removed: what its entities held is lost, and their shards now move; every open exchange names its
+        // unanswered requests for the client to resend at once (idempotent), rather than waiting for its timeout
+        Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(_ =>
+        {
+            foreach (var child in Context.GetChildren()) child.Tell(IngestExchange.GiveUp.Instance);
+        });
         Receive<GetIngestEndpointStats>(_ => Sender.Tell(new IngestEndpointStats(_outstanding, _overloaded, _limit)));
     }
 
-    protected override void PreStart() => Timers.StartPeriodicTimer(nameof(Measure), Measure.Instance, TimeSpan.FromMilliseconds(200));
+    protected override void PreStart()
+    {
+        Timers.StartPeriodicTimer(nameof(Measure), Measure.Instance, TimeSpan.FromMilliseconds(200));
+        if (Context.System.Settings.ProviderClass.Contains("Cluster", StringComparison.Ordinal))
+            Akka.Cluster.Cluster.Get(Context.System).Subscribe(Self, Akka.Cluster.ClusterEvent.SubscriptionInitialStateMode.InitialStateAsEvents,
+                typeof(Akka.Cluster.ClusterEvent.MemberRemoved));
+    }
+
+    protected override void PostStop()
+    {
+        if (Context.System.Settings.ProviderClass.Contains("Cluster", StringComparison.Ordinal))
+            Akka.Cluster.Cluster.Get(Context.System).Unsubscribe(Self);
+        base.PostStop();
+    }
 
     /// <summary>The answer rate (readings/s, smoothed) and from it the bound on readings outstanding.</summary>
     private void OnMeasure()
@@ -109,7 +128,7 @@ public sealed class IngestEndpoint : ReceiveActor, IWithTimers
         if (_tokens is not null)
         {
             string? problem;
-            (claims, problem) = _tokens.Check(group.Token);
+            (claims, problem) = string.IsNullOrEmpty(group.Token) ? (null, GatewayActor.TokenRequired) : _tokens.Check(group.Token);
             if (problem is not null)
             {
                 Refused(problem);
@@ -208,12 +227,19 @@ public sealed record IngestEndpointStats(long Outstanding, long Overloaded, long
 /// <summary>
 /// One group's commands in flight: forwards each to the device region with itself as the sender, collects the entities'
 /// acks (one command per device, so the ack's device names its request), and sends them to the client in one
-/// <see cref="IngestReplies"/> when all have answered. After the timeout it sends what it has, names the rest for the
-/// client to resend (idempotent per sequence) and stops.
+/// <see cref="IngestReplies"/> when all have answered. After the timeout (longer than a device entity's own 10 s backstop,
+/// so a live entity always answers first), or at once when a cluster member is removed, it sends what it has, names the
+/// rest for the client to resend (idempotent per sequence) and stops.
 /// </summary>
 public sealed class IngestExchange : ReceiveActor, IWithTimers
 {
     private sealed record TimedOut;
+
+    /// <summary>Stop waiting now (a node was removed): answer what was answered, name the rest for resending.</summary>
+    internal sealed record GiveUp
+    {
+        public static readonly GiveUp Instance = new();
+    }
 
     private readonly IActorRef _replyTo;
     private readonly Dictionary<string, long> _idByDevice = new(StringComparer.Ordinal);
@@ -241,6 +267,7 @@ public sealed class IngestExchange : ReceiveActor, IWithTimers
             if (_idByDevice.Count == 0) Finish();
         });
         Receive<TimedOut>(_ => Finish());
+        Receive<GiveUp>(_ => Finish());
     }
 
     public static Props Props(IActorRef replyTo, long[] ids, IDeviceCommand[] commands, int readings, IActorRef devices, TimeSpan timeout) =>

@@ -11,8 +11,9 @@ namespace EdgeActors.Actors.Gateway;
 ///                                      # (Little's law); beyond the bound a request is answered Overloaded at once
 ///   min-outstanding-readings = 20000   # the bound never falls below this ...
 ///   max-outstanding-readings = 500000  # ... nor rises above this
-///   exchange-timeout = 3s              # a group's requests not answered by then are named for the client to resend (a
-///                                      # device entity whose node was lost; admission keeps overload well below this)
+///   exchange-timeout = 12s             # a group's requests not answered by then are named for the client to resend: longer
+///                                      # than a device entity's own 10 s backstop, so only a lost message gets there (a
+///                                      # removed member makes every exchange name its open requests at once)
 /// }
 /// </code>
 /// </summary>
@@ -26,7 +27,7 @@ public sealed record IngestEndpointSettings
 
     public int MaxOutstandingReadings { get; init; } = 500_000;
 
-    public TimeSpan ExchangeTimeout { get; init; } = TimeSpan.FromSeconds(3);
+    public TimeSpan ExchangeTimeout { get; init; } = TimeSpan.FromSeconds(12);
 
     public static IngestEndpointSettings Default { get; } = new();
 

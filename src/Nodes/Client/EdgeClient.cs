@@ -39,11 +39,11 @@ public sealed record EdgeClientOptions
 
     /// <summary>
     /// Ingest stream: a telemetry batch or frame not answered within this long (its gateway still up) is resent: a backstop
-    /// for a message lost on the wire. Gateways name what they gave up waiting for after their exchange timeout
-    /// (<c>edgeactors.gateway.ingest.exchange-timeout</c>, 3 s; resent at once), and a lost gateway is noticed by the
+    /// for a message lost on the wire. Gateways name what they gave up waiting for (when a cluster member is removed, or
+    /// after <c>edgeactors.gateway.ingest.exchange-timeout</c>, 12 s; resent at once), and a lost gateway is noticed by the
     /// connection (resent at once), so a slow but working cluster is never sent the same work twice.
     /// </summary>
-    public TimeSpan StreamResendAfter { get; init; } = TimeSpan.FromSeconds(15);
+    public TimeSpan StreamResendAfter { get; init; } = TimeSpan.FromSeconds(20);
 
     /// <summary>Telemetry batches and frames in flight at once (sent and not answered); beyond it <see cref="WhenFull"/> applies.</summary>
     public int MaxInFlight { get; init; } = 20_000;
