@@ -184,10 +184,50 @@ public sealed class EdgeClient : IAsyncDisposable
         IActorRef? ingest = null;
         if (options.Transport == IngestTransport.Stream)
         {
-            var endpoints = options.Contacts.Select(c => (c, NodeConfig.SeedAddress(c, tls is not null) + IngestEndpoint.Path)).ToList();
-            ingest = system.ActorOf(IngestConnection.Props(endpoints, credentials?.Token ?? "", options.StreamResendAfter, options.RetryDeadline, options.MaxBackoff), "ingest");
+            var secure = tls is not null;
+            ingest = system.ActorOf(IngestConnection.Props(options.Contacts, c => NodeConfig.SeedAddress(c, secure) + IngestEndpoint.Path,
+                credentials?.Token ?? "", options.StreamResendAfter, options.RetryDeadline, options.MaxBackoff), "ingest");
         }
-        return new EdgeClient(options, system, client, ingest);
+        var edgeClient = new EdgeClient(options, system, client, ingest);
+        if (ingest is not null) edgeClient._discovery = Task.Run(() => edgeClient.DiscoverGatewaysAsync(edgeClient._stop.Token));
+        return edgeClient;
+    }
+
+    private readonly CancellationTokenSource _stop = new();
+    private Task _discovery = Task.CompletedTask;
+
+    /// <summary>
+    /// The ingest stream's gateways beyond the configured contacts: every few seconds the members with the gateway role
+    /// (asked through ClusterClient, which itself keeps finding receptionists), so the stream carries on when every
+    /// configured contact is gone, as ClusterClient does.
+    /// </summary>
+    private async Task DiscoverGatewaysAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var overview = await TryOnceAsync<ClusterOverview>(GetClusterOverview.Instance, TimeSpan.FromSeconds(3));
+                var gateways = overview.Members
+                    .Where(m => m.Status == "Up" && m.Roles.Contains(Actors.Roles.Gateway))
+                    .Select(m => Address.Parse(m.Address))
+                    .Select(a => $"{a.Host}:{a.Port}")
+                    .ToList();
+                _ingest!.Tell(new IngestConnection.AddContacts(gateways));
+            }
+            catch (Exception ex) when (ex is EdgeClientException or UriFormatException or FormatException or ArgumentException)
+            {
+                // not reachable now: ask again next round
+            }
+            try
+            {
+                await Task.Delay(TimeSpan.FromSeconds(3), ct);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
     }
 
     /// <summary>
@@ -375,6 +415,8 @@ public sealed class EdgeClient : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        await _stop.CancelAsync();
+        await _discovery.ContinueWith(_ => { });
         await System.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
     }
 }

@@ -24,6 +24,9 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
     /// <summary>A request from the app (completed by this actor).</summary>
     public sealed record Submit(Outstanding Request);
 
+    /// <summary>Gateway nodes (host:port) the client learned from the cluster: their ingest endpoints are used too.</summary>
+    public sealed record AddContacts(IReadOnlyList<string> HostPorts);
+
     /// <summary>The app gave up waiting (cancellation): forget the request.</summary>
     public sealed record Forget(long Id);
 
@@ -67,7 +70,8 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         public long? LastIdentify { get; set; }
     }
 
-    private readonly Endpoint[] _endpoints;
+    private readonly List<Endpoint> _endpoints;
+    private readonly Func<string, string> _pathOf;
     private readonly Dictionary<long, Outstanding> _pending = new();
     /// <summary>Where each device's entity answered from last (an endpoint index): its next requests go straight there.</summary>
     private readonly Dictionary<string, int> _home = new(StringComparer.Ordinal);
@@ -83,9 +87,11 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public IngestConnection(IReadOnlyList<(string Contact, string Path)> endpoints, string token, TimeSpan requestTimeout, TimeSpan retryDeadline, TimeSpan maxBackoff)
+    /// <param name="pathOf">host:port → the ingest endpoint's actor path on that node.</param>
+    public IngestConnection(IReadOnlyList<string> contacts, Func<string, string> pathOf, string token, TimeSpan requestTimeout, TimeSpan retryDeadline, TimeSpan maxBackoff)
     {
-        _endpoints = endpoints.Select(e => new Endpoint(e.Contact, e.Path)).ToArray();
+        _pathOf = pathOf;
+        _endpoints = contacts.Distinct(StringComparer.OrdinalIgnoreCase).Select(c => new Endpoint(c, pathOf(c))).ToList();
         _token = token;
         _timeoutTicks = (long)(requestTimeout.TotalSeconds * Stopwatch.Frequency);
         _deadlineTicks = (long)(retryDeadline.TotalSeconds * Stopwatch.Frequency);
@@ -99,6 +105,13 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
             Dispatch(o);
         });
         Receive<Forget>(f => _pending.Remove(f.Id));
+        Receive<AddContacts>(a =>
+        {
+            foreach (var c in a.HostPorts)
+                if (!_endpoints.Any(e => string.Equals(e.Contact, c, StringComparison.OrdinalIgnoreCase)))
+                    _endpoints.Add(new Endpoint(c, _pathOf(c)));
+            Identify(Stopwatch.GetTimestamp());
+        });
         Receive<Flush>(_ =>
         {
             _flushQueued = false;
@@ -123,8 +136,8 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         Receive<Tick>(_ => OnTick());
     }
 
-    public static Props Props(IReadOnlyList<(string Contact, string Path)> endpoints, string token, TimeSpan requestTimeout, TimeSpan retryDeadline, TimeSpan maxBackoff) =>
-        Akka.Actor.Props.Create(() => new IngestConnection(endpoints, token, requestTimeout, retryDeadline, maxBackoff));
+    public static Props Props(IReadOnlyList<string> contacts, Func<string, string> pathOf, string token, TimeSpan requestTimeout, TimeSpan retryDeadline, TimeSpan maxBackoff) =>
+        Akka.Actor.Props.Create(() => new IngestConnection(contacts, pathOf, token, requestTimeout, retryDeadline, maxBackoff));
 
     protected override void PreStart()
     {
@@ -134,7 +147,7 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
 
     private void Identify(long now)
     {
-        for (var i = 0; i < _endpoints.Length; i++)
+        for (var i = 0; i < _endpoints.Count; i++)
         {
             var e = _endpoints[i];
             if (e.Ref is not null || (e.LastIdentify is { } last && now - last < Stopwatch.Frequency)) continue;
@@ -145,7 +158,7 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
 
     private void OnIdentity(ActorIdentity id)
     {
-        if (id.MessageId is not int i || i < 0 || i >= _endpoints.Length || id.Subject is null) return;
+        if (id.MessageId is not int i || i < 0 || i >= _endpoints.Count || id.Subject is null) return;
         var e = _endpoints[i];
         if (e.Ref is not null) return;
         e.Ref = id.Subject;
@@ -167,7 +180,7 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         if (live == 0) return -1;
         var hash = (uint)StringComparer.Ordinal.GetHashCode(command.DeviceId.Value ?? "");
         var k = (int)((hash + (uint)attempt) % (uint)live);
-        for (var i = 0; i < _endpoints.Length; i++)
+        for (var i = 0; i < _endpoints.Count; i++)
             if (_endpoints[i].Ref is not null && k-- == 0) return i;
         return -1;
     }
@@ -252,7 +265,7 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
             try
             {
                 var a = Address.Parse(node);
-                for (var i = 0; i < _endpoints.Length; i++)
+                for (var i = 0; i < _endpoints.Count; i++)
                     if (string.Equals(_endpoints[i].Contact, $"{a.Host}:{a.Port}", StringComparison.OrdinalIgnoreCase)) index = i;
             }
             catch (Exception ex) when (ex is UriFormatException or FormatException or ArgumentException)

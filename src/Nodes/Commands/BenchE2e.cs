@@ -23,14 +23,15 @@ public static class BenchE2e
     public const string Usage = """
         edgeactors bench e2e [--devices 20000] [--batch 50] [--channels 4] [--start-rate 20000] [--step 1.5] [--max-rate 2000000]
                              [--step-seconds 6] [--p99-ms 1000] [--overload-x 10] [--base-port 4800] [--insecure]
-                             [--transport stream|clusterclient] [--no-outbox-stage] [--no-write]
+                             [--transport stream|clusterclient] [--fleet 100000] [--no-outbox-stage] [--no-write]
           Local cluster + client library at rising offered rates: highest sustained readings/s with p99 ack latency within
           the bound and nothing lost, the same at 10x that rate (goodput, overloaded, unanswered), and the in-process
-          durable-outbox stage for comparison. Ends with RESULT e2e / RESULT overload lines; writes docs/benchmarks.md.
+          durable-outbox stage for comparison, then `bench devices` with --fleet devices on one edge (0: skipped).
+          Ends with RESULT e2e / RESULT overload / RESULT devices lines; writes docs/benchmarks.md.
         """;
 
     public sealed record Options(int Devices, int Batch, int Channels, double StartRate, double Step, double MaxRate, double StepSeconds,
-        double P99BoundMs, double OverloadX, int BasePort, bool Secure, IngestTransport Transport, bool OutboxStage);
+        double P99BoundMs, double OverloadX, int BasePort, bool Secure, IngestTransport Transport, bool OutboxStage, int Fleet = 100_000);
 
     public sealed record StepResult(double Offered, long OfferedReadings, long Accepted, long Rejected, long Overloaded, long Unanswered,
         long Requests, double Seconds, double P50Ms, double P99Ms, long Retried)
@@ -61,7 +62,7 @@ public static class BenchE2e
                 "clusterclient" => IngestTransport.ClusterClient,
                 var t => throw new CliException($"--transport must be stream or clusterclient, got '{t}'"),
             },
-            !args.Flag("no-outbox-stage"));
+            !args.Flag("no-outbox-stage"), args.Int("fleet", 100_000));
         var write = !args.Flag("no-write");
         var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
         args.EnsureAllUsed();
@@ -119,6 +120,15 @@ public static class BenchE2e
                 if (write) WriteMarkdown(outPath, o, warm, steps, best, overload, peak, outbox);
             }
             await cluster.StopAllAsync(TimeSpan.FromSeconds(20));
+        }
+        if (o.Fleet > 0)
+        {
+            // fleet size on one edge: memory per idle device and how long N new devices take to all be served
+            Console.WriteLine($"  devices: {o.Fleet:N0} new devices on one edge (bench devices)");
+            var fleetOptions = new DeviceFleetBench.Options(o.Fleet, BasePort: o.BasePort + 80, Secure: o.Secure);
+            var fleet = await DeviceFleetBench.RunAsync(fleetOptions);
+            Console.WriteLine(fleet.ResultLine);
+            if (write) DeviceFleetBench.WriteMarkdown(outPath, fleetOptions, fleet);
         }
         return 0;
     }

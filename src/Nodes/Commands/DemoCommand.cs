@@ -49,7 +49,12 @@ public static class DemoCommand
             ? "demo: --insecure: plain TCP between nodes, no client tokens"
             : $"demo: TLS with mutual authentication between nodes and client, client token checked at the gateways (certificates in {cluster.CertsDirectory})");
         cluster.StartAll();
-        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = cluster.GatewayContacts.ToList(), Credentials = cluster.ClientCredentials });
+        await using var client = EdgeClient.Connect(new EdgeClientOptions
+        {
+            Contacts = cluster.GatewayContacts.ToList(), Credentials = cluster.ClientCredentials,
+            // simulated devices keep what the cluster refused as Overloaded and send it again after pauses (200 ms .. 6.4 s)
+            OverloadRetries = SimulatorOptions.DeviceOverloadRetries,
+        });
 
         var formed = Stopwatch.StartNew();
         var overview = await WaitForMembersAsync(client, cluster, layout.Count, TimeSpan.FromSeconds(90));

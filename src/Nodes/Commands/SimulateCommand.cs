@@ -19,7 +19,10 @@ public static class SimulateCommand
         var sim = SimulatorOptions.FromArgs(args, TimeSpan.FromSeconds(30));
         var credentials = CertsCommand.ClientCredentialsFrom(args);
         args.EnsureAllUsed();
-        await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, Credentials = credentials });
+        await using var client = EdgeClient.Connect(new EdgeClientOptions
+        {
+            Contacts = contacts, Credentials = credentials, OverloadRetries = SimulatorOptions.DeviceOverloadRetries,
+        });
         var simulator = new Simulator(sim);
         var run = simulator.RunAsync(client);
         var clock = System.Diagnostics.Stopwatch.StartNew();

@@ -20,6 +20,12 @@ public sealed record SimulatorOptions
     public string? DatasetDirectory { get; init; }
     public string DevicePrefix { get; init; } = "";
 
+    /// <summary>
+    /// How many times a simulated device sends a batch again that the cluster refused whole as Overloaded (doubling pauses
+    /// from 200 ms, so about 12 s in all), as a real device that buffers its readings would; then it counts as rejected.
+    /// </summary>
+    public const int DeviceOverloadRetries = 6;
+
     public static SimulatorOptions FromArgs(CliArgs a, TimeSpan defaultDuration) => new()
     {
         Sensors = a.Int("sensors", 100),
