@@ -96,6 +96,19 @@ public sealed class SyncClusterTests(ITestOutputHelper output) : IAsyncLifetime
         }
     }
 
+    /// <summary>Waits until no member of the cluster listens on <paramref name="port"/> (a killed node was downed and removed).</summary>
+    private async Task WaitUntilRemovedAsync(int port, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var overview = await DemoCommand.TryOverviewAsync(_client);
+            if (overview is not null && overview.Members.All(m => !m.Address.EndsWith($":{port}", StringComparison.Ordinal))) return;
+            Assert.True(DateTime.UtcNow < deadline, $"the killed node on port {port} was not removed within {timeout.TotalSeconds:0} s");
+            await Task.Delay(300);
+        }
+    }
+
     [Fact]
     public async Task Durably_acked_readings_should_reach_the_store_exactly_once_through_outages_and_an_edge_crash()
     {
@@ -107,7 +120,10 @@ public sealed class SyncClusterTests(ITestOutputHelper output) : IAsyncLifetime
         output.WriteLine($"datacenter down: backlog edge1 {during1.Backlog}, edge2 {during2.Backlog}");
         Assert.Equal(20 * 10 * 50, during1.Backlog + during2.Backlog);
 
-        // ---- it comes back on the same data directory: the backlog drains
+        // ---- it comes back on the same data directory: the backlog drains. It is restarted once its killed incarnation
+        // has been removed from the cluster: a node restarted over TLS before that may never complete its join (the known
+        // quick-restart defect, issue 15), which is not what this test is about
+        await WaitUntilRemovedAsync(_ports[1], TimeSpan.FromSeconds(30));
         _cluster.Start("datacenter");
         await WaitForDrainAsync(TimeSpan.FromSeconds(90));
         output.WriteLine("backlog drained after the datacenter restarted");

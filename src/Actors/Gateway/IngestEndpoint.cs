@@ -70,10 +70,12 @@ public sealed class IngestEndpoint : ReceiveActor, IWithTimers
             _answered += d.Readings;
         });
         Receive<Measure>(_ => OnMeasure());
-        // a node was removed: what its entities held is lost, and their shards now move; every open exchange names its
+        // an edge was removed: what its entities held is lost, and their shards now move; every open exchange names its
         // unanswered requests for the client to resend at once (idempotent), rather than waiting for its timeout
-        Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(_ =>
+        Receive<Akka.Cluster.ClusterEvent.MemberRemoved>(removed =>
         {
+            // only edges host device entities: a datacenter or seed leaving loses none of them
+            if (!removed.Member.HasRole(Roles.Edge)) return;
             foreach (var child in Context.GetChildren()) child.Tell(IngestExchange.GiveUp.Instance);
         });
         Receive<GetIngestEndpointStats>(_ => Sender.Tell(new IngestEndpointStats(_outstanding, _overloaded, _limit)));

@@ -197,7 +197,7 @@ public sealed class EdgeClient : IAsyncDisposable
     private Task _discovery = Task.CompletedTask;
 
     /// <summary>
-    /// The ingest stream's gateways beyond the configured contacts: every few seconds the members with the gateway role
+    /// The ingest stream's endpoints beyond the configured contacts: every few seconds the members with the edge role
     /// (asked through ClusterClient, which itself keeps finding receptionists), so the stream carries on when every
     /// configured contact is gone, as ClusterClient does.
     /// </summary>
@@ -209,7 +209,7 @@ public sealed class EdgeClient : IAsyncDisposable
             {
                 var overview = await TryOnceAsync<ClusterOverview>(GetClusterOverview.Instance, TimeSpan.FromSeconds(3));
                 var gateways = overview.Members
-                    .Where(m => m.Status == "Up" && m.Roles.Contains(Actors.Roles.Gateway))
+                    .Where(m => m.Status == "Up" && m.Roles.Contains(Actors.Roles.Edge))
                     .Select(m => Address.Parse(m.Address))
                     .Select(a => $"{a.Host}:{a.Port}")
                     .ToList();

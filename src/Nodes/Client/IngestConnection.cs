@@ -236,8 +236,11 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
             {
                 Learn(ack.DeviceId.Value, ack.Node);
                 // a resend refused as Overloaded says nothing about the attempt before it (it may have been kept after its
-                // gateway gave up waiting): keep resending, with backoff, until an answer says what became of the readings
-                if (o.Attempts > 1 && RefusedWhole(ack))
+                // gateway gave up waiting, or its gateway was lost): keep resending, with backoff, until an answer says what
+                // became of every reading
+                // likewise a resend that met its own earlier attempt still in progress (e.g. a frame being classified) is
+                // answered without an outcome for those readings: ask again later, when the earlier attempt has finished
+                if (o.Attempts > 1 && (RefusedWhole(ack) || ack.Accepted + ack.Rejected.Length < Readings(o.Command)))
                 {
                     if (o.SentAt > 0) Retry(o, Stopwatch.GetTimestamp(), Backoff(o.Attempts));
                     continue;
@@ -252,6 +255,13 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
             if (_pending.TryGetValue(id, out var o) && o.SentAt > 0)
                 Retry(o, now, TimeSpan.FromMilliseconds(_jitter.Next(0, 200)));
     }
+
+    private static int Readings(IDeviceCommand command) => command switch
+    {
+        TelemetryBatch t => t.Sequences?.Length ?? 0,
+        CameraFrame => 1,
+        _ => 0,
+    };
 
     private static bool RefusedWhole(IngestAck ack) =>
         ack.Accepted == 0 && ack.Rejected.Length > 0 && Array.TrueForAll(ack.Rejected, r => r.Reason == RejectReason.Overloaded);

@@ -83,8 +83,9 @@ public static class NodeHost
             if (isGateway)
             {
                 akka.WithClusterClientReceptionist("receptionist", Roles.Gateway)
-                    .AddGateway(maxIdLength, clientAuth)
-                    .AddIngestEndpoint(IngestEndpointSettings.FromConfig(config.GetConfig(IngestEndpointSettings.Section)), maxIdLength, clientAuth);
+                    .AddGateway(maxIdLength, clientAuth);
+                // device data goes straight to the edges that host the entities (a datacenter would only add a hop)
+                if (isEdge) akka.AddIngestEndpoint(IngestEndpointSettings.FromConfig(config.GetConfig(IngestEndpointSettings.Section)), maxIdLength, clientAuth);
             }
         });
         return builder.Build();
