@@ -21,3 +21,26 @@ public sealed record IngestReplies(long[] Ids, IEdgeMessage[] Replies, long[] Re
 {
     public IngestReplies(long[] ids, IEdgeMessage[] replies) : this(ids, replies, []) { }
 }
+
+/// <summary>The one shape of an <see cref="RejectReason.Overloaded"/> answer, whoever gives it (an edge's ingest endpoint or the client library).</summary>
+public static class OverloadAnswer
+{
+    /// <summary>Every reading of <paramref name="command"/> rejected as Overloaded (the detail once per answer, not per reading).</summary>
+    public static IngestAck For(IDeviceCommand command, string node, string detail)
+    {
+        long[] sequences = command switch
+        {
+            TelemetryBatch t => t.Sequences ?? [],
+            CameraFrame f => [f.Sequence],
+            _ => [],
+        };
+        var rejected = sequences.Length == 0
+            ? [new Rejection(-1, RejectReason.Overloaded, detail)]
+            : sequences.Select((s, i) => new Rejection(s, RejectReason.Overloaded, i == 0 ? detail : "")).ToArray();
+        return new IngestAck(command.DeviceId, -1, 0, rejected, node);
+    }
+
+    /// <summary>True when nothing of the request was kept because of overload (it may be sent again after a pause).</summary>
+    public static bool RefusedWhole(IngestAck ack) =>
+        ack.Accepted == 0 && ack.Rejected.Length > 0 && Array.TrueForAll(ack.Rejected, r => r.Reason == RejectReason.Overloaded);
+}

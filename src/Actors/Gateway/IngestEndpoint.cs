@@ -186,21 +186,8 @@ public sealed class IngestEndpoint : ReceiveActor, IWithTimers
             Context.ActorOf(IngestExchange.Props(Sender, e.Ids.ToArray(), e.Commands.ToArray(), e.Readings, _devices, _settings.ExchangeTimeout));
     }
 
-    private IngestAck Overloaded(IDeviceCommand command)
-    {
-        const string detail = "the node is over capacity; resend after a pause";
-        var sequences = command switch
-        {
-            TelemetryBatch t => t.Sequences ?? [],
-            CameraFrame f => [f.Sequence],
-            _ => [],
-        };
-        // the reason's text once per answer (not per reading): refusing must stay much cheaper than accepting
-        var rejected = sequences.Length == 0
-            ? [new Rejection(-1, RejectReason.Overloaded, detail)]
-            : sequences.Select((s, i) => new Rejection(s, RejectReason.Overloaded, i == 0 ? detail : "")).ToArray();
-        return new IngestAck(command.DeviceId, -1, 0, rejected, _node);
-    }
+    private IngestAck Overloaded(IDeviceCommand command) =>
+        OverloadAnswer.For(command, _node, "the node is over capacity; resend after a pause");
 
     private static IngestReplies AllRefused(IngestRequests group, string reason)
     {

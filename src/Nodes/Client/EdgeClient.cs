@@ -250,7 +250,7 @@ public sealed class EdgeClient : IAsyncDisposable
         try
         {
             var reply = await SendOnceAsync(command, ct);
-            for (var retry = 0; retry < _options.OverloadRetries && RefusedWhole(reply.Value); retry++)
+            for (var retry = 0; retry < _options.OverloadRetries && OverloadAnswer.RefusedWhole(reply.Value); retry++)
             {
                 var pause = 200 * Math.Pow(2, retry) * (0.5 + Random.Shared.NextDouble());
                 await Task.Delay(TimeSpan.FromMilliseconds(pause), ct);
@@ -264,9 +264,6 @@ public sealed class EdgeClient : IAsyncDisposable
             _slots.Release();
         }
     }
-
-    private static bool RefusedWhole(IngestAck ack) =>
-        ack.Accepted == 0 && ack.Rejected.Length > 0 && Array.TrueForAll(ack.Rejected, r => r.Reason == RejectReason.Overloaded);
 
     private async Task<Reply<IngestAck>> SendOnceAsync(IDeviceCommand command, CancellationToken ct)
     {
@@ -291,17 +288,8 @@ public sealed class EdgeClient : IAsyncDisposable
     }
 
     /// <summary>The answer when the client already has <see cref="EdgeClientOptions.MaxInFlight"/> requests in flight and refuses more.</summary>
-    private static IngestAck RefusedHere(IDeviceCommand command)
-    {
-        const string detail = "the client has its maximum of requests in flight; resend after a pause";
-        long[] sequences = command switch
-        {
-            TelemetryBatch t => t.Sequences ?? [],
-            CameraFrame f => [f.Sequence],
-            _ => [],
-        };
-        return new IngestAck(command.DeviceId, -1, 0, sequences.Select((s, i) => new Rejection(s, RejectReason.Overloaded, i == 0 ? detail : "")).ToArray(), "client");
-    }
+    private static IngestAck RefusedHere(IDeviceCommand command) =>
+        OverloadAnswer.For(command, "client", "the client has its maximum of requests in flight; resend after a pause");
 
     public async Task<DeviceState> GetDeviceStateAsync(DeviceId id, CancellationToken ct = default) =>
         (await RequestAsync<DeviceState>(new GetDeviceState(id), ct)).Value;

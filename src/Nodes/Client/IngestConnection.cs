@@ -240,7 +240,7 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
                 // became of every reading
                 // likewise a resend that met its own earlier attempt still in progress (e.g. a frame being classified) is
                 // answered without an outcome for those readings: ask again later, when the earlier attempt has finished
-                if (o.Attempts > 1 && (RefusedWhole(ack) || ack.Accepted + ack.Rejected.Length < Readings(o.Command)))
+                if (o.Attempts > 1 && (OverloadAnswer.RefusedWhole(ack) || ack.Accepted + ack.Rejected.Length < Readings(o.Command)))
                 {
                     if (o.SentAt > 0) Retry(o, Stopwatch.GetTimestamp(), Backoff(o.Attempts));
                     continue;
@@ -262,9 +262,6 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         CameraFrame => 1,
         _ => 0,
     };
-
-    private static bool RefusedWhole(IngestAck ack) =>
-        ack.Accepted == 0 && ack.Rejected.Length > 0 && Array.TrueForAll(ack.Rejected, r => r.Reason == RejectReason.Overloaded);
 
     /// <summary>Remembers which endpoint sits on the node that hosts the device's entity (when that node is a contact).</summary>
     private void Learn(string device, string node)
