@@ -57,14 +57,8 @@ public sealed record DeviceRestore(Func<GetDeviceHistory, IActorRef, bool> Query
         var cluster = Akka.Cluster.Cluster.Get(system);
         return new DeviceRestore((query, replyTo) =>
         {
-            var state = cluster.State;
-            Akka.Cluster.Member? oldest = null;
-            foreach (var m in state.Members)
-                if (m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Roles.Datacenter) && !state.Unreachable.Contains(m) &&
-                    (oldest is null || m.IsOlderThan(oldest)))
-                    oldest = m;
-            if (oldest is null) return false;
-            system.ActorSelection(new RootActorPath(oldest.Address) / "user" / Sync.SyncSink.Name).Tell(query, replyTo);
+            if (DeviceRestorer.OldestSink(system, cluster) is not { } sink) return false;
+            sink.Tell(query, replyTo);
             return true;
         }, timeout);
     }

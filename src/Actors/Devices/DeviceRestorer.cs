@@ -138,16 +138,22 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
         var cluster = Akka.Cluster.Cluster.Get(system);
         return (query, replyTo) =>
         {
-            var state = cluster.State;
-            Akka.Cluster.Member? oldest = null;
-            foreach (var m in state.Members)
-                if (m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Roles.Datacenter) && !state.Unreachable.Contains(m) &&
-                    (oldest is null || m.IsOlderThan(oldest)))
-                    oldest = m;
-            if (oldest is null) return false;
-            system.ActorSelection(new RootActorPath(oldest.Address) / "user" / Sync.SyncSink.Name).Tell(query, replyTo);
+            if (OldestSink(system, cluster) is not { } sink) return false;
+            sink.Tell(query, replyTo);
             return true;
         };
+    }
+
+    /// <summary>The sync sink of the oldest reachable Up datacenter member, or null when there is none.</summary>
+    internal static ActorSelection? OldestSink(ActorSystem system, Akka.Cluster.Cluster cluster)
+    {
+        var state = cluster.State;
+        Akka.Cluster.Member? oldest = null;
+        foreach (var m in state.Members)
+            if (m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Roles.Datacenter) && !state.Unreachable.Contains(m) &&
+                (oldest is null || m.IsOlderThan(oldest)))
+                oldest = m;
+        return oldest is null ? null : system.ActorSelection(new RootActorPath(oldest.Address) / "user" / Sync.SyncSink.Name);
     }
 
     /// <summary>Asks one actor (tests).</summary>
