@@ -20,7 +20,9 @@ dotnet build EdgeActors.sln -c Release --nologo -v quiet -clp:ErrorsOnly
 # again at the very end, so the tail of a long CI log says what failed
 run_tests() {
   local log; log="$(mktemp)"
-  if dotnet test "$1" -c Release --no-build --nologo --logger "console;verbosity=normal" 2>&1 | tee "$log"; then
+  # a test still running after 15 minutes hangs: the run stops there, naming it, instead of holding CI until its limit
+  if dotnet test "$1" -c Release --no-build --nologo --logger "console;verbosity=normal" \
+       --blame-hang --blame-hang-timeout 15m --blame-hang-dump-type none 2>&1 | tee "$log"; then
     rm -f "$log"; return 0
   fi
   echo "=== failed tests in $1 ==="

@@ -119,6 +119,53 @@ public sealed class SecurityTests(SecureClusterFixture fixture, ITestOutputHelpe
         }
     }
 
+    /// <summary>
+    /// Akka.Remote stops an ActorSystem when one of its outbound TLS handshakes fails, also when the peer only closes
+    /// the connection mid-handshake (a node restarting or cut off). A client that was served keeps serving its app: it
+    /// restarts in a new incarnation and the requests in flight go through it.
+    /// </summary>
+    [Fact]
+    public async Task A_served_client_should_carry_on_after_a_peer_closes_a_tls_handshake()
+    {
+        await using var client = Connect(TestCluster.ClientOptions(Cluster, fixture.Ports[1]).Credentials);
+        Assert.Equal(5, (await client.SendTelemetryAsync(Batch("sec-restart", 1))).Value.Accepted);
+        var first = client.System;
+
+        // a peer that accepts TCP connections and closes them at once: the client's TLS handshake to it fails
+        using var closer = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        closer.Start();
+        var port = ((System.Net.IPEndPoint)closer.LocalEndpoint).Port;
+        var closing = Task.Run(async () =>
+        {
+            while (true)
+            {
+                using var c = await closer.AcceptTcpClientAsync();
+                c.Client.Close();
+            }
+        });
+        first.ActorSelection($"akka.ssl.tcp://edgeactors@127.0.0.1:{port}/user/nobody").Tell("hello");
+        Assert.True(await first.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(t => t.IsCompletedSuccessfully),
+            "the client's actor system did not stop after the failed TLS handshake (Akka.Remote's behaviour changed?)");
+
+        // the next requests are answered by a new incarnation; nothing is lost or doubled
+        var ack = (await client.SendTelemetryAsync(Batch("sec-restart", 6))).Value;
+        Assert.Equal(5, ack.Accepted);
+        Assert.Equal(10, (await client.GetDeviceStateAsync(new DeviceId("sec-restart"))).AcceptedReadings);
+        Assert.Equal(1, client.Restarts);
+        Assert.NotSame(first, client.System);
+        output.WriteLine($"client restarted {client.Restarts} time(s); served again by {ack.Node}");
+        Assert.False(closing.IsCompleted);
+
+        // a quarantine (Akka.Remote's verdict after missed heartbeats, e.g. while the client's process stalled) cuts the
+        // client off that node for good: the client carries on in a new ActorSystem as well
+        var second = client.System;
+        second.EventStream.Publish(new Akka.Remote.QuarantinedEvent(Akka.Actor.Address.Parse(Cluster.AddressOf(fixture.Ports[1])), 1));
+        Assert.True(await second.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(t => t.IsCompletedSuccessfully),
+            "the client did not replace its actor system after a quarantine");
+        Assert.Equal(5, (await client.SendTelemetryAsync(Batch("sec-restart", 11))).Value.Accepted);
+        Assert.Equal(2, client.Restarts);
+    }
+
     [Fact]
     public async Task Clients_without_a_valid_authorised_token_should_be_refused_and_nothing_they_sent_accepted()
     {

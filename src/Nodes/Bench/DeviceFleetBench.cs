@@ -230,9 +230,11 @@ public static class DeviceFleetBench
     }
 
     /// <summary>Restore timeouts and failures in an edge log: the restorer's per-batch warnings and entity backstop warnings.</summary>
-    public static int CountRestoreProblems(string logPath)
+    /// <param name="fromByte">where in the log to start (the log's length when the phase of interest began).</param>
+    public static int CountRestoreProblems(string logPath, long fromByte = 0)
     {
         using var fs = new FileStream(logPath, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        fs.Seek(Math.Min(fromByte, fs.Length), SeekOrigin.Begin);
         using var reader = new StreamReader(fs);
         var n = 0;
         while (reader.ReadLine() is { } line)

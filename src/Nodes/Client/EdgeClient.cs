@@ -119,24 +119,53 @@ public sealed class EdgeClientException(string message, Exception? inner = null)
 /// </summary>
 public sealed class EdgeClient : IAsyncDisposable
 {
+    /// <summary>Restarts in a row (no request answered between them) before the client gives up.</summary>
+    public const int MaxRestartsInARow = 10;
+
     private readonly EdgeClientOptions _options;
-    private readonly IActorRef _client;
-    private readonly IActorRef? _ingest;
+    private readonly Actors.Security.TlsCredentials? _tls;
     private readonly SemaphoreSlim _slots;
     private long _nextId;
+    private volatile Link _link;
+    private bool _everServed;
+    private int _restartsInARow;
+    private int _restarts;
+    private volatile bool _disposing;
 
-    public ActorSystem System { get; }
+    /// <summary>
+    /// One incarnation of the client's ActorSystem with its ClusterClient and ingest connection. Akka.Remote stops an
+    /// ActorSystem whenever one of its outbound TLS handshakes fails (also when the peer merely closes the connection
+    /// mid-handshake, as a node does while it restarts or is cut off); the client then carries on in a new incarnation,
+    /// and requests in flight move to it (see <see cref="OnTerminated"/>). So it does when it quarantined a node
+    /// (see <see cref="QuarantineWatcher"/>).
+    /// </summary>
+    private sealed class Link(ActorSystem system, IActorRef client, IActorRef? ingest)
+    {
+        public ActorSystem System { get; } = system;
+        public IActorRef Client { get; } = client;
+        public IActorRef? Ingest { get; } = ingest;
+        public volatile bool Served;
+        /// <summary>Stopped by the client itself to carry on in a new incarnation (it quarantined a node).</summary>
+        public volatile bool Replace;
+        /// <summary>The incarnation that replaced this one once it stopped; null when the client stopped for good.</summary>
+        public TaskCompletionSource<Link?> Successor { get; } = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    }
+
+    /// <summary>The client's current ActorSystem (a new one after a restart caused by a failed TLS handshake).</summary>
+    public ActorSystem System => _link.System;
+
+    /// <summary>How often the client carried on in a new ActorSystem (after a failed TLS handshake stopped one, or it quarantined a node).</summary>
+    public int Restarts => Volatile.Read(ref _restarts);
 
     /// <summary>Telemetry batches and frames sent and not yet answered.</summary>
     public int InFlight => _options.MaxInFlight - _slots.CurrentCount;
 
-    private EdgeClient(EdgeClientOptions options, ActorSystem system, IActorRef client, IActorRef? ingest)
+    private EdgeClient(EdgeClientOptions options, Actors.Security.TlsCredentials? tls)
     {
         _options = options;
-        System = system;
-        _client = client;
-        _ingest = ingest;
+        _tls = tls;
         _slots = new SemaphoreSlim(options.MaxInFlight, options.MaxInFlight);
+        _link = Open();
     }
 
     public static EdgeClient Connect(EdgeClientOptions options)
@@ -148,6 +177,15 @@ public sealed class EdgeClient : IAsyncDisposable
             ? Actors.Security.TlsCredentials.Load(credentials.CaCertificate ?? throw new ArgumentException("client: a certificate needs the deployment's CA certificate (ClientCredentials.CaCertificate)"),
                 credentials.Certificate!, credentials.CertificatePassword, "client")
             : null;
+        var edgeClient = new EdgeClient(options, tls);
+        if (options.Transport == IngestTransport.Stream) edgeClient._discovery = Task.Run(() => edgeClient.DiscoverGatewaysAsync(edgeClient._stop.Token));
+        return edgeClient;
+    }
+
+    private Link Open()
+    {
+        var options = _options;
+        var tls = _tls;
         var contacts = options.Contacts
             .Select(c => $"\"{NodeConfig.SeedAddress(c, tls is not null)}/system/receptionist\"")
             .ToList();
@@ -161,8 +199,9 @@ public sealed class EdgeClient : IAsyncDisposable
               actor.provider = remote
               remote {
                 log-remote-lifecycle-events = off
-                # a lost gateway is noticed within a few seconds (its ingest requests then go to another one)
-                watch-failure-detector { heartbeat-interval = 500ms, acceptable-heartbeat-pause = 3s }
+                # a lost gateway is noticed within seconds (its ingest requests then go to another one); not faster, since
+                # a node the watcher gives up on is quarantined, and a client process stalled under load would lose them all
+                watch-failure-detector { heartbeat-interval = 1s, acceptable-heartbeat-pause = 8s }
                 dot-netty.tcp { hostname = "{{options.Host}}", port = 0, maximum-frame-size = 4MiB, enable-ssl = {{(tls is null ? "false" : "true")}} }
               }
               cluster.client {
@@ -186,11 +225,82 @@ public sealed class EdgeClient : IAsyncDisposable
         {
             var secure = tls is not null;
             ingest = system.ActorOf(IngestConnection.Props(options.Contacts, c => NodeConfig.SeedAddress(c, secure) + IngestEndpoint.Path,
-                credentials?.Token ?? "", options.StreamResendAfter, options.RetryDeadline, options.MaxBackoff), "ingest");
+                options.Credentials?.Token ?? "", options.StreamResendAfter, options.RetryDeadline, options.MaxBackoff), "ingest");
         }
-        var edgeClient = new EdgeClient(options, system, client, ingest);
-        if (ingest is not null) edgeClient._discovery = Task.Run(() => edgeClient.DiscoverGatewaysAsync(edgeClient._stop.Token));
-        return edgeClient;
+        var link = new Link(system, client, ingest);
+        system.ActorOf(QuarantineWatcher.Props(_ => Restart(link)), "quarantine-watcher");
+        system.WhenTerminated.ContinueWith(_ => OnTerminated(link), TaskScheduler.Default);
+        return link;
+    }
+
+    /// <summary>
+    /// The current incarnation stopped. When Akka.Remote stopped it for a failed TLS handshake and this client's
+    /// credentials were proven good (a request of it was answered before), a new incarnation takes over; a client
+    /// whose first handshakes fail (certificate not issued by the cluster's CA, or the cluster's not by the client's)
+    /// stops for good and says why.
+    /// </summary>
+    private void OnTerminated(Link link)
+    {
+        Link? next = null;
+        if (!_disposing && (link.Replace || IsTlsStop(link.System)))
+        {
+            lock (_slots)
+            {
+                if (link.Served) _restartsInARow = 0;
+                if ((link.Replace || _everServed) && _restartsInARow < MaxRestartsInARow && !_disposing)
+                {
+                    _restartsInARow++;
+                    Interlocked.Increment(ref _restarts);
+                    try
+                    {
+                        next = Open();
+                        _link = next;
+                    }
+                    catch (Exception ex) when (ex is not OutOfMemoryException)
+                    {
+                        next = null;
+                    }
+                }
+            }
+        }
+        link.Successor.TrySetResult(next);
+    }
+
+    /// <summary>
+    /// The incarnation quarantined a node: it can never talk to that node again (until the node restarts), so the client
+    /// stops it and carries on in a new one; the requests in flight are resent through it.
+    /// </summary>
+    private void Restart(Link link)
+    {
+        if (_disposing || link.Replace) return;
+        link.Replace = true;
+        link.System.Terminate();
+    }
+
+    private static bool IsTlsStop(ActorSystem system) =>
+        CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name == "TlsHandshakeFailureReason"; // internal in Akka.Remote
+
+    private void MarkServed(Link link)
+    {
+        if (link.Served) return;
+        link.Served = true;
+        lock (_slots)
+        {
+            _everServed = true;
+            _restartsInARow = 0;
+        }
+    }
+
+    /// <summary>The incarnation after <paramref name="link"/> stopped; an <see cref="EdgeClientException"/> saying why when there is none.</summary>
+    private async Task<Link> NextAsync(Link link, IEdgeMessage request)
+    {
+        if (await link.Successor.Task is { } next) return next;
+        if (_disposing) throw new EdgeClientException($"{request.GetType().Name}: the client was disposed");
+        if (!IsTlsStop(link.System)) throw new EdgeClientException($"{request.GetType().Name}: the client's actor system stopped");
+        throw new EdgeClientException(_everServed
+            ? $"{request.GetType().Name}: TLS handshakes with the cluster failed or nodes were quarantined {MaxRestartsInARow} times in a row (the client restarted after each) without an answer in between"
+            : $"{request.GetType().Name}: the TLS handshake with the cluster failed, so the client stopped: " +
+              "its certificate is not issued by the cluster's CA, or the cluster's certificate is not issued by the client's CA");
     }
 
     private readonly CancellationTokenSource _stop = new();
@@ -213,7 +323,7 @@ public sealed class EdgeClient : IAsyncDisposable
                     .Select(m => Address.Parse(m.Address))
                     .Select(a => $"{a.Host}:{a.Port}")
                     .ToList();
-                _ingest!.Tell(new IngestConnection.AddContacts(gateways));
+                _link.Ingest?.Tell(new IngestConnection.AddContacts(gateways));
             }
             catch (Exception ex) when (ex is EdgeClientException or UriFormatException or FormatException or ArgumentException)
             {
@@ -267,20 +377,33 @@ public sealed class EdgeClient : IAsyncDisposable
 
     private async Task<Reply<IngestAck>> SendOnceAsync(IDeviceCommand command, CancellationToken ct)
     {
-        if (_ingest is null) return await RequestAsync<IngestAck>(command, ct);
+        if (_options.Transport != IngestTransport.Stream) return await RequestAsync<IngestAck>(command, ct);
+        var link = _link;
+        var earlier = 0; // attempts made through incarnations that stopped before the answer came
+        while (true)
         {
+            var ingest = link.Ingest!;
             var id = Interlocked.Increment(ref _nextId);
             var completion = new TaskCompletionSource<Reply<IEdgeMessage>>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _ingest.Tell(new IngestConnection.Submit(new IngestConnection.Outstanding(id, command, completion)));
-            Reply<IEdgeMessage> reply;
+            ingest.Tell(new IngestConnection.Submit(new IngestConnection.Outstanding(id, command, completion)));
             await using (ct.Register(() =>
                          {
-                             if (completion.TrySetCanceled(ct)) _ingest.Tell(new IngestConnection.Forget(id));
+                             if (completion.TrySetCanceled(ct)) ingest.Tell(new IngestConnection.Forget(id));
                          }))
-                reply = await completion.Task;
+            {
+                if (await Task.WhenAny(completion.Task, link.System.WhenTerminated) != completion.Task)
+                {
+                    // the incarnation stopped with the request in flight: resend it through the next one (idempotent)
+                    link = await NextAsync(link, command);
+                    earlier++;
+                    continue;
+                }
+            }
+            var reply = await completion.Task;
+            MarkServed(link);
             return reply.Value switch
             {
-                IngestAck ack => new Reply<IngestAck>(ack, reply.Attempts),
+                IngestAck ack => new Reply<IngestAck>(ack, reply.Attempts + earlier),
                 RequestRejected r => throw new EdgeClientException($"request {command.GetType().Name} rejected by the cluster: {r.Reason}"),
                 var other => throw new EdgeClientException($"unexpected reply {other.GetType().Name} to {command.GetType().Name}"),
             };
@@ -344,16 +467,23 @@ public sealed class EdgeClient : IAsyncDisposable
     /// </summary>
     public async Task<T> TryOnceAsync<T>(IEdgeMessage request, TimeSpan timeout)
     {
+        var link = _link;
+        var ask = link.Client.Ask<object>(new ClusterClient.Send(GatewayActor.Path, Wrap(request), localAffinity: true), timeout);
+        if (await Task.WhenAny(ask, link.System.WhenTerminated) != ask)
+        {
+            await NextAsync(link, request); // throws when the client stopped for good
+            throw new EdgeClientException($"no reply to {request.GetType().Name}: the client restarted (a TLS handshake failed)");
+        }
         object reply;
         try
         {
-            reply = await _client.Ask<object>(new ClusterClient.Send(GatewayActor.Path, Wrap(request), localAffinity: true), timeout);
+            reply = await ask;
         }
         catch (AskTimeoutException ex)
         {
-            StoppedCheck(request, ex);
             throw new EdgeClientException($"no reply to {request.GetType().Name} within {timeout.TotalSeconds:0.#} s", ex);
         }
+        MarkServed(link);
         return reply switch
         {
             T t => t,
@@ -366,23 +496,30 @@ public sealed class EdgeClient : IAsyncDisposable
     {
         var deadline = DateTime.UtcNow + _options.RetryDeadline;
         var backoff = TimeSpan.FromMilliseconds(100);
+        var link = _link;
         for (var attempt = 1; ; attempt++)
         {
             ct.ThrowIfCancellationRequested();
+            var ask = link.Client.Ask<object>(new ClusterClient.Send(GatewayActor.Path, Wrap(request), localAffinity: true), _options.RequestTimeout, ct);
+            if (await Task.WhenAny(ask, link.System.WhenTerminated) != ask)
+            {
+                link = await NextAsync(link, request); // resent through the next incarnation (requests are idempotent)
+                continue;
+            }
             object reply;
             try
             {
-                reply = await _client.Ask<object>(new ClusterClient.Send(GatewayActor.Path, Wrap(request), localAffinity: true), _options.RequestTimeout, ct);
+                reply = await ask;
             }
             catch (AskTimeoutException ex)
             {
-                StoppedCheck(request, ex);
                 if (DateTime.UtcNow + backoff >= deadline)
                     throw new EdgeClientException($"no reply to {request.GetType().Name} after {attempt} attempt(s) within {_options.RetryDeadline.TotalSeconds:0}s", ex);
                 await Task.Delay(backoff, ct);
                 backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxBackoff.Ticks));
                 continue;
             }
+            MarkServed(link);
             return reply switch
             {
                 T t => new Reply<T>(t, attempt),
@@ -393,18 +530,13 @@ public sealed class EdgeClient : IAsyncDisposable
         }
     }
 
-    /// <summary>The client's actor system stops itself when a TLS handshake with the cluster fails: say so instead of timing out.</summary>
-    private void StoppedCheck(IEdgeMessage request, Exception inner)
-    {
-        if (CoordinatedShutdown.Get(System).ShutdownReason?.GetType().Name == "TlsHandshakeFailureReason") // internal in Akka.Remote
-            throw new EdgeClientException($"{request.GetType().Name}: the TLS handshake with the cluster failed, so the client stopped: " +
-                                          "its certificate is not issued by the cluster's CA, or the cluster's certificate is not issued by the client's CA", inner);
-    }
-
     public async ValueTask DisposeAsync()
     {
+        _disposing = true;
         await _stop.CancelAsync();
         await _discovery.ContinueWith(_ => { });
-        await System.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
+        Link link;
+        lock (_slots) link = _link;
+        await link.System.Terminate().WaitAsync(TimeSpan.FromSeconds(10)).ContinueWith(_ => { });
     }
 }
