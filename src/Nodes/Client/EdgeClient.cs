@@ -277,8 +277,7 @@ public sealed class EdgeClient : IAsyncDisposable
         link.System.Terminate();
     }
 
-    private static bool IsTlsStop(ActorSystem system) =>
-        CoordinatedShutdown.Get(system).ShutdownReason?.GetType().Name == "TlsHandshakeFailureReason"; // internal in Akka.Remote
+    private static bool IsTlsStop(ActorSystem system) => Actors.Security.TlsHandshakeStop.StoppedFor(system);
 
     private void MarkServed(Link link)
     {

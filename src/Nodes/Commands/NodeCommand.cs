@@ -82,8 +82,7 @@ public static class NodeCommand
         var system = host.Services.GetService(typeof(Akka.Actor.ActorSystem)) as Akka.Actor.ActorSystem;
         using var heapReport = HeapReportOnSignal();
         await host.WaitForShutdownAsync();
-        var reason = system is null ? null : Akka.Actor.CoordinatedShutdown.Get(system).ShutdownReason;
-        if (reason?.GetType().Name == "TlsHandshakeFailureReason") // internal in Akka.Remote
+        if (system is not null && Actors.Security.TlsHandshakeStop.StoppedFor(system))
         {
             Console.Error.WriteLine("edgeactors node: stopped: a TLS handshake with another node failed (the 'TLS:' lines above say why): " +
                                     "this node's CA (edgeactors.security.ca-certificate) does not trust the cluster's certificates, or the reverse");
