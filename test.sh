@@ -12,8 +12,14 @@ if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || [ ! -
   $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q dataset-fashion-mnist fonts-dejavu-core libgomp1 iproute2
 fi
 # the datacenter store's tests run against PostgreSQL too: install/start it and create the test role and database
+# (a failed set-up stops the run here, saying so: `export X="$(...)"` would hide the failure)
 if [ -z "${EDGEACTORS_TEST_POSTGRES:-}" ]; then
-  export EDGEACTORS_TEST_POSTGRES="$(bash "$root/scripts/postgres-setup.sh" | tail -n 1)"
+  if ! pg="$(bash "$root/scripts/postgres-setup.sh")"; then
+    echo "test.sh: setting up PostgreSQL failed (scripts/postgres-setup.sh above); the store tests need it" >&2
+    exit 1
+  fi
+  EDGEACTORS_TEST_POSTGRES="$(printf '%s\n' "$pg" | tail -n 1)"
+  export EDGEACTORS_TEST_POSTGRES
 fi
 dotnet build EdgeActors.sln -c Release --nologo -v quiet -clp:ErrorsOnly
 # each test project's output is kept; when one fails, its failed tests (name, message, start of the stack) are printed
@@ -29,5 +35,9 @@ run_tests() {
   awk '/^  Failed /{p=1; n=0} /^  Passed /{p=0} p && n++ < 40 {print}' "$log"
   rm -f "$log"; return 1
 }
-run_tests tests/EdgeActors.Tests/EdgeActors.Tests.csproj
-run_tests tests/EdgeActors.MultiNode.Tests/EdgeActors.MultiNode.Tests.csproj
+# both projects run even when the first fails (the multi-process tests are the ones that see real processes)
+failed=0
+run_tests tests/EdgeActors.Tests/EdgeActors.Tests.csproj || failed=1
+run_tests tests/EdgeActors.MultiNode.Tests/EdgeActors.MultiNode.Tests.csproj || failed=1
+if [ "$failed" -ne 0 ]; then echo "test.sh: FAILED (the failed tests are listed above each project's summary)" >&2; exit 1; fi
+echo "test.sh: all tests passed"

@@ -31,6 +31,7 @@ public sealed class InProcessClusterTests(ITestOutputHelper output) : IAsyncLife
     private sealed record Node(string Name, IHost Host, ActorSystem System, ActorRegistry Registry, Address Address);
 
     private readonly List<Node> _nodes = [];
+    private readonly string _dataRoot = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"in-process-{Guid.NewGuid():N}");
 
     public Task InitializeAsync() => Task.CompletedTask;
 
@@ -41,6 +42,7 @@ public sealed class InProcessClusterTests(ITestOutputHelper output) : IAsyncLife
         await Task.WhenAll(_nodes.Where(n => n.Name != "A").Select(n => StopAsync(n)));
         await Task.WhenAll(_nodes.Where(n => n.Name == "A").Select(n => StopAsync(n)));
         output.WriteLine($"stopped {_nodes.Count} node(s) in {sw.Elapsed.TotalSeconds:F1}s");
+        try { Directory.Delete(_dataRoot, recursive: true); } catch (IOException) { }
     }
 
     private async Task StopAsync(Node node)
@@ -92,6 +94,8 @@ public sealed class InProcessClusterTests(ITestOutputHelper output) : IAsyncLife
                 Host = "127.0.0.1",
                 Port = port,
                 Seeds = [$"127.0.0.1:{seedPort}"],
+                // a fresh data directory per node (never the working directory's .data/node-<port> of an earlier run)
+                DataDirectory = Path.Combine(_dataRoot, $"{name}-{port}"),
                 Sets = ["akka.loglevel = WARNING"],
                 HoconDirectory = HoconDirectory(),
             },

@@ -20,6 +20,7 @@ public sealed class PassivationTests : IAsyncLifetime
 {
     private IHost _host = null!;
     private ActorSystem _system = null!;
+    private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"passivation-{Guid.NewGuid():N}");
 
     public async Task InitializeAsync()
     {
@@ -33,6 +34,7 @@ public sealed class PassivationTests : IAsyncLifetime
             Host = "127.0.0.1",
             Port = port,
             Seeds = [$"127.0.0.1:{port}"],
+            DataDirectory = _dataDir, // a fresh one: never the working directory's .data/node-<port> of an earlier run
             Sets = ["akka.loglevel = WARNING", "edgeactors.sharding.passivate-idle-after = 1s"],
         }, new Dictionary<string, string?>());
         _host = NodeHost.Build(config, roles);
@@ -47,6 +49,7 @@ public sealed class PassivationTests : IAsyncLifetime
     {
         await _host.StopAsync();
         _host.Dispose();
+        try { Directory.Delete(_dataDir, recursive: true); } catch (IOException) { }
     }
 
     private static TelemetryBatch Batch(string id, long first) =>
