@@ -4,7 +4,7 @@ namespace EdgeActors.Tests.Simulation;
 
 /// <summary>
 /// A fact that needs the real Fashion-MNIST files. It fails (never skips) where they are absent:
-/// `.ci/run` and the README's test command install them (`apt-get install dataset-fashion-mnist`).
+/// `.ci/run` and the test command (`./test.sh`) install them (`apt-get install dataset-fashion-mnist`).
 /// </summary>
 public sealed class FashionMnistFactAttribute : FactAttribute;
 
