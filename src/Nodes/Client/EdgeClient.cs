@@ -186,7 +186,10 @@ public sealed class EdgeClient : IAsyncDisposable
     {
         var options = _options;
         var tls = _tls;
-        var contacts = options.Contacts
+        // the configured contacts and the gateways learned from the cluster so far (a new incarnation must not depend on
+        // contacts that have gone away since the client started)
+        var learned = _learned;
+        var contacts = options.Contacts.Concat(learned.Gateways).Distinct(StringComparer.OrdinalIgnoreCase)
             .Select(c => $"\"{NodeConfig.SeedAddress(c, tls is not null)}/system/receptionist\"")
             .ToList();
         var logLevel = Environment.GetEnvironmentVariable("EDGEACTORS_CLIENT_LOGLEVEL") ?? "ERROR";
@@ -224,7 +227,7 @@ public sealed class EdgeClient : IAsyncDisposable
         if (options.Transport == IngestTransport.Stream)
         {
             var secure = tls is not null;
-            ingest = system.ActorOf(IngestConnection.Props(options.Contacts, c => NodeConfig.SeedAddress(c, secure) + IngestEndpoint.Path,
+            ingest = system.ActorOf(IngestConnection.Props(options.Contacts.Concat(learned.Edges).Distinct(StringComparer.OrdinalIgnoreCase).ToList(), c => NodeConfig.SeedAddress(c, secure) + IngestEndpoint.Path,
                 options.Credentials?.Token ?? "", options.StreamResendAfter, options.RetryDeadline, options.MaxBackoff), "ingest");
         }
         var link = new Link(system, client, ingest);
@@ -302,6 +305,11 @@ public sealed class EdgeClient : IAsyncDisposable
               "its certificate is not issued by the cluster's CA, or the cluster's certificate is not issued by the client's CA");
     }
 
+    /// <summary>Gateway nodes (ClusterClient receptionists) and edges (ingest endpoints) the cluster named last, as host:port.</summary>
+    private sealed record Learned(IReadOnlyList<string> Gateways, IReadOnlyList<string> Edges);
+
+    private volatile Learned _learned = new([], []);
+
     private readonly CancellationTokenSource _stop = new();
     private Task _discovery = Task.CompletedTask;
 
@@ -317,12 +325,14 @@ public sealed class EdgeClient : IAsyncDisposable
             try
             {
                 var overview = await TryOnceAsync<ClusterOverview>(GetClusterOverview.Instance, TimeSpan.FromSeconds(3));
-                var gateways = overview.Members
-                    .Where(m => m.Status == "Up" && m.Roles.Contains(Actors.Roles.Edge))
+                List<string> HostPorts(string role) => overview.Members
+                    .Where(m => m.Status == "Up" && m.Roles.Contains(role))
                     .Select(m => Address.Parse(m.Address))
                     .Select(a => $"{a.Host}:{a.Port}")
                     .ToList();
-                _link.Ingest?.Tell(new IngestConnection.AddContacts(gateways));
+                var edges = HostPorts(Actors.Roles.Edge);
+                _learned = new Learned(HostPorts(Actors.Roles.Gateway), edges);
+                _link.Ingest?.Tell(new IngestConnection.AddContacts(edges));
             }
             catch (Exception ex) when (ex is EdgeClientException or UriFormatException or FormatException or ArgumentException)
             {
