@@ -33,6 +33,9 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private sealed record Committed(string Id, RoundSummary Summary, float[] Global, bool Ok, byte[]? Onnx, string? Error);
     private sealed record Loaded1(IActorRef ReplyTo, string Id, StoredExperiment? Experiment);
     private sealed record VersionSaved;
+    /// <summary>Read experiment <c>Id</c> again from the store (the <c>Attempt</c>-th try) after a commit another coordinator won.</summary>
+    private sealed record Reload(string Id, int Attempt);
+    private sealed record ReloadFailed(string Id, int Attempt, string Error);
     private sealed record Sweep
     {
         public static readonly Sweep Instance = new();
@@ -151,6 +154,14 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             Become(Active);
             Stash.UnstashAll();
         });
+        Receive<ReloadFailed>(f =>
+        {
+            var delay = ReloadBackoff(f.Attempt);
+            _log.Warning("Federated coordinator: cannot reload experiment {0} from {1} after a lost commit (try {2}): {3}; retrying in {4}",
+                f.Id, _store.DatabasePath, f.Attempt, f.Error, delay);
+            Timers.StartSingleTimer("reload", new Reload(f.Id, f.Attempt + 1), delay);
+        });
+        Receive<Reload>(r => StartReload(r.Id, r.Attempt));
         Receive<ParticipantHeartbeat>(OnHeartbeat);
         Receive<Sweep>(_ => { });
         ReceiveAny(_ => Stash.Stash());
@@ -714,8 +725,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                 return;
             }
             // someone else committed this round: reload the committed state instead of applying ours
-            var store = _store;
-            Task.Run(() => new Loaded(store.Load(run.Spec.Id), null)).PipeTo(Self);
+            StartReload(run.Spec.Id, 1);
             Become(Loading);
             _run = null;
             return;
@@ -748,6 +758,18 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         }
         StartRound();
     }
+
+    /// <summary>Reads the experiment again off the mailbox; a failure comes back as <see cref="ReloadFailed"/> (retried with backoff in Loading).</summary>
+    private void StartReload(string id, int attempt)
+    {
+        var store = _store;
+        Task.Run(() => new Loaded(store.Load(id), null))
+            .PipeTo(Self, failure: ex => new ReloadFailed(id, attempt, ex.GetBaseException().Message));
+    }
+
+    /// <summary>0.5 s, 1 s, 2 s, … up to 30 s between reload tries.</summary>
+    internal static TimeSpan ReloadBackoff(int attempt) =>
+        TimeSpan.FromMilliseconds(Math.Min(30_000, 500 * Math.Pow(2, Math.Clamp(attempt - 1, 0, 16))));
 
     private void Restart2(Run run, string why)
     {
