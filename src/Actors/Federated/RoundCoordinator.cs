@@ -792,6 +792,21 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     // ---------------------------------------------------------------- k-means and GBDT jobs
 
+    /// <summary>
+    /// The child name of job <paramref name="id"/>, one name per id: letters, digits, '-' and '.' stay, every other UTF-16
+    /// unit (the escape character '_' included) becomes '_' and 4 hex digits, so no two ids share a name.
+    /// </summary>
+    internal static string JobActorName(string id)
+    {
+        var sb = new System.Text.StringBuilder("job-", 4 + id.Length);
+        foreach (var c in id)
+        {
+            if (c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '-' or '.') sb.Append(c);
+            else sb.Append('_').Append(((int)c).ToString("X4", CultureInfo.InvariantCulture));
+        }
+        return sb.ToString();
+    }
+
     private void OnStartJob(IFederationRequest request)
     {
         var (id, problem) = request switch
@@ -808,7 +823,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             return;
         }
         var workers = _participants.Values.OrderBy(p => p.Node, StringComparer.Ordinal).Select(p => p.Worker).ToArray();
-        var job = Context.ActorOf(JobRunner.Props(request, workers, _registry, () => _eval.Value), "job-" + Uri.EscapeDataString(id).Replace("%", "_"));
+        var job = Context.ActorOf(JobRunner.Props(request, workers, _registry, () => _eval.Value), JobActorName(id));
         _jobs[id] = job;
         job.Forward(new GetJobStatus(id));
     }

@@ -404,4 +404,26 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value);
         return cmd.ExecuteScalar();
     }
+
+    [Fact]
+    public void Job_ids_that_escaped_alike_should_run_as_two_jobs_without_restarting_the_coordinator()
+    {
+        var coordinator = Coordinator();
+        Workers(coordinator);
+
+        coordinator.Tell(new StartKMeans("a b", 3, 5, 2.5, 7), TestActor);
+        var first = ExpectMsg<JobStatus>(Wait);
+        Assert.Equal("a b", first.Id);
+        Assert.NotEqual("failed", first.State);
+        coordinator.Tell(new StartKMeans("a_20b", 3, 5, 2.5, 7), TestActor);
+        var second = ExpectMsg<JobStatus>(Wait);
+        Assert.Equal("a_20b", second.Id);
+        Assert.NotEqual("failed", second.State);
+
+        // the coordinator did not restart: it still knows the first job
+        coordinator.Tell(new GetJobStatus("a b"), TestActor);
+        var again = ExpectMsg<JobStatus>(Wait);
+        Assert.Equal("a b", again.Id);
+        Assert.NotEqual("unknown", again.State);
+    }
 }
