@@ -22,6 +22,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 {
     public const string Name = "federated-coordinator";
     public const int MaxAttemptsPerRound = 10;
+    /// <summary>How long a publish waits for the registry (it validates the model with ONNX Runtime first).</summary>
+    public static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(2);
 
     // ---------------------------------------------------------------- internal messages
     private sealed record Loaded(StoredExperiment? Running, string? Error);
@@ -33,6 +35,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private sealed record Committed(string Id, RoundSummary Summary, float[] Global, bool Ok, byte[]? Onnx, string? Error);
     private sealed record Loaded1(IActorRef ReplyTo, string Id, StoredExperiment? Experiment);
     private sealed record VersionSaved;
+    /// <summary>The registry's answer (or the reason there is none) to publish <c>Key</c>.</summary>
+    private sealed record PublishAnswered(long Key, object Reply);
     /// <summary>Read experiment <c>Id</c> again from the store (the <c>Attempt</c>-th try) after a commit another coordinator won.</summary>
     private sealed record Reload(string Id, int Attempt);
     private sealed record ReloadFailed(string Id, int Attempt, string Error);
@@ -40,6 +44,12 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     {
         public static readonly Sweep Instance = new();
     }
+    /// <summary>For tests: replies how many publishes to the registry wait for their answer (an int).</summary>
+    internal sealed record GetPendingPublishes : INoSerializationVerificationNeeded
+    {
+        public static readonly GetPendingPublishes Instance = new();
+    }
+
     private sealed record TryStartRound(string Id)
     {
         public static TryStartRound For(string id) => new(id);
@@ -98,7 +108,9 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private readonly Lazy<EvaluationSet?> _eval;
     private readonly IActorRef? _registry;
     private readonly Dictionary<IActorRef, Participant> _participants = new();
-    private readonly Dictionary<string, (string Id, int Round)> _publishing = new(StringComparer.Ordinal);
+    /// <summary>Publishes waiting for the registry's answer, by a key of their own (answered, refused or timed out: removed).</summary>
+    private readonly Dictionary<long, (string Id, int Round)> _publishing = new();
+    private long _publishKey;
     private readonly Dictionary<string, IActorRef> _jobs = new(StringComparer.Ordinal);
     private Run? _run;
     private RoundState? _round;
@@ -215,9 +227,9 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                 Restart("survivors did not reveal their masks with the dropped clients in time");
         });
         Receive<Committed>(OnCommitted);
-        Receive<ModelPublished>(OnPublished);
-        Receive<ModelCommandRejected>(r => _log.Warning("Federated coordinator: the registry refused {0}: {1}", r.Name, r.Reason));
+        Receive<PublishAnswered>(OnPublishAnswered);
         Receive<VersionSaved>(_ => { });
+        Receive<GetPendingPublishes>(_ => Sender.Tell(_publishing.Count));
         Receive<StartKMeans>(OnStartJob);
         Receive<StartGbdt>(OnStartJob);
         Receive<GetJobStatus>(q =>
@@ -740,8 +752,13 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         {
             var description = string.Create(CultureInfo.InvariantCulture,
                 $"federated {run.Spec.Id} round {c.Summary.Round}: {run.Spec.Strategy}, test accuracy {c.Summary.Accuracy:F4}, clients {string.Join(",", c.Summary.Clients)}");
-            _publishing[description] = (run.Spec.Id, c.Summary.Round);
-            _registry.Tell(new PublishModel(run.Spec.PublishAs, c.Onnx, [TrainingFrames.FrameBytes], FashionLabels.Names, description));
+            var key = ++_publishKey;
+            var name = run.Spec.PublishAs;
+            _publishing[key] = (run.Spec.Id, c.Summary.Round);
+            _registry.Ask<object>(new PublishModel(name, c.Onnx, [TrainingFrames.FrameBytes], FashionLabels.Names, description), PublishTimeout)
+                .PipeTo(Self,
+                    success: reply => new PublishAnswered(key, reply),
+                    failure: ex => new PublishAnswered(key, new ModelCommandRejected(name, $"no answer from the registry: {ex.GetBaseException().Message}")));
         }
         if (!TensorPrimitives.IsFiniteAll(c.Global))
         {
@@ -777,9 +794,15 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         else StartRound();
     }
 
-    private void OnPublished(ModelPublished p)
+    private void OnPublishAnswered(PublishAnswered a)
     {
-        if (!_publishing.Remove(p.Model.Description, out var target)) return;
+        if (!_publishing.Remove(a.Key, out var target)) return;
+        if (a.Reply is not ModelPublished p)
+        {
+            var why = a.Reply is ModelCommandRejected r ? r.Reason : $"unexpected answer {a.Reply.GetType().Name}";
+            _log.Warning("Federated coordinator: round {0} of {1} was not published: {2}", target.Round, target.Id, why);
+            return;
+        }
         if (_run is { } run && run.Spec.Id == target.Id)
         {
             var i = run.History.FindIndex(h => h.Round == target.Round);

@@ -426,4 +426,47 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal("a b", again.Id);
         Assert.NotEqual("unknown", again.State);
     }
+
+    [Fact]
+    public void A_rejected_publish_should_leave_the_pending_publishes_and_an_accepted_one_should_set_the_model_version()
+    {
+        var registry = CreateTestProbe();
+        var coordinator = Sys.ActorOf(RoundCoordinator.Props(_settings, new FederationStore(_db.Path), Eval, registry.Ref));
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("publish", rounds: 2) with { PublishAs = "fed-model" };
+        StartExperiment(coordinator, spec);
+        var t1 = w1.ExpectMsg<TrainRound>(Wait);
+        var t2 = w2.ExpectMsg<TrainRound>(Wait);
+        Reply(w1, coordinator, t1, "c0", 100, 1f);
+        Reply(w1, coordinator, t1, "c1", 300, 1f);
+        Reply(w2, coordinator, t2, "c2", 600, 1f);
+
+        var p1 = registry.ExpectMsg<PublishModel>(Wait);
+        Assert.Equal("fed-model", p1.Name);
+        registry.Reply(new ModelCommandRejected(p1.Name, "registry storage failure: disk full"));
+        AwaitAssert(() =>
+        {
+            coordinator.Tell(RoundCoordinator.GetPendingPublishes.Instance, TestActor);
+            Assert.Equal(0, ExpectMsg<int>(Wait));
+        }, Wait, TimeSpan.FromMilliseconds(200));
+
+        var r2a = w1.ExpectMsg<TrainRound>(Wait);
+        var r2b = w2.ExpectMsg<TrainRound>(Wait);
+        Reply(w1, coordinator, r2a, "c0", 100, 1f);
+        Reply(w1, coordinator, r2a, "c1", 300, 1f);
+        Reply(w2, coordinator, r2b, "c2", 600, 1f);
+        var p2 = registry.ExpectMsg<PublishModel>(Wait);
+        registry.Reply(new ModelPublished(new ModelInfo(p2.Name, 7, p2.InputShape, p2.Labels, "sha", p2.Onnx.Length, 1, p2.Description), true));
+
+        AwaitAssert(() =>
+        {
+            var status = Status(coordinator, spec.Id);
+            Assert.Equal("done", status.State);
+            Assert.Equal([0, 7], status.History.Select(h => h.ModelVersion));
+            coordinator.Tell(RoundCoordinator.GetPendingPublishes.Instance, TestActor);
+            Assert.Equal(0, ExpectMsg<int>(Wait));
+        }, Wait, TimeSpan.FromMilliseconds(200));
+        AwaitAssert(() => Assert.Equal([0, 7], new FederationStore(_db.Path).Load(spec.Id)!.History.Select(h => h.ModelVersion)),
+            Wait, TimeSpan.FromMilliseconds(200));
+    }
 }
