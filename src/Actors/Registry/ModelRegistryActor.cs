@@ -122,7 +122,9 @@ public sealed class ModelRegistryActor : ReceiveActor
                 if (model.OutputSize != m.Labels.Length)
                     throw new ModelLoadException($"model {m.Name}: output has {model.OutputSize} values per sample but {m.Labels.Length} labels were given");
             }
-            return store.Add(m.Name, m.Onnx, m.InputShape, m.Labels, m.Description ?? "", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            // a retry that arrived while the first publish was validating: the store keeps one version (checked in its transaction)
+            return store.Add(m.Name, m.Onnx, m.InputShape, m.Labels, m.Description ?? "", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+                reuseLatestIdentical: true);
         }).PipeTo(Self,
             success: info => new Stored(replyTo, info),
             failure: ex =>
