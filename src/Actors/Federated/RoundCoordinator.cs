@@ -22,6 +22,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 {
     public const string Name = "federated-coordinator";
     public const int MaxAttemptsPerRound = 10;
+    /// <summary>How long a publish waits for the registry (it validates the model with ONNX Runtime first).</summary>
+    public static readonly TimeSpan PublishTimeout = TimeSpan.FromMinutes(2);
 
     // ---------------------------------------------------------------- internal messages
     private sealed record Loaded(StoredExperiment? Running, string? Error);
@@ -33,10 +35,21 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private sealed record Committed(string Id, RoundSummary Summary, float[] Global, bool Ok, byte[]? Onnx, string? Error);
     private sealed record Loaded1(IActorRef ReplyTo, string Id, StoredExperiment? Experiment);
     private sealed record VersionSaved;
+    /// <summary>The registry's answer (or the reason there is none) to publish <c>Key</c>.</summary>
+    private sealed record PublishAnswered(long Key, object Reply);
+    /// <summary>Read experiment <c>Id</c> again from the store (the <c>Attempt</c>-th try) after a commit another coordinator won.</summary>
+    private sealed record Reload(string Id, int Attempt);
+    private sealed record ReloadFailed(string Id, int Attempt, string Error);
     private sealed record Sweep
     {
         public static readonly Sweep Instance = new();
     }
+    /// <summary>For tests: replies how many publishes to the registry wait for their answer (an int).</summary>
+    internal sealed record GetPendingPublishes : INoSerializationVerificationNeeded
+    {
+        public static readonly GetPendingPublishes Instance = new();
+    }
+
     private sealed record TryStartRound(string Id)
     {
         public static TryStartRound For(string id) => new(id);
@@ -95,7 +108,9 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private readonly Lazy<EvaluationSet?> _eval;
     private readonly IActorRef? _registry;
     private readonly Dictionary<IActorRef, Participant> _participants = new();
-    private readonly Dictionary<string, (string Id, int Round)> _publishing = new(StringComparer.Ordinal);
+    /// <summary>Publishes waiting for the registry's answer, by a key of their own (answered, refused or timed out: removed).</summary>
+    private readonly Dictionary<long, (string Id, int Round)> _publishing = new();
+    private long _publishKey;
     private readonly Dictionary<string, IActorRef> _jobs = new(StringComparer.Ordinal);
     private Run? _run;
     private RoundState? _round;
@@ -151,6 +166,14 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             Become(Active);
             Stash.UnstashAll();
         });
+        Receive<ReloadFailed>(f =>
+        {
+            var delay = ReloadBackoff(f.Attempt);
+            _log.Warning("Federated coordinator: cannot reload experiment {0} from {1} after a lost commit (try {2}): {3}; retrying in {4}",
+                f.Id, _store.DatabasePath, f.Attempt, f.Error, delay);
+            Timers.StartSingleTimer("reload", new Reload(f.Id, f.Attempt + 1), delay);
+        });
+        Receive<Reload>(r => StartReload(r.Id, r.Attempt));
         Receive<ParticipantHeartbeat>(OnHeartbeat);
         Receive<Sweep>(_ => { });
         ReceiveAny(_ => Stash.Stash());
@@ -204,9 +227,9 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                 Restart("survivors did not reveal their masks with the dropped clients in time");
         });
         Receive<Committed>(OnCommitted);
-        Receive<ModelPublished>(OnPublished);
-        Receive<ModelCommandRejected>(r => _log.Warning("Federated coordinator: the registry refused {0}: {1}", r.Name, r.Reason));
+        Receive<PublishAnswered>(OnPublishAnswered);
         Receive<VersionSaved>(_ => { });
+        Receive<GetPendingPublishes>(_ => Sender.Tell(_publishing.Count));
         Receive<StartKMeans>(OnStartJob);
         Receive<StartGbdt>(OnStartJob);
         Receive<GetJobStatus>(q =>
@@ -714,8 +737,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                 return;
             }
             // someone else committed this round: reload the committed state instead of applying ours
-            var store = _store;
-            Task.Run(() => new Loaded(store.Load(run.Spec.Id), null)).PipeTo(Self);
+            StartReload(run.Spec.Id, 1);
             Become(Loading);
             _run = null;
             return;
@@ -724,14 +746,19 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         run.Global = c.Global;
         run.History.Add(c.Summary);
         run.AttemptsThisRound = 0;
-        _log.Info(string.Create(CultureInfo.InvariantCulture,
+        _log.Info("{0}", string.Create(CultureInfo.InvariantCulture,
             $"Federated round {c.Summary.Round}/{run.Spec.Rounds}: accuracy {c.Summary.Accuracy:F4}, loss {c.Summary.Loss:F4}, {c.Summary.Received}/{c.Summary.Sampled} clients, {c.Summary.Late} late, {c.Summary.Seconds:F1} s"));
         if (c.Onnx is not null && _registry is not null)
         {
             var description = string.Create(CultureInfo.InvariantCulture,
                 $"federated {run.Spec.Id} round {c.Summary.Round}: {run.Spec.Strategy}, test accuracy {c.Summary.Accuracy:F4}, clients {string.Join(",", c.Summary.Clients)}");
-            _publishing[description] = (run.Spec.Id, c.Summary.Round);
-            _registry.Tell(new PublishModel(run.Spec.PublishAs, c.Onnx, [TrainingFrames.FrameBytes], FashionLabels.Names, description));
+            var key = ++_publishKey;
+            var name = run.Spec.PublishAs;
+            _publishing[key] = (run.Spec.Id, c.Summary.Round);
+            _registry.Ask<object>(new PublishModel(name, c.Onnx, [TrainingFrames.FrameBytes], FashionLabels.Names, description), PublishTimeout)
+                .PipeTo(Self,
+                    success: reply => new PublishAnswered(key, reply),
+                    failure: ex => new PublishAnswered(key, new ModelCommandRejected(name, $"no answer from the registry: {ex.GetBaseException().Message}")));
         }
         if (!TensorPrimitives.IsFiniteAll(c.Global))
         {
@@ -749,15 +776,33 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         StartRound();
     }
 
+    /// <summary>Reads the experiment again off the mailbox; a failure comes back as <see cref="ReloadFailed"/> (retried with backoff in Loading).</summary>
+    private void StartReload(string id, int attempt)
+    {
+        var store = _store;
+        Task.Run(() => new Loaded(store.Load(id), null))
+            .PipeTo(Self, failure: ex => new ReloadFailed(id, attempt, ex.GetBaseException().Message));
+    }
+
+    /// <summary>0.5 s, 1 s, 2 s, … up to 30 s between reload tries.</summary>
+    internal static TimeSpan ReloadBackoff(int attempt) =>
+        TimeSpan.FromMilliseconds(Math.Min(30_000, 500 * Math.Pow(2, Math.Clamp(attempt - 1, 0, 16))));
+
     private void Restart2(Run run, string why)
     {
         if (++run.AttemptsThisRound >= MaxAttemptsPerRound) Fail(why);
         else StartRound();
     }
 
-    private void OnPublished(ModelPublished p)
+    private void OnPublishAnswered(PublishAnswered a)
     {
-        if (!_publishing.Remove(p.Model.Description, out var target)) return;
+        if (!_publishing.Remove(a.Key, out var target)) return;
+        if (a.Reply is not ModelPublished p)
+        {
+            var why = a.Reply is ModelCommandRejected r ? r.Reason : $"unexpected answer {a.Reply.GetType().Name}";
+            _log.Warning("Federated coordinator: round {0} of {1} was not published: {2}", target.Round, target.Id, why);
+            return;
+        }
         if (_run is { } run && run.Spec.Id == target.Id)
         {
             var i = run.History.FindIndex(h => h.Round == target.Round);
@@ -769,6 +814,21 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     }
 
     // ---------------------------------------------------------------- k-means and GBDT jobs
+
+    /// <summary>
+    /// The child name of job <paramref name="id"/>, one name per id: letters, digits, '-' and '.' stay, every other UTF-16
+    /// unit (the escape character '_' included) becomes '_' and 4 hex digits, so no two ids share a name.
+    /// </summary>
+    internal static string JobActorName(string id)
+    {
+        var sb = new System.Text.StringBuilder("job-", 4 + id.Length);
+        foreach (var c in id)
+        {
+            if (c is (>= 'a' and <= 'z') or (>= 'A' and <= 'Z') or (>= '0' and <= '9') or '-' or '.') sb.Append(c);
+            else sb.Append('_').Append(((int)c).ToString("X4", CultureInfo.InvariantCulture));
+        }
+        return sb.ToString();
+    }
 
     private void OnStartJob(IFederationRequest request)
     {
@@ -786,7 +846,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             return;
         }
         var workers = _participants.Values.OrderBy(p => p.Node, StringComparer.Ordinal).Select(p => p.Worker).ToArray();
-        var job = Context.ActorOf(JobRunner.Props(request, workers, _registry, () => _eval.Value), "job-" + Uri.EscapeDataString(id).Replace("%", "_"));
+        var job = Context.ActorOf(JobRunner.Props(request, workers, _registry, () => _eval.Value), JobActorName(id));
         _jobs[id] = job;
         job.Forward(new GetJobStatus(id));
     }

@@ -90,7 +90,12 @@ public sealed class GatewayActor : ReceiveActor
         var self = _self.ToString();
         switch (msg)
         {
-            // a status query about another node goes to that node's gateway (a client cannot choose which gateway it reaches)
+            // a status query about another node goes to that node's gateway (a client cannot choose which gateway it reaches),
+            // but only when that node is a member of this cluster now: a client must not make this node dial any address
+            case INodeQuery q when q.Node.Length > 0 && Other(q.Node) is { } notMember && !IsMember(notMember):
+                Sender.Tell(new RequestRejected(
+                    $"'{q.Node}' ({notMember.Host}:{notMember.Port}) is not a member of this cluster (Up or WeaklyUp); node queries go only to cluster members"));
+                break;
             case INodeQuery q when q.Node.Length > 0 && Other(q.Node) is { } other:
                 var local = q switch
                 {
@@ -156,6 +161,17 @@ public sealed class GatewayActor : ReceiveActor
         if (a is null || IsSelf(node)) return null;
         // the same scheme as this node (akka.tcp, or akka.ssl.tcp with TLS), whatever the client wrote
         return new Address(_self.Protocol, _self.System, a.Host, a.Port);
+    }
+
+    /// <summary>Whether a node at <paramref name="node"/>'s host and port is Up or WeaklyUp in this cluster (never without a cluster).</summary>
+    private bool IsMember(Address node)
+    {
+        if (((ExtendedActorSystem)Context.System).Provider is not Akka.Cluster.IClusterActorRefProvider) return false;
+        foreach (var m in Akka.Cluster.Cluster.Get(Context.System).State.Members)
+            if (m.Status is Akka.Cluster.MemberStatus.Up or Akka.Cluster.MemberStatus.WeaklyUp
+                && m.Address.Host == node.Host && m.Address.Port == node.Port && m.Address.System == node.System)
+                return true;
+        return false;
     }
 
     private bool IsSelf(string node) => ParseNode(node) is { } a && a.Host == _self.Host && a.Port == _self.Port;

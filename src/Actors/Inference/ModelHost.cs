@@ -56,6 +56,12 @@ public sealed class ModelHost : ReceiveActor, IWithTimers
     private const string ActiveTimer = "active-models";
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
+
+    /// <summary>
+    /// Where ONNX Runtime's messages (which may hold native error text) go: <paramref name="log"/> at info level, as an
+    /// argument, never as the format (braces in the text are not a template).
+    /// </summary>
+    internal static Action<string> RuntimeLog(ILoggingAdapter log) => s => log.Info("{0}", s);
     private readonly ModelHostSettings _settings;
     private readonly InferenceRuntimeSettings _runtime;
     private readonly BatchingSettings _batching;
@@ -244,7 +250,7 @@ public sealed class ModelHost : ReceiveActor, IWithTimers
                         throw new ModelLoadException($"model {name} v{info.Version}: cannot give it a uint8 input: {ex.Message}", ex);
                     }
                 }
-                model = OnnxModel.Load(served, info, runtime, batching, s => log.Info(s));
+                model = OnnxModel.Load(served, info, runtime, batching, RuntimeLog(log));
             }
             catch (ModelLoadException ex)
             {

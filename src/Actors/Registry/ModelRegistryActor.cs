@@ -117,12 +117,14 @@ public sealed class ModelRegistryActor : ReceiveActor
             if (latest is not null && latest.Sha256 == sha) return latest;
             // validate with the real runtime, then store; the store assigns the version number
             var probe = new ModelInfo(m.Name, 0, m.InputShape, m.Labels, "", m.Onnx.LongLength, 0, m.Description);
-            using (var model = OnnxModel.Load(m.Onnx, probe, runtime, ValidationMaxBatch, s => log.Info(s)))
+            using (var model = OnnxModel.Load(m.Onnx, probe, runtime, ValidationMaxBatch, ModelHost.RuntimeLog(log)))
             {
                 if (model.OutputSize != m.Labels.Length)
                     throw new ModelLoadException($"model {m.Name}: output has {model.OutputSize} values per sample but {m.Labels.Length} labels were given");
             }
-            return store.Add(m.Name, m.Onnx, m.InputShape, m.Labels, m.Description ?? "", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            // a retry that arrived while the first publish was validating: the store keeps one version (checked in its transaction)
+            return store.Add(m.Name, m.Onnx, m.InputShape, m.Labels, m.Description ?? "", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+                reuseLatestIdentical: true);
         }).PipeTo(Self,
             success: info => new Stored(replyTo, info),
             failure: ex =>

@@ -69,8 +69,12 @@ public sealed class ModelStore : IDisposable
         return c;
     }
 
-    /// <summary>Stores a new version (max + 1) of <paramref name="name"/> and returns its description.</summary>
-    public ModelInfo Add(string name, byte[] onnx, int[] inputShape, string[] labels, string description, long createdAtMs)
+    /// <summary>
+    /// Stores a new version (max + 1) of <paramref name="name"/> and returns its description. With
+    /// <paramref name="reuseLatestIdentical"/>, when the latest version holds the same bytes (sha256) it is returned
+    /// instead, decided inside the same immediate transaction, so concurrent identical publishes store one version.
+    /// </summary>
+    public ModelInfo Add(string name, byte[] onnx, int[] inputShape, string[] labels, string description, long createdAtMs, bool reuseLatestIdentical = false)
     {
         RequireName(name);
         ArgumentNullException.ThrowIfNull(onnx);
@@ -78,6 +82,15 @@ public sealed class ModelStore : IDisposable
         var sha = OnnxModel.Sha256(onnx);
         using var c = Open();
         using var tx = c.BeginTransaction(deferred: false); // BEGIN IMMEDIATE: version numbers never collide
+        if (reuseLatestIdentical)
+        {
+            using var latest = c.CreateCommand();
+            latest.Transaction = tx;
+            latest.CommandText = $"SELECT {InfoColumns} FROM models WHERE name = $name ORDER BY version DESC LIMIT 1";
+            latest.Parameters.AddWithValue("$name", name);
+            using var r = latest.ExecuteReader();
+            if (r.Read() && ReadInfo(r) is { } same && same.Sha256 == sha) return same;
+        }
         using var next = c.CreateCommand();
         next.Transaction = tx;
         next.CommandText = "SELECT COALESCE(MAX(version), 0) + 1 FROM models WHERE name = $name";

@@ -18,7 +18,9 @@ namespace EdgeActors.Actors.Sync;
 /// rest refused. Counts in <see cref="Written"/> are readings (a batch record counts its readings), so a write's
 /// refused readings are always exactly those of its last records.
 /// A failed transaction (SQLite error) answers <see cref="WriteFailed"/> to every write of the group; the actor keeps running.
-/// The outbox is disposed when the actor stops, after the operation in flight (if any) has finished.
+/// Whoever opens the outbox disposes it: one passed in as an instance belongs to the caller (it outlives restarts of
+/// this actor); one the actor opens itself (<see cref="Props(Func{IOutbox}, OutboxSettings, Func{long})"/>, each
+/// incarnation opens its own) is disposed when the actor stops or restarts, after the operation in flight (if any) has finished.
 /// </para>
 /// </summary>
 public sealed class OutboxWriter : ReceiveActor
@@ -95,6 +97,7 @@ public sealed class OutboxWriter : ReceiveActor
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IOutbox _outbox;
+    private readonly bool _ownsOutbox;
     private readonly OutboxSettings _settings;
     private readonly Func<long> _clock;
     private readonly List<PendingWrite> _pending = new();
@@ -111,9 +114,22 @@ public sealed class OutboxWriter : ReceiveActor
     private long _refused;
     private long _failed;
 
+    /// <summary>Over an outbox the caller owns (and disposes).</summary>
     public OutboxWriter(IOutbox outbox, OutboxSettings settings, Func<long>? clock = null)
+        : this(outbox, false, settings, clock)
+    {
+    }
+
+    /// <summary>Over an outbox it opens with <paramref name="open"/> and disposes itself.</summary>
+    public OutboxWriter(Func<IOutbox> open, OutboxSettings settings, Func<long>? clock = null)
+        : this(open(), true, settings, clock)
+    {
+    }
+
+    private OutboxWriter(IOutbox outbox, bool ownsOutbox, OutboxSettings settings, Func<long>? clock)
     {
         _outbox = outbox;
+        _ownsOutbox = ownsOutbox;
         _settings = settings.Validate();
         _clock = clock ?? (() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
@@ -167,6 +183,15 @@ public sealed class OutboxWriter : ReceiveActor
         ArgumentNullException.ThrowIfNull(settings);
         settings.Validate();
         return Akka.Actor.Props.Create(() => new OutboxWriter(outbox, settings, clock));
+    }
+
+    /// <summary>A writer that opens its outbox with <paramref name="open"/> (every incarnation) and disposes it when it stops.</summary>
+    public static Props Props(Func<IOutbox> open, OutboxSettings settings, Func<long>? clock = null)
+    {
+        ArgumentNullException.ThrowIfNull(open);
+        ArgumentNullException.ThrowIfNull(settings);
+        settings.Validate();
+        return Akka.Actor.Props.Create(() => new OutboxWriter(open, settings, clock));
     }
 
     private void OnWrite(Write w)
@@ -292,6 +317,11 @@ public sealed class OutboxWriter : ReceiveActor
 
     protected override void PostStop()
     {
+        if (!_ownsOutbox)
+        {
+            base.PostStop(); // the caller's outbox: it outlives this incarnation
+            return;
+        }
         var outbox = _outbox;
         var log = _log;
         _lane.ContinueWith(_ =>

@@ -61,8 +61,7 @@ public static class OutboxRegistration
     public static AkkaConfigurationBuilder AddOutbox(this AkkaConfigurationBuilder builder, OutboxSettings settings) =>
         builder.WithActors((system, registry) =>
         {
-            var outbox = new SqliteOutbox(settings);
-            var writer = system.ActorOf(OutboxWriter.Props(outbox, settings), "outbox");
+            var writer = system.ActorOf(OutboxWriter.Props(() => new SqliteOutbox(settings), settings), "outbox");
             registry.Register<OutboxWriter>(writer);
         });
 }

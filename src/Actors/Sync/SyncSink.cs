@@ -50,14 +50,28 @@ public sealed class SyncSink : ReceiveActor
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IDataStore _store;
+    private readonly bool _ownsStore;
     private readonly SyncSinkSettings _settings;
     private readonly string _sinkName;
     private readonly Queue<Work> _queue = new();
     private Task? _running;
 
+    /// <summary>Over a store the caller owns (and disposes): it outlives restarts of this actor.</summary>
     public SyncSink(IDataStore store, SyncSinkSettings settings, string sinkName)
+        : this(store, false, settings, sinkName)
+    {
+    }
+
+    /// <summary>Over a store it opens with <paramref name="open"/> (every incarnation) and disposes when it stops or restarts.</summary>
+    public SyncSink(Func<IDataStore> open, SyncSinkSettings settings, string sinkName)
+        : this(open(), true, settings, sinkName)
+    {
+    }
+
+    private SyncSink(IDataStore store, bool ownsStore, SyncSinkSettings settings, string sinkName)
     {
         _store = store;
+        _ownsStore = ownsStore;
         _settings = settings;
         _sinkName = sinkName;
         Receive<SyncBatch>(HandleBatch);
@@ -128,11 +142,21 @@ public sealed class SyncSink : ReceiveActor
         });
     }
 
+    /// <summary>A sink over <paramref name="store"/>, which the caller disposes (whoever opens a store disposes it).</summary>
     public static Props Props(IDataStore store, SyncSinkSettings settings, string sinkName) =>
         Akka.Actor.Props.Create(() => new SyncSink(store, settings, sinkName));
 
+    /// <summary>A sink that opens its store with <paramref name="open"/> and disposes it when it stops.</summary>
+    public static Props Props(Func<IDataStore> open, SyncSinkSettings settings, string sinkName) =>
+        Akka.Actor.Props.Create(() => new SyncSink(open, settings, sinkName));
+
     protected override void PostStop()
     {
+        if (!_ownsStore)
+        {
+            base.PostStop(); // the caller's store: it outlives this incarnation
+            return;
+        }
         try
         {
             _running?.Wait(TimeSpan.FromSeconds(10)); // do not pull the store from under a running transaction
@@ -244,7 +268,7 @@ public static class SyncSinkRegistration
         builder.WithActors((system, registry) =>
         {
             var sinkName = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
-            var sink = system.ActorOf(SyncSink.Props(open(), settings, sinkName), SyncSink.Name);
+            var sink = system.ActorOf(SyncSink.Props(open, settings, sinkName), SyncSink.Name);
             registry.Register<SyncSink>(sink);
             DistributedPubSub.Get(system).Mediator.Tell(new Put(sink));
         });

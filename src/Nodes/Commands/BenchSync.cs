@@ -153,7 +153,7 @@ public static class BenchSync
     private static async Task<StageResult> OutboxStageAsync(ActorSystem system, Options o, string dir)
     {
         var settings = OutboxSettings.Default with { Path = Path.Combine(dir, "outbox.db"), MaxBytes = 16L * 1024 * 1024 * 1024 };
-        var writer = system.ActorOf(OutboxWriter.Props(new SqliteOutbox(settings), settings), "outbox-writer");
+        var writer = system.ActorOf(OutboxWriter.Props(() => new SqliteOutbox(settings), settings), "outbox-writer");
         try
         {
             await OutboxPassAsync(system, writer, o, Math.Max(o.Writers * o.WriteBatch * 2, o.Records / 10), "warm");
@@ -281,7 +281,7 @@ public static class BenchSync
         // through the sink: one store, a warm-up pass (its own devices) then the measured pass
         var warm = Encode("edge-bench", "warm", Math.Max(o.Batch * 4, o.Records / 10), o.Batch, o.WriteBatch);
         var run = Encode("edge-bench", "run", o.Records, o.Batch, o.WriteBatch);
-        var sink = system.ActorOf(SyncSink.Props(open("store-actor"), sinkSettings, "bench"), $"sink-{db}");
+        var sink = system.ActorOf(SyncSink.Props(() => open("store-actor"), sinkSettings, "bench"), $"sink-{db}");
         double seconds;
         try
         {

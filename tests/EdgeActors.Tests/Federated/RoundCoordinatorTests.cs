@@ -360,4 +360,113 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         w1.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // no round 2
         Assert.Equal("failed", new FederationStore(_db.Path).Load(spec.Id)!.State);
     }
+
+    [Fact]
+    public void A_failed_reload_after_a_lost_commit_should_be_retried_instead_of_leaving_the_coordinator_stuck()
+    {
+        var coordinator = Coordinator();
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("lost-commit", rounds: 3);
+        StartExperiment(coordinator, spec);
+        var t1 = w1.ExpectMsg<TrainRound>(Wait);
+        var t2 = w2.ExpectMsg<TrainRound>(Wait);
+
+        // another coordinator commits round 1 first; its round row cannot be read back for now, so the reload fails
+        var committed = Initial(spec).Select(v => v + 1f).ToArray();
+        var theirs = new RoundSummary(1, t1.Attempt, 0.5, 1, 3, 3, 0, 0, 1, 0, 0, ["c0", "c1", "c2"]);
+        Assert.True(new FederationStore(_db.Path).CommitRound(spec.Id, theirs, committed, false));
+        var summary = (string)Sql("SELECT summary FROM rounds WHERE experiment = 'lost-commit' AND round = 1")!;
+        Sql("UPDATE rounds SET summary = 'unreadable' WHERE experiment = 'lost-commit' AND round = 1");
+        var logs = CreateTestProbe();
+        Sys.EventStream.Subscribe(logs.Ref, typeof(Akka.Event.Warning));
+
+        Reply(w1, coordinator, t1, "c0", 100, 5f);
+        Reply(w1, coordinator, t1, "c1", 300, 5f);
+        Reply(w2, coordinator, t2, "c2", 600, 5f);
+
+        // the coordinator's commit is refused (round 1 is taken), its reload fails and is retried
+        logs.FishForMessage<Akka.Event.Warning>(w => w.Message.ToString()!.Contains("reload", StringComparison.OrdinalIgnoreCase), Wait);
+        Sql("UPDATE rounds SET summary = $s WHERE experiment = 'lost-commit' AND round = 1", ("$s", summary));
+
+        // a retry reads the committed state and the experiment carries on from the other coordinator's round 1
+        var next = w1.ExpectMsg<TrainRound>(Wait);
+        Assert.Equal(2, next.Round);
+        AssertClose(committed, next.Global, 0);
+        Assert.Equal(1, Status(coordinator, spec.Id).Round);
+    }
+
+    private object? Sql(string sql, params (string Name, object Value)[] parameters)
+    {
+        using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_db.Path}");
+        c.Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = sql;
+        foreach (var (name, value) in parameters) cmd.Parameters.AddWithValue(name, value);
+        return cmd.ExecuteScalar();
+    }
+
+    [Fact]
+    public void Job_ids_that_escaped_alike_should_run_as_two_jobs_without_restarting_the_coordinator()
+    {
+        var coordinator = Coordinator();
+        Workers(coordinator);
+
+        coordinator.Tell(new StartKMeans("a b", 3, 5, 2.5, 7), TestActor);
+        var first = ExpectMsg<JobStatus>(Wait);
+        Assert.Equal("a b", first.Id);
+        Assert.NotEqual("failed", first.State);
+        coordinator.Tell(new StartKMeans("a_20b", 3, 5, 2.5, 7), TestActor);
+        var second = ExpectMsg<JobStatus>(Wait);
+        Assert.Equal("a_20b", second.Id);
+        Assert.NotEqual("failed", second.State);
+
+        // the coordinator did not restart: it still knows the first job
+        coordinator.Tell(new GetJobStatus("a b"), TestActor);
+        var again = ExpectMsg<JobStatus>(Wait);
+        Assert.Equal("a b", again.Id);
+        Assert.NotEqual("unknown", again.State);
+    }
+
+    [Fact]
+    public void A_rejected_publish_should_leave_the_pending_publishes_and_an_accepted_one_should_set_the_model_version()
+    {
+        var registry = CreateTestProbe();
+        var coordinator = Sys.ActorOf(RoundCoordinator.Props(_settings, new FederationStore(_db.Path), Eval, registry.Ref));
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("publish", rounds: 2) with { PublishAs = "fed-model" };
+        StartExperiment(coordinator, spec);
+        var t1 = w1.ExpectMsg<TrainRound>(Wait);
+        var t2 = w2.ExpectMsg<TrainRound>(Wait);
+        Reply(w1, coordinator, t1, "c0", 100, 1f);
+        Reply(w1, coordinator, t1, "c1", 300, 1f);
+        Reply(w2, coordinator, t2, "c2", 600, 1f);
+
+        var p1 = registry.ExpectMsg<PublishModel>(Wait);
+        Assert.Equal("fed-model", p1.Name);
+        registry.Reply(new ModelCommandRejected(p1.Name, "registry storage failure: disk full"));
+        AwaitAssert(() =>
+        {
+            coordinator.Tell(RoundCoordinator.GetPendingPublishes.Instance, TestActor);
+            Assert.Equal(0, ExpectMsg<int>(Wait));
+        }, Wait, TimeSpan.FromMilliseconds(200));
+
+        var r2a = w1.ExpectMsg<TrainRound>(Wait);
+        var r2b = w2.ExpectMsg<TrainRound>(Wait);
+        Reply(w1, coordinator, r2a, "c0", 100, 1f);
+        Reply(w1, coordinator, r2a, "c1", 300, 1f);
+        Reply(w2, coordinator, r2b, "c2", 600, 1f);
+        var p2 = registry.ExpectMsg<PublishModel>(Wait);
+        registry.Reply(new ModelPublished(new ModelInfo(p2.Name, 7, p2.InputShape, p2.Labels, "sha", p2.Onnx.Length, 1, p2.Description), true));
+
+        AwaitAssert(() =>
+        {
+            var status = Status(coordinator, spec.Id);
+            Assert.Equal("done", status.State);
+            Assert.Equal([0, 7], status.History.Select(h => h.ModelVersion));
+            coordinator.Tell(RoundCoordinator.GetPendingPublishes.Instance, TestActor);
+            Assert.Equal(0, ExpectMsg<int>(Wait));
+        }, Wait, TimeSpan.FromMilliseconds(200));
+        AwaitAssert(() => Assert.Equal([0, 7], new FederationStore(_db.Path).Load(spec.Id)!.History.Select(h => h.ModelVersion)),
+            Wait, TimeSpan.FromMilliseconds(200));
+    }
 }

@@ -118,4 +118,31 @@ public sealed class GatewayActorTests : Akka.TestKit.Xunit2.TestKit
         gateway.Tell(Batch("ok"), TestActor);
         region.ExpectMsg<TelemetryBatch>(Wait);
     }
+
+    public static TheoryData<string> NodeQueries => new() { "sync", "store", "inference" };
+
+    private static INodeQuery NodeQuery(string kind, string node) => kind switch
+    {
+        "sync" => new GetSyncStatus(node),
+        "store" => new GetStoreStatus(node),
+        "inference" => new GetInferenceStatus(node),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind)),
+    };
+
+    [Theory]
+    [MemberData(nameof(NodeQueries))]
+    public void Node_query_naming_an_address_outside_the_cluster_should_be_rejected_naming_it(string kind)
+    {
+        var (gateway, region) = Start();
+        var client = CreateTestProbe("client");
+
+        gateway.Tell(NodeQuery(kind, "10.66.0.9:2552"), client.Ref);
+
+        var rejected = client.ExpectMsg<RequestRejected>(Wait);
+        Assert.Contains("10.66.0.9:2552", rejected.Reason);
+        Assert.Contains("not a member", rejected.Reason);
+        gateway.Tell(NodeQuery(kind, "akka.tcp://edgeactors@internal-db.example:5432"), client.Ref);
+        Assert.Contains("internal-db.example:5432", client.ExpectMsg<RequestRejected>(Wait).Reason);
+        region.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+    }
 }

@@ -97,6 +97,23 @@ public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
     }
 
     [Fact]
+    public void OutboxWriter_should_keep_writing_to_an_outbox_it_was_given_after_a_restart()
+    {
+        var settings = _tmp.Settings();
+        using var outbox = new SqliteOutbox(settings); // created here, so disposed here
+        var writer = ChildActorOf(OutboxWriter.Props(outbox, settings), new OneForOneStrategy(_ => Directive.Restart));
+        writer.Tell(new OutboxWriter.Write([Rec.Telemetry("d", 1)], 1));
+        Assert.Equal(new OutboxWriter.Written(1, 1, 0), ExpectMsg<OutboxWriter.Written>(Wait));
+
+        writer.Tell(Kill.Instance); // the supervisor restarts it
+        writer.Tell(new OutboxWriter.Write([Rec.Telemetry("d", 2)], 2));
+
+        Assert.Equal(new OutboxWriter.Written(2, 1, 0), ExpectMsg<OutboxWriter.Written>(Wait));
+        writer.Tell(OutboxWriter.GetStats.Instance);
+        Assert.Equal(2, ExpectMsg<OutboxStats>(Wait).Backlog);
+    }
+
+    [Fact]
     public void OutboxWriter_should_answer_WriteFailed_and_keep_running_when_the_outbox_fails()
     {
         var settings = _tmp.Settings();

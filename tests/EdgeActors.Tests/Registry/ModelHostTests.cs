@@ -237,4 +237,23 @@ public sealed class ModelHostTests : Akka.TestKit.Xunit2.TestKit
         var status = StatusWhen(host.Ref, _ => true);
         Assert.Equal(new LoadedModel("lin", 0, 0, 0, 0, 0, 0, 0, ""), Assert.Single(status.Models));
     }
+
+    [Theory]
+    [InlineData("ONNX Runtime: CUDA execution provider unavailable (OnnxRuntimeException: [ErrorCode:Fail] {0} missing {libcudnn}); running on CPU")]
+    [InlineData("ONNX Runtime: model m v1: pinned I/O binding unavailable (OnnxRuntimeException: node {{Gemm_0}} shape {{1,16}}); pageable buffers")]
+    [InlineData("ONNX Runtime: model m v1: pinned I/O binding unavailable (OnnxRuntimeException: unbalanced } and { braces); pageable buffers")]
+    public void Runtime_text_with_braces_should_be_logged_verbatim(string text)
+    {
+        // what ONNX Runtime says when a provider or a model cannot load: native text the host does not control
+        var logs = CreateTestProbe();
+        Sys.EventStream.Subscribe(logs.Ref, typeof(Akka.Event.Info));
+
+        ModelHost.RuntimeLog(Akka.Event.Logging.GetLogger(Sys, "runtime-log-test"))(text);
+
+        var info = logs.FishForMessage<Akka.Event.Info>(i => i.LogSource.Contains("runtime-log-test"), Wait);
+        Assert.Equal(text, info.Message.ToString());
+        // a structured logger (an Akka.Hosting / Serilog bridge) renders a message's template with its arguments
+        if (info.Message is Akka.Event.LogMessage message)
+            Assert.Equal(text, Akka.Event.SemanticLogMessageFormatter.Instance.Format(message.Format, message.Parameters()));
+    }
 }

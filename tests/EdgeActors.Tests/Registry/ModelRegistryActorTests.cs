@@ -236,4 +236,22 @@ public sealed class ModelRegistryActorTests : Akka.TestKit.Xunit2.TestKit
         var active = Assert.Single(ExpectMsg<ActiveModels>(Wait).Models);
         Assert.Equal(1, active.Version);
     }
+
+    [Fact]
+    public void Two_concurrent_publishes_of_the_same_model_should_store_one_version()
+    {
+        var (registry, _) = Start();
+        var (onnx, _, _) = TestModels.Linear(16, 5);
+        var client = CreateTestProbe();
+        var retry = CreateTestProbe();
+
+        // a client retry while the first publish is still being validated
+        registry.Tell(new PublishModel("m", onnx, [16], FiveLabels, "first"), client.Ref);
+        registry.Tell(new PublishModel("m", onnx, [16], FiveLabels, "a retry of the first"), retry.Ref);
+
+        Assert.Equal(1, client.ExpectMsg<ModelPublished>(Wait).Model.Version);
+        Assert.Equal(1, retry.ExpectMsg<ModelPublished>(Wait).Model.Version);
+        registry.Tell(ListModels.Instance);
+        Assert.Equal([1], ExpectMsg<ModelList>(Wait).Models.Select(m => m.Version));
+    }
 }

@@ -72,6 +72,22 @@ public sealed class SyncSinkTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void SyncSink_should_keep_storing_into_a_store_it_was_given_after_a_restart()
+    {
+        using var store = new SqliteDataStore(Path.Combine(_dir, "dc.db")); // created here, so disposed here
+        var sink = ChildActorOf(SyncSink.Props(store, SyncSinkSettings.Default, "dc-1"), new OneForOneStrategy(_ => Directive.Restart));
+        var records = SampleMessages.Records(telemetry: 10, frames: 0);
+        sink.Tell(BatchOf(records[..5], 1));
+        Assert.Equal(new SyncAck("edge-1", 1, 5, 0, "dc-1"), ExpectMsg<SyncAck>(Wait));
+
+        sink.Tell(Kill.Instance); // the supervisor restarts it
+        sink.Tell(BatchOf(records[5..], 2));
+
+        Assert.Equal(new SyncAck("edge-1", 2, 5, 0, "dc-1"), ExpectMsg<SyncAck>(Wait));
+        Assert.Equal(10, store.Count(RecordKind.Telemetry));
+    }
+
+    [Fact]
     public void Many_queued_batches_are_stored_one_at_a_time_in_order()
     {
         var (sink, store) = Start();
