@@ -63,6 +63,6 @@ public static class OutboxRegistration
         {
             var outbox = new SqliteOutbox(settings);
             var writer = system.ActorOf(OutboxWriter.Props(outbox, settings), "outbox");
-            registry.Register<OutboxWriter>(writer);
+            registry.Register<OutboxWriterKey>(writer);
         });
 }
