@@ -9,8 +9,11 @@ namespace EdgeActors.Actors.Inference;
 /// <summary>Camera-frame classification on an edge, bound from <c>edgeactors.inference</c>.</summary>
 public sealed record ClassificationSettings
 {
-    /// <summary>Model that classifies accepted camera frames on the edge ("" turns classification off).</summary>
-    public string CameraModel { get; init; } = "fmnist-mlp";
+    /// <summary>
+    /// Model that classifies accepted camera frames on the edge ("" turns classification off: the default, as in
+    /// base.conf; edge.conf sets "fmnist-mlp").
+    /// </summary>
+    public string CameraModel { get; init; } = "";
     /// <summary>Larger model in the datacenter for hard examples.</summary>
     public string EscalationModel { get; init; } = "fmnist-large";
     public bool Escalate { get; init; } = true;

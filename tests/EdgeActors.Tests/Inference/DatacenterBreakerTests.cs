@@ -30,6 +30,7 @@ public sealed class DatacenterBreakerTests : Akka.TestKit.Xunit2.TestKit
     private IActorRef Classifier(int maxFailures) =>
         Sys.ActorOf(FrameClassifier.Props(new ClassificationSettings
         {
+            CameraModel = "fmnist-mlp",
             ConfidenceThreshold = 1f, // every frame is escalated
             EscalationTimeout = EscalationTimeout,
             Breaker = new BreakerSettings { MaxFailures = maxFailures, ResetTimeout = ResetTimeout, MaxResetTimeout = TimeSpan.FromSeconds(30) },

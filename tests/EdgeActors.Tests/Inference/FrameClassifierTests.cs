@@ -23,7 +23,7 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
     }
 
     private IActorRef Classifier(ClassificationSettings? settings = null, bool datacenter = true) =>
-        Sys.ActorOf(FrameClassifier.Props(settings ?? new ClassificationSettings { EscalationTimeout = TimeSpan.FromMilliseconds(300) },
+        Sys.ActorOf(FrameClassifier.Props(settings ?? new ClassificationSettings { CameraModel = "fmnist-mlp", EscalationTimeout = TimeSpan.FromMilliseconds(300) },
             _models.Ref, datacenter ? _mediator.Ref : null, "edge-a"));
 
     private static InferResult Result(long id, string model, string node, params float[] probabilities) =>
