@@ -82,6 +82,35 @@ public class SettingsDefaultsTests
         Assert.True(differences.Count == 0, "defaults disagree:\n" + string.Join("\n", differences));
     }
 
+    /// <summary>FromConfig's fallbacks for keys a section leaves out are the C# defaults (not other literals).</summary>
+    [Fact]
+    public void FromConfig_fallbacks_should_equal_the_code_defaults()
+    {
+        var other = ConfigurationFactory.ParseString("unrelated-key = 1"); // not empty: FromConfig reads every key with its fallback
+        var pairs = new List<(string What, object FromFallbacks, object FromCode)>
+        {
+            ("DeviceShardingSettings", DeviceShardingSettings.FromConfig(other), DeviceShardingSettings.FromConfig(Config.Empty)),
+            ("LocalitySettings", LocalitySettings.FromConfig(other), LocalitySettings.FromConfig(null)),
+            ("IngestionSettings", IngestionSettings.FromConfig(other), IngestionSettings.FromConfig(null)),
+            ("InferenceRuntimeSettings", InferenceRuntimeSettings.FromConfig(other), InferenceRuntimeSettings.FromConfig(null)),
+            ("BatchingSettings", BatchingSettings.FromConfig(other), BatchingSettings.FromConfig(null)),
+            ("ModelHostSettings", ModelHostSettings.FromConfig(other), ModelHostSettings.FromConfig(null)),
+            ("ClassificationSettings", ClassificationSettings.FromConfig(other), ClassificationSettings.FromConfig(null)),
+            ("OutboxSettings", OutboxSettings.FromConfig(other), OutboxSettings.FromConfig(null)),
+            ("SyncSenderSettings", SyncSettings.SenderFromConfig(other), SyncSettings.SenderFromConfig(null)),
+            ("SyncSinkSettings", SyncSettings.SinkFromConfig(other), SyncSettings.SinkFromConfig(null)),
+            ("DataStoreSettings", DataStoreSettings.FromConfig(other), DataStoreSettings.FromConfig(null)),
+            ("RegistrySettings", RegistrySettings.FromConfig(other), RegistrySettings.FromConfig(null)),
+            ("FederationSettings", FederationSettings.FromConfig(other), FederationSettings.FromConfig(null)),
+            ("SecuritySettings", SecuritySettings.FromConfig(other), SecuritySettings.FromConfig(null)),
+            ("IngestEndpointSettings", IngestEndpointSettings.FromConfig(other), IngestEndpointSettings.FromConfig(null)),
+        };
+
+        var differences = pairs.SelectMany(p => Differences(p.What, p.FromFallbacks, p.FromCode)).ToList();
+
+        Assert.True(differences.Count == 0, "FromConfig fallbacks disagree with the C# defaults:\n" + string.Join("\n", differences));
+    }
+
     [Fact]
     public void A_bad_value_in_base_conf_should_be_refused_naming_its_key()
     {
