@@ -48,7 +48,7 @@ public sealed record DeviceRestore(Func<GetDeviceHistory, IActorRef, bool> Query
     }, timeout);
 
     /// <summary>
-    /// Asks the sync sink (<see cref="Sync.SyncSink.Path"/>) of the oldest reachable Up datacenter member, addressed
+    /// Asks the sync sink (<see cref="Sync.SyncSinkPaths.Path"/>) of the oldest reachable Up datacenter member, addressed
     /// directly from the cluster membership (a just-joined edge knows the members before pub-sub registrations reach it).
     /// No datacenter member: nothing is sent and the entity starts without stored state after the timeout.
     /// </summary>
@@ -68,9 +68,9 @@ public sealed record DeviceRestore(Func<GetDeviceHistory, IActorRef, bool> Query
 /// One device (sensor or camera): preprocesses what it sends and keeps a bounded buffer of accepted data.
 /// Every batch and frame gets an <see cref="IngestAck"/>. Bad input is answered with rejections; the entity
 /// never throws on it, so previously accepted state is never lost to a restart.
-/// With a <see cref="FrameClassifier"/>, an accepted camera frame is classified before it is acknowledged: the
+/// With a frame classifier (<see cref="ClassifyFrame"/>), an accepted camera frame is classified before it is acknowledged: the
 /// prediction is kept with the buffered frame and returned in the <see cref="IngestAck"/>.
-/// With an outbox (<see cref="Sync.OutboxWriter"/>), accepted readings and frames are written to the edge's durable
+/// With an outbox (<see cref="Sync.OutboxWrite"/>), accepted readings and frames are written to the edge's durable
 /// outbox before the acknowledgement, which then says <see cref="AckLevel.DurableOnEdge"/>; anomalies and hard
 /// examples go out with a higher sync priority and trigger a sync at once.
 /// </summary>
@@ -110,7 +110,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     private bool _stopRequested;
     private SensorMonitor? _sensor;
     private DeviceHistory? _fromStore;
-    private Sync.OutboxWriter.DeviceWaiting? _fromOutbox;
+    private Sync.OutboxDeviceWaiting? _fromOutbox;
     private RestoreOutcome _outcome;
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -148,8 +148,8 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             _log.Info("Device {0}: no datacenter store is reachable; restoring from this edge's outbox only", _id);
             _fromStore = new DeviceHistory(_id, KindHistory.Empty, KindHistory.Empty, "");
         }
-        if (_services.Outbox is not null) _services.Outbox.Tell(new Sync.OutboxWriter.ReadDevice(_id, window));
-        else _fromOutbox = new Sync.OutboxWriter.DeviceWaiting(_id, KindHistory.Empty, KindHistory.Empty);
+        if (_services.Outbox is not null) _services.Outbox.Tell(new Sync.ReadOutboxDevice(_id, window));
+        else _fromOutbox = new Sync.OutboxDeviceWaiting(_id, KindHistory.Empty, KindHistory.Empty);
         Timers.StartSingleTimer(RestoreTimer, new RestoreTimedOut(), restore.Timeout);
         TryFinishRestore(timedOut: false); // nothing to wait for (no store reachable, no outbox)
     }
@@ -170,7 +170,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             _fromStore = h;
             TryFinishRestore(timedOut: false);
         });
-        Receive<Sync.OutboxWriter.DeviceWaiting>(w => w.Device == _id, w =>
+        Receive<Sync.OutboxDeviceWaiting>(w => w.Device == _id, w =>
         {
             _fromOutbox = w;
             TryFinishRestore(timedOut: false);
@@ -178,7 +178,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         Receive<Status.Failure>(f =>
         {
             _log.Warning("Device {0}: the outbox could not be read ({1}); restoring without it", _id, f.Cause?.Message);
-            _fromOutbox = new Sync.OutboxWriter.DeviceWaiting(_id, KindHistory.Empty, KindHistory.Empty);
+            _fromOutbox = new Sync.OutboxDeviceWaiting(_id, KindHistory.Empty, KindHistory.Empty);
             TryFinishRestore(timedOut: false);
         });
         Receive<DeviceRestorer.Restored>(r => r.Device == _id, r =>
@@ -242,7 +242,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     private void Ready()
     {
         Receive<DeviceHistory>(_ => { }); // a late answer after the timeout
-        Receive<Sync.OutboxWriter.DeviceWaiting>(_ => { });
+        Receive<Sync.OutboxDeviceWaiting>(_ => { });
         Receive<DeviceRestorer.Restored>(_ => { });
         Receive<RestoreTimedOut>(_ => { });
         Receive<Status.Failure>(f => _log.Debug("Device {0}: late failure ignored: {1}", _id, f.Cause?.Message));
@@ -252,9 +252,9 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         Receive<GetDeviceState>(_ => Sender.Tell(State()));
         Receive<SensorHealth>(OnSensorHealth);
         Receive<SensorSilent>(_ => _sensor?.Silent(NowMs()));
-        Receive<FrameClassifier.Classified>(OnClassified);
-        Receive<Sync.OutboxWriter.Written>(OnWritten);
-        Receive<Sync.OutboxWriter.WriteFailed>(f =>
+        Receive<FrameClassified>(OnClassified);
+        Receive<Sync.OutboxWritten>(OnWritten);
+        Receive<Sync.OutboxWriteFailed>(f =>
         {
             if (!_pending.Remove(f.Token, out var p)) return;
             Timers.Cancel(f.Token);
@@ -278,7 +278,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             // hand-off / passivation: finish what is being classified or written so every sender gets its ack; sync what
             // is waiting now, so that where the device starts next restores it from the datacenter store
             _stopRequested = true;
-            _services.SyncTrigger?.Tell(Sync.SyncSender.SyncNow.Instance);
+            _services.SyncTrigger?.Tell(Sync.SyncNow.Instance);
             StopIfRequested();
         });
     }
@@ -308,10 +308,10 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     private void Write(long id, Pending p, IReadOnlyList<SyncRecord> records)
     {
         Track(id, p with { Stage = Stage.Writing, Records = records });
-        _services.Outbox!.Tell(new Sync.OutboxWriter.Write(records, id));
+        _services.Outbox!.Tell(new Sync.OutboxWrite(records, id));
     }
 
-    private void OnClassified(FrameClassifier.Classified c)
+    private void OnClassified(FrameClassified c)
     {
         if (!_pending.Remove(c.RequestId, out var p) || p.Stage != Stage.Classifying) return;
         Timers.Cancel(c.RequestId);
@@ -326,7 +326,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         StopIfRequested();
     }
 
-    private void OnWritten(Sync.OutboxWriter.Written w)
+    private void OnWritten(Sync.OutboxWritten w)
     {
         if (!_pending.Remove(w.Token, out var p)) return;
         Timers.Cancel(w.Token);
@@ -367,7 +367,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
     {
         var hard = prediction is not null &&
                    (prediction.Escalated || prediction.Note != PredictionNote.None || prediction.Confidence < _services.HardExampleConfidence);
-        if (hard) _services.SyncTrigger?.Tell(Sync.SyncSender.SyncNow.Instance);
+        if (hard) _services.SyncTrigger?.Tell(Sync.SyncNow.Instance);
         return new SyncRecord(_id, RecordKind.Frame, frame.Sequence, frame.Timestamp, hard ? SyncPriority.HardExample : SyncPriority.Routine,
             [], frame.Pixels, frame.Label, prediction);
     }
@@ -404,7 +404,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         {
             var records = _run.ToRecords(_id, out var all);
             Write(++_nextId, new Pending(Sender, ack, all, RecordKind.Telemetry, Stage.Writing, null), records);
-            if (_run.Anomalies > 0) _services.SyncTrigger?.Tell(Sync.SyncSender.SyncNow.Instance);
+            if (_run.Anomalies > 0) _services.SyncTrigger?.Tell(Sync.SyncNow.Instance);
             return;
         }
         // nothing new to write: with an outbox, every reading this device holds as accepted is durable (a Duplicate too)
@@ -445,7 +445,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         {
             var id = ++_nextId;
             Track(id, new Pending(Sender, ack, [frame.Sequence], RecordKind.Frame, Stage.Classifying, frame));
-            _services.Classifier.Tell(new FrameClassifier.Classify(id, frame.Pixels)); // bytes: the model normalises them
+            _services.Classifier.Tell(new ClassifyFrame(id, frame.Pixels)); // bytes: the model normalises them
             return;
         }
         if (outcome.Accepted == 1 && _services.Outbox is not null)

@@ -12,7 +12,7 @@ public sealed class DeviceRestorerKey;
 /// Restores starting device entities in bulk, one per edge node. An entity sends <see cref="Restore"/> when it starts
 /// (first message, or moved here by a failover/rebalance) and stashes its commands; the restorer collects requests for
 /// <see cref="LocalitySettings.RestoreCollect"/> (or until <see cref="LocalitySettings.RestoreBatch"/> are waiting),
-/// then asks for the whole batch at once: ONE <see cref="Sync.OutboxWriter.ReadDevices"/> to the edge's outbox writer
+/// then asks for the whole batch at once: ONE <see cref="Sync.ReadOutboxDevices"/> to the edge's outbox writer
 /// (one SQL query) and ONE <see cref="GetDevicesHistory"/> to the datacenter's sync sink (one store query). At most
 /// <see cref="LocalitySettings.RestoreInFlight"/> batches are in flight; the rest wait here in arrival order, so
 /// 100,000 entities starting together cost 100,000 / batch queries, never 100,000 concurrent ones.
@@ -33,7 +33,7 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
     /// An entity's stored state: from the datacenter store (synced records) and this edge's outbox (records not yet synced);
     /// <c>Missing</c> names the sources that did not answer in time or failed ("" when both answered).
     /// </summary>
-    public sealed record Restored(DeviceId Device, DeviceHistory Store, Sync.OutboxWriter.DeviceWaiting Outbox, string Missing)
+    public sealed record Restored(DeviceId Device, DeviceHistory Store, Sync.OutboxDeviceWaiting Outbox, string Missing)
         : INoSerializationVerificationNeeded;
 
     /// <summary>Replies <see cref="RestorerStats"/>.</summary>
@@ -61,7 +61,7 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
         public string? StoreError { get; set; }
         public bool StoreDone { get; set; }
         public bool StoreWaived { get; set; } // suspect store: not waited for
-        public Dictionary<DeviceId, Sync.OutboxWriter.DeviceWaiting>? Outbox { get; set; }
+        public Dictionary<DeviceId, Sync.OutboxDeviceWaiting>? Outbox { get; set; }
         public string? OutboxError { get; set; }
         public HashSet<DeviceId> Devices { get; } = entries.Select(e => e.Device).ToHashSet();
     }
@@ -107,7 +107,7 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
             _collectDue = true;
             TrySend();
         });
-        Receive<Sync.OutboxWriter.DevicesWaiting>(OnOutbox);
+        Receive<Sync.OutboxDevicesWaiting>(OnOutbox);
         Receive<DevicesHistory>(OnStore);
         Receive<BatchTimedOut>(t =>
         {
@@ -130,7 +130,7 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
         Akka.Actor.Props.Create(() => new DeviceRestorer(settings, outbox, store));
 
     /// <summary>
-    /// Asks the sync sink (<see cref="Sync.SyncSink.Path"/>) of the oldest reachable Up datacenter member, addressed directly
+    /// Asks the sync sink (<see cref="Sync.SyncSinkPaths.Path"/>) of the oldest reachable Up datacenter member, addressed directly
     /// from the cluster membership (a just-joined edge knows the members before pub-sub registrations reach it).
     /// </summary>
     public static StoreQuery FromDatacenter(ActorSystem system)
@@ -153,7 +153,7 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
             if (m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Roles.Datacenter) && !state.Unreachable.Contains(m) &&
                 (oldest is null || m.IsOlderThan(oldest)))
                 oldest = m;
-        return oldest is null ? null : system.ActorSelection(new RootActorPath(oldest.Address) / "user" / Sync.SyncSink.Name);
+        return oldest is null ? null : system.ActorSelection(new RootActorPath(oldest.Address) / "user" / Sync.SyncSinkPaths.Name);
     }
 
     /// <summary>Asks one actor (tests).</summary>
@@ -196,13 +196,13 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
             b.StoreError = "";
         }
         else if (_storeSuspect) b.StoreWaived = true;
-        if (_outbox is null) b.Outbox = new Dictionary<DeviceId, Sync.OutboxWriter.DeviceWaiting>();
-        else _outbox.Tell(new Sync.OutboxWriter.ReadDevices(b.Id, devices, max));
+        if (_outbox is null) b.Outbox = new Dictionary<DeviceId, Sync.OutboxDeviceWaiting>();
+        else _outbox.Tell(new Sync.ReadOutboxDevices(b.Id, devices, max));
         Timers.StartSingleTimer(b.Id, new BatchTimedOut(b.Id), _settings.RestoreTimeout);
         TryFinish(b);
     }
 
-    private void OnOutbox(Sync.OutboxWriter.DevicesWaiting w)
+    private void OnOutbox(Sync.OutboxDevicesWaiting w)
     {
         if (!_inFlight.TryGetValue(w.BatchId, out var b) || b.Outbox is not null) return;
         if (w.Error.Length > 0)
@@ -256,11 +256,11 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
                 store = new DeviceHistory(device, KindHistory.Empty, KindHistory.Empty, "");
                 if (!(b.StoreDone && b.StoreError == "")) missing.Add(b.StoreError is { Length: > 0 } e ? "the datacenter store (" + e + ")" : "the datacenter store");
             }
-            Sync.OutboxWriter.DeviceWaiting outbox;
+            Sync.OutboxDeviceWaiting outbox;
             if (b.Outbox is not null && b.Outbox.TryGetValue(device, out var w)) outbox = w;
             else
             {
-                outbox = new Sync.OutboxWriter.DeviceWaiting(device, KindHistory.Empty, KindHistory.Empty);
+                outbox = new Sync.OutboxDeviceWaiting(device, KindHistory.Empty, KindHistory.Empty);
                 if (b.Outbox is null || b.OutboxError is not null) missing.Add(b.OutboxError is { } e ? "the outbox (" + e + ")" : "the outbox");
             }
             _answered++;
@@ -280,7 +280,8 @@ public static class DeviceRestorerRegistration
     public static AkkaConfigurationBuilder AddDeviceRestorer(this AkkaConfigurationBuilder builder, LocalitySettings locality) =>
         builder.WithActors((system, registry) =>
         {
-            var outbox = registry.TryGet<Sync.OutboxWriter>(out var o) ? o : null;
+            // role-optional: an edge without an outbox restores from the datacenter only
+            var outbox = registry.TryGet<Sync.OutboxWriterKey>(out var o) ? o : null;
             var restorer = system.ActorOf(DeviceRestorer.Props(locality, outbox, DeviceRestorer.FromDatacenter(system)), "device-restorer");
             registry.Register<DeviceRestorerKey>(restorer);
         });

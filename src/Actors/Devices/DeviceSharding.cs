@@ -50,7 +50,7 @@ public static class DeviceShardingRegistration
     /// <see cref="StopDevice"/>, which is queued behind any pending commands.
     /// </summary>
     /// <remarks>
-    /// When a <see cref="FrameClassifier"/> is registered before this call, camera frames are classified; when an
+    /// When a <see cref="FrameClassifierKey"/> is registered before this call, camera frames are classified; when an
     /// outbox writer (and sync sender) are, accepted data is made durable before it is acknowledged.
     /// </remarks>
     public static AkkaConfigurationBuilder AddDeviceSharding(
@@ -70,10 +70,11 @@ public static class DeviceShardingRegistration
             var restore = locality.Restore && restorer is null
                 ? DeviceRestore.FromDatacenter(system, locality.RestoreTimeout)
                 : null;
+            // role-optional: classification can be disabled and the outbox (with its sync sender) is off without a datacenter to sync to
             var services = new DeviceServices(
-                registry.TryGet<FrameClassifier>(out var c) ? c : null,
-                registry.TryGet<Sync.OutboxWriter>(out var o) ? o : null,
-                registry.TryGet<Sync.SyncSender>(out var s) ? s : null)
+                registry.TryGet<FrameClassifierKey>(out var c) ? c : null,
+                registry.TryGet<Sync.OutboxWriterKey>(out var o) ? o : null,
+                registry.TryGet<Sync.SyncSenderKey>(out var s) ? s : null)
             {
                 Training = training, Restore = restore, Restorer = restorer, RestoreBackstop = locality.RestoreBackstop,
             };

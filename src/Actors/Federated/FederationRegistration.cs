@@ -19,7 +19,8 @@ public static class FederationRegistration
         return hostSingleton
             ? builder.WithSingleton<RoundCoordinator>(RoundCoordinator.Name, (_, registry, _) =>
                 RoundCoordinator.Props(settings, new FederationStore(settings.DatabasePath), evaluation,
-                    registry.TryGet<ModelRegistryActor>(out var r) ? r : null), options, createProxyToo: true)
+                    // optional: without a model registry new global models are kept but not published (tests compose it alone)
+                    registry.TryGet<ModelRegistryKey>(out var r) ? r : null), options, createProxyToo: true)
             : builder.WithSingletonProxy<RoundCoordinator>(RoundCoordinator.Name, options);
     }
 
@@ -27,7 +28,7 @@ public static class FederationRegistration
     public static AkkaConfigurationBuilder AddFederatedWorker(this AkkaConfigurationBuilder builder, LocalTrainingSet data, FederationSettings settings) =>
         builder.WithActors((system, registry) =>
         {
-            var worker = system.ActorOf(FederatedWorker.Props(data, registry.Get<RoundCoordinator>(), settings), FederatedWorker.Name);
+            var worker = system.ActorOf(FederatedWorker.Props(data, registry.Require<RoundCoordinator>("AddFederatedWorker", "AddFederatedCoordinator"), settings), FederatedWorker.Name);
             registry.Register<FederatedWorker>(worker);
         });
 }

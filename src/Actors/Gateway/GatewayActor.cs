@@ -215,13 +215,16 @@ public static class GatewayRegistration
     public static AkkaConfigurationBuilder AddGateway(this AkkaConfigurationBuilder builder, int maxDeviceIdLength = 128, ClientAuth? auth = null) =>
         builder.WithActors((system, registry) =>
         {
-            var models = registry.TryGet<ModelHost>(out var m) ? m : null;
-            var status = registry.TryGet<FrameClassifier>(out var c) ? c : models;
-            var modelRegistry = registry.TryGet<ModelRegistryActor>(out var r) ? r : null;
-            var sync = registry.TryGet<Sync.SyncSender>(out var ss) ? ss : null;
-            var sink = registry.TryGet<Sync.SyncSink>(out var sk) ? sk : null;
+            // required on every gateway node: the device region, the model host and the model registry (proxy)
+            var region = registry.Require<DeviceRegion>("AddGateway", "AddDeviceSharding");
+            var models = registry.Require<ModelHostKey>("AddGateway", "AddModelHost");
+            var modelRegistry = registry.Require<ModelRegistryKey>("AddGateway", "AddModelRegistry");
+            // role-optional (edge: frame classifier, sync sender; datacenter: sync sink; federation enabled: coordinator): absent, those requests are refused
+            var status = registry.TryGet<FrameClassifierKey>(out var c) ? c : models;
+            var sync = registry.TryGet<Sync.SyncSenderKey>(out var ss) ? ss : null;
+            var sink = registry.TryGet<Sync.SyncSinkKey>(out var sk) ? sk : null;
             var federation = registry.TryGet<Federated.RoundCoordinator>(out var fc) ? fc : null;
-            var gateway = system.ActorOf(GatewayActor.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, models, status, modelRegistry, sync, sink, federation, auth), GatewayActor.Name);
+            var gateway = system.ActorOf(GatewayActor.Props(region, maxDeviceIdLength, models, status, modelRegistry, sync, sink, federation, auth), GatewayActor.Name);
             registry.Register<GatewayActor>(gateway);
             ClusterClientReceptionist.Get(system).RegisterService(gateway);
         });

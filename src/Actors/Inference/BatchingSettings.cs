@@ -23,8 +23,8 @@ public sealed record BatchingSettings
     /// <summary>Samples per ONNX call (also capped by the loaded model's own maximum batch).</summary>
     public int MaxBatchSize { get; init; } = 32;
 
-    /// <summary>Samples per ONNX call when the model runs on CUDA (<c>max-batch-size-cuda</c>); 0: <see cref="MaxBatchSize"/>.</summary>
-    public int MaxBatchSizeCuda { get; init; }
+    /// <summary>Samples per ONNX call when the model runs on CUDA (<c>max-batch-size-cuda</c>); 0: <see cref="MaxBatchSize"/>. 256 as base.conf.</summary>
+    public int MaxBatchSizeCuda { get; init; } = 256;
 
     /// <summary>
     /// Batches handed to the model's runner thread at once (<c>max-batches-in-flight</c>): with 2 the next batch is

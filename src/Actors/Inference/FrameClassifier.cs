@@ -9,8 +9,11 @@ namespace EdgeActors.Actors.Inference;
 /// <summary>Camera-frame classification on an edge, bound from <c>edgeactors.inference</c>.</summary>
 public sealed record ClassificationSettings
 {
-    /// <summary>Model that classifies accepted camera frames on the edge ("" turns classification off).</summary>
-    public string CameraModel { get; init; } = "fmnist-mlp";
+    /// <summary>
+    /// Model that classifies accepted camera frames on the edge ("" turns classification off: the default, as in
+    /// base.conf; edge.conf sets "fmnist-mlp").
+    /// </summary>
+    public string CameraModel { get; init; } = "";
     /// <summary>Larger model in the datacenter for hard examples.</summary>
     public string EscalationModel { get; init; } = "fmnist-large";
     public bool Escalate { get; init; } = true;
@@ -111,14 +114,6 @@ public sealed record BreakerSettings
 /// </summary>
 public sealed class FrameClassifier : ReceiveActor, IWithTimers
 {
-    /// <summary>
-    /// Local request from a device entity; answered with <see cref="Classified"/>. <c>Pixels</c>: the frame's 8-bit
-    /// pixels as received (no per-frame conversion): they travel as bytes to the model, which normalises them itself.
-    /// </summary>
-    public sealed record Classify(long RequestId, byte[] Pixels);
-
-    public sealed record Classified(long RequestId, Prediction Prediction);
-
     private enum Stage
     {
         Local,
@@ -178,7 +173,7 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         _node = node;
         _resetTimeout = settings.Breaker.ResetTimeout;
 
-        Receive<Classify>(OnClassify);
+        Receive<ClassifyFrame>(OnClassify);
         Receive<BreakerHalfOpen>(_ => OnHalfOpen());
         Receive<InferResult>(OnResult);
         Receive<InferRejected>(OnRejected);
@@ -201,7 +196,7 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
     public static Props Props(ClassificationSettings settings, IActorRef models, IActorRef? datacenter, string node) =>
         Akka.Actor.Props.Create(() => new FrameClassifier(settings, models, datacenter, node));
 
-    private void OnClassify(Classify c)
+    private void OnClassify(ClassifyFrame c)
     {
         var id = ++_nextId;
         _pending[id] = new Pending(Sender, c.RequestId, c.Pixels, Stage.Local, null);
@@ -305,7 +300,7 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
     {
         _pending.Remove(id);
         Timers.Cancel(id);
-        p.ReplyTo.Tell(new Classified(p.CallerId, prediction));
+        p.ReplyTo.Tell(new FrameClassified(p.CallerId, prediction));
     }
 
     private void OnStatus(InferenceStatus status)
@@ -401,16 +396,6 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
     }
 }
 
-/// <summary>Where model hosts live and how the datacenter's is found through distributed pub-sub.</summary>
-public static class ModelHostPaths
-{
-    public const string Name = "models";
-    public const string Local = "/user/" + Name;
-
-    /// <summary>The datacenter's model host registers itself with the pub-sub mediator under this path (Put); edges do not.</summary>
-    public const string Datacenter = "/user/" + Name;
-}
-
 public static class FrameClassifierRegistration
 {
     /// <summary>
@@ -423,13 +408,13 @@ public static class FrameClassifierRegistration
             {
                 var node = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
                 var mediator = DistributedPubSub.Get(system).Mediator;
-                var classifier = system.ActorOf(FrameClassifier.Props(settings, registry.Get<ModelHost>(), mediator, node), "frame-classifier");
-                registry.Register<FrameClassifier>(classifier);
+                var classifier = system.ActorOf(FrameClassifier.Props(settings, registry.Require<ModelHostKey>("AddFrameClassifier", "AddModelHost"), mediator, node), "frame-classifier");
+                registry.Register<FrameClassifierKey>(classifier);
             })
             : builder;
 
     /// <summary>Makes this node's model host reachable for escalations and overflow from edges (datacenter nodes).</summary>
     public static AkkaConfigurationBuilder AddDatacenterInferenceService(this AkkaConfigurationBuilder builder) =>
         builder.WithActors((system, registry) =>
-            DistributedPubSub.Get(system).Mediator.Tell(new Put(registry.Get<ModelHost>())));
+            DistributedPubSub.Get(system).Mediator.Tell(new Put(registry.Require<ModelHostKey>("AddDatacenterInferenceService", "AddModelHost"))));
 }

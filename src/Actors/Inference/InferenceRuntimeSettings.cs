@@ -8,8 +8,8 @@ public sealed record InferenceRuntimeSettings
     /// <summary>Try the CUDA execution provider first (falls back to CPU when it cannot load).</summary>
     public bool UseCuda { get; init; } = true;
     public int CudaDeviceId { get; init; }
-    /// <summary>Threads ONNX Runtime may use inside one operator; 0 lets it choose.</summary>
-    public int IntraOpThreads { get; init; }
+    /// <summary>Threads ONNX Runtime may use inside one operator; 0 lets it choose (all cores). 1 (as base.conf) leaves the other cores to the actors.</summary>
+    public int IntraOpThreads { get; init; } = 1;
     /// <summary>
     /// CUDA sessions keep their inputs and outputs in page-locked (CUDA_PINNED) host buffers bound with I/O binding,
     /// one per power-of-two batch bucket, all warmed up at load (<c>pinned-io</c>, on by default; no effect on CPU).
@@ -49,7 +49,7 @@ public sealed record InferenceRuntimeSettings
         {
             UseCuda = Read("use-cuda", () => section.GetBoolean("use-cuda", true)),
             CudaDeviceId = Read("cuda-device-id", () => section.GetInt("cuda-device-id", 0)),
-            IntraOpThreads = Read("intra-op-threads", () => section.GetInt("intra-op-threads", 0)),
+            IntraOpThreads = Read("intra-op-threads", () => section.GetInt("intra-op-threads", Default.IntraOpThreads)),
             PinnedIo = Read("pinned-io", () => section.GetBoolean("pinned-io", true)),
             CudnnConvAlgoSearch = Read("cudnn-conv-algo-search", () => section.GetString("cudnn-conv-algo-search", "EXHAUSTIVE")),
             CudaGraphs = Read("cuda-graphs", () => section.GetBoolean("cuda-graphs", false)),

@@ -428,7 +428,7 @@ public static class ModelHostRegistration
         this AkkaConfigurationBuilder builder, ModelHostSettings settings, InferenceRuntimeSettings runtime, BatchingSettings batching) =>
         builder.WithActors((system, registry) =>
         {
-            var host = system.ActorOf(ModelHost.Props(settings, runtime, batching, registry.Get<ModelRegistryActor>()), ModelHost.Name);
-            registry.Register<ModelHost>(host);
+            var host = system.ActorOf(ModelHost.Props(settings, runtime, batching, registry.Require<ModelRegistryKey>("AddModelHost", "AddModelRegistry")), ModelHost.Name);
+            registry.Register<ModelHostKey>(host);
         });
 }

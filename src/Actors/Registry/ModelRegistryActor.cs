@@ -206,14 +206,14 @@ public static class ModelRegistryRegistration
     /// <summary>
     /// Enables DistributedPubSub (all roles) and the model registry: the singleton itself (with a proxy) when
     /// <paramref name="hostSingleton"/> (datacenter nodes), a proxy otherwise. The proxy is registered in the
-    /// ActorRegistry under <see cref="ModelRegistryActor"/>. Call it on every node (before AddModelHost).
+    /// ActorRegistry under <see cref="ModelRegistryKey"/>. Call it on every node (before AddModelHost).
     /// </summary>
     public static AkkaConfigurationBuilder AddModelRegistry(this AkkaConfigurationBuilder builder, RegistrySettings settings, bool hostSingleton)
     {
         builder.WithDistributedPubSub(role: "");
         var options = new ClusterSingletonOptions { Role = Roles.Datacenter };
         return hostSingleton
-            ? builder.WithSingleton<ModelRegistryActor>(ModelRegistryActor.Name, (_, _, _) => ModelRegistryActor.Props(settings), options, createProxyToo: true)
-            : builder.WithSingletonProxy<ModelRegistryActor>(ModelRegistryActor.Name, options);
+            ? builder.WithSingleton<ModelRegistryKey>(ModelRegistryActor.Name, (_, _, _) => ModelRegistryActor.Props(settings), options, createProxyToo: true)
+            : builder.WithSingletonProxy<ModelRegistryKey>(ModelRegistryActor.Name, options);
     }
 }

@@ -5,19 +5,19 @@ using EdgeActors.Messages;
 namespace EdgeActors.Actors.Sync;
 
 /// <summary>
-/// Owns an <see cref="IOutbox"/> and group-commits writes to it. <see cref="Write"/>s from any number of senders are
+/// Owns an <see cref="IOutbox"/> and group-commits writes to it. <see cref="OutboxWrite"/>s from any number of senders are
 /// accumulated until <see cref="OutboxSettings.WriterMaxBatch"/> records are pending or
 /// <see cref="OutboxSettings.WriterMaxDelay"/> has passed since the first pending one; then ONE
 /// <see cref="IOutbox.Append"/> (one transaction) runs for all of them on the thread pool and every sender gets its
-/// <see cref="Written"/> (or <see cref="WriteFailed"/>). Exactly one outbox operation is in flight at a time (the outbox
+/// <see cref="OutboxWritten"/> (or <see cref="OutboxWriteFailed"/>). Exactly one outbox operation is in flight at a time (the outbox
 /// is not thread-safe): writes that arrive meanwhile accumulate for the next transaction, and
 /// <see cref="Peek"/>/<see cref="Remove"/>/<see cref="Expire"/>/<see cref="GetStats"/> queue in the same lane.
 /// <para>
 /// Refusals (outbox full): the outbox refuses a tail of whole records of the combined record list, so they are attributed
 /// to the LAST writes of the group first; a write that straddles the boundary gets its first records appended and the
-/// rest refused. Counts in <see cref="Written"/> are readings (a batch record counts its readings), so a write's
+/// rest refused. Counts in <see cref="OutboxWritten"/> are readings (a batch record counts its readings), so a write's
 /// refused readings are always exactly those of its last records.
-/// A failed transaction (SQLite error) answers <see cref="WriteFailed"/> to every write of the group; the actor keeps running.
+/// A failed transaction (SQLite error) answers <see cref="OutboxWriteFailed"/> to every write of the group; the actor keeps running.
 /// Whoever opens the outbox disposes it: one passed in as an instance belongs to the caller (it outlives restarts of
 /// this actor); one the actor opens itself (<see cref="Props(Func{IOutbox}, OutboxSettings, Func{long})"/>, each
 /// incarnation opens its own) is disposed when the actor stops or restarts, after the operation in flight (if any) has finished.
@@ -25,18 +25,6 @@ namespace EdgeActors.Actors.Sync;
 /// </summary>
 public sealed class OutboxWriter : ReceiveActor
 {
-    /// <summary>Append these records durably. Replies <see cref="Written"/> or <see cref="WriteFailed"/> with the same token.</summary>
-    public sealed record Write(IReadOnlyList<SyncRecord> Records, long Token) : INoSerializationVerificationNeeded;
-
-    /// <summary>
-    /// The records of write <c>Token</c> are durable (<c>Appended</c> readings: those of its first records) or were
-    /// refused (<c>Refused</c> readings: those of its last records, outbox full).
-    /// </summary>
-    public sealed record Written(long Token, int Appended, int Refused) : INoSerializationVerificationNeeded;
-
-    /// <summary>Nothing of write <c>Token</c> was stored: the transaction failed.</summary>
-    public sealed record WriteFailed(long Token, string Reason) : INoSerializationVerificationNeeded;
-
     /// <summary>Replies <see cref="Peeked"/>: up to <c>Max</c> waiting records in sync order, not overtaking <c>InFlight</c>.</summary>
     public sealed record Peek(int Max, IReadOnlySet<long> InFlight) : INoSerializationVerificationNeeded;
 
@@ -61,20 +49,6 @@ public sealed class OutboxWriter : ReceiveActor
         public static readonly GetStats Instance = new();
     }
 
-    /// <summary>Replies <see cref="DeviceWaiting"/>: what of one device still waits in the outbox (a starting device entity restoring).</summary>
-    public sealed record ReadDevice(DeviceId Device, int Max) : INoSerializationVerificationNeeded;
-
-    public sealed record DeviceWaiting(DeviceId Device, KindHistory Telemetry, KindHistory Frames) : INoSerializationVerificationNeeded;
-
-    /// <summary>
-    /// Replies <see cref="DevicesWaiting"/>: <see cref="ReadDevice"/> for a batch of devices, answered by ONE outbox query
-    /// (the device restorer's bulk read when many entities start at once). Queued in the outbox lane like the other reads.
-    /// </summary>
-    public sealed record ReadDevices(long BatchId, IReadOnlyList<DeviceId> Devices, int Max) : INoSerializationVerificationNeeded;
-
-    /// <summary>One <see cref="DeviceWaiting"/> per device asked (empty ones included), or an <c>Error</c> (the read failed) and none.</summary>
-    public sealed record DevicesWaiting(long BatchId, IReadOnlyList<DeviceWaiting> Devices, string Error = "") : INoSerializationVerificationNeeded;
-
     /// <summary>Replies <see cref="WriterStats"/> at once (not queued).</summary>
     public sealed record GetWriterStats : INoSerializationVerificationNeeded
     {
@@ -85,7 +59,7 @@ public sealed class OutboxWriter : ReceiveActor
     public sealed record WriterStats(long Transactions, long Writes, long Appended, long Refused, long Failed, int Pending)
         : INoSerializationVerificationNeeded;
 
-    private sealed record PendingWrite(IActorRef ReplyTo, Write Write);
+    private sealed record PendingWrite(IActorRef ReplyTo, OutboxWrite Write);
 
     private sealed record FlushDue(long Generation) : INoSerializationVerificationNeeded;
 
@@ -133,7 +107,7 @@ public sealed class OutboxWriter : ReceiveActor
         _settings = settings.Validate();
         _clock = clock ?? (() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
-        Receive<Write>(OnWrite);
+        Receive<OutboxWrite>(OnWrite);
         Receive<FlushDue>(f =>
         {
             if (f.Generation != _generation) return;
@@ -157,21 +131,21 @@ public sealed class OutboxWriter : ReceiveActor
         }));
         Receive<Expire>(_ => Enqueue("expire", () => new Expired(_outbox.ExpireTtl(_clock()))));
         Receive<GetStats>(_ => Enqueue("stats", () => _outbox.Stats()));
-        Receive<ReadDevice>(q => Enqueue("read-device", () =>
-            new DeviceWaiting(q.Device, _outbox.Waiting(q.Device, RecordKind.Telemetry, q.Max), _outbox.Waiting(q.Device, RecordKind.Frame, q.Max))));
-        Receive<ReadDevices>(q => Enqueue("read-devices", () =>
+        Receive<ReadOutboxDevice>(q => Enqueue("read-device", () =>
+            new OutboxDeviceWaiting(q.Device, _outbox.Waiting(q.Device, RecordKind.Telemetry, q.Max), _outbox.Waiting(q.Device, RecordKind.Frame, q.Max))));
+        Receive<ReadOutboxDevices>(q => Enqueue("read-devices", () =>
         {
             try
             {
                 var waiting = _outbox.WaitingOf(q.Devices, q.Max);
-                return new DevicesWaiting(q.BatchId, q.Devices.Select(d => waiting.TryGetValue(d, out var w)
-                    ? new DeviceWaiting(d, w.Telemetry, w.Frames)
-                    : new DeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray());
+                return new OutboxDevicesWaiting(q.BatchId, q.Devices.Select(d => waiting.TryGetValue(d, out var w)
+                    ? new OutboxDeviceWaiting(d, w.Telemetry, w.Frames)
+                    : new OutboxDeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray());
             }
             catch (Exception ex)
             {
                 // answered with the batch id (a Status.Failure would not say which batch failed)
-                return new DevicesWaiting(q.BatchId, [], ex.GetBaseException().Message);
+                return new OutboxDevicesWaiting(q.BatchId, [], ex.GetBaseException().Message);
             }
         }));
         Receive<GetWriterStats>(_ => Sender.Tell(new WriterStats(_transactions, _writes, _appended, _refused, _failed, _pending.Count)));
@@ -194,12 +168,12 @@ public sealed class OutboxWriter : ReceiveActor
         return Akka.Actor.Props.Create(() => new OutboxWriter(open, settings, clock));
     }
 
-    private void OnWrite(Write w)
+    private void OnWrite(OutboxWrite w)
     {
         _writes++;
         if (w.Records is null || w.Records.Count == 0)
         {
-            Sender.Tell(new Written(w.Token, 0, 0));
+            Sender.Tell(new OutboxWritten(w.Token, 0, 0));
             return;
         }
         _pending.Add(new PendingWrite(Sender, w));
@@ -270,13 +244,13 @@ public sealed class OutboxWriter : ReceiveActor
         {
             // The outbox refused a tail of the combined list: attribute refusals to the last writes first.
             var refusedLeft = result.Refused;
-            var replies = new Written[done.Group.Count];
+            var replies = new OutboxWritten[done.Group.Count];
             for (var i = done.Group.Count - 1; i >= 0; i--)
             {
                 var count = Readings(done.Group[i].Write.Records);
                 var refused = Math.Min(refusedLeft, count);
                 refusedLeft -= refused;
-                replies[i] = new Written(done.Group[i].Write.Token, count - refused, refused);
+                replies[i] = new OutboxWritten(done.Group[i].Write.Token, count - refused, refused);
             }
             _appended += result.Appended;
             _refused += result.Refused;
@@ -289,7 +263,7 @@ public sealed class OutboxWriter : ReceiveActor
             foreach (var w in done.Group)
             {
                 _failed += Readings(w.Write.Records);
-                w.ReplyTo.Tell(new WriteFailed(w.Write.Token, done.Error ?? "append failed"));
+                w.ReplyTo.Tell(new OutboxWriteFailed(w.Write.Token, done.Error ?? "append failed"));
             }
         }
         TryRun();

@@ -62,6 +62,6 @@ public static class OutboxRegistration
         builder.WithActors((system, registry) =>
         {
             var writer = system.ActorOf(OutboxWriter.Props(() => new SqliteOutbox(settings), settings), "outbox");
-            registry.Register<OutboxWriter>(writer);
+            registry.Register<OutboxWriterKey>(writer);
         });
 }

@@ -10,9 +10,9 @@ namespace EdgeActors.Actors.Sync;
 
 public enum SyncMode
 {
-    /// <summary>Every <see cref="SyncSenderSettings.Interval"/>, and at once on <see cref="SyncSender.SyncNow"/>.</summary>
+    /// <summary>Every <see cref="SyncSenderSettings.Interval"/>, and at once on <see cref="SyncNow"/>.</summary>
     Periodic,
-    /// <summary>Only on <see cref="SyncSender.SyncNow"/> (anomalies, hard examples, backlog threshold), draining the backlog.</summary>
+    /// <summary>Only on <see cref="SyncNow"/> (anomalies, hard examples, backlog threshold), draining the backlog.</summary>
     EventTriggered,
 }
 
@@ -58,12 +58,6 @@ public sealed record SyncSenderSettings
 /// </summary>
 public sealed class SyncSender : ReceiveActor, IWithTimers
 {
-    /// <summary>Sync now (anomaly, low-confidence frame, backlog above a threshold).</summary>
-    public sealed record SyncNow : INoSerializationVerificationNeeded
-    {
-        public static readonly SyncNow Instance = new();
-    }
-
     private sealed record Tick : INoSerializationVerificationNeeded
     {
         public static readonly Tick Instance = new();
@@ -443,7 +437,7 @@ public static class SyncSenderRegistration
         {
             var edge = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
             var mediator = DistributedPubSub.Get(system).Mediator;
-            var sender = system.ActorOf(SyncSender.Props(registry.Get<TOutboxWriter>(), mediator, settings, edge), "sync-sender");
-            registry.Register<SyncSender>(sender);
+            var sender = system.ActorOf(SyncSender.Props(registry.Require<TOutboxWriter>("AddSyncSender", "AddOutbox"), mediator, settings, edge), "sync-sender");
+            registry.Register<SyncSenderKey>(sender);
         });
 }

@@ -29,8 +29,8 @@ public sealed record SyncSinkSettings(int MaxRecordsPerBatch = 20_000, int MaxRa
 /// </summary>
 public sealed class SyncSink : ReceiveActor
 {
-    public const string Name = "sync-sink";
-    public const string Path = "/user/" + Name;
+    public const string Name = SyncSinkPaths.Name;
+    public const string Path = SyncSinkPaths.Path;
 
     private sealed record Work(SyncBatch Batch, IActorRef ReplyTo)
     {
@@ -269,7 +269,7 @@ public static class SyncSinkRegistration
         {
             var sinkName = Akka.Cluster.Cluster.Get(system).SelfAddress.ToString();
             var sink = system.ActorOf(SyncSink.Props(open, settings, sinkName), SyncSink.Name);
-            registry.Register<SyncSink>(sink);
+            registry.Register<SyncSinkKey>(sink);
             DistributedPubSub.Get(system).Mediator.Tell(new Put(sink));
         });
 }

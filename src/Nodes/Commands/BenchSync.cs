@@ -204,7 +204,7 @@ public static class BenchSync
 
         public OutboxClient(IActorRef writer, List<IReadOnlyList<SyncRecord>> writes, int window, TaskCompletionSource<long> done)
         {
-            Receive<OutboxWriter.Written>(w =>
+            Receive<OutboxWritten>(w =>
             {
                 _appended += w.Appended;
                 if (w.Refused > 0) done.TrySetException(new InvalidOperationException($"bench outbox: {w.Refused} records refused"));
@@ -213,9 +213,9 @@ public static class BenchSync
                     done.TrySetResult(_appended);
                     Context.Stop(Self);
                 }
-                else if (_sent < writes.Count) writer.Tell(new OutboxWriter.Write(writes[_sent], _sent++));
+                else if (_sent < writes.Count) writer.Tell(new OutboxWrite(writes[_sent], _sent++));
             });
-            Receive<OutboxWriter.WriteFailed>(f =>
+            Receive<OutboxWriteFailed>(f =>
             {
                 done.TrySetException(new InvalidOperationException($"bench outbox: write {f.Token} failed: {f.Reason}"));
                 Context.Stop(Self);
@@ -226,7 +226,7 @@ public static class BenchSync
                 Context.Stop(Self);
                 return;
             }
-            for (; _sent < Math.Min(window, writes.Count); _sent++) writer.Tell(new OutboxWriter.Write(writes[_sent], _sent));
+            for (; _sent < Math.Min(window, writes.Count); _sent++) writer.Tell(new OutboxWrite(writes[_sent], _sent));
         }
     }
 
@@ -412,7 +412,7 @@ public static class BenchSync
         sb.AppendLine();
         sb.AppendLine(Inv($"Command: `./edgeactors bench sync --records {o.Records} --batch {o.Batch} --writers {o.Writers} --write-batch {o.WriteBatch}` (PostgreSQL from `EDGEACTORS_TEST_POSTGRES`, set by `scripts/postgres-setup.sh`)  "));
         sb.AppendLine(Inv($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores, .NET {Environment.Version}. Telemetry readings with {Channels} channels, in batch records of {o.WriteBatch} readings (one per accepted telemetry batch, as `DeviceActor` writes them); each stage runs a warm-up pass (not counted) first. ") +
-                      Inv($"Outbox: {o.Writers} writer actors (one device each) Tell `OutboxWriter.Write` of one {o.WriteBatch}-reading batch record, 2 outstanding each, to one `OutboxWriter` over a fresh `SqliteOutbox` (WAL, synchronous=NORMAL, group commit); counted when `Written`. ") +
+                      Inv($"Outbox: {o.Writers} writer actors (one device each) Tell `OutboxWrite` of one {o.WriteBatch}-reading batch record, 2 outstanding each, to one `OutboxWriter` over a fresh `SqliteOutbox` (WAL, synchronous=NORMAL, group commit); counted when `Written`. ") +
                       Inv($"Store: `SyncBatch`es of {o.Batch} readings (Brotli-encoded with `SyncCodec` before timing) sent to a `SyncSink` over a fresh data store, 2 in flight, counted by `SyncAck.Stored` (decode + one transaction per batch, one row per reading, durable before the ack). ") +
                       "Direct = `IDataStore.Store` called in a loop with the decoded records (no actor, no decode), for comparison. Target: 500,000 readings/s per stage (issue 11: the datacenter store into SQLite and into PostgreSQL).");
         sb.AppendLine();

@@ -75,7 +75,7 @@ public static class NodeHost
             if (isGateway) akka.AddModelHost(modelHost, runtime, batching);
             if (isDatacenter) akka.AddDatacenterInferenceService().AddSyncSink(() => DataStoreFactory.Open(store), syncSink);
             if (isEdge) akka.AddFrameClassifier(classification);
-            if (isEdge && outboxEnabled) akka.AddOutbox(outbox).AddSyncSender<OutboxWriter>(syncSender);
+            if (isEdge && outboxEnabled) akka.AddOutbox(outbox).AddSyncSender<OutboxWriterKey>(syncSender);
             if (isEdge && locality.Restore) akka.AddDeviceRestorer(locality);
             akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training, locality);
             if (isEdge) akka.AddSensorAdapters(adapters.StatePath.Length == 0 ? adapters : adapters with { StatePath = NodeConfig.DataPath(config, adapters.StatePath) });

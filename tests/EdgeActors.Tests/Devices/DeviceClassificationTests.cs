@@ -27,11 +27,11 @@ public sealed class DeviceClassificationTests() : Akka.TestKit.Xunit2.TestKit(
         var device = Sys.ActorOf(DeviceActor.Props(Id, IngestionSettings.Default, classifier.Ref));
 
         device.Tell(Frame(1, 51), TestActor);
-        var classify = classifier.ExpectMsg<FrameClassifier.Classify>(Wait);
+        var classify = classifier.ExpectMsg<ClassifyFrame>(Wait);
         Assert.Equal(784, classify.Pixels.Length);
         Assert.All(classify.Pixels, p => Assert.Equal(51, p)); // as received: the model scales them in its graph
         ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // no ack before the prediction
-        classifier.Reply(new FrameClassifier.Classified(classify.RequestId, Sneaker(4)));
+        classifier.Reply(new FrameClassified(classify.RequestId, Sneaker(4)));
 
         var ack = ExpectMsg<IngestAck>(Wait);
         Assert.Equal(1, ack.Accepted);
@@ -58,13 +58,13 @@ public sealed class DeviceClassificationTests() : Akka.TestKit.Xunit2.TestKit(
         Watch(device);
         device.Tell(Frame(1, 10), TestActor);
         device.Tell(Frame(2, 20), TestActor);
-        var first = classifier.ExpectMsg<FrameClassifier.Classify>(Wait);
-        var second = classifier.ExpectMsg<FrameClassifier.Classify>(Wait);
+        var first = classifier.ExpectMsg<ClassifyFrame>(Wait);
+        var second = classifier.ExpectMsg<ClassifyFrame>(Wait);
         device.Tell(StopDevice.Instance);
         ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // still alive: two frames await their prediction
 
-        classifier.Reply(new FrameClassifier.Classified(second.RequestId, Sneaker(1)));
-        classifier.Reply(new FrameClassifier.Classified(first.RequestId, Sneaker(2)));
+        classifier.Reply(new FrameClassified(second.RequestId, Sneaker(1)));
+        classifier.Reply(new FrameClassified(first.RequestId, Sneaker(2)));
         var acks = new[] { ExpectMsg<IngestAck>(Wait), ExpectMsg<IngestAck>(Wait) };
         Assert.Equal([1, 2], acks.Select(a => a.Prediction!.Version).Order());
         ExpectTerminated(device, Wait);

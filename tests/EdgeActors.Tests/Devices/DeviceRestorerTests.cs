@@ -50,7 +50,7 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
         var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 4), outbox.Ref, DeviceRestorer.To(sink.Ref)));
         var entities = Request(restorer, 0, 4);
 
-        var read = outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        var read = outbox.ExpectMsg<ReadOutboxDevices>();
         var ask = sink.ExpectMsg<GetDevicesHistory>();
         Assert.Equal(Enumerable.Range(0, 4).Select(D), read.Devices);
         Assert.Equal(Enumerable.Range(0, 4).Select(D), ask.Devices);
@@ -62,11 +62,11 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
         // the store answers in two parts, the outbox with one device that has records waiting
         sink.Send(restorer, new DevicesHistory(ask.BatchId, [Stored(D(0), 1, 2, 3), Stored(D(1))], "dc"));
         sink.Send(restorer, new DevicesHistory(ask.BatchId, [Stored(D(2)), Stored(D(3), 7)], "dc"));
-        outbox.Send(restorer, new OutboxWriter.DevicesWaiting(read.BatchId, [
-            new OutboxWriter.DeviceWaiting(D(0), new KindHistory(1, [4]), KindHistory.Empty),
-            new OutboxWriter.DeviceWaiting(D(1), KindHistory.Empty, KindHistory.Empty),
-            new OutboxWriter.DeviceWaiting(D(2), KindHistory.Empty, KindHistory.Empty),
-            new OutboxWriter.DeviceWaiting(D(3), KindHistory.Empty, KindHistory.Empty),
+        outbox.Send(restorer, new OutboxDevicesWaiting(read.BatchId, [
+            new OutboxDeviceWaiting(D(0), new KindHistory(1, [4]), KindHistory.Empty),
+            new OutboxDeviceWaiting(D(1), KindHistory.Empty, KindHistory.Empty),
+            new OutboxDeviceWaiting(D(2), KindHistory.Empty, KindHistory.Empty),
+            new OutboxDeviceWaiting(D(3), KindHistory.Empty, KindHistory.Empty),
         ]));
 
         for (var i = 0; i < 4; i++)
@@ -84,12 +84,12 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
         var sink = CreateTestProbe();
         var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 2), outbox.Ref, DeviceRestorer.To(sink.Ref)));
         var entities = Request(restorer, 0, 2);
-        var read = outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        var read = outbox.ExpectMsg<ReadOutboxDevices>();
         var ask = sink.ExpectMsg<GetDevicesHistory>();
         sink.Reply(new DevicesHistory(ask.BatchId, [Stored(D(1), 9), Stored(D(0), 1, 2)], "dc"));
-        outbox.Reply(new OutboxWriter.DevicesWaiting(read.BatchId, [
-            new OutboxWriter.DeviceWaiting(D(0), KindHistory.Empty, KindHistory.Empty),
-            new OutboxWriter.DeviceWaiting(D(1), new KindHistory(2, [10, 11]), KindHistory.Empty),
+        outbox.Reply(new OutboxDevicesWaiting(read.BatchId, [
+            new OutboxDeviceWaiting(D(0), KindHistory.Empty, KindHistory.Empty),
+            new OutboxDeviceWaiting(D(1), new KindHistory(2, [10, 11]), KindHistory.Empty),
         ]));
         var r0 = entities[0].ExpectMsg<DeviceRestorer.Restored>();
         var r1 = entities[1].ExpectMsg<DeviceRestorer.Restored>();
@@ -106,7 +106,7 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
         var sink = CreateTestProbe();
         var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 100), outbox.Ref, DeviceRestorer.To(sink.Ref)));
         Request(restorer, 0, 3);
-        Assert.Equal(3, outbox.ExpectMsg<OutboxWriter.ReadDevices>().Devices.Count);
+        Assert.Equal(3, outbox.ExpectMsg<ReadOutboxDevices>().Devices.Count);
         Assert.Equal(3, sink.ExpectMsg<GetDevicesHistory>().Devices.Length);
     }
 
@@ -118,8 +118,8 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
         var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 2, inFlight: 2), outbox.Ref, DeviceRestorer.To(sink.Ref)));
         var entities = Request(restorer, 0, 10); // five batches of two
 
-        var outstanding = new Queue<(OutboxWriter.ReadDevices Read, GetDevicesHistory Ask)>();
-        for (var i = 0; i < 2; i++) outstanding.Enqueue((outbox.ExpectMsg<OutboxWriter.ReadDevices>(), sink.ExpectMsg<GetDevicesHistory>()));
+        var outstanding = new Queue<(ReadOutboxDevices Read, GetDevicesHistory Ask)>();
+        for (var i = 0; i < 2; i++) outstanding.Enqueue((outbox.ExpectMsg<ReadOutboxDevices>(), sink.ExpectMsg<GetDevicesHistory>()));
         outbox.ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // the bound: two batches in flight, three waiting
         restorer.Tell(DeviceRestorer.GetStats.Instance);
         var stats = ExpectMsg<DeviceRestorer.RestorerStats>();
@@ -132,9 +132,9 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
             // answer the oldest batch in flight; the next one goes out
             var (read, ask) = outstanding.Dequeue();
             sink.Send(restorer, new DevicesHistory(ask.BatchId, ask.Devices.Select(d => Stored(d)).ToArray(), "dc"));
-            outbox.Send(restorer, new OutboxWriter.DevicesWaiting(read.BatchId,
-                read.Devices.Select(d => new OutboxWriter.DeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray()));
-            if (sent++ < 5) outstanding.Enqueue((outbox.ExpectMsg<OutboxWriter.ReadDevices>(), sink.ExpectMsg<GetDevicesHistory>()));
+            outbox.Send(restorer, new OutboxDevicesWaiting(read.BatchId,
+                read.Devices.Select(d => new OutboxDeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray()));
+            if (sent++ < 5) outstanding.Enqueue((outbox.ExpectMsg<ReadOutboxDevices>(), sink.ExpectMsg<GetDevicesHistory>()));
         }
         foreach (var e in entities) Assert.Equal("", e.ExpectMsg<DeviceRestorer.Restored>().Missing);
         restorer.Tell(DeviceRestorer.GetStats.Instance);
@@ -152,10 +152,10 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
         var sink = CreateTestProbe(); // never answers
         var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 2, timeoutSeconds: 1), outbox.Ref, DeviceRestorer.To(sink.Ref)));
         var entities = Request(restorer, 0, 2);
-        var read = outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        var read = outbox.ExpectMsg<ReadOutboxDevices>();
         sink.ExpectMsg<GetDevicesHistory>();
-        outbox.Reply(new OutboxWriter.DevicesWaiting(read.BatchId,
-            read.Devices.Select(d => new OutboxWriter.DeviceWaiting(d, new KindHistory(1, [5]), KindHistory.Empty)).ToArray()));
+        outbox.Reply(new OutboxDevicesWaiting(read.BatchId,
+            read.Devices.Select(d => new OutboxDeviceWaiting(d, new KindHistory(1, [5]), KindHistory.Empty)).ToArray()));
         foreach (var e in entities)
         {
             var r = e.ExpectMsg<DeviceRestorer.Restored>(Dilated(TimeSpan.FromSeconds(5)));
@@ -165,10 +165,10 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
 
         // the store is now suspect: the next batch still asks it but finishes as soon as the outbox answers
         var next = Request(restorer, 2, 2);
-        read = outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        read = outbox.ExpectMsg<ReadOutboxDevices>();
         sink.ExpectMsg<GetDevicesHistory>();
-        outbox.Reply(new OutboxWriter.DevicesWaiting(read.BatchId,
-            read.Devices.Select(d => new OutboxWriter.DeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray()));
+        outbox.Reply(new OutboxDevicesWaiting(read.BatchId,
+            read.Devices.Select(d => new OutboxDeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray()));
         foreach (var e in next) Assert.Contains("datacenter store", e.ExpectMsg<DeviceRestorer.Restored>(TimeSpan.FromMilliseconds(500)).Missing);
     }
 
@@ -178,9 +178,9 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
         var outbox = CreateTestProbe();
         var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 2), outbox.Ref, (_, _) => false));
         var entities = Request(restorer, 0, 2);
-        var read = outbox.ExpectMsg<OutboxWriter.ReadDevices>();
-        outbox.Reply(new OutboxWriter.DevicesWaiting(read.BatchId,
-            read.Devices.Select(d => new OutboxWriter.DeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray()));
+        var read = outbox.ExpectMsg<ReadOutboxDevices>();
+        outbox.Reply(new OutboxDevicesWaiting(read.BatchId,
+            read.Devices.Select(d => new OutboxDeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray()));
         foreach (var e in entities) Assert.Equal("", e.ExpectMsg<DeviceRestorer.Restored>().Missing);
     }
 
@@ -195,7 +195,7 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
         var id = new DeviceId("dev-silent");
         var device = Sys.ActorOf(DeviceActor.Props(id, IngestionSettings.Default, services));
         device.Tell(new GetDeviceState(id)); // stashed until restored
-        outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        outbox.ExpectMsg<ReadOutboxDevices>();
         sink.ExpectMsg<GetDevicesHistory>();
         var state = ExpectMsg<DeviceState>(Dilated(TimeSpan.FromSeconds(5)));
         Assert.Equal(RestoreOutcome.Partial, state.Restore);
@@ -212,10 +212,10 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
         var id = new DeviceId("dev-restored");
         var device = Sys.ActorOf(DeviceActor.Props(id, IngestionSettings.Default, services));
         device.Tell(new GetDeviceState(id));
-        var read = outbox.ExpectMsg<OutboxWriter.ReadDevices>();
+        var read = outbox.ExpectMsg<ReadOutboxDevices>();
         var ask = sink.ExpectMsg<GetDevicesHistory>();
         sink.Reply(new DevicesHistory(ask.BatchId, [Stored(id, 1, 2, 3)], "dc"));
-        outbox.Reply(new OutboxWriter.DevicesWaiting(read.BatchId, [new OutboxWriter.DeviceWaiting(id, new KindHistory(2, [4, 5]), KindHistory.Empty)]));
+        outbox.Reply(new OutboxDevicesWaiting(read.BatchId, [new OutboxDeviceWaiting(id, new KindHistory(2, [4, 5]), KindHistory.Empty)]));
         var state = ExpectMsg<DeviceState>();
         Assert.Equal(RestoreOutcome.Restored, state.Restore);
         Assert.Equal(5, state.AcceptedReadings);

@@ -325,11 +325,11 @@ public sealed class LocalityTests : Akka.TestKit.Xunit2.TestKit
 
         device.Tell(Batch(16, 10), TestActor); // 16..20 synced, 21..25 accepted here before (not synced yet)
         store.ExpectMsg<GetDeviceHistory>(Wait);
-        var read = outbox.ExpectMsg<EdgeActors.Actors.Sync.OutboxWriter.ReadDevice>(Wait);
+        var read = outbox.ExpectMsg<EdgeActors.Actors.Sync.ReadOutboxDevice>(Wait);
         Assert.Equal(Id, read.Device);
         store.Reply(new DeviceHistory(Id, Stored(Enumerable.Range(1, 20).Select(i => (long)i).ToArray()), KindHistory.Empty, "dc"));
         ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // the outbox has not answered yet
-        outbox.Reply(new EdgeActors.Actors.Sync.OutboxWriter.DeviceWaiting(Id, Stored(20, 21, 22, 23, 24, 25), KindHistory.Empty));
+        outbox.Reply(new EdgeActors.Actors.Sync.OutboxDeviceWaiting(Id, Stored(20, 21, 22, 23, 24, 25), KindHistory.Empty));
 
         var ack = ExpectMsg<IngestAck>(Wait);
         Assert.Equal(0, ack.Accepted);

@@ -161,7 +161,7 @@ public sealed class ByteInputTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(64, s.MaxBatchSizeFor(ExecutionProvider.Cpu));
         Assert.Equal(512, s.MaxBatchSizeFor(ExecutionProvider.Cuda));
         Assert.Equal(3, s.MaxBatchesInFlight);
-        Assert.Equal(32, BatchingSettings.FromConfig(ConfigurationFactory.ParseString("max-batch-size = 32")).MaxBatchSizeFor(ExecutionProvider.Cuda));
+        Assert.Equal(32, BatchingSettings.FromConfig(ConfigurationFactory.ParseString("max-batch-size = 32\nmax-batch-size-cuda = 0")).MaxBatchSizeFor(ExecutionProvider.Cuda));
         var bad = Assert.Throws<ArgumentException>(() => BatchingSettings.FromConfig(ConfigurationFactory.ParseString("max-batches-in-flight = 0")));
         Assert.Contains("max-batches-in-flight", bad.Message);
     }

@@ -30,6 +30,7 @@ public sealed class DatacenterBreakerTests : Akka.TestKit.Xunit2.TestKit
     private IActorRef Classifier(int maxFailures) =>
         Sys.ActorOf(FrameClassifier.Props(new ClassificationSettings
         {
+            CameraModel = "fmnist-mlp",
             ConfidenceThreshold = 1f, // every frame is escalated
             EscalationTimeout = EscalationTimeout,
             Breaker = new BreakerSettings { MaxFailures = maxFailures, ResetTimeout = ResetTimeout, MaxResetTimeout = TimeSpan.FromSeconds(30) },
@@ -38,7 +39,7 @@ public sealed class DatacenterBreakerTests : Akka.TestKit.Xunit2.TestKit
     /// <summary>Sends a frame and answers the local inference with <paramref name="local"/>; returns the local request id.</summary>
     private void Frame(IActorRef classifier, long id, IInferenceEvent? local = null)
     {
-        classifier.Tell(new FrameClassifier.Classify(id, new byte[784]), TestActor);
+        classifier.Tell(new ClassifyFrame(id, new byte[784]), TestActor);
         var infer = _models.ExpectMsg<Infer>(Wait);
         _models.Reply(local switch
         {
@@ -51,7 +52,7 @@ public sealed class DatacenterBreakerTests : Akka.TestKit.Xunit2.TestKit
 
     private Prediction ExpectClassified(long id)
     {
-        var c = ExpectMsg<FrameClassifier.Classified>(Wait);
+        var c = ExpectMsg<FrameClassified>(Wait);
         Assert.Equal(id, c.RequestId);
         return c.Prediction;
     }

@@ -23,7 +23,7 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
     }
 
     private IActorRef Classifier(ClassificationSettings? settings = null, bool datacenter = true) =>
-        Sys.ActorOf(FrameClassifier.Props(settings ?? new ClassificationSettings { EscalationTimeout = TimeSpan.FromMilliseconds(300) },
+        Sys.ActorOf(FrameClassifier.Props(settings ?? new ClassificationSettings { CameraModel = "fmnist-mlp", EscalationTimeout = TimeSpan.FromMilliseconds(300) },
             _models.Ref, datacenter ? _mediator.Ref : null, "edge-a"));
 
     private static InferResult Result(long id, string model, string node, params float[] probabilities) =>
@@ -35,13 +35,13 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
     public void Confident_edge_answer_should_be_kept()
     {
         var classifier = Classifier();
-        classifier.Tell(new FrameClassifier.Classify(41, Pixels()), TestActor);
+        classifier.Tell(new ClassifyFrame(41, Pixels()), TestActor);
         var infer = _models.ExpectMsg<Infer>(Wait);
         Assert.Equal("fmnist-mlp", infer.Model);
         Assert.Equal((784, 0), (infer.ByteInput?.Length ?? 0, infer.Input.Length)); // the frame's bytes as they came
         _models.Reply(Result(infer.RequestId, "fmnist-mlp", "edge-a", 0.05f, 0.9f, 0.05f));
 
-        var classified = ExpectMsg<FrameClassifier.Classified>(Wait);
+        var classified = ExpectMsg<FrameClassified>(Wait);
         Assert.Equal(41, classified.RequestId);
         Assert.Equal(new Prediction(1, 0.9f, "fmnist-mlp", 3, "edge-a", false, PredictionNote.None), classified.Prediction);
         _mediator.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
@@ -51,7 +51,7 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
     public void Low_confidence_should_be_escalated_to_the_large_model_and_its_answer_used()
     {
         var classifier = Classifier();
-        classifier.Tell(new FrameClassifier.Classify(7, Pixels()), TestActor);
+        classifier.Tell(new ClassifyFrame(7, Pixels()), TestActor);
         var infer = _models.ExpectMsg<Infer>(Wait);
         _models.Reply(Result(infer.RequestId, "fmnist-mlp", "edge-a", 0.4f, 0.35f, 0.25f));
 
@@ -61,7 +61,7 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(("fmnist-large", InferencePriority.High), (escalated.Model, escalated.Priority));
         _mediator.Reply(Result(escalated.RequestId, "fmnist-large", "dc", 0.1f, 0.1f, 0.8f));
 
-        var p = ExpectMsg<FrameClassifier.Classified>(Wait).Prediction;
+        var p = ExpectMsg<FrameClassified>(Wait).Prediction;
         Assert.Equal((2, "fmnist-large", "dc", true, PredictionNote.None), (p.Label, p.Model, p.ServedBy, p.Escalated, p.Note));
     }
 
@@ -69,12 +69,12 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
     public void Escalation_without_an_answer_should_keep_the_edge_answer_and_say_so()
     {
         var classifier = Classifier();
-        classifier.Tell(new FrameClassifier.Classify(8, Pixels()), TestActor);
+        classifier.Tell(new ClassifyFrame(8, Pixels()), TestActor);
         var infer = _models.ExpectMsg<Infer>(Wait);
         _models.Reply(Result(infer.RequestId, "fmnist-mlp", "edge-a", 0.5f, 0.3f, 0.2f));
         _mediator.ExpectMsg<Send>(Wait); // the datacenter never answers
 
-        var p = ExpectMsg<FrameClassifier.Classified>(Wait).Prediction;
+        var p = ExpectMsg<FrameClassified>(Wait).Prediction;
         Assert.Equal((0, "fmnist-mlp", "edge-a", false, PredictionNote.EscalationUnavailable), (p.Label, p.Model, p.ServedBy, p.Escalated, p.Note));
     }
 
@@ -82,7 +82,7 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
     public void Overloaded_edge_should_overflow_to_the_datacenter_copy_of_the_edge_model()
     {
         var classifier = Classifier();
-        classifier.Tell(new FrameClassifier.Classify(9, Pixels()), TestActor);
+        classifier.Tell(new ClassifyFrame(9, Pixels()), TestActor);
         var infer = _models.ExpectMsg<Infer>(Wait);
         _models.Reply(new InferRejected(infer.RequestId, "fmnist-mlp", InferRejectReason.Overloaded, "queue full (1024 waiting)"));
 
@@ -90,7 +90,7 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal("fmnist-mlp", overflow.Model);
         _mediator.Reply(Result(overflow.RequestId, "fmnist-mlp", "dc", 0.9f, 0.1f));
 
-        var p = ExpectMsg<FrameClassifier.Classified>(Wait).Prediction;
+        var p = ExpectMsg<FrameClassified>(Wait).Prediction;
         Assert.Equal(("dc", PredictionNote.Overflowed), (p.ServedBy, p.Note));
     }
 
@@ -98,11 +98,11 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
     public void Overloaded_edge_without_a_datacenter_should_answer_not_classified()
     {
         var classifier = Classifier(datacenter: false);
-        classifier.Tell(new FrameClassifier.Classify(10, Pixels()), TestActor);
+        classifier.Tell(new ClassifyFrame(10, Pixels()), TestActor);
         var infer = _models.ExpectMsg<Infer>(Wait);
         _models.Reply(new InferRejected(infer.RequestId, "fmnist-mlp", InferRejectReason.Overloaded, "queue full"));
 
-        var p = ExpectMsg<FrameClassifier.Classified>(Wait).Prediction;
+        var p = ExpectMsg<FrameClassified>(Wait).Prediction;
         Assert.Equal((-1, PredictionNote.NotClassified), (p.Label, p.Note));
     }
 }

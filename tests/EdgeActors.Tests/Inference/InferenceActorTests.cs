@@ -371,7 +371,7 @@ public sealed class InferenceActorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Contains("max-batch-size", Assert.Throws<ArgumentException>(() =>
             BatchingSettings.FromConfig(ConfigurationFactory.ParseString("max-batch-size = 0"))).Message);
         Assert.Contains("preferred-batch-sizes", Assert.Throws<ArgumentException>(() =>
-            BatchingSettings.FromConfig(ConfigurationFactory.ParseString("max-batch-size = 8\npreferred-batch-sizes = [4, 16]"))).Message);
+            BatchingSettings.FromConfig(ConfigurationFactory.ParseString("max-batch-size = 8\nmax-batch-size-cuda = 0\npreferred-batch-sizes = [4, 16]"))).Message);
         Assert.Contains("max-queue-delay-us", Assert.Throws<ArgumentException>(() =>
             BatchingSettings.FromConfig(ConfigurationFactory.ParseString("max-queue-delay-us = -1"))).Message);
         Assert.Contains("max-queue-length", Assert.Throws<ArgumentException>(() =>

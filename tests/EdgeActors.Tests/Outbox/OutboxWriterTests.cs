@@ -32,7 +32,7 @@ public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
         Parallel.For(0, writers, w =>
         {
             for (var i = 0; i < writesEach; i++)
-                writer.Tell(new OutboxWriter.Write([Rec.Telemetry($"dev-{w}", i * 2), Rec.Telemetry($"dev-{w}", i * 2 + 1)], w * 1000L + i), probes[w].Ref);
+                writer.Tell(new OutboxWrite([Rec.Telemetry($"dev-{w}", i * 2), Rec.Telemetry($"dev-{w}", i * 2 + 1)], w * 1000L + i), probes[w].Ref);
         });
 
         foreach (var (probe, w) in probes.Select((p, w) => (p, w)))
@@ -40,7 +40,7 @@ public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
             var tokens = new HashSet<long>();
             for (var i = 0; i < writesEach; i++)
             {
-                var written = probe.ExpectMsg<OutboxWriter.Written>(Wait);
+                var written = probe.ExpectMsg<OutboxWritten>(Wait);
                 Assert.Equal(2, written.Appended);
                 Assert.Equal(0, written.Refused);
                 tokens.Add(written.Token);
@@ -76,12 +76,12 @@ public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
         };
         var now = 0L;
         var writer = Sys.ActorOf(OutboxWriter.Props(new SqliteOutbox(settings), settings, () => Interlocked.Read(ref now)));
-        writer.Tell(new OutboxWriter.Write([Rec.Telemetry("d", 1), Rec.Telemetry("d", 2)], 1));
-        writer.Tell(new OutboxWriter.Write([Rec.Telemetry("d", 3), Rec.Telemetry("d", 4)], 2));
-        writer.Tell(new OutboxWriter.Write([Rec.Telemetry("d", 5)], 3));
-        ExpectMsg(new OutboxWriter.Written(1, 2, 0), Wait);
-        ExpectMsg(new OutboxWriter.Written(2, 2, 0), Wait);
-        ExpectMsg(new OutboxWriter.Written(3, 0, 1), Wait);
+        writer.Tell(new OutboxWrite([Rec.Telemetry("d", 1), Rec.Telemetry("d", 2)], 1));
+        writer.Tell(new OutboxWrite([Rec.Telemetry("d", 3), Rec.Telemetry("d", 4)], 2));
+        writer.Tell(new OutboxWrite([Rec.Telemetry("d", 5)], 3));
+        ExpectMsg(new OutboxWritten(1, 2, 0), Wait);
+        ExpectMsg(new OutboxWritten(2, 2, 0), Wait);
+        ExpectMsg(new OutboxWritten(3, 0, 1), Wait);
 
         writer.Tell(new OutboxWriter.Peek(2, new HashSet<long>()));
         var peeked = ExpectMsg<OutboxWriter.Peeked>(Wait).Entries;
@@ -102,13 +102,13 @@ public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
         var settings = _tmp.Settings();
         using var outbox = new SqliteOutbox(settings); // created here, so disposed here
         var writer = ChildActorOf(OutboxWriter.Props(outbox, settings), new OneForOneStrategy(_ => Directive.Restart));
-        writer.Tell(new OutboxWriter.Write([Rec.Telemetry("d", 1)], 1));
-        Assert.Equal(new OutboxWriter.Written(1, 1, 0), ExpectMsg<OutboxWriter.Written>(Wait));
+        writer.Tell(new OutboxWrite([Rec.Telemetry("d", 1)], 1));
+        Assert.Equal(new OutboxWritten(1, 1, 0), ExpectMsg<OutboxWritten>(Wait));
 
         writer.Tell(Kill.Instance); // the supervisor restarts it
-        writer.Tell(new OutboxWriter.Write([Rec.Telemetry("d", 2)], 2));
+        writer.Tell(new OutboxWrite([Rec.Telemetry("d", 2)], 2));
 
-        Assert.Equal(new OutboxWriter.Written(2, 1, 0), ExpectMsg<OutboxWriter.Written>(Wait));
+        Assert.Equal(new OutboxWritten(2, 1, 0), ExpectMsg<OutboxWritten>(Wait));
         writer.Tell(OutboxWriter.GetStats.Instance);
         Assert.Equal(2, ExpectMsg<OutboxStats>(Wait).Backlog);
     }
@@ -118,8 +118,8 @@ public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
     {
         var settings = _tmp.Settings();
         var writer = Sys.ActorOf(OutboxWriter.Props(new FailingOutbox(), settings));
-        writer.Tell(new OutboxWriter.Write([Rec.Telemetry("d", 1)], 7));
-        Assert.Equal(7, ExpectMsg<OutboxWriter.WriteFailed>(Wait).Token);
+        writer.Tell(new OutboxWrite([Rec.Telemetry("d", 1)], 7));
+        Assert.Equal(7, ExpectMsg<OutboxWriteFailed>(Wait).Token);
         writer.Tell(OutboxWriter.GetStats.Instance);
         ExpectMsg<OutboxStats>(Wait);
     }
@@ -140,11 +140,11 @@ public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
         var tasks = Enumerable.Range(0, writers).Select(w => Task.Run(async () =>
         {
             var sent = 0;
-            for (; sent < Math.Min(2, batches); sent++) writer.Tell(new OutboxWriter.Write(data[w][sent], sent), probes[w].Ref);
+            for (; sent < Math.Min(2, batches); sent++) writer.Tell(new OutboxWrite(data[w][sent], sent), probes[w].Ref);
             for (var got = 0; got < batches; got++)
             {
-                await probes[w].ExpectMsgAsync<OutboxWriter.Written>(Wait);
-                if (sent < batches) writer.Tell(new OutboxWriter.Write(data[w][sent], sent++), probes[w].Ref);
+                await probes[w].ExpectMsgAsync<OutboxWritten>(Wait);
+                if (sent < batches) writer.Tell(new OutboxWrite(data[w][sent], sent++), probes[w].Ref);
             }
         })).ToArray();
         await Task.WhenAll(tasks);

@@ -55,7 +55,7 @@ public sealed class SyncSenderTests : Akka.TestKit.Xunit2.TestKit
     {
         var (sender, outbox, mediator) = Start(Quiet);
         outbox.ExpectNoMsg(TimeSpan.FromMilliseconds(300));
-        sender.Tell(SyncSender.SyncNow.Instance);
+        sender.Tell(SyncNow.Instance);
         var entries = Entries(1, 3);
         ServePeek(outbox, entries);
         ExpectSend(mediator, entries);
@@ -65,7 +65,7 @@ public sealed class SyncSenderTests : Akka.TestKit.Xunit2.TestKit
     public void Two_of_three_distinct_sinks_make_the_quorum_and_duplicates_do_not_count()
     {
         var (sender, outbox, mediator) = Start(Quiet with { Replicas = 3, WriteQuorum = 2 });
-        sender.Tell(SyncSender.SyncNow.Instance);
+        sender.Tell(SyncNow.Instance);
         var entries = Entries(1, 4);
         ServePeek(outbox, entries);
         var all = mediator.ExpectMsg<SendToAll>(Wait);
@@ -86,13 +86,13 @@ public sealed class SyncSenderTests : Akka.TestKit.Xunit2.TestKit
     public void A_rejected_batch_keeps_its_records_and_is_retried_after_backoff()
     {
         var (sender, outbox, mediator) = Start(Quiet with { BackoffMin = TimeSpan.FromMilliseconds(300) });
-        sender.Tell(SyncSender.SyncNow.Instance);
+        sender.Tell(SyncNow.Instance);
         var entries = Entries(1, 3);
         ServePeek(outbox, entries);
         var batch = ExpectSend(mediator, entries);
         sender.Tell(new SyncRejected(Edge, batch.BatchId, "malformed payload", "dc-1"));
         outbox.ExpectNoMsg(TimeSpan.FromMilliseconds(150)); // no Remove: the data stays in the outbox
-        sender.Tell(SyncSender.SyncNow.Instance); // at MaxInFlight until the backoff releases the ids
+        sender.Tell(SyncNow.Instance); // at MaxInFlight until the backoff releases the ids
         var again = outbox.ExpectMsg<W.Peek>(Wait);
         Assert.Empty(again.InFlight);
         Assert.NotNull(again);

@@ -46,7 +46,7 @@ public sealed class SyncSenderTimingTests : Akka.TestKit.Xunit2.TestKit
         {
             AckTimeout = TimeSpan.FromMilliseconds(300), BackoffMin = TimeSpan.FromMilliseconds(200), BackoffMax = TimeSpan.FromSeconds(10),
         });
-        sender.Tell(SyncSender.SyncNow.Instance);
+        sender.Tell(SyncNow.Instance);
         var entries = Entries(1, 3);
         ServePeek(outbox, entries);
         var first = ExpectSend(mediator, entries);
@@ -89,7 +89,7 @@ public sealed class SyncSenderTimingTests : Akka.TestKit.Xunit2.TestKit
     {
         const int rate = 100; // bytes per second; the bucket holds one second's budget
         var (sender, outbox, mediator) = Start(Quiet with { MaxInFlightBatches = 2, BandwidthBytesPerSecond = rate, BatchRecords = 3 });
-        sender.Tell(SyncSender.SyncNow.Instance);
+        sender.Tell(SyncNow.Instance);
         var a = Entries(1, 3);
         var b = Entries(100, 3);
         ServePeek(outbox, a);
