@@ -1,6 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
-using EdgeActors.Nodes.Experiments;
+using EdgeActors.Tools.Experiments;
 using SkiaSharp;
 
 namespace EdgeActors.Tests.Experiments;

@@ -1,4 +1,4 @@
-using EdgeActors.Nodes.Experiments;
+using EdgeActors.Tools.Experiments;
 
 namespace EdgeActors.Tests.Experiments;
 

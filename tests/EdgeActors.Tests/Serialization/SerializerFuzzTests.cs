@@ -3,7 +3,7 @@ using EdgeActors.Actors.Devices;
 using EdgeActors.Actors.Federated;
 using EdgeActors.Actors.Ingestion;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Fuzz;
+using EdgeActors.Tools.Fuzz;
 
 namespace EdgeActors.Tests.Serialization;
 
