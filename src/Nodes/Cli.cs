@@ -10,27 +10,53 @@ public static class Cli
         commands:
           node       start one cluster node (roles seed, edge, datacenter)
           demo       start a local cluster of real processes, stream simulated devices through it, summarise
-          simulate   stream simulated telemetry and camera frames into a running cluster
           status     show cluster members and device placement, or one device's state
           models     the model registry: list, publish, rollback, pin, latest
           train      train the Fashion-MNIST MLP, export ONNX, verify against ONNX Runtime, publish
           infer      classify Fashion-MNIST test images through the cluster (accuracy, latency)
           sync       sync status: each edge's outbox backlog, lag and sink acknowledgements
-          experiment federated learning on a local cluster: experiment fedavg | kmeans | gbdt
           certs      a new deployment's CA, node and client certificates, client tokens (TLS, client auth)
-          fuzz       the wire format and a local cluster against mutated payloads (fixed seed)
-          chaos      a local cluster under random kills, partitions, sensor/GPU faults and hostile input; SUMMARY line
-          bench      benchmarks: bench ingest, bench inference, bench sync, bench aggregate
           help       this text
 
-        Run 'edgeactors <command> --help' for a command's options.
+        Run 'edgeactors <command> --help' for a command's options. Benchmarks, simulate, chaos, fuzz and experiments
+        are in edgeactors-tools (./edgeactors forwards them).
         """;
 
-    public static async Task<int> RunAsync(string[] argv)
+    public static Task<int> RunAsync(string[] argv) => RunAsync("edgeactors", Usage, argv, command => command switch
+    {
+        "node" => NodeCommand.Usage,
+        "demo" => DemoCommand.Usage,
+        "status" => StatusCommand.Usage,
+        "models" => ModelsCommand.Usage,
+        "infer" => InferCommand.Usage,
+        "train" => TrainCommand.Usage,
+        "sync" => SyncCommand.Usage,
+        "certs" => CertsCommand.Usage,
+        _ => null,
+    }, (command, rest) => command switch
+    {
+        "node" => NodeCommand.RunAsync(new CliArgs(rest)),
+        "demo" => DemoCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-models", "insecure" })),
+        "certs" => Task.FromResult(CertsCommand.Run(new CliArgs(rest, new HashSet<string> { "force" }))),
+        "status" => StatusCommand.RunAsync(new CliArgs(rest)),
+        "models" => ModelsCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "fashion-labels" })),
+        "infer" => InferCommand.RunAsync(new CliArgs(rest)),
+        "sync" => SyncCommand.RunAsync(new CliArgs(rest)),
+        "train" => TrainCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-publish" })),
+        _ => null,
+    });
+
+    /// <summary>
+    /// A command line: help (the usage, or a command's own with --help), then the command, with the CLI's errors as
+    /// exit code 2. Shared by edgeactors and edgeactors-tools.
+    /// </summary>
+    /// <param name="usageOf">A command's usage; null for an unknown command.</param>
+    /// <param name="run">Runs a command with the rest of the arguments; null for an unknown command.</param>
+    public static async Task<int> RunAsync(string program, string usage, string[] argv, Func<string, string?> usageOf, Func<string, string[], Task<int>?> run)
     {
         if (argv.Length == 0 || argv[0] is "help" or "--help" or "-h")
         {
-            Console.WriteLine(Usage);
+            Console.WriteLine(usage);
             return argv.Length == 0 ? 2 : 0;
         }
         var command = argv[0];
@@ -39,63 +65,31 @@ public static class Cli
         {
             if (rest.Contains("--help") || rest.Contains("-h"))
             {
-                Console.WriteLine(command switch
-                {
-                    "node" => NodeCommand.Usage,
-                    "demo" => DemoCommand.Usage,
-                    "simulate" => SimulateCommand.Usage,
-                    "status" => StatusCommand.Usage,
-                    "bench" => BenchCommand.Usage,
-                    "models" => ModelsCommand.Usage,
-                    "infer" => InferCommand.Usage,
-                    "train" => TrainCommand.Usage,
-                    "sync" => SyncCommand.Usage,
-                    "experiment" => ExperimentCommand.Usage,
-                    "fuzz" => FuzzCommand.Usage,
-                    "chaos" => ChaosCommand.Usage,
-                    "certs" => CertsCommand.Usage,
-                    _ => Usage,
-                });
+                Console.WriteLine(usageOf(command) ?? usage);
                 return 0;
             }
-            return command switch
+            var task = run(command, rest);
+            if (task is null)
             {
-                "node" => await NodeCommand.RunAsync(new CliArgs(rest)),
-                "demo" => await DemoCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-models", "insecure" })),
-                "certs" => CertsCommand.Run(new CliArgs(rest, new HashSet<string> { "force" })),
-                "simulate" => await SimulateCommand.RunAsync(new CliArgs(rest)),
-                "status" => await StatusCommand.RunAsync(new CliArgs(rest)),
-                "bench" => await BenchCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "tls", "no-write", "insecure" })),
-                "models" => await ModelsCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "fashion-labels" })),
-                "infer" => await InferCommand.RunAsync(new CliArgs(rest)),
-                "sync" => await SyncCommand.RunAsync(new CliArgs(rest)),
-                "fuzz" => await FuzzCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "cluster" })),
-                "chaos" => await ChaosCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-partitions", "no-kills", "no-malformed", "no-models" })),
-                "experiment" => await ExperimentCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "secure-aggregation" })),
-                "train" => await TrainCommand.RunAsync(new CliArgs(rest, new HashSet<string> { "no-publish" })),
-                _ => Unknown(command),
-            };
+                Console.Error.WriteLine($"{program}: unknown command '{command}'\n\n{usage}");
+                return 2;
+            }
+            return await task;
         }
         catch (CliException ex)
         {
-            Console.Error.WriteLine($"edgeactors {command}: {ex.Message}");
+            Console.Error.WriteLine($"{program} {command}: {ex.Message}");
             return 2;
         }
         catch (ArgumentException ex)
         {
-            Console.Error.WriteLine($"edgeactors {command}: invalid setting: {ex.Message}");
+            Console.Error.WriteLine($"{program} {command}: invalid setting: {ex.Message}");
             return 2;
         }
         catch (Akka.Configuration.ConfigurationException ex)
         {
-            Console.Error.WriteLine($"edgeactors {command}: invalid configuration: {ex.Message}");
+            Console.Error.WriteLine($"{program} {command}: invalid configuration: {ex.Message}");
             return 2;
         }
-    }
-
-    private static int Unknown(string command)
-    {
-        Console.Error.WriteLine($"edgeactors: unknown command '{command}'\n\n{Usage}");
-        return 2;
     }
 }

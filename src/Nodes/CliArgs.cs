@@ -6,6 +6,10 @@ public sealed class CliArgs
     private readonly Dictionary<string, List<string>> _options = new(StringComparer.Ordinal);
     private readonly HashSet<string> _used = new(StringComparer.Ordinal);
 
+    /// <summary>--contacts host:port,...: the nodes a client command connects to (default the demo's edges and datacenter).</summary>
+    public IReadOnlyList<string> Contacts() =>
+        Hosting.NodeConfig.SplitList(Get("contacts")) ?? ["127.0.0.1:4054", "127.0.0.1:4055", "127.0.0.1:4056"];
+
     public IReadOnlyList<string> Positional { get; }
 
     public CliArgs(IEnumerable<string> args, IReadOnlySet<string>? flags = null)

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
 using EdgeActors.Nodes.Hosting;
 using Xunit.Abstractions;
@@ -51,9 +51,9 @@ public sealed class AdapterFaultTests(ITestOutputHelper output) : IAsyncLifetime
             RetryDeadline = TimeSpan.FromSeconds(60),
             MaxBackoff = TimeSpan.FromMilliseconds(500),
         });
-        var overview = await DemoCommand.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60));
+        var overview = await ClusterProbe.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60));
         Assert.True(overview is not null, "cluster of 4 node processes did not form; node logs in " + dir);
-        output.WriteLine($"cluster formed: {DemoCommand.Describe(overview!)}");
+        output.WriteLine($"cluster formed: {ClusterProbe.Describe(overview!)}");
     }
 
     public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster, output);

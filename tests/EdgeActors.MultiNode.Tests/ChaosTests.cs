@@ -1,6 +1,7 @@
 using EdgeActors.Nodes;
-using EdgeActors.Nodes.Chaos;
+using EdgeActors.Tools.Chaos;
 using EdgeActors.Nodes.Simulation;
+using EdgeActors.Tools.Commands;
 using Xunit.Abstractions;
 
 namespace EdgeActors.MultiNode.Tests;
@@ -30,8 +31,8 @@ public sealed class ChaosTests(ITestOutputHelper output)
             FaultInterval = TimeSpan.FromSeconds(5),
             Plan = ["kill", "malformed", "partition", "malformed"],
             // every edge runs four sensor adapters with every hardware fault kind at 2 % per read
-            EdgeArgs = Nodes.Commands.ChaosCommand.FaultArgs(sensorFaults: 0.02, gpuFaults: 0, seed: 7),
-            AdapterDevicesPerEdge = Nodes.Commands.ChaosCommand.AdapterDevices,
+            EdgeArgs = ChaosCommand.FaultArgs(sensorFaults: 0.02, gpuFaults: 0, seed: 7),
+            AdapterDevicesPerEdge = ChaosCommand.AdapterDevices,
             Simulator = new SimulatorOptions { Sensors = 30, Cameras = 3, ReadingsPerSecond = 3_000, FramesPerSecond = 6, BatchSize = 20, DevicePrefix = "chaos-" },
             Log = l => { lock (lines) lines.Add(l); output.WriteLine(l); },
         }).RunAsync();
@@ -48,7 +49,7 @@ public sealed class ChaosTests(ITestOutputHelper output)
         Assert.NotEmpty(summary.FailoverSeconds);
         // the hardware adapters kept streaming through their faults and the edges' deaths
         var adapters = summary.Adapters!;
-        Assert.Equal(3 * Nodes.Commands.ChaosCommand.AdapterDevices, adapters.Devices);
+        Assert.Equal(3 * ChaosCommand.AdapterDevices, adapters.Devices);
         Assert.True(adapters.Accepted > 0, "no adapter reading was accepted");
         Assert.True(adapters.Restarts > 0, $"no adapter was restarted by its supervisor: {adapters}");
     }

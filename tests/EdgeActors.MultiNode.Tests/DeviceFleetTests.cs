@@ -1,8 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Bench;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Tools.Bench;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
 using EdgeActors.Nodes.Hosting;
 using Xunit.Abstractions;
@@ -42,7 +42,7 @@ public sealed class DeviceFleetTests(ITestOutputHelper output) : IAsyncLifetime
             RetryDeadline = TimeSpan.FromSeconds(180),
             MaxBackoff = TimeSpan.FromSeconds(1),
         });
-        Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(90)) is not null,
+        Assert.True(await ClusterProbe.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(90)) is not null,
             "cluster of 4 node processes did not form; node logs in " + _dir);
     }
 

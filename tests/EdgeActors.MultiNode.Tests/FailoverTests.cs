@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
 using EdgeActors.Nodes.Hosting;
 using EdgeActors.Nodes.Simulation;
@@ -44,12 +44,12 @@ public sealed class FailoverTests(ITestOutputHelper output) : IAsyncLifetime
             RetryDeadline = TimeSpan.FromSeconds(60),
             MaxBackoff = TimeSpan.FromMilliseconds(500),
         });
-        Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 3, TimeSpan.FromSeconds(60)) is not null,
+        Assert.True(await ClusterProbe.WaitForMembersAsync(_client, _cluster, 3, TimeSpan.FromSeconds(60)) is not null,
             "seed, datacenter and edge1 did not form a cluster; node logs in " + dir);
         _cluster.Start("edge2");
-        var overview = await DemoCommand.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60));
+        var overview = await ClusterProbe.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60));
         Assert.True(overview is not null, "cluster of 4 node processes did not form; node logs in " + dir);
-        output.WriteLine($"cluster formed: {DemoCommand.Describe(overview!)}");
+        output.WriteLine($"cluster formed: {ClusterProbe.Describe(overview!)}");
     }
 
     public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster, output);

@@ -1,8 +1,10 @@
+using EdgeActors.Nodes.Data;
 using EdgeActors.Actors.Federated;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
-using EdgeActors.Nodes.Experiments;
+using EdgeActors.Tools.Commands;
+using EdgeActors.Tools.Experiments;
 using EdgeActors.Nodes.Hosting;
 using EdgeActors.Nodes.Simulation;
 using Xunit.Abstractions;
@@ -44,9 +46,9 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
             RequestTimeout = TimeSpan.FromSeconds(5),
             RetryDeadline = TimeSpan.FromSeconds(60),
         });
-        var overview = await DemoCommand.WaitForMembersAsync(_client, _cluster, 5, TimeSpan.FromSeconds(90));
+        var overview = await ClusterProbe.WaitForMembersAsync(_client, _cluster, 5, TimeSpan.FromSeconds(90));
         Assert.True(overview is not null, "cluster of 5 node processes did not form; node logs in " + _dir);
-        Assert.True(overview!.Regions.Length == 2, "both edge regions registered: " + DemoCommand.Describe(overview)); // WaitForMembersAsync waits for them
+        Assert.True(overview!.Regions.Length == 2, "both edge regions registered: " + ClusterProbe.Describe(overview)); // WaitForMembersAsync waits for them
         _train = FashionMnist.Load(FashionMnist.ResolveDirectory(null), train: true, Clients * PerClient);
         _parts = NiidPartitioner.Partition(_train.Labels, 10, Clients, new PartitionSpec("homo"), seed: 3);
         await ExperimentCommand.UploadAsync(_client, _train, _parts, output.WriteLine);

@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
+using EdgeActors.Nodes.Data;
 using EdgeActors.Actors.Models;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
 using EdgeActors.Nodes.Hosting;
 using EdgeActors.Nodes.Simulation;
@@ -44,7 +45,7 @@ public sealed class InferenceClusterTests(ITestOutputHelper output) : IAsyncLife
             RequestTimeout = TimeSpan.FromSeconds(5),
             RetryDeadline = TimeSpan.FromSeconds(60),
         });
-        Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + dir);
+        Assert.True(await ClusterProbe.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + dir);
         _test = FashionMnist.Load(FashionMnist.ResolveDirectory(null), train: false);
     }
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Models;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
 using EdgeActors.Nodes.Hosting;
 using Xunit.Abstractions;
@@ -45,7 +45,7 @@ public sealed class InferenceFaultTests(ITestOutputHelper output) : IAsyncLifeti
             RequestTimeout = TimeSpan.FromSeconds(5),
             RetryDeadline = TimeSpan.FromSeconds(60),
         });
-        Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 3, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
+        Assert.True(await ClusterProbe.WaitForMembersAsync(_client, _cluster, 3, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
     }
 
     public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster);

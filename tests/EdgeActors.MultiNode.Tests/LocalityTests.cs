@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
 using EdgeActors.Nodes.Hosting;
 using EdgeActors.Nodes.Simulation;
@@ -45,7 +45,7 @@ public sealed class LocalityTests(ITestOutputHelper output) : IAsyncLifetime
             RetryDeadline = TimeSpan.FromSeconds(60),
             MaxBackoff = TimeSpan.FromMilliseconds(500),
         });
-        Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
+        Assert.True(await ClusterProbe.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
     }
 
     public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster);
@@ -127,7 +127,7 @@ public sealed class LocalityTests(ITestOutputHelper output) : IAsyncLifetime
         await WaitForDrainAsync(_ports[3], TimeSpan.FromSeconds(30)); // edge2's copy of them is in the datacenter store
         var restart = Stopwatch.StartNew();
         _cluster.Start("edge1");
-        Assert.NotNull(await DemoCommand.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60)));
+        Assert.NotNull(await ClusterProbe.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60)));
         var rejoined = restart.Elapsed;
         var pending = edge1Ids.ToHashSet();
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
 using EdgeActors.Nodes.Hosting;
 using EdgeActors.Nodes.Simulation;
@@ -56,7 +56,7 @@ public sealed class PartitionTests(ITestOutputHelper output) : IAsyncLifetime
             RetryDeadline = TimeSpan.FromSeconds(90),
             MaxBackoff = TimeSpan.FromMilliseconds(500),
         });
-        var overview = await DemoCommand.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60));
+        var overview = await ClusterProbe.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60));
         Assert.True(overview is not null, "cluster did not form; logs in " + _dir);
         _gens = Enumerable.Range(0, Devices).Select(d => new TelemetryGenerator(new DeviceId($"part-{d:D2}"), 4, FaultSettings.None, d + 1)).ToArray();
     }
@@ -127,7 +127,7 @@ public sealed class PartitionTests(ITestOutputHelper output) : IAsyncLifetime
         // ---- heal, restart edge2 as its service manager would, and stream again
         net.Heal();
         cluster.Start("edge2");
-        var overview = await DemoCommand.WaitForMembersAsync(_client, cluster, 4, TimeSpan.FromSeconds(90));
+        var overview = await ClusterProbe.WaitForMembersAsync(_client, cluster, 4, TimeSpan.FromSeconds(90));
         Assert.True(overview is not null, "edge2 did not rejoin after the partition healed; logs in " + _dir);
         await StreamAsync(3);
 
@@ -140,7 +140,7 @@ public sealed class PartitionTests(ITestOutputHelper output) : IAsyncLifetime
                 Contacts = [cluster[node].Spec.HostPort], Host = net.ClientAddress, RequestTimeout = TimeSpan.FromSeconds(3),
             });
             var view = await pinned.GetOverviewAsync();
-            output.WriteLine($"view of {view.AnsweredBy}: {DemoCommand.Describe(view)}");
+            output.WriteLine($"view of {view.AnsweredBy}: {ClusterProbe.Describe(view)}");
             Assert.Equal(4, view.Members.Count(m => m.Status == "Up"));
             Assert.Equal(cluster.Specs.Select(s => cluster.AddressOf(s.Name)).Order(), view.Members.Select(m => m.Address).Order());
         }

@@ -1,6 +1,6 @@
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
 using EdgeActors.Nodes.Hosting;
 using Xunit.Abstractions;
@@ -39,7 +39,7 @@ public sealed class RealPathTests(ITestOutputHelper output) : IAsyncLifetime
         {
             RetryDeadline = TimeSpan.FromMinutes(3), OverloadRetries = overloadRetries,
         });
-        Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
+        Assert.True(await ClusterProbe.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
     }
 
     private static TelemetryBatch Batch(string device, long first, int readings)

@@ -2,7 +2,7 @@ using System.Collections.Concurrent;
 using System.Diagnostics;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
 using EdgeActors.Nodes.Hosting;
 using EdgeActors.Nodes.Simulation;
@@ -49,7 +49,7 @@ public sealed class ReplicaSyncTests(ITestOutputHelper output) : IAsyncLifetime
             RetryDeadline = TimeSpan.FromSeconds(60),
             MaxBackoff = TimeSpan.FromMilliseconds(500),
         });
-        Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 5, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
+        Assert.True(await ClusterProbe.WaitForMembersAsync(_client, _cluster, 5, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
     }
 
     public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster);
@@ -111,7 +111,7 @@ public sealed class ReplicaSyncTests(ITestOutputHelper output) : IAsyncLifetime
 
     /// <summary>
     /// Waits until the edge's gateway sees exactly <paramref name="expected"/> members, all Up and reachable: after a
-    /// crash, until split-brain resolution downed and removed the dead node. (Not <see cref="DemoCommand.WaitForMembersAsync"/>,
+    /// crash, until split-brain resolution downed and removed the dead node. (Not <see cref="ClusterProbe.WaitForMembersAsync"/>,
     /// which gives up as soon as a node of the LocalCluster has exited, and dc3 stays dead on purpose.) A second crash or
     /// a restart on the same address before that makes the membership unstable for longer than stable-after, and SBR's
     /// down-all-when-unstable then downs the whole cluster.
@@ -122,19 +122,19 @@ public sealed class ReplicaSyncTests(ITestOutputHelper output) : IAsyncLifetime
         ClusterOverview? last = null;
         while (sw.Elapsed < timeout)
         {
-            var now = await DemoCommand.TryOverviewAsync(_client);
+            var now = await ClusterProbe.TryOverviewAsync(_client);
             if (now is not null)
             {
                 last = now;
                 if (now.Members.Length == expected && now.Members.All(m => m.Status == "Up"))
                 {
-                    output.WriteLine($"{expected} members Up after {sw.Elapsed.TotalSeconds:0.0}s: {DemoCommand.Describe(now)}");
+                    output.WriteLine($"{expected} members Up after {sw.Elapsed.TotalSeconds:0.0}s: {ClusterProbe.Describe(now)}");
                     return;
                 }
             }
             await Task.Delay(500);
         }
-        Assert.Fail($"cluster did not settle on {expected} Up members within {timeout.TotalSeconds:0}s (last view: {(last is null ? "no answer" : DemoCommand.Describe(last))}); logs in {_dir}");
+        Assert.Fail($"cluster did not settle on {expected} Up members within {timeout.TotalSeconds:0}s (last view: {(last is null ? "no answer" : ClusterProbe.Describe(last))}); logs in {_dir}");
     }
 
     [Fact]

@@ -1,6 +1,7 @@
 using EdgeActors.Actors.Security;
+using EdgeActors.Client.Security;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
 using EdgeActors.Nodes.Hosting;
 using Xunit.Abstractions;
@@ -34,9 +35,9 @@ public sealed class SecureClusterFixture : IAsyncLifetime
             RequestTimeout = TimeSpan.FromSeconds(5),
             RetryDeadline = TimeSpan.FromSeconds(30),
         });
-        var overview = await DemoCommand.WaitForMembersAsync(Client, Cluster, 2, TimeSpan.FromSeconds(90));
+        var overview = await ClusterProbe.WaitForMembersAsync(Client, Cluster, 2, TimeSpan.FromSeconds(90));
         Assert.True(overview is not null, "TLS cluster of 2 node processes did not form; node logs in " + Directory);
-        FormedIn = $"{sw.Elapsed.TotalSeconds:0.0}s: {DemoCommand.Describe(overview!)}";
+        FormedIn = $"{sw.Elapsed.TotalSeconds:0.0}s: {ClusterProbe.Describe(overview!)}";
     }
 
     public Task DisposeAsync() => TestCluster.StopAsync(Client, Cluster);

@@ -1,7 +1,7 @@
 using System.Collections.Concurrent;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
 using EdgeActors.Nodes.Hosting;
 using EdgeActors.Nodes.Simulation;
@@ -43,7 +43,7 @@ public sealed class SyncClusterTests(ITestOutputHelper output) : IAsyncLifetime
             RetryDeadline = TimeSpan.FromSeconds(90),
             MaxBackoff = TimeSpan.FromMilliseconds(500),
         });
-        Assert.True(await DemoCommand.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
+        Assert.True(await ClusterProbe.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60)) is not null, "cluster did not form; logs in " + _dir);
     }
 
     public Task DisposeAsync() => TestCluster.StopAsync(_client, _cluster);
@@ -102,7 +102,7 @@ public sealed class SyncClusterTests(ITestOutputHelper output) : IAsyncLifetime
         var deadline = DateTime.UtcNow + timeout;
         while (true)
         {
-            var overview = await DemoCommand.TryOverviewAsync(_client);
+            var overview = await ClusterProbe.TryOverviewAsync(_client);
             if (overview is not null && overview.Members.All(m => !m.Address.EndsWith($":{port}", StringComparison.Ordinal))) return;
             Assert.True(DateTime.UtcNow < deadline, $"the killed node on port {port} was not removed within {timeout.TotalSeconds:0} s");
             await Task.Delay(300);
@@ -136,7 +136,7 @@ public sealed class SyncClusterTests(ITestOutputHelper output) : IAsyncLifetime
             await Task.Delay(500);
             _cluster.Start("edge1");
         });
-        var members = await DemoCommand.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60));
+        var members = await ClusterProbe.WaitForMembersAsync(_client, _cluster, 4, TimeSpan.FromSeconds(60));
         Assert.NotNull(members);
         await WaitForDrainAsync(TimeSpan.FromSeconds(90));
 

@@ -1,4 +1,4 @@
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Hosting;
 using Xunit.Abstractions;
 

@@ -17,13 +17,9 @@ namespace EdgeActors.Actors.Gateway;
 /// </summary>
 public sealed class GatewayActor : ReceiveActor
 {
-    public const string Name = "gateway";
-
     /// <summary>The answer to a request without a client token on a cluster that checks them.</summary>
     public const string TokenRequired =
         "unauthenticated: this cluster requires a client token with every request (client library: EdgeClientOptions.Credentials.Token; commands: --certs DIR --client NAME or --token-file F)";
-    public const string Path = "/user/" + Name;
-
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly IActorRef _devices;
     private readonly int _maxIdLength;
@@ -106,7 +102,7 @@ public sealed class GatewayActor : ReceiveActor
                 };
                 // with client tokens on, the other gateway checks the same token again
                 object forward = envelope is null ? local : envelope with { Request = local };
-                Context.ActorSelection(other + Path).Tell(forward, Sender);
+                Context.ActorSelection(other + WellKnown.GatewayPath).Tell(forward, Sender);
                 break;
             case INodeQuery q when q.Node.Length > 0 && !IsSelf(q.Node):
                 Sender.Tell(new RequestRejected($"'{q.Node}' is not a node address (akka.tcp://edgeactors@host:port)"));
@@ -180,7 +176,7 @@ public sealed class GatewayActor : ReceiveActor
     {
         try
         {
-            return node.Contains("://", StringComparison.Ordinal) ? Address.Parse(node) : Address.Parse("akka.tcp://edgeactors@" + node);
+            return Address.Parse(WellKnown.NodeAddress(node));
         }
         catch (Exception ex) when (ex is UriFormatException or FormatException or ArgumentException)
         {
@@ -224,7 +220,7 @@ public static class GatewayRegistration
             var sync = registry.TryGet<Sync.SyncSenderKey>(out var ss) ? ss : null;
             var sink = registry.TryGet<Sync.SyncSinkKey>(out var sk) ? sk : null;
             var federation = registry.TryGet<Federated.RoundCoordinator>(out var fc) ? fc : null;
-            var gateway = system.ActorOf(GatewayActor.Props(region, maxDeviceIdLength, models, status, modelRegistry, sync, sink, federation, auth), GatewayActor.Name);
+            var gateway = system.ActorOf(GatewayActor.Props(region, maxDeviceIdLength, models, status, modelRegistry, sync, sink, federation, auth), WellKnown.GatewayName);
             registry.Register<GatewayActor>(gateway);
             ClusterClientReceptionist.Get(system).RegisterService(gateway);
         });

@@ -3,6 +3,7 @@ using Akka.Event;
 using Akka.Hosting;
 using EdgeActors.Actors.Devices;
 using EdgeActors.Actors.Security;
+using EdgeActors.Client.Security;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Gateway;
@@ -25,8 +26,6 @@ namespace EdgeActors.Actors.Gateway;
 /// </summary>
 public sealed class IngestEndpoint : ReceiveActor, IWithTimers
 {
-    public const string Name = "ingest";
-    public const string Path = "/user/" + Name;
 
     /// <summary>An exchange finished: its readings are no longer outstanding.</summary>
     internal sealed record ExchangeDone(int Readings);
@@ -274,12 +273,12 @@ public sealed class IngestExchange : ReceiveActor, IWithTimers
 
 public static class IngestEndpointRegistration
 {
-    /// <summary>Starts the ingest endpoint at <see cref="IngestEndpoint.Path"/> (needs the device region: call after AddDeviceSharding).</summary>
+    /// <summary>Starts the ingest endpoint at <see cref="WellKnown.IngestPath"/> (needs the device region: call after AddDeviceSharding).</summary>
     public static AkkaConfigurationBuilder AddIngestEndpoint(this AkkaConfigurationBuilder builder, IngestEndpointSettings settings,
         int maxDeviceIdLength = 128, ClientAuth? auth = null) =>
         builder.WithActors((system, registry) =>
         {
-            var endpoint = system.ActorOf(IngestEndpoint.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, settings, auth), IngestEndpoint.Name);
+            var endpoint = system.ActorOf(IngestEndpoint.Props(registry.Get<DeviceRegion>(), maxDeviceIdLength, settings, auth), WellKnown.IngestName);
             registry.Register<IngestEndpoint>(endpoint);
         });
 }

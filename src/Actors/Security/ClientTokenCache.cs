@@ -1,4 +1,5 @@
 using EdgeActors.Actors.Gateway;
+using EdgeActors.Client.Security;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Security;

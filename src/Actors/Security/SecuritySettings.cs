@@ -1,9 +1,6 @@
-using System.Net.Security;
-using System.Security.Cryptography.X509Certificates;
 using Akka.Configuration;
-using Akka.Event;
 using Akka.Hosting;
-using Akka.Remote.Transport.DotNetty;
+using EdgeActors.Client.Security;
 
 namespace EdgeActors.Actors.Security;
 
@@ -62,7 +59,7 @@ public sealed record SecuritySettings
         if (!ClientTokens) return null;
         try
         {
-            return new Gateway.ClientAuth(Security.ClientTokens.LoadKey(TokenKey), TokenCacheSize);
+            return new Gateway.ClientAuth(EdgeActors.Client.Security.ClientTokens.LoadKey(TokenKey), TokenCacheSize);
         }
         catch (ArgumentException ex)
         {
@@ -76,42 +73,6 @@ public sealed record SecuritySettings
         CaCertificate = CaCertificate.Length > 0 ? resolve(CaCertificate) : "",
         Certificate = Certificate.Length > 0 ? resolve(Certificate) : "",
         TokenKey = TokenKey.Length > 0 ? resolve(TokenKey) : "",
-    };
-}
-
-/// <summary>The loaded certificates for TLS on Akka.Remote (nodes and the client library).</summary>
-public sealed record TlsCredentials(X509Certificate2 Certificate, X509Certificate2 Authority)
-{
-    /// <summary>Loads and checks the files: the own certificate must be issued by the configured CA.</summary>
-    public static TlsCredentials Load(string caPath, string certificatePath, string? password, string settingPrefix = SecuritySettings.Section)
-    {
-        var ca = Certificates.LoadAuthority(caPath, $"{settingPrefix}.ca-certificate");
-        var cert = Certificates.LoadWithKey(certificatePath, password, $"{settingPrefix}.certificate");
-        var problem = Certificates.Check(cert, ca);
-        if (problem is not null) throw new ArgumentException($"{settingPrefix}.certificate: {certificatePath}: {problem}");
-        return new TlsCredentials(cert, ca);
-    }
-
-    /// <summary>
-    /// Mutual TLS for DotNetty: this certificate on both sides of every connection, and the peer's certificate must
-    /// chain to our CA (custom root trust; the OS store is not used). A refused peer is logged with its address and why.
-    /// Host names are not checked (nodes are reached by IP; the CA is what authenticates them).
-    /// </summary>
-    public DotNettySslSetup Setup() => new(Certificate, suppressValidation: false, requireMutualAuthentication: true,
-        validateCertificateHostname: false, customValidator: Validator(Authority));
-
-    public static CertificateValidationCallback Validator(X509Certificate2 ca) => (cert, chain, peer, errors, log) =>
-    {
-        if (cert is null || errors.HasFlag(SslPolicyErrors.RemoteCertificateNotAvailable))
-        {
-            log.Error("TLS: refused peer {0}: it presented no certificate (every node and client needs one issued by this deployment's CA '{1}')", peer, ca.Subject);
-            return false;
-        }
-        var extra = chain is null ? null : new X509Certificate2Collection(chain.ChainElements.Select(e => e.Certificate).Where(c => c.Thumbprint != cert.Thumbprint).ToArray());
-        var problem = Certificates.Check(cert, ca, extra);
-        if (problem is null) return true;
-        log.Error("TLS: refused peer {0}: {1}", peer, problem);
-        return false;
     };
 }
 

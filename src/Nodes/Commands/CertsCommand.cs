@@ -1,5 +1,7 @@
 using EdgeActors.Actors.Security;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
+using EdgeActors.Client.Security;
+using EdgeActors.Nodes.Hosting;
 
 namespace EdgeActors.Nodes.Commands;
 

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Hosting;
 using EdgeActors.Nodes.Simulation;
 
@@ -57,9 +57,9 @@ public static class DemoCommand
         });
 
         var formed = Stopwatch.StartNew();
-        var overview = await WaitForMembersAsync(client, cluster, layout.Count, TimeSpan.FromSeconds(90));
+        var overview = await ClusterProbe.WaitForMembersAsync(client, cluster, layout.Count, TimeSpan.FromSeconds(90));
         if (overview is null) return 1;
-        Console.WriteLine($"demo: cluster formed in {formed.Elapsed.TotalSeconds:0.0}s: {Describe(overview)}");
+        Console.WriteLine($"demo: cluster formed in {formed.Elapsed.TotalSeconds:0.0}s: {ClusterProbe.Describe(overview)}");
         if (sim.Cameras > 0 && sim.FramesPerSecond > 0 && !noModels)
         {
             // camera frames are classified on their edge; hard examples go to the datacenter's larger model
@@ -93,7 +93,7 @@ public static class DemoCommand
             var readings = simulator.Telemetry.Accepted + simulator.Telemetry.Rejected;
             var rate = (readings - lastReadings) / Math.Max(0.001, (now - lastTime).TotalSeconds);
             (lastReadings, lastTime) = (readings, now);
-            var ov = await TryOverviewAsync(client);
+            var ov = await ClusterProbe.TryOverviewAsync(client);
             var members = ov is null ? "?" : $"{ov.Members.Count(m => m.Status == "Up")}/{ov.Members.Length} up";
             var devices = ov is null ? "?" : ov.Devices.ToString();
             var backlog = await BacklogAsync(client, edgeContacts);
@@ -116,12 +116,12 @@ public static class DemoCommand
         }
         Console.WriteLine($"demo: outboxes {(left == "0" ? "drained" : $"NOT drained (backlog {left})")} {drain.Elapsed.TotalSeconds:0.0}s after streaming ended");
 
-        var final = await TryOverviewAsync(client);
+        var final = await ClusterProbe.TryOverviewAsync(client);
         var t = simulator.Telemetry;
         var f = simulator.Frames;
         Console.WriteLine();
         Console.WriteLine("demo summary");
-        Console.WriteLine($"  cluster:    {(final is null ? "unavailable" : Describe(final))}");
+        Console.WriteLine($"  cluster:    {(final is null ? "unavailable" : ClusterProbe.Describe(final))}");
         Console.WriteLine($"  telemetry:  sent {t.Sent:N0}  accepted {t.Accepted:N0}  rejected {t.Rejected:N0} ({t.RejectionSummary()})  in {clock.Elapsed.TotalSeconds:0.0}s = {(t.Accepted + t.Rejected) / clock.Elapsed.TotalSeconds:N0} readings/s");
         Console.WriteLine($"  frames:     sent {f.Sent:N0}  accepted {f.Accepted:N0}  rejected {f.Rejected:N0} {f.RejectionSummary()}");
         Console.WriteLine($"  camera AI:  {simulator.Predictions.Summary()}");
@@ -176,55 +176,5 @@ public static class DemoCommand
             total += s.Backlog;
         }
         return total.ToString("N0");
-    }
-
-    /// <param name="restartsExpected">
-    /// false: a node that exits means the cluster cannot form (null at once); true: something (the chaos run's service
-    /// manager) restarts exited nodes, so keep waiting until every node runs and is Up.
-    /// </param>
-    public static async Task<ClusterOverview?> WaitForMembersAsync(EdgeClient client, LocalCluster cluster, int expected, TimeSpan timeout,
-        bool restartsExpected = false)
-    {
-        var sw = Stopwatch.StartNew();
-        ClusterOverview? last = null;
-        while (sw.Elapsed < timeout)
-        {
-            foreach (var n in cluster.Nodes)
-                if (n.HasExited && !restartsExpected)
-                {
-                    Console.Error.WriteLine($"node {n.Spec.Name} exited with code {n.ExitCode} during start-up; last lines of {n.LogPath}:\n{n.Tail()}");
-                    return null;
-                }
-            last = await TryOverviewAsync(client) ?? last;
-            // members Up is not enough: until every running edge's shard region has registered with the shard
-            // coordinator, new devices would all be allocated to the edges that registered first
-            var edges = cluster.Nodes.Count(n => n.Spec.Roles.Contains("edge") && !n.HasExited);
-            if (last is not null && last.Members.Count(m => m.Status == "Up") >= expected && last.Regions.Length >= edges
-                && cluster.Nodes.All(n => !n.HasExited))
-                return last;
-            await Task.Delay(500);
-        }
-        Console.Error.WriteLine($"cluster did not reach {expected} members with every edge's shard region registered within {timeout.TotalSeconds:0}s (last view: {(last is null ? "no answer" : Describe(last))})");
-        foreach (var n in cluster.Nodes) Console.Error.WriteLine($"--- {n.Spec.Name} ({n.LogPath}):\n{n.Tail(15)}");
-        return null;
-    }
-
-    public static async Task<ClusterOverview?> TryOverviewAsync(EdgeClient client)
-    {
-        try
-        {
-            return await client.TryOnceAsync<ClusterOverview>(GetClusterOverview.Instance, TimeSpan.FromSeconds(2));
-        }
-        catch (Exception)
-        {
-            return null;
-        }
-    }
-
-    public static string Describe(ClusterOverview o)
-    {
-        var members = string.Join(" ", o.Members.Select(m => $"{m.Address.Split('@').Last()}[{string.Join(",", m.Roles.Where(r => r != "gateway"))}]={m.Status}"));
-        var regions = string.Join(" ", o.Regions.Select(r => $"{r.Address.Split('@').Last()}:{r.Shards}sh/{r.Entities}dev"));
-        return $"{members}; regions {(regions.Length == 0 ? "none" : regions)}";
     }
 }

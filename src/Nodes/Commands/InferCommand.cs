@@ -1,7 +1,8 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
+using EdgeActors.Nodes.Data;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 using EdgeActors.Nodes.Simulation;
 
 namespace EdgeActors.Nodes.Commands;
@@ -22,7 +23,7 @@ public static class InferCommand
         var concurrency = args.Int("concurrency", 16);
         var via = args.Get("via", "frames");
         var model = args.Get("model", "fmnist-mlp");
-        var contacts = SimulateCommand.NodeConfigContacts(args);
+        var contacts = args.Contacts();
         var dataset = args.Get("dataset");
         var credentials = CertsCommand.ClientCredentialsFrom(args);
         args.EnsureAllUsed();

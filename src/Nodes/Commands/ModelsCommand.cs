@@ -1,5 +1,6 @@
+using EdgeActors.Nodes.Data;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 
 namespace EdgeActors.Nodes.Commands;
 
@@ -18,7 +19,7 @@ public static class ModelsCommand
     public static async Task<int> RunAsync(CliArgs args)
     {
         var sub = args.Positional.FirstOrDefault() ?? throw new CliException("models: say list, publish, rollback, pin or latest");
-        var contacts = SimulateCommand.NodeConfigContacts(args);
+        var contacts = args.Contacts();
         var credentials = CertsCommand.ClientCredentialsFrom(args);
         await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, Credentials = credentials, RetryDeadline = TimeSpan.FromSeconds(30) });
         try
@@ -39,7 +40,7 @@ public static class ModelsCommand
                     var shape = (args.Get("input-shape") ?? throw new CliException("--input-shape is required (e.g. 784 or 3,224,224)"))
                         .Split(',').Select(d => int.TryParse(d, out var v) && v > 0 ? v : throw new CliException($"--input-shape: '{d}' is not a positive integer")).ToArray();
                     var labels = args.Flag("fashion-labels")
-                        ? Simulation.FashionMnist.ClassNames
+                        ? Data.FashionMnist.ClassNames
                         : args.Get("labels")?.Split(',') ?? throw new CliException("--labels a,b,c or --fashion-labels is required");
                     var description = args.Get("description", Path.GetFileName(file));
                     args.EnsureAllUsed();

@@ -1,3 +1,4 @@
+using EdgeActors.Client.Security;
 using EdgeActors.Nodes.Hosting;
 using Microsoft.Extensions.Hosting;
 
@@ -77,12 +78,11 @@ public static class NodeCommand
         var (config, roles) = NodeConfig.Build(options, NodeConfig.ProcessEnvironment());
         Console.WriteLine($"edgeactors node: roles={string.Join(",", roles)} address={config.GetString("akka.remote.dot-netty.tcp.hostname")}:{config.GetInt("akka.remote.dot-netty.tcp.port")} seeds={string.Join(",", config.GetStringList("akka.cluster.seed-nodes"))}");
         using var host = NodeHost.Build(config, roles);
-        var started = DateTime.UtcNow;
         await host.StartAsync();
         var system = host.Services.GetService(typeof(Akka.Actor.ActorSystem)) as Akka.Actor.ActorSystem;
         using var heapReport = HeapReportOnSignal();
         await host.WaitForShutdownAsync();
-        if (system is not null && Actors.Security.TlsHandshakeStop.StoppedFor(system))
+        if (system is not null && TlsHandshakeStop.StoppedFor(system))
         {
             Console.Error.WriteLine("edgeactors node: stopped: a TLS handshake with another node failed (the 'TLS:' lines above say why): " +
                                     "this node's CA (edgeactors.security.ca-certificate) does not trust the cluster's certificates, or the reverse");

@@ -1,5 +1,5 @@
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 
 namespace EdgeActors.Nodes.Commands;
 
@@ -16,7 +16,7 @@ public static class StatusCommand
 
     public static async Task<int> RunAsync(CliArgs args)
     {
-        var contacts = SimulateCommand.NodeConfigContacts(args);
+        var contacts = args.Contacts();
         var device = args.Get("device");
         var credentials = CertsCommand.ClientCredentialsFrom(args);
         args.EnsureAllUsed();

@@ -1,5 +1,5 @@
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 
 namespace EdgeActors.Nodes.Commands;
 
@@ -18,7 +18,7 @@ public static class SyncCommand
     {
         var sub = args.Positional.FirstOrDefault();
         if (sub != "status") throw new CliException("sync: say 'sync status'");
-        var contacts = SimulateCommand.NodeConfigContacts(args);
+        var contacts = args.Contacts();
         var credentials = CertsCommand.ClientCredentialsFrom(args);
         args.EnsureAllUsed();
         await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, Credentials = credentials, RetryDeadline = TimeSpan.FromSeconds(15) });

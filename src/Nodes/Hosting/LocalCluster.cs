@@ -1,3 +1,5 @@
+using EdgeActors.Client.Security;
+using EdgeActors.Messages;
 using System.Diagnostics;
 using System.Runtime.InteropServices;
 
@@ -51,7 +53,7 @@ public sealed class LocalCluster : IAsyncDisposable
         var seed = specs.FirstOrDefault(s => s.Roles.Contains("seed")) ?? throw new ArgumentException("a local cluster needs a seed node");
         SeedHostPort = seed.HostPort;
         if (secure)
-            Actors.Security.Certificates.Ensure(CertsDirectory, specs.Select(s => s.Name), [(ClientName, Actors.Security.ClientTokens.Scopes.ToArray())]);
+            Certificates.Ensure(CertsDirectory, specs.Select(s => s.Name), [(ClientName, ClientTokens.Scopes.ToArray())]);
         // node processes never outlive the process that started them (a test whose set-up failed is not disposed)
         AppDomain.CurrentDomain.ProcessExit += (_, _) => KillAllNow();
     }
@@ -67,10 +69,10 @@ public sealed class LocalCluster : IAsyncDisposable
 
     /// <summary>A node's address as the cluster writes it (akka.ssl.tcp with TLS).</summary>
     public string AddressOf(int port) =>
-        NodeConfig.SeedAddress(Specs.FirstOrDefault(s => s.Port == port)?.HostPort ?? $"127.0.0.1:{port}", Secure);
+        WellKnown.NodeAddress(Specs.FirstOrDefault(s => s.Port == port)?.HostPort ?? $"127.0.0.1:{port}", Secure);
 
     /// <summary>A node's address by name.</summary>
-    public string AddressOf(string name) => NodeConfig.SeedAddress(Specs.Single(s => s.Name == name).HostPort, Secure);
+    public string AddressOf(string name) => WellKnown.NodeAddress(Specs.Single(s => s.Name == name).HostPort, Secure);
 
     /// <summary>The default demo layout: one seed, one datacenter, two edges, on consecutive ports.</summary>
     public static IReadOnlyList<NodeSpec> DefaultLayout(int basePort, int edges = 2)
@@ -195,8 +197,18 @@ public sealed class NodeProcess
     }
 
     /// <summary>How to run this executable again: the apphost directly, or <c>dotnet edgeactors.dll</c>.</summary>
+    /// <summary>Environment variable naming the node executable to start, overriding the one next to this assembly.</summary>
+    public const string NodeExecutableVariable = "EDGEACTORS_NODE_EXECUTABLE";
+
+    /// <summary>
+    /// How to start <c>edgeactors node</c>: <see cref="NodeExecutableVariable"/> when set, else the product's apphost next to
+    /// its assembly (the product, edgeactors-tools and the test projects all have it in their output folder), else
+    /// <c>dotnet edgeactors.dll</c>.
+    /// </summary>
     public static (string File, string[] Prefix) SelfCommand()
     {
+        var configured = Environment.GetEnvironmentVariable(NodeExecutableVariable);
+        if (!string.IsNullOrWhiteSpace(configured)) return (configured, []);
         var dll = typeof(NodeProcess).Assembly.Location;
         var dir = Path.GetDirectoryName(dll)!;
         var apphost = Path.Combine(dir, "edgeactors");

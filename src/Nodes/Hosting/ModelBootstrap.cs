@@ -1,8 +1,7 @@
 using System.Diagnostics;
 using EdgeActors.Actors.Models;
+using EdgeActors.Client;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
-using EdgeActors.Nodes.Commands;
 
 namespace EdgeActors.Nodes.Hosting;
 
@@ -40,7 +39,7 @@ public static class ModelBootstrap
             else
             {
                 log($"model {spec.Name}: training (first run only; cached in {cacheDirectory})");
-                var trained = TrainCommand.Train(new TrainCommand.Options(spec.Name, spec.Layers, new SgdOptions(Epochs: spec.Epochs), path), null, s => log("  " + s));
+                var trained = FashionTraining.Train(new FashionTraining.Options(spec.Name, spec.Layers, new SgdOptions(Epochs: spec.Epochs), path), null, s => log("  " + s));
                 onnx = trained.Onnx;
                 description = trained.Description;
             }

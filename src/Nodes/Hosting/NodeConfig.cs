@@ -1,6 +1,8 @@
 using Akka.Configuration;
 using EdgeActors.Actors;
 using EdgeActors.Actors.Devices;
+using EdgeActors.Client.Security;
+using EdgeActors.Messages;
 
 namespace EdgeActors.Nodes.Hosting;
 
@@ -30,8 +32,6 @@ public sealed record NodeOptions
 /// </summary>
 public static class NodeConfig
 {
-    public const string SystemName = "edgeactors";
-
     public static string DefaultHoconDirectory(IReadOnlyDictionary<string, string?> env) =>
         env.GetValueOrDefault("EDGEACTORS_HOCON_DIR") ?? Path.Combine(AppContext.BaseDirectory, "hocon");
 
@@ -125,12 +125,12 @@ public static class NodeConfig
     private static Config CertsLayer(string dir, string? name)
     {
         var full = Path.GetFullPath(dir);
-        if (!File.Exists(Path.Combine(full, Actors.Security.Certificates.CaCertificateFile)))
-            throw new CliException($"--certs: {full} holds no {Actors.Security.Certificates.CaCertificateFile} (make one with 'edgeactors certs --out {dir}')");
+        if (!File.Exists(Path.Combine(full, Certificates.CaCertificateFile)))
+            throw new CliException($"--certs: {full} holds no {Certificates.CaCertificateFile} (make one with 'edgeactors certs --out {dir}')");
         if (name is null)
         {
-            var nodes = System.IO.Directory.Exists(Path.Combine(full, Actors.Security.Certificates.NodesDirectory))
-                ? System.IO.Directory.GetFiles(Path.Combine(full, Actors.Security.Certificates.NodesDirectory), "*.pfx")
+            var nodes = System.IO.Directory.Exists(Path.Combine(full, Certificates.NodesDirectory))
+                ? System.IO.Directory.GetFiles(Path.Combine(full, Certificates.NodesDirectory), "*.pfx")
                 : [];
             if (nodes.Length != 1)
                 throw new CliException($"--certs: {full} holds {nodes.Length} node certificates; say which with --cert-name NAME (nodes/NAME.pfx)");
@@ -140,9 +140,9 @@ public static class NodeConfig
             edgeactors.security {
               tls = on
               client-tokens = on
-              ca-certificate = {{Quote(Path.Combine(full, Actors.Security.Certificates.CaCertificateFile))}}
-              certificate = {{Quote(Actors.Security.Certificates.NodeCertificatePath(full, name))}}
-              token-key = {{Quote(Path.Combine(full, Actors.Security.Certificates.TokenKeyFile))}}
+              ca-certificate = {{Quote(Path.Combine(full, Certificates.CaCertificateFile))}}
+              certificate = {{Quote(Certificates.NodeCertificatePath(full, name))}}
+              token-key = {{Quote(Path.Combine(full, Certificates.TokenKeyFile))}}
             }
             """);
     }
@@ -152,7 +152,7 @@ public static class NodeConfig
         var lines = new List<string>();
         if (host is not null) lines.Add($"akka.remote.dot-netty.tcp.hostname = {Quote(host)}");
         if (port is not null) lines.Add($"akka.remote.dot-netty.tcp.port = {port}");
-        if (seeds is not null) lines.Add($"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(s => Quote(SeedAddress(s))))}]");
+        if (seeds is not null) lines.Add($"akka.cluster.seed-nodes = [{string.Join(", ", seeds.Select(s => Quote(WellKnown.NodeAddress(s))))}]");
         return lines.Count == 0 ? Config.Empty : ConfigurationFactory.ParseString(string.Join("\n", lines));
     }
 
@@ -169,10 +169,6 @@ public static class NodeConfig
     /// <summary>A configured file path: absolute as given, relative ones under the node's data directory.</summary>
     public static string DataPath(Config config, string path) =>
         Path.IsPathRooted(path) ? path : Path.Combine(DataDirectory(config), path);
-
-    /// <summary>Accepts a full address (<c>akka.tcp://edgeactors@host:port</c>) or just <c>host:port</c>.</summary>
-    public static string SeedAddress(string seed, bool tls = false) =>
-        seed.Contains("://", StringComparison.Ordinal) ? seed : $"{(tls ? "akka.ssl.tcp" : "akka.tcp")}://{SystemName}@{seed}";
 
     private static int? ParsePort(string? raw, string what)
     {

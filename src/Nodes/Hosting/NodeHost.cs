@@ -1,6 +1,8 @@
 using Akka.Cluster.Hosting;
 using Akka.Configuration;
 using Akka.Hosting;
+using EdgeActors.Messages;
+using EdgeActors.Nodes.Data;
 using EdgeActors.Actors;
 using EdgeActors.Actors.Adapters;
 using EdgeActors.Actors.Cluster;
@@ -63,7 +65,7 @@ public static class NodeHost
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
-        builder.Services.AddAkka(NodeConfig.SystemName, (akka, _) =>
+        builder.Services.AddAkka(WellKnown.SystemName, (akka, _) =>
         {
             akka.AddHocon(config, HoconAddMode.Prepend)
                 .AddHocon(EdgeSerialization.Config, HoconAddMode.Append)
@@ -96,7 +98,7 @@ public static class NodeHost
     {
         try
         {
-            var test = Simulation.FashionMnist.Load(Simulation.FashionMnist.ResolveDirectory(directory.Length > 0 ? directory : null), train: false, limit);
+            var test = Data.FashionMnist.Load(Data.FashionMnist.ResolveDirectory(directory.Length > 0 ? directory : null), train: false, limit);
             var images = new float[test.Images.Length];
             for (var i = 0; i < images.Length; i++) images[i] = test.Images[i] / 255f;
             return new EvaluationSet(images, test.Labels);

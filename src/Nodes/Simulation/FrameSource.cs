@@ -1,3 +1,4 @@
+using EdgeActors.Nodes.Data;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Nodes.Simulation;

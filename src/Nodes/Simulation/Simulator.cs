@@ -1,6 +1,7 @@
 using System.Diagnostics;
+using EdgeActors.Nodes.Data;
 using EdgeActors.Messages;
-using EdgeActors.Nodes.Client;
+using EdgeActors.Client;
 
 namespace EdgeActors.Nodes.Simulation;
 

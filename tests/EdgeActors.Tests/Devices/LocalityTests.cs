@@ -1,3 +1,4 @@
+using EdgeActors.Nodes.Hosting;
 using System.Collections.Immutable;
 using Akka.Actor;
 using Akka.Cluster.Sharding;

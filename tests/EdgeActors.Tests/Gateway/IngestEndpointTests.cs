@@ -3,6 +3,7 @@ using Akka.Configuration;
 using Akka.TestKit;
 using EdgeActors.Actors.Gateway;
 using EdgeActors.Actors.Security;
+using EdgeActors.Client.Security;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 

@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using EdgeActors.Nodes.Data;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Models;
 using EdgeActors.Messages;

@@ -1,3 +1,4 @@
+using EdgeActors.Nodes.Data;
 using EdgeActors.Actors.Models;
 using EdgeActors.Nodes.Simulation;
 

@@ -1,3 +1,4 @@
+using EdgeActors.Client.Security;
 using System.Security.Cryptography.X509Certificates;
 using EdgeActors.Actors.Security;
 using EdgeActors.Nodes.Commands;

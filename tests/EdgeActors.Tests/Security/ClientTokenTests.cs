@@ -1,4 +1,5 @@
 using EdgeActors.Actors.Security;
+using EdgeActors.Client.Security;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Tests.Security;

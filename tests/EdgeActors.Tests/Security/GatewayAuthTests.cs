@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using EdgeActors.Actors.Gateway;
 using EdgeActors.Actors.Security;
+using EdgeActors.Client.Security;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 

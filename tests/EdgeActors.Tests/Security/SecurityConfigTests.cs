@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using EdgeActors.Actors.Security;
+using EdgeActors.Client.Security;
 using EdgeActors.Nodes;
 using EdgeActors.Nodes.Hosting;
 

@@ -1,3 +1,4 @@
+using EdgeActors.Nodes.Data;
 using EdgeActors.Nodes.Simulation;
 
 namespace EdgeActors.Tests.Simulation;

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.IO.Compression;
+using EdgeActors.Nodes.Data;
 using EdgeActors.Nodes.Simulation;
 
 namespace EdgeActors.Tests.Simulation;

@@ -1,3 +1,4 @@
+using EdgeActors.Nodes.Data;
 using EdgeActors.Messages;
 using EdgeActors.Nodes.Simulation;
 

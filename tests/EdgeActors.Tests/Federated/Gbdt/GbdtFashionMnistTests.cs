@@ -1,3 +1,4 @@
+using EdgeActors.Nodes.Data;
 using EdgeActors.Actors.Federated.Gbdt;
 using EdgeActors.Nodes.Simulation;
 

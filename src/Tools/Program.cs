@@ -1,0 +1,3 @@
+using EdgeActors.Tools;
+
+return await ToolsCli.RunAsync(args);
