@@ -1,5 +1,5 @@
 using System.Collections.Concurrent;
-using EdgeActors.Actors.Models;
+using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 using EdgeActors.Nodes.Client;
 using EdgeActors.Nodes.Commands;

@@ -1,6 +1,6 @@
 using System.Diagnostics;
 using EdgeActors.Actors.Inference;
-using EdgeActors.Actors.Models;
+using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 using EdgeActors.Nodes.Client;
 using EdgeActors.Nodes.Commands;

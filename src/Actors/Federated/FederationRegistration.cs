@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster.Hosting;
 using Akka.Hosting;
 using EdgeActors.Actors.Registry;
+using EdgeActors.Learning.Federated;
 
 namespace EdgeActors.Actors.Federated;
 

@@ -237,7 +237,7 @@ public sealed class ModelHost : ReceiveActor, IWithTimers
                 {
                     try
                     {
-                        served = Models.ByteInput.Prepend(bytes);
+                        served = Learning.Models.ByteInput.Prepend(bytes);
                     }
                     catch (Exception ex) when (ex is ArgumentException or Google.Protobuf.InvalidProtocolBufferException)
                     {

@@ -232,7 +232,7 @@ public sealed class OnnxModel : IDisposable
         {
             try
             {
-                primaryOnnx = Models.Fp16.Convert(onnx);
+                primaryOnnx = Learning.Models.Fp16.Convert(onnx);
             }
             catch (Exception ex) when (ex is ArgumentException or InvalidOperationException or Google.Protobuf.InvalidProtocolBufferException)
             {

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text;
 using EdgeActors.Actors.Federated;
+using EdgeActors.Learning.Federated;
 
 namespace EdgeActors.Nodes.Commands;
 

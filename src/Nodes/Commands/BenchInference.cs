@@ -4,7 +4,7 @@ using System.Text;
 using Akka.Actor;
 using Akka.Configuration;
 using EdgeActors.Actors.Inference;
-using EdgeActors.Actors.Models;
+using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 using EdgeActors.Nodes.Bench;

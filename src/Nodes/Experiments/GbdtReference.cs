@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
-using EdgeActors.Actors.Federated.Gbdt;
+using EdgeActors.Learning.Federated.Gbdt;
+using EdgeActors.Learning.Reference;
 using EdgeActors.Messages;
 using EdgeActors.Nodes.Simulation;
 

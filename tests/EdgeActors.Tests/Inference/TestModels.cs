@@ -1,4 +1,4 @@
-using EdgeActors.Actors.Models;
+using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Tests.Inference;
