@@ -3,6 +3,7 @@ using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Hosting;
 using EdgeActors.Actors.Registry;
+using EdgeActors.Inference.Runtime;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Inference;

@@ -1,3 +1,4 @@
+using EdgeActors.Inference.Runtime;
 using System.Text.Json;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Messages;

@@ -1,3 +1,4 @@
+using EdgeActors.Inference.Runtime;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;

@@ -1,3 +1,4 @@
+using EdgeActors.Inference.Runtime;
 using System.Diagnostics;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Learning.Models;

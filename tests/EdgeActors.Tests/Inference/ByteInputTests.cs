@@ -1,5 +1,6 @@
 using Akka.Configuration;
 using EdgeActors.Actors.Inference;
+using EdgeActors.Inference.Runtime;
 using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;

@@ -1,4 +1,5 @@
 using EdgeActors.Actors.Inference;
+using EdgeActors.Inference.Runtime;
 using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 using EdgeActors.Tests.Simulation;

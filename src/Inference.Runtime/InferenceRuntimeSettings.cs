@@ -1,4 +1,4 @@
-namespace EdgeActors.Actors.Inference;
+namespace EdgeActors.Inference.Runtime;
 
 /// <summary>Per-node ONNX Runtime settings, bound from <c>edgeactors.inference.runtime</c>.</summary>
 public sealed record InferenceRuntimeSettings
@@ -42,43 +42,6 @@ public sealed record InferenceRuntimeSettings
 
     public static InferenceRuntimeSettings Default { get; } = new();
 
-    public static InferenceRuntimeSettings FromConfig(Akka.Configuration.Config? section)
-    {
-        if (section is null || section.IsEmpty) return Default;
-        var s = new InferenceRuntimeSettings
-        {
-            UseCuda = Read("use-cuda", () => section.GetBoolean("use-cuda", true)),
-            CudaDeviceId = Read("cuda-device-id", () => section.GetInt("cuda-device-id", 0)),
-            IntraOpThreads = Read("intra-op-threads", () => section.GetInt("intra-op-threads", 0)),
-            PinnedIo = Read("pinned-io", () => section.GetBoolean("pinned-io", true)),
-            CudnnConvAlgoSearch = Read("cudnn-conv-algo-search", () => section.GetString("cudnn-conv-algo-search", "EXHAUSTIVE")),
-            CudaGraphs = Read("cuda-graphs", () => section.GetBoolean("cuda-graphs", false)),
-            Fp16 = Read("fp16", () => section.GetBoolean("fp16", false)),
-            ByteInputModels = Read("byte-input-models", () => section.HasPath("byte-input-models") ? section.GetStringList("byte-input-models").ToArray() : []),
-            CudaProviderOptions = Read("cuda-provider-options", () => section.HasPath("cuda-provider-options")
-                ? section.GetConfig("cuda-provider-options").AsEnumerable().ToDictionary(kv => kv.Key, kv => kv.Value.GetString())
-                : new Dictionary<string, string>()),
-            Recovery = SessionRecoverySettings.FromConfig(section),
-            FaultInjection = FaultInjectionSettings.FromConfig(section),
-        };
-        if (s.CudaDeviceId < 0) throw new ArgumentException($"{Section}.cuda-device-id must be >= 0, got {s.CudaDeviceId}");
-        if (s.IntraOpThreads < 0) throw new ArgumentException($"{Section}.intra-op-threads must be >= 0, got {s.IntraOpThreads}");
-        if (s.CudnnConvAlgoSearch is not ("EXHAUSTIVE" or "HEURISTIC" or "DEFAULT"))
-            throw new ArgumentException($"{Section}.cudnn-conv-algo-search must be EXHAUSTIVE, HEURISTIC or DEFAULT, got {s.CudnnConvAlgoSearch}");
-        return s;
-    }
-
-    internal static T Read<T>(string key, Func<T> read)
-    {
-        try
-        {
-            return read();
-        }
-        catch (Exception ex) when (ex is not ArgumentException)
-        {
-            throw new ArgumentException($"{Section}.{key} cannot be read: {ex.Message}", ex);
-        }
-    }
 }
 
 /// <summary>
@@ -93,19 +56,6 @@ public sealed record SessionRecoverySettings
     public TimeSpan RetryMax { get; init; } = TimeSpan.FromMinutes(1);
 
     public static SessionRecoverySettings Default { get; } = new();
-
-    public static SessionRecoverySettings FromConfig(Akka.Configuration.Config runtime)
-    {
-        const string p = "session-recovery.";
-        var d = Default;
-        var s = new SessionRecoverySettings
-        {
-            FallbackAfter = InferenceRuntimeSettings.Read(p + "fallback-after", () => runtime.GetInt(p + "fallback-after", d.FallbackAfter)),
-            RetryMin = InferenceRuntimeSettings.Read(p + "retry-backoff-min", () => runtime.GetTimeSpan(p + "retry-backoff-min", d.RetryMin)),
-            RetryMax = InferenceRuntimeSettings.Read(p + "retry-backoff-max", () => runtime.GetTimeSpan(p + "retry-backoff-max", d.RetryMax)),
-        };
-        return s.Validate();
-    }
 
     public SessionRecoverySettings Validate()
     {
@@ -149,22 +99,6 @@ public sealed record FaultInjectionSettings
 
     public static FaultInjectionSettings Off { get; } = new();
 
-    public static FaultInjectionSettings FromConfig(Akka.Configuration.Config runtime)
-    {
-        const string p = "fault-injection.";
-        var d = Off;
-        var s = new FaultInjectionSettings
-        {
-            FailureProbability = InferenceRuntimeSettings.Read(p + "failure-probability", () => runtime.GetDouble(p + "failure-probability", 0)),
-            Seed = InferenceRuntimeSettings.Read(p + "seed", () => runtime.GetInt(p + "seed", d.Seed)),
-            Kinds = InferenceRuntimeSettings.Read(p + "kinds", () => runtime.HasPath(p + "kinds")
-                ? runtime.GetStringList(p + "kinds").Select(ParseKind).ToArray()
-                : d.Kinds),
-            Limit = InferenceRuntimeSettings.Read(p + "limit", () => runtime.GetInt(p + "limit", 0)),
-        };
-        return s.Validate();
-    }
-
     public FaultInjectionSettings Validate()
     {
         const string p = InferenceRuntimeSettings.Section + ".fault-injection.";
@@ -174,13 +108,4 @@ public sealed record FaultInjectionSettings
         if (Enabled && (Kinds is null || Kinds.Length == 0)) throw new ArgumentException($"{p}kinds must name at least one of error, out-of-memory, corrupt");
         return this;
     }
-
-    private static InjectedFault ParseKind(string kind) => kind.Trim().ToLowerInvariant() switch
-    {
-        "error" => InjectedFault.Error,
-        "out-of-memory" => InjectedFault.OutOfMemory,
-        "corrupt" => InjectedFault.Corrupt,
-        _ => throw new ArgumentException(
-            $"{InferenceRuntimeSettings.Section}.fault-injection.kinds: unknown kind '{kind}' (error, out-of-memory, corrupt)"),
-    };
 }

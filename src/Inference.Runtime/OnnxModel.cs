@@ -1,9 +1,8 @@
 using System.Security.Cryptography;
-using EdgeActors.Messages;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
-namespace EdgeActors.Actors.Inference;
+namespace EdgeActors.Inference.Runtime;
 
 /// <summary>A model that cannot be served, with the reason (bad bytes, shape mismatch, runtime failure).</summary>
 public sealed class ModelLoadException(string message, Exception? inner = null) : Exception(message, inner);
@@ -173,7 +172,7 @@ public sealed class OnnxModel : IDisposable
     private Session? _cpu;
     private bool _disposed;
 
-    public ModelInfo Info { get; }
+    public OnnxModelInfo Info { get; }
     /// <summary>The primary session's execution provider ("CUDA" or "CPU").</summary>
     public string Provider { get; }
     public int InputSize { get; }
@@ -190,7 +189,7 @@ public sealed class OnnxModel : IDisposable
     /// <summary>Why the primary is not CUDA ("" when it is), e.g. "CUDA unavailable: libcudnn.so.9 ...".</summary>
     public string ProviderNote { get; }
 
-    private OnnxModel(byte[] onnx, byte[] primaryOnnx, InferenceRuntimeSettings settings, Session primary, ModelInfo info, string provider, string note)
+    private OnnxModel(byte[] onnx, byte[] primaryOnnx, InferenceRuntimeSettings settings, Session primary, OnnxModelInfo info, string provider, string note)
     {
         _onnx = onnx;
         _primaryOnnx = primaryOnnx;
@@ -219,7 +218,7 @@ public sealed class OnnxModel : IDisposable
     /// Loads and checks a model: it must parse, have one float input [N, InputShape...] and a float output [N, K], and
     /// run a warm-up batch. Any problem is a <see cref="ModelLoadException"/> naming it.
     /// </summary>
-    public static OnnxModel Load(byte[] onnx, ModelInfo info, InferenceRuntimeSettings settings, int maxBatch, Action<string>? log = null)
+    public static OnnxModel Load(byte[] onnx, OnnxModelInfo info, InferenceRuntimeSettings settings, int maxBatch, Action<string>? log = null)
     {
         if (onnx.Length == 0) throw new ModelLoadException($"model {info.Name} v{info.Version}: empty ONNX bytes");
         if (info.InputShape.Length == 0 || info.InputShape.Any(d => d <= 0))
@@ -256,16 +255,6 @@ public sealed class OnnxModel : IDisposable
         }
         var note = provider == ExecutionProvider.Cuda ? "" : ExecutionProvider.Note;
         return new OnnxModel(onnx, primaryOnnx, settings, primary, info, provider, note) { IoNote = ioNote };
-    }
-
-    /// <summary>
-    /// Loads a model with the maximum batch <paramref name="batching"/> gives the provider this process uses (decided
-    /// by the first load: <c>max-batch-size</c> for CPU, <c>max-batch-size-cuda</c> for CUDA).
-    /// </summary>
-    public static OnnxModel Load(byte[] onnx, ModelInfo info, InferenceRuntimeSettings settings, BatchingSettings batching, Action<string>? log = null)
-    {
-        if (ExecutionProvider.Current == "undecided") ExecutionProvider.CreateOptions(settings, log).Dispose();
-        return Load(onnx, info, settings, batching.MaxBatchSizeFor(ExecutionProvider.Current), log);
     }
 
     /// <summary>CUDA-pinned host memory for a CUDA session's I/O buffers (null: GC-pinned arrays, as on CPU).</summary>
@@ -479,7 +468,7 @@ public sealed class OnnxModel : IDisposable
         }
 
         /// <summary>Creates (disposing <paramref name="options"/>), checks and warms up a session.</summary>
-        public static Session Create(byte[] onnx, ModelInfo info, SessionOptions options, int maxBatch, OrtMemoryInfo? pinnedInfo = null)
+        public static Session Create(byte[] onnx, OnnxModelInfo info, SessionOptions options, int maxBatch, OrtMemoryInfo? pinnedInfo = null)
         {
             InferenceSession session;
             using (options)
@@ -533,7 +522,7 @@ public sealed class OnnxModel : IDisposable
             yield return maxBatch;
         }
 
-        private void WarmUp(ModelInfo info)
+        private void WarmUp(OnnxModelInfo info)
         {
             try
             {

@@ -1,6 +1,8 @@
 using EdgeActors.Actors.Inference;
+using EdgeActors.Inference.Runtime;
+using EdgeActors.Tests.Inference;
 
-namespace EdgeActors.Tests.Inference;
+namespace EdgeActors.Tests.Inference.Runtime;
 
 public sealed class OnnxModelTests
 {
