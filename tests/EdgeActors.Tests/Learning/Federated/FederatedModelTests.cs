@@ -33,6 +33,14 @@ public sealed class FederatedModelTests
     }
 
     [Fact]
+    public void Model_input_and_output_sizes_should_match_the_training_frames()
+    {
+        // FederatedModel (EdgeActors.Learning) cannot reference EdgeActors.Messages: its own constants must agree
+        Assert.Equal(global::EdgeActors.Messages.TrainingFrames.FrameBytes, FederatedModel.InputSize);
+        Assert.Equal(global::EdgeActors.Messages.TrainingFrames.Classes, FederatedModel.OutputSize);
+    }
+
+    [Fact]
     public void ClientSeed_should_be_stable_and_differ_by_client_and_round()
     {
         Assert.Equal(FederatedModel.ClientSeed(1, "fl-client-00", 3), FederatedModel.ClientSeed(1, "fl-client-00", 3));
