@@ -1,5 +1,6 @@
 using EdgeActors.Nodes.Data;
 using EdgeActors.Actors.Federated;
+using EdgeActors.Learning.Federated;
 using EdgeActors.Messages;
 using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;
@@ -214,11 +215,11 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
             _train.Image(rows[i]).CopyTo(pixels.AsSpan(i * TrainingFrames.FrameBytes));
             labels[i] = _train.Labels[rows[i]];
         }
-        var options = new Actors.Federated.Gbdt.GbdtOptions { Classes = 10, Iterations = 8, MaxDepth = 3, LearningRate = 0.3f, MaxBins = 16, Lambda = 1 };
-        var central = Actors.Federated.Gbdt.GbdtTrainer.TrainCentral(Actors.Federated.Gbdt.FashionFeatures.Pool7x7(pixels, rows.Length), rows.Length,
-            Actors.Federated.Gbdt.FashionFeatures.FeatureCount, labels, options);
+        var options = new Learning.Federated.Gbdt.GbdtOptions { Classes = 10, Iterations = 8, MaxDepth = 3, LearningRate = 0.3f, MaxBins = 16, Lambda = 1 };
+        var central = Learning.Federated.Gbdt.GbdtTrainer.TrainCentral(Learning.Federated.Gbdt.FashionFeatures.Pool7x7(pixels, rows.Length), rows.Length,
+            Learning.Federated.Gbdt.FashionFeatures.FeatureCount, labels, options);
         var test = FashionMnist.Load(FashionMnist.ResolveDirectory(null), train: false, 2000); // the datacenter's eval-limit
-        var centralAccuracy = central.Accuracy(Actors.Federated.Gbdt.FashionFeatures.Pool7x7(test.Images, test.Count), test.Labels, test.Count);
+        var centralAccuracy = central.Accuracy(Learning.Federated.Gbdt.FashionFeatures.Pool7x7(test.Images, test.Count), test.Labels, test.Count);
         output.WriteLine($"federated {Value("accuracy"):F4} (ONNX Runtime {Value("onnx_accuracy"):F4}), centralised {centralAccuracy:F4}, {Value("trees")} trees, {Value("rounds")} round trips");
 
         Assert.Equal(centralAccuracy, Value("accuracy"), 12);

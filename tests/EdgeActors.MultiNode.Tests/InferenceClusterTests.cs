@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using EdgeActors.Nodes.Data;
-using EdgeActors.Actors.Models;
+using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 using EdgeActors.Client;
 using EdgeActors.Nodes.Commands;

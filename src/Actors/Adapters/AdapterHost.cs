@@ -3,6 +3,7 @@ using Akka.Event;
 using Akka.Hosting;
 using EdgeActors.Actors.Devices;
 using EdgeActors.Messages;
+using EdgeActors.Storage;
 
 namespace EdgeActors.Actors.Adapters;
 

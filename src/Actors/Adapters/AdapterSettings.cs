@@ -1,6 +1,7 @@
 using System.Globalization;
 using Akka.Configuration;
 using Akka.Configuration.Hocon;
+using EdgeActors.Storage;
 
 namespace EdgeActors.Actors.Adapters;
 

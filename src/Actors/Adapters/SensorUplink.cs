@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Event;
 using Akka.Pattern;
 using EdgeActors.Messages;
+using EdgeActors.Storage;
 
 namespace EdgeActors.Actors.Adapters;
 

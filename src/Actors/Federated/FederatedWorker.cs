@@ -1,7 +1,8 @@
 using System.Numerics.Tensors;
 using Akka.Actor;
 using Akka.Event;
-using EdgeActors.Actors.Models;
+using EdgeActors.Learning.Federated;
+using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Federated;

@@ -3,6 +3,7 @@ using Akka.Cluster.Hosting;
 using Akka.Hosting;
 using EdgeActors.Actors.Registry;
 using EdgeActors.Messages;
+using EdgeActors.Learning.Federated;
 
 namespace EdgeActors.Actors.Federated;
 

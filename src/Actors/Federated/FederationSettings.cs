@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using EdgeActors.Learning.Federated;
 
 namespace EdgeActors.Actors.Federated;
 
@@ -38,10 +39,4 @@ public sealed record FederationSettings(
             throw new ArgumentException("edgeactors.federated: heartbeat-interval must be > 0 and participant-timeout longer than it");
         return s;
     }
-}
-
-/// <summary>Labelled held-out data the coordinator scores each global model on (floats in [0,1], N × 784).</summary>
-public sealed record EvaluationSet(float[] Images, byte[] Labels)
-{
-    public int Count => Labels.Length;
 }

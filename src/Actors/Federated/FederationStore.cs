@@ -1,6 +1,8 @@
 using System.Runtime.InteropServices;
 using System.Text.Json;
+using EdgeActors.Learning.Federated;
 using EdgeActors.Messages;
+using EdgeActors.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace EdgeActors.Actors.Federated;

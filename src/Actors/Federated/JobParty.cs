@@ -1,4 +1,5 @@
-using EdgeActors.Actors.Federated.Gbdt;
+using EdgeActors.Learning.Federated;
+using EdgeActors.Learning.Federated.Gbdt;
 
 namespace EdgeActors.Actors.Federated;
 

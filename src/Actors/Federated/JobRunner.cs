@@ -2,7 +2,8 @@ using System.Diagnostics;
 using System.Globalization;
 using Akka.Actor;
 using Akka.Event;
-using EdgeActors.Actors.Federated.Gbdt;
+using EdgeActors.Learning.Federated;
+using EdgeActors.Learning.Federated.Gbdt;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Federated;
@@ -181,7 +182,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
             if (_kind == JobParty.GbdtKind && c.Payload.Length > 0 && _registry is not null && _request is StartGbdt { PublishAs.Length: > 0 } g)
             {
                 _registry.Tell(new PublishModel(g.PublishAs, c.Payload, [FashionFeatures.FeatureCount],
-                    g.Classes == 2 ? ["below", "at-or-above"] : Models.FashionLabels.Names,
+                    g.Classes == 2 ? ["below", "at-or-above"] : Learning.Models.FashionLabels.Names,
                     string.Create(CultureInfo.InvariantCulture, $"federated GBDT {_id}: {g.Iterations} iterations, depth {g.MaxDepth}, accuracy {c.Values.ElementAtOrDefault(Array.IndexOf(c.Keys, "accuracy")):F4}")));
             }
             return;

@@ -1,3 +1,4 @@
+using EdgeActors.Learning.Federated;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Federated;

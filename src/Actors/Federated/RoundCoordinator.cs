@@ -3,7 +3,8 @@ using System.Globalization;
 using System.Numerics.Tensors;
 using Akka.Actor;
 using Akka.Event;
-using EdgeActors.Actors.Models;
+using EdgeActors.Learning.Federated;
+using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Federated;

@@ -1,3 +1,5 @@
+using EdgeActors.Inference.Runtime;
+
 namespace EdgeActors.Actors.Inference;
 
 /// <summary>

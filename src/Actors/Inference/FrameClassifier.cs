@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Hosting;
+using EdgeActors.Inference.Runtime;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Inference;

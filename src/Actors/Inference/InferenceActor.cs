@@ -1,3 +1,4 @@
+using EdgeActors.Inference.Runtime;
 using System.Buffers;
 using System.Diagnostics;
 using Akka.Actor;

@@ -3,6 +3,7 @@ using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Hosting;
 using EdgeActors.Actors.Registry;
+using EdgeActors.Inference.Runtime;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Inference;
@@ -243,7 +244,7 @@ public sealed class ModelHost : ReceiveActor, IWithTimers
                 {
                     try
                     {
-                        served = Models.ByteInput.Prepend(bytes);
+                        served = Learning.Models.ByteInput.Prepend(bytes);
                     }
                     catch (Exception ex) when (ex is ArgumentException or Google.Protobuf.InvalidProtocolBufferException)
                     {

@@ -4,6 +4,7 @@ using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Hosting;
 using EdgeActors.Actors.Inference;
+using EdgeActors.Inference.Runtime;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Actors.Registry;

@@ -1,6 +1,8 @@
+using EdgeActors.Inference.Runtime;
 using System.Text.Json;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Messages;
+using EdgeActors.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace EdgeActors.Actors.Registry;

@@ -1,4 +1,5 @@
 using EdgeActors.Actors.Inference;
+using EdgeActors.Inference.Runtime;
 
 namespace EdgeActors.Actors.Registry;
 

@@ -1,4 +1,5 @@
 using EdgeActors.Messages;
+using EdgeActors.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace EdgeActors.Actors.Sync;

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Text;
 using EdgeActors.Messages;
+using EdgeActors.Storage;
 using Microsoft.Data.Sqlite;
 
 namespace EdgeActors.Actors.Sync;

@@ -1,5 +1,7 @@
+using EdgeActors.Inference.Runtime;
 using System.Diagnostics;
-using EdgeActors.Actors.Models;
+using EdgeActors.Learning.Models;
+using EdgeActors.Actors.Inference;
 using EdgeActors.Messages;
 using EdgeActors.Client;
 using EdgeActors.Nodes.Hosting;

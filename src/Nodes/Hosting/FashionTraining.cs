@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using EdgeActors.Actors.Inference;
-using EdgeActors.Actors.Models;
+using EdgeActors.Inference.Runtime;
+using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 using EdgeActors.Nodes.Data;
 

@@ -1,5 +1,5 @@
 using System.Diagnostics;
-using EdgeActors.Actors.Models;
+using EdgeActors.Learning.Models;
 using EdgeActors.Client;
 using EdgeActors.Messages;
 

@@ -14,6 +14,8 @@ using EdgeActors.Actors.Ingestion;
 using EdgeActors.Actors.Registry;
 using EdgeActors.Actors.Security;
 using EdgeActors.Actors.Sync;
+using EdgeActors.Inference.Runtime;
+using EdgeActors.Learning.Federated;
 using EdgeActors.Messages.Serialization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

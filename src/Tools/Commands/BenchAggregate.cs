@@ -2,6 +2,7 @@ using EdgeActors.Nodes;
 using System.Globalization;
 using System.Text;
 using EdgeActors.Actors.Federated;
+using EdgeActors.Learning.Federated;
 
 namespace EdgeActors.Tools.Commands;
 

@@ -1,4 +1,5 @@
 using EdgeActors.Nodes;
+using EdgeActors.Inference.Runtime;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -6,7 +7,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using EdgeActors.Nodes.Data;
 using EdgeActors.Actors.Inference;
-using EdgeActors.Actors.Models;
+using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 using EdgeActors.Tools.Bench;

@@ -193,7 +193,7 @@ public static class ExperimentCommand
         if (poisoned < 0 || poisoned >= clients) throw new CliException($"--poisoned {poisoned}: must be 0..clients-1");
         var template = new ExperimentSpec(
             Id: "",
-            Model: args.Get("model", Actors.Federated.FederatedModel.DefaultSpec),
+            Model: args.Get("model", Learning.Federated.FederatedModel.DefaultSpec),
             Strategy: "",
             Rounds: args.Int("rounds", 50),
             Fraction: args.Double("fraction", 1),

@@ -1,7 +1,8 @@
 using System.Diagnostics;
 using System.Globalization;
 using EdgeActors.Nodes.Data;
-using EdgeActors.Actors.Federated.Gbdt;
+using EdgeActors.Learning.Federated.Gbdt;
+using EdgeActors.Learning.Reference;
 using EdgeActors.Messages;
 using EdgeActors.Nodes.Simulation;
 

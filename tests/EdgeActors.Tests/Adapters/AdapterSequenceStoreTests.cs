@@ -7,6 +7,7 @@ using EdgeActors.Actors.Devices;
 using EdgeActors.Actors.Ingestion;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
+using EdgeActors.Storage;
 
 namespace EdgeActors.Tests.Adapters;
 

@@ -1,3 +1,4 @@
+using EdgeActors.Inference.Runtime;
 using System.Text.Json;
 using Akka.Configuration;
 using EdgeActors.Actors.Adapters;

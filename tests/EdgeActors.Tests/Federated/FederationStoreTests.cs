@@ -1,4 +1,5 @@
 using EdgeActors.Actors.Federated;
+using EdgeActors.Learning.Federated;
 using EdgeActors.Messages;
 using EdgeActors.Tests.Registry;
 using EdgeActors.Tests.Serialization;

@@ -1,4 +1,5 @@
 using EdgeActors.Actors.Federated;
+using EdgeActors.Learning.Federated;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Tests.Federated;

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.TestKit;
 using EdgeActors.Actors.Federated;
+using EdgeActors.Learning.Federated;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 using EdgeActors.Tests.Registry;

@@ -1,7 +1,8 @@
 using Akka.Configuration;
 using EdgeActors.Nodes.Data;
 using EdgeActors.Actors.Inference;
-using EdgeActors.Actors.Models;
+using EdgeActors.Inference.Runtime;
+using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 using EdgeActors.Nodes.Simulation;

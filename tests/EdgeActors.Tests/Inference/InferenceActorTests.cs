@@ -2,6 +2,7 @@ using Akka.Actor;
 using Akka.Configuration;
 using Akka.TestKit;
 using EdgeActors.Actors.Inference;
+using EdgeActors.Inference.Runtime;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 

@@ -1,6 +1,7 @@
 using Akka.Actor;
 using Akka.Configuration;
 using EdgeActors.Actors.Inference;
+using EdgeActors.Inference.Runtime;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 

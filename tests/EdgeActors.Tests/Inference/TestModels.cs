@@ -1,4 +1,5 @@
-using EdgeActors.Actors.Models;
+using EdgeActors.Inference.Runtime;
+using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Tests.Inference;
@@ -40,5 +41,5 @@ internal static class TestModels
 
     public static ModelInfo Info(string name, int version, int inputs, int classes, byte[] onnx) =>
         new(name, version, [inputs], Enumerable.Range(0, classes).Select(i => $"class{i}").ToArray(),
-            EdgeActors.Actors.Inference.OnnxModel.Sha256(onnx), onnx.Length, 0, "test model");
+            EdgeActors.Inference.Runtime.OnnxModel.Sha256(onnx), onnx.Length, 0, "test model");
 }

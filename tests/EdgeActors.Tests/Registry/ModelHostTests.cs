@@ -3,6 +3,7 @@ using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.TestKit;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Registry;
+using EdgeActors.Inference.Runtime;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 using EdgeActors.Tests.Inference;

@@ -1,5 +1,6 @@
 using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Registry;
+using EdgeActors.Inference.Runtime;
 using EdgeActors.Messages;
 
 namespace EdgeActors.Tests.Registry;

@@ -2,6 +2,7 @@ using Akka.Actor;
 using EdgeActors.Actors.Devices;
 using EdgeActors.Actors.Federated;
 using EdgeActors.Actors.Ingestion;
+using EdgeActors.Learning.Federated;
 using EdgeActors.Messages;
 using EdgeActors.Tools.Fuzz;
 
