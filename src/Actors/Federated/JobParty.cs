@@ -129,12 +129,18 @@ public sealed class JobParty(string kind, LocalTrainingSet data)
     private int _dimension;
     private GbdtParty? _gbdt;
 
-    public byte[] Handle(Messages.JobStep step) => kind switch
+    public byte[] Handle(Messages.JobStep step)
     {
-        KMeansKind => KMeansStepOf(step.Step, new PayloadReader(step.Payload)),
-        GbdtKind => GbdtStepOf(step.Step, new PayloadReader(step.Payload)),
-        _ => throw new InvalidOperationException($"unknown job kind '{kind}'"),
-    };
+        var r = new PayloadReader(step.Payload);
+        var reply = kind switch
+        {
+            KMeansKind => KMeansStepOf(step.Step, r),
+            GbdtKind => GbdtStepOf(step.Step, r),
+            _ => throw new InvalidOperationException($"unknown job kind '{kind}'"),
+        };
+        r.End(); // skips what a newer coordinator appended as extension fields
+        return reply;
+    }
 
     // ---------------------------------------------------------------- k-means
     // step 0: (seed, candidates) → dimension, device count, per-feature sum and sum of squares, candidate points

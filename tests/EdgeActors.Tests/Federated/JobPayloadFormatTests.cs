@@ -53,4 +53,23 @@ public sealed class JobPayloadFormatTests
         Assert.Equal(7, r.Int());
         Assert.Throws<InvalidDataException>(() => r.End());
     }
+
+    [Fact]
+    public void JobParty_should_answer_every_kmeans_step_of_a_newer_coordinator_that_appends_extension_fields()
+    {
+        var party = new JobParty(JobParty.KMeansKind, new LocalTrainingSet());
+        byte[] extension = [12 << 3 | 2, 2, 7, 7]; // field 12, two bytes
+        byte[] Step(KMeansStep step, PayloadWriter w) =>
+            party.Handle(new Messages.JobStep("km-1", JobParty.KMeansKind, (int)step, [.. w.ToArray(), .. extension]));
+
+        var start = new PayloadReader(Step(KMeansStep.Start, new PayloadWriter().Int(42).Int(16)));
+        Assert.Equal(0, start.Int()); // dimension: this node holds no devices
+        Assert.Equal(0, start.Int());
+
+        PayloadWriter Centroids() => new PayloadWriter().Doubles([0, 0]).Doubles([1, 1]).Int(2).Floats([0, 0, 1, 1]); // mean, std, k, centroids
+        Assert.Equal(WireFormat.Version, Step(KMeansStep.FirstIteration, Centroids())[0]);
+        Assert.Equal(WireFormat.Version, Step(KMeansStep.DistanceHistogram, Centroids())[0]);
+        var final = new PayloadReader(Step(KMeansStep.Final, Centroids().Doubles([1, 1])));
+        Assert.Empty(final.Strings());
+    }
 }
