@@ -1,15 +1,56 @@
 using EdgeActors.Learning.Federated;
 using EdgeActors.Learning.Federated.Gbdt;
+using EdgeActors.Messages.Serialization;
 
 namespace EdgeActors.Actors.Federated;
 
-/// <summary>Little-endian payload encoding of job steps (arrays of primitives; every read is bounds-checked).</summary>
+/// <summary>
+/// The steps of a federated k-means job (<see cref="Messages.JobStep.Step"/>): <see cref="Start"/>, then iterations
+/// 1, 2, ... (Lloyd steps), then <see cref="DistanceHistogram"/> and <see cref="Final"/>.
+/// </summary>
+public enum KMeansStep
+{
+    /// <summary>(seed, candidates) → dimension, device count, per-feature sums and sums of squares, candidate points.</summary>
+    Start = 0,
+
+    /// <summary>The first Lloyd iteration; iteration i is step i: (mean, std, k, centroids) → KMeansStats.</summary>
+    FirstIteration = 1,
+
+    /// <summary>(mean, std, k, centroids, thresholds) → devices, clusters, outlier flags, distances.</summary>
+    Final = -1,
+
+    /// <summary>(mean, std, k, centroids) → per-cluster histograms of the devices' distances to their centroid.</summary>
+    DistanceHistogram = -2,
+}
+
+/// <summary>The steps of a federated GBDT job: <see cref="Start"/>, <see cref="Bins"/>, then one step per tree level from <see cref="FirstLevel"/>.</summary>
+public enum GbdtStep
+{
+    /// <summary>(classes, binary threshold, sketch samples, seed) → rows + FeatureSketch.</summary>
+    Start = 0,
+
+    /// <summary>BinEdges → rows.</summary>
+    Bins = 1,
+
+    /// <summary>The first level; every later step is one more level: LevelRequest → LevelHistograms.</summary>
+    FirstLevel = 2,
+}
+
+/// <summary>
+/// Little-endian payload encoding of job steps (arrays of primitives; every read is bounds-checked).
+/// Versioned like the wire messages (docs/wire-format.md): <c>[version byte][positional fields][extension fields]</c>;
+/// a reader ignores the extension fields a later release appends (<see cref="PayloadReader.End"/> checks they are well formed).
+/// </summary>
 public sealed class PayloadWriter
 {
     private readonly MemoryStream _stream = new();
     private readonly BinaryWriter _w;
 
-    public PayloadWriter() => _w = new BinaryWriter(_stream);
+    public PayloadWriter()
+    {
+        _w = new BinaryWriter(_stream);
+        _w.Write(WireFormat.Version);
+    }
 
     public PayloadWriter Int(int v) { _w.Write(v); return this; }
     public PayloadWriter Double(double v) { _w.Write(v); return this; }
@@ -27,10 +68,34 @@ public sealed class PayloadWriter
     }
 }
 
-public sealed class PayloadReader(byte[] payload)
+public sealed class PayloadReader
 {
-    private readonly BinaryReader _r = new(new MemoryStream(payload, writable: false));
-    private readonly long _length = payload.Length;
+    private readonly BinaryReader _r;
+    private readonly byte[] _payload;
+    private readonly long _length;
+
+    /// <summary>Reads the version byte (an empty payload counts as version 1 without fields) and refuses other versions.</summary>
+    public PayloadReader(byte[] payload)
+    {
+        _payload = payload;
+        _length = payload.Length;
+        _r = new BinaryReader(new MemoryStream(payload, writable: false));
+        if (payload.Length > 0 && _r.ReadByte() is var version && version != WireFormat.Version)
+            throw new InvalidDataException($"payload: format version {version}; this release reads version {WireFormat.Version}");
+    }
+
+    /// <summary>After the fields this release knows: skips a later release's extension fields; fails on anything else.</summary>
+    public void End()
+    {
+        try
+        {
+            WireFormat.SkipExtensions(_payload.AsSpan((int)_r.BaseStream.Position), "job step");
+        }
+        catch (System.Runtime.Serialization.SerializationException e)
+        {
+            throw new InvalidDataException(e.Message, e);
+        }
+    }
 
     private int Count(int elementBytes)
     {
@@ -57,7 +122,7 @@ public sealed class JobParty(string kind, LocalTrainingSet data)
 {
     public const string KMeansKind = "kmeans";
     /// <summary>k-means step that returns per-cluster histograms of the devices' distances to their centroid.</summary>
-    public const int DistanceHistogramStep = -2;
+    public const int DistanceHistogramStep = (int)KMeansStep.DistanceHistogram;
     public const string GbdtKind = "gbdt";
 
     private float[] _points = [];
@@ -65,21 +130,27 @@ public sealed class JobParty(string kind, LocalTrainingSet data)
     private int _dimension;
     private GbdtParty? _gbdt;
 
-    public byte[] Handle(Messages.JobStep step) => kind switch
+    public byte[] Handle(Messages.JobStep step)
     {
-        KMeansKind => KMeansStep(step.Step, new PayloadReader(step.Payload)),
-        GbdtKind => GbdtStep(step.Step, new PayloadReader(step.Payload)),
-        _ => throw new InvalidOperationException($"unknown job kind '{kind}'"),
-    };
+        var r = new PayloadReader(step.Payload);
+        var reply = kind switch
+        {
+            KMeansKind => KMeansStepOf(step.Step, r),
+            GbdtKind => GbdtStepOf(step.Step, r),
+            _ => throw new InvalidOperationException($"unknown job kind '{kind}'"),
+        };
+        r.End(); // skips what a newer coordinator appended as extension fields
+        return reply;
+    }
 
     // ---------------------------------------------------------------- k-means
     // step 0: (seed, candidates) → dimension, device count, per-feature sum and sum of squares, candidate points
     // step i: (mean, std, k, centroids) → KMeansStats of the standardised points
     // final (-1): (mean, std, k, centroids, thresholds) → devices, clusters, outlier flags
 
-    private byte[] KMeansStep(int step, PayloadReader r)
+    private byte[] KMeansStepOf(int step, PayloadReader r)
     {
-        if (step == 0)
+        if (step == (int)KMeansStep.Start)
         {
             var seed = r.Int();
             var candidates = r.Int();
@@ -107,7 +178,7 @@ public sealed class JobParty(string kind, LocalTrainingSet data)
         var centroids = r.Floats();
         if (mean.Length != _dimension && _devices.Length > 0) throw new InvalidDataException($"k-means: {mean.Length} features requested, this node's devices have {_dimension}");
         var z = Standardise(mean, std);
-        if (step > 0)
+        if (step >= (int)KMeansStep.FirstIteration)
         {
             var stats = _devices.Length == 0 ? KMeansStats.Empty(k, mean.Length) : KMeans.LocalStats(z, mean.Length, centroids, k);
             return new PayloadWriter().Doubles(stats.Sums).Longs(stats.Counts).Doubles(stats.SquaredDistanceSums).Doubles(stats.DistanceSums).ToArray();
@@ -151,9 +222,9 @@ public sealed class JobParty(string kind, LocalTrainingSet data)
     // step 1: BinEdges → rows
     // step ≥ 2: LevelRequest → LevelHistograms
 
-    private byte[] GbdtStep(int step, PayloadReader r)
+    private byte[] GbdtStepOf(int step, PayloadReader r)
     {
-        if (step == 0)
+        if (step == (int)GbdtStep.Start)
         {
             var classes = r.Int();
             var threshold = r.Int();
@@ -168,7 +239,7 @@ public sealed class JobParty(string kind, LocalTrainingSet data)
             return GbdtWire.Write(new PayloadWriter().Int(labels.Length), _gbdt.Sketch(samples, seed)).ToArray();
         }
         var party = _gbdt ?? throw new InvalidOperationException("GBDT job step before its start");
-        if (step == 1)
+        if (step == (int)GbdtStep.Bins)
         {
             party.SetBins(GbdtWire.ReadEdges(r));
             return new PayloadWriter().Int(party.Rows).ToArray();

@@ -125,7 +125,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
             StartGbdt g => new PayloadWriter().Int(g.Classes).Int(g.BinaryThreshold).Int(int.MaxValue).Int(17).ToArray(),
             _ => [],
         };
-        Send(0, first);
+        Send(_kind == JobParty.KMeansKind ? (int)KMeansStep.Start : (int)GbdtStep.Start, first);
     }
 
     private JobStatus Status() => new(_id, _kind, _state, _detail, _keys, _values, _lines.ToArray());
@@ -195,7 +195,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
     private Computed KMeansNext(int step, JobStepReply[] replies)
     {
         var k = (StartKMeans)_request;
-        if (step == 0)
+        if (step == (int)KMeansStep.Start)
         {
             var dims = new List<int>();
             var devices = 0;
@@ -230,10 +230,10 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
             for (var i = 0; i < z.Length; i++) z[i] = (float)((z[i] - _mean[i % dimension]) / (_std[i % dimension] > 1e-12 ? _std[i % dimension] : 1));
             _centroids = KMeans.InitPlusPlus(z, dimension, k.K, k.Seed);
             _iteration = 1;
-            return new Computed(1, _kind, CentroidPayload(), [$"{devices} devices, {dimension} behaviour features; k-means++ from {z.Length / dimension} candidates"], false, [], []);
+            return new Computed((int)KMeansStep.FirstIteration, _kind, CentroidPayload(), [$"{devices} devices, {dimension} behaviour features; k-means++ from {z.Length / dimension} candidates"], false, [], []);
         }
         var dim2 = _mean.Length;
-        if (step > 0)
+        if (step >= (int)KMeansStep.FirstIteration)
         {
             var parts = replies.Select(r =>
             {
@@ -268,7 +268,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
             _thresholds = Enumerable.Range(0, k.K)
                 .Select(c => DistanceBins.RobustThreshold(merged.AsSpan(c * DistanceBins.Count, DistanceBins.Count), k.OutlierZ)).ToArray();
             var w = new PayloadWriter().Doubles(_mean).Doubles(_std).Int(k.K).Floats(_centroids).Doubles(_thresholds);
-            return new Computed(-1, _kind, w.ToArray(), [], false, [], []);
+            return new Computed((int)KMeansStep.Final, _kind, w.ToArray(), [], false, [], []);
         }
         // final step: assignments and outliers from every edge
         var clusters = new int[k.K];
@@ -310,7 +310,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
     private Computed GbdtNext(int step, JobStepReply[] replies)
     {
         var g = (StartGbdt)_request;
-        if (step == 0)
+        if (step == (int)GbdtStep.Start)
         {
             var rows = 0;
             var sketches = replies.Select(r =>
@@ -321,11 +321,11 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
             }).ToList();
             _gbdt = new GbdtCoordinator(Options(g), FashionFeatures.FeatureCount);
             var edges = _gbdt.MergeSketches(sketches);
-            return new Computed(1, _kind, GbdtWire.Write(new PayloadWriter(), edges).ToArray(),
+            return new Computed((int)GbdtStep.Bins, _kind, GbdtWire.Write(new PayloadWriter(), edges).ToArray(),
                 [$"{rows} labelled frames on {replies.Length} edges; {edges.TotalBins} bins over {edges.FeatureCount} features"], false, [], []);
         }
         var coordinator = _gbdt!;
-        if (step >= 2)
+        if (step >= (int)GbdtStep.FirstLevel)
         {
             var parts = replies.Select(r => GbdtWire.ReadHistograms(new PayloadReader(r.Payload))).ToList();
             _maxHistogramBytes = Math.Max(_maxHistogramBytes, replies.Max(r => (long)r.Payload.Length));

@@ -9,6 +9,13 @@ namespace EdgeActors.Actors.Sync;
 /// <summary>
 /// The column encoding shared by <see cref="SqliteDataStore"/> and <see cref="PostgresDataStore"/>: channel values as
 /// little-endian IEEE 754 floats (bit-exact), and the statistics of a batch.
+/// <para>
+/// Not versioned with a header byte like the other formats (docs/wire-format.md): every field of a stored record has
+/// its own column, so the store evolves by adding nullable columns (read with a default when NULL, as the prediction
+/// columns are), and <c>channel_values</c> stays a plain float array that SQL consumers and the zero-copy bind of
+/// <see cref="FloatBytes"/> rely on. A blob whose length is not a multiple of 4 is refused (<see cref="DecodeFloats"/>),
+/// which leaves lengths ≡ 1 (mod 4), i.e. a leading version byte, free for a future encoding of this column.
+/// </para>
 /// </summary>
 internal static class DataStoreCodec
 {

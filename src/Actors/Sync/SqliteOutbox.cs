@@ -527,10 +527,53 @@ public sealed class SqliteOutbox : IOutbox
 /// (consecutive sequences and evenly spaced timestamps take one or two bytes), then <c>[f32 × count × channels]</c>.
 /// The leading -1 (never a value count) tells the two apart, so rows written before batch records still decode.
 /// </para>
+/// <para>
+/// Versioned (docs/wire-format.md): a row is written as <c>[i32 -2][u8 version 1]</c>, then one of the two bodies
+/// above, then extension fields (<c>varint(field &lt;&lt; 3 | wire type)</c> + value, see
+/// <see cref="Messages.Serialization.WireFormat"/>) that a later release may append and this one skips. The leading -2
+/// is neither a value count nor the batch marker, so rows written before versioning (no header) still decode.
+/// </para>
 /// </summary>
 internal static class RecordCodec
 {
     private const int BatchMarker = -1;
+
+    /// <summary>First i32 of a versioned row: never a value count (>= 0) nor <see cref="BatchMarker"/>.</summary>
+    private const int VersionedMarker = -2;
+
+    /// <summary>Bytes before the body of a versioned row: the marker and the version byte.</summary>
+    internal const int HeaderBytes = 5;
+
+    private static void WriteHeader(Span<byte> s)
+    {
+        BinaryPrimitives.WriteInt32LittleEndian(s, VersionedMarker);
+        s[4] = Messages.Serialization.WireFormat.Version;
+    }
+
+    /// <summary>The body of <paramref name="payload"/> (after the header of a versioned row; all of a row from before versioning).</summary>
+    private static ReadOnlySpan<byte> Body(ReadOnlySpan<byte> payload, out bool versioned)
+    {
+        versioned = payload.Length >= 4 && BinaryPrimitives.ReadInt32LittleEndian(payload) == VersionedMarker;
+        if (!versioned) return payload;
+        if (payload.Length < HeaderBytes) throw new InvalidDataException("outbox payload is corrupt (truncated header)");
+        if (payload[4] != Messages.Serialization.WireFormat.Version)
+            throw new InvalidDataException($"outbox payload has format version {payload[4]}; this release reads version {Messages.Serialization.WireFormat.Version}");
+        return payload[HeaderBytes..];
+    }
+
+    /// <summary>Skips the extension fields after a versioned row's body (a later release's); fails on anything else.</summary>
+    private static void SkipExtensions(ReadOnlySpan<byte> rest)
+    {
+        if (rest.IsEmpty) return;
+        try
+        {
+            Messages.Serialization.WireFormat.SkipExtensions(rest, "outbox row");
+        }
+        catch (System.Runtime.Serialization.SerializationException e)
+        {
+            throw new InvalidDataException($"outbox payload is corrupt ({e.Message})", e);
+        }
+    }
 
     public static byte[] Encode(SyncRecord r)
     {
@@ -538,10 +581,11 @@ internal static class RecordCodec
         var values = r.Values ?? [];
         var pixels = r.Pixels ?? [];
         var p = r.Prediction;
-        var size = 4 + 4 * values.Length + 4 + pixels.Length + 4 + 1;
+        var size = HeaderBytes + 4 + 4 * values.Length + 4 + pixels.Length + 4 + 1;
         if (p is not null) size += 4 + 4 + 4 + Encoding.UTF8.GetByteCount(p.Model ?? "") + 4 + 4 + Encoding.UTF8.GetByteCount(p.ServedBy ?? "") + 1 + 1;
         var buf = new byte[size];
-        var s = buf.AsSpan();
+        WriteHeader(buf);
+        var s = buf.AsSpan(HeaderBytes);
         BinaryPrimitives.WriteInt32LittleEndian(s, values.Length);
         s = s[4..];
         foreach (var v in values)
@@ -583,12 +627,13 @@ internal static class RecordCodec
         var values = r.Values ?? [];
         var n = seqs.Length;
         var channels = r.Channels;
-        var buf = new byte[12 + 2 * (8 + 10 * (n - 1)) + 4 * values.Length];
-        var s = buf.AsSpan();
+        var buf = new byte[HeaderBytes + 12 + 2 * (8 + 10 * (n - 1)) + 4 * values.Length];
+        WriteHeader(buf);
+        var s = buf.AsSpan(HeaderBytes);
         BinaryPrimitives.WriteInt32LittleEndian(s, BatchMarker);
         BinaryPrimitives.WriteInt32LittleEndian(s[4..], n);
         BinaryPrimitives.WriteInt32LittleEndian(s[8..], channels);
-        var pos = 12;
+        var pos = HeaderBytes + 12;
         pos = WriteDeltas(buf, pos, seqs);
         pos = WriteDeltas(buf, pos, ts);
         if (BitConverter.IsLittleEndian) System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).CopyTo(buf.AsSpan(pos));
@@ -642,19 +687,22 @@ internal static class RecordCodec
     }
 
     /// <summary>True when <paramref name="payload"/> is a batch record's.</summary>
-    public static bool IsBatch(ReadOnlySpan<byte> payload) =>
-        payload.Length >= 4 && BinaryPrimitives.ReadInt32LittleEndian(payload) == BatchMarker;
+    public static bool IsBatch(ReadOnlySpan<byte> payload) => IsBatchBody(Body(payload, out _));
+
+    private static bool IsBatchBody(ReadOnlySpan<byte> body) =>
+        body.Length >= 4 && BinaryPrimitives.ReadInt32LittleEndian(body) == BatchMarker;
 
     /// <summary>The sequences of a batch record's payload.</summary>
-    public static long[] BatchSequences(ReadOnlySpan<byte> s)
+    public static long[] BatchSequences(ReadOnlySpan<byte> payload)
     {
+        var s = Body(payload, out _);
         var (n, _) = BatchHeader(ref s);
         return ReadDeltas(ref s, n);
     }
 
     private static (int Count, int Channels) BatchHeader(ref ReadOnlySpan<byte> s)
     {
-        if (!IsBatch(s) || s.Length < 12) throw new InvalidDataException("outbox payload is not a batch record");
+        if (!IsBatchBody(s) || s.Length < 12) throw new InvalidDataException("outbox payload is not a batch record");
         var n = BinaryPrimitives.ReadInt32LittleEndian(s[4..]);
         var channels = BinaryPrimitives.ReadInt32LittleEndian(s[8..]);
         if (n < 1 || channels < 0 || (long)n * channels * 4 > s.Length) throw new InvalidDataException($"outbox payload is corrupt (batch of {n} x {channels})");
@@ -662,23 +710,33 @@ internal static class RecordCodec
         return (n, channels);
     }
 
-    private static SyncRecord DecodeBatch(DeviceId device, SyncPriority priority, ReadOnlySpan<byte> s)
+    private static SyncRecord DecodeBatch(DeviceId device, SyncPriority priority, ref ReadOnlySpan<byte> s, bool versioned)
     {
         var (n, channels) = BatchHeader(ref s);
         var seqs = ReadDeltas(ref s, n);
         var ts = ReadDeltas(ref s, n);
         var count = n * channels;
-        if (s.Length != 4 * count) throw new InvalidDataException($"outbox payload is corrupt ({s.Length} bytes for {count} values)");
+        // a row from before versioning ends with the values; a versioned one may continue with extension fields
+        if (versioned ? s.Length < 4 * count : s.Length != 4 * count)
+            throw new InvalidDataException($"outbox payload is corrupt ({s.Length} bytes for {count} values)");
         var values = new float[count];
-        if (BitConverter.IsLittleEndian) s.CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
+        if (BitConverter.IsLittleEndian) s[..(4 * count)].CopyTo(System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()));
         else
             for (var i = 0; i < count; i++) values[i] = BitConverter.Int32BitsToSingle(BinaryPrimitives.ReadInt32LittleEndian(s[(4 * i)..]));
+        s = s[(4 * count)..];
         return SyncRecord.Readings(device, priority, seqs, ts, values);
     }
 
-    public static SyncRecord Decode(DeviceId device, RecordKind kind, long seq, long ts, SyncPriority priority, ReadOnlySpan<byte> s)
+    public static SyncRecord Decode(DeviceId device, RecordKind kind, long seq, long ts, SyncPriority priority, ReadOnlySpan<byte> payload)
     {
-        if (IsBatch(s)) return DecodeBatch(device, priority, s);
+        var s = Body(payload, out var versioned);
+        var record = IsBatchBody(s) ? DecodeBatch(device, priority, ref s, versioned) : DecodeSingle(device, kind, seq, ts, priority, ref s);
+        if (versioned) SkipExtensions(s);
+        return record;
+    }
+
+    private static SyncRecord DecodeSingle(DeviceId device, RecordKind kind, long seq, long ts, SyncPriority priority, ref ReadOnlySpan<byte> s)
+    {
         var nValues = ReadLength(ref s, 4);
         var values = new float[nValues];
         for (var i = 0; i < nValues; i++)
@@ -700,7 +758,9 @@ internal static class RecordCodec
             var version = BinaryPrimitives.ReadInt32LittleEndian(s);
             s = s[4..];
             var servedBy = ReadString(ref s);
+            if (s.Length < 2) throw new InvalidDataException("outbox payload is corrupt (truncated prediction)");
             prediction = new Prediction(pl, conf, model, version, servedBy, s[0] != 0, (PredictionNote)s[1]);
+            s = s[2..];
         }
         return new SyncRecord(device, kind, seq, ts, priority, values, pixels, label, prediction);
     }

@@ -145,6 +145,30 @@ internal sealed class BinWriter
         VarU((ulong)values.Length);
         foreach (var v in values) Int(v);
     }
+
+    /// <summary>The format version byte every top-level payload starts with (see <see cref="WireFormat"/>).</summary>
+    public void Version() => Byte(WireFormat.Version);
+
+    /// <summary>The key of an extension field: <c>field &lt;&lt; 3 | wire type</c> as a varint (see <see cref="WireFormat"/>).</summary>
+    public void Tag(int field, WireType type)
+    {
+        if (field < 1) throw new ArgumentOutOfRangeException(nameof(field), field, "extension field numbers start at 1");
+        VarU(((ulong)field << 3) | (byte)type);
+    }
+
+    /// <summary>An extension field holding a zig-zag varint.</summary>
+    public void ExtVarI(int field, long value)
+    {
+        Tag(field, WireType.Varint);
+        VarI(value);
+    }
+
+    /// <summary>An extension field holding length-prefixed bytes.</summary>
+    public void ExtBytes(int field, byte[] value)
+    {
+        Tag(field, WireType.Len);
+        Bytes(value);
+    }
 }
 
 /// <summary>Reader over one payload; every read is bounds-checked and fails with <see cref="SerializationException"/>.</summary>
@@ -156,6 +180,7 @@ internal ref struct BinReader
     private readonly ReadOnlySpan<byte> _data;
     private int _pos;
     private readonly string _manifest;
+    private bool _inExtensions;
 
     public BinReader(ReadOnlySpan<byte> data, string manifest)
     {
@@ -165,7 +190,93 @@ internal ref struct BinReader
     }
 
     private SerializationException Fail(string what) =>
-        new($"EdgeSerializer: payload for manifest '{_manifest}' is malformed: {what} at byte {_pos} of {_data.Length}");
+        new($"EdgeSerializer: payload for manifest '{_manifest}' is malformed: {what}{(_inExtensions ? " in the trailing extension fields" : "")} at byte {_pos} of {_data.Length}");
+
+    /// <summary>
+    /// Reads the format version byte a top-level payload starts with and refuses versions this release cannot read.
+    /// An empty payload counts as version 1 with no fields (what a field-less message like <c>StopDevice</c> was before).
+    /// </summary>
+    public byte Version()
+    {
+        if (_data.Length == 0) return WireFormat.Version;
+        var v = Byte();
+        if (v != WireFormat.Version)
+            throw Fail($"unsupported wire format version {v} (this release reads version {WireFormat.Version})");
+        return v;
+    }
+
+    /// <summary>
+    /// Moves to the next extension field after a message's positional fields: false at the end of the payload. A key
+    /// with field number 0 or an unknown wire type is malformed (garbage, not a field a newer release could write).
+    /// </summary>
+    public bool NextExtension(out int field, out WireType type)
+    {
+        _inExtensions = true;
+        if (_pos == _data.Length)
+        {
+            field = 0;
+            type = default;
+            return false;
+        }
+        var key = VarU();
+        var f = key >> 3;
+        var t = (byte)(key & 7);
+        if (f == 0 || f > int.MaxValue) throw Fail($"invalid extension field number {f}");
+        if (t is not ((byte)WireType.Varint or (byte)WireType.Fixed64 or (byte)WireType.Len or (byte)WireType.Fixed32))
+            throw Fail($"unknown wire type {t} of extension field {f}");
+        field = (int)f;
+        type = (WireType)t;
+        return true;
+    }
+
+    /// <summary>Skips the value of an extension field this release does not know (written by a newer release).</summary>
+    public void Skip(WireType type)
+    {
+        switch (type)
+        {
+            case WireType.Varint:
+                VarU();
+                break;
+            case WireType.Fixed64:
+                Need(8);
+                _pos += 8;
+                break;
+            case WireType.Fixed32:
+                Need(4);
+                _pos += 4;
+                break;
+            case WireType.Len:
+                var n = Length();
+                Need(n);
+                _pos += n;
+                break;
+            default:
+                throw Fail($"unknown wire type {(byte)type}");
+        }
+    }
+
+    /// <summary>Reads an extension field's varint value, checking the writer used the expected wire type.</summary>
+    public long ExtVarI(int field, WireType type)
+    {
+        if (type != WireType.Varint) throw Fail($"extension field {field} has wire type {type}, expected {WireType.Varint}");
+        return VarI();
+    }
+
+    /// <summary>Reads an extension field's length-prefixed bytes, checking the writer used the expected wire type.</summary>
+    public byte[] ExtBytes(int field, WireType type)
+    {
+        if (type != WireType.Len) throw Fail($"extension field {field} has wire type {type}, expected {WireType.Len}");
+        return Bytes();
+    }
+
+    /// <summary>
+    /// End of a top-level message whose extension fields this release does not know: skips every well-formed
+    /// extension field (a newer release's) and fails on anything else.
+    /// </summary>
+    public void EndMessage()
+    {
+        while (NextExtension(out _, out var type)) Skip(type);
+    }
 
     private void Need(int n)
     {

@@ -8,6 +8,13 @@ namespace EdgeActors.Messages.Serialization;
 /// Compact binary serializer for every <see cref="IEdgeMessage"/>: two-letter manifests, varints, delta-encoded
 /// sequence numbers and timestamps, raw little-endian floats. Malformed payloads fail with a
 /// <see cref="SerializationException"/> naming the manifest and the byte offset; they never produce a half-built message.
+/// <para>
+/// Versioned so that two releases run side by side (<see cref="WireFormat"/>, docs/wire-format.md): every payload is
+/// <c>[version byte 1][positional fields of version 1][extension fields]</c>, where extension fields are
+/// <c>varint(field &lt;&lt; 3 | wire type)</c> + value; readers skip extension fields they do not know and use defaults for
+/// missing ones. Extension fields in use: <see cref="Infer.ByteInput"/> (<c>if</c> field 1, bytes) and
+/// <see cref="SyncStatus.BacklogRecords"/> (<c>ss</c> field 1, varint), both omitted when unset.
+/// </para>
 /// </summary>
 public sealed class EdgeSerializer : SerializerWithStringManifest
 {
@@ -109,6 +116,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         }
         var w = _writer ??= new BinWriter();
         w.Reset();
+        w.Version();
         switch (obj)
         {
             case TelemetryBatch t:
@@ -181,7 +189,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                     w.VarI(p.Acked);
                     w.VarI(p.Failures);
                 }
-                w.VarI(ss.BacklogRecords);
+                if (ss.BacklogRecords != 0) w.ExtVarI(SyncStatusBacklogRecordsField, ss.BacklogRecords);
                 break;
             case Infer inf:
                 w.String(inf.Model);
@@ -189,8 +197,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
                 w.Int(inf.Count);
                 w.Floats(inf.Input);
                 w.Byte((byte)inf.Priority);
-                w.Bool(inf.ByteInput is not null);
-                if (inf.ByteInput is not null) w.Bytes(inf.ByteInput);
+                if (inf.ByteInput is not null) w.ExtBytes(InferByteInputField, inf.ByteInput);
                 break;
             case InferResult res:
                 w.VarI(res.RequestId);
@@ -380,6 +387,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             return new Authenticated(token, (IEdgeMessage)FromBinary(payload, innerManifest));
         }
         var r = new BinReader(bytes, manifest);
+        r.Version();
         object result = manifest switch
         {
             TelemetryBatchManifest => ReadTelemetry(ref r),
@@ -391,7 +399,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             GetClusterOverviewManifest => GetClusterOverview.Instance,
             ClusterOverviewManifest => ReadOverview(ref r),
             RequestRejectedManifest => new RequestRejected(r.String()),
-            InferManifest => new Infer(r.String(), r.VarI(), r.Int(), r.Floats(), r.Enum<InferencePriority>(b => b <= 1)) { ByteInput = r.Bool() ? r.Bytes() : null },
+            InferManifest => ReadInfer(ref r),
             InferResultManifest => new InferResult(r.VarI(), r.String(), r.Int(), r.String(), r.String(), r.Int(), r.Int(), r.Floats()),
             InferRejectedManifest => new InferRejected(r.VarI(), r.String(), r.Enum<InferRejectReason>(b => System.Enum.IsDefined(typeof(InferRejectReason), b)), r.String()),
             PublishModelManifest => new PublishModel(r.String(), r.Bytes(), r.Ints(), r.Strings(), r.String()),
@@ -419,8 +427,26 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
             _ => FederatedCodec.Read(manifest, ref r) ?? IngestStreamCodec.Read(manifest, ref r) ?? LocalityCodec.Read(manifest, ref r) ?? AdapterCodec.Read(manifest, ref r)
                  ?? throw new SerializationException($"EdgeSerializer: unknown manifest '{manifest}'"),
         };
-        r.End();
+        r.EndMessage(); // skips the extension fields of a newer release
         return result;
+    }
+
+    /// <summary>Extension field 1 of <c>if</c>: <see cref="Infer.ByteInput"/> (length-delimited), written only when set.</summary>
+    internal const int InferByteInputField = 1;
+
+    /// <summary>Extension field 1 of <c>ss</c>: <see cref="SyncStatus.BacklogRecords"/> (varint), written only when not 0.</summary>
+    internal const int SyncStatusBacklogRecordsField = 1;
+
+    private static Infer ReadInfer(ref BinReader r)
+    {
+        var (model, requestId, count, input, priority) = (r.String(), r.VarI(), r.Int(), r.Floats(), r.Enum<InferencePriority>(b => b <= 1));
+        byte[]? byteInput = null;
+        while (r.NextExtension(out var field, out var type))
+        {
+            if (field == InferByteInputField) byteInput = r.ExtBytes(field, type);
+            else r.Skip(type);
+        }
+        return new Infer(model, requestId, count, input, priority) { ByteInput = byteInput };
     }
 
     internal static void WriteTelemetry(BinWriter w, TelemetryBatch t)
@@ -588,7 +614,13 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         var n = r.Count(5); // sink string, four varints
         var sinks = new SinkProgress[n];
         for (var i = 0; i < n; i++) sinks[i] = new SinkProgress(r.String(), r.VarI(), r.VarI(), r.VarI(), r.VarI());
-        return new SyncStatus(edge, backlog, backlogBytes, oldest, synced, expired, overwritten, refused, sinks) { BacklogRecords = r.VarI() };
+        long backlogRecords = 0;
+        while (r.NextExtension(out var field, out var type))
+        {
+            if (field == SyncStatusBacklogRecordsField) backlogRecords = r.ExtVarI(field, type);
+            else r.Skip(type);
+        }
+        return new SyncStatus(edge, backlog, backlogBytes, oldest, synced, expired, overwritten, refused, sinks) { BacklogRecords = backlogRecords };
     }
 
     private static DeviceState ReadDeviceState(ref BinReader r)

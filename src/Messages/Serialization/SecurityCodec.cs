@@ -16,6 +16,7 @@ internal static class SecurityCodec
     public static byte[] WriteAuthenticated(string token, string innerManifest, byte[] inner)
     {
         var w = new BinWriter();
+        w.Version();
         w.String(token);
         w.String(innerManifest);
         w.Bytes(inner);
@@ -25,10 +26,11 @@ internal static class SecurityCodec
     public static (string Token, string Manifest, byte[] Payload) ReadAuthenticated(byte[] bytes)
     {
         var r = new BinReader(bytes, AuthenticatedManifest);
+        r.Version();
         var token = r.String();
         var manifest = r.String();
         var payload = r.Bytes();
-        r.End();
+        r.EndMessage();
         if (manifest == AuthenticatedManifest)
             throw new SerializationException($"EdgeSerializer: payload for manifest '{AuthenticatedManifest}' (Authenticated) wraps another Authenticated; nesting is not allowed");
         return (token, manifest, payload);

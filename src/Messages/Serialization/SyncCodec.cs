@@ -9,6 +9,11 @@ namespace EdgeActors.Messages.Serialization;
 /// encoding, one after the other, then Brotli (<see cref="CompressionLevel.Fastest"/>). Decoding never allocates more
 /// than the caller's cap, whatever the payload claims: a decompression bomb, a wrong <c>RawBytes</c>, a truncated or
 /// garbled payload all fail with a <see cref="SerializationException"/> that names the problem.
+/// <para>
+/// Versioned like the messages (<see cref="WireFormat"/>): the raw stream is <c>[version byte][record × count][extension
+/// fields]</c>. Records are positional; a field a later release adds to records travels as an extension field after
+/// the last record (e.g. a parallel array), which this release skips.
+/// </para>
 /// </summary>
 public static class SyncCodec
 {
@@ -21,6 +26,7 @@ public static class SyncCodec
     {
         ArgumentNullException.ThrowIfNull(records);
         var w = new BinWriter();
+        if (records.Count > 0) w.Version(); // an empty stream stays empty: it reads as version 1 without records
         foreach (var r in records) WriteRecord(w, r);
         rawBytes = w.Length;
         return SyncCompression.Compress(w.ToArray());
@@ -37,9 +43,10 @@ public static class SyncCodec
             throw new SerializationException($"sync batch: {expectedCount} records cannot fit in {rawBytes} raw bytes");
         var raw = SyncCompression.Decompress(payload, rawBytes);
         var r = new BinReader(raw, Manifest);
+        r.Version();
         var records = new SyncRecord[expectedCount];
         for (var i = 0; i < expectedCount; i++) records[i] = ReadRecord(ref r);
-        r.End(); // more records than the count says: trailing bytes
+        r.EndMessage(); // a newer release's extension fields are skipped; anything else (e.g. more records than the count says) fails
         return records;
     }
 

@@ -68,7 +68,7 @@ public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
     [Fact]
     public void OutboxWriter_should_peek_remove_expire_and_attribute_refusals_to_the_last_writes()
     {
-        var one = SqliteOutbox.SizeOf(Rec.Telemetry("d", 1), 4 + 16 + 4 + 4 + 1);
+        var one = SqliteOutbox.SizeOf(Rec.Telemetry("d", 1), RecordCodec.HeaderBytes + 4 + 16 + 4 + 4 + 1);
         // A long delay and a batch of 5 records: the three writes below go into one transaction.
         var settings = _tmp.Settings(maxBytes: one * 4, policy: OutboxFullPolicy.RejectNew) with
         {

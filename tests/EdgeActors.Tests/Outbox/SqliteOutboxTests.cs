@@ -233,5 +233,5 @@ public sealed class SqliteOutboxTests
         Assert.Contains("edgeactors.outbox." + key, e.Message);
     }
 
-    private static int RecordPayloadSize(SyncRecord r) => 4 + 4 * r.Values.Length + 4 + r.Pixels.Length + 4 + 1;
+    private static int RecordPayloadSize(SyncRecord r) => RecordCodec.HeaderBytes + 4 + 4 * r.Values.Length + 4 + r.Pixels.Length + 4 + 1;
 }

@@ -54,9 +54,9 @@ public sealed class IngestStreamSerializationTests : EdgeSerializationTestKit
     {
         var group = new IngestRequests("t", [5], [SampleMessages.Frame()]);
         var bytes = SerializerFor(group).ToBinary(group);
-        // layout: token (length varint + 't'), item count, id varint, kind byte
-        Assert.Equal(2, bytes[4]);
-        bytes[4] = 9;
+        // layout: format version byte, token (length varint + 't'), item count, id varint, kind byte
+        Assert.Equal(2, bytes[5]);
+        bytes[5] = 9;
 
         var ex = Assert.Throws<SerializationException>(() => SerializerFor(group).FromBinary(bytes, "Ea"));
 
