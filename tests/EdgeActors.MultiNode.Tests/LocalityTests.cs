@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using EdgeActors.Actors.Sync;

@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using System.Collections.Concurrent;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;

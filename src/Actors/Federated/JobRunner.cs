@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using System.Diagnostics;
 using System.Globalization;
 using Akka.Actor;
@@ -98,7 +99,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
         if (string.IsNullOrWhiteSpace(g.Id) || g.Id.Length > 64) return "job id must be 1..64 characters";
         if (g.Classes != 2 && g.Classes != TrainingFrames.Classes) return $"classes = {g.Classes}: must be 2 (binary) or {TrainingFrames.Classes}";
         if (g.BinaryThreshold is < 1 or > 9) return $"binary threshold = {g.BinaryThreshold}: must be 1..9";
-        if (g.PublishAs.Length > 0 && Registry.ModelStore.ValidateName(g.PublishAs) is { } bad) return "publish-as: " + bad;
+        if (g.PublishAs.Length > 0 && ModelStore.ValidateName(g.PublishAs) is { } bad) return "publish-as: " + bad;
         try
         {
             _ = Options(g);

@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using System.Diagnostics;
 using System.Globalization;
 using System.Numerics.Tensors;
@@ -338,7 +339,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             return $"strategy {spec.Strategy} needs each client's update, which secure aggregation hides: use fedavg or fedprox with --secure-aggregation";
         if (spec.LateUpdates == "fold" && (robust || spec.SecureAggregation))
             return "late updates can only be folded into fedavg/fedprox rounds without secure aggregation";
-        if (spec.PublishAs.Length > 0 && Registry.ModelStore.ValidateName(spec.PublishAs) is { } bad) return "publish-as: " + bad;
+        if (spec.PublishAs.Length > 0 && ModelStore.ValidateName(spec.PublishAs) is { } bad) return "publish-as: " + bad;
         return null;
     }
 

@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using Akka.Configuration;
 
 namespace EdgeActors.Actors.Sync;

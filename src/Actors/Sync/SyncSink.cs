@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using System.Runtime.Serialization;
 using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;

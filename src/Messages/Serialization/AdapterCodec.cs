@@ -1,6 +1,6 @@
 namespace EdgeActors.Messages.Serialization;
 
-/// <summary>Wire encoding of the hardware adapter messages and of <see cref="SensorStatus"/> (part of <see cref="EdgeSerializer"/>).</summary>
+/// <summary>Wire encoding of the hardware adapter messages and of <see cref="SensorStatus"/> (part of <see cref="EdgeCodec"/>).</summary>
 internal static class AdapterCodec
 {
     public static readonly IReadOnlyDictionary<Type, string> Manifests = new Dictionary<Type, string>

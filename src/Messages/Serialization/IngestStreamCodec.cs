@@ -3,7 +3,7 @@ using System.Runtime.Serialization;
 namespace EdgeActors.Messages.Serialization;
 
 /// <summary>
-/// Wire encoding of the ingest stream (part of <see cref="EdgeSerializer"/>; manifests start with 'E'). Each item is a kind
+/// Wire encoding of the ingest stream (part of <see cref="EdgeCodec"/>; manifests start with 'E'). Each item is a kind
 /// byte followed by the item's own encoding (the same as the standalone message's); every item is checked against its
 /// own kind's size limit as well as the group's.
 /// </summary>
@@ -41,11 +41,11 @@ internal static class IngestStreamCodec
                     {
                         case TelemetryBatch t:
                             w.Byte(Telemetry);
-                            EdgeSerializer.WriteTelemetry(w, t);
+                            EdgeCodec.WriteTelemetry(w, t);
                             break;
                         case CameraFrame f:
                             w.Byte(Frame);
-                            EdgeSerializer.WriteFrame(w, f);
+                            EdgeCodec.WriteFrame(w, f);
                             break;
                         default:
                             throw new ArgumentException($"IngestRequests carries telemetry batches and camera frames only, not {q.Commands[i].GetType().Name}");
@@ -62,7 +62,7 @@ internal static class IngestStreamCodec
                     {
                         case IngestAck ack:
                             w.Byte(Ack);
-                            EdgeSerializer.WriteAck(w, ack);
+                            EdgeCodec.WriteAck(w, ack);
                             break;
                         case RequestRejected r:
                             w.Byte(Rejected);
@@ -95,8 +95,8 @@ internal static class IngestStreamCodec
                     ids[i] = r.VarI();
                     commands[i] = r.Byte() switch
                     {
-                        Telemetry => EdgeSerializer.ReadTelemetry(ref r),
-                        Frame => EdgeSerializer.ReadFrame(ref r),
+                        Telemetry => EdgeCodec.ReadTelemetry(ref r),
+                        Frame => EdgeCodec.ReadFrame(ref r),
                         var k => throw new SerializationException($"EdgeSerializer: payload for manifest '{RequestsManifest}' (IngestRequests): item {i} has unknown kind {k} (1 = telemetry, 2 = frame)"),
                     };
                 }
@@ -112,7 +112,7 @@ internal static class IngestStreamCodec
                     ids[i] = r.VarI();
                     replies[i] = r.Byte() switch
                     {
-                        Ack => EdgeSerializer.ReadAck(ref r),
+                        Ack => EdgeCodec.ReadAck(ref r),
                         Rejected => new RequestRejected(r.String()),
                         var k => throw new SerializationException($"EdgeSerializer: payload for manifest '{RepliesManifest}' (IngestReplies): item {i} has unknown kind {k} (3 = ack, 4 = rejection)"),
                     };

@@ -1,6 +1,6 @@
 namespace EdgeActors.Messages.Serialization;
 
-/// <summary>Wire encoding of the device-locality messages (part of <see cref="EdgeSerializer"/>; manifests start with 'L').</summary>
+/// <summary>Wire encoding of the device-locality messages (part of <see cref="EdgeCodec"/>; manifests start with 'L').</summary>
 internal static class LocalityCodec
 {
     public static readonly IReadOnlyDictionary<Type, string> Manifests = new Dictionary<Type, string>

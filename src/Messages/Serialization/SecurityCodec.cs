@@ -2,7 +2,7 @@ using System.Runtime.Serialization;
 
 namespace EdgeActors.Messages.Serialization;
 
-/// <summary>Wire encoding of the security messages (part of <see cref="EdgeSerializer"/>; manifests start with 'Z').</summary>
+/// <summary>Wire encoding of the security messages (part of <see cref="EdgeCodec"/>; manifests start with 'Z').</summary>
 internal static class SecurityCodec
 {
     public const string AuthenticatedManifest = "Za";

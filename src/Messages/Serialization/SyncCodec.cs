@@ -68,7 +68,7 @@ public static class SyncCodec
         w.Floats(r.Values ?? []);
         w.Bytes(r.Pixels ?? []);
         w.Int(r.Label);
-        EdgeSerializer.WritePrediction(w, r.Prediction);
+        EdgeCodec.WritePrediction(w, r.Prediction);
     }
 
     internal static SyncRecord ReadRecord(ref BinReader r)
@@ -95,7 +95,7 @@ public static class SyncCodec
         var values = r.Floats();
         if (sequences is not null && values.Length % sequences.Length != 0)
             throw new SerializationException($"sync record: {values.Length} values are not {sequences.Length} readings × channels");
-        return new SyncRecord(device, kind, seq, ts, priority, values, r.Bytes(), r.Int(), EdgeSerializer.ReadPrediction(ref r))
+        return new SyncRecord(device, kind, seq, ts, priority, values, r.Bytes(), r.Int(), EdgeCodec.ReadPrediction(ref r))
         {
             Sequences = sequences,
             Timestamps = timestamps,

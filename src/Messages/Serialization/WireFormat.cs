@@ -3,7 +3,7 @@ namespace EdgeActors.Messages.Serialization;
 /// <summary>
 /// How the wire format evolves between releases (docs/wire-format.md has the long version).
 /// <para>
-/// Every top-level payload of <see cref="EdgeSerializer"/> is <c>[version byte][positional fields][extension fields]</c>:
+/// Every top-level payload of <see cref="EdgeCodec"/> is <c>[version byte][positional fields][extension fields]</c>:
 /// </para>
 /// <list type="bullet">
 /// <item><b>Version byte</b> (<see cref="Version"/> = 1). It changes only for an incompatible change (a positional field

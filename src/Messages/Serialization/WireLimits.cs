@@ -3,7 +3,7 @@ using System.Runtime.Serialization;
 namespace EdgeActors.Messages.Serialization;
 
 /// <summary>
-/// The largest payload accepted per message kind (manifest), checked by <see cref="EdgeSerializer.FromBinary"/> before
+/// The largest payload accepted per message kind (manifest), checked by <see cref="EdgeCodec.FromBinary"/> before
 /// anything is decoded. Every limit is at most <see cref="MaxFrameBytes"/> (= <c>akka.remote.dot-netty.tcp.maximum-frame-size</c>,
 /// which Akka enforces on the whole frame first) and at least what the count limits allow (e.g. a telemetry batch of
 /// <c>edgeactors.ingestion.max-batch-readings</c> readings of <c>max-channels</c> channels). A kind missing here falls back
@@ -118,5 +118,5 @@ public static class WireLimits
     }
 
     public static string KindName(string manifest) =>
-        EdgeSerializer.Manifests.FirstOrDefault(kv => kv.Value == manifest).Key?.Name ?? "unknown kind";
+        EdgeCodec.Manifests.FirstOrDefault(kv => kv.Value == manifest).Key?.Name ?? "unknown kind";
 }

@@ -141,7 +141,7 @@ public static class DemoCommand
         long stored = 0, distinct = 0, absorbed = 0;
         if (File.Exists(storePath))
         {
-            using var store = new EdgeActors.Actors.Sync.SqliteDataStore(storePath);
+            using var store = new EdgeActors.Storage.SqliteDataStore(storePath);
             stored = store.Count();
             distinct = store.DistinctKeys();
             absorbed = store.Duplicates();

@@ -1,3 +1,5 @@
+using EdgeActors.Storage;
+using EdgeActors.Client.Serialization;
 using Akka.Cluster.Hosting;
 using Akka.Configuration;
 using Akka.Hosting;

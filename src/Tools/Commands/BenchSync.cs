@@ -1,3 +1,5 @@
+using EdgeActors.Storage;
+using EdgeActors.Client.Serialization;
 using EdgeActors.Nodes;
 using System.Diagnostics;
 using System.Globalization;

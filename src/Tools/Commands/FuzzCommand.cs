@@ -1,3 +1,4 @@
+using EdgeActors.Client.Serialization;
 using EdgeActors.Nodes;
 using System.Diagnostics;
 using Akka.Actor;

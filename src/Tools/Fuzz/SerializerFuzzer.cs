@@ -1,3 +1,4 @@
+using EdgeActors.Client.Serialization;
 using EdgeActors.Nodes.Simulation;
 using System.Runtime.Serialization;
 using EdgeActors.Messages;

@@ -1,3 +1,4 @@
+using EdgeActors.Client.Serialization;
 using System.Collections.Concurrent;
 using Akka.Actor;
 using Akka.Configuration;

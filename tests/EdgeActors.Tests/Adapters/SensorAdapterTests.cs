@@ -1,3 +1,4 @@
+using EdgeActors.Client.Serialization;
 using Akka.Actor;
 using EdgeActors.Actors.Adapters;
 using EdgeActors.Actors.Devices;

@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using EdgeActors.Inference.Runtime;
 using System.Text.Json;
 using Akka.Configuration;

@@ -1,3 +1,4 @@
+using EdgeActors.Client.Serialization;
 using Akka.Actor;
 using Akka.Configuration;
 using EdgeActors.Actors.Devices;

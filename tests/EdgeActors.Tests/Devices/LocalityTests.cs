@@ -1,3 +1,4 @@
+using EdgeActors.Client.Serialization;
 using EdgeActors.Nodes.Hosting;
 using System.Collections.Immutable;
 using Akka.Actor;
@@ -240,7 +241,7 @@ public sealed class LocalityTests : Akka.TestKit.Xunit2.TestKit
         SyncRecord[] records = [R("edge1/a", 1), R("edge1/a", 2), R("edge1/a", 5), R("edge1/a", 7), R("b", 3), R("edge1/a", 9, RecordKind.Frame)];
         try
         {
-            using (var outbox = new EdgeActors.Actors.Sync.SqliteOutbox(new EdgeActors.Actors.Sync.OutboxSettings { Path = Path.Combine(dir, "outbox.db") }))
+            using (var outbox = new EdgeActors.Storage.SqliteOutbox(new EdgeActors.Storage.OutboxSettings { Path = Path.Combine(dir, "outbox.db") }))
             {
                 outbox.Append(records, 0);
                 var waiting = outbox.Waiting(new DeviceId("edge1/a"), RecordKind.Telemetry, 2);

@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using EdgeActors.Actors.Federated;
 using EdgeActors.Learning.Federated;
 using EdgeActors.Messages;

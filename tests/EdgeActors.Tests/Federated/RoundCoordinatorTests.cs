@@ -1,3 +1,5 @@
+using EdgeActors.Storage;
+using EdgeActors.Client.Serialization;
 using Akka.Actor;
 using Akka.TestKit;
 using EdgeActors.Actors.Federated;

@@ -1,3 +1,4 @@
+using EdgeActors.Client.Serialization;
 using Akka.Configuration;
 using EdgeActors.Nodes.Data;
 using EdgeActors.Actors.Inference;

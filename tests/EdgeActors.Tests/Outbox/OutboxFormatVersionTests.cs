@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using System.Buffers.Binary;
 using System.Text;
 using EdgeActors.Actors.Sync;

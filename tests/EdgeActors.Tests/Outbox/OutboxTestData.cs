@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
 

@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using System.Diagnostics;
 using Akka.Actor;
 using Akka.TestKit;

@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using Akka.Configuration;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;

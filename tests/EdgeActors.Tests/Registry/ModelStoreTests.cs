@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Registry;
 using EdgeActors.Inference.Runtime;

@@ -1,3 +1,4 @@
+using EdgeActors.Client.Serialization;
 using Akka.Serialization;
 using EdgeActors.Messages.Serialization;
 

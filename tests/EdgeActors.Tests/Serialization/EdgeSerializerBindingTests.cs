@@ -1,3 +1,4 @@
+using EdgeActors.Client.Serialization;
 using System.Reflection;
 using Akka.Serialization;
 using EdgeActors.Messages;

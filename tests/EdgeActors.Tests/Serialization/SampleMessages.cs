@@ -1,3 +1,4 @@
+using EdgeActors.Client.Serialization;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 

@@ -1,3 +1,4 @@
+using EdgeActors.Client.Serialization;
 using System.Runtime.CompilerServices;
 using System.Runtime.Serialization;
 using System.Text.Json;

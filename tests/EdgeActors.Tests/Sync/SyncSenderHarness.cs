@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.TestKit;

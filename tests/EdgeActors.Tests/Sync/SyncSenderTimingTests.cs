@@ -1,3 +1,5 @@
+using EdgeActors.Storage;
+using EdgeActors.Client.Serialization;
 using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Configuration;

@@ -4,7 +4,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using EdgeActors.Messages;
 
-namespace EdgeActors.Actors.Sync;
+namespace EdgeActors.Storage;
 
 /// <summary>
 /// The column encoding shared by <see cref="SqliteDataStore"/> and <see cref="PostgresDataStore"/>: channel values as

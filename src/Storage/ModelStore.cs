@@ -1,11 +1,9 @@
 using EdgeActors.Inference.Runtime;
 using System.Text.Json;
-using EdgeActors.Actors.Inference;
 using EdgeActors.Messages;
-using EdgeActors.Storage;
 using Microsoft.Data.Sqlite;
 
-namespace EdgeActors.Actors.Registry;
+namespace EdgeActors.Storage;
 
 /// <summary>
 /// Durable model registry on SQLite: every published version with its ONNX bytes, and one version policy per model

@@ -1,10 +1,9 @@
 using System.Buffers.Binary;
 using System.Text;
 using EdgeActors.Messages;
-using EdgeActors.Storage;
 using Microsoft.Data.Sqlite;
 
-namespace EdgeActors.Actors.Sync;
+namespace EdgeActors.Storage;
 
 /// <summary>
 /// The edge outbox on one SQLite file (WAL). Every call is one transaction on one long-lived connection; not

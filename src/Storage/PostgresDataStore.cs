@@ -3,7 +3,7 @@ using EdgeActors.Messages;
 using Npgsql;
 using NpgsqlTypes;
 
-namespace EdgeActors.Actors.Sync;
+namespace EdgeActors.Storage;
 
 /// <summary>
 /// The datacenter data store on PostgreSQL (Npgsql). Same schema as <see cref="SqliteDataStore"/>, one row per reading

@@ -1,7 +1,7 @@
-namespace EdgeActors.Actors.Sync;
+namespace EdgeActors.Storage;
 
 /// <summary>
-/// The edge outbox, bound from <c>edgeactors.outbox</c>:
+/// The edge outbox, bound from <c>edgeactors.outbox</c> (by OutboxConfig in EdgeActors.Actors.Sync):
 /// <code>
 /// outbox {
 ///   path = "outbox.db"
@@ -36,24 +36,6 @@ public sealed record OutboxSettings
 
     public static OutboxSettings Default { get; } = new();
 
-    public static OutboxSettings FromConfig(Akka.Configuration.Config? section)
-    {
-        if (section is null || section.IsEmpty) return Default;
-        var d = Default;
-        var s = new OutboxSettings
-        {
-            Path = Read("path", () => section.GetString("path", d.Path)),
-            MaxBytes = Read("max-bytes", () => section.GetByteSize("max-bytes", d.MaxBytes) ?? d.MaxBytes),
-            Policy = Read("full-policy", () => ParsePolicy(section.GetString("full-policy", "overwrite-oldest"))),
-            TelemetryTtl = Read("telemetry-ttl", () => section.GetTimeSpan("telemetry-ttl", d.TelemetryTtl)),
-            FrameTtl = Read("frame-ttl", () => section.GetTimeSpan("frame-ttl", d.FrameTtl)),
-            SynchronousFull = Read("synchronous-full", () => section.GetBoolean("synchronous-full", d.SynchronousFull)),
-            WriterMaxBatch = Read("writer.max-batch", () => section.GetInt("writer.max-batch", d.WriterMaxBatch)),
-            WriterMaxDelay = Read("writer.max-delay", () => section.GetTimeSpan("writer.max-delay", d.WriterMaxDelay)),
-        };
-        return s.Validate();
-    }
-
     /// <summary>Checks every value, naming the HOCON key of a bad one. SqliteOutbox and OutboxWriter call it too.</summary>
     public OutboxSettings Validate()
     {
@@ -71,28 +53,5 @@ public sealed record OutboxSettings
     public TimeSpan TtlFor(EdgeActors.Messages.RecordKind kind) =>
         kind == EdgeActors.Messages.RecordKind.Frame ? FrameTtl : TelemetryTtl;
 
-    private static OutboxFullPolicy ParsePolicy(string? value) => value?.Trim().ToLowerInvariant() switch
-    {
-        "overwrite-oldest" => OutboxFullPolicy.OverwriteOldest,
-        "reject-new" => OutboxFullPolicy.RejectNew,
-        _ => throw Bad("full-policy", $"must be overwrite-oldest or reject-new, got '{value}'"),
-    };
-
-    private static ArgumentException Bad(string key, string what) => new($"{Section}.{key} {what}");
-
-    private static T Read<T>(string key, Func<T> read)
-    {
-        try
-        {
-            return read();
-        }
-        catch (ArgumentException ex) when (ex.Message.StartsWith(Section, StringComparison.Ordinal))
-        {
-            throw;
-        }
-        catch (Exception ex)
-        {
-            throw new ArgumentException($"{Section}.{key} cannot be read: {ex.Message}", ex);
-        }
-    }
+    internal static ArgumentException Bad(string key, string what) => new($"{Section}.{key} {what}");
 }

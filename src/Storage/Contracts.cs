@@ -1,6 +1,6 @@
 using EdgeActors.Messages;
 
-namespace EdgeActors.Actors.Sync;
+namespace EdgeActors.Storage;
 
 // ---------------------------------------------------------------- edge outbox
 

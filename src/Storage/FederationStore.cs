@@ -2,10 +2,9 @@ using System.Runtime.InteropServices;
 using System.Text.Json;
 using EdgeActors.Learning.Federated;
 using EdgeActors.Messages;
-using EdgeActors.Storage;
 using Microsoft.Data.Sqlite;
 
-namespace EdgeActors.Actors.Federated;
+namespace EdgeActors.Storage;
 
 /// <summary>A persisted experiment: its spec, the last committed round and global weights, the last attempt started.</summary>
 public sealed record StoredExperiment(ExperimentSpec Spec, string State, int Round, int Attempt, float[] Global, string Detail, RoundSummary[] History);

@@ -1,11 +1,9 @@
 using System.Runtime.Serialization;
-using Akka.Actor;
-using Akka.Serialization;
 
 namespace EdgeActors.Messages.Serialization;
 
 /// <summary>
-/// Compact binary serializer for every <see cref="IEdgeMessage"/>: two-letter manifests, varints, delta-encoded
+/// Compact binary codec (no Akka: the Akka.NET binding is EdgeActors.Client.Serialization.EdgeSerializer) for every <see cref="IEdgeMessage"/>: two-letter manifests, varints, delta-encoded
 /// sequence numbers and timestamps, raw little-endian floats. Malformed payloads fail with a
 /// <see cref="SerializationException"/> naming the manifest and the byte offset; they never produce a half-built message.
 /// <para>
@@ -16,7 +14,7 @@ namespace EdgeActors.Messages.Serialization;
 /// <see cref="SyncStatus.BacklogRecords"/> (<c>ss</c> field 1, varint), both omitted when unset.
 /// </para>
 /// </summary>
-public sealed class EdgeSerializer : SerializerWithStringManifest
+public sealed class EdgeCodec
 {
     public const int Id = 4242;
 
@@ -57,11 +55,8 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
 
     [ThreadStatic] private static BinWriter? _writer;
 
-    public EdgeSerializer(ExtendedActorSystem system) : base(system)
-    {
-    }
-
-    public override int Identifier => Id;
+    /// <summary>One codec serves every thread (its write buffer is per thread).</summary>
+    public static EdgeCodec Instance { get; } = new();
 
     /// <summary>Every concrete message type this serializer handles, by manifest (used by tests and docs).</summary>
     public static IReadOnlyDictionary<Type, string> Manifests { get; } = new Dictionary<Type, string>
@@ -102,12 +97,12 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         [typeof(StoreStatus)] = StoreStatusManifest,
     }.Concat(IngestStreamCodec.Manifests).Concat(FederatedCodec.Manifests).Concat(SecurityCodec.Manifests).Concat(LocalityCodec.Manifests).Concat(AdapterCodec.Manifests).ToDictionary();
 
-    public override string Manifest(object o) =>
+    public string Manifest(object o) =>
         Manifests.TryGetValue(o.GetType(), out var m)
             ? m
-            : throw new ArgumentException($"EdgeSerializer has no manifest for {o.GetType().FullName}; add it to EdgeSerializer.Manifests");
+            : throw new ArgumentException($"EdgeSerializer has no manifest for {o.GetType().FullName}; add it to EdgeCodec.Manifests");
 
-    public override byte[] ToBinary(object obj)
+    public byte[] ToBinary(object obj)
     {
         if (obj is Authenticated auth)
         {
@@ -378,7 +373,7 @@ public sealed class EdgeSerializer : SerializerWithStringManifest
         return w.ToArray();
     }
 
-    public override object FromBinary(byte[] bytes, string manifest)
+    public object FromBinary(byte[] bytes, string manifest)
     {
         WireLimits.Check(manifest, bytes.Length);
         if (manifest == SecurityCodec.AuthenticatedManifest)

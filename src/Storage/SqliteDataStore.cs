@@ -1,8 +1,7 @@
 using EdgeActors.Messages;
-using EdgeActors.Storage;
 using Microsoft.Data.Sqlite;
 
-namespace EdgeActors.Actors.Sync;
+namespace EdgeActors.Storage;
 
 /// <summary>
 /// The datacenter data store on a SQLite file (WAL). Same schema as <see cref="PostgresDataStore"/>, one row per

@@ -1,6 +1,8 @@
 using Akka.Configuration;
 
-namespace EdgeActors.Messages.Serialization;
+using EdgeActors.Messages;
+
+namespace EdgeActors.Client.Serialization;
 
 /// <summary>The one binding of <see cref="IEdgeMessage"/> to <see cref="EdgeSerializer"/>, as HOCON.</summary>
 public static class EdgeSerialization
