@@ -85,7 +85,7 @@ public sealed class SecurityTests(SecureClusterFixture fixture, ITestOutputHelpe
     {
         // a second deployment: its own CA and a node certificate from it (what a second `certs --out` run makes)
         var foreign = Path.Combine(fixture.Directory, "foreign-certs");
-        Assert.Equal(0, CertsCommand.Run(new EdgeActors.Nodes.CliArgs(["--out", foreign, "--nodes", "rogue", "--clients", "rogue-app"], new HashSet<string> { "force" })));
+        Assert.Equal(0, await EdgeActors.Nodes.Cli.RunAsync(["certs", "--out", foreign, "--nodes", "rogue", "--clients", "rogue-app"]));
         var spec = new NodeSpec("rogue", ["edge"], fixture.Ports[2], []);
         var log = Path.Combine(fixture.Directory, "rogue.log");
         var rogue = NodeProcess.Start(spec,

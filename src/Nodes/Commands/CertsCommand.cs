@@ -1,3 +1,4 @@
+using System.CommandLine;
 using EdgeActors.Actors.Security;
 using EdgeActors.Client;
 using EdgeActors.Client.Security;
@@ -8,30 +9,37 @@ namespace EdgeActors.Nodes.Commands;
 /// <summary><c>edgeactors certs --out DIR [--nodes a,b] [--clients app:ingest+query,…] [--force]</c></summary>
 public static class CertsCommand
 {
-    public const string Usage = """
-        edgeactors certs --out DIR [--nodes name,...] [--clients name[:scope+scope...],...] [--days N] [--token-days N] [--force]
-          Makes a new deployment's security material with .NET's own cryptography (ECDSA P-256, no openssl):
-            DIR/ca.crt               the deployment's CA certificate: every node and client trusts only it
-            DIR/ca.key               the CA's private key (keep it offline; needed to add certificates later)
-            DIR/nodes/NAME.pfx       one certificate per node (default nodes: seed,datacenter,edge1,edge2)
-            DIR/clients/NAME.pfx     one certificate per client app (default client: client, all scopes)
-            DIR/clients/NAME.token   the client's signed token (scopes ingest, query, infer, admin, federate)
-            DIR/token.key            the key that signs client tokens (gateway nodes only)
-          Private files are written mode 0600. An existing CA is kept (new names are added with it) unless --force,
-          which replaces the CA and everything it issued. --days: certificate validity (default 825); --token-days:
-          token validity (default: the certificate's).
-          Use: edgeactors node ... --certs DIR --cert-name NAME; clients: edgeactors simulate ... --certs DIR --client NAME.
+    private static readonly Option<string?> Out = CliOptions.Text("--out", "where the CA, certificates and tokens go (required)", "DIR");
+    private static readonly Option<string[]?> Nodes = CliOptions.List("--nodes", "node names (default seed,datacenter,edge1,edge2)", "NAME,...");
+    private static readonly Option<string[]?> Clients = CliOptions.List("--clients", "client apps, each with its scopes (ingest, query, infer, admin, federate; default all): default client", "NAME[:SCOPE+SCOPE],...");
+    private static readonly Option<int> Days = CliOptions.Int("--days", 825, "certificate validity in days");
+    private static readonly Option<int?> TokenDays = new("--token-days") { Description = "token validity in days (default: the certificates')", HelpName = "N" };
+    private static readonly Option<bool> Force = CliOptions.Flag("--force", "replace the CA and everything it issued (an existing CA is otherwise kept and new names added with it)");
+
+    public static Command Create() => Cli.Command("certs",
+        "a new deployment's CA, node and client certificates, client tokens (TLS, client auth)\n" + Details,
+        [Out, Nodes, Clients, Days, TokenDays, Force], r => Task.FromResult(Run(r)));
+
+    private const string Details = """
+        Makes a new deployment's security material with .NET's own cryptography (ECDSA P-256, no openssl):
+          DIR/ca.crt               the deployment's CA certificate: every node and client trusts only it
+          DIR/ca.key               the CA's private key (keep it offline; needed to add certificates later)
+          DIR/nodes/NAME.pfx       one certificate per node
+          DIR/clients/NAME.pfx     one certificate per client app
+          DIR/clients/NAME.token   the client's signed token
+          DIR/token.key            the key that signs client tokens (gateway nodes only)
+        Private files are written mode 0600.
+        Use: edgeactors node ... --certs DIR --cert-name NAME; clients: edgeactors simulate ... --certs DIR --client NAME.
         """;
 
-    public static int Run(CliArgs args)
+    private static int Run(ParseResult args)
     {
-        var dir = args.Get("out") ?? throw new CliException("--out DIR is required (where the CA, certificates and tokens go)");
-        var nodes = Hosting.NodeConfig.SplitList(args.Get("nodes")) ?? ["seed", "datacenter", "edge1", "edge2"];
-        var clients = (Hosting.NodeConfig.SplitList(args.Get("clients")) ?? ["client"]).Select(ParseClient).ToList();
-        var days = args.Int("days", 825);
-        var tokenDays = args.Int("token-days", days);
-        var force = args.Flag("force");
-        args.EnsureAllUsed();
+        var dir = args.GetValue(Out) ?? throw new CliException("--out DIR is required (where the CA, certificates and tokens go)");
+        IReadOnlyList<string> nodes = args.GetValue(Nodes) ?? ["seed", "datacenter", "edge1", "edge2"];
+        var clients = (args.GetValue(Clients) ?? ["client"]).Select(ParseClient).ToList();
+        var days = args.GetValue(Days);
+        var tokenDays = args.GetValue(TokenDays) ?? days;
+        var force = args.GetValue(Force);
         if (days < 1) throw new CliException("--days must be at least 1");
         if (tokenDays < 1) throw new CliException("--token-days must be at least 1");
         var full = Path.GetFullPath(dir);
@@ -66,20 +74,28 @@ public static class CertsCommand
         return (parts[0], scopes);
     }
 
-    /// <summary>A client command's credentials: <c>--certs DIR [--client NAME]</c>, or just <c>--token-file F</c>; null: none.</summary>
-    public static ClientCredentials? ClientCredentialsFrom(CliArgs args)
+    /// <summary>A client command's credentials: <c>--certs DIR [--client NAME]</c>, or just <c>--token-file F</c>.</summary>
+    public sealed class ClientOptions
     {
-        var dir = args.Get("certs");
-        var name = args.Get("client");
-        var tokenFile = args.Get("token-file");
-        if (dir is null)
-        {
-            if (name is not null) throw new CliException("--client NAME needs --certs DIR");
-            return tokenFile is null ? null : new ClientCredentials { Token = ClientCredentials.ReadToken(tokenFile) };
-        }
-        var c = ClientCredentials.FromCertsDirectory(Path.GetFullPath(dir), name ?? "client");
-        return tokenFile is null ? c : c with { Token = ClientCredentials.ReadToken(tokenFile) };
-    }
+        public readonly Option<string?> Certs = CliOptions.Text("--certs", "the deployment's certificates (made by 'edgeactors certs'): TLS with the client's certificate and token", "DIR");
+        public readonly Option<string?> Client = CliOptions.Text("--client", "the client's name under --certs (default client)", "NAME");
+        public readonly Option<string?> TokenFile = CliOptions.Text("--token-file", "the client's token from this file (alone: a plain-TCP cluster with client tokens)", "FILE");
 
-    public const string ClientOptionsUsage = "  --certs DIR [--client NAME] [--token-file F]: the client's certificate and token (TLS cluster with client tokens)";
+        public IEnumerable<Option> All => [Certs, Client, TokenFile];
+
+        /// <summary>null: none.</summary>
+        public ClientCredentials? From(ParseResult args)
+        {
+            var dir = args.GetValue(Certs);
+            var name = args.GetValue(Client);
+            var tokenFile = args.GetValue(TokenFile);
+            if (dir is null)
+            {
+                if (name is not null) throw new CliException("--client NAME needs --certs DIR");
+                return tokenFile is null ? null : new ClientCredentials { Token = ClientCredentials.ReadToken(tokenFile) };
+            }
+            var c = ClientCredentials.FromCertsDirectory(Path.GetFullPath(dir), name ?? "client");
+            return tokenFile is null ? c : c with { Token = ClientCredentials.ReadToken(tokenFile) };
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Diagnostics;
 using EdgeActors.Messages;
 using EdgeActors.Client;
@@ -9,35 +10,34 @@ namespace EdgeActors.Nodes.Commands;
 /// <summary>The main job: a local cluster of real processes, the simulator through the client, a summary.</summary>
 public static class DemoCommand
 {
-    public static readonly string Usage = $"""
-        edgeactors demo [--duration <seconds>] [--edges N] [--base-port P] [--dir DIR] [simulator options]
-          Starts seed, datacenter and N edge node processes (default 2) on 127.0.0.1 from ports P.. (default 4053),
-          streams simulated devices through the client library for the duration (default 20 s) with live
-          progress, prints a summary ending in 'SUMMARY sent=… accepted=… rejected=… lost=…', then stops the
-          cluster gracefully. Node logs go to DIR (default .data/demo).
-          The cluster runs with TLS (mutual authentication, certificates made under DIR/certs) and the client sends a
-          signed token with every request; --insecure turns both off.
-          Camera frames are classified on their edge node by the fmnist-mlp model, low-confidence ones escalated to
-          the datacenter's fmnist-large; both are trained on first use (about 15 s) and cached in --model-cache
-          (default .data/models). --no-models skips classification.
-          --datacenter-outage <seconds> stops the datacenter a quarter into the run and restarts it after that long;
-          edges keep ingesting into their durable outboxes and drain them when it is back. The run ends with a second
-          line 'SUMMARY sent=… accepted=… stored=… duplicates=… lost=…' counted in the datacenter's database.
-        {SimulatorOptions.Usage}
-        """;
+    private static readonly SimulatorCliOptions Sim = new(duration: 20);
+    private static readonly Option<int> Edges = CliOptions.Int("--edges", 2, "edge node processes");
+    private static readonly Option<int> BasePort = CliOptions.Port("--base-port", 4053, "the first node's port (the others follow)");
+    private static readonly Option<string> Dir = CliOptions.Text("--dir", Path.Combine(".data", "demo"), "node logs and data (emptied first)", "DIR");
+    private static readonly Option<bool> NoModels = CliOptions.Flag("--no-models", "skip camera-frame classification");
+    private static readonly Option<bool> Insecure = CliOptions.Flag("--insecure", "plain TCP between nodes and no client tokens (default: TLS with mutual authentication, certificates under DIR/certs)");
+    private static readonly Option<double> DatacenterOutage = CliOptions.Double("--datacenter-outage", 0, "stop the datacenter a quarter into the run and restart it after this long (edges keep ingesting into their outboxes)", "SECONDS");
+    private static readonly Option<string> ModelCache = CliOptions.Text("--model-cache", Path.Combine(".data", "models"), "where the trained models are cached", "DIR");
 
-    public static async Task<int> RunAsync(CliArgs args)
+    public static Command Create() => Cli.Command("demo", """
+        start a local cluster of real processes, stream simulated devices through it, summarise
+        Starts seed, datacenter and N edge node processes on 127.0.0.1, streams simulated devices through the client
+        library with live progress, prints 'SUMMARY sent=… accepted=… rejected=… lost=…' (and a second SUMMARY line
+        counted in the datacenter's database), then stops the cluster gracefully. Camera frames are classified on their
+        edge by fmnist-mlp, low-confidence ones escalated to the datacenter's fmnist-large (trained on first use).
+        """, [Edges, BasePort, Dir, NoModels, Insecure, DatacenterOutage, ModelCache, .. Sim.All], RunAsync);
+
+    private static async Task<int> RunAsync(ParseResult args)
     {
-        var duration = TimeSpan.FromSeconds(args.Double("duration", 20));
-        var edges = args.Int("edges", 2);
-        var basePort = args.Int("base-port", 4053);
-        var dir = Path.GetFullPath(args.Get("dir", Path.Combine(".data", "demo")));
-        var sim = SimulatorOptions.FromArgs(args, duration);
-        var noModels = args.Flag("no-models");
-        var insecure = args.Flag("insecure");
-        var outage = TimeSpan.FromSeconds(args.Double("datacenter-outage", 0));
-        var modelCache = Path.GetFullPath(args.Get("model-cache", Path.Combine(".data", "models")));
-        args.EnsureAllUsed();
+        var duration = TimeSpan.FromSeconds(args.GetValue(Sim.Duration));
+        var edges = args.GetValue(Edges);
+        var basePort = args.GetValue(BasePort);
+        var dir = Path.GetFullPath(args.GetValue(Dir)!);
+        var sim = Sim.From(args);
+        var noModels = args.GetValue(NoModels);
+        var insecure = args.GetValue(Insecure);
+        var outage = TimeSpan.FromSeconds(args.GetValue(DatacenterOutage));
+        var modelCache = Path.GetFullPath(args.GetValue(ModelCache)!);
         if (edges < 1) throw new CliException("--edges must be at least 1");
 
         var layout = LocalCluster.DefaultLayout(basePort, edges);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using EdgeActors.Nodes.Data;
@@ -9,25 +10,28 @@ namespace EdgeActors.Nodes.Commands;
 
 public static class InferCommand
 {
-    public const string Usage = """
-        edgeactors infer [--count 1000] [--concurrency 16] [--via frames|model] [--model fmnist-mlp] [--contacts host:port,...]
-          Sends Fashion-MNIST test images through the client and prints accuracy and latency.
-          --via frames (default): as camera frames of 16 simulated cameras, classified on their edge node (with
-          escalation to the datacenter's larger model and overflow); --via model: straight to --model on the
-          node the client is connected to.
-        """;
+    private static readonly Option<int> Count = CliOptions.Int("--count", 1000, "test images to send");
+    private static readonly Option<int> Concurrency = CliOptions.Int("--concurrency", 16, "requests in flight (simulated cameras with --via frames)");
+    private static readonly Option<string> Via = CliOptions.Choice("--via", "frames", "frames: as camera frames, classified on their edge (escalation, overflow); model: straight to --model on the node the client is connected to", "frames", "model");
+    private static readonly Option<string> Model = CliOptions.Text("--model", "fmnist-mlp", "the model for --via model", "NAME");
+    private static readonly Option<string[]> Contacts = CliOptions.Contacts();
+    private static readonly Option<string?> Dataset = CliOptions.Text("--dataset", "Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)", "DIR");
+    private static readonly CertsCommand.ClientOptions Credentials = new();
 
-    public static async Task<int> RunAsync(CliArgs args)
+    public static Command Create() => Cli.Command("infer", """
+        classify Fashion-MNIST test images through the cluster (accuracy, latency)
+        Sends Fashion-MNIST test images through the client and prints accuracy and latency.
+        """, [Count, Concurrency, Via, Model, Contacts, Dataset, .. Credentials.All], RunAsync);
+
+    private static async Task<int> RunAsync(ParseResult args)
     {
-        var count = args.Int("count", 1000);
-        var concurrency = args.Int("concurrency", 16);
-        var via = args.Get("via", "frames");
-        var model = args.Get("model", "fmnist-mlp");
-        var contacts = args.Contacts();
-        var dataset = args.Get("dataset");
-        var credentials = CertsCommand.ClientCredentialsFrom(args);
-        args.EnsureAllUsed();
-        if (via is not ("frames" or "model")) throw new CliException("--via must be frames or model");
+        var count = args.GetValue(Count);
+        var concurrency = args.GetValue(Concurrency);
+        var via = args.GetValue(Via)!;
+        var model = args.GetValue(Model)!;
+        var contacts = args.GetValue(Contacts)!;
+        var dataset = args.GetValue(Dataset);
+        var credentials = Credentials.From(args);
         if (count < 1 || concurrency < 1) throw new CliException("--count and --concurrency must be positive");
 
         var data = FashionMnist.Load(FashionMnist.ResolveDirectory(dataset), train: false);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using EdgeActors.Nodes.Data;
 using EdgeActors.Messages;
 using EdgeActors.Client;
@@ -6,78 +7,41 @@ namespace EdgeActors.Nodes.Commands;
 
 public static class ModelsCommand
 {
-    public const string Usage = """
-        edgeactors models list [--contacts host:port,...]
-        edgeactors models publish --name NAME --file model.onnx --input-shape 784 [--labels a,b,c | --fashion-labels] [--description TEXT]
-        edgeactors models rollback --name NAME        pin the version before the active one
-        edgeactors models pin --name NAME --version N  serve version N everywhere
-        edgeactors models latest --name NAME           follow the newest version again
-          The registry lives on the datacenter (SQLite); edges learn of the active version, fetch it, load it, warm it
-          up and swap it in while requests keep being served. A model that fails to load is rejected with the reason.
-        """;
+    private static readonly Option<string[]> Contacts = CliOptions.Contacts();
+    private static readonly CertsCommand.ClientOptions Credentials = new();
+    private static readonly Option<string?> Name = new("--name") { Description = "the model's name", HelpName = "NAME", Required = true };
+    private static readonly Option<string?> File = new("--file") { Description = "the ONNX file", HelpName = "FILE", Required = true };
+    private static readonly Option<string?> InputShape = new("--input-shape") { Description = "the input's shape, e.g. 784 or 3,224,224", HelpName = "N,N,...", Required = true };
+    private static readonly Option<string[]?> Labels = CliOptions.List("--labels", "the class labels (or --fashion-labels)", "A,B,...");
+    private static readonly Option<bool> FashionLabels = CliOptions.Flag("--fashion-labels", "the ten Fashion-MNIST class names as labels");
+    private static readonly Option<string?> Description = CliOptions.Text("--description", "free text (default the file's name)", "TEXT");
+    private static readonly Option<int> Version = new("--version") { Description = "the version to serve everywhere", HelpName = "N", Required = true };
 
-    public static async Task<int> RunAsync(CliArgs args)
+    public static Command Create()
     {
-        var sub = args.Positional.FirstOrDefault() ?? throw new CliException("models: say list, publish, rollback, pin or latest");
-        var contacts = args.Contacts();
-        var credentials = CertsCommand.ClientCredentialsFrom(args);
+        var models = new Command("models", """
+            the model registry: list, publish, rollback, pin, latest
+            The registry lives on the datacenter (SQLite); edges learn of the active version, fetch it, load it, warm it
+            up and swap it in while requests keep being served. A model that fails to load is rejected with the reason.
+            """);
+        Command Sub(string name, string description, Option[] options, Func<ParseResult, EdgeClient, Task<int>> action) =>
+            Cli.Command(name, description, [.. options, Contacts, .. Credentials.All], r => RunAsync(r, name, action));
+        models.Subcommands.Add(Sub("list", "the registered models and versions, and which is active", [], List));
+        models.Subcommands.Add(Sub("publish", "publish a new version of a model", [Name, File, InputShape, Labels, FashionLabels, Description], Publish));
+        models.Subcommands.Add(Sub("rollback", "pin the version before the active one", [Name], Rollback));
+        models.Subcommands.Add(Sub("pin", "serve version N everywhere", [Name, Version], Pin));
+        models.Subcommands.Add(Sub("latest", "follow the newest version again", [Name], Latest));
+        return models;
+    }
+
+    private static async Task<int> RunAsync(ParseResult args, string sub, Func<ParseResult, EdgeClient, Task<int>> action)
+    {
+        var contacts = args.GetValue(Contacts)!;
+        var credentials = Credentials.From(args);
         await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, Credentials = credentials, RetryDeadline = TimeSpan.FromSeconds(30) });
         try
         {
-            switch (sub)
-            {
-                case "list":
-                {
-                    args.EnsureAllUsed();
-                    var list = await client.ListModelsAsync();
-                    Print(list);
-                    return 0;
-                }
-                case "publish":
-                {
-                    var name = Required(args, "name");
-                    var file = Required(args, "file");
-                    var shape = (args.Get("input-shape") ?? throw new CliException("--input-shape is required (e.g. 784 or 3,224,224)"))
-                        .Split(',').Select(d => int.TryParse(d, out var v) && v > 0 ? v : throw new CliException($"--input-shape: '{d}' is not a positive integer")).ToArray();
-                    var labels = args.Flag("fashion-labels")
-                        ? Data.FashionMnist.ClassNames
-                        : args.Get("labels")?.Split(',') ?? throw new CliException("--labels a,b,c or --fashion-labels is required");
-                    var description = args.Get("description", Path.GetFileName(file));
-                    args.EnsureAllUsed();
-                    if (!File.Exists(file)) throw new CliException($"--file not found: {file}");
-                    var published = await client.PublishModelAsync(new PublishModel(name, await File.ReadAllBytesAsync(file), shape, labels, description));
-                    Console.WriteLine($"published {published.Model.Name} v{published.Model.Version} ({published.Model.SizeBytes:N0} bytes, sha256 {published.Model.Sha256[..12]}…){(published.Active ? ", now active" : ", not active (a version is pinned)")}");
-                    return 0;
-                }
-                case "rollback":
-                {
-                    var name = Required(args, "name");
-                    args.EnsureAllUsed();
-                    var changed = await client.RollbackModelAsync(name);
-                    Console.WriteLine($"{name}: rolled back; serving v{changed.Active.Version} (pinned)");
-                    return 0;
-                }
-                case "pin":
-                {
-                    var name = Required(args, "name");
-                    var version = args.Int("version", 0);
-                    args.EnsureAllUsed();
-                    if (version <= 0) throw new CliException("--version must be a positive version number");
-                    var changed = await client.SetModelPolicyAsync(name, version);
-                    Console.WriteLine($"{name}: pinned to v{changed.Active.Version}");
-                    return 0;
-                }
-                case "latest":
-                {
-                    var name = Required(args, "name");
-                    args.EnsureAllUsed();
-                    var changed = await client.SetModelPolicyAsync(name, 0);
-                    Console.WriteLine($"{name}: following the latest version; serving v{changed.Active.Version}");
-                    return 0;
-                }
-                default:
-                    throw new CliException($"models: unknown subcommand '{sub}'; use list, publish, rollback, pin or latest");
-            }
+            return await action(args, client);
         }
         catch (EdgeClientException ex)
         {
@@ -86,7 +50,53 @@ public static class ModelsCommand
         }
     }
 
-    private static string Required(CliArgs args, string name) => args.Get(name) ?? throw new CliException($"--{name} is required");
+    private static async Task<int> List(ParseResult args, EdgeClient client)
+    {
+        Print(await client.ListModelsAsync());
+        return 0;
+    }
+
+    private static async Task<int> Publish(ParseResult args, EdgeClient client)
+    {
+        var name = args.GetValue(Name)!;
+        var file = args.GetValue(File)!;
+        var shape = args.GetValue(InputShape)!
+            .Split(',').Select(d => int.TryParse(d, out var v) && v > 0 ? v : throw new CliException($"--input-shape: '{d}' is not a positive integer")).ToArray();
+        var labels = args.GetValue(FashionLabels)
+            ? Data.FashionMnist.ClassNames
+            : args.GetValue(Labels) ?? throw new CliException("--labels a,b,c or --fashion-labels is required");
+        var description = args.GetValue(Description) ?? Path.GetFileName(file);
+        if (!System.IO.File.Exists(file)) throw new CliException($"--file not found: {file}");
+        var published = await client.PublishModelAsync(new PublishModel(name, await System.IO.File.ReadAllBytesAsync(file), shape, labels, description));
+        Console.WriteLine($"published {published.Model.Name} v{published.Model.Version} ({published.Model.SizeBytes:N0} bytes, sha256 {published.Model.Sha256[..12]}…){(published.Active ? ", now active" : ", not active (a version is pinned)")}");
+        return 0;
+    }
+
+    private static async Task<int> Rollback(ParseResult args, EdgeClient client)
+    {
+        var name = args.GetValue(Name)!;
+        var changed = await client.RollbackModelAsync(name);
+        Console.WriteLine($"{name}: rolled back; serving v{changed.Active.Version} (pinned)");
+        return 0;
+    }
+
+    private static async Task<int> Pin(ParseResult args, EdgeClient client)
+    {
+        var name = args.GetValue(Name)!;
+        var version = args.GetValue(Version);
+        if (version <= 0) throw new CliException("--version must be a positive version number");
+        var changed = await client.SetModelPolicyAsync(name, version);
+        Console.WriteLine($"{name}: pinned to v{changed.Active.Version}");
+        return 0;
+    }
+
+    private static async Task<int> Latest(ParseResult args, EdgeClient client)
+    {
+        var name = args.GetValue(Name)!;
+        var changed = await client.SetModelPolicyAsync(name, 0);
+        Console.WriteLine($"{name}: following the latest version; serving v{changed.Active.Version}");
+        return 0;
+    }
 
     public static void Print(ModelList list)
     {

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using EdgeActors.Client.Security;
 using EdgeActors.Nodes.Hosting;
 using Microsoft.Extensions.Hosting;
@@ -7,37 +8,38 @@ namespace EdgeActors.Nodes.Commands;
 /// <summary><c>edgeactors node --roles seed,edge --host 127.0.0.1 --port 4053 --seeds 127.0.0.1:4053</c></summary>
 public static class NodeCommand
 {
-    public const string Usage = """
-        edgeactors node [--roles seed,edge,datacenter] [--host H] [--port P] [--seeds host:port,...]
-                        [--config file.conf]... [--set 'hocon.key = value']... [--hocon-dir DIR] [--data-dir DIR]
-                        [--certs DIR --cert-name NAME] [--site NAME]
-          Starts one cluster node (roles default to all three). Settings: hocon/base.conf, hocon/<role>.conf, --config files,
-          EDGEACTORS_ROLES / EDGEACTORS_HOST / EDGEACTORS_PORT / EDGEACTORS_SEEDS / EDGEACTORS_DATA_DIR, then the flags.
-          Files (the model registry on a datacenter) go to --data-dir, default .data/node-<port>.
-          --certs DIR (made by 'edgeactors certs'): TLS with mutual authentication using DIR/nodes/NAME.pfx and DIR/ca.crt,
-          and client tokens checked with DIR/token.key (edgeactors.security).
-          --site (edgeactors.node.site, EDGEACTORS_SITE) names an edge's site: devices '<site>/<id>' live there while it is up.
-          Stops gracefully on SIGTERM or Ctrl-C.
-        """;
+    private static readonly Option<string[]?> Roles = CliOptions.List("--roles", "seed, edge, datacenter (default all three; env EDGEACTORS_ROLES)", "ROLE,...");
+    private static readonly Option<string?> Host = CliOptions.Text("--host", "the address this node binds and is reached at (env EDGEACTORS_HOST)", "HOST");
+    private static readonly Option<int?> Port = CliOptions.Port("--port", "the node's port (env EDGEACTORS_PORT)");
+    private static readonly Option<string[]?> Seeds = CliOptions.HostPorts("--seeds", "the seed nodes (env EDGEACTORS_SEEDS)");
+    private static readonly Option<string[]> Config = CliOptions.Many("--config", "a HOCON file layered over hocon/base.conf and hocon/<role>.conf (repeatable)", "FILE");
+    private static readonly Option<string[]> Set = CliOptions.Many("--set", "one HOCON setting, e.g. 'edgeactors.outbox.enabled = off' (repeatable; last wins)", "'KEY = VALUE'");
+    private static readonly Option<string?> HoconDir = CliOptions.Text("--hocon-dir", "where base.conf and the role files are (env EDGEACTORS_HOCON_DIR)", "DIR");
+    private static readonly Option<string?> DataDir = CliOptions.Text("--data-dir", "the node's files, e.g. the model registry on a datacenter (default .data/node-<port>; env EDGEACTORS_DATA_DIR)", "DIR");
+    private static readonly Option<string?> Certs = CliOptions.Text("--certs", "TLS with mutual authentication using DIR/nodes/NAME.pfx and DIR/ca.crt, client tokens checked with DIR/token.key (made by 'edgeactors certs')", "DIR");
+    private static readonly Option<string?> CertName = CliOptions.Text("--cert-name", "this node's certificate under --certs", "NAME");
+    private static readonly Option<string?> Site = CliOptions.Text("--site", "an edge's site: devices '<site>/<id>' live there while it is up (edgeactors.node.site, env EDGEACTORS_SITE)", "NAME");
 
-    public static NodeOptions Parse(CliArgs args)
+    public static Command Create() => Cli.Command("node", """
+        start one cluster node (roles seed, edge, datacenter)
+        Settings: hocon/base.conf, hocon/<role>.conf, --config files, the EDGEACTORS_* environment, then the flags.
+        Stops gracefully on SIGTERM or Ctrl-C.
+        """, [Roles, Host, Port, Seeds, Config, Set, HoconDir, DataDir, Certs, CertName, Site], RunAsync);
+
+    public static NodeOptions Parse(ParseResult args) => new()
     {
-        var port = args.Get("port");
-        return new NodeOptions
-        {
-            Roles = NodeConfig.SplitList(args.Get("roles")),
-            Host = args.Get("host"),
-            Port = port is null ? null : int.TryParse(port, out var p) && p is >= 0 and <= 65535 ? p : throw new CliException($"--port: '{port}' is not a port number"),
-            Seeds = NodeConfig.SplitList(args.Get("seeds")),
-            ConfigFiles = args.GetAll("config"),
-            Sets = args.GetAll("set"),
-            HoconDirectory = args.Get("hocon-dir"),
-            DataDirectory = args.Get("data-dir"),
-            CertsDirectory = args.Get("certs"),
-            CertName = args.Get("cert-name"),
-            Site = args.Get("site"),
-        };
-    }
+        Roles = args.GetValue(Roles),
+        Host = args.GetValue(Host),
+        Port = args.GetValue(Port),
+        Seeds = args.GetValue(Seeds),
+        ConfigFiles = args.GetValue(Config) ?? [],
+        Sets = args.GetValue(Set) ?? [],
+        HoconDirectory = args.GetValue(HoconDir),
+        DataDirectory = args.GetValue(DataDir),
+        CertsDirectory = args.GetValue(Certs),
+        CertName = args.GetValue(CertName),
+        Site = args.GetValue(Site),
+    };
 
     /// <summary>The line a node prints on SIGUSR1 (a diagnostic: <c>bench devices</c> reads the edge's live managed heap from it).</summary>
     public const string HeapReportPrefix = "edgeactors node: managed heap after full GC: ";
@@ -71,10 +73,9 @@ public static class NodeCommand
         }
     }
 
-    public static async Task<int> RunAsync(CliArgs args)
+    private static async Task<int> RunAsync(ParseResult args)
     {
         var options = Parse(args);
-        args.EnsureAllUsed();
         var (config, roles) = NodeConfig.Build(options, NodeConfig.ProcessEnvironment());
         Console.WriteLine($"edgeactors node: roles={string.Join(",", roles)} address={config.GetString("akka.remote.dot-netty.tcp.hostname")}:{config.GetInt("akka.remote.dot-netty.tcp.port")} seeds={string.Join(",", config.GetStringList("akka.cluster.seed-nodes"))}");
         using var host = NodeHost.Build(config, roles);

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using EdgeActors.Messages;
 using EdgeActors.Client;
 
@@ -5,21 +6,23 @@ namespace EdgeActors.Nodes.Commands;
 
 public static class StatusCommand
 {
-    public const string Usage = """
-        edgeactors status [--contacts host:port,...] [--device ID] [--certs DIR [--client NAME]] [--token-file F]
-          Without --device: cluster members (roles, status), per edge node shards and live device entities, and the
-          answering node's inference runtime (execution provider, models, queues, escalations, overflow).
-          With --device: that device's state (sequences, counts, rejections, channel statistics, buffer fill) and, when a
-          hardware adapter reports for it, its health (Ok / Degraded / Offline, reason, since), faults by kind and the
-          adapter's counters.
-        """;
+    private static readonly Option<string[]> Contacts = CliOptions.Contacts();
+    private static readonly Option<string?> Device = CliOptions.Text("--device", "one device's state instead of the cluster's", "ID");
+    private static readonly CertsCommand.ClientOptions Credentials = new();
 
-    public static async Task<int> RunAsync(CliArgs args)
+    public static Command Create() => Cli.Command("status", """
+        show cluster members and device placement, or one device's state
+        Without --device: cluster members (roles, status), per edge node shards and live device entities, and the
+        answering node's inference runtime (execution provider, models, queues, escalations, overflow).
+        With --device: that device's state (sequences, counts, rejections, channel statistics, buffer fill) and, when a
+        hardware adapter reports for it, its health, faults by kind and the adapter's counters.
+        """, [Contacts, Device, .. Credentials.All], RunAsync);
+
+    private static async Task<int> RunAsync(ParseResult args)
     {
-        var contacts = args.Contacts();
-        var device = args.Get("device");
-        var credentials = CertsCommand.ClientCredentialsFrom(args);
-        args.EnsureAllUsed();
+        var contacts = args.GetValue(Contacts)!;
+        var device = args.GetValue(Device);
+        var credentials = Credentials.From(args);
         await using var client = EdgeClient.Connect(new EdgeClientOptions
         {
             Contacts = contacts, Credentials = credentials, RequestTimeout = TimeSpan.FromSeconds(5), RetryDeadline = TimeSpan.FromSeconds(15),

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using EdgeActors.Messages;
 using EdgeActors.Client;
 
@@ -5,22 +6,26 @@ namespace EdgeActors.Nodes.Commands;
 
 public static class SyncCommand
 {
-    public const string Usage = """
-        edgeactors sync status [--contacts host:port,...]
-          For every edge node: readings waiting in its durable outbox (in how many records: one per accepted telemetry
-          batch, one per frame; and bytes), how old the oldest waiting record is (sync lag), readings synced, expired
-          by TTL, overwritten by the disk bound, refused when full, and per
-          datacenter sink the last acknowledged batch and when it was acknowledged; then each datacenter store's counts
-          and, per edge, when its last batch was stored and how old its data was then (sync lag).
-        """;
+    private static readonly Option<string[]> Contacts = CliOptions.Contacts();
+    private static readonly CertsCommand.ClientOptions Credentials = new();
 
-    public static async Task<int> RunAsync(CliArgs args)
+    public static Command Create()
     {
-        var sub = args.Positional.FirstOrDefault();
-        if (sub != "status") throw new CliException("sync: say 'sync status'");
-        var contacts = args.Contacts();
-        var credentials = CertsCommand.ClientCredentialsFrom(args);
-        args.EnsureAllUsed();
+        var sync = new Command("sync", "sync status: each edge's outbox backlog, lag and sink acknowledgements");
+        sync.Subcommands.Add(Cli.Command("status", """
+            each edge's outbox backlog, sync lag and sink acknowledgements; each datacenter store's counts
+            For every edge node: readings waiting in its durable outbox (records, bytes), how old the oldest waiting
+            record is (sync lag), readings synced, expired by TTL, overwritten by the disk bound, refused when full, and
+            per datacenter sink the last acknowledged batch; then each datacenter store's counts and, per edge, when its
+            last batch was stored and how old its data was then.
+            """, [Contacts, .. Credentials.All], RunAsync));
+        return sync;
+    }
+
+    private static async Task<int> RunAsync(ParseResult args)
+    {
+        var contacts = args.GetValue(Contacts)!;
+        var credentials = Credentials.From(args);
         await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, Credentials = credentials, RetryDeadline = TimeSpan.FromSeconds(15) });
         ClusterOverview overview;
         try

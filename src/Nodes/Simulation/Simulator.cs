@@ -26,34 +26,6 @@ public sealed record SimulatorOptions
     /// from 200 ms, so about 12 s in all), as a real device that buffers its readings would; then it counts as rejected.
     /// </summary>
     public const int DeviceOverloadRetries = 6;
-
-    public static SimulatorOptions FromArgs(CliArgs a, TimeSpan defaultDuration) => new()
-    {
-        Sensors = a.Int("sensors", 100),
-        Cameras = a.Int("cameras", 10),
-        Channels = a.Int("channels", 4),
-        BatchSize = a.Int("batch", 50),
-        ReadingsPerSecond = a.Double("rate", 20_000),
-        FramesPerSecond = a.Double("frame-rate", 50),
-        Duration = TimeSpan.FromSeconds(a.Double("duration", defaultDuration.TotalSeconds)),
-        Seed = a.Int("seed", 1),
-        DatasetDirectory = a.Get("dataset"),
-        DevicePrefix = a.Get("device-prefix", ""),
-        Faults = new FaultSettings(
-            NoiseStdDev: a.Double("noise", 0.05),
-            SpikeProbability: a.Double("spikes", 0.01),
-            SpikeMagnitude: 8.0,
-            NaNProbability: a.Double("nan", 0.002),
-            OutOfRangeProbability: a.Double("out-of-range", 0.0),
-            DuplicateProbability: a.Double("duplicates", 0.0)),
-    };
-
-    public const string Usage = """
-          --sensors N (100) --cameras N (10) --channels N (4) --batch N readings per batch (50)
-          --rate readings/s over all sensors (20000) --frame-rate frames/s over all cameras (50)
-          --duration seconds --seed N --noise σ (0.05) --spikes p (0.01) --nan p (0.002)
-          --out-of-range p (0) --duplicates p (0) --dataset DIR (Fashion-MNIST, default /usr/share/datasets/fashion-mnist)
-        """;
 }
 
 /// <summary>

@@ -1,3 +1,4 @@
+using System.CommandLine;
 using EdgeActors.Nodes;
 using System.Globalization;
 using System.Text;
@@ -12,14 +13,25 @@ public static class BenchAggregate
     private const string Begin = "<!-- bench aggregate: begin -->";
     private const string End = "<!-- bench aggregate: end -->";
 
-    public static Task<int> RunAsync(CliArgs args)
+    private static readonly Option<int> Dimension = CliOptions.Int("--dimension", 235_146, "parameters per update (default: the 784-256-128-10 MLP)");
+    private static readonly Option<int> Updates = CliOptions.Int("--updates", 10, "model updates aggregated");
+    private static readonly Option<int> Repetitions = CliOptions.Int("--repetitions", 15, "repetitions per aggregator");
+    private static readonly Option<string> Out = BenchCommand.OutOption();
+    private static readonly Option<bool> NoWrite = BenchCommand.NoWriteOption();
+
+    public static Command Create() => Cli.Command("aggregate", """
+        federated aggregation of N model updates against a sum-of-vectors baseline
+        FedAvg, median, trimmed mean and Krum over N model updates, each against a sum-of-vectors baseline measured in
+        the same run (GB/s of update bytes).
+        """, [Updates, Dimension, Repetitions, Out, NoWrite], RunAsync);
+
+    private static Task<int> RunAsync(ParseResult args)
     {
-        var dimension = args.Int("dimension", 235_146);
-        var updates = args.Int("updates", 10);
-        var repetitions = args.Int("repetitions", 15);
-        var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
-        var write = !args.Flag("no-write");
-        args.EnsureAllUsed();
+        var dimension = args.GetValue(Dimension);
+        var updates = args.GetValue(Updates);
+        var repetitions = args.GetValue(Repetitions);
+        var outPath = args.GetValue(Out)!;
+        var write = !args.GetValue(NoWrite);
         Console.WriteLine($"bench aggregate: {updates} updates of {dimension:N0} floats (the 784-256-128-10 MLP by default), {repetitions} repetitions, one thread");
         var r = AggregationBench.Run(dimension, updates, repetitions);
         Console.WriteLine(r.ToString());

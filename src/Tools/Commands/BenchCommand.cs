@@ -1,4 +1,5 @@
 using EdgeActors.Client.Serialization;
+using System.CommandLine;
 using EdgeActors.Client.Security;
 using EdgeActors.Nodes;
 using System.Diagnostics;
@@ -22,42 +23,64 @@ namespace EdgeActors.Tools.Commands;
 
 public static class BenchCommand
 {
-    public static readonly string Usage = $"""
-        edgeactors bench ingest [--devices 500] [--rounds 120] [--batch 100] [--channels 4] [--drivers 10] [--window 100]
-                                [--remote-requests 20000] [--passes 5] [--base-port 4700] [--out docs/benchmarks.md] [--no-write] [--tls]
-          Telemetry readings/s through the sharded device path (one node, then two nodes) against a plain local actor
-          running the same preprocessing fed by Tell (the baseline), and cross-node request/response with our
-          serializer against Akka's default serializer, all in one run. Ends with RESULT lines; writes the figures
-          into docs/benchmarks.md unless --no-write.
-        {BenchE2e.Usage.TrimEnd()}
-        edgeactors bench inference [--models mlp,resnet18] [--seconds 3] [--callers 64] [--intra-op-threads 1] [--no-write]
-          Per model: raw ONNX Runtime samples/s at batch 1 and at its best batch, the inference actor (dynamic
-          batching) under many concurrent callers, and p50/p99 latency at 80% of its saturation throughput, with the
-          execution provider. Ends with one RESULT line per model; writes docs/benchmarks.md unless --no-write.
-        edgeactors bench aggregate [--updates 10] [--dimension 235146] [--repetitions 15] [--no-write]
-          Federated aggregation of N model updates (default: the 784-256-128-10 MLP): FedAvg, median, trimmed mean,
-          Krum, each against a sum-of-vectors baseline measured in the same run (GB/s of update bytes).
-        edgeactors bench sync [--records 200000] [--batch 1000] [--writers 20] [--write-batch 100] [--postgres "<connection string>"] [--no-write]
-          Edge sync in readings/s: writers into one edge's durable outbox (OutboxWriter, group commit), then Brotli
-          sync batches through a SyncSink into a SQLite data store and into PostgreSQL (--postgres, or env
-          EDGEACTORS_TEST_POSTGRES / EDGEACTORS_BENCH_POSTGRES; skipped when none), each after a warm-up pass, with
-          the direct store rate for comparison. Ends with RESULT lines; writes docs/benchmarks.md unless --no-write.
-        edgeactors bench devices [--count 100000] [--in-flight 2000] [--readings 4] [--base-port 4880] [--settle 8] [--insecure] [--no-write]
-          Device entities per edge: a local cluster (seed, datacenter, ONE edge; TLS unless --insecure), one small
-          telemetry batch to each of N new devices through the client; the edge's RSS per device and the time from
-          the first message to the last device acknowledged. Ends with `RESULT devices count= bytes_per_device=
-          start_all_s=`; writes docs/benchmarks.md unless --no-write.
-        """;
+    /// <summary>--out FILE: where a benchmark writes its figures (default docs/benchmarks.md).</summary>
+    public static Option<string> OutOption() => CliOptions.Text("--out", Path.Combine("docs", "benchmarks.md"), "the markdown file the figures are written into", "FILE");
 
-    private static async Task<int> RunDevicesAsync(CliArgs args)
+    public static Option<bool> NoWriteOption() => CliOptions.Flag("--no-write", "only print the figures, do not write them into --out");
+
+    public static Command Create()
     {
-        var o = new DeviceFleetBench.Options(args.Int("count", 100_000), args.Int("in-flight", 2000), args.Int("readings", 4),
-            args.Int("base-port", 4880), args.Double("settle", 8), args.Get("dir"), Secure: !args.Flag("insecure"));
-        var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
-        var write = !args.Flag("no-write");
-        args.EnsureAllUsed();
-        if (o.Count < 1) throw new CliException("--count must be at least 1");
-        if (o.InFlight < 1) throw new CliException("--in-flight must be at least 1");
+        var bench = new Command("bench", "benchmarks: bench ingest, bench e2e, bench devices, bench inference, bench sync, bench aggregate");
+        bench.Subcommands.Add(Cli.Command("ingest", """
+            telemetry readings/s through the sharded device path and cross-node request/response
+            Telemetry readings/s through the sharded device path (one node, then two nodes) against a plain local actor
+            running the same preprocessing fed by Tell (the baseline), and cross-node request/response with our
+            serializer against Akka's default serializer, all in one run. Ends with RESULT lines; writes the figures
+            into docs/benchmarks.md unless --no-write.
+            """, [IngestDevices, IngestRounds, IngestBatch, IngestChannels, IngestDrivers, IngestWindow, IngestRemoteRequests, IngestPasses, IngestBasePort, IngestOut, IngestNoWrite, IngestTls], RunIngestAsync));
+        bench.Subcommands.Add(BenchE2e.Create());
+        bench.Subcommands.Add(Cli.Command("devices", """
+            device entities per edge: RSS per device and the time to start them all
+            A local cluster (seed, datacenter, ONE edge; TLS unless --insecure), one small telemetry batch to each of N
+            new devices through the client; the edge's RSS per device and the time from the first message to the last
+            device acknowledged. Ends with `RESULT devices count= bytes_per_device= start_all_s=`; writes
+            docs/benchmarks.md unless --no-write.
+            """, [DevicesCount, DevicesInFlight, DevicesReadings, DevicesBasePort, DevicesSettle, DevicesDir, DevicesInsecure, DevicesOut, DevicesNoWrite], RunDevicesAsync));
+        bench.Subcommands.Add(BenchInference.Create());
+        bench.Subcommands.Add(BenchSync.Create());
+        bench.Subcommands.Add(BenchAggregate.Create());
+        return bench;
+    }
+
+    private static readonly Option<int> DevicesCount = CliOptions.Int("--count", 100_000, "new devices, one telemetry batch each");
+    private static readonly Option<int> DevicesInFlight = CliOptions.Int("--in-flight", 2000, "requests in flight");
+    private static readonly Option<int> DevicesReadings = CliOptions.Int("--readings", 4, "readings per batch");
+    private static readonly Option<int> DevicesBasePort = CliOptions.Port("--base-port", 4880, "the first node's port");
+    private static readonly Option<double> DevicesSettle = CliOptions.Double("--settle", 8, "seconds to let the edge settle before measuring its memory", "SECONDS");
+    private static readonly Option<string?> DevicesDir = CliOptions.Text("--dir", "node logs and data", "DIR");
+    private static readonly Option<bool> DevicesInsecure = CliOptions.Flag("--insecure", "plain TCP, no client tokens (default TLS)");
+    private static readonly Option<string> DevicesOut = OutOption();
+    private static readonly Option<bool> DevicesNoWrite = NoWriteOption();
+
+    private static readonly Option<int> IngestDevices = CliOptions.Int("--devices", 500, "devices");
+    private static readonly Option<int> IngestRounds = CliOptions.Int("--rounds", 120, "batches per device");
+    private static readonly Option<int> IngestBatch = CliOptions.Int("--batch", 100, "readings per batch");
+    private static readonly Option<int> IngestChannels = CliOptions.Int("--channels", 4, "channels per reading");
+    private static readonly Option<int> IngestDrivers = CliOptions.Int("--drivers", 10, "concurrent drivers");
+    private static readonly Option<int> IngestWindow = CliOptions.Int("--window", 100, "requests in flight per driver");
+    private static readonly Option<int> IngestRemoteRequests = CliOptions.Int("--remote-requests", 20000, "requests in the cross-node stages");
+    private static readonly Option<int> IngestPasses = CliOptions.Int("--passes", 5, "passes per stage (the best counts)");
+    private static readonly Option<int> IngestBasePort = CliOptions.Port("--base-port", 4700, "the first node's port");
+    private static readonly Option<string> IngestOut = OutOption();
+    private static readonly Option<bool> IngestNoWrite = NoWriteOption();
+    private static readonly Option<bool> IngestTls = CliOptions.Flag("--tls", "also run the remote stages over TLS with mutual authentication (RESULT remote_tls)");
+
+    private static async Task<int> RunDevicesAsync(ParseResult args)
+    {
+        var o = new DeviceFleetBench.Options(args.GetValue(DevicesCount), args.GetValue(DevicesInFlight), args.GetValue(DevicesReadings),
+            args.GetValue(DevicesBasePort), args.GetValue(DevicesSettle), args.GetValue(DevicesDir), Secure: !args.GetValue(DevicesInsecure));
+        var outPath = args.GetValue(DevicesOut)!;
+        var write = !args.GetValue(DevicesNoWrite);
         if (o.Readings < 1) throw new CliException("--readings must be at least 1");
         var result = await DeviceFleetBench.RunAsync(o);
         if (write) DeviceFleetBench.WriteMarkdown(outPath, o, result);
@@ -70,23 +93,15 @@ public static class BenchCommand
     private const string DefaultSerializerBinding =
         "akka.actor.serialization-bindings { \"EdgeActors.Messages.IEdgeMessage, EdgeActors.Messages\" = json }";
 
-    public static async Task<int> RunAsync(CliArgs args)
+    private static async Task<int> RunIngestAsync(ParseResult args)
     {
-        var what = args.Positional.FirstOrDefault();
-        if (what == "inference") return await BenchInference.RunAsync(args);
-        if (what == "sync") return await BenchSync.RunAsync(args);
-        if (what == "aggregate") return await BenchAggregate.RunAsync(args);
-        if (what == "e2e") return await BenchE2e.RunAsync(args);
-        if (what == "devices") return await RunDevicesAsync(args);
-        if (what != "ingest") throw new CliException($"unknown benchmark '{what ?? ""}'; available: ingest, e2e, devices, inference, sync, aggregate");
         var o = new IngestBenchOptions(
-            args.Int("devices", 500), args.Int("rounds", 120), args.Int("batch", 100), args.Int("channels", 4),
-            args.Int("drivers", 10), args.Int("window", 100), args.Int("remote-requests", 20000), args.Int("base-port", 4700), args.Int("passes", 5));
+            args.GetValue(IngestDevices), args.GetValue(IngestRounds), args.GetValue(IngestBatch), args.GetValue(IngestChannels),
+            args.GetValue(IngestDrivers), args.GetValue(IngestWindow), args.GetValue(IngestRemoteRequests), args.GetValue(IngestBasePort), args.GetValue(IngestPasses));
         if (o.Passes < 1) throw new CliException("--passes must be at least 1");
-        var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
-        var write = !args.Flag("no-write");
-        var tls = args.Flag("tls");
-        args.EnsureAllUsed();
+        var outPath = args.GetValue(IngestOut)!;
+        var write = !args.GetValue(IngestNoWrite);
+        var tls = args.GetValue(IngestTls);
         var result = await RunIngestAsync(o, tls);
         if (write) WriteMarkdown(outPath, o, result);
         return 0;

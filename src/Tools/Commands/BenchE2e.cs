@@ -1,3 +1,4 @@
+using System.CommandLine;
 using EdgeActors.Nodes;
 using System.Diagnostics;
 using System.Globalization;
@@ -21,15 +22,30 @@ namespace EdgeActors.Tools.Commands;
 /// </summary>
 public static class BenchE2e
 {
-    public const string Usage = """
-        edgeactors bench e2e [--devices 20000] [--batch 50] [--channels 4] [--start-rate 20000] [--step 1.5] [--max-rate 2000000]
-                             [--step-seconds 6] [--p99-ms 1000] [--overload-x 10] [--base-port 4800] [--insecure]
-                             [--transport stream|clusterclient] [--fleet 100000] [--no-outbox-stage] [--no-write]
-          Local cluster + client library at rising offered rates: highest sustained readings/s with p99 ack latency within
-          the bound and nothing lost, the same at 10x that rate (goodput, overloaded, unanswered), and the in-process
-          durable-outbox stage for comparison, then `bench devices` with --fleet devices on one edge (0: skipped).
-          Ends with RESULT e2e / RESULT overload / RESULT devices lines; writes docs/benchmarks.md.
-        """;
+    private static readonly Option<int> Devices = CliOptions.Int("--devices", 20_000, "simulated devices");
+    private static readonly Option<int> Batch = CliOptions.Int("--batch", 50, "readings per batch");
+    private static readonly Option<int> Channels = CliOptions.Int("--channels", 4, "channels per reading");
+    private static readonly Option<double> StartRate = CliOptions.Double("--start-rate", 20_000, "the first offered rate, readings/s");
+    private static readonly Option<double> Step = CliOptions.Double("--step", 1.5, "factor between offered rates (> 1)");
+    private static readonly Option<double> MaxRate = CliOptions.Double("--max-rate", 2_000_000, "the highest offered rate, readings/s");
+    private static readonly Option<double> StepSeconds = CliOptions.Double("--step-seconds", 6, "seconds per rate", "SECONDS");
+    private static readonly Option<double> P99Ms = CliOptions.Double("--p99-ms", 1000, "the p99 acknowledgement latency bound, ms", "MS");
+    private static readonly Option<double> OverloadX = CliOptions.Double("--overload-x", 10, "the overload stage's factor over the sustained rate");
+    private static readonly Option<int> BasePort = CliOptions.Port("--base-port", 4800, "the first node's port");
+    private static readonly Option<bool> Insecure = CliOptions.Flag("--insecure", "plain TCP, no client tokens (default TLS)");
+    private static readonly Option<string> Transport = CliOptions.Choice("--transport", "stream", "the client's ingest transport", "stream", "clusterclient");
+    private static readonly Option<bool> NoOutboxStage = CliOptions.Flag("--no-outbox-stage", "skip the in-process durable-outbox stage");
+    private static readonly Option<int> Fleet = CliOptions.Int("--fleet", 100_000, "devices for the `bench devices` stage on one edge (0: skipped)");
+    private static readonly Option<string> Out = BenchCommand.OutOption();
+    private static readonly Option<bool> NoWrite = BenchCommand.NoWriteOption();
+
+    public static Command Create() => Cli.Command("e2e", """
+        local cluster + client library at rising offered rates: sustained readings/s, overload, device fleet
+        Highest sustained readings/s with p99 ack latency within the bound and nothing lost, the same at 10x that rate
+        (goodput, overloaded, unanswered), and the in-process durable-outbox stage for comparison, then `bench devices`
+        with --fleet devices on one edge. Ends with RESULT e2e / RESULT overload / RESULT devices lines; writes
+        docs/benchmarks.md.
+        """, [Devices, Batch, Channels, StartRate, Step, MaxRate, StepSeconds, P99Ms, OverloadX, BasePort, Insecure, Transport, Fleet, NoOutboxStage, Out, NoWrite], RunAsync);
 
     public sealed record Options(int Devices, int Batch, int Channels, double StartRate, double Step, double MaxRate, double StepSeconds,
         double P99BoundMs, double OverloadX, int BasePort, bool Secure, IngestTransport Transport, bool OutboxStage, int Fleet = 100_000);
@@ -51,22 +67,20 @@ public static class BenchE2e
         public bool Sustained(double p99Bound) => Unanswered == 0 && Overloaded == 0 && P99Ms <= p99Bound && Accepted + Rejected >= 0.95 * OfferedReadings;
     }
 
-    public static async Task<int> RunAsync(CliArgs args)
+    private static async Task<int> RunAsync(ParseResult args)
     {
         var o = new Options(
-            args.Int("devices", 20_000), args.Int("batch", 50), args.Int("channels", 4), args.Double("start-rate", 20_000), args.Double("step", 1.5),
-            args.Double("max-rate", 2_000_000), args.Double("step-seconds", 6), args.Double("p99-ms", 1000), args.Double("overload-x", 10),
-            args.Int("base-port", 4800), !args.Flag("insecure"),
-            args.Get("transport", "stream") switch
+            args.GetValue(Devices), args.GetValue(Batch), args.GetValue(Channels), args.GetValue(StartRate), args.GetValue(Step),
+            args.GetValue(MaxRate), args.GetValue(StepSeconds), args.GetValue(P99Ms), args.GetValue(OverloadX),
+            args.GetValue(BasePort), !args.GetValue(Insecure),
+            args.GetValue(Transport) switch
             {
-                "stream" => IngestTransport.Stream,
                 "clusterclient" => IngestTransport.ClusterClient,
-                var t => throw new CliException($"--transport must be stream or clusterclient, got '{t}'"),
+                _ => IngestTransport.Stream,
             },
-            !args.Flag("no-outbox-stage"), args.Int("fleet", 100_000));
-        var write = !args.Flag("no-write");
-        var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
-        args.EnsureAllUsed();
+            !args.GetValue(NoOutboxStage), args.GetValue(Fleet));
+        var write = !args.GetValue(NoWrite);
+        var outPath = args.GetValue(Out)!;
         if (o.Devices < 1 || o.Batch < 1 || o.Step <= 1 || o.StartRate <= 0 || o.StepSeconds <= 0)
             throw new CliException("--devices, --batch, --start-rate and --step-seconds must be positive and --step > 1");
 

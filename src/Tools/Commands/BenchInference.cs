@@ -1,4 +1,5 @@
 using EdgeActors.Client.Serialization;
+using System.CommandLine;
 using EdgeActors.Nodes;
 using EdgeActors.Inference.Runtime;
 using System.Diagnostics;
@@ -40,26 +41,48 @@ public static class BenchInference
     /// <summary>A throughput counts as risen when it beats the best so far by this factor.</summary>
     private const double Rise = 1.03;
 
-    public static async Task<int> RunAsync(CliArgs args)
+    private static readonly Option<double> Seconds = CliOptions.Double("--seconds", 3, "seconds per measurement", "SECONDS");
+    private static readonly Option<string[]?> Models = CliOptions.List("--models", "models to measure: mlp, resnet18 (default both)", "MODEL,...");
+    private static readonly Option<int> Callers = CliOptions.Int("--callers", 64, "concurrent callers of the inference actor");
+    private static readonly Option<string> Out = BenchCommand.OutOption();
+    private static readonly Option<bool> NoWrite = BenchCommand.NoWriteOption();
+    private static readonly Option<int> IntraOp = CliOptions.Int("--intra-op-threads", 1, "ONNX Runtime intra-op threads");
+    private static readonly Option<string> Input = CliOptions.Choice("--input", "bytes", "the input the session takes: bytes (0-255, scaled in the graph) or float", "bytes", "float");
+    private static readonly Option<string> Cuda = CliOptions.Choice("--cuda", "on", "use CUDA where available", "on", "off");
+    private static readonly Option<string> PinnedIo = CliOptions.Choice("--pinned-io", "on", "pinned host buffers for CUDA input and output", "on", "off");
+    private static readonly Option<bool> CudaGraphs = CliOptions.Flag("--cuda-graphs", "capture CUDA graphs");
+    private static readonly Option<bool> Fp16 = CliOptions.Flag("--fp16", "convert the models to float16");
+    private static readonly Option<string> CudnnSearch = CliOptions.Text("--cudnn-conv-algo-search", "EXHAUSTIVE", "cuDNN convolution algorithm search: EXHAUSTIVE, HEURISTIC or DEFAULT", "MODE");
+    private static readonly Option<int> MaxBatchMlp = CliOptions.Int("--max-batch-mlp", 0, "the MLP's batch cap (0: by execution provider)");
+    private static readonly Option<int> MaxBatchResNet = CliOptions.Int("--max-batch-resnet18", 0, "ResNet18's batch cap (0: by execution provider)");
+    private static readonly Option<string> Label = CliOptions.Text("--label", "", "a label for this run's figures", "TEXT");
+    private static readonly Option<bool> RawOnly = CliOptions.Flag("--raw-only", "only the raw ONNX Runtime measurements");
+
+    public static Command Create() => Cli.Command("inference", """
+        ONNX Runtime and the inference actor: samples/s, batching, latency per model
+        Per model: raw ONNX Runtime samples/s at batch 1 and at its best batch, the inference actor (dynamic batching)
+        under many concurrent callers, and p50/p99 latency at 80% of its saturation throughput, with the execution
+        provider. Ends with one RESULT line per model; writes docs/benchmarks.md unless --no-write.
+        """, [Models, Seconds, Callers, IntraOp, Input, Cuda, PinnedIo, CudaGraphs, Fp16, CudnnSearch, MaxBatchMlp, MaxBatchResNet, Label, RawOnly, Out, NoWrite], RunAsync);
+
+    private static async Task<int> RunAsync(ParseResult args)
     {
-        var seconds = args.Double("seconds", 3);
-        var models = (args.Get("models") ?? "mlp,resnet18").Split(',', StringSplitOptions.TrimEntries);
-        var callers = args.Int("callers", 64);
-        var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
-        var write = !args.Flag("no-write");
-        var intraOp = args.Int("intra-op-threads", 1);
-        var input = args.Get("input", "bytes");
-        if (input is not ("bytes" or "float")) throw new CliException($"--input must be bytes or float, got '{input}'");
-        var useCuda = args.Get("cuda", "on") != "off";
-        var pinned = args.Get("pinned-io", "on") != "off";
-        var graphs = args.Flag("cuda-graphs");
-        var fp16 = args.Flag("fp16");
-        var search = args.Get("cudnn-conv-algo-search", "EXHAUSTIVE");
-        var maxMlp = args.Int("max-batch-mlp", 0);
-        var maxResNet = args.Int("max-batch-resnet18", 0);
-        var label = args.Get("label", "");
-        var rawOnly = args.Flag("raw-only");
-        args.EnsureAllUsed();
+        var seconds = args.GetValue(Seconds);
+        var models = args.GetValue(Models) ?? ["mlp", "resnet18"];
+        var callers = args.GetValue(Callers);
+        var outPath = args.GetValue(Out)!;
+        var write = !args.GetValue(NoWrite);
+        var intraOp = args.GetValue(IntraOp);
+        var input = args.GetValue(Input)!;
+        var useCuda = args.GetValue(Cuda) != "off";
+        var pinned = args.GetValue(PinnedIo) != "off";
+        var graphs = args.GetValue(CudaGraphs);
+        var fp16 = args.GetValue(Fp16);
+        var search = args.GetValue(CudnnSearch)!;
+        var maxMlp = args.GetValue(MaxBatchMlp);
+        var maxResNet = args.GetValue(MaxBatchResNet);
+        var label = args.GetValue(Label)!;
+        var rawOnly = args.GetValue(RawOnly);
         var runtime = new InferenceRuntimeSettings
         {
             IntraOpThreads = intraOp, UseCuda = useCuda, PinnedIo = pinned, CudaGraphs = graphs, CudnnConvAlgoSearch = search, Fp16 = fp16,

@@ -1,5 +1,6 @@
 using EdgeActors.Storage;
 using EdgeActors.Client.Serialization;
+using System.CommandLine;
 using EdgeActors.Nodes;
 using System.Diagnostics;
 using System.Globalization;
@@ -38,13 +39,27 @@ public static class BenchSync
     private const int Channels = 4;
     private const long BaseTs = 1_700_000_000_000;
 
-    public static async Task<int> RunAsync(CliArgs args)
+    private static readonly Option<int> Records = CliOptions.Int("--records", 1_000_000, "readings written and synced");
+    private static readonly Option<int> Batch = CliOptions.Int("--batch", 20_000, "readings per sync batch");
+    private static readonly Option<int> Writers = CliOptions.Int("--writers", 20, "concurrent writers into the outbox");
+    private static readonly Option<int> WriteBatch = CliOptions.Int("--write-batch", 100, "readings per write");
+    private static readonly Option<string?> Postgres = CliOptions.Text("--postgres", $"PostgreSQL connection string (default env {PostgresEnv} or {PostgresBenchEnv}; skipped when none)", "CONNECTION");
+    private static readonly Option<string> Out = BenchCommand.OutOption();
+    private static readonly Option<bool> NoWrite = BenchCommand.NoWriteOption();
+
+    public static Command Create() => Cli.Command("sync", """
+        edge sync in readings/s: outbox writers, then sync batches into SQLite and PostgreSQL
+        Writers into one edge's durable outbox (OutboxWriter, group commit), then Brotli sync batches through a SyncSink
+        into a SQLite data store and into PostgreSQL, each after a warm-up pass, with the direct store rate for
+        comparison. Ends with RESULT lines; writes docs/benchmarks.md unless --no-write.
+        """, [Records, Batch, Writers, WriteBatch, Postgres, Out, NoWrite], RunAsync);
+
+    private static async Task<int> RunAsync(ParseResult args)
     {
-        var o = new Options(args.Int("records", 1_000_000), args.Int("batch", 20_000), args.Int("writers", 20), args.Int("write-batch", 100),
-            args.Get("postgres") ?? NonEmpty(Environment.GetEnvironmentVariable(PostgresEnv)) ?? NonEmpty(Environment.GetEnvironmentVariable(PostgresBenchEnv)));
-        var outPath = args.Get("out", Path.Combine("docs", "benchmarks.md"));
-        var write = !args.Flag("no-write");
-        args.EnsureAllUsed();
+        var o = new Options(args.GetValue(Records), args.GetValue(Batch), args.GetValue(Writers), args.GetValue(WriteBatch),
+            args.GetValue(Postgres) ?? NonEmpty(Environment.GetEnvironmentVariable(PostgresEnv)) ?? NonEmpty(Environment.GetEnvironmentVariable(PostgresBenchEnv)));
+        var outPath = args.GetValue(Out)!;
+        var write = !args.GetValue(NoWrite);
         if (o.Records < 1) throw new CliException("--records must be at least 1");
         if (o.Batch < 1) throw new CliException("--batch must be at least 1");
         if (o.Writers < 1) throw new CliException("--writers must be at least 1");

@@ -1,3 +1,5 @@
+using System.CommandLine;
+using EdgeActors.Nodes.Commands;
 using EdgeActors.Nodes;
 using EdgeActors.Tools.Chaos;
 using EdgeActors.Nodes.Simulation;
@@ -7,54 +9,50 @@ namespace EdgeActors.Tools.Commands;
 /// <summary><c>edgeactors chaos --duration 60</c>: the local cluster under random faults; ends with a SUMMARY line.</summary>
 public static class ChaosCommand
 {
-    public const string Usage = """
-        edgeactors chaos [--duration 60] [--edges 3] [--seed 1] [--fault-interval 6] [--base-port 4653] [--dir DIR]
-                         [--no-partitions] [--no-kills] [--no-malformed] [--sensor-faults 0.02] [--gpu-faults 0.05]
-                         [--no-models] [--model-cache DIR] [simulator options]
-          Starts seed, datacenter and N edge node processes (each in a network namespace of its own when run as root,
-          so partitions are real; otherwise partitions are off and the run says why), streams the simulator through
-          the client, and injects a fault every ~fault-interval seconds: an edge SIGKILLed and restarted 2-5 s later,
-          an edge cut off by a network partition for 4-8 s and healed (restarted if it downed itself), hostile and
-          malformed requests. Edges run sensor adapters with fault injection (exceptions, hangs, garbage, disconnects,
-          clock jumps; probability --sensor-faults per read) and ONNX Runtime sessions with injected GPU failures
-          (probability --gpu-faults per batch). At the end every node is back, the outboxes drain, and the summary is
-          computed from the client's records and the datacenter's database:
-          SUMMARY sent=<n> accepted=<n> stored=<n> duplicates=<n> lost=<n> max_failover_s=<x>
-          (accepted = readings the cluster acknowledged, stored = those the datacenter's store holds, duplicates = rows
-          stored twice plus readings acknowledged twice, lost = accepted but not stored plus requests never answered,
-          max_failover_s = the longest time from a kill or partition until every device of that edge was accepted again).
-          Exit code 0 when nothing was lost or duplicated and every node is up.
-        """;
+    private static readonly SimulatorCliOptions Sim = new(duration: 60, sensors: 40, cameras: 4, rate: 4_000, frameRate: 8, batch: 20);
+    private static readonly Option<int> Edges = CliOptions.Int("--edges", 3, "edge node processes (at least 2)");
+    private static readonly Option<int> BasePort = CliOptions.Port("--base-port", 4653, "the first node's port");
+    private static readonly Option<string> Dir = CliOptions.Text("--dir", Path.Combine(".data", "chaos"), "node logs and data", "DIR");
+    private static readonly Option<double> FaultInterval = CliOptions.Double("--fault-interval", 6, "seconds between injected faults (about)", "SECONDS");
+    private static readonly Option<bool> NoPartitions = CliOptions.Flag("--no-partitions", "no network partitions");
+    private static readonly Option<bool> NoKills = CliOptions.Flag("--no-kills", "no SIGKILLed edges");
+    private static readonly Option<bool> NoMalformed = CliOptions.Flag("--no-malformed", "no hostile or malformed requests");
+    private static readonly Option<double> SensorFaults = CliOptions.Double("--sensor-faults", 0.02, "probability of a sensor adapter fault per read", "P");
+    private static readonly Option<double> GpuFaults = CliOptions.Double("--gpu-faults", 0.05, "probability of an injected GPU failure per batch", "P");
+    private static readonly Option<bool> NoModels = CliOptions.Flag("--no-models", "no camera-frame classification");
+    private static readonly Option<string> ModelCache = CliOptions.Text("--model-cache", Path.Combine(".data", "models"), "where the trained models are cached", "DIR");
 
-    public static async Task<int> RunAsync(CliArgs args)
+    public static Command Create() => Cli.Command("chaos", """
+        a local cluster under random kills, partitions, sensor/GPU faults and hostile input; SUMMARY line
+        Starts seed, datacenter and N edge node processes (each in a network namespace of its own when run as root, so
+        partitions are real), streams the simulator through the client, and injects a fault every ~fault-interval
+        seconds: an edge SIGKILLed and restarted, an edge cut off by a network partition and healed, hostile and
+        malformed requests; sensor adapters and ONNX Runtime sessions fail at random. At the end every node is back,
+        the outboxes drain, and the summary is computed from the client's records and the datacenter's database:
+        SUMMARY sent=<n> accepted=<n> stored=<n> duplicates=<n> lost=<n> max_failover_s=<x>
+        Exit code 0 when nothing was lost or duplicated and every node is up.
+        """, [Edges, FaultInterval, BasePort, Dir, NoPartitions, NoKills, NoMalformed, SensorFaults, GpuFaults, NoModels, ModelCache, .. Sim.All], RunAsync);
+
+    private static async Task<int> RunAsync(ParseResult args)
     {
-        var duration = TimeSpan.FromSeconds(args.Double("duration", 60));
-        var sim = SimulatorOptions.FromArgs(args, duration);
+        var duration = TimeSpan.FromSeconds(args.GetValue(Sim.Duration));
+        var seed = args.GetValue(Sim.Seed);
         var options = new ChaosOptions
         {
             Duration = duration,
-            Edges = args.Int("edges", 3),
-            Seed = args.Int("seed", 1),
-            BasePort = args.Int("base-port", 4653),
-            Directory = Path.GetFullPath(args.Get("dir", Path.Combine(".data", "chaos"))),
-            FaultInterval = TimeSpan.FromSeconds(args.Double("fault-interval", 6)),
-            Partitions = !args.Flag("no-partitions"),
-            Kills = !args.Flag("no-kills"),
-            Malformed = !args.Flag("no-malformed"),
-            EdgeArgs = FaultArgs(args.Double("sensor-faults", 0.02), args.Double("gpu-faults", 0.05), args.Int("seed", 1)),
+            Edges = args.GetValue(Edges),
+            Seed = seed,
+            BasePort = args.GetValue(BasePort),
+            Directory = Path.GetFullPath(args.GetValue(Dir)!),
+            FaultInterval = TimeSpan.FromSeconds(args.GetValue(FaultInterval)),
+            Partitions = !args.GetValue(NoPartitions),
+            Kills = !args.GetValue(NoKills),
+            Malformed = !args.GetValue(NoMalformed),
+            EdgeArgs = FaultArgs(args.GetValue(SensorFaults), args.GetValue(GpuFaults), seed),
             AdapterDevicesPerEdge = AdapterDevices,
-            ModelCache = args.Flag("no-models") ? null : Path.GetFullPath(args.Get("model-cache", Path.Combine(".data", "models"))),
-            Simulator = sim with
-            {
-                Sensors = args.Int("sensors", 40),
-                Cameras = args.Int("cameras", 4),
-                ReadingsPerSecond = args.Double("rate", 4_000),
-                FramesPerSecond = args.Double("frame-rate", 8),
-                BatchSize = args.Int("batch", 20),
-                DevicePrefix = "chaos-",
-            },
+            ModelCache = args.GetValue(NoModels) ? null : Path.GetFullPath(args.GetValue(ModelCache)!),
+            Simulator = Sim.From(args) with { DevicePrefix = "chaos-" },
         };
-        args.EnsureAllUsed();
         if (options.Edges < 2) throw new CliException("--edges must be at least 2 (a killed edge's devices need somewhere to go)");
         if (duration < TimeSpan.FromSeconds(10)) throw new CliException("--duration must be at least 10 seconds");
         var summary = await new ChaosRun(options).RunAsync();

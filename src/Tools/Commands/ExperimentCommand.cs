@@ -1,3 +1,4 @@
+using System.CommandLine;
 using EdgeActors.Nodes;
 using EdgeActors.Nodes.Commands;
 using System.Diagnostics;
@@ -14,48 +15,97 @@ namespace EdgeActors.Tools.Commands;
 /// <summary>Federated-learning experiments on a real local cluster (node processes): FedAvg & co, k-means, GBDT.</summary>
 public static class ExperimentCommand
 {
-    public const string Usage = """
-        edgeactors experiment fedavg [--partition homo|dir|label] [--beta 0.5] [--labels-per-client 2] [--clients 10]
-                                     [--rounds 50] [--local-epochs 2] [--batch 64] [--lr 0.05] [--momentum 0.9]
-                                     [--strategy fedavg|fedprox|median|trimmed-mean|krum[,…]] [--mu 0.01]
-                                     [--fraction 1] [--min-clients 1] [--quorum 0.5] [--round-timeout 300]
-                                     [--late drop|fold] [--max-staleness 2] [--clip 0] [--noise 0]
-                                     [--secure-aggregation] [--poisoned 0] [--poison-scale -10] [--trim 0.2] [--krum-f 2]
-                                     [--model mlp:784-256-128-10|cnn] [--server-lr 1]
-                                     [--train-limit 60000] [--seed 1] [--edges 2] [--publish-as fmnist-fed]
-                                     [--target 0.89] [--out .data/experiments] [--base-port 4153] [--contacts host:port,…]
-          Partitions the Fashion-MNIST training set over N simulated devices as NIID-Bench does (homo = IID,
-          dir = label Dirichlet(β), label = #C=k labels per client), starts seed + datacenter + E edge node
-          processes, uploads each device's labelled frames through the client library to its edge (raw data stays
-          there), then runs the rounds on the cluster: the datacenter's round coordinator samples clients, the edges
-          train them locally and send updates, the coordinator aggregates, scores each global model on the 10,000
-          test images, commits it and publishes it to the registry. Prints per-round accuracy and writes
-          <out>/<id>.csv and a PNG plot. With several strategies (comma-separated) each runs on the same cluster
-          and data, one after the other, and the plot compares them. Ends with, per strategy:
-          RESULT fedavg partition=<p> clients=<n> rounds=<n> strategy=<s> accuracy=<x>
-        edgeactors experiment kmeans [--devices 60] [--groups 3] [--k 3] [--outliers 2] [--iterations 50] [--z 4]
-          Streams telemetry of devices drawn from behaviour groups (plus a few outlier devices) through the client,
-          then runs federated k-means: edges send per-cluster sums and counts of their devices' behaviour summaries,
-          the coordinator updates the centroids. Reports cluster purity against the true groups and the outliers found.
-          RESULT kmeans devices=<n> k=<k> purity=<x> outliers_true=<n> outliers_found=<n> outliers_correct=<n>
-        edgeactors experiment gbdt [--classes 10|2] [--clients 10] [--partition homo] [--iterations 50] [--depth 4]
-                                   [--lr 0.3] [--bins 32] [--lambda 1] [--train-limit 60000] [--publish-as fmnist-gbdt]
-          Federated histogram GBDT over the labelled frames the edges hold (7×7 pooled Fashion-MNIST features), one
-          round trip per tree level; exported to ONNX TreeEnsembleClassifier and scored with ONNX Runtime; compared
-          with LightGBM 4.7.0 and our own centralised GBDT trained on the same data in the same run.
-          RESULT gbdt classes=<n> accuracy=<x> onnx_accuracy=<x> lightgbm=<x> central=<x> rounds=<n>
-        """;
+    // a local cluster, or an existing one (--contacts), for every experiment
+    private static readonly Option<string[]?> Contacts = CliOptions.HostPorts("--contacts", "run on an existing cluster through these nodes (default: start a local one)");
+    private static readonly Option<int> Edges = CliOptions.Int("--edges", 2, "edge node processes of the local cluster");
+    private static readonly Option<int> BasePort = CliOptions.Port("--base-port", 4153, "the local cluster's first port");
+    private static readonly CertsCommand.ClientOptions Credentials = new();
+    private static Option[] SessionOptions => [Contacts, Edges, BasePort, .. Credentials.All];
 
-    public static async Task<int> RunAsync(CliArgs args)
+    // the training set's partition over the clients (fedavg, gbdt)
+    private static readonly Option<string> PartitionKind = CliOptions.Text("--partition", "homo", "homo (IID), dir (label Dirichlet(beta)) or label (#C=k labels per client)", "homo|dir|label");
+    private static readonly Option<double> Beta = CliOptions.Double("--beta", 0.5, "the Dirichlet concentration for --partition dir", "BETA");
+    private static readonly Option<int> LabelsPerClient = CliOptions.Int("--labels-per-client", 2, "labels per client for --partition label");
+    private static readonly Option<int> TrainLimit = CliOptions.Int("--train-limit", 60_000, "training images used");
+    private static readonly Option<string?> Dataset = CliOptions.Text("--dataset", "Fashion-MNIST directory (default /usr/share/datasets/fashion-mnist)", "DIR");
+    private static readonly Option<int> Clients = CliOptions.Int("--clients", 10, "simulated devices (federated clients)");
+    private static readonly Option<int> Seed = CliOptions.Int("--seed", 1, "random seed");
+    private static Option[] PartitionOptions => [PartitionKind, Beta, LabelsPerClient, TrainLimit, Dataset, Clients, Seed];
+
+    // fedavg
+    private static readonly Option<string> Strategy = CliOptions.Text("--strategy", "fedavg", "fedavg, fedprox, median, trimmed-mean, krum; several comma-separated run one after the other", "S[,S...]");
+    private static readonly Option<int> Poisoned = CliOptions.Int("--poisoned", 0, "clients that send poisoned updates");
+    private static readonly Option<string> Model = CliOptions.Text("--model", Learning.Federated.FederatedModel.DefaultSpec, "the model: mlp:784-256-128-10 or cnn", "SPEC");
+    private static readonly Option<int> Rounds = CliOptions.Int("--rounds", 50, "rounds");
+    private static readonly Option<double> Fraction = CliOptions.Double("--fraction", 1, "fraction of clients sampled per round");
+    private static readonly Option<int> MinClients = CliOptions.Int("--min-clients", 1, "fewest clients per round");
+    private static readonly Option<int> LocalEpochs = CliOptions.Int("--local-epochs", 2, "local epochs per round");
+    private static readonly Option<int> FedBatch = CliOptions.Int("--batch", 64, "local minibatch size");
+    private static readonly Option<double> FedLr = CliOptions.Double("--lr", 0.05, "local learning rate");
+    private static readonly Option<double> Momentum = CliOptions.Double("--momentum", 0.9, "local SGD momentum");
+    private static readonly Option<double> ServerLr = CliOptions.Double("--server-lr", 1, "server learning rate");
+    private static readonly Option<double> RoundTimeout = CliOptions.Double("--round-timeout", 300, "seconds a round waits for updates", "SECONDS");
+    private static readonly Option<double> Quorum = CliOptions.Double("--quorum", 0.5, "fraction of sampled clients a round needs");
+    private static readonly Option<string> Late = CliOptions.Text("--late", "drop", "late updates: drop or fold", "drop|fold");
+    private static readonly Option<int> MaxStaleness = CliOptions.Int("--max-staleness", 2, "rounds a folded late update may lag");
+    private static readonly Option<double> Clip = CliOptions.Double("--clip", 0, "update norm clipping (0: off)");
+    private static readonly Option<double> Noise = CliOptions.Double("--noise", 0, "Gaussian noise multiplier (differential privacy; 0: off)");
+    private static readonly Option<bool> SecureAggregation = CliOptions.Flag("--secure-aggregation", "pairwise-masked updates (the coordinator sees only the sum)");
+    private static readonly Option<double> PoisonScale = CliOptions.Double("--poison-scale", -10, "the poisoned clients' update scale");
+    private static readonly Option<double> Trim = CliOptions.Double("--trim", 0.2, "the trimmed mean's fraction cut at each end");
+    private static readonly Option<int?> KrumF = new("--krum-f") { Description = "Krum's assumed Byzantine clients (default max(--poisoned, 1))", HelpName = "N" };
+    private static readonly Option<string> FedPublishAs = CliOptions.Text("--publish-as", "fmnist-fed", "the registry name the global model is published as", "NAME");
+    private static readonly Option<double> Mu = CliOptions.Double("--mu", 0.01, "FedProx's proximal term");
+    private static readonly Option<double> Target = CliOptions.Double("--target", double.NaN, "the accuracy to report rounds-to-target for");
+    private static readonly Option<string> Out = CliOptions.Text("--out", Path.Combine(".data", "experiments"), "where the CSV and PNG plot go", "DIR");
+
+    // kmeans
+    private static readonly Option<int> KDevices = CliOptions.Int("--devices", 60, "devices drawn from the behaviour groups");
+    private static readonly Option<int> KGroups = CliOptions.Int("--groups", 3, "behaviour groups");
+    private static readonly Option<int?> K = new("--k") { Description = "clusters (default --groups)", HelpName = "N" };
+    private static readonly Option<int> KOutliers = CliOptions.Int("--outliers", 2, "outlier devices");
+    private static readonly Option<int> KIterations = CliOptions.Int("--iterations", 50, "k-means iterations");
+    private static readonly Option<double> Z = CliOptions.Double("--z", 4, "outlier threshold (z-score)");
+
+    // gbdt
+    private static readonly Option<int> Classes = CliOptions.Int("--classes", 10, "10 (all classes) or 2 (binary)");
+    private static readonly Option<int> GIterations = CliOptions.Int("--iterations", 50, "boosting iterations");
+    private static readonly Option<int> Depth = CliOptions.Int("--depth", 4, "tree depth");
+    private static readonly Option<double> GLr = CliOptions.Double("--lr", 0.3, "shrinkage");
+    private static readonly Option<int> Bins = CliOptions.Int("--bins", 32, "histogram bins per feature");
+    private static readonly Option<double> Lambda = CliOptions.Double("--lambda", 1, "L2 regularisation");
+    private static readonly Option<int> BinaryThreshold = CliOptions.Int("--binary-threshold", 5, "with --classes 2: labels below this are class 0");
+    private static readonly Option<string> GPublishAs = CliOptions.Text("--publish-as", "fmnist-gbdt", "the registry name the model is published as", "NAME");
+
+    public static Command Create()
     {
-        var kind = args.Positional.FirstOrDefault() ?? throw new CliException("which experiment? fedavg, kmeans or gbdt");
-        return kind switch
-        {
-            "fedavg" => await FedAvgAsync(args),
-            "kmeans" => await KMeansAsync(args),
-            "gbdt" => await GbdtAsync(args),
-            _ => throw new CliException($"unknown experiment '{kind}': fedavg, kmeans or gbdt"),
-        };
+        var experiment = new Command("experiment", "federated learning on a local cluster: experiment fedavg | kmeans | gbdt");
+        experiment.Subcommands.Add(Cli.Command("fedavg", """
+            federated averaging (and FedProx, median, trimmed mean, Krum) of Fashion-MNIST over the cluster's edges
+            Partitions the Fashion-MNIST training set over N simulated devices as NIID-Bench does, starts seed +
+            datacenter + E edge node processes, uploads each device's labelled frames to its edge (raw data stays there),
+            then runs the rounds on the cluster: the coordinator samples clients, the edges train them locally, the
+            coordinator aggregates, scores, commits and publishes each global model. Prints per-round accuracy and writes
+            <out>/<id>.csv and a PNG plot. Ends with, per strategy:
+            RESULT fedavg partition=<p> clients=<n> rounds=<n> strategy=<s> accuracy=<x>
+            """,
+            [.. PartitionOptions, Strategy, Mu, Rounds, LocalEpochs, FedBatch, FedLr, Momentum, Fraction, MinClients, Quorum, RoundTimeout, Late, MaxStaleness,
+             Clip, Noise, SecureAggregation, Poisoned, PoisonScale, Trim, KrumF, Model, ServerLr, FedPublishAs, Target, Out, .. SessionOptions], FedAvgAsync));
+        experiment.Subcommands.Add(Cli.Command("kmeans", """
+            federated k-means over devices' behaviour summaries
+            Streams telemetry of devices drawn from behaviour groups (plus a few outliers) through the client, then runs
+            federated k-means: edges send per-cluster sums and counts, the coordinator updates the centroids. Reports
+            cluster purity against the true groups and the outliers found.
+            RESULT kmeans devices=<n> k=<k> purity=<x> outliers_true=<n> outliers_found=<n> outliers_correct=<n>
+            """, [KDevices, KGroups, K, KOutliers, KIterations, Z, Seed, .. SessionOptions], KMeansAsync));
+        experiment.Subcommands.Add(Cli.Command("gbdt", """
+            federated histogram GBDT over the frames the edges hold, compared with LightGBM
+            Federated histogram GBDT over the labelled frames the edges hold (7x7 pooled Fashion-MNIST features), one round
+            trip per tree level; exported to ONNX TreeEnsembleClassifier and scored with ONNX Runtime; compared with
+            LightGBM 4.7.0 and our own centralised GBDT trained on the same data in the same run.
+            RESULT gbdt classes=<n> accuracy=<x> onnx_accuracy=<x> lightgbm=<x> central=<x> rounds=<n>
+            """, [.. PartitionOptions, Classes, GIterations, Depth, GLr, Bins, Lambda, BinaryThreshold, GPublishAs, .. SessionOptions], GbdtAsync));
+        return experiment;
     }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
@@ -75,14 +125,14 @@ public static class ExperimentCommand
         }
     }
 
-    public static async Task<Session> OpenAsync(CliArgs args, string name, Action<string> log)
+    public static async Task<Session> OpenAsync(ParseResult args, string name, Action<string> log)
     {
-        var contacts = args.Get("contacts");
-        var edges = args.Int("edges", 2);
-        var basePort = args.Int("base-port", 4153);
+        var contacts = args.GetValue(Contacts);
+        var edges = args.GetValue(Edges);
+        var basePort = args.GetValue(BasePort);
         if (contacts is not null)
         {
-            var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = NodeConfig.SplitList(contacts)!, Credentials = CertsCommand.ClientCredentialsFrom(args), RequestTimeout = TimeSpan.FromSeconds(20) });
+            var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, Credentials = Credentials.From(args), RequestTimeout = TimeSpan.FromSeconds(20) });
             return new Session { Client = client };
         }
         if (edges < 1) throw new CliException("--edges must be at least 1");
@@ -168,12 +218,12 @@ public static class ExperimentCommand
                                $"(last: {(last is null ? "no answer" : string.Join("; ", last.Participants.Select(p => $"{p.Node}: {p.Clients.Length}")))})");
     }
 
-    private static (FashionMnist Train, int[][] Parts, PartitionSpec Spec) Partition(CliArgs args, int clients, int seed, Action<string> log)
+    private static (FashionMnist Train, int[][] Parts, PartitionSpec Spec) Partition(ParseResult args, int clients, int seed, Action<string> log)
     {
-        var spec = PartitionSpec.Parse(args.Get("partition", "homo"), args.Double("beta", 0.5), args.Int("labels-per-client", 2));
-        var limit = args.Int("train-limit", 60_000);
+        var spec = PartitionSpec.Parse(args.GetValue(PartitionKind)!, args.GetValue(Beta), args.GetValue(LabelsPerClient));
+        var limit = args.GetValue(TrainLimit);
         if (clients < 1) throw new CliException("--clients must be at least 1");
-        var dir = FashionMnist.ResolveDirectory(args.Get("dataset"));
+        var dir = FashionMnist.ResolveDirectory(args.GetValue(Dataset));
         var train = FashionMnist.Load(dir, train: true, limit);
         var parts = NiidPartitioner.Partition(train.Labels, 10, clients, spec, seed);
         log($"partition {spec} of {train.Count:N0} training images over {clients} clients:");
@@ -183,43 +233,43 @@ public static class ExperimentCommand
 
     // ---------------------------------------------------------------- fedavg
 
-    private static async Task<int> FedAvgAsync(CliArgs args)
+    private static async Task<int> FedAvgAsync(ParseResult args)
     {
         void Log(string s) => Console.WriteLine("experiment: " + s);
-        var clients = args.Int("clients", 10);
-        var seed = args.Int("seed", 1);
-        var strategies = args.Get("strategy", "fedavg").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
-        var poisoned = args.Int("poisoned", 0);
+        var clients = args.GetValue(Clients);
+        var seed = args.GetValue(Seed);
+        var strategies = args.GetValue(Strategy)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var poisoned = args.GetValue(Poisoned);
         if (poisoned < 0 || poisoned >= clients) throw new CliException($"--poisoned {poisoned}: must be 0..clients-1");
         var template = new ExperimentSpec(
             Id: "",
-            Model: args.Get("model", Learning.Federated.FederatedModel.DefaultSpec),
+            Model: args.GetValue(Model)!,
             Strategy: "",
-            Rounds: args.Int("rounds", 50),
-            Fraction: args.Double("fraction", 1),
-            MinClients: args.Int("min-clients", 1),
-            LocalEpochs: args.Int("local-epochs", 2),
-            BatchSize: args.Int("batch", 64),
-            LearningRate: (float)args.Double("lr", 0.05),
-            Momentum: (float)args.Double("momentum", 0.9),
+            Rounds: args.GetValue(Rounds),
+            Fraction: args.GetValue(Fraction),
+            MinClients: args.GetValue(MinClients),
+            LocalEpochs: args.GetValue(LocalEpochs),
+            BatchSize: args.GetValue(FedBatch),
+            LearningRate: (float)args.GetValue(FedLr),
+            Momentum: (float)args.GetValue(Momentum),
             ProximalMu: 0,
-            ServerLearningRate: (float)args.Double("server-lr", 1),
+            ServerLearningRate: (float)args.GetValue(ServerLr),
             Seed: seed,
-            RoundTimeoutMs: (long)(args.Double("round-timeout", 300) * 1000),
-            Quorum: args.Double("quorum", 0.5),
-            LateUpdates: args.Get("late", "drop"),
-            MaxStaleness: args.Int("max-staleness", 2),
-            ClipNorm: args.Double("clip", 0),
-            NoiseMultiplier: args.Double("noise", 0),
-            SecureAggregation: args.Flag("secure-aggregation"),
+            RoundTimeoutMs: (long)(args.GetValue(RoundTimeout) * 1000),
+            Quorum: args.GetValue(Quorum),
+            LateUpdates: args.GetValue(Late)!,
+            MaxStaleness: args.GetValue(MaxStaleness),
+            ClipNorm: args.GetValue(Clip),
+            NoiseMultiplier: args.GetValue(Noise),
+            SecureAggregation: args.GetValue(SecureAggregation),
             PoisonedClients: Enumerable.Range(0, poisoned).Select(ClientId).ToArray(),
-            PoisonScale: (float)args.Double("poison-scale", -10),
-            TrimFraction: args.Double("trim", 0.2),
-            KrumByzantine: args.Int("krum-f", Math.Max(poisoned, 1)),
-            PublishAs: args.Get("publish-as", "fmnist-fed"));
-        var mu = (float)args.Double("mu", 0.01);
-        var target = args.Double("target", double.NaN);
-        var outDir = Path.GetFullPath(args.Get("out", Path.Combine(".data", "experiments")));
+            PoisonScale: (float)args.GetValue(PoisonScale),
+            TrimFraction: args.GetValue(Trim),
+            KrumByzantine: args.GetValue(KrumF) ?? Math.Max(poisoned, 1),
+            PublishAs: args.GetValue(FedPublishAs)!);
+        var mu = (float)args.GetValue(Mu);
+        var target = args.GetValue(Target);
+        var outDir = Path.GetFullPath(args.GetValue(Out)!);
         var (train, parts, spec) = Partition(args, clients, seed, Log);
         foreach (var s in strategies)
         {
@@ -228,7 +278,6 @@ public static class ExperimentCommand
         }
         var name = Inv($"fedavg-{spec.Kind}-{clients}c");
         await using var session = await OpenAsync(args, name, Log);
-        args.EnsureAllUsed();
         await UploadAsync(session.Client, train, parts, Log);
         await WaitForClientsAsync(session.Client, parts, Log, TimeSpan.FromSeconds(60));
 
@@ -341,19 +390,18 @@ public static class ExperimentCommand
         throw new CliException($"job {id} did not finish within {timeout.TotalSeconds:F0} s");
     }
 
-    private static async Task<int> KMeansAsync(CliArgs args)
+    private static async Task<int> KMeansAsync(ParseResult args)
     {
         void Log(string s) => Console.WriteLine("experiment: " + s);
-        var devices = args.Int("devices", 60);
-        var groups = args.Int("groups", 3);
-        var k = args.Int("k", groups);
-        var outliers = args.Int("outliers", 2);
-        var iterations = args.Int("iterations", 50);
-        var z = args.Double("z", 4);
-        var seed = args.Int("seed", 1);
+        var devices = args.GetValue(KDevices);
+        var groups = args.GetValue(KGroups);
+        var k = args.GetValue(K) ?? groups;
+        var outliers = args.GetValue(KOutliers);
+        var iterations = args.GetValue(KIterations);
+        var z = args.GetValue(Z);
+        var seed = args.GetValue(Seed);
         if (devices < groups || groups < 1) throw new CliException("--devices must be ≥ --groups ≥ 1");
         await using var session = await OpenAsync(args, "kmeans", Log);
-        args.EnsureAllUsed();
         var truth = await BehaviourTelemetry.SendAsync(session.Client, devices, groups, outliers, seed, Log);
         var id = Inv($"kmeans-{DateTime.UtcNow:yyyyMMdd-HHmmss}");
         var status = await RunJobAsync(session.Client, new StartKMeans(id, k, iterations, z, seed), id, Log, TimeSpan.FromMinutes(5));
@@ -364,19 +412,18 @@ public static class ExperimentCommand
         return assigned.Count == devices + outliers ? 0 : 1;
     }
 
-    private static async Task<int> GbdtAsync(CliArgs args)
+    private static async Task<int> GbdtAsync(ParseResult args)
     {
         void Log(string s) => Console.WriteLine("experiment: " + s);
-        var clients = args.Int("clients", 10);
-        var seed = args.Int("seed", 1);
-        var classes = args.Int("classes", 10);
-        var start = new StartGbdt(Inv($"gbdt-{DateTime.UtcNow:yyyyMMdd-HHmmss}"), classes, args.Int("iterations", 50), args.Int("depth", 4),
-            (float)args.Double("lr", 0.3), args.Int("bins", 32), args.Double("lambda", 1), args.Int("binary-threshold", 5), args.Get("publish-as", "fmnist-gbdt"));
+        var clients = args.GetValue(Clients);
+        var seed = args.GetValue(Seed);
+        var classes = args.GetValue(Classes);
+        var start = new StartGbdt(Inv($"gbdt-{DateTime.UtcNow:yyyyMMdd-HHmmss}"), classes, args.GetValue(GIterations), args.GetValue(Depth),
+            (float)args.GetValue(GLr), args.GetValue(Bins), args.GetValue(Lambda), args.GetValue(BinaryThreshold), args.GetValue(GPublishAs)!);
         var problem = Actors.Federated.JobRunner.Validate(start);
         if (problem is not null) throw new CliException(problem);
         var (train, parts, spec) = Partition(args, clients, seed, Log);
         await using var session = await OpenAsync(args, "gbdt", Log);
-        args.EnsureAllUsed();
         await UploadAsync(session.Client, train, parts, Log);
         await WaitForClientsAsync(session.Client, parts, Log, TimeSpan.FromSeconds(60));
         var clock = Stopwatch.StartNew();

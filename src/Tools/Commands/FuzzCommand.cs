@@ -1,4 +1,5 @@
 using EdgeActors.Client.Serialization;
+using System.CommandLine;
 using EdgeActors.Nodes;
 using System.Diagnostics;
 using Akka.Actor;
@@ -14,25 +15,28 @@ namespace EdgeActors.Tools.Commands;
 /// <summary><c>fuzz</c>: the wire format against mutated payloads, then (optionally) a real cluster against what decodes.</summary>
 public static class FuzzCommand
 {
-    public const string Usage = """
-        edgeactors fuzz [--iterations 1000000] [--seed 1] [--cluster] [--send 3000] [--base-port 4453]
-          Feeds the serializer mutated payloads of every message kind (bit flips, overwritten/inserted/deleted bytes,
-          truncation, duplicated chunks, another message's manifest, noise): each must decode or be rejected with a
-          SerializationException, and whatever decodes must serialize again. With --cluster it then starts a local
-          cluster (seed, datacenter, 2 edges) and sends up to --send of the decoded device commands through the client
-          library (half of them aimed at one device that first received valid data): every one must be answered, every
-          node must stay up, and the device must still hold what it accepted before.
-          Ends with: RESULT fuzz payloads=<n> decoded=<n> rejected=<n> failures=<n> [sent=<n> answered=<n> nodes_up=<n>/<n> intact=<bool>]
-        """;
+    private static readonly Option<int> Iterations = CliOptions.Int("--iterations", 1_000_000, "mutated payloads");
+    private static readonly Option<int> Seed = CliOptions.Int("--seed", 1, "random seed");
+    private static readonly Option<bool> Cluster = CliOptions.Flag("--cluster", "then send what decodes to a local cluster (seed, datacenter, 2 edges)");
+    private static readonly Option<int> Send = CliOptions.Int("--send", 3_000, "decoded device commands sent with --cluster");
+    private static readonly Option<int> BasePort = CliOptions.Port("--base-port", 4453, "the local cluster's first port");
 
-    public static async Task<int> RunAsync(CliArgs args)
+    public static Command Create() => Cli.Command("fuzz", """
+        the wire format and a local cluster against mutated payloads (fixed seed)
+        Feeds the serializer mutated payloads of every message kind: each must decode or be rejected with a
+        SerializationException, and whatever decodes must serialize again. With --cluster it then sends up to --send of
+        the decoded device commands through the client library: every one must be answered, every node must stay up,
+        and the device must still hold what it accepted before.
+        Ends with: RESULT fuzz payloads=<n> decoded=<n> rejected=<n> failures=<n> [sent=<n> answered=<n> nodes_up=<n>/<n> intact=<bool>]
+        """, [Iterations, Seed, Cluster, Send, BasePort], RunAsync);
+
+    private static async Task<int> RunAsync(ParseResult args)
     {
-        var iterations = args.Int("iterations", 1_000_000);
-        var seed = args.Int("seed", 1);
-        var cluster = args.Flag("cluster");
-        var send = args.Int("send", 3_000);
-        var basePort = args.Int("base-port", 4453);
-        args.EnsureAllUsed();
+        var iterations = args.GetValue(Iterations);
+        var seed = args.GetValue(Seed);
+        var cluster = args.GetValue(Cluster);
+        var send = args.GetValue(Send);
+        var basePort = args.GetValue(BasePort);
 
         using var system = ActorSystem.Create("fuzz", EdgeSerialization.Config);
         var serializer = (EdgeSerializer)system.Serialization.FindSerializerForType(typeof(IEdgeMessage));

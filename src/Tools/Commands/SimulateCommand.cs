@@ -1,3 +1,4 @@
+using System.CommandLine;
 using EdgeActors.Client;
 using EdgeActors.Nodes;
 using EdgeActors.Nodes.Commands;
@@ -7,20 +8,20 @@ namespace EdgeActors.Tools.Commands;
 
 public static class SimulateCommand
 {
-    public static readonly string Usage = $"""
-        edgeactors simulate --contacts host:port[,host:port...] [--duration <seconds>] [simulator options]
-          Streams simulated sensors and cameras into a running cluster through the client library.
-          Contacts are edge or datacenter nodes (default 127.0.0.1:4054,127.0.0.1:4055,127.0.0.1:4056).
-        {CertsCommand.ClientOptionsUsage}
-        {SimulatorOptions.Usage}
-        """;
+    private static readonly Option<string[]> Contacts = CliOptions.Contacts();
+    private static readonly SimulatorCliOptions Sim = new(duration: 30);
+    private static readonly CertsCommand.ClientOptions Credentials = new();
 
-    public static async Task<int> RunAsync(CliArgs args)
+    public static Command Create() => Cli.Command("simulate", """
+        stream simulated telemetry and camera frames into a running cluster
+        Streams simulated sensors and cameras into a running cluster through the client library.
+        """, [Contacts, .. Sim.All, .. Credentials.All], RunAsync);
+
+    private static async Task<int> RunAsync(ParseResult args)
     {
-        var contacts = args.Contacts();
-        var sim = SimulatorOptions.FromArgs(args, TimeSpan.FromSeconds(30));
-        var credentials = CertsCommand.ClientCredentialsFrom(args);
-        args.EnsureAllUsed();
+        var contacts = args.GetValue(Contacts)!;
+        var sim = Sim.From(args);
+        var credentials = Credentials.From(args);
         await using var client = EdgeClient.Connect(new EdgeClientOptions
         {
             Contacts = contacts, Credentials = credentials, OverloadRetries = SimulatorOptions.DeviceOverloadRetries,

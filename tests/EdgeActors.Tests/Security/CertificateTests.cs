@@ -97,9 +97,9 @@ public sealed class CertificateTests : IDisposable
     }
 
     [Fact]
-    public void The_certs_command_should_write_a_deployment_and_refuse_unknown_scopes()
+    public async Task The_certs_command_should_write_a_deployment_and_refuse_unknown_scopes()
     {
-        Assert.Equal(0, CertsCommand.Run(new EdgeActors.Nodes.CliArgs(["--out", _dir, "--nodes", "n1", "--clients", "dash:query"], new HashSet<string> { "force" })));
+        Assert.Equal(0, await EdgeActors.Nodes.Cli.RunAsync(["certs", "--out", _dir, "--nodes", "n1", "--clients", "dash:query"]));
         Assert.True(File.Exists(Certificates.NodeCertificatePath(_dir, "n1")));
         Assert.True(File.Exists(Certificates.ClientTokenPath(_dir, "dash")));
 
