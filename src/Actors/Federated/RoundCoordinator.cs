@@ -36,8 +36,6 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private sealed record Committed(string Id, RoundSummary Summary, float[] Global, bool Ok, byte[]? Onnx, string? Error);
     private sealed record Loaded1(IActorRef ReplyTo, string Id, StoredExperiment? Experiment);
     private sealed record VersionSaved;
-    /// <summary>The registry's answer (or the reason there is none) to publish <c>Key</c>.</summary>
-    private sealed record PublishAnswered(long Key, object Reply);
     /// <summary>Read experiment <c>Id</c> again from the store (the <c>Attempt</c>-th try) after a commit another coordinator won.</summary>
     private sealed record Reload(string Id, int Attempt);
     private sealed record ReloadFailed(string Id, int Attempt, string Error);
@@ -228,7 +226,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                 Restart("survivors did not reveal their masks with the dropped clients in time");
         });
         Receive<Committed>(OnCommitted);
-        Receive<PublishAnswered>(OnPublishAnswered);
+        Receive<PublishRequest.Answered>(OnPublishAnswered);
         Receive<VersionSaved>(_ => { });
         Receive<GetPendingPublishes>(_ => Sender.Tell(_publishing.Count));
         Receive<StartKMeans>(OnStartJob);
@@ -756,10 +754,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             var key = ++_publishKey;
             var name = run.Spec.PublishAs;
             _publishing[key] = (run.Spec.Id, c.Summary.Round);
-            _registry.Ask<object>(new PublishModel(name, c.Onnx, [TrainingFrames.FrameBytes], FashionLabels.Names, description), PublishTimeout)
-                .PipeTo(Self,
-                    success: reply => new PublishAnswered(key, reply),
-                    failure: ex => new PublishAnswered(key, new ModelCommandRejected(name, $"no answer from the registry: {ex.GetBaseException().Message}")));
+            var publish = new PublishModel(name, c.Onnx, [TrainingFrames.FrameBytes], FashionLabels.Names, description);
+            Context.ActorOf(PublishRequest.Props(_registry, publish, key, PublishTimeout), $"publish-{key}");
         }
         if (!TensorPrimitives.IsFiniteAll(c.Global))
         {
@@ -795,12 +791,12 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         else StartRound();
     }
 
-    private void OnPublishAnswered(PublishAnswered a)
+    private void OnPublishAnswered(PublishRequest.Answered a)
     {
         if (!_publishing.Remove(a.Key, out var target)) return;
-        if (a.Reply is not ModelPublished p)
+        if (a.Outcome is not ModelPublished p)
         {
-            var why = a.Reply is ModelCommandRejected r ? r.Reason : $"unexpected answer {a.Reply.GetType().Name}";
+            var why = a.Outcome is ModelCommandRejected r ? r.Reason : $"unexpected answer {a.Outcome.GetType().Name}";
             _log.Warning("Federated coordinator: round {0} of {1} was not published: {2}", target.Round, target.Id, why);
             return;
         }
