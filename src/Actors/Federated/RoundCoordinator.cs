@@ -6,6 +6,7 @@ using Akka.Event;
 using EdgeActors.Learning.Federated;
 using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
+using EdgeActors.Resilience;
 
 namespace EdgeActors.Actors.Federated;
 
@@ -782,8 +783,9 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     }
 
     /// <summary>0.5 s, 1 s, 2 s, … up to 30 s between reload tries.</summary>
-    internal static TimeSpan ReloadBackoff(int attempt) =>
-        TimeSpan.FromMilliseconds(Math.Min(30_000, 500 * Math.Pow(2, Math.Clamp(attempt - 1, 0, 16))));
+    internal static TimeSpan ReloadBackoff(int attempt) => ReloadDelays.Delay(attempt);
+
+    private static readonly Backoff ReloadDelays = new(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
 
     private void Restart2(Run run, string why)
     {
