@@ -35,7 +35,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private sealed record KeysDeadline(string Id, int Round, int Attempt);
     private sealed record RevealDeadline(string Id, int Round, int Attempt);
     private sealed record Committed(string Id, RoundSummary Summary, float[] Global, bool Ok, byte[]? Onnx, string? Error);
-    private sealed record Loaded1(IActorRef ReplyTo, string Id, StoredExperiment? Experiment);
+    private sealed record StatusLoaded(IActorRef ReplyTo, string Id, StoredExperiment? Experiment);
     private sealed record VersionSaved;
     /// <summary>Read experiment <c>Id</c> again from the store (the <c>Attempt</c>-th try) after a commit another coordinator won.</summary>
     private sealed record Reload(string Id, int Attempt);
@@ -71,7 +71,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         public int Attempt { get; set; } = attempt;   // last attempt started (grows across failovers)
         public float[] Global { get; set; } = global;
         public List<RoundSummary> History { get; } = history;
-        public string State { get; set; } = "running";
+        public RunState State { get; set; } = RunState.Running;
         public string Detail { get; set; } = "";
         public int AttemptsThisRound { get; set; }
     }
@@ -147,7 +147,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         Receive<Loaded>(l =>
         {
             if (l.Error is not null) _log.Error("Federated coordinator: cannot read {0}: {1}", _store.DatabasePath, l.Error);
-            if (l.Running is { State: "running" } e)
+            if (l.Running is { } e && e.State == RunState.Running.Wire())
             {
                 try
                 {
@@ -187,16 +187,16 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         Receive<GetFederationStatus>(_ => Sender.Tell(new FederationStatus(
             _participants.Values.OrderBy(p => p.Node, StringComparer.Ordinal)
                 .Select(p => new ParticipantInfo(p.Node, p.Clients, (long)(DateTime.UtcNow - p.LastSeen).TotalMilliseconds)).ToArray(),
-            _run is { State: "running" } r ? r.Spec.Id : "")));
+            _run is { State: RunState.Running } r ? r.Spec.Id : "")));
         Receive<StartExperiment>(OnStart);
         Receive<Created>(OnCreated);
         Receive<GetExperimentStatus>(OnStatus);
-        Receive<Loaded1>(l => l.ReplyTo.Tell(l.Experiment is { } e
+        Receive<StatusLoaded>(l => l.ReplyTo.Tell(l.Experiment is { } e
             ? new ExperimentStatus(e.Spec.Id, e.State, e.Round, e.Spec.Rounds, e.Attempt, e.Detail, e.History)
             : new ExperimentStatus(l.Id, "unknown", 0, 0, 0, $"no experiment '{l.Id}'", [])));
         Receive<TryStartRound>(t =>
         {
-            if (_run is { State: "running" } r && r.Spec.Id == t.Id && _round is null) StartRound();
+            if (_run is { State: RunState.Running } r && r.Spec.Id == t.Id && _round is null) StartRound();
         });
         Receive<AttemptStarted>(OnAttemptStarted);
         Receive<MaskKeys>(OnKeys);
@@ -345,7 +345,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     {
         var spec = start.Spec;
         var problem = Validate(spec);
-        if (problem is null && _run is { State: "running" } r)
+        if (problem is null && _run is { State: RunState.Running } r)
             problem = r.Spec.Id == spec.Id ? $"experiment {spec.Id} is already running (round {r.Round + 1})" : $"experiment {r.Spec.Id} is running; one at a time";
         if (problem is not null)
         {
@@ -367,7 +367,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     private void OnCreated(Created c)
     {
-        if (c.Error is not null || _run is { State: "running" })
+        if (c.Error is not null || _run is { State: RunState.Running })
         {
             c.ReplyTo.Tell(new ExperimentRejected(c.Spec.Id, c.Error ?? "another experiment started meanwhile"));
             return;
@@ -384,18 +384,18 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     {
         if (_run is { } r && r.Spec.Id == q.Id)
         {
-            Sender.Tell(new ExperimentStatus(r.Spec.Id, r.State, r.Round, r.Spec.Rounds, r.Attempt, r.Detail, r.History.ToArray()));
+            Sender.Tell(new ExperimentStatus(r.Spec.Id, r.State.Wire(), r.Round, r.Spec.Rounds, r.Attempt, r.Detail, r.History.ToArray()));
             return;
         }
         var replyTo = Sender;
         var store = _store;
-        Task.Run(() => new Loaded1(replyTo, q.Id, store.Load(q.Id))).PipeTo(Self, failure: _ => new Loaded1(replyTo, q.Id, null));
+        Task.Run(() => new StatusLoaded(replyTo, q.Id, store.Load(q.Id))).PipeTo(Self, failure: _ => new StatusLoaded(replyTo, q.Id, null));
     }
 
     // ---------------------------------------------------------------- rounds
 
     private bool IsCurrent(string id, int round, int attempt) =>
-        _run is { State: "running" } r && r.Spec.Id == id && _round is { } s && s.Round == round && s.Attempt == attempt;
+        _run is { State: RunState.Running } r && r.Spec.Id == id && _round is { } s && s.Round == round && s.Attempt == attempt;
 
     private void StartRound()
     {
@@ -431,7 +431,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     private void OnAttemptStarted(AttemptStarted a)
     {
-        if (_run is not { State: "running" } run || run.Spec.Id != a.Id || run.Attempt != a.Attempt) return;
+        if (_run is not { State: RunState.Running } run || run.Spec.Id != a.Id || run.Attempt != a.Attempt) return;
         var available = AvailableClients();
         var sampled = a.Clients.Where(available.ContainsKey).ToDictionary(c => c, c => available[c].Worker, StringComparer.Ordinal);
         if (sampled.Count == 0)
@@ -516,7 +516,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private void OnUpdate(ClientUpdate u)
     {
         var run = _run;
-        if (run is not { State: "running" } || run.Spec.Id != u.ExperimentId || _round is not { Phase: Phase.Training, Aggregator: { } agg } s) return;
+        if (run is not { State: RunState.Running } || run.Spec.Id != u.ExperimentId || _round is not { Phase: Phase.Training, Aggregator: { } agg } s) return;
         if (u.Round == s.Round && u.Attempt == s.Attempt)
         {
             if (!s.Sampled.ContainsKey(u.ClientId) || s.Received.Contains(u.ClientId) || s.Dropped.ContainsKey(u.ClientId)) return;
@@ -656,7 +656,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private void Fail(string reason)
     {
         var run = _run!;
-        run.State = "failed";
+        run.State = RunState.Failed;
         run.Detail = reason;
         _log.Error("Federated experiment {0} failed: {1}", run.Spec.Id, reason);
         var store = _store;
@@ -725,7 +725,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     private void OnCommitted(Committed c)
     {
-        if (_run is not { State: "running" } run || run.Spec.Id != c.Id || _round is not { Phase: Phase.Committing } s || s.Round != c.Summary.Round) return;
+        if (_run is not { State: RunState.Running } run || run.Spec.Id != c.Id || _round is not { Phase: Phase.Committing } s || s.Round != c.Summary.Round) return;
         _round = null;
         if (!c.Ok)
         {
@@ -733,7 +733,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             _log.Error("Federated round {0}: not committed: {1}", c.Summary.Round, why);
             if (c.Error is not null)
             {
-                Restart2(run, why);
+                RetryRoundOrFail(run, why);
                 return;
             }
             // someone else committed this round: reload the committed state instead of applying ours
@@ -766,7 +766,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         }
         if (run.Round >= run.Spec.Rounds)
         {
-            run.State = "done";
+            run.State = RunState.Done;
             run.Detail = $"finished {run.Round} rounds";
             _log.Info("Federated experiment {0} done: accuracy {1:F4}", run.Spec.Id, c.Summary.Accuracy);
             return;
@@ -787,7 +787,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     private static readonly Backoff ReloadDelays = new(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
 
-    private void Restart2(Run run, string why)
+    private void RetryRoundOrFail(Run run, string why)
     {
         if (++run.AttemptsThisRound >= MaxAttemptsPerRound) Fail(why);
         else StartRound();
@@ -841,7 +841,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         if (problem is null && _participants.Count == 0) problem = "no edge worker has announced itself yet";
         if (problem is not null)
         {
-            Sender.Tell(new JobStatus(id, "", "failed", problem, [], [], []));
+            Sender.Tell(new JobStatus(id, "", RunState.Failed.Wire(), problem, [], [], []));
             return;
         }
         var workers = _participants.Values.OrderBy(p => p.Node, StringComparer.Ordinal).Select(p => p.Worker).ToArray();
