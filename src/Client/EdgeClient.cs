@@ -5,6 +5,7 @@ using Akka.Configuration;
 using EdgeActors.Client.Security;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
+using EdgeActors.Resilience;
 
 namespace EdgeActors.Client;
 
@@ -122,6 +123,20 @@ public sealed class EdgeClient : IAsyncDisposable
     public const int MaxRestartsInARow = 10;
 
     private readonly EdgeClientOptions _options;
+
+    /// <summary>Pauses before resending a request the cluster refused whole as overloaded: 200 ms, 400 ms, … ±50 %, no cap
+    /// (<see cref="EdgeClientOptions.OverloadRetries"/> bounds it).</summary>
+    private static readonly Backoff OverloadBackoff = new(TimeSpan.FromMilliseconds(200), TimeSpan.MaxValue, jitter: 0.5);
+
+    /// <summary>
+    /// The retry delays of requests and ingest resends: doubling from 100 ms (or <paramref name="maxBackoff"/> if that is
+    /// smaller) up to <paramref name="maxBackoff"/> (<see cref="EdgeClientOptions.MaxBackoff"/>, positive).
+    /// </summary>
+    internal static Backoff RetryBackoff(TimeSpan maxBackoff, double jitter = 0, Func<double>? random = null)
+    {
+        var first = TimeSpan.FromMilliseconds(100);
+        return new Backoff(maxBackoff < first ? maxBackoff : first, maxBackoff, jitter, random);
+    }
     private readonly TlsCredentials? _tls;
     private readonly SemaphoreSlim _slots;
     private long _nextId;
@@ -370,8 +385,7 @@ public sealed class EdgeClient : IAsyncDisposable
             var reply = await SendOnceAsync(command, ct);
             for (var retry = 0; retry < _options.OverloadRetries && OverloadAnswer.RefusedWhole(reply.Value); retry++)
             {
-                var pause = 200 * Math.Pow(2, retry) * (0.5 + Random.Shared.NextDouble());
-                await Task.Delay(TimeSpan.FromMilliseconds(pause), ct);
+                await Task.Delay(OverloadBackoff.Delay(retry + 1), ct);
                 var again = await SendOnceAsync(command, ct);
                 reply = again with { Attempts = reply.Attempts + again.Attempts };
             }
@@ -503,7 +517,7 @@ public sealed class EdgeClient : IAsyncDisposable
     public async Task<Reply<T>> RequestAsync<T>(IEdgeMessage request, CancellationToken ct = default)
     {
         var deadline = DateTime.UtcNow + _options.RetryDeadline;
-        var backoff = TimeSpan.FromMilliseconds(100);
+        var backoff = RetryBackoff(_options.MaxBackoff);
         var link = _link;
         for (var attempt = 1; ; attempt++)
         {
@@ -521,10 +535,10 @@ public sealed class EdgeClient : IAsyncDisposable
             }
             catch (AskTimeoutException ex)
             {
-                if (DateTime.UtcNow + backoff >= deadline)
+                var wait = backoff.Next();
+                if (DateTime.UtcNow + wait >= deadline)
                     throw new EdgeClientException($"no reply to {request.GetType().Name} after {attempt} attempt(s) within {_options.RetryDeadline.TotalSeconds:0}s", ex);
-                await Task.Delay(backoff, ct);
-                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, _options.MaxBackoff.Ticks));
+                await Task.Delay(wait, ct);
                 continue;
             }
             MarkServed(link);

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Akka.Actor;
 using EdgeActors.Messages;
+using EdgeActors.Resilience;
 
 namespace EdgeActors.Client;
 
@@ -81,8 +82,9 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
     private readonly string _token;
     private readonly long _timeoutTicks;
     private readonly long _deadlineTicks;
-    private readonly TimeSpan _maxBackoff;
     private readonly Random _jitter = new();
+    /// <summary>Resend delay by attempts: doubling from 100 ms up to the client's max backoff, ±50 % (resends of many requests spread out).</summary>
+    private readonly Backoff _resendBackoff;
     private bool _flushQueued;
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -95,7 +97,7 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         _token = token;
         _timeoutTicks = (long)(requestTimeout.TotalSeconds * Stopwatch.Frequency);
         _deadlineTicks = (long)(retryDeadline.TotalSeconds * Stopwatch.Frequency);
-        _maxBackoff = maxBackoff;
+        _resendBackoff = EdgeClient.RetryBackoff(maxBackoff, jitter: 0.5, _jitter.NextDouble);
 
         Receive<Submit>(s =>
         {
@@ -242,7 +244,7 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
                 // answered without an outcome for those readings: ask again later, when the earlier attempt has finished
                 if (o.Attempts > 1 && (OverloadAnswer.RefusedWhole(ack) || ack.Accepted + ack.Rejected.Length < Readings(o.Command)))
                 {
-                    if (o.SentAt > 0) Retry(o, Stopwatch.GetTimestamp(), Backoff(o.Attempts));
+                    if (o.SentAt > 0) Retry(o, Stopwatch.GetTimestamp(), _resendBackoff.Delay(o.Attempts));
                     continue;
                 }
             }
@@ -293,7 +295,7 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         foreach (var o in _pending.Values)
         {
             if (now >= o.Deadline) (expired ??= []).Add(o);
-            else if (o.SentAt > 0 && now - o.SentAt >= _timeoutTicks) Retry(o, now, Backoff(o.Attempts));
+            else if (o.SentAt > 0 && now - o.SentAt >= _timeoutTicks) Retry(o, now, _resendBackoff.Delay(o.Attempts));
         }
         if (expired is not null)
             foreach (var o in expired)
@@ -306,12 +308,6 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
             foreach (var o in due) Dispatch(o);
     }
 
-    /// <summary>Doubling from 100 ms up to the client's max backoff, with ±50 % jitter (resends of many requests spread out).</summary>
-    private TimeSpan Backoff(int attempts)
-    {
-        var ms = Math.Min(_maxBackoff.TotalMilliseconds, 100 * Math.Pow(2, Math.Max(0, attempts - 1)));
-        return TimeSpan.FromMilliseconds(ms * (0.5 + _jitter.NextDouble()));
-    }
 
     private void Retry(Outstanding o, long now, TimeSpan after)
     {

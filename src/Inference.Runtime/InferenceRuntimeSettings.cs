@@ -68,7 +68,7 @@ public sealed record SessionRecoverySettings
 
     /// <summary>The wait before retrying the primary after <paramref name="consecutive"/> failures (>= FallbackAfter).</summary>
     public TimeSpan Backoff(int consecutive) =>
-        TimeSpan.FromTicks(Math.Min(RetryMax.Ticks, RetryMin.Ticks * (1L << Math.Clamp(consecutive - FallbackAfter, 0, 30))));
+        new Resilience.Backoff(RetryMin, RetryMax).Delay(consecutive - FallbackAfter + 1);
 }
 
 /// <summary>The ways an injected fault makes a primary Run fail, as a failing GPU would.</summary>

@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using System.Runtime.InteropServices;
 using System.Text.Json;
 using EdgeActors.Learning.Federated;
@@ -113,7 +114,7 @@ public sealed class FederationStore
             update.Parameters.AddWithValue("$id", id);
             update.Parameters.AddWithValue("$r", summary.Round);
             update.Parameters.AddWithValue("$g", MemoryMarshal.AsBytes(global.AsSpan()).ToArray());
-            update.Parameters.AddWithValue("$st", finished ? "done" : "running");
+            update.Parameters.AddWithValue("$st", (finished ? RunState.Done : RunState.Running).Wire());
             update.ExecuteNonQuery();
         }
         tx.Commit();

@@ -37,7 +37,7 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
     private readonly string _node;
     private readonly Queue<Job> _queue = new();
     private readonly Dictionary<string, SecAggParty> _parties = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, JobParty> _jobs = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, JobParticipant> _jobs = new(StringComparer.Ordinal);
     private (string Experiment, int Round, int Attempt) _current = ("", 0, 0);
     private Dictionary<string, byte[]> _peerKeys = new(StringComparer.Ordinal);
     private int _running;
@@ -209,7 +209,7 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
                 return;
             }
             foreach (var old in _jobs.Keys.Where(k => k != step.JobId).ToList()) _jobs.Remove(old); // one job at a time per node
-            _jobs[step.JobId] = party = new JobParty(step.Kind, _data);
+            _jobs[step.JobId] = party = new JobParticipant(step.Kind, _data);
         }
         var node = _node;
         Task.Run(() => party.Handle(step))

@@ -37,7 +37,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
     private readonly string _id;
     private readonly string _kind;
     private int _step;
-    private string _state = "running";
+    private RunState _state = RunState.Running;
     private string _detail = "";
     private string[] _keys = [];
     private double[] _values = [];
@@ -50,7 +50,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
     private double[] _thresholds = [];
 
     // GBDT state
-    private GbdtCoordinator? _gbdt;
+    private GbdtTreeGrower? _gbdt;
     private long _maxHistogramBytes;
 
     public ITimerScheduler Timers { get; set; } = null!;
@@ -63,8 +63,8 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
         _evaluation = evaluation;
         (_id, _kind) = request switch
         {
-            StartKMeans k => (k.Id, JobParty.KMeansKind),
-            StartGbdt g => (g.Id, JobParty.GbdtKind),
+            StartKMeans k => (k.Id, JobParticipant.KMeansKind),
+            StartGbdt g => (g.Id, JobParticipant.GbdtKind),
             _ => throw new ArgumentException("unknown job"),
         };
 
@@ -72,7 +72,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
         Receive<JobStepReply>(OnReply);
         Receive<StepTimedOut>(t =>
         {
-            if (t.Step != _step || _state != "running") return;
+            if (t.Step != _step || _state != RunState.Running) return;
             var missing = _workers.Where(w => !_replies.ContainsKey(w)).Select(w => w.Path.Address.ToString());
             Fail($"step {t.Step}: no answer within {StepTimeout.TotalSeconds:F0} s from {string.Join(", ", missing)}");
         });
@@ -126,10 +126,10 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
             StartGbdt g => new PayloadWriter().Int(g.Classes).Int(g.BinaryThreshold).Int(int.MaxValue).Int(17).ToArray(),
             _ => [],
         };
-        Send(_kind == JobParty.KMeansKind ? (int)KMeansStep.Start : (int)GbdtStep.Start, first);
+        Send(_kind == JobParticipant.KMeansKind ? (int)KMeansStep.Start : (int)GbdtStep.Start, first);
     }
 
-    private JobStatus Status() => new(_id, _kind, _state, _detail, _keys, _values, _lines.ToArray());
+    private JobStatus Status() => new(_id, _kind, _state.Wire(), _detail, _keys, _values, _lines.ToArray());
 
     private void Line(string line)
     {
@@ -139,7 +139,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
 
     private void Fail(string error)
     {
-        _state = "failed";
+        _state = RunState.Failed;
         _detail = error;
         Line("failed: " + error);
         Timers.CancelAll();
@@ -155,7 +155,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
 
     private void OnReply(JobStepReply r)
     {
-        if (r.Step != _step || _state != "running" || !_workers.Contains(Sender)) return;
+        if (r.Step != _step || _state != RunState.Running || !_workers.Contains(Sender)) return;
         if (r.Error.Length > 0)
         {
             Fail($"step {r.Step} on {r.Node}: {r.Error}");
@@ -166,21 +166,21 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
         Timers.Cancel("step");
         var replies = _workers.Select(w => _replies[w]).ToArray();
         var step = _step;
-        Func<Computed> work = _kind == JobParty.KMeansKind ? () => KMeansNext(step, replies) : () => GbdtNext(step, replies);
+        Func<Computed> work = _kind == JobParticipant.KMeansKind ? () => KMeansNext(step, replies) : () => GbdtNext(step, replies);
         Task.Run(work).PipeTo(Self, failure: ex => new ComputeFailed($"step {step}: {ex.GetBaseException().Message}"));
     }
 
     private void OnComputed(Computed c)
     {
-        if (_state != "running") return;
+        if (_state != RunState.Running) return;
         foreach (var l in c.Lines) Line(l);
         if (c.Finished)
         {
-            _state = "done";
+            _state = RunState.Done;
             _keys = c.Keys;
             _values = c.Values;
             _detail = $"done in {_watch.Elapsed.TotalSeconds:F1} s";
-            if (_kind == JobParty.GbdtKind && c.Payload.Length > 0 && _registry is not null && _request is StartGbdt { PublishAs.Length: > 0 } g)
+            if (_kind == JobParticipant.GbdtKind && c.Payload.Length > 0 && _registry is not null && _request is StartGbdt { PublishAs.Length: > 0 } g)
             {
                 _registry.Tell(new PublishModel(g.PublishAs, c.Payload, [FashionFeatures.FeatureCount],
                     g.Classes == 2 ? ["below", "at-or-above"] : Learning.Models.FashionLabels.Names,
@@ -254,9 +254,9 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
                 return new Computed(step + 1, _kind, CentroidPayload(), [line], false, [], []);
             }
             _inertia = inertia;
-            return new Computed(JobParty.DistanceHistogramStep, _kind, CentroidPayload(), [line], false, [], []);
+            return new Computed(JobParticipant.DistanceHistogramStep, _kind, CentroidPayload(), [line], false, [], []);
         }
-        if (step == JobParty.DistanceHistogramStep)
+        if (step == JobParticipant.DistanceHistogramStep)
         {
             // robust thresholds from the merged distance histograms: median + z·1.4826·MAD per cluster
             var merged = new long[k.K * DistanceBins.Count];
@@ -320,7 +320,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
                 rows += p.Int();
                 return GbdtWire.ReadSketch(p);
             }).ToList();
-            _gbdt = new GbdtCoordinator(Options(g), FashionFeatures.FeatureCount);
+            _gbdt = new GbdtTreeGrower(Options(g), FashionFeatures.FeatureCount);
             var edges = _gbdt.MergeSketches(sketches);
             return new Computed((int)GbdtStep.Bins, _kind, GbdtWire.Write(new PayloadWriter(), edges).ToArray(),
                 [$"{rows} labelled frames on {replies.Length} edges; {edges.TotalBins} bins over {edges.FeatureCount} features"], false, [], []);

@@ -7,6 +7,7 @@ using Akka.Event;
 using EdgeActors.Learning.Federated;
 using EdgeActors.Learning.Models;
 using EdgeActors.Messages;
+using EdgeActors.Resilience;
 
 namespace EdgeActors.Actors.Federated;
 
@@ -35,10 +36,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private sealed record KeysDeadline(string Id, int Round, int Attempt);
     private sealed record RevealDeadline(string Id, int Round, int Attempt);
     private sealed record Committed(string Id, RoundSummary Summary, float[] Global, bool Ok, byte[]? Onnx, string? Error);
-    private sealed record Loaded1(IActorRef ReplyTo, string Id, StoredExperiment? Experiment);
+    private sealed record StatusLoaded(IActorRef ReplyTo, string Id, StoredExperiment? Experiment);
     private sealed record VersionSaved;
-    /// <summary>The registry's answer (or the reason there is none) to publish <c>Key</c>.</summary>
-    private sealed record PublishAnswered(long Key, object Reply);
     /// <summary>Read experiment <c>Id</c> again from the store (the <c>Attempt</c>-th try) after a commit another coordinator won.</summary>
     private sealed record Reload(string Id, int Attempt);
     private sealed record ReloadFailed(string Id, int Attempt, string Error);
@@ -73,7 +72,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         public int Attempt { get; set; } = attempt;   // last attempt started (grows across failovers)
         public float[] Global { get; set; } = global;
         public List<RoundSummary> History { get; } = history;
-        public string State { get; set; } = "running";
+        public RunState State { get; set; } = RunState.Running;
         public string Detail { get; set; } = "";
         public int AttemptsThisRound { get; set; }
     }
@@ -149,7 +148,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         Receive<Loaded>(l =>
         {
             if (l.Error is not null) _log.Error("Federated coordinator: cannot read {0}: {1}", _store.DatabasePath, l.Error);
-            if (l.Running is { State: "running" } e)
+            if (l.Running is { } e && e.State == RunState.Running.Wire())
             {
                 try
                 {
@@ -189,16 +188,16 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         Receive<GetFederationStatus>(_ => Sender.Tell(new FederationStatus(
             _participants.Values.OrderBy(p => p.Node, StringComparer.Ordinal)
                 .Select(p => new ParticipantInfo(p.Node, p.Clients, (long)(DateTime.UtcNow - p.LastSeen).TotalMilliseconds)).ToArray(),
-            _run is { State: "running" } r ? r.Spec.Id : "")));
+            _run is { State: RunState.Running } r ? r.Spec.Id : "")));
         Receive<StartExperiment>(OnStart);
         Receive<Created>(OnCreated);
         Receive<GetExperimentStatus>(OnStatus);
-        Receive<Loaded1>(l => l.ReplyTo.Tell(l.Experiment is { } e
+        Receive<StatusLoaded>(l => l.ReplyTo.Tell(l.Experiment is { } e
             ? new ExperimentStatus(e.Spec.Id, e.State, e.Round, e.Spec.Rounds, e.Attempt, e.Detail, e.History)
             : new ExperimentStatus(l.Id, "unknown", 0, 0, 0, $"no experiment '{l.Id}'", [])));
         Receive<TryStartRound>(t =>
         {
-            if (_run is { State: "running" } r && r.Spec.Id == t.Id && _round is null) StartRound();
+            if (_run is { State: RunState.Running } r && r.Spec.Id == t.Id && _round is null) StartRound();
         });
         Receive<AttemptStarted>(OnAttemptStarted);
         Receive<MaskKeys>(OnKeys);
@@ -229,7 +228,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                 Restart("survivors did not reveal their masks with the dropped clients in time");
         });
         Receive<Committed>(OnCommitted);
-        Receive<PublishAnswered>(OnPublishAnswered);
+        Receive<PublishRequest.Answered>(OnPublishAnswered);
         Receive<VersionSaved>(_ => { });
         Receive<GetPendingPublishes>(_ => Sender.Tell(_publishing.Count));
         Receive<StartKMeans>(OnStartJob);
@@ -296,58 +295,14 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     // ---------------------------------------------------------------- experiments
 
-    /// <summary>Why <paramref name="spec"/> cannot run, or null.</summary>
-    public static string? Validate(ExperimentSpec spec)
-    {
-        if (string.IsNullOrWhiteSpace(spec.Id) || spec.Id.Length > 64 || spec.Id.Any(char.IsControl)) return "experiment id must be 1..64 printable characters";
-        try
-        {
-            FederatedModel.Validate(spec.Model);
-        }
-        catch (ArgumentException ex)
-        {
-            return ex.Message;
-        }
-        AggregationStrategy strategy;
-        try
-        {
-            strategy = Aggregators.Parse(spec.Strategy);
-        }
-        catch (ArgumentException ex)
-        {
-            return ex.Message;
-        }
-        if (spec.Rounds is < 1 or > 100_000) return $"rounds = {spec.Rounds}: must be 1..100000";
-        if (spec.Fraction is <= 0 or > 1) return $"fraction = {spec.Fraction}: must be in (0, 1]";
-        if (spec.MinClients < 1) return $"min clients = {spec.MinClients}: must be ≥ 1";
-        if (spec.LocalEpochs is < 1 or > 1000) return $"local epochs = {spec.LocalEpochs}: must be 1..1000";
-        if (spec.BatchSize is < 1 or > 65_536) return $"batch size = {spec.BatchSize}: must be 1..65536";
-        if (!(spec.LearningRate > 0) || !float.IsFinite(spec.LearningRate)) return $"learning rate = {spec.LearningRate}: must be > 0";
-        if (spec.Momentum is < 0 or >= 1) return $"momentum = {spec.Momentum}: must be in [0, 1)";
-        if (spec.ProximalMu < 0) return $"proximal mu = {spec.ProximalMu}: must be ≥ 0";
-        if (!(spec.ServerLearningRate > 0)) return $"server learning rate = {spec.ServerLearningRate}: must be > 0";
-        if (spec.RoundTimeoutMs < 100) return $"round timeout = {spec.RoundTimeoutMs} ms: must be ≥ 100 ms";
-        if (spec.Quorum is <= 0 or > 1) return $"quorum = {spec.Quorum}: must be in (0, 1]";
-        if (spec.LateUpdates is not ("drop" or "fold")) return $"late updates = '{spec.LateUpdates}': must be drop or fold";
-        if (spec.MaxStaleness < 0) return $"max staleness = {spec.MaxStaleness}: must be ≥ 0";
-        if (spec.ClipNorm < 0 || spec.NoiseMultiplier < 0) return "clip norm and noise multiplier must be ≥ 0";
-        if (spec.NoiseMultiplier > 0 && spec.ClipNorm <= 0) return "DP noise needs a clip norm > 0 (the noise scale is noise-multiplier × clip-norm)";
-        if (spec.TrimFraction is < 0 or >= 0.5) return $"trim fraction = {spec.TrimFraction}: must be in [0, 0.5)";
-        if (spec.KrumByzantine < 0) return $"krum byzantine = {spec.KrumByzantine}: must be ≥ 0";
-        var robust = strategy is AggregationStrategy.Median or AggregationStrategy.TrimmedMean or AggregationStrategy.Krum;
-        if (spec.SecureAggregation && robust)
-            return $"strategy {spec.Strategy} needs each client's update, which secure aggregation hides: use fedavg or fedprox with --secure-aggregation";
-        if (spec.LateUpdates == "fold" && (robust || spec.SecureAggregation))
-            return "late updates can only be folded into fedavg/fedprox rounds without secure aggregation";
-        if (spec.PublishAs.Length > 0 && ModelStore.ValidateName(spec.PublishAs) is { } bad) return "publish-as: " + bad;
-        return null;
-    }
+    /// <summary>Why <paramref name="spec"/> cannot run, or null (<see cref="ExperimentSpecValidator.Problem"/>).</summary>
+    public static string? Validate(ExperimentSpec spec) => ExperimentSpecValidator.Problem(spec);
 
     private void OnStart(StartExperiment start)
     {
         var spec = start.Spec;
         var problem = Validate(spec);
-        if (problem is null && _run is { State: "running" } r)
+        if (problem is null && _run is { State: RunState.Running } r)
             problem = r.Spec.Id == spec.Id ? $"experiment {spec.Id} is already running (round {r.Round + 1})" : $"experiment {r.Spec.Id} is running; one at a time";
         if (problem is not null)
         {
@@ -369,7 +324,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     private void OnCreated(Created c)
     {
-        if (c.Error is not null || _run is { State: "running" })
+        if (c.Error is not null || _run is { State: RunState.Running })
         {
             c.ReplyTo.Tell(new ExperimentRejected(c.Spec.Id, c.Error ?? "another experiment started meanwhile"));
             return;
@@ -386,18 +341,18 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     {
         if (_run is { } r && r.Spec.Id == q.Id)
         {
-            Sender.Tell(new ExperimentStatus(r.Spec.Id, r.State, r.Round, r.Spec.Rounds, r.Attempt, r.Detail, r.History.ToArray()));
+            Sender.Tell(new ExperimentStatus(r.Spec.Id, r.State.Wire(), r.Round, r.Spec.Rounds, r.Attempt, r.Detail, r.History.ToArray()));
             return;
         }
         var replyTo = Sender;
         var store = _store;
-        Task.Run(() => new Loaded1(replyTo, q.Id, store.Load(q.Id))).PipeTo(Self, failure: _ => new Loaded1(replyTo, q.Id, null));
+        Task.Run(() => new StatusLoaded(replyTo, q.Id, store.Load(q.Id))).PipeTo(Self, failure: _ => new StatusLoaded(replyTo, q.Id, null));
     }
 
     // ---------------------------------------------------------------- rounds
 
     private bool IsCurrent(string id, int round, int attempt) =>
-        _run is { State: "running" } r && r.Spec.Id == id && _round is { } s && s.Round == round && s.Attempt == attempt;
+        _run is { State: RunState.Running } r && r.Spec.Id == id && _round is { } s && s.Round == round && s.Attempt == attempt;
 
     private void StartRound()
     {
@@ -433,7 +388,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     private void OnAttemptStarted(AttemptStarted a)
     {
-        if (_run is not { State: "running" } run || run.Spec.Id != a.Id || run.Attempt != a.Attempt) return;
+        if (_run is not { State: RunState.Running } run || run.Spec.Id != a.Id || run.Attempt != a.Attempt) return;
         var available = AvailableClients();
         var sampled = a.Clients.Where(available.ContainsKey).ToDictionary(c => c, c => available[c].Worker, StringComparer.Ordinal);
         if (sampled.Count == 0)
@@ -518,7 +473,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private void OnUpdate(ClientUpdate u)
     {
         var run = _run;
-        if (run is not { State: "running" } || run.Spec.Id != u.ExperimentId || _round is not { Phase: Phase.Training, Aggregator: { } agg } s) return;
+        if (run is not { State: RunState.Running } || run.Spec.Id != u.ExperimentId || _round is not { Phase: Phase.Training, Aggregator: { } agg } s) return;
         if (u.Round == s.Round && u.Attempt == s.Attempt)
         {
             if (!s.Sampled.ContainsKey(u.ClientId) || s.Received.Contains(u.ClientId) || s.Dropped.ContainsKey(u.ClientId)) return;
@@ -658,7 +613,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private void Fail(string reason)
     {
         var run = _run!;
-        run.State = "failed";
+        run.State = RunState.Failed;
         run.Detail = reason;
         _log.Error("Federated experiment {0} failed: {1}", run.Spec.Id, reason);
         var store = _store;
@@ -727,7 +682,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     private void OnCommitted(Committed c)
     {
-        if (_run is not { State: "running" } run || run.Spec.Id != c.Id || _round is not { Phase: Phase.Committing } s || s.Round != c.Summary.Round) return;
+        if (_run is not { State: RunState.Running } run || run.Spec.Id != c.Id || _round is not { Phase: Phase.Committing } s || s.Round != c.Summary.Round) return;
         _round = null;
         if (!c.Ok)
         {
@@ -735,7 +690,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             _log.Error("Federated round {0}: not committed: {1}", c.Summary.Round, why);
             if (c.Error is not null)
             {
-                Restart2(run, why);
+                RetryRoundOrFail(run, why);
                 return;
             }
             // someone else committed this round: reload the committed state instead of applying ours
@@ -757,10 +712,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             var key = ++_publishKey;
             var name = run.Spec.PublishAs;
             _publishing[key] = (run.Spec.Id, c.Summary.Round);
-            _registry.Ask<object>(new PublishModel(name, c.Onnx, [TrainingFrames.FrameBytes], FashionLabels.Names, description), PublishTimeout)
-                .PipeTo(Self,
-                    success: reply => new PublishAnswered(key, reply),
-                    failure: ex => new PublishAnswered(key, new ModelCommandRejected(name, $"no answer from the registry: {ex.GetBaseException().Message}")));
+            var publish = new PublishModel(name, c.Onnx, [TrainingFrames.FrameBytes], FashionLabels.Names, description);
+            Context.ActorOf(PublishRequest.Props(_registry, publish, key, PublishTimeout), $"publish-{key}");
         }
         if (!TensorPrimitives.IsFiniteAll(c.Global))
         {
@@ -770,7 +723,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         }
         if (run.Round >= run.Spec.Rounds)
         {
-            run.State = "done";
+            run.State = RunState.Done;
             run.Detail = $"finished {run.Round} rounds";
             _log.Info("Federated experiment {0} done: accuracy {1:F4}", run.Spec.Id, c.Summary.Accuracy);
             return;
@@ -787,21 +740,22 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     }
 
     /// <summary>0.5 s, 1 s, 2 s, … up to 30 s between reload tries.</summary>
-    internal static TimeSpan ReloadBackoff(int attempt) =>
-        TimeSpan.FromMilliseconds(Math.Min(30_000, 500 * Math.Pow(2, Math.Clamp(attempt - 1, 0, 16))));
+    internal static TimeSpan ReloadBackoff(int attempt) => ReloadDelays.Delay(attempt);
 
-    private void Restart2(Run run, string why)
+    private static readonly Backoff ReloadDelays = new(TimeSpan.FromMilliseconds(500), TimeSpan.FromSeconds(30));
+
+    private void RetryRoundOrFail(Run run, string why)
     {
         if (++run.AttemptsThisRound >= MaxAttemptsPerRound) Fail(why);
         else StartRound();
     }
 
-    private void OnPublishAnswered(PublishAnswered a)
+    private void OnPublishAnswered(PublishRequest.Answered a)
     {
         if (!_publishing.Remove(a.Key, out var target)) return;
-        if (a.Reply is not ModelPublished p)
+        if (a.Outcome is not ModelPublished p)
         {
-            var why = a.Reply is ModelCommandRejected r ? r.Reason : $"unexpected answer {a.Reply.GetType().Name}";
+            var why = a.Outcome is ModelCommandRejected r ? r.Reason : $"unexpected answer {a.Outcome.GetType().Name}";
             _log.Warning("Federated coordinator: round {0} of {1} was not published: {2}", target.Round, target.Id, why);
             return;
         }
@@ -844,7 +798,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         if (problem is null && _participants.Count == 0) problem = "no edge worker has announced itself yet";
         if (problem is not null)
         {
-            Sender.Tell(new JobStatus(id, "", "failed", problem, [], [], []));
+            Sender.Tell(new JobStatus(id, "", RunState.Failed.Wire(), problem, [], [], []));
             return;
         }
         var workers = _participants.Values.OrderBy(p => p.Node, StringComparer.Ordinal).Select(p => p.Worker).ToArray();

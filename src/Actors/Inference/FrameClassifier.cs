@@ -151,15 +151,8 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
     private long _escalationUnavailable;
     private long _notClassified;
 
-    // circuit breaker on calls to the datacenter
-    private CircuitState _breaker = CircuitState.Closed;
-    private int _breakerFailures;
-    private long _breakerOpens;
-    private long _fastAnswers;
-    private TimeSpan _resetTimeout;
-    private DateTimeOffset? _halfOpenAt;
-    private string _lastDatacenterFailure = "";
-    private long _trial = -1;
+    /// <summary>The circuit breaker on calls to the datacenter (its open time runs on <see cref="BreakerTimer"/>).</summary>
+    private readonly CircuitBreaker _breaker;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
@@ -172,7 +165,7 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         _models = models;
         _datacenter = datacenter;
         _node = node;
-        _resetTimeout = settings.Breaker.ResetTimeout;
+        _breaker = new CircuitBreaker(settings.Breaker);
 
         Receive<ClassifyFrame>(OnClassify);
         Receive<BreakerHalfOpen>(_ => OnHalfOpen());
@@ -227,9 +220,8 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         if (p.Stage == Stage.Local && _settings.Escalate && _datacenter is not null &&
             (confidence < _settings.ConfidenceThreshold || _settings.ConfidenceThreshold >= 1f))
         {
-            if (!AllowCall(r.RequestId))
+            if (!_breaker.TryAcquire(r.RequestId))
             {
-                _fastAnswers++;
                 _escalationUnavailable++;
                 Answer(r.RequestId, p, prediction with { Note = PredictionNote.EscalationUnavailable });
                 return;
@@ -250,8 +242,7 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         if (!_pending.TryGetValue(r.RequestId, out var p)) return;
         switch (p.Stage)
         {
-            case Stage.Local when r.Reason == InferRejectReason.Overloaded && _settings.Overflow && _datacenter is not null && !AllowCall(r.RequestId):
-                _fastAnswers++;
+            case Stage.Local when r.Reason == InferRejectReason.Overloaded && _settings.Overflow && _datacenter is not null && !_breaker.TryAcquire(r.RequestId):
                 _notClassified++;
                 Answer(r.RequestId, p, NotClassified());
                 break;
@@ -323,77 +314,27 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
 
     // ------------------------------------------------------------------ circuit breaker
 
-    private CircuitBreakerStatus? BreakerStatus() => _datacenter is null
-        ? null
-        : new CircuitBreakerStatus(_breaker, _breakerFailures, _breakerOpens, _fastAnswers, _halfOpenAt?.ToUnixTimeMilliseconds() ?? 0, _lastDatacenterFailure);
-
-    /// <summary>Whether call <paramref name="id"/> may go to the datacenter; half-open lets exactly one trial through.</summary>
-    private bool AllowCall(long id)
-    {
-        switch (_breaker)
-        {
-            case CircuitState.Closed:
-                return true;
-            case CircuitState.HalfOpen when _trial < 0:
-                _trial = id;
-                return true;
-            default:
-                return false;
-        }
-    }
+    private CircuitBreakerStatus? BreakerStatus() => _datacenter is null ? null : _breaker.Status();
 
     private void CallSucceeded(long id)
     {
-        if (_breaker == CircuitState.Closed)
-        {
-            _breakerFailures = 0;
-        }
-        else if (_breaker == CircuitState.HalfOpen && id == _trial)
-        {
-            _log.Info("Datacenter circuit breaker closed: the trial call succeeded after {0} consecutive failures", _breakerFailures);
-            _breaker = CircuitState.Closed;
-            _breakerFailures = 0;
-            _trial = -1;
-            _resetTimeout = _settings.Breaker.ResetTimeout;
-        }
-        // open: a late answer to a call sent before it opened proves little; the trial decides
+        var failures = _breaker.ConsecutiveFailures;
+        if (_breaker.Succeeded(id))
+            _log.Info("Datacenter circuit breaker closed: the trial call succeeded after {0} consecutive failures", failures);
     }
 
     private void CallFailed(long id, string why)
     {
-        _lastDatacenterFailure = why;
-        switch (_breaker)
-        {
-            case CircuitState.Closed:
-                _breakerFailures++;
-                if (_breakerFailures >= _settings.Breaker.MaxFailures) Open(_settings.Breaker.ResetTimeout);
-                break;
-            case CircuitState.HalfOpen when id == _trial:
-                _breakerFailures++;
-                Open(TimeSpan.FromTicks(Math.Min(_settings.Breaker.MaxResetTimeout.Ticks, _resetTimeout.Ticks * 2)));
-                break;
-        }
-    }
-
-    private void Open(TimeSpan resetTimeout)
-    {
-        _breaker = CircuitState.Open;
-        _breakerOpens++;
-        _trial = -1;
-        _resetTimeout = resetTimeout;
-        _halfOpenAt = DateTimeOffset.UtcNow + resetTimeout;
-        Timers.StartSingleTimer(BreakerTimer, BreakerHalfOpen.Instance, resetTimeout);
+        if (_breaker.Failed(id, why) is not { } openFor) return;
+        Timers.StartSingleTimer(BreakerTimer, BreakerHalfOpen.Instance, openFor);
         _log.Warning("Datacenter circuit breaker open after {0} consecutive failures (last: {1}); frames get the edge answer at once; trial call in {2}",
-            _breakerFailures, _lastDatacenterFailure, resetTimeout);
+            _breaker.ConsecutiveFailures, why, openFor);
     }
 
     private void OnHalfOpen()
     {
-        if (_breaker != CircuitState.Open) return;
-        _breaker = CircuitState.HalfOpen;
-        _halfOpenAt = null;
-        _trial = -1;
-        _log.Info("Datacenter circuit breaker half-open: the next escalation or overflow is a trial call");
+        if (_breaker.ResetTimeoutElapsed())
+            _log.Info("Datacenter circuit breaker half-open: the next escalation or overflow is a trial call");
     }
 }
 

@@ -5,6 +5,7 @@ using Akka.Hosting;
 using EdgeActors.Actors.Registry;
 using EdgeActors.Inference.Runtime;
 using EdgeActors.Messages;
+using EdgeActors.Resilience;
 
 namespace EdgeActors.Actors.Inference;
 
@@ -64,6 +65,8 @@ public sealed class ModelHost : ReceiveActor, IWithTimers
     /// </summary>
     internal static Action<string> RuntimeLog(ILoggingAdapter log) => s => log.Info("{0}", s);
     private readonly ModelHostSettings _settings;
+    /// <summary>Delay before a failed download restarts, by the slot's failure count (BackoffMin doubling up to BackoffMax).</summary>
+    private readonly Backoff _fetchBackoff;
     private readonly InferenceRuntimeSettings _runtime;
     private readonly BatchingSettings _batching;
     private readonly IActorRef _registry;
@@ -79,6 +82,7 @@ public sealed class ModelHost : ReceiveActor, IWithTimers
     public ModelHost(ModelHostSettings settings, InferenceRuntimeSettings runtime, BatchingSettings batching, IActorRef registry, IActorRef? mediator)
     {
         _settings = settings;
+        _fetchBackoff = new Backoff(settings.BackoffMin, settings.BackoffMax);
         _runtime = runtime;
         _batching = batching;
         _registry = registry;
@@ -306,9 +310,7 @@ public sealed class ModelHost : ReceiveActor, IWithTimers
             return;
         }
         slot.Failures++;
-        var delay = TimeSpan.FromTicks(Math.Min(
-            _settings.BackoffMax.Ticks,
-            _settings.BackoffMin.Ticks * (1L << Math.Min(slot.Failures - 1, 20))));
+        var delay = _fetchBackoff.Delay(slot.Failures);
         _log.Warning("Model host: download of {0} v{1} failed ({2}), retrying in {3}: {4}", slot.Name, slot.Target?.Version, serving, delay, reason);
         Timers.StartSingleTimer(RestartKey(slot.Name), new RestartFetch(slot.Name, slot.FetchId), delay);
     }

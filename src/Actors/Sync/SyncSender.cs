@@ -1,5 +1,6 @@
 using EdgeActors.Storage;
 using Akka.Actor;
+using EdgeActors.Resilience;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Hosting;
@@ -133,7 +134,10 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
     private bool _peekPending;
     private bool _syncRequested;
     private bool _moreWaiting; // the last peek was full: keep draining
-    private int _consecutiveRejections;
+    /// <summary>Resend delay per attempt of a batch (BackoffMin doubling up to BackoffMax).</summary>
+    private readonly Backoff _resendBackoff;
+    /// <summary>Release delay after consecutive rejections; reset by an acknowledged batch.</summary>
+    private readonly Backoff _rejectionBackoff;
     private double _tokens;
     private long _tokensAtMs;
     private bool _pumpScheduled;
@@ -149,6 +153,8 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         _mediator = mediator;
         _settings = settings;
         _edge = edgeName;
+        _resendBackoff = new Backoff(settings.BackoffMin, settings.BackoffMax);
+        _rejectionBackoff = new Backoff(settings.BackoffMin, settings.BackoffMax);
         _tokens = settings.BandwidthBytesPerSecond;
         _tokensAtMs = NowMs();
 
@@ -225,12 +231,6 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         else if (_settings.BacklogTrigger > 0) Timers.StartPeriodicTimer("backlog", BacklogWatch.Instance, _settings.Interval);
         if (_settings.TtlCheckInterval > TimeSpan.Zero) Timers.StartPeriodicTimer("ttl", TtlTick.Instance, _settings.TtlCheckInterval);
         base.PreStart();
-    }
-
-    private TimeSpan Backoff(int attempt)
-    {
-        var ms = _settings.BackoffMin.TotalMilliseconds * Math.Pow(2, Math.Clamp(attempt - 1, 0, 30));
-        return TimeSpan.FromMilliseconds(Math.Min(ms, _settings.BackoffMax.TotalMilliseconds));
     }
 
     private void TrySync()
@@ -370,7 +370,7 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         b.AckedBy.Add(a.Sink);
         if (b.AckedBy.Count < _settings.WriteQuorum) return;
         b.Done = true;
-        _consecutiveRejections = 0;
+        _rejectionBackoff.Reset();
         Timers.Cancel(("ack", b.Id));
         Timers.Cancel(("resend", b.Id));
         _inFlight.Remove(b.Id);
@@ -396,15 +396,14 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
 
     private void ReleaseLater(long batchId)
     {
-        _consecutiveRejections++;
-        Timers.StartSingleTimer(("release", batchId), new Release(batchId), Backoff(_consecutiveRejections));
+        Timers.StartSingleTimer(("release", batchId), new Release(batchId), _rejectionBackoff.Next());
     }
 
     private void HandleTimeout(AckTimedOut t)
     {
         if (!_inFlight.TryGetValue(t.BatchId, out var b) || b.Done || b.Attempts != t.Attempt) return;
         _timeouts++;
-        var wait = Backoff(b.Attempts);
+        var wait = _resendBackoff.Delay(b.Attempts);
         _log.Warning("Sync: batch {0} ({1} records) not acknowledged by {2} sink(s) after {3} s (attempt {4}); resending in {5} ms",
             b.Id, b.Ids.Length, _settings.WriteQuorum - b.AckedBy.Count, _settings.AckTimeout.TotalSeconds, b.Attempts, wait.TotalMilliseconds);
         Timers.StartSingleTimer(("resend", b.Id), new Resend(b.Id), wait);

@@ -12,7 +12,7 @@ public sealed class JobPayloadFormatTests
         // JobStep.Step travels as these numbers: renaming is free, renumbering breaks mixed-release jobs
         Assert.Equal([0, 1, -1, -2], new[] { KMeansStep.Start, KMeansStep.FirstIteration, KMeansStep.Final, KMeansStep.DistanceHistogram }.Select(s => (int)s));
         Assert.Equal([0, 1, 2], new[] { GbdtStep.Start, GbdtStep.Bins, GbdtStep.FirstLevel }.Select(s => (int)s));
-        Assert.Equal(-2, JobParty.DistanceHistogramStep);
+        Assert.Equal(-2, JobParticipant.DistanceHistogramStep);
     }
 
     [Fact]
@@ -57,10 +57,10 @@ public sealed class JobPayloadFormatTests
     [Fact]
     public void JobParty_should_answer_every_kmeans_step_of_a_newer_coordinator_that_appends_extension_fields()
     {
-        var party = new JobParty(JobParty.KMeansKind, new LocalTrainingSet());
+        var party = new JobParticipant(JobParticipant.KMeansKind, new LocalTrainingSet());
         byte[] extension = [12 << 3 | 2, 2, 7, 7]; // field 12, two bytes
         byte[] Step(KMeansStep step, PayloadWriter w) =>
-            party.Handle(new Messages.JobStep("km-1", JobParty.KMeansKind, (int)step, [.. w.ToArray(), .. extension]));
+            party.Handle(new Messages.JobStep("km-1", JobParticipant.KMeansKind, (int)step, [.. w.ToArray(), .. extension]));
 
         var start = new PayloadReader(Step(KMeansStep.Start, new PayloadWriter().Int(42).Int(16)));
         Assert.Equal(0, start.Int()); // dimension: this node holds no devices

@@ -36,7 +36,7 @@ public static class GbdtTrainer
             if (p.FeatureCount != featureCount) throw new ArgumentException($"parties have {featureCount} and {p.FeatureCount} features.", nameof(parties));
             if (p.Classes != options.Classes) throw new ArgumentException($"a party has {p.Classes} classes; the options say {options.Classes}.", nameof(parties));
         }
-        var coordinator = new GbdtCoordinator(options, featureCount);
+        var coordinator = new GbdtTreeGrower(options, featureCount);
         var edges = coordinator.MergeSketches(parties.Select((p, i) => p.Sketch(maxSketchSamples, seed + i)).ToList());
         foreach (var p in parties) p.SetBins(edges);
         while (coordinator.Next() is { } request)

@@ -146,7 +146,7 @@ public sealed class GbdtFederatedTests
         var data = GbdtTestData.Make(rows: 200, features: 3, classes: 3, seed: 3);
         var options = Options(3);
         var party = data.Party(0, 200);
-        var coordinator = new GbdtCoordinator(options, data.Features);
+        var coordinator = new GbdtTreeGrower(options, data.Features);
         party.SetBins(coordinator.MergeSketches([party.Sketch(1000, 0)]));
 
         var first = coordinator.Next()!;
@@ -166,7 +166,7 @@ public sealed class GbdtFederatedTests
     {
         var data = GbdtTestData.Make(rows: 100, features: 3, classes: 3, seed: 4);
         var party = data.Party(0, 100);
-        var coordinator = new GbdtCoordinator(Options(3), data.Features);
+        var coordinator = new GbdtTreeGrower(Options(3), data.Features);
         party.SetBins(coordinator.MergeSketches([party.Sketch(1000, 0)]));
         Assert.Throws<InvalidOperationException>(() => coordinator.Accept(new LevelHistograms(0, 0, [], [], 1, [])));
         var request = coordinator.Next()!;
@@ -198,7 +198,7 @@ public sealed class GbdtFederatedTests
         var data = GbdtTestData.Make(rows: 300, features: 4, classes: 5, seed: 8);
         var options = Options(5);
         GbdtParty a = data.Party(0, 120), b = data.Party(120, 300);
-        var coordinator = new GbdtCoordinator(options, data.Features);
+        var coordinator = new GbdtTreeGrower(options, data.Features);
         var edges = coordinator.MergeSketches([a.Sketch(1000, 0), b.Sketch(1000, 1)]);
         a.SetBins(edges);
         b.SetBins(edges);
@@ -251,8 +251,8 @@ public sealed class GbdtFederatedTests
     public void Merged_sketches_should_cap_the_bins_and_equal_the_edges_of_the_union()
     {
         var data = GbdtTestData.Make(rows: 500, features: 3, classes: 2, seed: 9);
-        var union = GbdtCoordinator.MergeSketches([data.Party(0, 500).Sketch(int.MaxValue, 0)], 10);
-        var split = GbdtCoordinator.MergeSketches([data.Party(0, 123).Sketch(int.MaxValue, 0), data.Party(123, 500).Sketch(int.MaxValue, 1)], 10);
+        var union = GbdtTreeGrower.MergeSketches([data.Party(0, 500).Sketch(int.MaxValue, 0)], 10);
+        var split = GbdtTreeGrower.MergeSketches([data.Party(0, 123).Sketch(int.MaxValue, 0), data.Party(123, 500).Sketch(int.MaxValue, 1)], 10);
 
         Assert.Equal(union.Offsets, split.Offsets);
         Assert.Equal(union.Thresholds, split.Thresholds);

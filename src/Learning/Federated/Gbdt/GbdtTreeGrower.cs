@@ -9,7 +9,7 @@ namespace EdgeActors.Learning.Federated.Gbdt;
 /// Leaf values −G/(H+λ)·learning rate come from the histogram totals (no extra trip); the raw score starts at 0.
 /// Not thread-safe.
 /// </summary>
-public sealed class GbdtCoordinator
+public sealed class GbdtTreeGrower
 {
     private const double GainTieTolerance = 1e-10;
     private const double RelativeHessianFloor = 1e-9;
@@ -23,7 +23,7 @@ public sealed class GbdtCoordinator
     private LevelRequest? _pending;
     private GbdtModel? _model;
 
-    public GbdtCoordinator(GbdtOptions options, int featureCount)
+    public GbdtTreeGrower(GbdtOptions options, int featureCount)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentOutOfRangeException.ThrowIfLessThan(featureCount, 1);
@@ -73,7 +73,7 @@ public sealed class GbdtCoordinator
         {
             if (edges.BinCount(f) > Options.MaxBins) throw new ArgumentException($"feature {f} has {edges.BinCount(f)} bins; MaxBins is {Options.MaxBins}.", nameof(edges));
         }
-        if (_pending is not null || LevelsAccepted > 0) throw new InvalidOperationException("GbdtCoordinator: bins cannot change once training has started.");
+        if (_pending is not null || LevelsAccepted > 0) throw new InvalidOperationException("GbdtTreeGrower: bins cannot change once training has started.");
         Edges = edges;
     }
 
@@ -172,7 +172,7 @@ public sealed class GbdtCoordinator
     public LevelRequest? Next()
     {
         if (Done) return null;
-        if (Edges is null) throw new InvalidOperationException("GbdtCoordinator: merge sketches (or UseBins) before Next.");
+        if (Edges is null) throw new InvalidOperationException("GbdtTreeGrower: merge sketches (or UseBins) before Next.");
         if (_pending is not null) return _pending;
         var requested = _open.Where(o => o.Requested).ToList();
         _pending = new LevelRequest(
@@ -196,7 +196,7 @@ public sealed class GbdtCoordinator
     public void Accept(LevelHistograms summedOverParties)
     {
         ArgumentNullException.ThrowIfNull(summedOverParties);
-        var request = _pending ?? throw new InvalidOperationException("GbdtCoordinator: Accept called with no pending request (call Next first).");
+        var request = _pending ?? throw new InvalidOperationException("GbdtTreeGrower: Accept called with no pending request (call Next first).");
         var edges = Edges!;
         var h = summedOverParties;
         h.Validate();

@@ -118,7 +118,7 @@ public sealed class PayloadReader
 /// An edge node's side of one federated k-means or GBDT job (state kept between the job's steps). Steps run off the
 /// worker's mailbox, one at a time (the coordinator sends the next only when every party answered the previous one).
 /// </summary>
-public sealed class JobParty(string kind, LocalTrainingSet data)
+public sealed class JobParticipant(string kind, LocalTrainingSet data)
 {
     public const string KMeansKind = "kmeans";
     /// <summary>k-means step that returns per-cluster histograms of the devices' distances to their centroid.</summary>
