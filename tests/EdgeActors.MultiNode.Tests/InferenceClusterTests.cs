@@ -176,5 +176,12 @@ public sealed class InferenceClusterTests(ITestOutputHelper output) : IAsyncLife
             Assert.Equal(Addr(2), s.Ack.Prediction.ServedBy);
             Assert.InRange(s.Ack.Prediction.Label, 0, 9);
         });
+        // the labels are known: the edge's own answers must be right about as often as the model is (1 epoch on 5,000
+        // images: about 0.7-0.8; an untrained or mis-scaled model is near 0.1)
+        var accuracy = sent.Count(s => s.Ack.Prediction!.Label == s.Label) / (double)sent.Count;
+        var degradedAccuracy = degradedEdge1.Count(s => s.Ack.Prediction!.Label == s.Label) / (double)degradedEdge1.Count;
+        output.WriteLine($"accuracy against the true labels: {accuracy:F3} over {sent.Count} frames; {degradedAccuracy:F3} over {degradedEdge1.Count} with the datacenter down");
+        Assert.True(accuracy >= 0.6, $"accuracy {accuracy:F3} over {sent.Count} frames");
+        Assert.True(degradedAccuracy >= 0.5, $"accuracy {degradedAccuracy:F3} over {degradedEdge1.Count} frames with the datacenter down");
     }
 }

@@ -169,7 +169,9 @@ public sealed class LocalityTests(ITestOutputHelper output) : IAsyncLifetime
         foreach (var id in all)
             Assert.Equal(expected, store.History(id, RecordKind.Telemetry, 10_000).Select(r => r.Sequence).ToArray());
         Assert.Equal(all.Length * total, store.Count(RecordKind.Telemetry));
-        Assert.Equal(store.Count(), store.DistinctKeys());
+        // nothing else reached the store (no stray kind or device; each (device, kind, seq) is a key, so exactly-once is
+        // the per-device sequence check above); resends absorbed as duplicates are counted, never stored
+        Assert.Equal(all.Length * total, store.Count());
         output.WriteLine($"store: {store.Count(RecordKind.Telemetry)} readings, each once; duplicate deliveries absorbed: {store.Duplicates()}");
     }
 }

@@ -196,4 +196,31 @@ public sealed class SecurityTests(SecureClusterFixture fixture, ITestOutputHelpe
         // the same batch from the valid client is accepted in full: nothing of it was taken before
         Assert.Equal(5, (await fixture.Client.SendTelemetryAsync(Batch(device.Value))).Value.Accepted);
     }
+
+    [Fact]
+    public async Task A_client_without_a_certificate_should_get_a_clear_error_from_a_TLS_cluster()
+    {
+        var valid = Cluster.ClientCredentials!;
+        var cases = new (string Name, ClientCredentials? Credentials)[]
+        {
+            ("token but no certificate", valid with { Certificate = null, CaCertificate = null }),
+            ("no credentials", null),
+        };
+        foreach (var (name, credentials) in cases)
+        {
+            await using var client = EdgeClient.Connect(new EdgeClientOptions
+            {
+                Contacts = [Cluster.Specs[1].HostPort],
+                Credentials = credentials,
+                RequestTimeout = TimeSpan.FromSeconds(3),
+                RetryDeadline = TimeSpan.FromSeconds(8),
+            });
+            var ex = await Assert.ThrowsAnyAsync<Exception>(() => client.SendTelemetryAsync(Batch("sec-no-cert")));
+            output.WriteLine($"{name}: {ex.GetType().Name}: {ex.Message}");
+            // clear: it says the cluster needs TLS / a certificate, not only that no reply came
+            Assert.True(ex.Message.Contains("TLS", StringComparison.OrdinalIgnoreCase) || ex.Message.Contains("certificate", StringComparison.OrdinalIgnoreCase),
+                $"{name}: unclear error: {ex.Message}");
+        }
+        Assert.Equal(0, (await fixture.Client.GetDeviceStateAsync(new DeviceId("sec-no-cert"))).AcceptedReadings);
+    }
 }

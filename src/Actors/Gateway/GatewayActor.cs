@@ -199,7 +199,11 @@ public sealed class GatewayActor : ReceiveActor
 }
 
 /// <summary>Client-token checking at the gateway: the deployment's signing key and how many verified tokens to cache.</summary>
-public sealed record ClientAuth(byte[] Key, int CacheSize = 4096);
+public sealed record ClientAuth(byte[] Key, int CacheSize = 4096)
+{
+    /// <summary>The clock token expiry is checked against (tests move it; the system clock otherwise).</summary>
+    public TimeProvider Time { get; init; } = TimeProvider.System;
+}
 
 public static class GatewayRegistration
 {

@@ -19,13 +19,13 @@ public sealed class ClientTokenCache(ClientAuth auth)
         token ??= "";
         if (!_verified.TryGetValue(token, out var claims))
         {
-            var check = ClientTokens.Verify(auth.Key, token, DateTimeOffset.UtcNow);
+            var check = ClientTokens.Verify(auth.Key, token, auth.Time.GetUtcNow());
             if (!check.Ok) return (null, check.Error);
             if (_verified.Count >= auth.CacheSize) _verified.Clear();
             claims = check.Claims!;
             _verified[token] = claims;
         }
-        if (claims.ExpiresAt <= DateTimeOffset.UtcNow)
+        if (claims.ExpiresAt <= auth.Time.GetUtcNow())
         {
             _verified.Remove(token);
             return (null, $"unauthenticated: client token of '{claims.ClientId}' expired at {claims.ExpiresAt:u}");

@@ -192,6 +192,30 @@ public sealed class ModelHostTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void A_new_version_that_passes_sha256_but_fails_to_load_should_keep_the_old_one_serving_and_report_it()
+    {
+        var host = Start();
+        var v1 = TestModels.Linear(Inputs, Classes, seed: 1);
+        LoadV1(host, v1, throughActiveModels: true);
+
+        // v2's bytes are what the registry declared (the sha256 matches), but they are not an ONNX model
+        var garbage = new byte[600];
+        new Random(9).NextBytes(garbage);
+        var info2 = Info(2, garbage);
+        host.Ref.Tell(new ModelActivated(info2), host.PubSub.Ref);
+        ServeChunks(host.Registry, info2, garbage);
+
+        var model = StatusWhen(host.Ref, s => s.Models.Single().LastError.Length > 0).Models.Single();
+        Assert.Equal(1, model.Version);
+        Assert.Contains("ONNX Runtime cannot load", model.LastError);
+        Assert.DoesNotContain("sha256", model.LastError);
+        var x = Enumerable.Repeat(0.25f, Inputs).ToArray();
+        var result = Classify(host.Ref, x, 11);
+        Assert.Equal(1, result.Version); // still serving v1, with v1's weights
+        Assert.Equal(TestModels.LinearReference(x, v1.W, v1.B, Inputs, Classes)[0], result.Output[0], 5);
+    }
+
+    [Fact]
     public void A_missing_chunk_should_restart_the_download_after_a_backoff()
     {
         var host = Start(new ModelHostSettings(["lin"])
