@@ -1,3 +1,5 @@
+using EdgeActors.Client.Serialization;
+using EdgeActors.Storage;
 using Akka.Actor;
 using Akka.Configuration;
 using EdgeActors.Actors.Gateway;

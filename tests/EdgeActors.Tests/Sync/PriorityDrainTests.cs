@@ -1,3 +1,5 @@
+using EdgeActors.Client.Serialization;
+using EdgeActors.Storage;
 using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Configuration;
