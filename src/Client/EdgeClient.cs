@@ -307,6 +307,24 @@ public sealed class EdgeClient : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// What a request that timed out before any node ever answered this client adds to its error: the likely causes,
+    /// since a client without a certificate cannot even complete Akka's handshake with a TLS cluster (the node closes the
+    /// connection and nothing more comes back).
+    /// </summary>
+    private string NeverServedHint()
+    {
+        bool served;
+        lock (_slots) served = _everServed;
+        if (served) return "";
+        var contacts = string.Join(", ", _options.Contacts);
+        return _tls is null
+            ? $"; no node has answered this client yet: check that the contacts ({contacts}) are nodes of the cluster and reachable; " +
+              "a cluster that uses TLS (addresses akka.ssl.tcp://) answers only clients with the deployment's CA and a client " +
+              "certificate (ClientCredentials.FromCertsDirectory, or --certs DIR --client NAME)"
+            : $"; no node has answered this client yet: check that the contacts ({contacts}) are nodes of this deployment and reachable";
+    }
+
     /// <summary>The incarnation after <paramref name="link"/> stopped; an <see cref="EdgeClientException"/> saying why when there is none.</summary>
     private async Task<Link> NextAsync(Link link, IEdgeMessage request)
     {
@@ -421,7 +439,15 @@ public sealed class EdgeClient : IAsyncDisposable
                     continue;
                 }
             }
-            var reply = await completion.Task;
+            Reply<IEdgeMessage> reply;
+            try
+            {
+                reply = await completion.Task;
+            }
+            catch (EdgeClientException ex) when (!_everServed)
+            {
+                throw new EdgeClientException(ex.Message + NeverServedHint(), ex);
+            }
             MarkServed(link);
             return reply.Value switch
             {
@@ -503,7 +529,7 @@ public sealed class EdgeClient : IAsyncDisposable
         }
         catch (AskTimeoutException ex)
         {
-            throw new EdgeClientException($"no reply to {request.GetType().Name} within {timeout.TotalSeconds:0.#} s", ex);
+            throw new EdgeClientException($"no reply to {request.GetType().Name} within {timeout.TotalSeconds:0.#} s{NeverServedHint()}", ex);
         }
         MarkServed(link);
         return reply switch
@@ -537,7 +563,7 @@ public sealed class EdgeClient : IAsyncDisposable
             {
                 var wait = backoff.Next();
                 if (DateTime.UtcNow + wait >= deadline)
-                    throw new EdgeClientException($"no reply to {request.GetType().Name} after {attempt} attempt(s) within {_options.RetryDeadline.TotalSeconds:0}s", ex);
+                    throw new EdgeClientException($"no reply to {request.GetType().Name} after {attempt} attempt(s) within {_options.RetryDeadline.TotalSeconds:0}s{NeverServedHint()}", ex);
                 await Task.Delay(wait, ct);
                 continue;
             }
