@@ -12,6 +12,7 @@ namespace EdgeActors.Nodes.Hosting;
 /// </summary>
 public sealed class NetworkNamespaces : IDisposable
 {
+    private static readonly HashSet<int> Taken = new();
     private readonly string _tag;
     private readonly Dictionary<string, int> _index = new();
     private readonly HashSet<string> _cut = new();
@@ -49,7 +50,21 @@ public sealed class NetworkNamespaces : IDisposable
     {
         if (nodes.Count > 200) throw new ArgumentException("at most 200 nodes");
         // a network number of our own: processes running side by side (tests, a chaos run) must not share bridges
-        var net = 2 + (int)((uint)HashCode.Combine(Environment.ProcessId, Stopwatch.GetTimestamp()) % 250);
+        // and not one whose bridge is still there (another run's, or left by a run that was killed)
+        var start = (int)((uint)HashCode.Combine(Environment.ProcessId, Stopwatch.GetTimestamp()) % 250);
+        var net = -1;
+        lock (Taken) // tests of one process run side by side: each takes a number of its own
+        {
+            for (var k = 0; k < 250 && net < 0; k++)
+            {
+                var candidate = new NetworkNamespaces(2 + (start + k) % 250);
+                if (!Taken.Contains(candidate.Net) && !Directory.Exists($"/sys/class/net/{candidate.BridgeA}") &&
+                    !Directory.Exists($"/sys/class/net/{candidate.BridgeB}") && !File.Exists($"/run/netns/ea{candidate._tag}n0"))
+                    net = candidate.Net;
+            }
+            if (net < 0) throw new InvalidOperationException("no free network number for the namespaces: every ea<NNN>a bridge exists (remove stale ones with 'ip link delete')");
+            Taken.Add(net);
+        }
         var n = new NetworkNamespaces(net);
         try
         {
