@@ -89,7 +89,7 @@ public static class NodeHost
             if (isGateway)
             {
                 akka.WithClusterClientReceptionist("receptionist", Roles.Gateway)
-                    .AddGateway(maxIdLength, clientAuth);
+                    .AddGateway(GatewayRole.Of(roles, outbox: outboxEnabled, federation: federation.Enabled), maxIdLength, clientAuth);
                 // device data goes straight to the edges that host the entities (a datacenter would only add a hop)
                 if (isEdge) akka.AddIngestEndpoint(IngestEndpointSettings.FromConfig(config.GetConfig(IngestEndpointSettings.Section)), maxIdLength, clientAuth);
             }

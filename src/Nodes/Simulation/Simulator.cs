@@ -50,6 +50,9 @@ public sealed class Simulator(SimulatorOptions options)
     /// <summary>Called with every answered request (the chaos run records what was accepted, where and when).</summary>
     public Action<IDeviceCommand, Reply<IngestAck>>? Observer { get; init; }
 
+    /// <summary>Called with every request that got no answer (the client gave up at its retry deadline, or the run was cancelled).</summary>
+    public Action<IDeviceCommand>? Unanswered { get; init; }
+
     public async Task RunAsync(EdgeClient client, CancellationToken ct = default)
     {
         var data = options.Cameras > 0 && options.FramesPerSecond > 0
@@ -127,10 +130,12 @@ public sealed class Simulator(SimulatorOptions options)
         {
             tally.AddUnanswered(readings);
             Failure ??= ex;
+            Unanswered?.Invoke(request);
         }
         catch (OperationCanceledException)
         {
             tally.AddUnanswered(readings);
+            Unanswered?.Invoke(request);
         }
         return null;
     }
