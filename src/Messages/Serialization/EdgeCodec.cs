@@ -10,7 +10,7 @@ namespace EdgeActors.Messages.Serialization;
 /// <para>
 /// This class only dispatches: each feature codec (<see cref="DeviceCodec"/>, <see cref="ClusterCodec"/>,
 /// <see cref="InferenceCodec"/>, <see cref="SyncCodec"/>, <see cref="IngestStreamCodec"/>, <see cref="FederatedCodec"/>,
-/// <see cref="LocalityCodec"/>, <see cref="AdapterCodec"/>) lists its <see cref="MessageKinds"/> (manifest, writer,
+/// <see cref="LocalityCodec"/>, <see cref="AdapterCodec"/>, <see cref="TwinCodec"/>) lists its <see cref="MessageKinds"/> (manifest, writer,
 /// reader) once, the primitives are <see cref="BinWriter"/> and <see cref="BinReader"/>, and the
 /// <see cref="Authenticated"/> envelope (<see cref="SecurityCodec"/>) wraps another message's manifest and payload.
 /// </para>
@@ -34,7 +34,7 @@ public sealed class EdgeCodec
     private static readonly MessageKind[] Kinds =
     [
         .. DeviceCodec.Kinds, .. ClusterCodec.Kinds, .. InferenceCodec.Kinds, .. SyncCodec.Kinds, .. IngestStreamCodec.Kinds,
-        .. FederatedCodec.Kinds, .. LocalityCodec.Kinds, .. AdapterCodec.Kinds,
+        .. FederatedCodec.Kinds, .. LocalityCodec.Kinds, .. AdapterCodec.Kinds, .. TwinCodec.Kinds,
     ];
 
     private static readonly FrozenDictionary<Type, MessageKind> ByType = Kinds.ToFrozenDictionary(k => k.Type);
