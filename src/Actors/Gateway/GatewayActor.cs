@@ -132,6 +132,10 @@ public sealed class GatewayActor : ReceiveActor
                 if (_federation is null) Sender.Tell(new RequestRejected("no federated-learning coordinator is reachable from this node"));
                 else _federation.Forward(m);
                 break;
+            case AttachDevice or DetachDevice:
+                // subscribers are actors of the node's own front doors (MQTT broker, HTTP host), never a client's
+                Sender.Tell(new RequestRejected($"{msg.GetType().Name} is not accepted from clients: devices and followers attach through an edge's MQTT broker or HTTP host"));
+                break;
             case IWithDeviceId m:
                 var problem = Validate(m.DeviceId);
                 if (problem is null) _devices.Forward(m);

@@ -16,6 +16,7 @@ using EdgeActors.Actors.Ingestion;
 using EdgeActors.Actors.Registry;
 using EdgeActors.Actors.Security;
 using EdgeActors.Actors.Sync;
+using EdgeActors.Actors.Twins;
 using EdgeActors.Inference.Runtime;
 using EdgeActors.Learning.Federated;
 using EdgeActors.Messages.Serialization;
@@ -56,6 +57,9 @@ public static class NodeHost
             ValidationRuntime = runtime,
         };
 
+        var twins = TwinSettings.FromConfig(config.GetConfig(TwinSettings.Section));
+        if (twins.Kind == TwinStoreKind.Sqlite) twins = twins with { DatabasePath = NodeConfig.DataPath(config, twins.DatabasePath) };
+
         var federation = FederationSettings.FromConfig(config.GetConfig("edgeactors.federated"));
         federation = federation with { DatabasePath = NodeConfig.DataPath(config, federation.DatabasePath) };
         var training = isEdge && federation.Enabled ? new LocalTrainingSet(federation.MaxFramesPerDevice) : null;
@@ -75,7 +79,8 @@ public static class NodeHost
                 .AddHocon(EdgeSerialization.Config, HoconAddMode.Append)
                 .AddTransportSecurity(security)
                 .AddClusterListener()
-                .AddModelRegistry(registrySettings, hostSingleton: isDatacenter);
+                .AddModelRegistry(registrySettings, hostSingleton: isDatacenter)
+                .AddTwinStore(twins, hostSingleton: isDatacenter);
             if (federation.Enabled)
                 akka.AddFederatedCoordinator(federation, () => LoadEvaluationSet(evalDirectory, federation.EvalLimit), hostSingleton: isDatacenter);
             if (isGateway) akka.AddModelHost(modelHost, runtime, batching);
@@ -83,7 +88,7 @@ public static class NodeHost
             if (isEdge) akka.AddFrameClassifier(classification);
             if (isEdge && outboxEnabled) akka.AddOutbox(outbox).AddSyncSender<OutboxWriterKey>(syncSender);
             if (isEdge && locality.Restore) akka.AddDeviceRestorer(locality);
-            akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training, locality);
+            akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training, locality, twins);
             if (isEdge) akka.AddSensorAdapters(adapters.StatePath.Length == 0 ? adapters : adapters with { StatePath = NodeConfig.DataPath(config, adapters.StatePath) });
             if (training is not null) akka.AddFederatedWorker(training, federation);
             if (isGateway)
