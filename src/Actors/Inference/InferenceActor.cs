@@ -1,6 +1,5 @@
 using EdgeActors.Inference.Runtime;
 using System.Buffers;
-using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using EdgeActors.Messages;
@@ -170,7 +169,7 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
             sender.Tell(Reject(request, InferRejectReason.Overloaded, $"queue full ({depth} waiting)"));
             return;
         }
-        var pending = new Pending(sender, request, _nextSeq++, Stopwatch.GetTimestamp());
+        var pending = new Pending(sender, request, _nextSeq++, _settings.Time.GetTimestamp());
         (request.Priority == InferencePriority.High ? _high : _normal).Enqueue(pending);
         _queuedSamples += request.Count;
         TryDispatch();
@@ -218,7 +217,7 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         else
         {
             var oldest = Oldest();
-            var waited = Stopwatch.GetElapsedTime(oldest.EnqueuedAt);
+            var waited = _settings.Time.GetElapsedTime(oldest.EnqueuedAt);
             if (oldest.Seq != flushFor && waited < _settings.MaxQueueDelay)
             {
                 ArmTimer(oldest, _settings.MaxQueueDelay - waited);
@@ -253,15 +252,15 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// Queue delays are microseconds to a few milliseconds, below the Akka scheduler's 10 ms tick, so the flush comes
-    /// from a .NET timer (Task.Delay, ~1 ms resolution) piped back to this actor. A flush for a request that is no
-    /// longer the oldest is harmless: <see cref="TryDispatch"/> re-checks the queue.
+    /// from a .NET timer (Task.Delay on <see cref="BatchingSettings.Time"/>, ~1 ms resolution) piped back to this actor.
+    /// A flush for a request that is no longer the oldest is harmless: <see cref="TryDispatch"/> re-checks the queue.
     /// </summary>
     private void ArmTimer(Pending oldest, TimeSpan delay)
     {
         if (_timerFor == oldest.Seq) return;
         _timerFor = oldest.Seq;
         var flush = new Flush(oldest.Seq);
-        Task.Delay(delay).ContinueWith(_ => flush, TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+        Task.Delay(delay, _settings.Time).ContinueWith(_ => flush, TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
     }
 
     private void CancelTimer() => _timerFor = -1;
