@@ -47,6 +47,12 @@ public sealed record BatchingSettings
     /// <summary>Requests waiting, both priorities together; one more is answered Overloaded at once.</summary>
     public int MaxQueueLength { get; init; } = 1024;
 
+    /// <summary>
+    /// The clock of the queue delay: when a request was queued, how long it has waited, and the flush timer. The system
+    /// clock in production (not configurable); tests give a manual one so the delay passes only when they move it.
+    /// </summary>
+    internal TimeProvider Time { get; init; } = TimeProvider.System;
+
     public static BatchingSettings Default { get; } = new();
 
     public static BatchingSettings FromConfig(Akka.Configuration.Config? section)

@@ -107,7 +107,7 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         _settings = settings;
         _recovery = recovery;
         _node = node;
-        _queue = new BatchQueue<Pending>(settings.MaxQueueLength, settings.MaxQueueDelay, settings.PreferredBatchSizes);
+        _queue = new BatchQueue<Pending>(settings.MaxQueueLength, settings.MaxQueueDelay, settings.PreferredBatchSizes, settings.Time);
 
         Receive<Infer>(OnInfer);
         Receive<Flush>(f => TryDispatch(flushFor: f.Seq));
@@ -210,15 +210,15 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
 
     /// <summary>
     /// Queue delays are microseconds to a few milliseconds, below the Akka scheduler's 10 ms tick, so the flush comes
-    /// from a .NET timer (Task.Delay, ~1 ms resolution) piped back to this actor. A flush for a request that is no
-    /// longer the oldest is harmless: <see cref="TryDispatch"/> re-checks the queue.
+    /// from a .NET timer (Task.Delay on <see cref="BatchingSettings.Time"/>, ~1 ms resolution) piped back to this actor.
+    /// A flush for a request that is no longer the oldest is harmless: <see cref="TryDispatch"/> re-checks the queue.
     /// </summary>
     private void ArmTimer(long oldestSeq, TimeSpan delay)
     {
         if (_timerFor == oldestSeq) return;
         _timerFor = oldestSeq;
         var flush = new Flush(oldestSeq);
-        Task.Delay(delay).ContinueWith(_ => flush, TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
+        Task.Delay(delay, _settings.Time).ContinueWith(_ => flush, TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
     }
 
     private void CancelTimer() => _timerFor = -1;

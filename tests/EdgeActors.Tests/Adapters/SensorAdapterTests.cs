@@ -13,17 +13,18 @@ namespace EdgeActors.Tests.Adapters;
 /// whose faults are scripted by read index. Each run produces a fixed number of readings (max-readings), so the entity's
 /// final state can be compared with what the adapter produced. Every message goes through its serializer
 /// (<c>serialize-messages = on</c>): the uplink's batches, acknowledgements and health reports through the EdgeSerializer,
-/// as when the entity lives on another edge.
+/// as when the entity lives on another edge. The promises whose counts depend on the adapter's timers (reads, restarts,
+/// silences) are in <see cref="SensorAdapterTimingTests"/>, on virtual time.
 /// </summary>
 public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
     Akka.Configuration.ConfigurationFactory.ParseString("akka.actor.serialize-messages = on").WithFallback(EdgeSerialization.Config))
 {
-    private static readonly DeviceId Id = new("hw-test-sensor-00");
-    private const int Readings = 40;
+    internal static readonly DeviceId Id = new("hw-test-sensor-00");
+    internal const int Readings = 40;
 
-    private static AdapterSettings Settings(long maxReadings = Readings) => AdapterTestSettings.For(Id, maxReadings);
+    internal static AdapterSettings Settings(long maxReadings = Readings) => AdapterTestSettings.For(Id, maxReadings);
 
-    private static SimulatedSensor Sensor(AdapterSettings settings, params (long Read, SensorFault Fault)[] script)
+    internal static SimulatedSensor Sensor(AdapterSettings settings, params (long Read, SensorFault Fault)[] script)
     {
         var faults = script.ToDictionary(s => s.Read, s => s.Fault);
         return new SimulatedSensor(settings.Channels, settings.Faults, 42, i => faults.TryGetValue(i, out var f) ? f : null);
@@ -59,7 +60,7 @@ public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
             $"{readings} readings produced and acknowledged");
     }
 
-    private static void AssertEveryReadingOnce(DeviceState s, long first, long last, long garbage = 0)
+    internal static void AssertEveryReadingOnce(DeviceState s, long first, long last, long garbage = 0)
     {
         Assert.Equal(last, s.LastSequence);
         Assert.Equal(last, s.HighestContiguous); // no gap
@@ -67,62 +68,6 @@ public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
         Assert.Equal(last - first + 1 - garbage, s.AcceptedReadings); // each valid reading accepted exactly once
         Assert.Equal(garbage, s.Rejections.Where(r => r.Reason is RejectReason.NotANumber or RejectReason.OutOfRange).Sum(r => r.Count));
         Assert.Equal(0, s.Sensor.Dropped);
-    }
-
-    [Fact]
-    public void Adapter_should_restart_after_an_exception_and_keep_numbering()
-    {
-        var settings = Settings();
-        var sensor = Sensor(settings, (5, SensorFault.Exception), (12, SensorFault.Exception));
-
-        var s = Run(sensor, settings);
-
-        AssertEveryReadingOnce(s, 1, Readings);
-        Assert.Equal(2, s.Sensor!.FaultsOf(SensorFault.Exception));
-        Assert.Equal(2, s.Sensor.Restarts);
-        Assert.True(s.Sensor.Degradations >= 1, $"never Degraded: {s.Sensor}");
-        Assert.True(s.Sensor.Recoveries >= 1, $"never recovered: {s.Sensor}");
-        Assert.Equal(Readings + 2, sensor.Reads); // the two failed reads produced nothing
-    }
-
-    [Fact]
-    public void Adapter_stuck_in_backoff_should_not_restart_early_and_its_entity_should_mark_it_offline()
-    {
-        var settings = Settings() with
-        {
-            // longer than any start-up stall of a loaded machine: the one silence counted is the one after the failure
-            OfflineAfter = TimeSpan.FromSeconds(2),
-            Backoff = new AdapterBackoff(TimeSpan.FromHours(1), TimeSpan.FromHours(1), 0, TimeSpan.FromHours(2)),
-        };
-        var sensor = Sensor(settings, (3, SensorFault.Exception));
-        var entity = Entity();
-        Sys.ActorOf(SensorUplink.Props(Id, sensor, settings, entity));
-
-        var s = AwaitState(entity, s => s.Sensor is { Health: DeviceHealth.Offline, Restarts: 1 } && s.AcceptedReadings == 2,
-            "Offline by the entity's watchdog after the failure");
-
-        Assert.Equal(1, s.Sensor!.FaultsOf(SensorFault.Silent));
-        Assert.Contains("no reading from the adapter", s.Sensor.Reason);
-        Assert.Equal(1, s.Sensor.Restarts);
-        Assert.Equal(2, s.Sensor.Produced); // not restarted: the backoff is an hour
-        Assert.Equal(3, sensor.Reads);
-        Assert.Equal(2, s.AcceptedReadings);
-    }
-
-    [Fact]
-    public void Hang_should_be_detected_by_the_read_timeout_and_its_late_result_ignored()
-    {
-        var settings = Settings() with { ReadTimeout = TimeSpan.FromSeconds(2) };
-        var sensor = Sensor(settings, (4, SensorFault.Hang));
-
-        var s = Run(sensor, settings);
-
-        AssertEveryReadingOnce(s, 1, Readings);
-        Assert.Equal(1, s.Sensor!.FaultsOf(SensorFault.Hang));
-        Assert.Equal(1, s.Sensor.Restarts);
-        Assert.Equal(1, sensor.InjectedHangs);
-        // the hung read was released when the adapter closed the device; its reading was never numbered
-        Assert.Equal(Readings + 1, sensor.Reads);
     }
 
     [Fact]
@@ -258,21 +203,5 @@ public sealed class SensorAdapterTests() : Akka.TestKit.Xunit2.TestKit(
         Assert.Equal(s.Sensor.Produced, s.HighestContiguous);
         Assert.Equal(s.Sensor.Produced, s.AcceptedReadings);
         Assert.StartsWith("adapter stopped after", s.Sensor.Reason);
-    }
-
-    [Fact]
-    public void Finished_adapter_should_not_be_marked_offline()
-    {
-        var settings = Settings(maxReadings: 10) with { OfflineAfter = TimeSpan.FromMilliseconds(200) };
-        var entity = Entity();
-
-        // (a stalled machine may let the watchdog fire between two batches while the adapter runs: counted before)
-        var silentWhileRunning = Run(Sensor(settings), settings, entity, readings: 10).Sensor!.FaultsOf(SensorFault.Silent);
-        // well past the watchdog: the adapter said it stopped, so silence is expected
-        Thread.Sleep(600);
-
-        var s = State(entity);
-        Assert.Equal(DeviceHealth.Ok, s.Sensor!.Health);
-        Assert.Equal(silentWhileRunning, s.Sensor.FaultsOf(SensorFault.Silent));
     }
 }

@@ -15,9 +15,15 @@ using Microsoft.Extensions.Hosting;
 
 namespace EdgeActors.Tests.Cluster;
 
-/// <summary>One node (seed + edge) composed as the executable composes it, with a short idle time.</summary>
+/// <summary>
+/// One node (seed + edge) composed as the executable composes it, with a short idle time. A real cluster runs on the real
+/// scheduler, so time cannot be virtual here: the busy device is kept busy from a thread of its own, with gaps a small
+/// fraction of the idle time whatever the rest of the test waits for, and the idle device is awaited with a generous deadline.
+/// </summary>
 public sealed class PassivationTests : IAsyncLifetime
 {
+    private static readonly TimeSpan IdleAfter = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan BusyEvery = TimeSpan.FromMilliseconds(100);
     private IHost _host = null!;
     private ActorSystem _system = null!;
     private readonly string _dataDir = Path.Combine(Path.GetTempPath(), "edgeactors-tests", $"passivation-{Guid.NewGuid():N}");
@@ -35,7 +41,7 @@ public sealed class PassivationTests : IAsyncLifetime
             Port = port,
             Seeds = [$"127.0.0.1:{port}"],
             DataDirectory = _dataDir, // a fresh one: never the working directory's .data/node-<port> of an earlier run
-            Sets = ["akka.loglevel = WARNING", "edgeactors.sharding.passivate-idle-after = 1s"],
+            Sets = ["akka.loglevel = WARNING", $"edgeactors.sharding.passivate-idle-after = {(long)IdleAfter.TotalMilliseconds}ms"],
         }, new Dictionary<string, string?>());
         _host = NodeHost.Build(config, roles);
         await _host.StartAsync();
@@ -77,24 +83,42 @@ public sealed class PassivationTests : IAsyncLifetime
         Assert.Equal(2, (await probe.ExpectMsgAsync<IngestAck>()).Accepted);
         Assert.Equal(2, await LiveDevices(probe, gateway));
 
-        // keep busy-1 busy (a batch every 100 ms, well inside the 1 s idle time) until idle-1 has been passivated;
-        // no wall-clock expectation: the shard checks for idle entities on its own schedule
-        var seq = 3L;
-        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
-        int live;
-        do
+        // keep busy-1 busy (a batch every 100 ms, a thirtieth of the idle time) from a thread of its own, so no wait of the
+        // test thread below stretches its gaps, until idle-1 has been passivated (the shard checks on its own schedule)
+        var keeper = new TestProbe(_system, new XunitAssertions(), "keeper");
+        var sent = 0;
+        using var stop = new CancellationTokenSource();
+        var keepBusy = new Thread(() =>
         {
-            region.Tell(Batch("busy-1", seq), probe.Ref);
-            Assert.Equal(2, (await probe.ExpectMsgAsync<IngestAck>()).Accepted);
-            seq += 2;
-            await Task.Delay(100);
-            live = await LiveDevices(probe, gateway);
+            for (var seq = 3L; !stop.IsCancellationRequested; seq += 2)
+            {
+                region.Tell(Batch("busy-1", seq), keeper.Ref);
+                sent++;
+                stop.Token.WaitHandle.WaitOne(BusyEvery);
+            }
+        }) { IsBackground = true, Name = "keep-busy-1" };
+        keepBusy.Start();
+        var deadline = DateTime.UtcNow + IdleAfter * 2 + TimeSpan.FromSeconds(20);
+        int live;
+        try
+        {
+            do
+            {
+                await Task.Delay(200);
+                live = await LiveDevices(probe, gateway);
+            }
+            while (live == 2 && DateTime.UtcNow < deadline);
         }
-        while (live == 2 && DateTime.UtcNow < deadline);
+        finally
+        {
+            stop.Cancel();
+            keepBusy.Join();
+        }
         Assert.Equal(1, live);
+        foreach (var ack in keeper.ReceiveN(sent, TimeSpan.FromSeconds(30))) Assert.Equal(2, Assert.IsType<IngestAck>(ack).Accepted);
 
         region.Tell(new GetDeviceState(new DeviceId("busy-1")), probe.Ref);
-        Assert.Equal(seq - 1, (await probe.ExpectMsgAsync<DeviceState>()).AcceptedReadings); // never passivated: every reading kept
+        Assert.Equal(2 + 2L * sent, (await probe.ExpectMsgAsync<DeviceState>()).AcceptedReadings); // never passivated: every reading kept
         region.Tell(Batch("idle-1", 3), probe.Ref);
         Assert.Equal(2, (await probe.ExpectMsgAsync<IngestAck>()).Accepted);
         region.Tell(new GetDeviceState(new DeviceId("idle-1")), probe.Ref);

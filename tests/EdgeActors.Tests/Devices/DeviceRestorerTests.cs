@@ -13,6 +13,7 @@ namespace EdgeActors.Tests.Devices;
 /// <summary>
 /// The per-node restorer alone, with probes as the outbox writer and the datacenter sink: batching, the bound on batches
 /// in flight, fan-out of the answers, and sources that do not answer. Timeouts are scaled by the TestKit time factor.
+/// (A store that does not answer, on virtual time: <see cref="DeviceRestorerTimeoutTests"/>.)
 /// </summary>
 public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
 {
@@ -31,7 +32,7 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
         RestoreTimeout = Dilated(TimeSpan.FromSeconds(timeoutSeconds)),
     };
 
-    private static DeviceId D(int i) => new($"dev-{i:D3}");
+    internal static DeviceId D(int i) => new($"dev-{i:D3}");
 
     private static DeviceHistory Stored(DeviceId id, params long[] seqs) => new(id, new KindHistory(seqs.Length, seqs), KindHistory.Empty, "dc");
 
@@ -144,33 +145,6 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(10, stats.Answered);
         Assert.Equal(0, stats.Incomplete);
         Assert.Equal(2, stats.MaxInFlightSeen);
-    }
-
-    [Fact]
-    public void Restorer_should_answer_without_the_store_when_it_does_not_answer_and_stop_waiting_for_it()
-    {
-        var outbox = CreateTestProbe();
-        var sink = CreateTestProbe(); // never answers
-        var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 2, timeoutSeconds: 1), outbox.Ref, DeviceRestorer.To(sink.Ref)));
-        var entities = Request(restorer, 0, 2);
-        var read = outbox.ExpectMsg<ReadOutboxDevices>();
-        sink.ExpectMsg<GetDevicesHistory>();
-        outbox.Reply(new OutboxDevicesWaiting(read.BatchId,
-            read.Devices.Select(d => new OutboxDeviceWaiting(d, new KindHistory(1, [5]), KindHistory.Empty)).ToArray()));
-        foreach (var e in entities)
-        {
-            var r = e.ExpectMsg<DeviceRestorer.Restored>(Dilated(TimeSpan.FromSeconds(5)));
-            Assert.Contains("datacenter store", r.Missing);
-            Assert.Equal([5L], r.Outbox.Telemetry.Sequences); // what did answer is kept
-        }
-
-        // the store is now suspect: the next batch still asks it but finishes as soon as the outbox answers
-        var next = Request(restorer, 2, 2);
-        read = outbox.ExpectMsg<ReadOutboxDevices>();
-        sink.ExpectMsg<GetDevicesHistory>();
-        outbox.Reply(new OutboxDevicesWaiting(read.BatchId,
-            read.Devices.Select(d => new OutboxDeviceWaiting(d, KindHistory.Empty, KindHistory.Empty)).ToArray()));
-        foreach (var e in next) Assert.Contains("datacenter store", e.ExpectMsg<DeviceRestorer.Restored>(TimeSpan.FromMilliseconds(500)).Missing);
     }
 
     [Fact]

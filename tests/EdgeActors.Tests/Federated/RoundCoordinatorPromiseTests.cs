@@ -14,53 +14,11 @@ namespace EdgeActors.Tests.Federated;
 /// <summary>
 /// Promises of the round coordinator not covered elsewhere: central DP noise of the configured scale on what it applies,
 /// and secure aggregation's edge cases (a dropped client's late masked update, a survivor leaving during mask recovery).
-/// The coordinator runs as a plain actor on a temporary database, test probes are the edge workers.
+/// The coordinator runs as a plain actor on a temporary database, test probes are the edge workers, deadlines pass on
+/// virtual time (<see cref="RoundCoordinatorTestKit"/>).
 /// </summary>
-public sealed class RoundCoordinatorPromiseTests : Akka.TestKit.Xunit2.TestKit
+public sealed class RoundCoordinatorPromiseTests : RoundCoordinatorTestKit
 {
-    private const string Model = "mlp:784-4-10";
-    private const int Dimension = 784 * 4 + 4 + 4 * 10 + 10;
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
-    private readonly TempDatabase _db = new();
-    private readonly FederationSettings _settings = new(HeartbeatInterval: TimeSpan.FromMilliseconds(200), ParticipantTimeout: TimeSpan.FromSeconds(30),
-        ResumeGrace: TimeSpan.FromMilliseconds(300));
-
-    public RoundCoordinatorPromiseTests() : base(EdgeSerialization.Config)
-    {
-    }
-
-    protected override void AfterAll()
-    {
-        base.AfterAll();
-        _db.Dispose();
-    }
-
-    private IActorRef Coordinator() => Sys.ActorOf(RoundCoordinator.Props(_settings, new FederationStore(_db.Path), () => null, null));
-
-    private static ExperimentSpec Spec(string id, double quorum = 1, long timeoutMs = 30_000) =>
-        SampleMessages.Spec() with
-        {
-            Id = id, Model = Model, Strategy = "fedavg", Rounds = 1, Fraction = 1, MinClients = 1, Quorum = quorum, RoundTimeoutMs = timeoutMs,
-            LateUpdates = "drop", ClipNorm = 0, NoiseMultiplier = 0, SecureAggregation = false, PoisonedClients = [], PublishAs = "", Seed = 5,
-            ServerLearningRate = 1f,
-        };
-
-    private static float[] Initial(ExperimentSpec spec) => FederatedModel.Create(spec.Model, spec.Seed).Parameters;
-
-    private static float[] Fill(float value) => Enumerable.Repeat(value, Dimension).ToArray();
-
-    private void StartExperiment(IActorRef coordinator, ExperimentSpec spec)
-    {
-        coordinator.Tell(new StartExperiment(spec), TestActor);
-        Assert.Equal(spec.Id, ExpectMsg<ExperimentAccepted>(Wait).Id);
-    }
-
-    private ExperimentStatus Status(IActorRef coordinator, string id)
-    {
-        coordinator.Tell(new GetExperimentStatus(id), TestActor);
-        return ExpectMsg<ExperimentStatus>(Wait);
-    }
-
     [Fact]
     public void Central_DP_should_add_gaussian_noise_of_scale_z_times_C_over_m_to_the_applied_mean()
     {
@@ -68,7 +26,7 @@ public sealed class RoundCoordinatorPromiseTests : Akka.TestKit.Xunit2.TestKit
         var coordinator = Coordinator();
         var w1 = CreateTestProbe();
         w1.Send(coordinator, new ParticipantHeartbeat("n1", [new ClientInfo("c0", 100), new ClientInfo("c1", 900)]));
-        var spec = Spec("dp") with { ClipNorm = clip, NoiseMultiplier = z };
+        var spec = Spec("dp", rounds: 1) with { ClipNorm = clip, NoiseMultiplier = z };
         StartExperiment(coordinator, spec);
         var t = w1.ExpectMsg<TrainRound>(Wait);
         // both updates are inside the clipping norm (0.01·√3194 ≈ 0.57 and 1.7 < 2): the plain (uniform) mean is 0.02
@@ -76,7 +34,7 @@ public sealed class RoundCoordinatorPromiseTests : Akka.TestKit.Xunit2.TestKit
         w1.Send(coordinator, new ClientUpdate(t.ExperimentId, t.Round, t.Attempt, "c1", 900, 0f, Fill(0.03f)));
 
         AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
-        var global = new FederationStore(_db.Path).Load(spec.Id)!.Global;
+        var global = new FederationStore(Db.Path).Load(spec.Id)!.Global;
         var initial = Initial(spec);
         var noise = global.Select((g, i) => (double)g - initial[i] - 0.02).ToArray();
         var mean = noise.Average();
@@ -105,27 +63,19 @@ public sealed class RoundCoordinatorPromiseTests : Akka.TestKit.Xunit2.TestKit
         return new MaskedClientUpdate(t.ExperimentId, t.Round, t.Attempt, party.ClientId, samples, 0.1f, masked);
     }
 
-    private (TestProbe W1, TestProbe W2) Workers(IActorRef coordinator)
-    {
-        var w1 = CreateTestProbe();
-        var w2 = CreateTestProbe();
-        w1.Send(coordinator, new ParticipantHeartbeat("n1", [new ClientInfo("c0", 100), new ClientInfo("c1", 300)]));
-        w2.Send(coordinator, new ParticipantHeartbeat("n2", [new ClientInfo("c2", 600)]));
-        return (w1, w2);
-    }
-
     [Fact]
     public void Secure_aggregation_should_ignore_the_late_masked_update_of_a_client_already_declared_dropped()
     {
         var coordinator = Coordinator();
         var (w1, w2) = Workers(coordinator);
-        var spec = Spec("secagg-late", quorum: 0.5, timeoutMs: 2_000) with { SecureAggregation = true };
+        var spec = Spec("secagg-late", rounds: 1, quorum: 0.5, timeoutMs: 2_000) with { SecureAggregation = true };
         StartExperiment(coordinator, spec);
         var (t1, t2, parties) = SecureRound(coordinator, w1, w2);
         w1.Send(coordinator, Masked(t1, parties["c0"], 100, 1f));
         w1.Send(coordinator, Masked(t1, parties["c1"], 300, 2f));
 
         // c2 misses the deadline: it is dropped and the survivors are asked for their seeds with it
+        Advance(coordinator, Deadline(spec));
         var reveal = w1.ExpectMsg<RevealMasks>(Wait);
         Assert.Equal(["c2"], reveal.Dropped);
         // now c2's masked update arrives, late: it must not count (the round goes on without it)
@@ -135,7 +85,7 @@ public sealed class RoundCoordinatorPromiseTests : Akka.TestKit.Xunit2.TestKit
             survivors.Select(s => parties[s].PairSeed("c2", t1.MaskKeys[Array.IndexOf(t1.MaskPeers, "c2")], $"{t1.ExperimentId}/{t1.Round}/{t1.Attempt}")).ToArray()));
 
         AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
-        var global = new FederationStore(_db.Path).Load(spec.Id)!.Global;
+        var global = new FederationStore(Db.Path).Load(spec.Id)!.Global;
         var initial = Initial(spec);
         for (var i = 0; i < Dimension; i += 97) Assert.Equal(initial[i] + 1.75f, global[i], 3); // (100·1 + 300·2) / 400
         var round = Assert.Single(Status(coordinator, spec.Id).History);
@@ -148,18 +98,19 @@ public sealed class RoundCoordinatorPromiseTests : Akka.TestKit.Xunit2.TestKit
     {
         var coordinator = Coordinator();
         var (w1, w2) = Workers(coordinator);
-        var spec = Spec("secagg-survivor", quorum: 0.5, timeoutMs: 2_000) with { SecureAggregation = true };
+        var spec = Spec("secagg-survivor", rounds: 1, quorum: 0.5, timeoutMs: 2_000) with { SecureAggregation = true };
         StartExperiment(coordinator, spec);
         var (t1, t2, parties) = SecureRound(coordinator, w1, w2);
         // c0 (w1) and c2 (w2) send, c1 (w1) misses the deadline
         w1.Send(coordinator, Masked(t1, parties["c0"], 100, 1f));
         w2.Send(coordinator, Masked(t2, parties["c2"], 600, 3f));
+        Advance(coordinator, Deadline(spec));
         Assert.Equal(["c1"], w1.ExpectMsg<RevealMasks>(Wait).Dropped);
         var reveal2 = w2.ExpectMsg<RevealMasks>(Wait);
         Assert.Equal(["c2"], reveal2.Survivors);
 
         // the survivor c2's node goes away before revealing its seed with c1: its mask can never be removed, so the
-        // coordinator restarts at once, for that reason (not later, at the reveal deadline, for another)
+        // coordinator restarts at once, for that reason (not later, at the reveal deadline, for another: time stands still)
         EventFilter.Warning(contains: "left during mask recovery").ExpectOne(Wait, () => Sys.Stop(w2.Ref));
 
         // the attempt is abandoned (nothing applied) and the round starts again with whoever is left

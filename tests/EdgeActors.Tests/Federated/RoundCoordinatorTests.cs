@@ -14,79 +14,17 @@ namespace EdgeActors.Tests.Federated;
 /// <summary>
 /// The round coordinator as a plain actor on a temporary database, with test probes as the edge workers: sampling,
 /// aggregation arithmetic, quorum and deadline, dropped workers, restarts, resumption from the store, secure aggregation
-/// with a dropped client, late updates. (Real processes: tests/EdgeActors.MultiNode.Tests/FederatedClusterTests.)
+/// with a dropped client, late updates. Deadlines pass on the test scheduler's virtual time (<see cref="RoundCoordinatorTestKit"/>).
+/// (Real processes: tests/EdgeActors.MultiNode.Tests/FederatedClusterTests.)
 /// </summary>
-public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
+public sealed class RoundCoordinatorTests : RoundCoordinatorTestKit
 {
-    private const string Model = "mlp:784-4-10";
-    private const int Dimension = 784 * 4 + 4 + 4 * 10 + 10;
-    private static readonly TimeSpan Wait = TimeSpan.FromSeconds(10);
-    private readonly TempDatabase _db = new();
-    private readonly FederationSettings _settings = new(HeartbeatInterval: TimeSpan.FromMilliseconds(200), ParticipantTimeout: TimeSpan.FromSeconds(30),
-        ResumeGrace: TimeSpan.FromMilliseconds(300));
-
-    public RoundCoordinatorTests() : base(EdgeSerialization.Config)
-    {
-    }
-
-    protected override void AfterAll()
-    {
-        base.AfterAll();
-        _db.Dispose();
-    }
-
-    private static EvaluationSet Eval()
+    protected override EvaluationSet? Evaluation()
     {
         var rng = new Random(3);
         var images = new float[40 * 784];
         for (var i = 0; i < images.Length; i++) images[i] = (float)rng.NextDouble();
         return new EvaluationSet(images, Enumerable.Range(0, 40).Select(i => (byte)(i % 10)).ToArray());
-    }
-
-    private IActorRef Coordinator(FederationStore? store = null) =>
-        Sys.ActorOf(RoundCoordinator.Props(_settings, store ?? new FederationStore(_db.Path), Eval, null));
-
-    private static ExperimentSpec Spec(string id, int rounds = 2, double quorum = 1, long timeoutMs = 30_000) =>
-        SampleMessages.Spec() with
-        {
-            Id = id, Model = Model, Strategy = "fedavg", Rounds = rounds, Fraction = 1, MinClients = 1, Quorum = quorum, RoundTimeoutMs = timeoutMs,
-            LateUpdates = "drop", ClipNorm = 0, NoiseMultiplier = 0, SecureAggregation = false, PoisonedClients = [], PublishAs = "", Seed = 5,
-        };
-
-    private static float[] Initial(ExperimentSpec spec) => FederatedModel.Create(spec.Model, spec.Seed).Parameters;
-
-    private static float[] Fill(float value) => Enumerable.Repeat(value, Dimension).ToArray();
-
-    /// <summary>Two workers: w1 holds c0 (100 samples) and c1 (300), w2 holds c2 (600).</summary>
-    private (TestProbe W1, TestProbe W2) Workers(IActorRef coordinator)
-    {
-        var w1 = CreateTestProbe();
-        var w2 = CreateTestProbe();
-        w1.Send(coordinator, new ParticipantHeartbeat("n1", [new ClientInfo("c0", 100), new ClientInfo("c1", 300)]));
-        w2.Send(coordinator, new ParticipantHeartbeat("n2", [new ClientInfo("c2", 600)]));
-        return (w1, w2);
-    }
-
-    private void StartExperiment(IActorRef coordinator, ExperimentSpec spec)
-    {
-        coordinator.Tell(new StartExperiment(spec), TestActor);
-        var accepted = ExpectMsg<ExperimentAccepted>(Wait);
-        Assert.Equal(spec.Id, accepted.Id);
-    }
-
-    private static void Reply(TestProbe worker, IActorRef coordinator, TrainRound t, string client, int samples, float value) =>
-        worker.Send(coordinator, new ClientUpdate(t.ExperimentId, t.Round, t.Attempt, client, samples, 0.5f, Fill(value)));
-
-    private ExperimentStatus Status(IActorRef coordinator, string id)
-    {
-        coordinator.Tell(new GetExperimentStatus(id), TestActor);
-        return ExpectMsg<ExperimentStatus>(Wait);
-    }
-
-    private static void AssertClose(float[] expected, float[] actual, float tolerance = 1e-5f)
-    {
-        Assert.Equal(expected.Length, actual.Length);
-        for (var i = 0; i < expected.Length; i++) Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance, $"[{i}]: expected {expected[i]}, got {actual[i]}");
     }
 
     [Fact]
@@ -124,18 +62,25 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
     {
         var coordinator = Coordinator();
         var (w1, w2) = Workers(coordinator);
-        var spec = Spec("deadline", rounds: 1, quorum: 0.5, timeoutMs: 1_000);
+        var spec = Spec("deadline", rounds: 2, quorum: 0.5, timeoutMs: 1_000);
         StartExperiment(coordinator, spec);
         var t1 = w1.ExpectMsg<TrainRound>(Wait);
         w2.ExpectMsg<TrainRound>(Wait); // c2 never answers
         Reply(w1, coordinator, t1, "c0", 100, 1f);
         Reply(w1, coordinator, t1, "c1", 300, 2f);
 
-        AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
+        // the quorum alone does not close the round: round 2 starts at the deadline, not a moment before
+        Advance(coordinator, Deadline(spec) - Ms);
+        w1.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        Advance(coordinator, Ms);
+        var t2 = w1.ExpectMsg<TrainRound>(Wait);
+        Assert.Equal(2, t2.Round);
         var r1 = Assert.Single(Status(coordinator, spec.Id).History);
         Assert.Equal((3, 2, 1), (r1.Sampled, r1.Received, r1.Dropped));
-        var stored = new FederationStore(_db.Path).Load(spec.Id)!;
+        var stored = new FederationStore(Db.Path).Load(spec.Id)!;
+        Assert.Equal(1, stored.Round);
         AssertClose(Initial(spec).Select(v => v + 1.75f).ToArray(), stored.Global); // (100·1 + 300·2) / 400
+        AssertClose(stored.Global, t2.Global, 0);
     }
 
     [Fact]
@@ -149,6 +94,9 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         w2.ExpectMsg<TrainRound>(Wait);
         Reply(w1, coordinator, first, "c0", 100, 1f); // c1 and c2 miss the deadline: 1 of 3, all needed
 
+        Advance(coordinator, Deadline(spec) - Ms);
+        w1.ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // no new attempt before the deadline
+        Advance(coordinator, Ms);
         var retry = w1.ExpectMsg<TrainRound>(Wait);
         var retry2 = w2.ExpectMsg<TrainRound>(Wait);
         Assert.Equal(first.Round, retry.Round);
@@ -159,7 +107,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         Reply(w2, coordinator, retry2, "c2", 600, 1f);
 
         AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
-        AssertClose(Initial(spec).Select(v => v + 1f).ToArray(), new FederationStore(_db.Path).Load(spec.Id)!.Global);
+        AssertClose(Initial(spec).Select(v => v + 1f).ToArray(), new FederationStore(Db.Path).Load(spec.Id)!.Global);
     }
 
     [Fact]
@@ -183,7 +131,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void A_new_coordinator_should_resume_after_the_last_committed_round_without_applying_anything_twice()
     {
-        var store = new FederationStore(_db.Path);
+        var store = new FederationStore(Db.Path);
         var first = Coordinator(store);
         var (w1, w2) = Workers(first);
         var spec = Spec("resume", rounds: 2);
@@ -199,9 +147,13 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         Sys.Stop(first); // failover mid-round 2
         ExpectTerminated(first, Wait);
 
-        var second = Coordinator(new FederationStore(_db.Path));
+        var second = Coordinator(new FederationStore(Db.Path));
         w1.Send(second, new ParticipantHeartbeat("n1", [new ClientInfo("c0", 100), new ClientInfo("c1", 300)]));
         w2.Send(second, new ParticipantHeartbeat("n2", [new ClientInfo("c2", 600)]));
+        // it waits the resume grace for the edges (the workers above have announced themselves by then)
+        Advance(second, Settings.ResumeGrace - Ms);
+        w1.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        Advance(second, Ms);
         var again = w1.ExpectMsg<TrainRound>(Wait);
         var again2 = w2.ExpectMsg<TrainRound>(Wait);
         Assert.Equal(2, again.Round);
@@ -213,7 +165,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         Reply(w2, second, again2, "c2", 600, 2f);
 
         AwaitAssert(() => Assert.Equal("done", Status(second, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
-        var stored = new FederationStore(_db.Path).Load(spec.Id)!;
+        var stored = new FederationStore(Db.Path).Load(spec.Id)!;
         Assert.Equal([1, 2], stored.History.Select(h => h.Round));
         AssertClose(Initial(spec).Select(v => v + 3f).ToArray(), stored.Global);
     }
@@ -243,6 +195,9 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
             w1.Send(coordinator, new MaskedClientUpdate(t1.ExperimentId, t1.Round, t1.Attempt, client, samples, 0.1f, masked));
         }
         // c2 never sends its masked update: at the deadline the coordinator asks the survivors for their seeds with c2
+        Advance(coordinator, Deadline(spec) - Ms);
+        w1.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        Advance(coordinator, Ms);
         var reveal = w1.ExpectMsg<RevealMasks>(Wait);
         Assert.Equal(["c2"], reveal.Dropped);
         var survivors = reveal.Survivors.Order().ToArray();
@@ -251,7 +206,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
             survivors.Select(s => parties[s].PairSeed("c2", keys["c2"], context)).ToArray()));
 
         AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
-        AssertClose(Initial(spec).Select(v => v + 1.75f).ToArray(), new FederationStore(_db.Path).Load(spec.Id)!.Global, 1e-4f);
+        AssertClose(Initial(spec).Select(v => v + 1.75f).ToArray(), new FederationStore(Db.Path).Load(spec.Id)!.Global, 1e-4f);
         foreach (var p in parties.Values) p.Dispose();
     }
 
@@ -265,6 +220,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         StartExperiment(coordinator, spec);
         var t1 = w1.ExpectMsg<TrainRound>(Wait);
         Reply(w1, coordinator, t1, "c0", 100, 1f); // c1 is late for round 1
+        Advance(coordinator, Deadline(spec)); // round 1 closes at its deadline with c0 alone
         var t2 = w1.ExpectMsg<TrainRound>(Wait);
         Assert.Equal(2, t2.Round);
         Reply(w1, coordinator, t1, "c1", 100, 4f); // round-1 update arriving in round 2: staleness 1, weight 1/√2
@@ -276,7 +232,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(1, history[1].Late);
         var w = 100 / Math.Sqrt(2);
         var round2 = (float)((100 * 2 + 100 * 2 + w * 4) / (200 + w));
-        AssertClose(Initial(spec).Select(v => v + 1f + round2).ToArray(), new FederationStore(_db.Path).Load(spec.Id)!.Global, 1e-4f);
+        AssertClose(Initial(spec).Select(v => v + 1f + round2).ToArray(), new FederationStore(Db.Path).Load(spec.Id)!.Global, 1e-4f);
     }
 
     [Fact]
@@ -297,7 +253,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         w1.Send(coordinator, new ClientUpdate(t.ExperimentId, 1, t.Attempt, "c1", 900, 0f, small));
 
         AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
-        var global = new FederationStore(_db.Path).Load(spec.Id)!.Global;
+        var global = new FederationStore(Db.Path).Load(spec.Id)!.Global;
         var initial = Initial(spec);
         Assert.Equal(initial[0] + 0.4f, global[0], 5); // (0.6 + 0.2) / 2: equal weights under clipping
         Assert.Equal(initial[1] + 0.4f, global[1], 5); // 0.8 / 2
@@ -340,7 +296,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
         var r1 = Assert.Single(Status(coordinator, spec.Id).History);
         Assert.Equal((1, 2), (r1.Received, r1.Dropped));
-        AssertClose(Initial(spec).Select(v => v + 2f).ToArray(), new FederationStore(_db.Path).Load(spec.Id)!.Global);
+        AssertClose(Initial(spec).Select(v => v + 2f).ToArray(), new FederationStore(Db.Path).Load(spec.Id)!.Global);
     }
 
     [Fact]
@@ -361,7 +317,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Contains("diverged at round 1", status.Detail);
         Assert.Single(status.History);
         w1.ExpectNoMsg(TimeSpan.FromMilliseconds(300)); // no round 2
-        Assert.Equal("failed", new FederationStore(_db.Path).Load(spec.Id)!.State);
+        Assert.Equal("failed", new FederationStore(Db.Path).Load(spec.Id)!.State);
     }
 
     [Fact]
@@ -377,7 +333,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         // another coordinator commits round 1 first; its round row cannot be read back for now, so the reload fails
         var committed = Initial(spec).Select(v => v + 1f).ToArray();
         var theirs = new RoundSummary(1, t1.Attempt, 0.5, 1, 3, 3, 0, 0, 1, 0, 0, ["c0", "c1", "c2"]);
-        Assert.True(new FederationStore(_db.Path).CommitRound(spec.Id, theirs, committed, false));
+        Assert.True(new FederationStore(Db.Path).CommitRound(spec.Id, theirs, committed, false));
         var summary = (string)Sql("SELECT summary FROM rounds WHERE experiment = 'lost-commit' AND round = 1")!;
         Sql("UPDATE rounds SET summary = 'unreadable' WHERE experiment = 'lost-commit' AND round = 1");
         var logs = CreateTestProbe();
@@ -391,7 +347,14 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
         logs.FishForMessage<Akka.Event.Warning>(w => w.Message.ToString()!.Contains("reload", StringComparison.OrdinalIgnoreCase), Wait);
         Sql("UPDATE rounds SET summary = $s WHERE experiment = 'lost-commit' AND round = 1", ("$s", summary));
 
-        // a retry reads the committed state and the experiment carries on from the other coordinator's round 1
+        // a retry after the reload backoff reads the committed state and, after the resume grace, the experiment carries on
+        // from the other coordinator's round 1. While it reloads the coordinator answers nothing that would show its retry
+        // timer is set, so time moves a backoff at a time until the round starts (no retry: no round, and this fails)
+        AwaitAssert(() =>
+        {
+            Clock.Advance(RoundCoordinator.ReloadBackoff(1));
+            Assert.True(w1.HasMessages, "no round after the reload backoff");
+        }, Wait, TimeSpan.FromMilliseconds(100));
         var next = w1.ExpectMsg<TrainRound>(Wait);
         Assert.Equal(2, next.Round);
         AssertClose(committed, next.Global, 0);
@@ -400,7 +363,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
 
     private object? Sql(string sql, params (string Name, object Value)[] parameters)
     {
-        using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={_db.Path}");
+        using var c = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Db.Path}");
         c.Open();
         using var cmd = c.CreateCommand();
         cmd.CommandText = sql;
@@ -434,7 +397,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
     public void A_rejected_publish_should_leave_the_pending_publishes_and_an_accepted_one_should_set_the_model_version()
     {
         var registry = CreateTestProbe();
-        var coordinator = Sys.ActorOf(RoundCoordinator.Props(_settings, new FederationStore(_db.Path), Eval, registry.Ref));
+        var coordinator = Sys.ActorOf(RoundCoordinator.Props(Settings, new FederationStore(Db.Path), Evaluation, registry.Ref));
         var (w1, w2) = Workers(coordinator);
         var spec = Spec("publish", rounds: 2) with { PublishAs = "fed-model" };
         StartExperiment(coordinator, spec);
@@ -469,7 +432,7 @@ public sealed class RoundCoordinatorTests : Akka.TestKit.Xunit2.TestKit
             coordinator.Tell(RoundCoordinator.GetPendingPublishes.Instance, TestActor);
             Assert.Equal(0, ExpectMsg<int>(Wait));
         }, Wait, TimeSpan.FromMilliseconds(200));
-        AwaitAssert(() => Assert.Equal([0, 7], new FederationStore(_db.Path).Load(spec.Id)!.History.Select(h => h.ModelVersion)),
+        AwaitAssert(() => Assert.Equal([0, 7], new FederationStore(Db.Path).Load(spec.Id)!.History.Select(h => h.ModelVersion)),
             Wait, TimeSpan.FromMilliseconds(200));
     }
 }

@@ -83,6 +83,7 @@ public sealed class DatacenterBreakerTests : Akka.TestKit.Xunit2.TestKit
 
         Frame(classifier, 2);
         ExpectSend(); // never answered: the escalation times out
+        Breaker(classifier); // (a status round trip: the escalation timer, set after the send, is running)
         Advance(EscalationTimeout);
         Assert.Equal(PredictionNote.EscalationUnavailable, ExpectClassified(2).Note);
         var open = Breaker(classifier);

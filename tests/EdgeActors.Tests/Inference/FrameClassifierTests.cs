@@ -9,27 +9,42 @@ namespace EdgeActors.Tests.Inference;
 /// <summary>
 /// The classifier's routing on its own: probes stand in for the local model host and the pub-sub mediator, and answer
 /// with the replies those would send. (Real models serve real frames in the multi-process inference test.)
+/// Time is virtual (<see cref="VirtualTimeScheduler"/>): the local and escalation timeouts pass only when a test advances it, so an answer the
+/// test sends is never beaten by a timeout on a slow machine, and the one test about the timeout moves time itself.
 /// </summary>
 public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
 {
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan EscalationTimeout = TimeSpan.FromMilliseconds(300);
     private readonly TestProbe _models;
     private readonly TestProbe _mediator;
 
-    public FrameClassifierTests()
+    public FrameClassifierTests() : base(VirtualTimeScheduler.Config)
     {
         _models = CreateTestProbe();
         _mediator = CreateTestProbe();
     }
 
     private IActorRef Classifier(ClassificationSettings? settings = null, bool datacenter = true) =>
-        Sys.ActorOf(FrameClassifier.Props(settings ?? new ClassificationSettings { CameraModel = "fmnist-mlp", EscalationTimeout = TimeSpan.FromMilliseconds(300) },
+        Sys.ActorOf(FrameClassifier.Props(settings ?? new ClassificationSettings { CameraModel = "fmnist-mlp", EscalationTimeout = EscalationTimeout },
             _models.Ref, datacenter ? _mediator.Ref : null, "edge-a"));
 
     private static InferResult Result(long id, string model, string node, params float[] probabilities) =>
         new(id, model, 3, "CPU", node, 1, probabilities.Length, probabilities);
 
     private static byte[] Pixels() => new byte[784];
+
+    private void Advance(TimeSpan by) => ((VirtualTimeScheduler)Sys.Scheduler).Advance(by);
+
+    /// <summary>
+    /// Returns once the classifier has handled everything sent to it before (a status query goes through its mailbox to
+    /// the model host probe), so a timer it started on the way is running before the test moves time.
+    /// </summary>
+    private void Settle(IActorRef classifier)
+    {
+        classifier.Tell(GetInferenceStatus.Instance, CreateTestProbe().Ref);
+        _models.ExpectMsg<GetInferenceStatus>(Wait);
+    }
 
     [Fact]
     public void Confident_edge_answer_should_be_kept()
@@ -73,7 +88,11 @@ public sealed class FrameClassifierTests : Akka.TestKit.Xunit2.TestKit
         var infer = _models.ExpectMsg<Infer>(Wait);
         _models.Reply(Result(infer.RequestId, "fmnist-mlp", "edge-a", 0.5f, 0.3f, 0.2f));
         _mediator.ExpectMsg<Send>(Wait); // the datacenter never answers
+        Settle(classifier); // the escalation timer is running
 
+        Advance(EscalationTimeout - TimeSpan.FromMilliseconds(1));
+        ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // not before the escalation timeout
+        Advance(TimeSpan.FromMilliseconds(1));
         var p = ExpectMsg<FrameClassified>(Wait).Prediction;
         Assert.Equal((0, "fmnist-mlp", "edge-a", false, PredictionNote.EscalationUnavailable), (p.Label, p.Model, p.ServedBy, p.Escalated, p.Note));
     }

@@ -7,14 +7,15 @@ using EdgeActors.Inference.Runtime;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 using EdgeActors.Tests.Inference.Runtime;
+using Microsoft.Extensions.Time.Testing;
 
 namespace EdgeActors.Tests.Inference;
 
 /// <summary>
 /// The per-model inference actor on real (small) ONNX models. Wire messages go through the EdgeSerializer
 /// (<c>serialize-messages = on</c>); the local-only ones (Swap holds a live model) are exempt by type.
-/// No assertion depends on wall-clock time: batching is driven by sample thresholds or by queue delays far longer
-/// than it takes to send the requests.
+/// No assertion depends on wall-clock time: batching is driven by sample thresholds, by queue delays far longer than a
+/// test runs, or by a manual clock (<see cref="FakeTimeProvider"/> as the queue delay's clock) that the test moves.
 /// </summary>
 public sealed class InferenceActorTests : Akka.TestKit.Xunit2.TestKit
 {
@@ -151,8 +152,10 @@ public sealed class InferenceActorTests : Akka.TestKit.Xunit2.TestKit
     public void Full_queue_should_answer_Overloaded_at_once_and_serve_the_queued_requests_later()
     {
         var v1 = Load(1, maxBatch: 64);
-        // nothing dispatches early: 5 samples never reach 64, and the delay is far longer than sending takes
-        var settings = new BatchingSettings { MaxQueueLength = 5, MaxBatchSize = 64, MaxQueueDelay = TimeSpan.FromSeconds(3) };
+        // nothing dispatches early: 5 samples never reach 64, and the delay passes only when the test moves the clock
+        var clock = new FakeTimeProvider();
+        var delay = TimeSpan.FromSeconds(3);
+        var settings = new BatchingSettings { MaxQueueLength = 5, MaxBatchSize = 64, MaxQueueDelay = delay, Time = clock };
         var actor = Start(settings, v1);
         var probe = CreateTestProbe();
         var rng = new Random(5);
@@ -170,6 +173,10 @@ public sealed class InferenceActorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(3, waiting.Overloaded);
         Assert.Equal(0, waiting.Served);
 
+        clock.Advance(delay - TimeSpan.FromMilliseconds(1));
+        probe.ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // not before the queue delay
+        Assert.Equal(0, StatsOf(actor).Served);
+        clock.Advance(TimeSpan.FromMilliseconds(1));
         for (var i = 0; i < 5; i++) ExpectResult(probe, sent[i], v1);
         var stats = StatsOf(actor);
         Assert.Equal(5, stats.Served);
@@ -242,13 +249,17 @@ public sealed class InferenceActorTests : Akka.TestKit.Xunit2.TestKit
     public void Flush_after_the_delay_should_cut_at_the_largest_preferred_size_that_fits()
     {
         var v1 = Load(1, maxBatch: 16);
-        var settings = new BatchingSettings { MaxBatchSize = 16, PreferredBatchSizes = [4, 8], MaxQueueDelay = TimeSpan.FromSeconds(1.5) };
+        var clock = new FakeTimeProvider();
+        var delay = TimeSpan.FromSeconds(1.5);
+        var settings = new BatchingSettings { MaxBatchSize = 16, PreferredBatchSizes = [4, 8], MaxQueueDelay = delay, Time = clock };
         var actor = Start(settings, v1);
         var probe = CreateTestProbe();
         var rng = new Random(3);
         // 6 samples queued (below 8): on the delay a batch of 4, then the remaining 2 (already overdue) at once
         var sent = Enumerable.Range(0, 6).Select(i => Request(i, RandomInput(rng, 1, v1.Inputs), 1)).ToArray();
         foreach (var request in sent) actor.Tell(request, probe.Ref);
+        Assert.Equal((6, 0L), (StatsOf(actor).QueueDepth, StatsOf(actor).Served)); // all six wait for the delay
+        clock.Advance(delay);
         foreach (var request in sent) ExpectResult(probe, request, v1);
         var stats = StatsOf(actor);
         Assert.Equal(2, stats.Batches);

@@ -15,14 +15,26 @@ namespace EdgeActors.Tests.Registry;
 /// <summary>
 /// The model host with probes standing in for the registry proxy and the pub-sub mediator. Assertions go through
 /// <see cref="GetInferenceStatus"/> and <see cref="Infer"/> round trips, not through the inference actor's internals.
+/// The host's timers (registry retry, chunk timeout, download backoff) run on virtual time (<see cref="VirtualTimeScheduler"/>): they
+/// fire only when a test moves time, so a chunk the test serves is never late on a slow machine.
 /// </summary>
 public sealed class ModelHostTests : Akka.TestKit.Xunit2.TestKit
 {
     private const int Inputs = 16, Classes = 5, ChunkBytes = 100;
     private static readonly TimeSpan Wait = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Ms = TimeSpan.FromMilliseconds(1);
 
-    public ModelHostTests() : base(EdgeSerialization.Config)
+    public ModelHostTests() : base(VirtualTimeScheduler.Config.WithFallback(EdgeSerialization.Config))
     {
+    }
+
+    private VirtualTimeScheduler Clock => (VirtualTimeScheduler)Sys.Scheduler;
+
+    /// <summary>Moves virtual time once the host has handled what was sent to it (a status round trip through its mailbox).</summary>
+    private void Advance(IActorRef host, TimeSpan by)
+    {
+        StatusWhen(host, _ => true);
+        Clock.Advance(by);
     }
 
     private sealed record Host(IActorRef Ref, TestProbe Registry, TestProbe PubSub);
@@ -96,14 +108,20 @@ public sealed class ModelHostTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void On_start_it_should_subscribe_and_retry_GetActiveModels_until_answered()
     {
-        var host = Start(new ModelHostSettings(["lin"]) { RegistryRetry = TimeSpan.FromMilliseconds(200), ResyncInterval = TimeSpan.Zero }, answerActive: false);
+        var retry = TimeSpan.FromMilliseconds(200);
+        var host = Start(new ModelHostSettings(["lin"]) { RegistryRetry = retry, ResyncInterval = TimeSpan.Zero }, answerActive: false);
 
+        Advance(host.Ref, retry - Ms);
+        host.Registry.ExpectNoMsg(TimeSpan.FromMilliseconds(100)); // not before the retry interval
+        Advance(host.Ref, Ms);
         host.Registry.ExpectMsg<GetActiveModels>(Wait); // retried by the timer
+        Advance(host.Ref, retry);
+        host.Registry.ExpectMsg<GetActiveModels>(Wait); // and again, while unanswered
         host.Registry.Reply(new ActiveModels([]));
 
-        // requests already on their way are drained; after that the retry timer is off (5 intervals of silence)
-        host.Registry.ReceiveWhile(TimeSpan.FromMilliseconds(300), m => m as GetActiveModels);
-        host.Registry.ExpectNoMsg(TimeSpan.FromSeconds(1));
+        // answered: the retry timer is off (5 intervals of silence)
+        for (var i = 0; i < 5; i++) Advance(host.Ref, retry);
+        host.Registry.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
     }
 
     [Fact]
@@ -220,11 +238,13 @@ public sealed class ModelHostTests : Akka.TestKit.Xunit2.TestKit
     [Fact]
     public void A_missing_chunk_should_restart_the_download_after_a_backoff()
     {
+        var chunkTimeout = TimeSpan.FromMilliseconds(300);
+        var backoff = TimeSpan.FromMilliseconds(100);
         var host = Start(new ModelHostSettings(["lin"])
         {
             ChunkBytes = ChunkBytes,
-            ChunkTimeout = TimeSpan.FromMilliseconds(300),
-            BackoffMin = TimeSpan.FromMilliseconds(100),
+            ChunkTimeout = chunkTimeout,
+            BackoffMin = backoff,
             ResyncInterval = TimeSpan.Zero,
         });
         var v1 = TestModels.Linear(Inputs, Classes, seed: 1);
@@ -233,8 +253,13 @@ public sealed class ModelHostTests : Akka.TestKit.Xunit2.TestKit
 
         var first = host.Registry.ExpectMsg<FetchModelChunk>(Wait);
         host.Registry.Reply(new ModelChunk("lin", 1, 0, v1.Onnx.Length, v1.Onnx[..first.MaxBytes]));
-        host.Registry.ExpectMsg<FetchModelChunk>(Wait); // offset 100: never answered
+        Assert.Equal(ChunkBytes, host.Registry.ExpectMsg<FetchModelChunk>(Wait).Offset); // never answered
 
+        // the chunk times out, and the download starts again after the backoff: not a moment earlier
+        Advance(host.Ref, chunkTimeout);
+        Advance(host.Ref, backoff - Ms);
+        host.Registry.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
+        Advance(host.Ref, Ms);
         ServeChunks(host.Registry, info, v1.Onnx); // the restart begins at offset 0 again
 
         Assert.Equal("", StatusWhen(host.Ref, s => s.Models.Single().Version == 1).Models.Single().LastError);

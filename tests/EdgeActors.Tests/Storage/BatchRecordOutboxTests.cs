@@ -3,7 +3,7 @@ using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
 using Microsoft.Data.Sqlite;
 
-namespace EdgeActors.Tests.Outbox;
+namespace EdgeActors.Tests.Storage;
 
 /// <summary>The outbox with batch records (one row per accepted telemetry batch of one device and one priority).</summary>
 public sealed class BatchRecordOutboxTests

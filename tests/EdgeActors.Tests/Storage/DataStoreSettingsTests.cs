@@ -1,7 +1,7 @@
 using Akka.Configuration;
 using EdgeActors.Actors.Sync;
 
-namespace EdgeActors.Tests.Store;
+namespace EdgeActors.Tests.Storage;
 
 public sealed class DataStoreSettingsTests
 {

@@ -3,7 +3,7 @@ using Akka.Configuration;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
 
-namespace EdgeActors.Tests.Outbox;
+namespace EdgeActors.Tests.Storage;
 
 public sealed class SqliteOutboxTests
 {

@@ -5,7 +5,7 @@ using EdgeActors.Messages;
 using Npgsql;
 using Xunit.Abstractions;
 
-namespace EdgeActors.Tests.Store;
+namespace EdgeActors.Tests.Storage;
 
 /// <summary>Every data store test, run against both stores (<see cref="SqliteDataStoreTests"/>, <see cref="PostgresDataStoreTests"/>).</summary>
 public abstract class DataStoreContractTests : IDisposable

@@ -6,7 +6,7 @@ using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
 using Xunit.Abstractions;
 
-namespace EdgeActors.Tests.Outbox;
+namespace EdgeActors.Tests.Storage;
 
 public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
 {

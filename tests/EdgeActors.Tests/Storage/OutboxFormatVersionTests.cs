@@ -5,7 +5,7 @@ using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
 using Microsoft.Data.Sqlite;
 
-namespace EdgeActors.Tests.Outbox;
+namespace EdgeActors.Tests.Storage;
 
 /// <summary>
 /// The outbox row format is versioned (<c>[i32 -2][u8 version]</c>, body, extension fields) and still reads the rows

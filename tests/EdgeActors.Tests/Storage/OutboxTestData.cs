@@ -2,7 +2,7 @@ using EdgeActors.Storage;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
 
-namespace EdgeActors.Tests.Outbox;
+namespace EdgeActors.Tests.Storage;
 
 internal sealed class TempDb : IDisposable
 {
