@@ -175,10 +175,10 @@ public sealed class PostgresTwinStoreTests : TwinStoreContractTests
     {
         if (_admin is null)
         {
-            var admin = Environment.GetEnvironmentVariable(Store.PostgresDataStoreTests.EnvVar) is { Length: > 0 } cs
+            var admin = Environment.GetEnvironmentVariable(PostgresDataStoreTests.EnvVar) is { Length: > 0 } cs
                 ? cs
                 : throw new InvalidOperationException(
-                    $"{Store.PostgresDataStoreTests.EnvVar} is not set: the PostgreSQL twin store tests need a server " +
+                    $"{PostgresDataStoreTests.EnvVar} is not set: the PostgreSQL twin store tests need a server " +
                     "(`export EDGEACTORS_TEST_POSTGRES=\"$(bash scripts/postgres-setup.sh | tail -n 1)\"`)");
             using (var c = new NpgsqlConnection(admin))
             {
