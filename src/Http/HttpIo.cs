@@ -11,6 +11,9 @@ public static class HttpIo
 {
     public const string JsonType = "application/json";
 
+    /// <summary>Readable JSON (quotes and non-ASCII text as they are, not \u escapes); bodies are never embedded in HTML.</summary>
+    public static readonly JsonWriterOptions WriterOptions = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     /// <summary>The whole body, at most <paramref name="max"/> bytes (413 beyond, whatever Content-Length says).</summary>
     public static async Task<ReadOnlyMemory<byte>> ReadBodyAsync(HttpContext ctx, long max)
     {
@@ -52,7 +55,7 @@ public static class HttpIo
     public static byte[] Json(Action<Utf8JsonWriter> write)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer)) write(w);
+        using (var w = new Utf8JsonWriter(buffer, HttpIo.WriterOptions)) write(w);
         return buffer.ToArray();
     }
 

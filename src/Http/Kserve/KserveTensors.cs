@@ -254,7 +254,7 @@ public static class KserveTensors
     public static byte[] WriteResponse(ModelSignature model, TensorBatch request, InferResult result)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, HttpIo.WriterOptions))
         {
             w.WriteStartObject();
             w.WriteString("model_name", result.Model);
@@ -323,7 +323,7 @@ public static class KserveTensors
     public static byte[] WriteMetadata(ModelSignature model)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, HttpIo.WriterOptions))
         {
             w.WriteStartObject();
             w.WriteString("name", model.Name);
@@ -362,7 +362,7 @@ public static class KserveTensors
     public static byte[] Error(string message)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, HttpIo.WriterOptions))
         {
             w.WriteStartObject();
             w.WriteString("error", message);
