@@ -9,7 +9,7 @@ namespace EdgeActors.Http.Kserve;
 /// same backend as REST. Refusals: Overloaded → RESOURCE_EXHAUSTED, bad input → INVALID_ARGUMENT, unknown model →
 /// NOT_FOUND, token → UNAUTHENTICATED / PERMISSION_DENIED, each with a message.
 /// </summary>
-public sealed class KserveGrpcService(KserveBackend backend, HttpAuth auth, HttpSettings settings) : V2.GRPCInferenceService.GRPCInferenceServiceBase
+internal sealed class KserveGrpcService(KserveBackend backend, HttpAuth auth, HttpSettings settings) : V2.GRPCInferenceService.GRPCInferenceServiceBase
 {
     private static RpcException ToRpc(HttpProblem p) => new(new Status(p.Status switch
     {

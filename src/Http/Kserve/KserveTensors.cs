@@ -377,7 +377,7 @@ public static class KserveTensors
     /// Checks a gRPC <c>ModelInfer</c> input (typed contents or <c>raw_input_contents</c>, little-endian as the spec says)
     /// against <paramref name="model"/>; problems as <see cref="HttpProblem"/> 400.
     /// </summary>
-    public static TensorBatch FromGrpc(V2.ModelInferRequest request, ModelSignature model)
+    internal static TensorBatch FromGrpc(V2.ModelInferRequest request, ModelSignature model)
     {
         var priority = InferencePriority.Normal;
         if (request.Parameters.TryGetValue("priority", out var p))
@@ -496,7 +496,7 @@ public static class KserveTensors
         HttpProblem.BadRequest($"input '{name}': the shape needs {expected} elements in contents.{field}, got {got}");
 
     /// <summary>The gRPC response for <paramref name="result"/> (typed contents, the outputs asked for).</summary>
-    public static V2.ModelInferResponse ToGrpc(ModelSignature model, TensorBatch request, InferResult result)
+    internal static V2.ModelInferResponse ToGrpc(ModelSignature model, TensorBatch request, InferResult result)
     {
         var response = new V2.ModelInferResponse
         {
