@@ -24,8 +24,9 @@ namespace EdgeActors.Http;
 /// What the node's HTTP host serves: <paramref name="Settings"/> (host already resolved), the deployment's TLS
 /// certificate (null: plain HTTP plus an h2c port for gRPC), client-token checking (null: none), and whether this node
 /// is a gateway (edge, datacenter: KServe v2 and the device API are mapped; other roles serve health only).
+/// <c>MaxInferCount</c>: the inference actors' largest batch (larger requests are split).
 /// </summary>
-public sealed record HttpHostOptions(HttpSettings Settings, X509Certificate2? Certificate, ClientAuth? Auth, bool Gateway, int MaxDeviceIdLength);
+public sealed record HttpHostOptions(HttpSettings Settings, X509Certificate2? Certificate, ClientAuth? Auth, bool Gateway, int MaxDeviceIdLength, int MaxInferCount = 32);
 
 /// <summary>
 /// The node's one Kestrel host, run as a hosted service of the node's host after Akka (it starts once the actor system
@@ -83,7 +84,7 @@ public sealed class HttpHost(IServiceProvider services, HttpHostOptions options)
         {
             var models = registry.Require<ModelHostKey>("AddHttp", "AddModelHost");
             var modelRegistry = registry.Require<ModelRegistryKey>("AddHttp", "AddModelRegistry");
-            backend = new KserveBackend(models, modelRegistry, settings.RequestTimeout);
+            backend = new KserveBackend(models, modelRegistry, settings.RequestTimeout, options.MaxInferCount);
             builder.Services.AddSingleton(backend);
             builder.Services.AddSingleton(auth);
             builder.Services.AddSingleton(settings);

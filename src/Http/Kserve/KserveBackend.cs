@@ -9,7 +9,11 @@ namespace EdgeActors.Http.Kserve;
 /// (a snapshot refreshed at most once a second: the registry's <see cref="ListModels"/> and the model host's
 /// <see cref="GetInferenceStatus"/>) and inference through the node's model host (its inference actors batch dynamically).
 /// </summary>
-public sealed class KserveBackend(IActorRef modelHost, IActorRef registry, TimeSpan timeout)
+/// <remarks>
+/// A request of more samples than <paramref name="maxCount"/> (the inference actor's largest batch,
+/// <c>edgeactors.inference.batching.max-batch-size</c>) is sent as several requests of at most that many, answered together.
+/// </remarks>
+public sealed class KserveBackend(IActorRef modelHost, IActorRef registry, TimeSpan timeout, int maxCount = 32)
 {
     /// <summary>A loaded model of this node and its registry metadata.</summary>
     public sealed record Served(ModelSignature Signature, bool Loaded);
@@ -88,11 +92,29 @@ public sealed class KserveBackend(IActorRef modelHost, IActorRef registry, TimeS
     /// </summary>
     public async Task<InferResult> InferAsync(ModelSignature model, TensorBatch batch, CancellationToken ct)
     {
-        var id = Interlocked.Increment(ref _nextRequest);
+        if (batch.Count <= maxCount) return await InferOneAsync(model, batch.ToInfer(model.Name, Interlocked.Increment(ref _nextRequest)), ct);
+        var size = model.SampleSize;
+        var parts = new List<Task<InferResult>>();
+        for (var start = 0; start < batch.Count; start += maxCount)
+        {
+            var n = Math.Min(maxCount, batch.Count - start);
+            var id = Interlocked.Increment(ref _nextRequest);
+            var infer = batch.Bytes is not null
+                ? Infer.Bytes(model.Name, id, n, batch.Bytes.AsSpan(start * size, n * size).ToArray(), batch.Priority)
+                : new Infer(model.Name, id, n, batch.Floats!.AsSpan(start * size, n * size).ToArray(), batch.Priority);
+            parts.Add(InferOneAsync(model, infer, ct));
+        }
+        var results = await Task.WhenAll(parts);
+        var first = results[0];
+        return first with { Count = batch.Count, Output = results.SelectMany(r => r.Output.Take(r.Count * r.OutputSize)).ToArray() };
+    }
+
+    private async Task<InferResult> InferOneAsync(ModelSignature model, Infer request, CancellationToken ct)
+    {
         object reply;
         try
         {
-            reply = await modelHost.Ask<object>(batch.ToInfer(model.Name, id), Timeout, ct);
+            reply = await modelHost.Ask<object>(request, Timeout, ct);
         }
         catch (AskTimeoutException)
         {

@@ -102,7 +102,7 @@ public static class NodeHost
         // after AddAkka: the HTTP host starts once the actor system is up and stops before it
         builder.Services.AddHttp(new HttpHostOptions(http,
             security.Tls && http.Enabled ? TlsCredentials.Load(security.CaCertificate, security.Certificate, security.CertificatePassword).Certificate : null,
-            clientAuth, isGateway, maxIdLength));
+            clientAuth, isGateway, maxIdLength, batching.MaxBatchSize));
         return builder.Build();
     }
 
