@@ -237,16 +237,27 @@ public static class KserveTensors
         }
     }
 
-    /// <summary>The elements of a flat or nested JSON array, row-major.</summary>
+    /// <summary>The elements of a flat or nested JSON array, row-major (a flat array as it is, without copying).</summary>
     private static IEnumerable<JsonElement> Flatten(JsonElement array)
+    {
+        var nested = false;
+        foreach (var e in array.EnumerateArray())
+        {
+            nested = e.ValueKind == JsonValueKind.Array;
+            break;
+        }
+        if (!nested) return array.EnumerateArray();
+        var all = new List<JsonElement>();
+        Collect(array, all);
+        return all;
+    }
+
+    private static void Collect(JsonElement array, List<JsonElement> into)
     {
         foreach (var e in array.EnumerateArray())
         {
-            if (e.ValueKind == JsonValueKind.Array)
-                foreach (var inner in Flatten(e))
-                    yield return inner;
-            else
-                yield return e;
+            if (e.ValueKind == JsonValueKind.Array) Collect(e, into);
+            else into.Add(e);
         }
     }
 
