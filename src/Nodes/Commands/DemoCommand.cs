@@ -40,7 +40,8 @@ public static class DemoCommand
         var modelCache = Path.GetFullPath(args.GetValue(ModelCache)!);
         if (edges < 1) throw new CliException("--edges must be at least 1");
 
-        var layout = LocalCluster.DefaultLayout(basePort, edges);
+        // each gateway node serves HTTP (KServe v2, /v1/devices) on a free port; gRPC: same port with TLS, an h2c port without
+        var layout = LocalCluster.WithHttpPorts(LocalCluster.DefaultLayout(basePort, edges), grpcPorts: insecure);
         // every run starts from empty node data (outboxes, registry, store), so the store counts this run only
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         Console.WriteLine($"demo: starting {layout.Count} node processes on 127.0.0.1:{basePort}..{basePort + layout.Count - 1} (logs in {dir})");
@@ -49,6 +50,7 @@ public static class DemoCommand
             ? "demo: --insecure: plain TCP between nodes, no client tokens"
             : $"demo: TLS with mutual authentication between nodes and client, client token checked at the gateways (certificates in {cluster.CertsDirectory})");
         cluster.StartAll();
+        foreach (var (name, url) in cluster.HttpUrls) Console.WriteLine($"http: {url} ({name})");
         await using var client = EdgeClient.Connect(new EdgeClientOptions
         {
             Contacts = cluster.GatewayContacts.ToList(), Credentials = cluster.ClientCredentials,

@@ -14,6 +14,18 @@ public sealed record NodeSpec(string Name, IReadOnlyList<string> Roles, int Port
     public string Host { get; init; } = "127.0.0.1";
 
     public string HostPort => $"{Host}:{Port}";
+
+    /// <summary>
+    /// The node's HTTP port (KServe v2, /v1/devices; TLS when the cluster is secure) or 0: no HTTP host (several nodes
+    /// share this machine, so none gets the default 8080).
+    /// </summary>
+    public int HttpPort { get; init; }
+
+    /// <summary>Its h2c gRPC port on a cluster without TLS (0: none; with TLS gRPC shares <see cref="HttpPort"/>).</summary>
+    public int GrpcPort { get; init; }
+
+    /// <summary>The node's HTTP base URL (https on a secure cluster), or null without an HTTP port.</summary>
+    public string? HttpUrl(bool secure) => HttpPort > 0 ? $"{(secure ? "https" : "http")}://{Host}:{HttpPort}/" : null;
 }
 
 /// <summary>
@@ -86,6 +98,28 @@ public sealed class LocalCluster : IAsyncDisposable
         return list;
     }
 
+    /// <summary>
+    /// <paramref name="layout"/> with an HTTP port (and, for a cluster without TLS, an h2c gRPC port) on every gateway
+    /// node (edge, datacenter): free ports the OS hands out now (the demo; tests allocate theirs from their own range).
+    /// </summary>
+    public static IReadOnlyList<NodeSpec> WithHttpPorts(IReadOnlyList<NodeSpec> layout, bool grpcPorts = true) =>
+        layout.Select(s => s.Roles.Contains("edge") || s.Roles.Contains("datacenter")
+            ? s with { HttpPort = FreePort(), GrpcPort = grpcPorts ? FreePort() : 0 }
+            : s).ToList();
+
+    private static int FreePort()
+    {
+        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
+    /// <summary>The HTTP base URL of every node with an HTTP port, by node name.</summary>
+    public IEnumerable<(string Name, string Url)> HttpUrls =>
+        Specs.Where(s => s.HttpPort > 0).Select(s => (s.Name, s.HttpUrl(Secure)!));
+
     public IEnumerable<string> GatewayContacts =>
         Specs.Where(s => s.Roles.Contains("edge") || s.Roles.Contains("datacenter")).Select(s => s.HostPort);
 
@@ -119,6 +153,9 @@ public sealed class LocalCluster : IAsyncDisposable
         if (Secure) args.AddRange(["--certs", CertsDirectory, "--cert-name", spec.Name]);
         // each edge's site is its node name: devices '<name>/<id>' live on it while it is up
         if (spec.Roles.Contains("edge")) args.AddRange(["--site", spec.Name]);
+        args.AddRange(spec.HttpPort > 0
+            ? ["--set", $"edgeactors.http.port = {spec.HttpPort}", "--set", $"edgeactors.http.grpc-port = {spec.GrpcPort}"]
+            : ["--set", "edgeactors.http.enabled = off"]);
         args.AddRange(spec.ExtraArgs);
         var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"), Network);
         _nodes[name] = node;

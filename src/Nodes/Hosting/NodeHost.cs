@@ -19,6 +19,8 @@ using EdgeActors.Actors.Sync;
 using EdgeActors.Actors.Twins;
 using EdgeActors.Inference.Runtime;
 using EdgeActors.Learning.Federated;
+using EdgeActors.Http;
+using EdgeActors.Client.Security;
 using EdgeActors.Messages.Serialization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -70,6 +72,9 @@ public static class NodeHost
 
         var security = SecuritySettings.FromConfig(config.GetConfig(SecuritySettings.Section)).Resolve(p => NodeConfig.DataPath(config, p));
         var clientAuth = isGateway ? security.LoadClientAuth() : null;
+        var http = HttpSettings.FromConfig(config.GetConfig(HttpSettings.Section));
+        // binds where the node's remoting binds unless edgeactors.http.host says otherwise
+        if (http.Host.Length == 0) http = http with { Host = config.GetString("akka.remote.dot-netty.tcp.hostname", "") };
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
@@ -99,6 +104,10 @@ public static class NodeHost
                 if (isEdge) akka.AddIngestEndpoint(IngestEndpointSettings.FromConfig(config.GetConfig(IngestEndpointSettings.Section)), maxIdLength, clientAuth);
             }
         });
+        // after AddAkka: the HTTP host starts once the actor system is up and stops before it
+        builder.Services.AddHttp(new HttpHostOptions(http,
+            security.Tls && http.Enabled ? TlsCredentials.Load(security.CaCertificate, security.Certificate, security.CertificatePassword).Certificate : null,
+            clientAuth, isGateway, maxIdLength, batching.MaxBatchSize));
         return builder.Build();
     }
 

@@ -96,7 +96,7 @@ public sealed class InProcessClusterTests(ITestOutputHelper output) : IAsyncLife
                 Seeds = [$"127.0.0.1:{seedPort}"],
                 // a fresh data directory per node (never the working directory's .data/node-<port> of an earlier run)
                 DataDirectory = Path.Combine(_dataRoot, $"{name}-{port}"),
-                Sets = ["akka.loglevel = WARNING"],
+                Sets = ["akka.loglevel = WARNING", "edgeactors.http.enabled = off"], // several nodes in one process: no HTTP port each
                 HoconDirectory = HoconDirectory(),
             },
             new Dictionary<string, string?>());

@@ -77,6 +77,7 @@ public class SettingsDefaultsTests
             ("SecuritySettings", SecuritySettings.FromConfig(conf.GetConfig(SecuritySettings.Section)), SecuritySettings.FromConfig(null)),
             ("IngestEndpointSettings", IngestEndpointSettings.FromConfig(conf.GetConfig(IngestEndpointSettings.Section)), IngestEndpointSettings.FromConfig(null)),
             ("TwinSettings", TwinSettings.FromConfig(conf.GetConfig(TwinSettings.Section)), TwinSettings.FromConfig(null)),
+            ("HttpSettings", global::EdgeActors.Http.HttpSettings.FromConfig(conf.GetConfig(global::EdgeActors.Http.HttpSettings.Section)), global::EdgeActors.Http.HttpSettings.FromConfig(null)),
         };
 
         var differences = pairs.SelectMany(p => Differences(p.What, p.FromBase, p.FromCode))
