@@ -305,7 +305,7 @@ public sealed class HttpClusterTests(HttpClusterFixture f, ITestOutputHelper out
         Assert.Contains("site-b/", Error(otherDevice));
     }
 
-    [Fact(Skip = "needs the device entity's followers (AttachDevice, issue 13 part T): unskip when it is merged")]
+    [Fact]
     public async Task Sse_stream_should_receive_the_ack_of_a_reading_sent_while_it_follows_the_device()
     {
         var device = Uri.EscapeDataString($"edge1/sse-sensor-{Environment.ProcessId}");
@@ -315,15 +315,18 @@ public sealed class HttpClusterTests(HttpClusterFixture f, ITestOutputHelper out
         using var sse = Process.Start(psi)!;
         var lines = new List<string>();
         var gotAck = new TaskCompletionSource();
+        var attached = new TaskCompletionSource();
         var reader = Task.Run(async () =>
         {
             while (await sse.StandardOutput.ReadLineAsync() is { } line)
             {
                 lock (lines) lines.Add(line);
+                if (line == "event: twin") attached.TrySetResult(); // the entity's first message to a follower: it is attached
                 if (line == "event: ack") gotAck.TrySetResult();
             }
         });
-        await Task.Delay(1500); // the follower attaches
+        var attach = await Task.WhenAny(attached.Task, Task.Delay(TimeSpan.FromSeconds(15)));
+        Assert.True(attach == attached.Task, "the stream never said the follower is attached (no twin event): " + string.Join(" | ", lines));
         var seq = DateTime.UtcNow.Ticks / 10_000;
         Assert.Equal(200, (await Curl("POST", Edge($"/v1/devices/{device}/telemetry"), $$"""{"seq":{{seq}},"values":[1]}""")).Status);
         var done = await Task.WhenAny(gotAck.Task, Task.Delay(TimeSpan.FromSeconds(15)));
