@@ -19,6 +19,7 @@ using EdgeActors.Actors.Sync;
 using EdgeActors.Inference.Runtime;
 using EdgeActors.Learning.Federated;
 using EdgeActors.Messages.Serialization;
+using EdgeActors.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -66,6 +67,7 @@ public static class NodeHost
 
         var security = SecuritySettings.FromConfig(config.GetConfig(SecuritySettings.Section)).Resolve(p => NodeConfig.DataPath(config, p));
         var clientAuth = isGateway ? security.LoadClientAuth() : null;
+        var mqtt = MqttSettings.FromConfig(config.GetConfig(MqttSettings.Section));
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
@@ -93,6 +95,8 @@ public static class NodeHost
                 // device data goes straight to the edges that host the entities (a datacenter would only add a hop)
                 if (isEdge) akka.AddIngestEndpoint(IngestEndpointSettings.FromConfig(config.GetConfig(IngestEndpointSettings.Section)), maxIdLength, clientAuth);
             }
+            // devices that are not .NET: MQTT on every edge (docs/mqtt.md)
+            if (isEdge && mqtt.Enabled) akka.AddMqttBroker(mqtt, MqttRegistration.SecurityFrom(security, clientAuth), maxIdLength);
         });
         return builder.Build();
     }

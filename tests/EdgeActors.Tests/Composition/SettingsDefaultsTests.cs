@@ -12,6 +12,7 @@ using EdgeActors.Actors.Registry;
 using EdgeActors.Actors.Security;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Nodes.Hosting;
+using EdgeActors.Mqtt;
 
 namespace EdgeActors.Tests.Composition;
 
@@ -75,6 +76,7 @@ public class SettingsDefaultsTests
             ("AdapterSettings", AdapterSettings.FromConfig(conf.GetConfig(AdapterSettings.ConfigPath)), AdapterSettings.FromConfig(null)),
             ("SecuritySettings", SecuritySettings.FromConfig(conf.GetConfig(SecuritySettings.Section)), SecuritySettings.FromConfig(null)),
             ("IngestEndpointSettings", IngestEndpointSettings.FromConfig(conf.GetConfig(IngestEndpointSettings.Section)), IngestEndpointSettings.FromConfig(null)),
+            ("MqttSettings", MqttSettings.FromConfig(conf.GetConfig(MqttSettings.Section)), MqttSettings.FromConfig(null)),
         };
 
         var differences = pairs.SelectMany(p => Differences(p.What, p.FromBase, p.FromCode))
