@@ -14,6 +14,12 @@ public sealed record NodeSpec(string Name, IReadOnlyList<string> Roles, int Port
     public string Host { get; init; } = "127.0.0.1";
 
     public string HostPort => $"{Host}:{Port}";
+
+    /// <summary>
+    /// An edge's MQTT broker port (docs/mqtt.md): TLS on it when the cluster is secure, plain MQTT otherwise; 0: the
+    /// edge runs no broker (so edges of one machine never compete for the default ports).
+    /// </summary>
+    public int MqttPort { get; init; }
 }
 
 /// <summary>
@@ -118,11 +124,24 @@ public sealed class LocalCluster : IAsyncDisposable
         if (Secure) args.AddRange(["--certs", CertsDirectory, "--cert-name", spec.Name]);
         // each edge's site is its node name: devices '<name>/<id>' live on it while it is up
         if (spec.Roles.Contains("edge")) args.AddRange(["--site", spec.Name]);
+        if (spec.Roles.Contains("edge")) args.AddRange(MqttArgs(spec));
         args.AddRange(spec.ExtraArgs);
         var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"), Network);
         _nodes[name] = node;
         return node;
     }
+
+    private string[] MqttArgs(NodeSpec spec) => spec.MqttPort <= 0
+        ? ["--set", "edgeactors.mqtt.enabled = off"]
+        :
+        [
+            "--set", "edgeactors.mqtt.enabled = on", "--set", $"edgeactors.mqtt.bind = \"{spec.Host}\"",
+            "--set", $"edgeactors.mqtt.port = {(Secure ? 0 : spec.MqttPort)}", "--set", $"edgeactors.mqtt.tls-port = {(Secure ? spec.MqttPort : 0)}",
+        ];
+
+    /// <summary>Where an edge's MQTT broker listens (<c>host:port</c>; TLS when the cluster is secure), null when it runs none.</summary>
+    public string? MqttEndpoint(string name) =>
+        Specs.Single(s => s.Name == name) is { MqttPort: > 0 } spec ? $"{spec.Host}:{spec.MqttPort}" : null;
 
     /// <summary>
     /// Graceful stop of every running node (SIGTERM), one at a time: edges, then the datacenter, then the seed, so a

@@ -221,7 +221,8 @@ public static class BenchCommand
         var (config, roleList) = NodeConfig.Build(new NodeOptions
         {
             Roles = roles.Split(','), Host = "127.0.0.1", Port = port, Seeds = [$"127.0.0.1:{seedPort}"],
-            Sets = ["akka.loglevel = WARNING", "akka.stdout-loglevel = WARNING", .. sets],
+            // no MQTT broker unless a bench asks for one (its default ports may be taken)
+            Sets = ["akka.loglevel = WARNING", "akka.stdout-loglevel = WARNING", "edgeactors.mqtt.enabled = off", .. sets],
         }, NodeConfig.ProcessEnvironment());
         var host = NodeHost.Build(config, roleList);
         await host.StartAsync();
