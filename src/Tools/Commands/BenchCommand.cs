@@ -30,7 +30,7 @@ public static class BenchCommand
 
     public static Command Create()
     {
-        var bench = new Command("bench", "benchmarks: bench ingest, bench e2e, bench devices, bench inference, bench sync, bench aggregate");
+        var bench = new Command("bench", "benchmarks: bench ingest, bench e2e, bench devices, bench inference, bench sync, bench aggregate, bench protocols");
         bench.Subcommands.Add(Cli.Command("ingest", """
             telemetry readings/s through the sharded device path and cross-node request/response
             Telemetry readings/s through the sharded device path (one node, then two nodes) against a plain local actor
@@ -49,6 +49,7 @@ public static class BenchCommand
         bench.Subcommands.Add(BenchInference.Create());
         bench.Subcommands.Add(BenchSync.Create());
         bench.Subcommands.Add(BenchAggregate.Create());
+        bench.Subcommands.Add(BenchProtocols.Create());
         return bench;
     }
 
