@@ -259,6 +259,22 @@ public sealed class MqttBroker : IAsyncDisposable
 
     private async Task InterceptPublish(InterceptingPublishEventArgs e)
     {
+        try
+        {
+            await InterceptPublishCore(e).ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            // a bug of ours must not take the connection's loop down with an unclear error: refused, named, logged
+            _log.Error(ex, "mqtt: publish of client '{0}' on '{1}' failed", e.ClientId, e.ApplicationMessage.Topic);
+            e.ProcessPublish = false;
+            e.Response.ReasonCode = MqttPubAckReasonCode.ImplementationSpecificError;
+            e.Response.ReasonString = "the broker failed on this publish: " + ex.GetBaseException().Message;
+        }
+    }
+
+    private async Task InterceptPublishCore(InterceptingPublishEventArgs e)
+    {
         if (e.ClientId == BrokerClientId) return; // ours
         var message = e.ApplicationMessage;
         var topic = message.Topic;
@@ -406,6 +422,10 @@ public sealed class MqttBroker : IAsyncDisposable
             {
                 return (Outcome.NoAnswer, $"no answer from device '{deviceId}' within {_settings.AskTimeout.TotalSeconds:0.#}s (edgeactors.mqtt.ask-timeout)");
             }
+            catch (Exception ex) when (ex is InvalidCastException or InvalidOperationException or OperationCanceledException)
+            {
+                return (Outcome.NoAnswer, $"device '{deviceId}' did not answer: {ex.Message}");
+            }
             accepted += ack.Accepted;
             var busy = ack.Rejected.Where(r => r.Reason is RejectReason.Overloaded or RejectReason.OutboxFull).ToArray();
             kept.AddRange(ack.Rejected.Where(r => r.Reason is not (RejectReason.Overloaded or RejectReason.OutboxFull)));
@@ -457,6 +477,10 @@ public sealed class MqttBroker : IAsyncDisposable
         {
             return (Outcome.NoAnswer, $"no twin answer from device '{request.DeviceId.Value}' within {_settings.AskTimeout.TotalSeconds:0.#}s");
         }
+        catch (Exception ex) when (ex is InvalidCastException or InvalidOperationException or OperationCanceledException)
+        {
+            return (Outcome.NoAnswer, $"device '{request.DeviceId.Value}' did not answer the twin request: {ex.Message}");
+        }
         await SafePublish(resultTopic, MqttPayloads.Twin(eventId, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(), result.Twin, result.Error)).ConfigureAwait(false);
         return result.Error.Length > 0 ? (Outcome.Refused, result.Error) : (Outcome.Done, "");
     }
@@ -471,6 +495,10 @@ public sealed class MqttBroker : IAsyncDisposable
         catch (AskTimeoutException)
         {
             return (Outcome.NoAnswer, $"no answer from device '{ack.DeviceId.Value}' to the acknowledgement of command '{ack.CommandId}'");
+        }
+        catch (Exception ex) when (ex is InvalidCastException or InvalidOperationException or OperationCanceledException)
+        {
+            return (Outcome.NoAnswer, $"device '{ack.DeviceId.Value}' did not answer the acknowledgement of command '{ack.CommandId}': {ex.Message}");
         }
         if (status.Error.Length > 0)
         {

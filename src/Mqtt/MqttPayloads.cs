@@ -20,6 +20,11 @@ public static class MqttPayloads
 {
     private static readonly JsonDocumentOptions DocOptions = new() { MaxDepth = 16 };
 
+    private static Parsed<TelemetryBatch> FailParseTelemetry(string e) => Parsed<TelemetryBatch>.Fail(e);
+    private static Parsed<CameraFrame> FailParseFrame(string e) => Parsed<CameraFrame>.Fail(e);
+    private static Parsed<AcknowledgeCommand> FailParseCommandAck(string e) => Parsed<AcknowledgeCommand>.Fail(e);
+    private static Parsed<TwinUpdate> FailParseTwinUpdate(string e) => Parsed<TwinUpdate>.Fail(e);
+
     // ------------------------------------------------------------------ telemetry
 
     /// <summary>
@@ -28,6 +33,19 @@ public static class MqttPayloads
     /// clock, <paramref name="nowMs"/>); a value <c>null</c> is a missing reading (NaN: the entity rejects it as NotANumber).
     /// </summary>
     public static Parsed<TelemetryBatch> ParseTelemetry(string deviceId, ReadOnlySequence<byte> payload, long nowMs, int maxReadings = 10_000)
+    {
+        try
+        {
+            return ParseTelemetryCore(deviceId, payload, nowMs, maxReadings);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // a JSON string holding bytes that are not UTF-8 (System.Text.Json decodes strings lazily)
+            return FailParseTelemetry($"telemetry payload is not valid UTF-8 text: {ex.GetBaseException().Message}");
+        }
+    }
+
+    private static Parsed<TelemetryBatch> ParseTelemetryCore(string deviceId, ReadOnlySequence<byte> payload, long nowMs, int maxReadings = 10_000)
     {
         if (payload.IsEmpty) return Parsed<TelemetryBatch>.Fail("telemetry payload is empty; send {\"seq\":n,\"ts\":ms,\"values\":[...]} or {\"readings\":[...]}");
         JsonDocument doc;
@@ -109,6 +127,19 @@ public static class MqttPayloads
     /// </summary>
     public static Parsed<CameraFrame> ParseFrame(string deviceId, ReadOnlySequence<byte> payload, Func<string, string?> properties, long nowMs, int maxBytes = 1 << 20)
     {
+        try
+        {
+            return ParseFrameCore(deviceId, payload, properties, nowMs, maxBytes);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // a JSON string holding bytes that are not UTF-8 (System.Text.Json decodes strings lazily)
+            return FailParseFrame($"frame payload is not valid UTF-8 text: {ex.GetBaseException().Message}");
+        }
+    }
+
+    private static Parsed<CameraFrame> ParseFrameCore(string deviceId, ReadOnlySequence<byte> payload, Func<string, string?> properties, long nowMs, int maxBytes = 1 << 20)
+    {
         if (payload.IsEmpty) return Parsed<CameraFrame>.Fail("frame payload is empty; send 784 raw bytes (28x28 grey), a PNG, or {\"seq\":n,\"ts\":ms,\"pixels\":\"<base64>\"}");
         var bytes = payload.ToArray();
         const int raw = CameraFrame.ExpectedWidth * CameraFrame.ExpectedHeight;
@@ -186,6 +217,19 @@ public static class MqttPayloads
 
     /// <summary>A command's acknowledgement from the device: <c>{"id":"…","success":true,"result":"…"}</c>.</summary>
     public static Parsed<AcknowledgeCommand> ParseCommandAck(string deviceId, ReadOnlySequence<byte> payload)
+    {
+        try
+        {
+            return ParseCommandAckCore(deviceId, payload);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // a JSON string holding bytes that are not UTF-8 (System.Text.Json decodes strings lazily)
+            return FailParseCommandAck($"command ack is not valid UTF-8 text: {ex.GetBaseException().Message}");
+        }
+    }
+
+    private static Parsed<AcknowledgeCommand> ParseCommandAckCore(string deviceId, ReadOnlySequence<byte> payload)
     {
         JsonDocument doc;
         try
@@ -274,6 +318,19 @@ public static class MqttPayloads
     /// </summary>
     public static Parsed<TwinUpdate> ParseTwinUpdate(string deviceId, ReadOnlySequence<byte> payload)
     {
+        try
+        {
+            return ParseTwinUpdateCore(deviceId, payload);
+        }
+        catch (InvalidOperationException ex)
+        {
+            // a JSON string holding bytes that are not UTF-8 (System.Text.Json decodes strings lazily)
+            return FailParseTwinUpdate($"twin update is not valid UTF-8 text: {ex.GetBaseException().Message}");
+        }
+    }
+
+    private static Parsed<TwinUpdate> ParseTwinUpdateCore(string deviceId, ReadOnlySequence<byte> payload)
+    {
         JsonDocument doc;
         try
         {
@@ -323,7 +380,7 @@ public static class MqttPayloads
             return doc.RootElement.ValueKind == JsonValueKind.Object && doc.RootElement.TryGetProperty("event_id", out var e) && e.ValueKind == JsonValueKind.String
                 ? e.GetString()! : "";
         }
-        catch (JsonException)
+        catch (Exception ex) when (ex is JsonException or InvalidOperationException)
         {
             return "";
         }
