@@ -96,7 +96,8 @@ public sealed class InProcessClusterTests(ITestOutputHelper output) : IAsyncLife
                 Seeds = [$"127.0.0.1:{seedPort}"],
                 // a fresh data directory per node (never the working directory's .data/node-<port> of an earlier run)
                 DataDirectory = Path.Combine(_dataRoot, $"{name}-{port}"),
-                Sets = ["akka.loglevel = WARNING"],
+                // in-process edges share one machine's ports: no MQTT broker (its default port would be taken twice)
+                Sets = ["akka.loglevel = WARNING", "edgeactors.mqtt.enabled = off"],
                 HoconDirectory = HoconDirectory(),
             },
             new Dictionary<string, string?>());
