@@ -509,6 +509,62 @@ public sealed class EdgeClient : IAsyncDisposable
     public async Task<IInferenceEvent> InferAsync(Infer request, CancellationToken ct = default) =>
         (await RequestAsync<IInferenceEvent>(request, ct)).Value;
 
+    // ---------------------------------------------------------------- device twins and commands (docs/twins.md)
+
+    /// <summary>Sets (or, with <see cref="TwinValue.Remove"/>, removes) desired properties of a device (token scope admin).</summary>
+    /// <returns>The twin after the update, kept durably.</returns>
+    /// <exception cref="EdgeClientException">The entity refused the update (the reason names what is wrong) or the cluster did.</exception>
+    public async Task<DeviceTwin> SetDesiredAsync(DeviceId device, IReadOnlyList<TwinValue> properties, CancellationToken ct = default) =>
+        Twin(await RequestAsync<TwinResult>(new SetDesired(device, properties.ToArray()), ct), "set desired properties of");
+
+    /// <summary>A .NET device reports its actual values (token scope ingest, for its own device prefix).</summary>
+    public async Task<DeviceTwin> ReportTwinAsync(DeviceId device, IReadOnlyList<TwinValue> properties, CancellationToken ct = default) =>
+        Twin(await RequestAsync<TwinResult>(new ReportTwin(device, properties.ToArray()), ct), "report the twin of");
+
+    /// <summary>The device's twin: desired and reported properties with their versions (token scope query).</summary>
+    public async Task<DeviceTwin> GetTwinAsync(DeviceId device, CancellationToken ct = default) =>
+        Twin(await RequestAsync<TwinResult>(new GetTwin(device), ct), "read the twin of");
+
+    /// <summary>
+    /// Sends a command to a device (token scope admin); kept durably until the device acknowledges it or its time to live
+    /// passes. Without <paramref name="commandId"/> the client assigns one, so a retry after a lost reply is the same command.
+    /// </summary>
+    /// <param name="ttl">How long it may wait for the device; null: the cluster's default (edgeactors.twins.default-command-ttl).</param>
+    public async Task<CommandStatus> SendCommandAsync(DeviceId device, string name, string payload = "", TimeSpan? ttl = null, string? commandId = null,
+        CancellationToken ct = default)
+    {
+        var id = string.IsNullOrEmpty(commandId) ? Guid.NewGuid().ToString("N") : commandId;
+        var send = new SendCommand(device, id, name, payload, ttl is { } t ? Math.Max(1, (long)t.TotalMilliseconds) : 0);
+        return Command(await RequestAsync<CommandStatus>(send, ct), "send a command to");
+    }
+
+    /// <summary>A .NET device acknowledges a command it carried out (<paramref name="success"/>) or could not (token scope ingest).</summary>
+    public async Task<CommandStatus> AcknowledgeCommandAsync(DeviceId device, string commandId, bool success, string result = "", CancellationToken ct = default) =>
+        Command(await RequestAsync<CommandStatus>(new AcknowledgeCommand(device, commandId, success, result), ct), "acknowledge a command of");
+
+    /// <summary>The device's recent commands, oldest first, with their states (token scope query).</summary>
+    public async Task<CommandStatus[]> GetCommandsAsync(DeviceId device, CancellationToken ct = default)
+    {
+        var reply = (await RequestAsync<DeviceCommands>(new GetCommands(device), ct)).Value;
+        if (reply.Error.Length > 0) throw new EdgeClientException($"could not read the commands of device '{device}': {reply.Error}");
+        return reply.Commands;
+    }
+
+    private static DeviceTwin Twin(Reply<TwinResult> reply, string what)
+    {
+        var r = reply.Value;
+        if (r.Error.Length > 0 || r.Twin is null)
+            throw new EdgeClientException($"could not {what} device '{r.DeviceId}': {(r.Error.Length > 0 ? r.Error : "no twin in the answer")}");
+        return r.Twin;
+    }
+
+    private static CommandStatus Command(Reply<CommandStatus> reply, string what)
+    {
+        var c = reply.Value;
+        if (c.Error.Length > 0) throw new EdgeClientException($"could not {what} device '{c.DeviceId}': {c.Error}");
+        return c;
+    }
+
     /// <summary>
     /// One attempt only, with the given timeout (for polling while a cluster starts or fails over). No reply in time, a
     /// rejection or an unexpected reply: <see cref="EdgeClientException"/>.

@@ -7,155 +7,16 @@ namespace EdgeActors.Inference.Runtime;
 /// <summary>A model that cannot be served, with the reason (bad bytes, shape mismatch, runtime failure).</summary>
 public sealed class ModelLoadException(string message, Exception? inner = null) : Exception(message, inner);
 
-/// <summary>Which execution provider this process uses, decided once: CUDA when it loads, else CPU with the reason.</summary>
-public static class ExecutionProvider
-{
-    private static readonly object Gate = new();
-    private static (string Provider, string Note)? _decided;
-
-    public const string Cuda = "CUDA";
-    public const string Cpu = "CPU";
-
-    /// <summary>Creates session options for the decided provider; the first call decides (and logs via the callback).</summary>
-    public static SessionOptions CreateOptions(InferenceRuntimeSettings settings, Action<string>? log = null)
-    {
-        lock (Gate)
-        {
-            var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-            if (settings.IntraOpThreads > 0) options.IntraOpNumThreads = settings.IntraOpThreads;
-            if (_decided is { Provider: Cpu }) return options;
-            if (!settings.UseCuda)
-            {
-                _decided ??= (Cpu, "CUDA disabled by configuration (edgeactors.inference.runtime.use-cuda = off)");
-                return options;
-            }
-            try
-            {
-                AppendCudaQuietly(options, settings);
-                if (_decided is null)
-                {
-                    _decided = (Cuda, $"CUDA device {settings.CudaDeviceId}");
-                    log?.Invoke($"ONNX Runtime: using the CUDA execution provider on device {settings.CudaDeviceId}");
-                }
-                return options;
-            }
-            catch (Exception ex)
-            {
-                // the shared library or its CUDA/cuDNN dependencies are missing: say why once, serve on CPU
-                var reason = ex.Message.Split('\n')[0].Trim();
-                var missing = _decided is null ? WhyCudaProviderCannotLoad() : null;
-                if (missing is not null) reason += $" ({missing})";
-                if (_decided is null) log?.Invoke($"ONNX Runtime: CUDA execution provider unavailable ({ex.GetType().Name}: {reason}); running on CPU");
-                _decided = (Cpu, $"CUDA unavailable: {reason}");
-                options.Dispose();
-                var cpu = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-                if (settings.IntraOpThreads > 0) cpu.IntraOpNumThreads = settings.IntraOpThreads;
-                return cpu;
-            }
-        }
-    }
-
-    /// <summary>
-    /// The CUDA provider options: the device, cuDNN's convolution algorithm search, the maximum cuDNN workspace,
-    /// CUDA graphs when configured; then <see cref="InferenceRuntimeSettings.CudaProviderOptions"/> as given.
-    /// </summary>
-    public static Dictionary<string, string> CudaProviderOptions(InferenceRuntimeSettings settings)
-    {
-        var o = new Dictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["device_id"] = settings.CudaDeviceId.ToString(System.Globalization.CultureInfo.InvariantCulture),
-            ["cudnn_conv_algo_search"] = settings.CudnnConvAlgoSearch,
-            ["cudnn_conv_use_max_workspace"] = "1",
-        };
-        if (settings.CudaGraphs) o["enable_cuda_graph"] = "1";
-        foreach (var (k, v) in settings.CudaProviderOptions) o[k] = v;
-        return o;
-    }
-
-    /// <summary>ONNX Runtime logs the failed CUDA load itself as an error; we report it once, in our own words.</summary>
-    private static void AppendCudaQuietly(SessionOptions options, InferenceRuntimeSettings settings)
-    {
-        var env = OrtEnv.Instance();
-        var level = env.EnvLogLevel;
-        env.EnvLogLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_FATAL;
-        try
-        {
-            using var cuda = new OrtCUDAProviderOptions();
-            cuda.UpdateOptions(CudaProviderOptions(settings));
-            options.AppendExecutionProvider_CUDA(cuda);
-        }
-        finally
-        {
-            env.EnvLogLevel = level;
-        }
-    }
-
-    /// <summary>The dynamic loader's own reason (e.g. which CUDA/cuDNN library is missing), or null when it loads.</summary>
-    private static string? WhyCudaProviderCannotLoad()
-    {
-        const string name = "libonnxruntime_providers_cuda.so";
-        var local = Path.Combine(AppContext.BaseDirectory, "runtimes", "linux-x64", "native", name);
-        try
-        {
-            var handle = System.Runtime.InteropServices.NativeLibrary.Load(File.Exists(local) ? local : name);
-            System.Runtime.InteropServices.NativeLibrary.Free(handle);
-            return null;
-        }
-        catch (Exception ex)
-        {
-            // .NET's message lists the dlerror text of every path it tried; keep the one that names the missing piece
-            var lines = ex.Message.Split('\n', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
-            var line = lines.FirstOrDefault(l => l.Contains("cannot open shared object", StringComparison.Ordinal)) ?? lines.LastOrDefault() ?? ex.Message;
-            var colon = line.IndexOf(": ", StringComparison.Ordinal);
-            return colon > 0 && line.StartsWith('/') ? line[(colon + 2)..] : line;
-        }
-    }
-
-    /// <summary>
-    /// Options for rebuilding a CUDA primary session: throws when the CUDA provider cannot be appended now (unlike
-    /// <see cref="CreateOptions"/>, never falls back to CPU, so a rebuilt "CUDA" session is never silently a CPU one
-    /// and the process-wide decision stays as it is).
-    /// </summary>
-    public static SessionOptions CreateCudaOptions(InferenceRuntimeSettings settings)
-    {
-        var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        if (settings.IntraOpThreads > 0) options.IntraOpNumThreads = settings.IntraOpThreads;
-        try
-        {
-            lock (Gate) AppendCudaQuietly(options, settings);
-            return options;
-        }
-        catch
-        {
-            options.Dispose();
-            throw;
-        }
-    }
-
-    /// <summary>Options for a CPU session whatever the decided provider (the fallback session of a model).</summary>
-    public static SessionOptions CreateCpuOptions(InferenceRuntimeSettings settings)
-    {
-        var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
-        if (settings.IntraOpThreads > 0) options.IntraOpNumThreads = settings.IntraOpThreads;
-        return options;
-    }
-
-    public static string Current => _decided?.Provider ?? "undecided";
-    public static string Note => _decided?.Note ?? "";
-}
-
-/// <summary>Thrown by a primary session's Run when fault injection (edgeactors.inference.runtime.fault-injection) fails it.</summary>
-public sealed class InjectedFaultException(InjectedFault kind, string message) : Exception(message)
-{
-    public InjectedFault Kind { get; } = kind;
-}
-
 /// <summary>
 /// One loaded ONNX model version: its primary ONNX Runtime session (the decided provider: CUDA when it loaded, else
 /// CPU) and, created on first need, a CPU fallback session of the same bytes. Each session has its own preallocated
 /// input/output buffers and cached <see cref="OrtValue"/>s per batch size. Not thread-safe for Runs: one
 /// <see cref="Run"/> or <see cref="RunOnCpu"/> at a time (the inference actor guarantees it). <see cref="RebuildPrimary"/>
 /// may run on another thread while a CPU Run is in progress (never while a primary Run is).
+/// <para>
+/// The provider and everything that follows from it (session options, pinned memory) come from
+/// <see cref="ExecutionProvider"/>; fault injection on the primary session from a <see cref="FaultInjector"/>.
+/// </para>
 /// </summary>
 public sealed class OnnxModel : IDisposable
 {
@@ -166,8 +27,8 @@ public sealed class OnnxModel : IDisposable
     private readonly object _gate = new();
     /// <summary>Held by a primary Run, and by a rebuild while it takes the primary away (a queued batch may run meanwhile).</summary>
     private readonly object _runGate = new();
-    private readonly Random? _faults;
-    private int _injected;
+    /// <summary>Fault injection on the primary session; null when off.</summary>
+    private readonly FaultInjector? _faults;
     private Session? _primary;
     private Session? _cpu;
     private bool _disposed;
@@ -203,13 +64,7 @@ public sealed class OnnxModel : IDisposable
         MaxBatch = primary.MaxBatch;
         InputElementSize = primary.InputElementSize;
         PinnedIo = primary.Bucketed;
-        if (settings.FaultInjection.Enabled)
-        {
-            // one reproducible sequence per model version and seed
-            var h = 17;
-            foreach (var c in info.Name) h = unchecked(h * 31 + c);
-            _faults = new Random(unchecked(settings.FaultInjection.Seed * 7919 + h * 131 + info.Version));
-        }
+        _faults = FaultInjector.For(settings.FaultInjection, info, provider);
     }
 
     public static string Sha256(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
@@ -240,7 +95,7 @@ public sealed class OnnxModel : IDisposable
             }
         }
         Session primary;
-        var pinned = PinnedInfo(settings, provider);
+        var pinned = ExecutionProvider.PinnedMemory(provider, settings);
         var ioNote = "";
         try
         {
@@ -253,15 +108,8 @@ public sealed class OnnxModel : IDisposable
             log?.Invoke($"ONNX Runtime: model {info.Name} v{info.Version}: {ioNote}");
             primary = Session.Create(primaryOnnx, info, ExecutionProvider.CreateCudaOptions(settings), maxBatch);
         }
-        var note = provider == ExecutionProvider.Cuda ? "" : ExecutionProvider.Note;
-        return new OnnxModel(onnx, primaryOnnx, settings, primary, info, provider, note) { IoNote = ioNote };
+        return new OnnxModel(onnx, primaryOnnx, settings, primary, info, provider, ExecutionProvider.NoteFor(provider)) { IoNote = ioNote };
     }
-
-    /// <summary>CUDA-pinned host memory for a CUDA session's I/O buffers (null: GC-pinned arrays, as on CPU).</summary>
-    private static OrtMemoryInfo? PinnedInfo(InferenceRuntimeSettings settings, string provider) =>
-        provider == ExecutionProvider.Cuda && settings.PinnedIo
-            ? new OrtMemoryInfo(OrtMemoryInfo.allocatorCUDA_PINNED, OrtAllocatorType.DeviceAllocator, settings.CudaDeviceId, OrtMemType.CpuOutput)
-            : null;
 
     /// <summary>Runs <paramref name="count"/> samples (1..MaxBatch) of floats on the primary session and writes count × OutputSize floats (a uint8 model gets them as round(x × 255)).</summary>
     public void Run(ReadOnlySpan<float> input, int count, Span<float> output)
@@ -306,26 +154,9 @@ public sealed class OnnxModel : IDisposable
     private void RunPrimary(ReadOnlySpan<byte> input, int count, Span<float> output)
     {
         var session = _primary ?? throw new InvalidOperationException($"model {Info.Name} v{Info.Version}: the primary session is being recreated");
-        if (session.Corrupt)
-            throw new InjectedFaultException(InjectedFault.Corrupt, Describe(InjectedFault.Corrupt) + " (the session is still corrupt)");
-        if (_faults is not null && (_settings.FaultInjection.Limit == 0 || _injected < _settings.FaultInjection.Limit) &&
-            _faults.NextDouble() < _settings.FaultInjection.FailureProbability)
-        {
-            _injected++;
-            var kinds = _settings.FaultInjection.Kinds;
-            var kind = kinds[_faults.Next(kinds.Length)];
-            if (kind == InjectedFault.Corrupt) session.Corrupt = true;
-            throw new InjectedFaultException(kind, Describe(kind));
-        }
+        _faults?.BeforeRun(session);
         session.Run(input, count, output);
     }
-
-    private string Describe(InjectedFault kind) => kind switch
-    {
-        InjectedFault.OutOfMemory => $"injected fault on the {Provider} session: out of memory: failed to allocate memory for requested buffer",
-        InjectedFault.Corrupt => $"injected fault on the {Provider} session: an illegal memory access was encountered (session state corrupt)",
-        _ => $"injected fault on the {Provider} session: unspecified launch failure",
-    };
 
     /// <summary>
     /// Runs the batch on this model's CPU fallback session, creating it first when this is its first use (a
@@ -378,8 +209,8 @@ public sealed class OnnxModel : IDisposable
             _primary = null;
         }
         old?.Dispose();
-        var options = Provider == ExecutionProvider.Cuda ? ExecutionProvider.CreateCudaOptions(_settings) : ExecutionProvider.CreateCpuOptions(_settings);
-        var fresh = Session.Create(_primaryOnnx, Info, options, MaxBatch, PinnedIo ? PinnedInfo(_settings, Provider) : null);
+        var options = ExecutionProvider.CreatePrimaryOptions(Provider, _settings);
+        var fresh = Session.Create(_primaryOnnx, Info, options, MaxBatch, PinnedIo ? ExecutionProvider.PinnedMemory(Provider, _settings) : null);
         lock (_gate)
         {
             if (_disposed)
@@ -441,8 +272,6 @@ public sealed class OnnxModel : IDisposable
         public int InputElementSize { get; }
         /// <summary>Runs are padded to bucket sizes (CUDA with pinned I/O).</summary>
         public bool Bucketed => _pinned is not null;
-        /// <summary>Fault injection: the session's state is corrupt (every Run fails until it is recreated).</summary>
-        public bool Corrupt { get; set; }
 
         private Session(InferenceSession session, int inputSize, int outputSize, int maxBatch, long[] sampleShape, TensorElementType inputType, OrtMemoryInfo? pinnedInfo)
         {

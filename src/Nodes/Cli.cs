@@ -23,6 +23,8 @@ public static class Cli
             TrainCommand.Create(),
             InferCommand.Create(),
             SyncCommand.Create(),
+            TwinCommand.CreateTwin(),
+            TwinCommand.CreateCommand(),
             CertsCommand.Create(),
         };
         return root;

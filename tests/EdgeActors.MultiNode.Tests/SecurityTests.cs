@@ -21,7 +21,13 @@ public sealed class SecureClusterFixture : IAsyncLifetime
     {
         Ports = MultiNode.Tests.Ports.Free(3); // seed, edge, and one for the node from another deployment
         Directory = TestCluster.FreshDirectory("security", Ports[0]);
-        string[] light = ["--set", "edgeactors.federated.enabled = off"];
+        string[] light =
+        [
+            "--set", "edgeactors.federated.enabled = off",
+            // the client-restart test stalls the edge (SIGSTOP) for ~10 s to have the client quarantine it: the two
+            // nodes must not down each other over that (the node default, 2.5 s, would down one side of this pair)
+            "--set", "akka.cluster.split-brain-resolver.stable-after = 60s",
+        ];
         Cluster = new LocalCluster(
         [
             new NodeSpec("seed", ["seed"], Ports[0], light),
@@ -122,8 +128,9 @@ public sealed class SecurityTests(SecureClusterFixture fixture, ITestOutputHelpe
 
     /// <summary>
     /// Akka.Remote stops an ActorSystem when one of its outbound TLS handshakes fails, also when the peer only closes
-    /// the connection mid-handshake (a node restarting or cut off). A client that was served keeps serving its app: it
-    /// restarts in a new incarnation and the requests in flight go through it.
+    /// the connection mid-handshake (a node restarting or cut off), and a quarantine cuts an ActorSystem off a node for
+    /// good (here a real one: the edge stalls past the client's remote watcher's tolerance). A client that was served
+    /// keeps serving its app: it restarts in a new incarnation and the requests in flight go through it.
     /// </summary>
     [Fact]
     public async Task A_served_client_should_carry_on_after_a_peer_closes_a_tls_handshake()
@@ -157,14 +164,63 @@ public sealed class SecurityTests(SecureClusterFixture fixture, ITestOutputHelpe
         output.WriteLine($"client restarted {client.Restarts} time(s); served again by {ack.Node}");
         Assert.False(closing.IsCompleted);
 
-        // a quarantine (Akka.Remote's verdict after missed heartbeats, e.g. while the client's process stalled) cuts the
-        // client off that node for good: the client carries on in a new ActorSystem as well
+        // a real quarantine (Akka.Remote's verdict after missed heartbeats): the edge the client streams to stalls
+        // (SIGSTOP, as a long GC pause or a frozen VM would) for longer than the client's remote watcher tolerates
+        // (watch-failure-detector: 8 s pause); the watcher gives up on it and Akka.Remote quarantines that node's
+        // incarnation, which cuts this ActorSystem off it for good: the client carries on in a new ActorSystem, and
+        // the request in flight during the stall is answered through it
         var second = client.System;
-        second.EventStream.Publish(new Akka.Remote.QuarantinedEvent(Akka.Actor.Address.Parse(Cluster.AddressOf(fixture.Ports[1])), 1));
-        Assert.True(await second.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(30)).ContinueWith(t => t.IsCompletedSuccessfully),
-            "the client did not replace its actor system after a quarantine");
-        Assert.Equal(5, (await client.SendTelemetryAsync(Batch("sec-restart", 11))).Value.Accepted);
+        var quarantines = new System.Collections.Concurrent.ConcurrentQueue<string>();
+        var probe = second.ActorOf(Akka.Actor.Props.Create(() => new QuarantineProbe(quarantines)), "quarantine-probe");
+        second.EventStream.Subscribe(probe, typeof(Akka.Remote.QuarantinedEvent));
+        second.EventStream.Subscribe(probe, typeof(Akka.Remote.ThisActorSystemQuarantinedEvent));
+        // the client's remote watcher watches the edge since the ingest stream found its endpoint (batch 6 above); it
+        // can quarantine the edge only once it knows the edge's UID, from a heartbeat reply (it heartbeats every second):
+        // an address whose UID it never learned is only gated, not quarantined
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        var edge = Cluster["edge1"];
+        var stall = System.Diagnostics.Stopwatch.StartNew();
+        Signal(edge.Pid, "STOP");
+        Task<Reply<IngestAck>> inFlight;
+        bool replaced;
+        try
+        {
+            inFlight = client.SendTelemetryAsync(Batch("sec-restart", 11));
+            replaced = await second.WhenTerminated.WaitAsync(TimeSpan.FromSeconds(40)).ContinueWith(t => t.IsCompletedSuccessfully);
+        }
+        finally
+        {
+            Signal(edge.Pid, "CONT");
+        }
+        output.WriteLine($"edge1 stalled {stall.Elapsed.TotalSeconds:0.0}s; client's system replaced: {replaced}; quarantine events: {string.Join(" | ", quarantines)}");
+        Assert.True(replaced, "the client did not replace its actor system while the edge it streams to stalled");
+        Assert.Contains(quarantines, q => q.Contains(Cluster.AddressOf(fixture.Ports[1]), StringComparison.Ordinal));
+        var reply = await inFlight;
+        // accepted through the new incarnation, or (Duplicate on the retry) by the stalled edge once it resumed
+        var accepted = reply.Value.Accepted + (reply.Attempts > 1 ? reply.Value.Rejected.Count(r => r.Reason == RejectReason.Duplicate) : 0);
+        Assert.Equal(5, accepted);
         Assert.Equal(2, client.Restarts);
+        Assert.NotSame(second, client.System);
+        Assert.Equal(5, (await client.SendTelemetryAsync(Batch("sec-restart", 16))).Value.Accepted);
+        Assert.Equal(20, (await client.GetDeviceStateAsync(new DeviceId("sec-restart"))).AcceptedReadings);
+        Assert.Equal(2, client.Restarts);
+    }
+
+    /// <summary>Records the quarantine events of the ActorSystem it runs in (subscribed by the test).</summary>
+    private sealed class QuarantineProbe : Akka.Actor.ReceiveActor
+    {
+        public QuarantineProbe(System.Collections.Concurrent.ConcurrentQueue<string> seen)
+        {
+            Receive<Akka.Remote.QuarantinedEvent>(q => seen.Enqueue($"QuarantinedEvent {q.Address} uid {q.Uid}"));
+            Receive<Akka.Remote.ThisActorSystemQuarantinedEvent>(q => seen.Enqueue($"ThisActorSystemQuarantinedEvent by {q.RemoteAddress}"));
+        }
+    }
+
+    private static void Signal(int pid, string signal)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+        Assert.Equal(0, kill.ExitCode);
     }
 
     [Fact]

@@ -31,6 +31,9 @@ public sealed record DeviceServices(IActorRef? Classifier = null, IActorRef? Out
 
     /// <summary>With a <see cref="Restorer"/>: the longest an entity waits for it in all (queueing included) before serving without stored state.</summary>
     public TimeSpan RestoreBackstop { get; init; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The twin store and twin limits (none: twin and command requests are answered with an error).</summary>
+    public TwinServices? Twins { get; init; }
 }
 
 /// <summary>
@@ -74,7 +77,7 @@ public sealed record DeviceRestore(Func<GetDeviceHistory, IActorRef, bool> Query
 /// outbox before the acknowledgement, which then says <see cref="AckLevel.DurableOnEdge"/>; anomalies and hard
 /// examples go out with a higher sync priority and trigger a sync at once.
 /// </summary>
-public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
+public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
     private sealed record Overdue(long Id);
     private sealed record SensorSilent;
@@ -247,6 +250,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         Receive<RestoreTimedOut>(_ => { });
         Receive<Status.Failure>(f => _log.Debug("Device {0}: late failure ignored: {1}", _id, f.Cause?.Message));
         Receive<TelemetryBatch>(OnTelemetry);
+        TwinReceives();
         Receive<CameraFrame>(OnFrame);
         Receive<TrainingFrames>(OnTrainingFrames);
         Receive<GetDeviceState>(_ => Sender.Tell(State()));
@@ -260,7 +264,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             Timers.Cancel(f.Token);
             // not durable: take the acceptance back so a resend is accepted (and written) again
             _log.Warning("Device {0}: outbox write failed ({1}); {2} reading(s) refused", _id, f.Reason, p.Sequences.Length);
-            p.ReplyTo.Tell(Refuse(p, p.Sequences, $"the edge's outbox could not write: {f.Reason}; resend later") with { Level = AckLevel.DurableOnEdge });
+            TellAck(p.ReplyTo, Refuse(p, p.Sequences, $"the edge's outbox could not write: {f.Reason}; resend later") with { Level = AckLevel.DurableOnEdge });
             StopIfRequested();
         });
         Receive<Overdue>(o =>
@@ -270,7 +274,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             var ack = p.Stage == Stage.Classifying
                 ? p.Ack with { Prediction = new Prediction(-1, 0, "", 0, _node, false, PredictionNote.NotClassified) }
                 : p.Ack;
-            p.ReplyTo.Tell(ack with { Level = AckLevel.Received });
+            TellAck(p.ReplyTo, ack with { Level = AckLevel.Received });
             StopIfRequested();
         });
         Receive<StopDevice>(_ =>
@@ -296,7 +300,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
 
     private void StopIfRequested()
     {
-        if (_stopRequested && _pending.Count == 0) Context.Stop(Self);
+        if (_stopRequested && _pending.Count == 0 && !TwinBusy) Context.Stop(Self);
     }
 
     private void Track(long id, Pending p)
@@ -322,7 +326,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             Write(c.RequestId, p with { Ack = ack }, [FrameRecord(p.Frame, c.Prediction)]);
             return;
         }
-        p.ReplyTo.Tell(ack);
+        TellAck(p.ReplyTo, ack);
         StopIfRequested();
     }
 
@@ -337,7 +341,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             // so the refused readings are exactly those of the last records whose counts add up to w.Refused)
             ack = Refuse(p with { Ack = ack }, RefusedSequences(p, w.Refused), "the edge's durable outbox is full; resend later");
         }
-        p.ReplyTo.Tell(ack);
+        TellAck(p.ReplyTo, ack);
         StopIfRequested();
     }
 
@@ -408,7 +412,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             return;
         }
         // nothing new to write: with an outbox, every reading this device holds as accepted is durable (a Duplicate too)
-        Sender.Tell(_services.Outbox is null ? ack : ack with { Level = AckLevel.DurableOnEdge });
+        TellAck(Sender, _services.Outbox is null ? ack : ack with { Level = AckLevel.DurableOnEdge });
     }
 
     private Ingestion.AcceptedReading? _collectReading;
@@ -419,6 +423,15 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
         var isAnomaly = false;
         foreach (var z in normalised) isAnomaly |= Math.Abs(z) >= _services.AnomalyZ;
         _run.Add(seq, ts, denoised, isAnomaly);
+        if (isAnomaly && _followers > 0) Alert(seq, ts, AnomalyDetail(normalised));
+    }
+
+    private string AnomalyDetail(ReadOnlySpan<float> normalised)
+    {
+        var worst = 0;
+        for (var c = 1; c < normalised.Length; c++)
+            if (Math.Abs(normalised[c]) > Math.Abs(normalised[worst])) worst = c;
+        return $"channel {worst}: {normalised[worst]:0.0} standard deviations from its running mean (threshold {_services.AnomalyZ})";
     }
 
     private void OnFrame(CameraFrame frame)
@@ -453,7 +466,7 @@ public sealed class DeviceActor : ReceiveActor, IWithTimers, IWithUnboundedStash
             Write(++_nextId, new Pending(Sender, ack, [frame.Sequence], RecordKind.Frame, Stage.Writing, frame), [FrameRecord(frame, null)]);
             return;
         }
-        Sender.Tell(_services.Outbox is null ? ack : ack with { Level = AckLevel.DurableOnEdge });
+        TellAck(Sender, _services.Outbox is null ? ack : ack with { Level = AckLevel.DurableOnEdge });
     }
 
     private void OnTrainingFrames(TrainingFrames batch)

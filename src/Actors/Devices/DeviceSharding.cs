@@ -55,7 +55,7 @@ public static class DeviceShardingRegistration
     /// </remarks>
     public static AkkaConfigurationBuilder AddDeviceSharding(
         this AkkaConfigurationBuilder builder, DeviceShardingSettings sharding, IngestionSettings ingestion, bool hostEntities,
-        Federated.LocalTrainingSet? training = null, LocalitySettings? locality = null)
+        Federated.LocalTrainingSet? training = null, LocalitySettings? locality = null, Twins.TwinSettings? twins = null)
     {
         locality ??= LocalitySettings.Default;
         var extractor = new DeviceMessageExtractor(sharding.Shards, locality.ShardsPerSite);
@@ -71,12 +71,15 @@ public static class DeviceShardingRegistration
                 ? DeviceRestore.FromDatacenter(system, locality.RestoreTimeout)
                 : null;
             // role-optional: classification can be disabled and the outbox (with its sync sender) is off without a datacenter to sync to
+            // role-optional: with a twin store (AddTwinStore before this call) the entities keep twins and commands
+            var twinStore = registry.TryGet<Twins.TwinStoreKey>(out var ts) ? ts : null;
             var services = new DeviceServices(
                 registry.TryGet<FrameClassifierKey>(out var c) ? c : null,
                 registry.TryGet<Sync.OutboxWriterKey>(out var o) ? o : null,
                 registry.TryGet<Sync.SyncSenderKey>(out var s) ? s : null)
             {
                 Training = training, Restore = restore, Restorer = restorer, RestoreBackstop = locality.RestoreBackstop,
+                Twins = twinStore is null ? null : new TwinServices(twinStore, twins ?? Twins.TwinSettings.Default),
             };
             var clusterSharding = ClusterSharding.Get(system); // also adds the sharding defaults to the config
             var config = Akka.Configuration.ConfigurationFactory.ParseString(

@@ -132,6 +132,10 @@ public sealed class GatewayActor : ReceiveActor
                 if (_federation is null) Sender.Tell(new RequestRejected("no federated-learning coordinator is reachable from this node"));
                 else _federation.Forward(m);
                 break;
+            case AttachDevice or DetachDevice:
+                // subscribers are actors of the node's own front doors (MQTT broker, HTTP host), never a client's
+                Sender.Tell(new RequestRejected($"{msg.GetType().Name} is not accepted from clients: devices and followers attach through an edge's MQTT broker or HTTP host"));
+                break;
             case IWithDeviceId m:
                 var problem = Validate(m.DeviceId);
                 if (problem is null) _devices.Forward(m);
@@ -205,25 +209,52 @@ public sealed record ClientAuth(byte[] Key, int CacheSize = 4096)
     public TimeProvider Time { get; init; } = TimeProvider.System;
 }
 
+/// <summary>
+/// What a gateway node serves besides device traffic, models and the model registry (which every gateway needs), from
+/// its roles and settings: an edge classifies frames (frame classifier) and, with its durable outbox on, syncs to the
+/// datacenter (sync sender); a datacenter stores the synced data (sync sink); with federated learning on, every node
+/// reaches the round coordinator (its singleton or proxy). <see cref="GatewayRegistration.AddGateway"/> requires the
+/// registrations these need, so a node composed without one fails at start naming it instead of running with the
+/// feature silently off (its requests refused at run time).
+/// </summary>
+/// <param name="Edge">The node has the edge role: the frame classifier is required.</param>
+/// <param name="Datacenter">The node has the datacenter role: the sync sink is required.</param>
+/// <param name="Outbox">An edge's durable outbox is on (edgeactors.outbox.enabled): its sync sender is required.</param>
+/// <param name="Federation">Federated learning is on (edgeactors.federated.enabled): the round coordinator is required.</param>
+public sealed record GatewayRole(bool Edge, bool Datacenter, bool Outbox = true, bool Federation = false)
+{
+    /// <summary>The gateway's role on a node with these cluster roles and settings.</summary>
+    public static GatewayRole Of(IReadOnlyCollection<string> roles, bool outbox, bool federation) =>
+        new(roles.Contains(Roles.Edge), roles.Contains(Roles.Datacenter), outbox, federation);
+
+    public override string ToString() =>
+        Edge && Datacenter ? "edge+datacenter" : Edge ? "edge" : Datacenter ? "datacenter" : "neither edge nor datacenter";
+}
+
 public static class GatewayRegistration
 {
     /// <summary>
-    /// Starts the gateway and registers it with the ClusterClient receptionist (call after AddDeviceSharding and, where
-    /// present, AddModelRegistry / AddModelHost / AddFrameClassifier, whose actors it routes to).
+    /// Starts the gateway and registers it with the ClusterClient receptionist (call after AddDeviceSharding,
+    /// AddModelRegistry, AddModelHost and what <paramref name="role"/> requires: AddFrameClassifier and AddSyncSender
+    /// on an edge, AddSyncSink on a datacenter, AddFederatedCoordinator with federated learning on). A missing
+    /// registration fails the node's start with a message naming it.
     /// </summary>
     /// <param name="auth">Non-null: every client request must be an <see cref="Authenticated"/> with a valid token (edgeactors.security.client-tokens).</param>
-    public static AkkaConfigurationBuilder AddGateway(this AkkaConfigurationBuilder builder, int maxDeviceIdLength = 128, ClientAuth? auth = null) =>
+    public static AkkaConfigurationBuilder AddGateway(this AkkaConfigurationBuilder builder, GatewayRole role, int maxDeviceIdLength = 128, ClientAuth? auth = null) =>
         builder.WithActors((system, registry) =>
         {
             // required on every gateway node: the device region, the model host and the model registry (proxy)
             var region = registry.Require<DeviceRegion>("AddGateway", "AddDeviceSharding");
             var models = registry.Require<ModelHostKey>("AddGateway", "AddModelHost");
             var modelRegistry = registry.Require<ModelRegistryKey>("AddGateway", "AddModelRegistry");
-            // role-optional (edge: frame classifier, sync sender; datacenter: sync sink; federation enabled: coordinator): absent, those requests are refused
-            var status = registry.TryGet<FrameClassifierKey>(out var c) ? c : models;
-            var sync = registry.TryGet<Sync.SyncSenderKey>(out var ss) ? ss : null;
-            var sink = registry.TryGet<Sync.SyncSinkKey>(out var sk) ? sk : null;
-            var federation = registry.TryGet<Federated.RoundCoordinator>(out var fc) ? fc : null;
+            // required by role: an edge classifies frames and syncs its outbox, a datacenter stores what is synced;
+            // on a node without that role the registration is legitimately absent and those requests are refused
+            var needer = $"AddGateway (gateway role: {role})";
+            var status = role.Edge ? registry.Require<FrameClassifierKey>(needer, "AddFrameClassifier") : models;
+            var sync = role.Edge && role.Outbox ? registry.Require<Sync.SyncSenderKey>(needer + " with the outbox on", "AddSyncSender") : null;
+            var sink = role.Datacenter ? registry.Require<Sync.SyncSinkKey>(needer, "AddSyncSink") : null;
+            // the round coordinator exists only with federated learning on (edgeactors.federated.enabled)
+            var federation = role.Federation ? registry.Require<Federated.RoundCoordinator>(needer + " with federated learning on", "AddFederatedCoordinator") : null;
             var gateway = system.ActorOf(GatewayActor.Props(region, maxDeviceIdLength, models, status, modelRegistry, sync, sink, federation, auth), WellKnown.GatewayName);
             registry.Register<GatewayActor>(gateway);
             ClusterClientReceptionist.Get(system).RegisterService(gateway);

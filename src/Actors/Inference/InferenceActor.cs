@@ -1,6 +1,5 @@
 using EdgeActors.Inference.Runtime;
 using System.Buffers;
-using System.Diagnostics;
 using Akka.Actor;
 using Akka.Event;
 using EdgeActors.Messages;
@@ -15,7 +14,8 @@ public static class InferenceActorNames
 
 /// <summary>
 /// Serves one model on this node with dynamic batching. Requests are validated at once (NoModel, BadInput,
-/// Overloaded are never sent after a wait) and queued by priority (High first, FIFO within a level). A batch packs
+/// Overloaded are never sent after a wait) and queued by priority (High first, FIFO within a level) in a
+/// <see cref="BatchQueue{T}"/>, which also decides when a batch is due and which requests it takes. A batch packs
 /// whole requests up to the batch size and runs off the mailbox on the actor's runner thread, one Run at a time (the
 /// <see cref="OnnxModel"/> is not thread-safe); up to <see cref="BatchingSettings.MaxBatchesInFlight"/> batches are
 /// handed over at once, so the next one is packed and waiting while one runs. Samples come as floats or as bytes
@@ -49,7 +49,7 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         public static readonly GetStats Instance = new();
     }
 
-    private sealed record Pending(IActorRef ReplyTo, Infer Request, long Seq, long EnqueuedAt);
+    private sealed record Pending(IActorRef ReplyTo, Infer Request);
 
     /// <summary>The oldest queued request (<c>Seq</c>) has waited the maximum queue delay.</summary>
     private sealed record Flush(long Seq) : INoSerializationVerificationNeeded;
@@ -76,20 +76,16 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
     private readonly BatchingSettings _settings;
     private readonly SessionRecoverySettings _recovery;
     private readonly string _node;
-    private readonly Queue<Pending> _high = new();
-    private readonly Queue<Pending> _normal = new();
+    private readonly BatchQueue<Pending> _queue;
 
     private OnnxModel? _model;
     /// <summary>Batches handed to the runner, oldest first; they complete in this order.</summary>
     private readonly Queue<Batch> _inFlight = new();
     /// <summary>Incremented whenever the primary is found failed: a batch dispatched before that does not count again.</summary>
     private long _primaryEpoch;
-    private int _queuedSamples;
-    private long _nextSeq;
     private long _timerFor = -1;
     private long _served;
     private long _batches;
-    private long _overloaded;
     private string _lastError = "";
 
     // session recovery (see the class summary)
@@ -111,6 +107,7 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         _settings = settings;
         _recovery = recovery;
         _node = node;
+        _queue = new BatchQueue<Pending>(settings.MaxQueueLength, settings.MaxQueueDelay, settings.PreferredBatchSizes);
 
         Receive<Infer>(OnInfer);
         Receive<Flush>(f => TryDispatch(flushFor: f.Seq));
@@ -129,8 +126,6 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         var validRecovery = (recovery ?? SessionRecoverySettings.Default).Validate();
         return Akka.Actor.Props.Create(() => new InferenceActor(model, validated, node, validRecovery));
     }
-
-    private int QueueDepth => _high.Count + _normal.Count;
 
     private int MaxBatchFor(OnnxModel model) => Math.Min(_settings.MaxBatchSizeFor(model.Provider), model.MaxBatch);
 
@@ -163,16 +158,11 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
             sender.Tell(Reject(request, InferRejectReason.BadInput, problem));
             return;
         }
-        var depth = QueueDepth;
-        if (depth >= _settings.MaxQueueLength)
+        if (!_queue.TryEnqueue(new Pending(sender, request), request.Count, high: request.Priority == InferencePriority.High))
         {
-            _overloaded++;
-            sender.Tell(Reject(request, InferRejectReason.Overloaded, $"queue full ({depth} waiting)"));
+            sender.Tell(Reject(request, InferRejectReason.Overloaded, $"queue full ({_queue.Depth} waiting)"));
             return;
         }
-        var pending = new Pending(sender, request, _nextSeq++, Stopwatch.GetTimestamp());
-        (request.Priority == InferencePriority.High ? _high : _normal).Enqueue(pending);
-        _queuedSamples += request.Count;
         TryDispatch();
     }
 
@@ -196,59 +186,26 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
     // ------------------------------------------------------------------ batching
 
     /// <summary>
-    /// Dispatches a batch when none is running and the queue is full enough or its oldest request is due; otherwise
-    /// makes sure the timer is armed for the oldest request. <paramref name="flushFor"/>: the timer fired for that request.
+    /// Dispatches a batch when fewer than the maximum are in flight and the queue says one is due; otherwise makes sure
+    /// the timer is armed for the oldest request. <paramref name="flushFor"/>: the timer fired for that request.
     /// </summary>
     private void TryDispatch(long flushFor = -1)
     {
         if (flushFor >= 0 && flushFor == _timerFor) _timerFor = -1;
         if (_inFlight.Count >= _settings.MaxBatchesInFlight || _model is not { } model) return; // re-evaluated when a batch completes / a model arrives
-        if (QueueDepth == 0)
+        var plan = _queue.Plan(MaxBatchFor(model), flushFor);
+        switch (plan.Kind)
         {
-            CancelTimer();
-            return;
-        }
-        var max = MaxBatchFor(model);
-        var threshold = LargestPreferredAtMost(max) ?? max;
-        int target;
-        if (_queuedSamples >= threshold)
-        {
-            target = threshold;
-        }
-        else
-        {
-            var oldest = Oldest();
-            var waited = Stopwatch.GetElapsedTime(oldest.EnqueuedAt);
-            if (oldest.Seq != flushFor && waited < _settings.MaxQueueDelay)
-            {
-                ArmTimer(oldest, _settings.MaxQueueDelay - waited);
+            case BatchPlanKind.Idle:
+                CancelTimer();
                 return;
-            }
-            var preferred = _settings.PreferredBatchSizes;
-            target = preferred.Length > 0 && _queuedSamples > preferred[0]
-                ? LargestPreferredAtMost(Math.Min(_queuedSamples, max)) ?? max
-                : max;
+            case BatchPlanKind.Wait:
+                ArmTimer(plan.OldestSeq, plan.Delay);
+                return;
+            default:
+                Dispatch(model, plan.Target);
+                return;
         }
-        Dispatch(model, target);
-    }
-
-    private int? LargestPreferredAtMost(int limit)
-    {
-        var preferred = _settings.PreferredBatchSizes; // sorted ascending by Validate
-        for (var i = preferred.Length - 1; i >= 0; i--)
-        {
-            if (preferred[i] <= limit) return preferred[i];
-        }
-        return null;
-    }
-
-    private Pending Oldest()
-    {
-        if (_high.Count == 0) return _normal.Peek();
-        if (_normal.Count == 0) return _high.Peek();
-        var h = _high.Peek();
-        var n = _normal.Peek();
-        return h.Seq < n.Seq ? h : n;
     }
 
     /// <summary>
@@ -256,37 +213,22 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
     /// from a .NET timer (Task.Delay, ~1 ms resolution) piped back to this actor. A flush for a request that is no
     /// longer the oldest is harmless: <see cref="TryDispatch"/> re-checks the queue.
     /// </summary>
-    private void ArmTimer(Pending oldest, TimeSpan delay)
+    private void ArmTimer(long oldestSeq, TimeSpan delay)
     {
-        if (_timerFor == oldest.Seq) return;
-        _timerFor = oldest.Seq;
-        var flush = new Flush(oldest.Seq);
+        if (_timerFor == oldestSeq) return;
+        _timerFor = oldestSeq;
+        var flush = new Flush(oldestSeq);
         Task.Delay(delay).ContinueWith(_ => flush, TaskContinuationOptions.ExecuteSynchronously).PipeTo(Self);
     }
 
     private void CancelTimer() => _timerFor = -1;
 
-    /// <summary>Packs whole requests (High first, FIFO) while the total stays within <paramref name="target"/> samples, and runs them.</summary>
+    /// <summary>Takes whole requests (High first, FIFO) while the total stays within <paramref name="target"/> samples, packs and runs them.</summary>
     private void Dispatch(OnnxModel model, int target)
     {
-        var taken = new List<Pending>();
-        var samples = 0;
-        if (Take(_high)) Take(_normal); // a High request that does not fit blocks the Normal ones behind it
-
-        bool Take(Queue<Pending> queue)
-        {
-            while (queue.TryPeek(out var next))
-            {
-                // the first request always goes (its Count is within the model's maximum); never split one
-                if (taken.Count > 0 && samples + next.Request.Count > target) return false;
-                queue.Dequeue();
-                taken.Add(next);
-                samples += next.Request.Count;
-            }
-            return true;
-        }
-
-        _queuedSamples -= samples;
+        // the first request always goes (its Count is within the model's maximum); never split one
+        var taken = _queue.Take(target);
+        var samples = taken.Sum(p => p.Request.Count);
         CancelTimer();
 
         var sampleBytes = model.InputSize * model.InputElementSize;
@@ -300,7 +242,7 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
             else model.Pack(p.Request.Input, input.AsSpan(offset, n));
             offset += n;
         }
-        var batch = new Batch(model, taken.ToArray(), samples, input, output, onCpu: !_primaryUsable, _primaryEpoch);
+        var batch = new Batch(model, taken, samples, input, output, onCpu: !_primaryUsable, _primaryEpoch);
         _inFlight.Enqueue(batch);
         _runner ??= new BatchRunner(Self, InferenceActorNames.For(_modelName));
         _runner.Submit(batch);
@@ -402,29 +344,15 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
     /// <summary>Queued requests that do not fit the new version (input size, batch limit) are answered BadInput.</summary>
     private void RejectMisfits(OnnxModel next, OnnxModel? old)
     {
-        if (QueueDepth == 0) return;
         var from = old is null ? "" : $" (queued for v{old.Info.Version}, swapped before it ran)";
-        _queuedSamples = 0;
-        foreach (var queue in new[] { _high, _normal })
-        {
-            for (var i = queue.Count; i > 0; i--)
-            {
-                var p = queue.Dequeue();
-                if (Misfit(p.Request, next) is { } problem)
-                {
-                    p.ReplyTo.Tell(Reject(p.Request, InferRejectReason.BadInput, problem + from));
-                    continue;
-                }
-                queue.Enqueue(p);
-                _queuedSamples += p.Request.Count;
-            }
-        }
+        foreach (var (p, problem) in _queue.RemoveWhere(p => Misfit(p.Request, next)))
+            p.ReplyTo.Tell(Reject(p.Request, InferRejectReason.BadInput, problem + from));
     }
 
     // ------------------------------------------------------------------ stats and shutdown
 
     private LoadedModel Stats() =>
-        new(_modelName, _model?.Info.Version ?? 0, QueueDepth, _served, _batches, _overloaded, 0, 0, _lastError, Health());
+        new(_modelName, _model?.Info.Version ?? 0, _queue.Depth, _served, _batches, _queue.Refused, 0, 0, _lastError, Health());
 
     private SessionHealth? Health() => _model is not { } model
         ? null
@@ -554,10 +482,7 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
     protected override void PostStop()
     {
         var detail = $"model '{_modelName}' was unloaded from {_node} before the request was served";
-        foreach (var p in _high.Concat(_normal)) p.ReplyTo.Tell(Reject(p.Request, InferRejectReason.NoModel, detail));
-        _high.Clear();
-        _normal.Clear();
-        _queuedSamples = 0;
+        foreach (var p in _queue.Clear()) p.ReplyTo.Tell(Reject(p.Request, InferRejectReason.NoModel, detail));
 
         // batches handed to the runner: their callers are answered now; a batch not yet started is skipped, the one
         // running finishes; then the runner disposes every model they used (and the current one) and returns their buffers

@@ -105,10 +105,16 @@ public static class ClientTokens
         return new TokenCheck(claims, null);
     }
 
-    /// <summary>The scope a request needs.</summary>
+    /// <summary>
+    /// The scope a request needs. Twins and commands: a device reports its twin and acknowledges its commands with
+    /// <c>ingest</c> (and its device prefix), apps read them with <c>query</c>; setting desired values and sending commands
+    /// changes what devices do, so it needs <c>admin</c>.
+    /// </summary>
     public static string ScopeFor(IEdgeMessage request) => request switch
     {
-        TelemetryBatch or CameraFrame or TrainingFrames => Ingest,
+        TelemetryBatch or CameraFrame or TrainingFrames or ReportTwin or AcknowledgeCommand => Ingest,
+        GetTwin or GetCommands => Query,
+        SetDesired or SendCommand => Admin,
         Messages.Infer => Infer,
         GetDeviceState or GetClusterOverview or INodeQuery or ListModels or GetActiveModels
             or GetExperimentStatus or GetFederationStatus or GetJobStatus => Query,

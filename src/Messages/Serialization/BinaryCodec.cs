@@ -24,7 +24,7 @@ internal sealed class BinWriter
     {
         if (_pos + extra <= _buf.Length) return;
         var size = Math.Max(_buf.Length * 2, _pos + extra);
-        Array.Resize(ref _buf, size);
+        System.Array.Resize(ref _buf, size);
     }
 
     public void Byte(byte b)
@@ -144,6 +144,22 @@ internal sealed class BinWriter
     {
         VarU((ulong)values.Length);
         foreach (var v in values) Int(v);
+    }
+
+    public void Device(DeviceId id) => String(id.Value);
+
+    /// <summary>A length, then each item as <paramref name="write"/> writes it (read back by <see cref="BinReader.Array{T}"/>).</summary>
+    public void Array<T>(T[] items, Action<BinWriter, T> write)
+    {
+        VarU((ulong)items.Length);
+        foreach (var item in items) write(this, item);
+    }
+
+    /// <summary>A presence flag, then the value as <paramref name="write"/> writes it when there is one (<see cref="BinReader.Optional{T}"/>).</summary>
+    public void Optional<T>(T? value, Action<BinWriter, T> write) where T : class
+    {
+        Bool(value is not null);
+        if (value is not null) write(this, value);
     }
 
     /// <summary>The format version byte every top-level payload starts with (see <see cref="WireFormat"/>).</summary>
@@ -468,6 +484,26 @@ internal ref struct BinReader
         if (!isDefined(b)) throw Fail($"unknown {typeof(T).Name} value {b}");
         return (T)(object)b;
     }
+
+    /// <summary>A byte enum that must be one of <typeparamref name="T"/>'s named values.</summary>
+    public T Enum<T>() where T : struct, System.Enum => Enum<T>(static b => System.Enum.IsDefined(typeof(T), b));
+
+    public DeviceId Device() => new(String());
+
+    /// <summary>
+    /// An array written by <see cref="BinWriter.Array{T}"/> whose items each take at least <paramref name="minBytesPerItem"/>
+    /// bytes (a length the rest of the payload cannot hold is refused before allocating, see <see cref="Count"/>).
+    /// </summary>
+    public T[] Array<T>(int minBytesPerItem, ReadFn<T> read)
+    {
+        var n = Count(minBytesPerItem);
+        var result = n == 0 ? [] : new T[n];
+        for (var i = 0; i < n; i++) result[i] = read(ref this);
+        return result;
+    }
+
+    /// <summary>A value written by <see cref="BinWriter.Optional{T}"/>: null when its presence flag is 0.</summary>
+    public T? Optional<T>(ReadFn<T> read) where T : class => Bool() ? read(ref this) : null;
 
     public void End()
     {

@@ -3,151 +3,130 @@ namespace EdgeActors.Messages.Serialization;
 /// <summary>Wire encoding of the federated-learning messages (part of <see cref="EdgeCodec"/>).</summary>
 internal static class FederatedCodec
 {
-    public static readonly IReadOnlyDictionary<Type, string> Manifests = new Dictionary<Type, string>
+    public static readonly MessageKinds Kinds = new()
     {
-        [typeof(TrainingFrames)] = "tf",
-        [typeof(TrainingFramesAck)] = "tk",
-        [typeof(StartExperiment)] = "xs",
-        [typeof(ExperimentAccepted)] = "xa",
-        [typeof(ExperimentRejected)] = "xr",
-        [typeof(GetExperimentStatus)] = "xg",
-        [typeof(ExperimentStatus)] = "xt",
-        [typeof(GetFederationStatus)] = "fg",
-        [typeof(FederationStatus)] = "ft",
-        [typeof(ParticipantHeartbeat)] = "ph",
-        [typeof(TrainRound)] = "tr",
-        [typeof(ClientUpdate)] = "cu",
-        [typeof(MaskedClientUpdate)] = "cm",
-        [typeof(ClientFailed)] = "cx",
-        [typeof(MaskKeyRequest)] = "kq",
-        [typeof(MaskKeys)] = "ky",
-        [typeof(RevealMasks)] = "rq",
-        [typeof(RevealedMasks)] = "rv",
-        [typeof(StartKMeans)] = "km",
-        [typeof(StartGbdt)] = "gb",
-        [typeof(GetJobStatus)] = "jg",
-        [typeof(JobStatus)] = "jt",
-        [typeof(JobStep)] = "js",
-        [typeof(JobStepReply)] = "jr",
-    };
-
-    public static void Write(BinWriter w, IEdgeMessage message)
-    {
-        switch (message)
         {
-            case TrainingFrames t:
-                w.String(t.DeviceId.Value); w.VarI(t.FirstSequence); w.Bytes(t.Pixels); w.Bytes(t.Labels);
-                break;
-            case TrainingFramesAck a:
-                w.String(a.DeviceId.Value); w.VarI(a.NextSequence); w.Int(a.Accepted); w.Int(a.Duplicates); w.Int(a.Held); w.String(a.Node); w.String(a.Error);
-                break;
-            case StartExperiment s:
-                WriteSpec(w, s.Spec);
-                break;
-            case ExperimentAccepted a:
-                w.String(a.Id); w.Int(a.AvailableClients);
-                break;
-            case ExperimentRejected r:
-                w.String(r.Id); w.String(r.Reason);
-                break;
-            case GetExperimentStatus g:
-                w.String(g.Id);
-                break;
-            case ExperimentStatus s:
+            "tf", static (w, t) => { w.Device(t.DeviceId); w.VarI(t.FirstSequence); w.Bytes(t.Pixels); w.Bytes(t.Labels); },
+            static (ref BinReader r) => new TrainingFrames(r.Device(), r.VarI(), r.Bytes(), r.Bytes())
+        },
+        {
+            "tk", static (w, a) =>
+            {
+                w.Device(a.DeviceId); w.VarI(a.NextSequence); w.Int(a.Accepted); w.Int(a.Duplicates); w.Int(a.Held); w.String(a.Node);
+                w.String(a.Error);
+            },
+            static (ref BinReader r) => new TrainingFramesAck(r.Device(), r.VarI(), r.Int(), r.Int(), r.Int(), r.String(), r.String())
+        },
+        { "xs", static (w, s) => WriteSpec(w, s.Spec), static (ref BinReader r) => new StartExperiment(ReadSpec(ref r)) },
+        {
+            "xa", static (w, a) => { w.String(a.Id); w.Int(a.AvailableClients); },
+            static (ref BinReader r) => new ExperimentAccepted(r.String(), r.Int())
+        },
+        {
+            "xr", static (w, x) => { w.String(x.Id); w.String(x.Reason); },
+            static (ref BinReader r) => new ExperimentRejected(r.String(), r.String())
+        },
+        { "xg", static (w, g) => w.String(g.Id), static (ref BinReader r) => new GetExperimentStatus(r.String()) },
+        {
+            "xt", static (w, s) =>
+            {
                 w.String(s.Id); w.String(s.State); w.Int(s.Round); w.Int(s.Rounds); w.Int(s.Attempt); w.String(s.Detail);
-                w.VarU((ulong)s.History.Length);
-                foreach (var h in s.History) WriteRound(w, h);
-                break;
-            case GetFederationStatus:
-                break;
-            case FederationStatus f:
-                w.VarU((ulong)f.Participants.Length);
-                foreach (var p in f.Participants)
-                {
-                    w.String(p.Node); WriteClients(w, p.Clients); w.VarI(p.LastSeenMsAgo);
-                }
+                w.Array(s.History, WriteRound);
+            },
+            static (ref BinReader r) => new ExperimentStatus(r.String(), r.String(), r.Int(), r.Int(), r.Int(), r.String(), r.Array(8, ReadRound))
+        },
+        { "fg", GetFederationStatus.Instance },
+        {
+            "ft", static (w, f) =>
+            {
+                w.Array(f.Participants, static (w, p) => { w.String(p.Node); WriteClients(w, p.Clients); w.VarI(p.LastSeenMsAgo); });
                 w.String(f.RunningExperiment);
-                break;
-            case ParticipantHeartbeat h:
-                w.String(h.Node); WriteClients(w, h.Clients);
-                break;
-            case TrainRound t:
+            },
+            static (ref BinReader r) =>
+                new FederationStatus(r.Array(3, static (ref BinReader r) => new ParticipantInfo(r.String(), ReadClients(ref r), r.VarI())), r.String())
+        },
+        {
+            "ph", static (w, h) => { w.String(h.Node); WriteClients(w, h.Clients); },
+            static (ref BinReader r) => new ParticipantHeartbeat(r.String(), ReadClients(ref r))
+        },
+        {
+            "tr", static (w, t) =>
+            {
                 w.String(t.ExperimentId); w.Int(t.Round); w.Int(t.Attempt); w.String(t.Model); w.Floats(t.Global);
                 WriteTraining(w, t.Training);
                 w.Strings(t.Clients); w.Strings(t.MaskPeers); w.ByteArrays(t.MaskKeys);
-                break;
-            case ClientUpdate u:
-                w.String(u.ExperimentId); w.Int(u.Round); w.Int(u.Attempt); w.String(u.ClientId); w.Int(u.Samples); w.Float(u.Loss); w.Floats(u.Delta);
-                break;
-            case MaskedClientUpdate u:
-                w.String(u.ExperimentId); w.Int(u.Round); w.Int(u.Attempt); w.String(u.ClientId); w.Int(u.Samples); w.Float(u.Loss); w.ULongs(u.Masked);
-                break;
-            case ClientFailed f:
-                w.String(f.ExperimentId); w.Int(f.Round); w.Int(f.Attempt); w.String(f.ClientId); w.String(f.Reason);
-                break;
-            case MaskKeyRequest k:
-                w.String(k.ExperimentId); w.Int(k.Round); w.Int(k.Attempt); w.Strings(k.Clients);
-                break;
-            case MaskKeys k:
-                w.String(k.ExperimentId); w.Int(k.Round); w.Int(k.Attempt); w.Strings(k.Clients); w.ByteArrays(k.PublicKeys);
-                break;
-            case RevealMasks r:
-                w.String(r.ExperimentId); w.Int(r.Round); w.Int(r.Attempt); w.Strings(r.Survivors); w.Strings(r.Dropped);
-                break;
-            case RevealedMasks r:
-                w.String(r.ExperimentId); w.Int(r.Round); w.Int(r.Attempt); w.Strings(r.Survivors); w.Strings(r.Dropped); w.ByteArrays(r.Seeds);
-                break;
-            case StartKMeans k:
-                w.String(k.Id); w.Int(k.K); w.Int(k.Iterations); w.Double(k.OutlierZ); w.Int(k.Seed);
-                break;
-            case StartGbdt g:
+            },
+            static (ref BinReader r) =>
+                new TrainRound(r.String(), r.Int(), r.Int(), r.String(), r.Floats(), ReadTraining(ref r), r.Strings(), r.Strings(), r.ByteArrays())
+        },
+        {
+            "cu", static (w, u) =>
+            {
+                w.String(u.ExperimentId); w.Int(u.Round); w.Int(u.Attempt); w.String(u.ClientId); w.Int(u.Samples); w.Float(u.Loss);
+                w.Floats(u.Delta);
+            },
+            static (ref BinReader r) => new ClientUpdate(r.String(), r.Int(), r.Int(), r.String(), r.Int(), r.Float(), r.Floats())
+        },
+        {
+            "cm", static (w, u) =>
+            {
+                w.String(u.ExperimentId); w.Int(u.Round); w.Int(u.Attempt); w.String(u.ClientId); w.Int(u.Samples); w.Float(u.Loss);
+                w.ULongs(u.Masked);
+            },
+            static (ref BinReader r) => new MaskedClientUpdate(r.String(), r.Int(), r.Int(), r.String(), r.Int(), r.Float(), r.ULongs())
+        },
+        {
+            "cx", static (w, f) => { w.String(f.ExperimentId); w.Int(f.Round); w.Int(f.Attempt); w.String(f.ClientId); w.String(f.Reason); },
+            static (ref BinReader r) => new ClientFailed(r.String(), r.Int(), r.Int(), r.String(), r.String())
+        },
+        {
+            "kq", static (w, k) => { w.String(k.ExperimentId); w.Int(k.Round); w.Int(k.Attempt); w.Strings(k.Clients); },
+            static (ref BinReader r) => new MaskKeyRequest(r.String(), r.Int(), r.Int(), r.Strings())
+        },
+        {
+            "ky", static (w, k) => { w.String(k.ExperimentId); w.Int(k.Round); w.Int(k.Attempt); w.Strings(k.Clients); w.ByteArrays(k.PublicKeys); },
+            static (ref BinReader r) => new MaskKeys(r.String(), r.Int(), r.Int(), r.Strings(), r.ByteArrays())
+        },
+        {
+            "rq", static (w, m) => { w.String(m.ExperimentId); w.Int(m.Round); w.Int(m.Attempt); w.Strings(m.Survivors); w.Strings(m.Dropped); },
+            static (ref BinReader r) => new RevealMasks(r.String(), r.Int(), r.Int(), r.Strings(), r.Strings())
+        },
+        {
+            "rv", static (w, m) =>
+            {
+                w.String(m.ExperimentId); w.Int(m.Round); w.Int(m.Attempt); w.Strings(m.Survivors); w.Strings(m.Dropped); w.ByteArrays(m.Seeds);
+            },
+            static (ref BinReader r) => new RevealedMasks(r.String(), r.Int(), r.Int(), r.Strings(), r.Strings(), r.ByteArrays())
+        },
+        {
+            "km", static (w, k) => { w.String(k.Id); w.Int(k.K); w.Int(k.Iterations); w.Double(k.OutlierZ); w.Int(k.Seed); },
+            static (ref BinReader r) => new StartKMeans(r.String(), r.Int(), r.Int(), r.Double(), r.Int())
+        },
+        {
+            "gb", static (w, g) =>
+            {
                 w.String(g.Id); w.Int(g.Classes); w.Int(g.Iterations); w.Int(g.MaxDepth); w.Float(g.LearningRate); w.Int(g.MaxBins);
                 w.Double(g.Lambda); w.Int(g.BinaryThreshold); w.String(g.PublishAs);
-                break;
-            case GetJobStatus g:
-                w.String(g.Id);
-                break;
-            case JobStatus j:
-                w.String(j.Id); w.String(j.Kind); w.String(j.State); w.String(j.Detail); w.Strings(j.ResultKeys); w.Doubles(j.ResultValues); w.Strings(j.Lines);
-                break;
-            case JobStep s:
-                w.String(s.JobId); w.String(s.Kind); w.Int(s.Step); w.Bytes(s.Payload);
-                break;
-            case JobStepReply r:
-                w.String(r.JobId); w.Int(r.Step); w.String(r.Node); w.Bytes(r.Payload); w.String(r.Error);
-                break;
-            default:
-                throw new ArgumentException($"FederatedCodec cannot write {message.GetType().FullName}");
-        }
-    }
-
-    public static object? Read(string manifest, ref BinReader r) => manifest switch
-    {
-        "tf" => new TrainingFrames(new DeviceId(r.String()), r.VarI(), r.Bytes(), r.Bytes()),
-        "tk" => new TrainingFramesAck(new DeviceId(r.String()), r.VarI(), r.Int(), r.Int(), r.Int(), r.String(), r.String()),
-        "xs" => new StartExperiment(ReadSpec(ref r)),
-        "xa" => new ExperimentAccepted(r.String(), r.Int()),
-        "xr" => new ExperimentRejected(r.String(), r.String()),
-        "xg" => new GetExperimentStatus(r.String()),
-        "xt" => ReadStatus(ref r),
-        "fg" => GetFederationStatus.Instance,
-        "ft" => ReadFederationStatus(ref r),
-        "ph" => new ParticipantHeartbeat(r.String(), ReadClients(ref r)),
-        "tr" => new TrainRound(r.String(), r.Int(), r.Int(), r.String(), r.Floats(), ReadTraining(ref r), r.Strings(), r.Strings(), r.ByteArrays()),
-        "cu" => new ClientUpdate(r.String(), r.Int(), r.Int(), r.String(), r.Int(), r.Float(), r.Floats()),
-        "cm" => new MaskedClientUpdate(r.String(), r.Int(), r.Int(), r.String(), r.Int(), r.Float(), r.ULongs()),
-        "cx" => new ClientFailed(r.String(), r.Int(), r.Int(), r.String(), r.String()),
-        "kq" => new MaskKeyRequest(r.String(), r.Int(), r.Int(), r.Strings()),
-        "ky" => new MaskKeys(r.String(), r.Int(), r.Int(), r.Strings(), r.ByteArrays()),
-        "rq" => new RevealMasks(r.String(), r.Int(), r.Int(), r.Strings(), r.Strings()),
-        "rv" => new RevealedMasks(r.String(), r.Int(), r.Int(), r.Strings(), r.Strings(), r.ByteArrays()),
-        "km" => new StartKMeans(r.String(), r.Int(), r.Int(), r.Double(), r.Int()),
-        "gb" => new StartGbdt(r.String(), r.Int(), r.Int(), r.Int(), r.Float(), r.Int(), r.Double(), r.Int(), r.String()),
-        "jg" => new GetJobStatus(r.String()),
-        "jt" => new JobStatus(r.String(), r.String(), r.String(), r.String(), r.Strings(), r.Doubles(), r.Strings()),
-        "js" => new JobStep(r.String(), r.String(), r.Int(), r.Bytes()),
-        "jr" => new JobStepReply(r.String(), r.Int(), r.String(), r.Bytes(), r.String()),
-        _ => null,
+            },
+            static (ref BinReader r) => new StartGbdt(r.String(), r.Int(), r.Int(), r.Int(), r.Float(), r.Int(), r.Double(), r.Int(), r.String())
+        },
+        { "jg", static (w, g) => w.String(g.Id), static (ref BinReader r) => new GetJobStatus(r.String()) },
+        {
+            "jt", static (w, j) =>
+            {
+                w.String(j.Id); w.String(j.Kind); w.String(j.State); w.String(j.Detail); w.Strings(j.ResultKeys); w.Doubles(j.ResultValues);
+                w.Strings(j.Lines);
+            },
+            static (ref BinReader r) => new JobStatus(r.String(), r.String(), r.String(), r.String(), r.Strings(), r.Doubles(), r.Strings())
+        },
+        {
+            "js", static (w, s) => { w.String(s.JobId); w.String(s.Kind); w.Int(s.Step); w.Bytes(s.Payload); },
+            static (ref BinReader r) => new JobStep(r.String(), r.String(), r.Int(), r.Bytes())
+        },
+        {
+            "jr", static (w, s) => { w.String(s.JobId); w.Int(s.Step); w.String(s.Node); w.Bytes(s.Payload); w.String(s.Error); },
+            static (ref BinReader r) => new JobStepReply(r.String(), r.Int(), r.String(), r.Bytes(), r.String())
+        },
     };
 
     private static void WriteSpec(BinWriter w, ExperimentSpec s)
@@ -173,22 +152,10 @@ internal static class FederatedCodec
     private static LocalTraining ReadTraining(ref BinReader r) =>
         new(r.Int(), r.Int(), r.Float(), r.Float(), r.Float(), r.Int(), r.Double(), r.Strings(), r.Float());
 
-    private static void WriteClients(BinWriter w, ClientInfo[] clients)
-    {
-        w.VarU((ulong)clients.Length);
-        foreach (var c in clients)
-        {
-            w.String(c.ClientId); w.Int(c.Samples);
-        }
-    }
+    private static void WriteClients(BinWriter w, ClientInfo[] clients) =>
+        w.Array(clients, static (w, c) => { w.String(c.ClientId); w.Int(c.Samples); });
 
-    private static ClientInfo[] ReadClients(ref BinReader r)
-    {
-        var n = r.Count(2);
-        var result = new ClientInfo[n];
-        for (var i = 0; i < n; i++) result[i] = new ClientInfo(r.String(), r.Int());
-        return result;
-    }
+    private static ClientInfo[] ReadClients(ref BinReader r) => r.Array(2, static (ref BinReader r) => new ClientInfo(r.String(), r.Int()));
 
     private static void WriteRound(BinWriter w, RoundSummary h)
     {
@@ -198,26 +165,4 @@ internal static class FederatedCodec
 
     private static RoundSummary ReadRound(ref BinReader r) => new(
         r.Int(), r.Int(), r.Double(), r.Double(), r.Int(), r.Int(), r.Int(), r.Int(), r.Double(), r.Double(), r.Int(), r.Strings());
-
-    private static ExperimentStatus ReadStatus(ref BinReader r)
-    {
-        var id = r.String();
-        var state = r.String();
-        var round = r.Int();
-        var rounds = r.Int();
-        var attempt = r.Int();
-        var detail = r.String();
-        var n = r.Count(8);
-        var history = new RoundSummary[n];
-        for (var i = 0; i < n; i++) history[i] = ReadRound(ref r);
-        return new ExperimentStatus(id, state, round, rounds, attempt, detail, history);
-    }
-
-    private static FederationStatus ReadFederationStatus(ref BinReader r)
-    {
-        var n = r.Count(3);
-        var participants = new ParticipantInfo[n];
-        for (var i = 0; i < n; i++) participants[i] = new ParticipantInfo(r.String(), ReadClients(ref r), r.VarI());
-        return new FederationStatus(participants, r.String());
-    }
 }

@@ -20,116 +20,105 @@ internal static class IngestStreamCodec
     /// <summary>Most items in one group (the client library sends at most <c>IngestStreamLimits.MaxItems</c>).</summary>
     public const int MaxItems = 4096;
 
-    public static readonly IReadOnlyDictionary<Type, string> Manifests = new Dictionary<Type, string>
+    public static readonly MessageKinds Kinds = new()
     {
-        [typeof(IngestRequests)] = RequestsManifest,
-        [typeof(IngestReplies)] = RepliesManifest,
+        { RequestsManifest, WriteRequests, ReadRequests },
+        { RepliesManifest, WriteReplies, ReadReplies },
     };
 
-    public static void Write(BinWriter w, IEdgeMessage message)
+    private static void WriteRequests(BinWriter w, IngestRequests q)
     {
-        switch (message)
+        w.String(q.Token);
+        WriteItems(w, "IngestRequests", q.Ids, q.Commands, "commands", static (w, command) =>
         {
-            case IngestRequests q:
-                if (q.Ids.Length != q.Commands.Length) throw new ArgumentException($"IngestRequests: {q.Ids.Length} ids for {q.Commands.Length} commands");
-                w.String(q.Token);
-                w.VarU((ulong)q.Ids.Length);
-                for (var i = 0; i < q.Ids.Length; i++)
-                {
-                    w.VarI(q.Ids[i]);
-                    switch (q.Commands[i])
-                    {
-                        case TelemetryBatch t:
-                            w.Byte(Telemetry);
-                            EdgeCodec.WriteTelemetry(w, t);
-                            break;
-                        case CameraFrame f:
-                            w.Byte(Frame);
-                            EdgeCodec.WriteFrame(w, f);
-                            break;
-                        default:
-                            throw new ArgumentException($"IngestRequests carries telemetry batches and camera frames only, not {q.Commands[i].GetType().Name}");
-                    }
-                }
-                break;
-            case IngestReplies a:
-                if (a.Ids.Length != a.Replies.Length) throw new ArgumentException($"IngestReplies: {a.Ids.Length} ids for {a.Replies.Length} replies");
-                w.VarU((ulong)a.Ids.Length);
-                for (var i = 0; i < a.Ids.Length; i++)
-                {
-                    w.VarI(a.Ids[i]);
-                    switch (a.Replies[i])
-                    {
-                        case IngestAck ack:
-                            w.Byte(Ack);
-                            EdgeCodec.WriteAck(w, ack);
-                            break;
-                        case RequestRejected r:
-                            w.Byte(Rejected);
-                            w.String(r.Reason);
-                            break;
-                        default:
-                            throw new ArgumentException($"IngestReplies carries acks and rejections only, not {a.Replies[i].GetType().Name}");
-                    }
-                }
-                w.DeltaLongs(a.Resend ?? []);
-                break;
-            default:
-                throw new ArgumentException($"IngestStreamCodec cannot serialize {message.GetType().FullName}");
+            switch (command)
+            {
+                case TelemetryBatch t:
+                    w.Byte(Telemetry);
+                    DeviceCodec.WriteTelemetry(w, t);
+                    break;
+                case CameraFrame f:
+                    w.Byte(Frame);
+                    DeviceCodec.WriteFrame(w, f);
+                    break;
+                default:
+                    throw new ArgumentException($"IngestRequests carries telemetry batches and camera frames only, not {command.GetType().Name}");
+            }
+        });
+    }
+
+    private static void WriteReplies(BinWriter w, IngestReplies a)
+    {
+        WriteItems(w, "IngestReplies", a.Ids, a.Replies, "replies", static (w, reply) =>
+        {
+            switch (reply)
+            {
+                case IngestAck ack:
+                    w.Byte(Ack);
+                    DeviceCodec.WriteAck(w, ack);
+                    break;
+                case RequestRejected r:
+                    w.Byte(Rejected);
+                    w.String(r.Reason);
+                    break;
+                default:
+                    throw new ArgumentException($"IngestReplies carries acks and rejections only, not {reply.GetType().Name}");
+            }
+        });
+        w.DeltaLongs(a.Resend ?? []);
+    }
+
+    private static IngestRequests ReadRequests(ref BinReader r)
+    {
+        var token = r.String();
+        var commands = ReadItems(ref r, out var ids, static (ref BinReader r, byte kind, int i) => kind switch
+        {
+            Telemetry => DeviceCodec.ReadTelemetry(ref r),
+            Frame => (IDeviceCommand)DeviceCodec.ReadFrame(ref r),
+            _ => throw new SerializationException($"EdgeSerializer: payload for manifest '{RequestsManifest}' (IngestRequests): item {i} has unknown kind {kind} (1 = telemetry, 2 = frame)"),
+        });
+        return new IngestRequests(token, ids, commands);
+    }
+
+    private static IngestReplies ReadReplies(ref BinReader r)
+    {
+        var replies = ReadItems(ref r, out var ids, static (ref BinReader r, byte kind, int i) => kind switch
+        {
+            Ack => DeviceCodec.ReadAck(ref r),
+            Rejected => (IEdgeMessage)new RequestRejected(r.String()),
+            _ => throw new SerializationException($"EdgeSerializer: payload for manifest '{RepliesManifest}' (IngestReplies): item {i} has unknown kind {kind} (3 = ack, 4 = rejection)"),
+        });
+        var resend = r.DeltaLongs();
+        if (resend.Length > MaxItems) throw new SerializationException($"EdgeSerializer: an ingest answer with {resend.Length} ids to resend; the limit is {MaxItems}");
+        return new IngestReplies(ids, replies, resend);
+    }
+
+    /// <summary>The items of a group: their count, then per item its id and its kind byte with its encoding (written by <paramref name="write"/>).</summary>
+    private static void WriteItems<T>(BinWriter w, string group, long[] ids, T[] items, string itemsName, Action<BinWriter, T> write)
+    {
+        if (ids.Length != items.Length) throw new ArgumentException($"{group}: {ids.Length} ids for {items.Length} {itemsName}");
+        w.VarU((ulong)ids.Length);
+        for (var i = 0; i < ids.Length; i++)
+        {
+            w.VarI(ids[i]);
+            write(w, items[i]);
         }
     }
 
-    /// <summary>The message for <paramref name="manifest"/>, or null when it is not one of ours.</summary>
-    public static object? Read(string manifest, ref BinReader r)
-    {
-        switch (manifest)
-        {
-            case RequestsManifest:
-            {
-                var token = r.String();
-                var n = Items(ref r, 3); // id varint, kind byte, device id string
-                var ids = new long[n];
-                var commands = new IDeviceCommand[n];
-                for (var i = 0; i < n; i++)
-                {
-                    ids[i] = r.VarI();
-                    commands[i] = r.Byte() switch
-                    {
-                        Telemetry => EdgeCodec.ReadTelemetry(ref r),
-                        Frame => EdgeCodec.ReadFrame(ref r),
-                        var k => throw new SerializationException($"EdgeSerializer: payload for manifest '{RequestsManifest}' (IngestRequests): item {i} has unknown kind {k} (1 = telemetry, 2 = frame)"),
-                    };
-                }
-                return new IngestRequests(token, ids, commands);
-            }
-            case RepliesManifest:
-            {
-                var n = Items(ref r, 3);
-                var ids = new long[n];
-                var replies = new IEdgeMessage[n];
-                for (var i = 0; i < n; i++)
-                {
-                    ids[i] = r.VarI();
-                    replies[i] = r.Byte() switch
-                    {
-                        Ack => EdgeCodec.ReadAck(ref r),
-                        Rejected => new RequestRejected(r.String()),
-                        var k => throw new SerializationException($"EdgeSerializer: payload for manifest '{RepliesManifest}' (IngestReplies): item {i} has unknown kind {k} (3 = ack, 4 = rejection)"),
-                    };
-                }
-                var resend = r.DeltaLongs();
-                if (resend.Length > MaxItems) throw new SerializationException($"EdgeSerializer: an ingest answer with {resend.Length} ids to resend; the limit is {MaxItems}");
-                return new IngestReplies(ids, replies, resend);
-            }
-            default:
-                return null;
-        }
-    }
+    private delegate T ReadItem<out T>(ref BinReader r, byte kind, int index);
 
-    private static int Items(ref BinReader r, int minBytes)
+    /// <summary>The items written by <see cref="WriteItems{T}"/> (at most <see cref="MaxItems"/>); <paramref name="read"/> reads one after its kind byte.</summary>
+    private static T[] ReadItems<T>(ref BinReader r, out long[] ids, ReadItem<T> read)
     {
-        var n = r.Count(minBytes);
+        var n = r.Count(3); // id varint, kind byte, at least a byte of the item
         if (n > MaxItems) throw new SerializationException($"EdgeSerializer: an ingest group of {n} items; the limit is {MaxItems}");
-        return n;
+        ids = new long[n];
+        var items = new T[n];
+        for (var i = 0; i < n; i++)
+        {
+            ids[i] = r.VarI();
+            items[i] = read(ref r, r.Byte(), i);
+        }
+        return items;
     }
 }

@@ -3,56 +3,41 @@ namespace EdgeActors.Messages.Serialization;
 /// <summary>Wire encoding of the device-locality messages (part of <see cref="EdgeCodec"/>; manifests start with 'L').</summary>
 internal static class LocalityCodec
 {
-    public static readonly IReadOnlyDictionary<Type, string> Manifests = new Dictionary<Type, string>
+    public static readonly MessageKinds Kinds = new()
     {
-        [typeof(GetDeviceHistory)] = "La",
-        [typeof(DeviceHistory)] = "Lb",
-        [typeof(GetDevicesHistory)] = "Lc",
-        [typeof(DevicesHistory)] = "Ld",
+        {
+            "La", static (w, g) => { w.Device(g.DeviceId); w.Int(g.MaxSequences); },
+            static (ref BinReader r) => new GetDeviceHistory(r.Device(), r.Int())
+        },
+        {
+            "Lb", static (w, h) => { w.Device(h.DeviceId); WriteKind(w, h.Telemetry); WriteKind(w, h.Frames); w.String(h.Source); w.String(h.Error); },
+            static (ref BinReader r) => new DeviceHistory(r.Device(), ReadKind(ref r), ReadKind(ref r), r.String(), r.String())
+        },
+        { "Lc", WriteGetDevices, ReadGetDevices },
+        { "Ld", WriteDevices, ReadDevices },
     };
 
-    public static void Write(BinWriter w, IEdgeMessage message)
+    private static void WriteGetDevices(BinWriter w, GetDevicesHistory g)
     {
-        switch (message)
-        {
-            case GetDeviceHistory g:
-                w.String(g.DeviceId.Value); w.Int(g.MaxSequences);
-                break;
-            case DeviceHistory h:
-                w.String(h.DeviceId.Value); WriteKind(w, h.Telemetry); WriteKind(w, h.Frames); w.String(h.Source); w.String(h.Error);
-                break;
-            case GetDevicesHistory g:
-                w.VarI(g.BatchId); w.Int(g.MaxSequences); w.Int(g.Devices.Length);
-                foreach (var d in g.Devices) w.String(d.Value);
-                break;
-            case DevicesHistory h:
-                w.VarI(h.BatchId); w.String(h.Source); w.String(h.Error); w.Int(h.Devices.Length);
-                foreach (var d in h.Devices)
-                {
-                    w.String(d.DeviceId.Value); WriteKind(w, d.Telemetry); WriteKind(w, d.Frames); w.String(d.Error);
-                }
-                break;
-            default:
-                throw new ArgumentException($"LocalityCodec cannot serialize {message.GetType().FullName}");
-        }
+        w.VarI(g.BatchId); w.Int(g.MaxSequences); w.Int(g.Devices.Length);
+        foreach (var d in g.Devices) w.Device(d);
     }
 
-    /// <summary>The message for <paramref name="manifest"/>, or null when it is not one of ours.</summary>
-    public static object? Read(string manifest, ref BinReader r) => manifest switch
+    private static void WriteDevices(BinWriter w, DevicesHistory h)
     {
-        "La" => new GetDeviceHistory(new DeviceId(r.String()), r.Int()),
-        "Lb" => new DeviceHistory(new DeviceId(r.String()), ReadKind(ref r), ReadKind(ref r), r.String(), r.String()),
-        "Lc" => ReadGetDevices(ref r),
-        "Ld" => ReadDevices(ref r),
-        _ => null,
-    };
+        w.VarI(h.BatchId); w.String(h.Source); w.String(h.Error); w.Int(h.Devices.Length);
+        foreach (var d in h.Devices)
+        {
+            w.Device(d.DeviceId); WriteKind(w, d.Telemetry); WriteKind(w, d.Frames); w.String(d.Error);
+        }
+    }
 
     private static GetDevicesHistory ReadGetDevices(ref BinReader r)
     {
         var batch = r.VarI();
         var max = r.Int();
         var devices = new DeviceId[Count(ref r, GetDevicesHistory.MaxDevices)];
-        for (var i = 0; i < devices.Length; i++) devices[i] = new DeviceId(r.String());
+        for (var i = 0; i < devices.Length; i++) devices[i] = r.Device();
         return new GetDevicesHistory(batch, devices, max);
     }
 
@@ -64,7 +49,7 @@ internal static class LocalityCodec
         var devices = new DeviceHistory[Count(ref r, GetDevicesHistory.MaxDevices)];
         for (var i = 0; i < devices.Length; i++)
         {
-            var id = new DeviceId(r.String());
+            var id = r.Device();
             var telemetry = ReadKind(ref r);
             var frames = ReadKind(ref r);
             devices[i] = new DeviceHistory(id, telemetry, frames, source, r.String());

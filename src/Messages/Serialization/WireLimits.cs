@@ -98,6 +98,23 @@ public static class WireLimits
         ["Lc"] = 160 * KiB, // up to 1,024 device ids (128 characters each at most)
         ["Ld"] = Bulk,   // part of a bulk answer: the sink splits it to stay well under a frame
         ["Ha"] = Small,  // sensor health report: a reason, a node address and a few counters
+        // device twins and commands (TwinCodec)
+        ["Ta"] = Status,  // a whole twin: both sides' properties (bounded by edgeactors.twins limits)
+        ["Tb"] = Status,
+        ["Tc"] = Status,
+        ["Td"] = Request,
+        ["Te"] = Status,
+        ["Tf"] = Small,   // a command with its payload
+        ["Tg"] = Small,
+        ["Th"] = Request,
+        ["Ti"] = Small,
+        ["Tj"] = Bulk,    // the recent commands of a device (bounded by edgeactors.twins.max-commands)
+        ["Tk"] = Request,
+        ["Tl"] = Request,
+        ["Tm"] = Small,
+        ["Tn"] = Request,
+        ["To"] = Bulk,    // twin + changed commands
+        ["Tp"] = Bulk,    // twin + all kept commands
         // the client library's ingest stream: many devices' batches and their acks in one message (each item also
         // checked against its own kind's count limits when decoded)
         [IngestStreamCodec.RequestsManifest] = Bulk,

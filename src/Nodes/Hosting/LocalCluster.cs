@@ -120,6 +120,7 @@ public sealed class LocalCluster : IAsyncDisposable
             // on one machine they share one database file each, so the new host continues from the old one's state
             args.AddRange(["--set", $"edgeactors.federated.database-path = \"{Path.GetFullPath(Path.Combine(Directory, "federation.db"))}\""]);
             args.AddRange(["--set", $"edgeactors.registry.database-path = \"{Path.GetFullPath(Path.Combine(Directory, "registry.db"))}\""]);
+            args.AddRange(["--set", $"edgeactors.twins.database-path = \"{Path.GetFullPath(Path.Combine(Directory, "twins.db"))}\""]);
         }
         if (Secure) args.AddRange(["--certs", CertsDirectory, "--cert-name", spec.Name]);
         // each edge's site is its node name: devices '<name>/<id>' live on it while it is up

@@ -16,6 +16,7 @@ using EdgeActors.Actors.Ingestion;
 using EdgeActors.Actors.Registry;
 using EdgeActors.Actors.Security;
 using EdgeActors.Actors.Sync;
+using EdgeActors.Actors.Twins;
 using EdgeActors.Inference.Runtime;
 using EdgeActors.Learning.Federated;
 using EdgeActors.Messages.Serialization;
@@ -57,6 +58,9 @@ public static class NodeHost
             ValidationRuntime = runtime,
         };
 
+        var twins = TwinSettings.FromConfig(config.GetConfig(TwinSettings.Section));
+        if (twins.Kind == TwinStoreKind.Sqlite) twins = twins with { DatabasePath = NodeConfig.DataPath(config, twins.DatabasePath) };
+
         var federation = FederationSettings.FromConfig(config.GetConfig("edgeactors.federated"));
         federation = federation with { DatabasePath = NodeConfig.DataPath(config, federation.DatabasePath) };
         var training = isEdge && federation.Enabled ? new LocalTrainingSet(federation.MaxFramesPerDevice) : null;
@@ -77,7 +81,8 @@ public static class NodeHost
                 .AddHocon(EdgeSerialization.Config, HoconAddMode.Append)
                 .AddTransportSecurity(security)
                 .AddClusterListener()
-                .AddModelRegistry(registrySettings, hostSingleton: isDatacenter);
+                .AddModelRegistry(registrySettings, hostSingleton: isDatacenter)
+                .AddTwinStore(twins, hostSingleton: isDatacenter);
             if (federation.Enabled)
                 akka.AddFederatedCoordinator(federation, () => LoadEvaluationSet(evalDirectory, federation.EvalLimit), hostSingleton: isDatacenter);
             if (isGateway) akka.AddModelHost(modelHost, runtime, batching);
@@ -85,13 +90,13 @@ public static class NodeHost
             if (isEdge) akka.AddFrameClassifier(classification);
             if (isEdge && outboxEnabled) akka.AddOutbox(outbox).AddSyncSender<OutboxWriterKey>(syncSender);
             if (isEdge && locality.Restore) akka.AddDeviceRestorer(locality);
-            akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training, locality);
+            akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training, locality, twins);
             if (isEdge) akka.AddSensorAdapters(adapters.StatePath.Length == 0 ? adapters : adapters with { StatePath = NodeConfig.DataPath(config, adapters.StatePath) });
             if (training is not null) akka.AddFederatedWorker(training, federation);
             if (isGateway)
             {
                 akka.WithClusterClientReceptionist("receptionist", Roles.Gateway)
-                    .AddGateway(maxIdLength, clientAuth);
+                    .AddGateway(GatewayRole.Of(roles, outbox: outboxEnabled, federation: federation.Enabled), maxIdLength, clientAuth);
                 // device data goes straight to the edges that host the entities (a datacenter would only add a hop)
                 if (isEdge) akka.AddIngestEndpoint(IngestEndpointSettings.FromConfig(config.GetConfig(IngestEndpointSettings.Section)), maxIdLength, clientAuth);
             }

@@ -50,6 +50,9 @@ public sealed class Simulator(SimulatorOptions options)
     /// <summary>Called with every answered request (the chaos run records what was accepted, where and when).</summary>
     public Action<IDeviceCommand, Reply<IngestAck>>? Observer { get; init; }
 
+    /// <summary>Called with every request that got no answer (the client gave up at its retry deadline, or the run was cancelled).</summary>
+    public Action<IDeviceCommand>? Unanswered { get; init; }
+
     public Task RunAsync(EdgeClient client, CancellationToken ct = default) =>
         RunAsync((request, c) => request switch
         {
@@ -136,15 +139,18 @@ public sealed class Simulator(SimulatorOptions options)
         {
             tally.AddUnanswered(readings);
             Failure ??= ex;
+            Unanswered?.Invoke(request);
         }
         catch (OperationCanceledException)
         {
             tally.AddUnanswered(readings);
+            Unanswered?.Invoke(request);
         }
         catch (Exception ex) when (ex is InvalidOperationException or IOException or TimeoutException || ex.GetType().Namespace?.StartsWith("MQTTnet", StringComparison.Ordinal) == true)
         {
             // another protocol's failure (an MQTT connection refused or lost for good)
             tally.AddUnanswered(readings);
+            Unanswered?.Invoke(request);
             Failure ??= ex;
         }
         return null;

@@ -38,6 +38,13 @@ public sealed record ChaosOptions
     public int AdapterDevicesPerEdge { get; init; }
     /// <summary>Faults in this order ("kill", "partition", "malformed"), cycled, instead of random picks (tests).</summary>
     public IReadOnlyList<string> Plan { get; init; } = [];
+    /// <summary>
+    /// Also called with every answered simulator request and its reply, as the run records them: a caller (a test) that
+    /// judges the run keeps its own account of what was acknowledged instead of trusting the summary's.
+    /// </summary>
+    public Action<IDeviceCommand, Reply<IngestAck>>? Observer { get; init; }
+    /// <summary>Called with every simulator request that got no answer at all (the client gave up).</summary>
+    public Action<IDeviceCommand>? Unanswered { get; init; }
 }
 
 /// <summary>The hardware adapters' devices at the end of a run: readings accepted, devices with a gap, and their faults.</summary>
@@ -164,7 +171,15 @@ public sealed class ChaosRun(ChaosOptions options)
                 Log($"models {(served ? "served" : "NOT served everywhere (frames may come back not classified)")}");
             }
 
-            var simulator = new Simulator(o.Simulator with { Duration = o.Duration }) { Observer = Observe };
+            var simulator = new Simulator(o.Simulator with { Duration = o.Duration })
+            {
+                Observer = (request, reply) =>
+                {
+                    Observe(request, reply);
+                    o.Observer?.Invoke(request, reply);
+                },
+                Unanswered = o.Unanswered,
+            };
             Log($"streaming {o.Simulator.Sensors} sensors and {o.Simulator.Cameras} cameras for {o.Duration.TotalSeconds:0}s; a fault every ~{o.FaultInterval.TotalSeconds:0}s");
             var streamStart = _clock.Elapsed;
             var run = simulator.RunAsync(client, ct);

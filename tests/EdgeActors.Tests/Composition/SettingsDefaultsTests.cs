@@ -11,6 +11,7 @@ using EdgeActors.Actors.Ingestion;
 using EdgeActors.Actors.Registry;
 using EdgeActors.Actors.Security;
 using EdgeActors.Actors.Sync;
+using EdgeActors.Actors.Twins;
 using EdgeActors.Nodes.Hosting;
 using EdgeActors.Mqtt;
 
@@ -77,6 +78,7 @@ public class SettingsDefaultsTests
             ("SecuritySettings", SecuritySettings.FromConfig(conf.GetConfig(SecuritySettings.Section)), SecuritySettings.FromConfig(null)),
             ("IngestEndpointSettings", IngestEndpointSettings.FromConfig(conf.GetConfig(IngestEndpointSettings.Section)), IngestEndpointSettings.FromConfig(null)),
             ("MqttSettings", MqttSettings.FromConfig(conf.GetConfig(MqttSettings.Section)), MqttSettings.FromConfig(null)),
+            ("TwinSettings", TwinSettings.FromConfig(conf.GetConfig(TwinSettings.Section)), TwinSettings.FromConfig(null)),
         };
 
         var differences = pairs.SelectMany(p => Differences(p.What, p.FromBase, p.FromCode))
@@ -108,6 +110,7 @@ public class SettingsDefaultsTests
             ("FederationSettings", FederationSettings.FromConfig(other), FederationSettings.FromConfig(null)),
             ("SecuritySettings", SecuritySettings.FromConfig(other), SecuritySettings.FromConfig(null)),
             ("IngestEndpointSettings", IngestEndpointSettings.FromConfig(other), IngestEndpointSettings.FromConfig(null)),
+            ("TwinSettings", TwinSettings.FromConfig(other), TwinSettings.FromConfig(null)),
         };
 
         var differences = pairs.SelectMany(p => Differences(p.What, p.FromFallbacks, p.FromCode)).ToList();

@@ -28,15 +28,34 @@ public sealed class GatewayActorTests : Akka.TestKit.Xunit2.TestKit
 
     private static TelemetryBatch Batch(string id) => new(new DeviceId(id), 1, [1, 2], [1000, 1001], [1f, 2f]);
 
-    public static TheoryData<string> DeviceMessages => new() { "telemetry", "frame", "state" };
+    public static TheoryData<string> DeviceMessages => new() { "telemetry", "frame", "state", "set-desired", "get-twin", "send-command", "ack-command", "get-commands", "report-twin" };
 
     private static IWithDeviceId DeviceMessage(string kind, string id) => kind switch
     {
         "telemetry" => Batch(id),
         "frame" => new CameraFrame(new DeviceId(id), 1, 1000, 28, 28, new byte[28 * 28], CameraFrame.NoLabel),
         "state" => new GetDeviceState(new DeviceId(id)),
+        "set-desired" => new SetDesired(new DeviceId(id), [new TwinValue("rate", "10")]),
+        "report-twin" => new ReportTwin(new DeviceId(id), [new TwinValue("rate", "10")]),
+        "get-twin" => new GetTwin(new DeviceId(id)),
+        "send-command" => new SendCommand(new DeviceId(id), "c1", "reboot", "", 0),
+        "ack-command" => new AcknowledgeCommand(new DeviceId(id), "c1", true, ""),
+        "get-commands" => new GetCommands(new DeviceId(id)),
         _ => throw new ArgumentOutOfRangeException(nameof(kind)),
     };
+
+    [Fact]
+    public void Attach_and_detach_from_a_client_should_be_refused_and_not_reach_the_device()
+    {
+        var (gateway, region) = Start();
+
+        gateway.Tell(new AttachDevice(new DeviceId("cam-01"), "akka.tcp://edgeactors@10.0.0.9:4053/user/spy", true), TestActor);
+        Assert.Contains("not accepted from clients", ExpectMsg<RequestRejected>(Wait).Reason);
+        gateway.Tell(new DetachDevice(new DeviceId("cam-01"), "akka.tcp://edgeactors@10.0.0.9:4053/user/spy"), TestActor);
+        Assert.Contains("not accepted from clients", ExpectMsg<RequestRejected>(Wait).Reason);
+
+        region.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
 
     [Theory]
     [MemberData(nameof(DeviceMessages))]

@@ -6,6 +6,7 @@ using EdgeActors.Actors.Inference;
 using EdgeActors.Inference.Runtime;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
+using EdgeActors.Tests.Inference.Runtime;
 
 namespace EdgeActors.Tests.Inference;
 
@@ -350,7 +351,8 @@ public sealed class InferenceActorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Contains("'other'", other.Detail);
 
         var stats = StatsOf(actor);
-        var provider = ExecutionProvider.Current;
+        // the provider this machine should give (independent of the process's own decision), primary and serving
+        var provider = MachineFacts.ExpectedProvider;
         Assert.Equal(new LoadedModel(ModelName, 1, 0, 0, 0, 0, 0, 0, "", new SessionHealth(provider, provider, 0, 0, 0, 0, "", 0)), stats);
     }
 

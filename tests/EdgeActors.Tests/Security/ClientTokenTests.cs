@@ -95,6 +95,22 @@ public sealed class ClientTokenTests
     }
 
     [Fact]
+    public void Twin_requests_should_need_ingest_for_devices_query_to_read_and_admin_to_change()
+    {
+        var device = new ClientClaims("sensor-app", [ClientTokens.Ingest], "site-a/", DateTimeOffset.UtcNow.AddHours(1));
+        var id = new DeviceId("site-a/s1");
+
+        Assert.Null(ClientTokens.Authorize(device, new ReportTwin(id, [new TwinValue("rate", "5")])));
+        Assert.Null(ClientTokens.Authorize(device, new AcknowledgeCommand(id, "c1", true, "")));
+        Assert.Contains("needs scope 'query'", ClientTokens.Authorize(device, new GetTwin(id)));
+        Assert.Contains("needs scope 'query'", ClientTokens.Authorize(device, new GetCommands(id)));
+        Assert.Contains("needs scope 'admin'", ClientTokens.Authorize(device, new SetDesired(id, [])));
+        Assert.Contains("needs scope 'admin'", ClientTokens.Authorize(device, new SendCommand(id, "", "reboot", "", 0)));
+        Assert.Contains("covers devices starting with 'site-a/'",
+            ClientTokens.Authorize(device, new ReportTwin(new DeviceId("site-b/s1"), [new TwinValue("rate", "5")])));
+    }
+
+    [Fact]
     public void A_device_prefix_should_limit_which_devices_the_token_reaches()
     {
         var claims = ClientTokens.Verify(Key, Token([ClientTokens.Ingest], "plant-a/"), Now).Claims!;

@@ -282,6 +282,10 @@ internal static class MessageAssert
             case ILocalityMessage:
                 Deep(expected, actual, expected.GetType().Name);
                 break;
+            case DeviceTwin or SetDesired or ReportTwin or GetTwin or TwinResult or SendCommand or AcknowledgeCommand or GetCommands
+                or CommandStatus or DeviceCommands or AttachDevice or DetachDevice or DeviceAlert or LoadTwin or SaveTwin or TwinStored:
+                Deep(expected, actual, expected.GetType().Name);
+                break;
             default:
                 Assert.Fail($"MessageAssert has no comparer for {expected.GetType().FullName}");
                 break;

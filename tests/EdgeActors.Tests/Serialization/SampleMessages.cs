@@ -256,6 +256,7 @@ internal static class SampleMessages
         .. Federated(),
         .. Security(),
         .. Locality(),
+        .. Twins(),
         IngestGroup(),
         IngestAnswers(),
     ];
@@ -295,6 +296,37 @@ internal static class SampleMessages
                 new DeviceHistory(new DeviceId("edge1/" + UnicodeDeviceId), new KindHistory(3, [7, 9, long.MaxValue]), KindHistory.Empty, "akka.tcp://edgeactors@dc-ü-1:4053"),
                 new DeviceHistory(new DeviceId("sensor-00001"), KindHistory.Empty, new KindHistory(1, [0]), "akka.tcp://edgeactors@dc-ü-1:4053", "too many sequences"),
             ], "akka.tcp://edgeactors@dc-ü-1:4053"),
+    ];
+
+    /// <summary>A twin with both sides set (unicode names and values, an empty value, extreme versions and times).</summary>
+    public static DeviceTwin Twin() => new(new DeviceId("edge1/" + UnicodeDeviceId),
+        [new TwinProperty("sampling-rate", "10", 3, 1_735_689_600_000), new TwinProperty("mode-ü", "éco 🌿", long.MaxValue, 0), new TwinProperty("empty", "", 1, -1)],
+        [new TwinProperty("sampling-rate", "5", 7, 1_735_689_600_123)],
+        3, long.MaxValue);
+
+    public static CommandStatus Command(CommandState state = CommandState.Delivered) =>
+        new(new DeviceId("edge1/" + UnicodeDeviceId), "cmd-0f3a-ü", "recalibrate", "{\"channel\": 2, \"note\": \"zéro\"}", state,
+            1_735_689_600_000, 1_735_693_200_000, 1_735_689_601_000, state == CommandState.Failed ? "sensor 2 did not respond" : "", "");
+
+    /// <summary>One sample of each twin and command message.</summary>
+    public static IEdgeMessage[] Twins() =>
+    [
+        Twin(),
+        new SetDesired(new DeviceId("edge1/" + UnicodeDeviceId), [new TwinValue("sampling-rate", "10"), new TwinValue("mode-ü", "", Remove: true)]),
+        new ReportTwin(new DeviceId("sensor-00001"), [new TwinValue("sampling-rate", "5"), new TwinValue("firmware", "1.2.3-β")]),
+        new GetTwin(new DeviceId("edge1/" + UnicodeDeviceId)),
+        new TwinResult(new DeviceId("edge1/" + UnicodeDeviceId), Twin(), ""),
+        new SendCommand(new DeviceId("edge1/" + UnicodeDeviceId), "cmd-0f3a-ü", "recalibrate", "{\"channel\": 2}", 600_000),
+        new AcknowledgeCommand(new DeviceId("sensor-00001"), "cmd-7", false, "sensor 2 did not respond"),
+        new GetCommands(new DeviceId("sensor-00001")),
+        Command(),
+        new DeviceCommands(new DeviceId("edge1/" + UnicodeDeviceId), [Command(CommandState.Pending), Command(CommandState.Failed) with { CommandId = "cmd-2" }], ""),
+        new AttachDevice(new DeviceId("edge1/" + UnicodeDeviceId), "akka://edgeactors/user/mqtt/session-ü-1", true),
+        new DetachDevice(new DeviceId("edge1/" + UnicodeDeviceId), "akka://edgeactors/user/mqtt/session-ü-1"),
+        new DeviceAlert(new DeviceId("sensor-00001"), "anomaly", long.MaxValue, 1_735_689_600_000, "channel 2: z = 7.3"),
+        new LoadTwin(new DeviceId("edge1/" + UnicodeDeviceId)),
+        new SaveTwin(new DeviceId("edge1/" + UnicodeDeviceId), 42, Twin(), [Command(CommandState.Acknowledged)]),
+        new TwinStored(new DeviceId("edge1/" + UnicodeDeviceId), long.MinValue, null, [], "SQLite error 5: database is locked"),
     ];
 
     public static ExperimentSpec Spec() => new(
