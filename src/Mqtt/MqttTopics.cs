@@ -66,6 +66,10 @@ public static class MqttTopics
         ("/twin/get/result", MqttTopicKind.TwinGetResult),
         ("/twin/update", MqttTopicKind.TwinUpdate),
         ("/twin/get", MqttTopicKind.TwinGet),
+        // filters over one device's twin topics (the id must not swallow "/twin")
+        ("/twin/update/#", MqttTopicKind.AllOfDevice),
+        ("/twin/get/#", MqttTopicKind.AllOfDevice),
+        ("/twin/#", MqttTopicKind.AllOfDevice),
         ("/#", MqttTopicKind.AllOfDevice),
     ];
 

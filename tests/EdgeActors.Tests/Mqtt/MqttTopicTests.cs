@@ -20,6 +20,9 @@ public class MqttTopicTests
     [InlineData("$hw/events/device/s1/twin/get", MqttTopicKind.TwinGet, "s1")]
     [InlineData("$hw/events/device/s1/twin/get/result", MqttTopicKind.TwinGetResult, "s1")]
     [InlineData("edgeactors/devices/+/ack", MqttTopicKind.Ack, "+")]
+    [InlineData("$hw/events/device/site-a/s1/twin/#", MqttTopicKind.AllOfDevice, "site-a/s1")]
+    [InlineData("$hw/events/device/s1/twin/update/#", MqttTopicKind.AllOfDevice, "s1")]
+    [InlineData("$hw/events/device/s1/#", MqttTopicKind.AllOfDevice, "s1")]
     public void Topics_should_parse_to_their_kind_and_the_device_id_between_prefix_and_suffix(string topic, MqttTopicKind kind, string id)
     {
         Assert.Equal(new MqttTopic(kind, id), MqttTopics.Parse(topic));
