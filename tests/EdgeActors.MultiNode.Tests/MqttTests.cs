@@ -241,6 +241,51 @@ public sealed class MqttTests(ITestOutputHelper output) : IAsyncLifetime
     }
 
     [Fact]
+    public async Task A_mosquitto_device_should_follow_its_twin_and_acknowledge_commands_set_while_it_was_offline()
+    {
+        const string device = "edge1/twin-1";
+        var token = Token("twin-1", device);
+        // the device's persistent session subscribes once (clean start off), then goes offline
+        // MQTT 3.1.1: -c keeps the session after a disconnect (MQTT 5 would also need a session expiry)
+        string[] follow = [.. Connection(device, "twin-1", token, "mqttv311"), "-c", "-q", "1", "-t", MqttTopics.TwinDelta(device), "-t", MqttTopics.Commands(device),
+            "-t", MqttTopics.TwinUpdateResult(device)];
+        await using (var first = new Subscriber(follow)) await first.Subscribed;
+
+        // an app sets a desired value and sends a command while the device is away
+        var twin = await _client.SetDesiredAsync(new DeviceId(device), [new TwinValue("rate", "20")]);
+        Assert.Equal("20", twin.Desired.Single().Value);
+        var command = await _client.SendCommandAsync(new DeviceId(device), "recalibrate", "full");
+
+        // the device comes back: the retained delta and the command are delivered
+        await using var device1 = new Subscriber(follow);
+        await device1.Subscribed;
+        var got = await device1.WaitForAsync(2, TimeSpan.FromSeconds(20));
+        output.WriteLine(string.Join("\n", got));
+        var delta = got.First(m => m.TryGetProperty("delta", out _));
+        Assert.Equal("20", delta.GetProperty("delta").GetProperty("rate").GetString());
+        var delivered = got.First(m => m.TryGetProperty("name", out _));
+        Assert.Equal(command.CommandId, delivered.GetProperty("id").GetString());
+
+        // it reports the value (KubeEdge layout) and acknowledges the command
+        var pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("twin-1-pub", "twin-1", token), "-q", "1", "-t", MqttTopics.TwinUpdate(device),
+            "-m", """{"event_id":"e1","timestamp":0,"twin":{"rate":{"actual":{"value":"20"}}}}"""], TimeSpan.FromSeconds(30));
+        Assert.True(pub.Exit == 0, pub.Err);
+        pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("twin-1-pub", "twin-1", token), "-q", "1", "-t", MqttTopics.CommandAck(device),
+            "-m", $$"""{"id":"{{command.CommandId}}","success":true,"result":"done"}"""], TimeSpan.FromSeconds(30));
+        Assert.True(pub.Exit == 0, pub.Err);
+        var result = (await device1.WaitForAsync(3, TimeSpan.FromSeconds(20))).First(m => m.TryGetProperty("event_id", out var e) && e.GetString() == "e1");
+        Assert.Equal("20", result.GetProperty("twin").GetProperty("rate").GetProperty("actual").GetProperty("value").GetString());
+        var after = await _client.GetTwinAsync(new DeviceId(device));
+        Assert.Empty(after.Delta());
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(20);
+        while ((await _client.GetCommandsAsync(new DeviceId(device))).Single().State != CommandState.Acknowledged)
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the command was not acknowledged");
+            await Task.Delay(200);
+        }
+    }
+
+    [Fact]
     public async Task A_paho_QoS1_session_should_store_every_reading_exactly_once_across_a_lost_PUBACK_and_a_reconnect()
     {
         const string device = "edge1/paho-1";
