@@ -98,7 +98,7 @@ public sealed class SecurityTests(SecureClusterFixture fixture, ITestOutputHelpe
         [
             "node", "--roles", "edge", "--host", "127.0.0.1", "--port", spec.Port.ToString(), "--seeds", Cluster.SeedHostPort,
             "--data-dir", Path.Combine(fixture.Directory, "rogue"), "--certs", foreign, "--cert-name", "rogue",
-            "--set", "edgeactors.federated.enabled = off",
+            "--set", "edgeactors.federated.enabled = off", "--set", "edgeactors.mqtt.enabled = off",
         ], log);
         try
         {

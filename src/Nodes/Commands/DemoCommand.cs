@@ -17,6 +17,8 @@ public static class DemoCommand
     private static readonly Option<bool> NoModels = CliOptions.Flag("--no-models", "skip camera-frame classification");
     private static readonly Option<bool> Insecure = CliOptions.Flag("--insecure", "plain TCP between nodes and no client tokens (default: TLS with mutual authentication, certificates under DIR/certs)");
     private static readonly Option<double> DatacenterOutage = CliOptions.Double("--datacenter-outage", 0, "stop the datacenter a quarter into the run and restart it after this long (edges keep ingesting into their outboxes)", "SECONDS");
+    private static readonly Option<string> Protocol = CliOptions.Choice("--protocol", "client",
+        "how the simulated devices reach the cluster: the client library, or MQTT to the edges' brokers (docs/mqtt.md)", "client", "mqtt");
     private static readonly Option<string> ModelCache = CliOptions.Text("--model-cache", Path.Combine(".data", "models"), "where the trained models are cached", "DIR");
 
     public static Command Create() => Cli.Command("demo", """
@@ -25,7 +27,7 @@ public static class DemoCommand
         library with live progress, prints 'SUMMARY sent=… accepted=… rejected=… lost=…' (and a second SUMMARY line
         counted in the datacenter's database), then stops the cluster gracefully. Camera frames are classified on their
         edge by fmnist-mlp, low-confidence ones escalated to the datacenter's fmnist-large (trained on first use).
-        """, [Edges, BasePort, Dir, NoModels, Insecure, DatacenterOutage, ModelCache, .. Sim.All], RunAsync);
+        """, [Edges, BasePort, Dir, NoModels, Insecure, DatacenterOutage, ModelCache, Protocol, .. Sim.All], RunAsync);
 
     private static async Task<int> RunAsync(ParseResult args)
     {
@@ -40,8 +42,11 @@ public static class DemoCommand
         var modelCache = Path.GetFullPath(args.GetValue(ModelCache)!);
         if (edges < 1) throw new CliException("--edges must be at least 1");
 
+        var protocol = args.GetValue(Protocol)!;
+        // every edge runs an MQTT broker on a free port of its own
         // each gateway node serves HTTP (KServe v2, /v1/devices) on a free port; gRPC: same port with TLS, an h2c port without
-        var layout = LocalCluster.WithHttpPorts(LocalCluster.DefaultLayout(basePort, edges), grpcPorts: insecure);
+        var layout = LocalCluster.WithHttpPorts(LocalCluster.DefaultLayout(basePort, edges)
+            .Select((n, i) => n.Roles.Contains("edge") ? n with { MqttPort = FreePort(basePort + 10 + i) } : n).ToList(), grpcPorts: insecure);
         // every run starts from empty node data (outboxes, registry, store), so the store counts this run only
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
         Console.WriteLine($"demo: starting {layout.Count} node processes on 127.0.0.1:{basePort}..{basePort + layout.Count - 1} (logs in {dir})");
@@ -51,6 +56,8 @@ public static class DemoCommand
             : $"demo: TLS with mutual authentication between nodes and client, client token checked at the gateways (certificates in {cluster.CertsDirectory})");
         cluster.StartAll();
         foreach (var (name, url) in cluster.HttpUrls) Console.WriteLine($"http: {url} ({name})");
+        foreach (var edge in layout.Where(n => n.MqttPort > 0))
+            Console.WriteLine($"mqtt: {cluster.MqttEndpoint(edge.Name)} ({edge.Name}, {(insecure ? "plain" : "TLS, CA " + Path.Combine(cluster.CertsDirectory, "ca.crt"))})");
         await using var client = EdgeClient.Connect(new EdgeClientOptions
         {
             Contacts = cluster.GatewayContacts.ToList(), Credentials = cluster.ClientCredentials,
@@ -76,7 +83,9 @@ public static class DemoCommand
         var simulator = new Simulator(sim);
         Console.WriteLine($"demo: streaming {sim.Sensors} sensors x {sim.Channels} channels at {sim.ReadingsPerSecond:N0} readings/s and {sim.Cameras} cameras at {sim.FramesPerSecond:N0} frames/s for {duration.TotalSeconds:0}s");
         using var cts = new CancellationTokenSource();
-        var run = simulator.RunAsync(client, cts.Token);
+        await using var fleet = protocol == "mqtt" ? new Mqtt.MqttFleet(MqttEndpoints(cluster, layout, insecure)) : null;
+        if (fleet is not null) Console.WriteLine($"demo: devices publish over MQTT (QoS 1, one connection per device) to {string.Join(", ", layout.Where(n => n.MqttPort > 0).Select(n => cluster.MqttEndpoint(n.Name)))}");
+        var run = fleet is null ? simulator.RunAsync(client, cts.Token) : simulator.RunAsync(fleet.SendAsync, cts.Token);
         var clock = Stopwatch.StartNew();
         var edgeContacts = layout.Where(n => n.Roles.Contains("edge")).Select(n => n.HostPort).ToList();
         var outageAt = outage > TimeSpan.Zero ? TimeSpan.FromTicks(duration.Ticks / 4) : TimeSpan.MaxValue;
@@ -178,5 +187,35 @@ public static class DemoCommand
             total += s.Backlog;
         }
         return total.ToString("N0");
+    }
+
+    /// <summary><paramref name="preferred"/> when it is free on 127.0.0.1, else one the OS hands out.</summary>
+    private static int FreePort(int preferred)
+    {
+        foreach (var port in new[] { preferred, 0 })
+        {
+            try
+            {
+                var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, port);
+                l.Start();
+                var bound = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+                l.Stop();
+                return bound;
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // taken: let the OS choose
+            }
+        }
+        throw new InvalidOperationException("no free port for an edge's MQTT broker");
+    }
+
+    /// <summary>The edges' brokers as the demo's devices reach them: TLS with the client's token, or plain and anonymous.</summary>
+    private static List<Mqtt.MqttEndpoint> MqttEndpoints(LocalCluster cluster, IEnumerable<NodeSpec> layout, bool insecure)
+    {
+        var ca = insecure ? null : Path.Combine(cluster.CertsDirectory, EdgeActors.Client.Security.Certificates.CaCertificateFile);
+        var token = insecure ? "" : File.ReadAllText(EdgeActors.Client.Security.Certificates.ClientTokenPath(cluster.CertsDirectory, LocalCluster.ClientName)).Trim();
+        return layout.Where(n => n.MqttPort > 0)
+            .Select(n => Mqtt.MqttEndpoint.Parse(cluster.MqttEndpoint(n.Name)!, ca, LocalCluster.ClientName, token)).ToList();
     }
 }

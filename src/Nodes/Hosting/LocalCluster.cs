@@ -26,6 +26,12 @@ public sealed record NodeSpec(string Name, IReadOnlyList<string> Roles, int Port
 
     /// <summary>The node's HTTP base URL (https on a secure cluster), or null without an HTTP port.</summary>
     public string? HttpUrl(bool secure) => HttpPort > 0 ? $"{(secure ? "https" : "http")}://{Host}:{HttpPort}/" : null;
+
+    /// <summary>
+    /// An edge's MQTT broker port (docs/mqtt.md): TLS on it when the cluster is secure, plain MQTT otherwise; 0: the
+    /// edge runs no broker (so edges of one machine never compete for the default ports).
+    /// </summary>
+    public int MqttPort { get; init; }
 }
 
 /// <summary>
@@ -156,11 +162,24 @@ public sealed class LocalCluster : IAsyncDisposable
         args.AddRange(spec.HttpPort > 0
             ? ["--set", $"edgeactors.http.port = {spec.HttpPort}", "--set", $"edgeactors.http.grpc-port = {spec.GrpcPort}"]
             : ["--set", "edgeactors.http.enabled = off"]);
+        if (spec.Roles.Contains("edge")) args.AddRange(MqttArgs(spec));
         args.AddRange(spec.ExtraArgs);
         var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"), Network);
         _nodes[name] = node;
         return node;
     }
+
+    private string[] MqttArgs(NodeSpec spec) => spec.MqttPort <= 0
+        ? ["--set", "edgeactors.mqtt.enabled = off"]
+        :
+        [
+            "--set", "edgeactors.mqtt.enabled = on", "--set", $"edgeactors.mqtt.bind = \"{spec.Host}\"",
+            "--set", $"edgeactors.mqtt.port = {(Secure ? 0 : spec.MqttPort)}", "--set", $"edgeactors.mqtt.tls-port = {(Secure ? spec.MqttPort : 0)}",
+        ];
+
+    /// <summary>Where an edge's MQTT broker listens (<c>host:port</c>; TLS when the cluster is secure), null when it runs none.</summary>
+    public string? MqttEndpoint(string name) =>
+        Specs.Single(s => s.Name == name) is { MqttPort: > 0 } spec ? $"{spec.Host}:{spec.MqttPort}" : null;
 
     /// <summary>
     /// Graceful stop of every running node (SIGTERM), one at a time: edges, then the datacenter, then the seed, so a

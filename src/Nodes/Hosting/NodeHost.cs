@@ -22,6 +22,7 @@ using EdgeActors.Learning.Federated;
 using EdgeActors.Http;
 using EdgeActors.Client.Security;
 using EdgeActors.Messages.Serialization;
+using EdgeActors.Mqtt;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 
@@ -75,6 +76,7 @@ public static class NodeHost
         var http = HttpSettings.FromConfig(config.GetConfig(HttpSettings.Section));
         // binds where the node's remoting binds unless edgeactors.http.host says otherwise
         if (http.Host.Length == 0) http = http with { Host = config.GetString("akka.remote.dot-netty.tcp.hostname", "") };
+        var mqtt = MqttSettings.FromConfig(config.GetConfig(MqttSettings.Section));
 
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
         builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(30));
@@ -103,6 +105,8 @@ public static class NodeHost
                 // device data goes straight to the edges that host the entities (a datacenter would only add a hop)
                 if (isEdge) akka.AddIngestEndpoint(IngestEndpointSettings.FromConfig(config.GetConfig(IngestEndpointSettings.Section)), maxIdLength, clientAuth);
             }
+            // devices that are not .NET: MQTT on every edge (docs/mqtt.md)
+            if (isEdge && mqtt.Enabled) akka.AddMqttBroker(mqtt, MqttRegistration.SecurityFrom(security, clientAuth), maxIdLength);
         });
         // after AddAkka: the HTTP host starts once the actor system is up and stops before it
         builder.Services.AddHttp(new HttpHostOptions(http,

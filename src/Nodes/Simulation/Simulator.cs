@@ -53,7 +53,20 @@ public sealed class Simulator(SimulatorOptions options)
     /// <summary>Called with every request that got no answer (the client gave up at its retry deadline, or the run was cancelled).</summary>
     public Action<IDeviceCommand>? Unanswered { get; init; }
 
-    public async Task RunAsync(EdgeClient client, CancellationToken ct = default)
+    public Task RunAsync(EdgeClient client, CancellationToken ct = default) =>
+        RunAsync((request, c) => request switch
+        {
+            TelemetryBatch t => client.SendTelemetryAsync(t, c),
+            CameraFrame f => client.SendFrameAsync(f, c),
+            _ => client.RequestAsync<IngestAck>(request, c),
+        }, ct);
+
+    /// <summary>
+    /// Streams through <paramref name="send"/>: the client library (above) or another protocol (each device's MQTT
+    /// connection to an edge's broker: <c>--protocol mqtt</c>). An exception from it counts the request's readings as
+    /// unanswered (lost).
+    /// </summary>
+    public async Task RunAsync(Func<IDeviceCommand, CancellationToken, Task<Reply<IngestAck>>> client, CancellationToken ct = default)
     {
         var data = options.Cameras > 0 && options.FramesPerSecond > 0
             ? FashionMnist.Load(FashionMnist.ResolveDirectory(options.DatasetDirectory), train: false)
@@ -112,16 +125,12 @@ public sealed class Simulator(SimulatorOptions options)
         }
     }
 
-    private async Task<IngestAck?> Send(EdgeClient client, IDeviceCommand request, int readings, IngestTally tally, CancellationToken ct)
+    private async Task<IngestAck?> Send(Func<IDeviceCommand, CancellationToken, Task<Reply<IngestAck>>> client, IDeviceCommand request, int readings,
+        IngestTally tally, CancellationToken ct)
     {
         try
         {
-            var reply = request switch
-            {
-                TelemetryBatch t => await client.SendTelemetryAsync(t, ct),
-                CameraFrame f => await client.SendFrameAsync(f, ct),
-                _ => await client.RequestAsync<IngestAck>(request, ct),
-            };
+            var reply = await client(request, ct);
             tally.Record(reply);
             Observer?.Invoke(request, reply);
             return reply.Value;
@@ -136,6 +145,13 @@ public sealed class Simulator(SimulatorOptions options)
         {
             tally.AddUnanswered(readings);
             Unanswered?.Invoke(request);
+        }
+        catch (Exception ex) when (ex is InvalidOperationException or IOException or TimeoutException || ex.GetType().Namespace?.StartsWith("MQTTnet", StringComparison.Ordinal) == true)
+        {
+            // another protocol's failure (an MQTT connection refused or lost for good)
+            tally.AddUnanswered(readings);
+            Unanswered?.Invoke(request);
+            Failure ??= ex;
         }
         return null;
     }

@@ -30,7 +30,7 @@ public static class BenchCommand
 
     public static Command Create()
     {
-        var bench = new Command("bench", "benchmarks: bench ingest, bench e2e, bench devices, bench inference, bench sync, bench aggregate, bench kserve");
+        var bench = new Command("bench", "benchmarks: bench ingest, bench e2e, bench devices, bench inference, bench sync, bench aggregate, bench protocols");
         bench.Subcommands.Add(Cli.Command("ingest", """
             telemetry readings/s through the sharded device path and cross-node request/response
             Telemetry readings/s through the sharded device path (one node, then two nodes) against a plain local actor
@@ -49,6 +49,7 @@ public static class BenchCommand
         bench.Subcommands.Add(BenchInference.Create());
         bench.Subcommands.Add(BenchSync.Create());
         bench.Subcommands.Add(BenchAggregate.Create());
+        bench.Subcommands.Add(BenchProtocols.Create());
         bench.Subcommands.Add(BenchKserve.Create());
         return bench;
     }
@@ -222,7 +223,8 @@ public static class BenchCommand
         var (config, roleList) = NodeConfig.Build(new NodeOptions
         {
             Roles = roles.Split(','), Host = "127.0.0.1", Port = port, Seeds = [$"127.0.0.1:{seedPort}"],
-            Sets = ["akka.loglevel = WARNING", "akka.stdout-loglevel = WARNING", "edgeactors.http.enabled = off", .. sets],
+            // no HTTP host or MQTT broker unless a bench asks for one (their default ports may be taken)
+            Sets = ["akka.loglevel = WARNING", "akka.stdout-loglevel = WARNING", "edgeactors.http.enabled = off", "edgeactors.mqtt.enabled = off", .. sets],
         }, NodeConfig.ProcessEnvironment());
         var host = NodeHost.Build(config, roleList);
         await host.StartAsync();

@@ -20,6 +20,7 @@ public static class FuzzCommand
     private static readonly Option<bool> Cluster = CliOptions.Flag("--cluster", "then send what decodes to a local cluster (seed, datacenter, 2 edges)");
     private static readonly Option<int> Send = CliOptions.Int("--send", 3_000, "decoded device commands sent with --cluster");
     private static readonly Option<int> BasePort = CliOptions.Port("--base-port", 4453, "the local cluster's first port");
+    private static readonly Option<int> MqttIterations = CliOptions.Int("--mqtt", 0, "also this many garbled MQTT payloads and topics through the broker's parsers and access rules (0: none)");
 
     public static Command Create() => Cli.Command("fuzz", """
         the wire format and a local cluster against mutated payloads (fixed seed)
@@ -27,8 +28,11 @@ public static class FuzzCommand
         SerializationException, and whatever decodes must serialize again. With --cluster it then sends up to --send of
         the decoded device commands through the client library: every one must be answered, every node must stay up,
         and the device must still hold what it accepted before.
+        With --mqtt N, also N garbled MQTT payloads (telemetry, frames, twins, command acks) and topics through the edge
+        broker's parsers and access rules: each must parse or be refused with a reason.
         Ends with: RESULT fuzz payloads=<n> decoded=<n> rejected=<n> failures=<n> [sent=<n> answered=<n> nodes_up=<n>/<n> intact=<bool>]
-        """, [Iterations, Seed, Cluster, Send, BasePort], RunAsync);
+        and with --mqtt: RESULT fuzz-mqtt payloads=<n> parsed=<n> refused=<n> failures=<n>
+        """, [Iterations, Seed, Cluster, Send, BasePort, MqttIterations], RunAsync);
 
     private static async Task<int> RunAsync(ParseResult args)
     {
@@ -53,6 +57,13 @@ public static class FuzzCommand
             ok &= answered == sent && up == total && intact;
         }
         Console.WriteLine(result);
+        if (args.GetValue(MqttIterations) is > 0 and var mqttIterations)
+        {
+            var mqtt = MqttFuzzer.Run(mqttIterations, seed);
+            foreach (var f in mqtt.Failures) Console.WriteLine("  MQTT FAILURE " + f);
+            Console.WriteLine($"RESULT fuzz-mqtt payloads={mqtt.Payloads} parsed={mqtt.Parsed} refused={mqtt.Refused} failures={mqtt.Failures.Count}");
+            ok &= mqtt.Failures.Count == 0;
+        }
         return ok ? 0 : 1;
     }
 

@@ -96,7 +96,8 @@ public sealed class InProcessClusterTests(ITestOutputHelper output) : IAsyncLife
                 Seeds = [$"127.0.0.1:{seedPort}"],
                 // a fresh data directory per node (never the working directory's .data/node-<port> of an earlier run)
                 DataDirectory = Path.Combine(_dataRoot, $"{name}-{port}"),
-                Sets = ["akka.loglevel = WARNING", "edgeactors.http.enabled = off"], // several nodes in one process: no HTTP port each
+                // several nodes in one process share one machine's ports: no HTTP host or MQTT broker each
+                Sets = ["akka.loglevel = WARNING", "edgeactors.http.enabled = off", "edgeactors.mqtt.enabled = off"],
                 HoconDirectory = HoconDirectory(),
             },
             new Dictionary<string, string?>());

@@ -41,7 +41,7 @@ public sealed class PassivationTests : IAsyncLifetime
             Port = port,
             Seeds = [$"127.0.0.1:{port}"],
             DataDirectory = _dataDir, // a fresh one: never the working directory's .data/node-<port> of an earlier run
-            Sets = ["akka.loglevel = WARNING", $"edgeactors.sharding.passivate-idle-after = {(long)IdleAfter.TotalMilliseconds}ms", "edgeactors.http.enabled = off"],
+            Sets = ["akka.loglevel = WARNING", $"edgeactors.sharding.passivate-idle-after = {(long)IdleAfter.TotalMilliseconds}ms", "edgeactors.http.enabled = off", "edgeactors.mqtt.enabled = off"],
         }, new Dictionary<string, string?>());
         _host = NodeHost.Build(config, roles);
         await _host.StartAsync();

@@ -13,6 +13,7 @@ using EdgeActors.Actors.Security;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Actors.Twins;
 using EdgeActors.Nodes.Hosting;
+using EdgeActors.Mqtt;
 
 namespace EdgeActors.Tests.Composition;
 
@@ -76,6 +77,7 @@ public class SettingsDefaultsTests
             ("AdapterSettings", AdapterSettings.FromConfig(conf.GetConfig(AdapterSettings.ConfigPath)), AdapterSettings.FromConfig(null)),
             ("SecuritySettings", SecuritySettings.FromConfig(conf.GetConfig(SecuritySettings.Section)), SecuritySettings.FromConfig(null)),
             ("IngestEndpointSettings", IngestEndpointSettings.FromConfig(conf.GetConfig(IngestEndpointSettings.Section)), IngestEndpointSettings.FromConfig(null)),
+            ("MqttSettings", MqttSettings.FromConfig(conf.GetConfig(MqttSettings.Section)), MqttSettings.FromConfig(null)),
             ("TwinSettings", TwinSettings.FromConfig(conf.GetConfig(TwinSettings.Section)), TwinSettings.FromConfig(null)),
             ("HttpSettings", global::EdgeActors.Http.HttpSettings.FromConfig(conf.GetConfig(global::EdgeActors.Http.HttpSettings.Section)), global::EdgeActors.Http.HttpSettings.FromConfig(null)),
         };
