@@ -79,10 +79,29 @@ public static class NodeCommand
         var (config, roles) = NodeConfig.Build(options, NodeConfig.ProcessEnvironment());
         Console.WriteLine($"edgeactors node: roles={string.Join(",", roles)} address={config.GetString("akka.remote.dot-netty.tcp.hostname")}:{config.GetInt("akka.remote.dot-netty.tcp.port")} seeds={string.Join(",", config.GetStringList("akka.cluster.seed-nodes"))}");
         using var host = NodeHost.Build(config, roles);
-        await host.StartAsync();
-        var system = host.Services.GetService(typeof(Akka.Actor.ActorSystem)) as Akka.Actor.ActorSystem;
+        var lifetime = (IHostApplicationLifetime)host.Services.GetService(typeof(IHostApplicationLifetime))!;
+        try
+        {
+            await host.StartAsync();
+        }
+        catch (OperationCanceledException) when (lifetime.ApplicationStopping.IsCancellationRequested)
+        {
+            // told to stop while starting (Akka's CoordinatedShutdown, e.g. after a failed TLS handshake, cancels the start of
+            // the hosted services after it, such as the HTTP host's bind): a stop with its reason below, not a crash
+            await host.StopAsync();
+            return StopCode(ActorSystemOf(host));
+        }
         using var heapReport = HeapReportOnSignal();
         await host.WaitForShutdownAsync();
+        return StopCode(ActorSystemOf(host));
+    }
+
+    /// <summary>The node's actor system (resolved once the host started: Akka.Hosting creates it then).</summary>
+    private static Akka.Actor.ActorSystem? ActorSystemOf(IHost host) => host.Services.GetService(typeof(Akka.Actor.ActorSystem)) as Akka.Actor.ActorSystem;
+
+    /// <summary>The node's exit code once it stopped: 79 (and why) when Akka stopped it for a failed TLS handshake, else 0.</summary>
+    private static int StopCode(Akka.Actor.ActorSystem? system)
+    {
         if (system is not null && TlsHandshakeStop.StoppedFor(system))
         {
             Console.Error.WriteLine("edgeactors node: stopped: a TLS handshake with another node failed (the 'TLS:' lines above say why): " +
