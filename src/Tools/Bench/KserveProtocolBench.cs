@@ -78,7 +78,7 @@ public static class KserveProtocolBench
         cluster.StartAll();
         await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = [spec.HostPort], RetryDeadline = TimeSpan.FromSeconds(60) });
         if (await ClusterProbe.WaitForMembersAsync(client, cluster, 1, TimeSpan.FromSeconds(90)) is null) return null;
-        await client.PublishModelAsync(new PublishModel("fmnist-mlp", onnx, [784], FashionLabels.Names, "bench kserve"));
+        await client.PublishModelAsync(new PublishModel("fmnist-mlp", onnx, [784], FashionLabels.Names, "bench protocols"));
         if (!await ModelBootstrap.WaitUntilServedAsync(client, [spec.HostPort], "fmnist-mlp", TimeSpan.FromSeconds(60), log)) return null;
 
         // REST: JSON bodies prepared up front (the client's cost of writing JSON is not the server's)
