@@ -12,6 +12,8 @@ public static class DeviceJson
 {
     private static JsonDocument Parse(ReadOnlyMemory<byte> body)
     {
+        // System.Text.Json checks UTF-8 only when a string is read (an InvalidOperationException, a 500), so check it here
+        if (!System.Text.Unicode.Utf8.IsValid(body.Span)) throw HttpProblem.BadRequest("the body is not valid UTF-8");
         try
         {
             return JsonDocument.Parse(body, new JsonDocumentOptions { MaxDepth = 8 });

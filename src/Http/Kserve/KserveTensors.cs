@@ -101,6 +101,8 @@ public static class KserveTensors
     /// </summary>
     public static TensorBatch ParseRequest(ReadOnlyMemory<byte> body, ModelSignature model)
     {
+        // System.Text.Json checks UTF-8 only when a string is read (an InvalidOperationException, a 500), so check it here
+        if (!System.Text.Unicode.Utf8.IsValid(body.Span)) throw HttpProblem.BadRequest("the body is not valid UTF-8");
         JsonDocument doc;
         try
         {

@@ -50,7 +50,6 @@ public static class BenchCommand
         bench.Subcommands.Add(BenchSync.Create());
         bench.Subcommands.Add(BenchAggregate.Create());
         bench.Subcommands.Add(BenchProtocols.Create());
-        bench.Subcommands.Add(BenchKserve.Create());
         return bench;
     }
 

@@ -20,6 +20,7 @@ public static class FuzzCommand
     private static readonly Option<bool> Cluster = CliOptions.Flag("--cluster", "then send what decodes to a local cluster (seed, datacenter, 2 edges)");
     private static readonly Option<int> Send = CliOptions.Int("--send", 3_000, "decoded device commands sent with --cluster");
     private static readonly Option<int> BasePort = CliOptions.Port("--base-port", 4453, "the local cluster's first port");
+    private static readonly Option<int> HttpIterations = CliOptions.Int("--http", 0, "also this many random and mutated bodies through the HTTP API's JSON parsers (KServe v2 infer, device REST) (0: none)");
     private static readonly Option<int> MqttIterations = CliOptions.Int("--mqtt", 0, "also this many garbled MQTT payloads and topics through the broker's parsers and access rules (0: none)");
 
     public static Command Create() => Cli.Command("fuzz", """
@@ -30,9 +31,13 @@ public static class FuzzCommand
         and the device must still hold what it accepted before.
         With --mqtt N, also N garbled MQTT payloads (telemetry, frames, twins, command acks) and topics through the edge
         broker's parsers and access rules: each must parse or be refused with a reason.
+        With --http N, also N random and mutated bodies through the HTTP API's JSON parsers (the KServe v2 infer request;
+        device telemetry, frames, desired twin properties, commands): each must parse or be refused with a 4xx naming
+        the problem; any other exception (a 500) is a failure.
         Ends with: RESULT fuzz payloads=<n> decoded=<n> rejected=<n> failures=<n> [sent=<n> answered=<n> nodes_up=<n>/<n> intact=<bool>]
         and with --mqtt: RESULT fuzz-mqtt payloads=<n> parsed=<n> refused=<n> failures=<n>
-        """, [Iterations, Seed, Cluster, Send, BasePort, MqttIterations], RunAsync);
+        and with --http: RESULT fuzz-http bodies=<n> refused=<n> failures=<n> parsed=<n>
+        """, [Iterations, Seed, Cluster, Send, BasePort, MqttIterations, HttpIterations], RunAsync);
 
     private static async Task<int> RunAsync(ParseResult args)
     {
@@ -63,6 +68,13 @@ public static class FuzzCommand
             foreach (var f in mqtt.Failures) Console.WriteLine("  MQTT FAILURE " + f);
             Console.WriteLine($"RESULT fuzz-mqtt payloads={mqtt.Payloads} parsed={mqtt.Parsed} refused={mqtt.Refused} failures={mqtt.Failures.Count}");
             ok &= mqtt.Failures.Count == 0;
+        }
+        if (args.GetValue(HttpIterations) is > 0 and var httpIterations)
+        {
+            var http = HttpFuzzer.Run(httpIterations, seed);
+            foreach (var f in http.Failures) Console.WriteLine("  HTTP FAILURE " + f);
+            Console.WriteLine($"RESULT fuzz-http bodies={http.Bodies} refused={http.Refused} failures={http.FailureCount} parsed={http.Parsed}");
+            ok &= http.FailureCount == 0;
         }
         return ok ? 0 : 1;
     }

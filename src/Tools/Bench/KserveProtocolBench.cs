@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.CommandLine;
 using System.Text;
 using Akka.Actor;
 using Akka.Configuration;
@@ -17,39 +16,30 @@ using Google.Protobuf;
 using Grpc.Net.Client;
 using V2 = global::Inference;
 
-namespace EdgeActors.Tools.Commands;
+namespace EdgeActors.Tools.Bench;
 
 /// <summary>
-/// <c>bench kserve</c>: KServe v2 inference throughput over REST (JSON) and gRPC (raw_input_contents) against a real node
-/// process, and the in-process inference actor with the same model, batch cap and requests (the baseline). The MLP
-/// (784-256-128-10, the edge model's architecture; throughput does not depend on its weights) with uint8 input.
+/// The KServe part of <c>bench protocols</c>: KServe v2 inference throughput over REST (JSON) and gRPC (raw_input_contents)
+/// against a real node process, and the in-process inference actor with the same model, batch cap and requests (the
+/// baseline). The MLP (784-256-128-10, the edge model's architecture; throughput does not depend on its weights) with uint8 input.
 /// </summary>
-public static class BenchKserve
+public static class KserveProtocolBench
 {
-    private static readonly Option<double> Seconds = CliOptions.Double("--seconds", 5, "seconds per measurement", "SECONDS");
-    private static readonly Option<int> Concurrency = CliOptions.Int("--concurrency", 16, "requests in flight (callers / HTTP and gRPC clients)");
-    private static readonly Option<int> Batch = CliOptions.Int("--batch", 32, "samples per request (32 = the node's max-batch-size on CPU: the MLP's best batch there)");
-    private static readonly Option<int> BasePort = CliOptions.Port("--base-port", 4890, "the node's port (its HTTP and gRPC ports are the next two)");
-    private static readonly Option<string?> Dir = CliOptions.Text("--dir", "node log and data (default .data/bench-kserve)", "DIR");
+    public sealed record Options(double Seconds = 5, int Concurrency = 16, int Batch = 32, int BasePort = 4890, string? Dir = null);
 
-    public static Command Create() => Cli.Command("kserve", """
-        KServe v2 REST and gRPC inference throughput vs the in-process inference actor
-        One node process (seed, datacenter, edge; plain HTTP and h2c gRPC) serving the MLP; --concurrency clients send
-        requests of --batch Fashion-MNIST images (UINT8) for --seconds over REST (JSON) and gRPC (raw_input_contents);
-        the baseline is the inference actor in this process with the same model, batching settings and requests.
-        Ends with `RESULT kserve rest_per_s= grpc_per_s= actor_per_s= grpc_ratio=` (samples/s; target grpc >= 0.5 x actor).
-        """, [Seconds, Concurrency, Batch, BasePort, Dir], RunAsync);
+    public sealed record Result(double RestPerS, double GrpcPerS, double ActorPerS, int Batch, int Concurrency)
+    {
+        public double GrpcRatio => ActorPerS > 0 ? GrpcPerS / ActorPerS : 0;
+        public string ResultLine => Inv($"RESULT kserve rest_per_s={RestPerS:0} grpc_per_s={GrpcPerS:0} actor_per_s={ActorPerS:0} grpc_ratio={GrpcRatio:0.00} batch={Batch} concurrency={Concurrency}");
+    }
 
     private static string Inv(FormattableString s) => s.ToString(CultureInfo.InvariantCulture);
 
-    private static async Task<int> RunAsync(ParseResult args)
+    /// <summary>Runs the three measurements; null when the node did not come up or did not serve the model.</summary>
+    public static async Task<Result?> RunAsync(Options o, Action<string> log)
     {
-        var seconds = args.GetValue(Seconds);
-        var concurrency = args.GetValue(Concurrency);
-        var batch = args.GetValue(Batch);
-        var basePort = args.GetValue(BasePort);
-        var dir = Path.GetFullPath(args.GetValue(Dir) ?? Path.Combine(".data", "bench-kserve"));
-        if (seconds <= 0 || concurrency < 1 || batch < 1) throw new CliException("--seconds, --concurrency and --batch must be positive");
+        var (seconds, concurrency, batch, basePort) = (o.Seconds, o.Concurrency, o.Batch, o.BasePort);
+        var dir = Path.GetFullPath(o.Dir ?? Path.Combine(".data", "bench-kserve"));
 
         var test = FashionMnist.Load(FashionMnist.ResolveDirectory(null), train: false, limit: 512);
         var images = Enumerable.Range(0, test.Count).Select(test.ImageCopy).ToArray();
@@ -67,7 +57,7 @@ public static class BenchKserve
             var model = OnnxModel.Load(served, info, runtime, batching);
             var actor = system.ActorOf(InferenceActor.Props("fmnist-mlp", batching, "bench"));
             await actor.Ask<InferenceActor.Swapped>(new InferenceActor.Swap(model), TimeSpan.FromMinutes(1));
-            Console.WriteLine($"bench kserve: model on {model.Provider}, max batch {batching.MaxBatchSizeFor(model.Provider)}, {concurrency} callers x {batch} samples per request");
+            log($"bench protocols (kserve): model on {model.Provider}, max batch {batching.MaxBatchSizeFor(model.Provider)}, {concurrency} callers x {batch} samples per request");
             async Task ActorCall(long k)
             {
                 var reply = await actor.Ask<object>(Infer.Bytes("fmnist-mlp", k, batch, Pixels(k), InferencePriority.Normal), TimeSpan.FromSeconds(30));
@@ -75,7 +65,7 @@ public static class BenchKserve
             }
             await RunLoad(concurrency, 1, ActorCall);
             actorPerS = await RunLoad(concurrency, seconds, ActorCall) * batch;
-            Console.WriteLine(Inv($"  in-process inference actor: {actorPerS,12:N0} samples/s"));
+            log(Inv($"  in-process inference actor: {actorPerS,12:N0} samples/s"));
         }
 
         // ------------------------------------------------------------------ a node process with HTTP and h2c gRPC
@@ -87,9 +77,9 @@ public static class BenchKserve
         await using var cluster = new LocalCluster([spec], dir, secure: false);
         cluster.StartAll();
         await using var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = [spec.HostPort], RetryDeadline = TimeSpan.FromSeconds(60) });
-        if (await ClusterProbe.WaitForMembersAsync(client, cluster, 1, TimeSpan.FromSeconds(90)) is null) return 1;
-        await client.PublishModelAsync(new PublishModel("fmnist-mlp", onnx, [784], FashionLabels.Names, "bench kserve"));
-        if (!await ModelBootstrap.WaitUntilServedAsync(client, [spec.HostPort], "fmnist-mlp", TimeSpan.FromSeconds(60), Console.WriteLine)) return 1;
+        if (await ClusterProbe.WaitForMembersAsync(client, cluster, 1, TimeSpan.FromSeconds(90)) is null) return null;
+        await client.PublishModelAsync(new PublishModel("fmnist-mlp", onnx, [784], FashionLabels.Names, "bench protocols"));
+        if (!await ModelBootstrap.WaitUntilServedAsync(client, [spec.HostPort], "fmnist-mlp", TimeSpan.FromSeconds(60), log)) return null;
 
         // REST: JSON bodies prepared up front (the client's cost of writing JSON is not the server's)
         var bodies = Enumerable.Range(0, 64).Select(k =>
@@ -105,7 +95,7 @@ public static class BenchKserve
         }
         await RunLoad(concurrency, 1, RestCall);
         var restPerS = await RunLoad(concurrency, seconds, RestCall) * batch;
-        Console.WriteLine(Inv($"  KServe v2 REST (JSON, HTTP/1.1): {restPerS,12:N0} samples/s"));
+        log(Inv($"  KServe v2 REST (JSON, HTTP/1.1): {restPerS,12:N0} samples/s"));
 
         using var channel = GrpcChannel.ForAddress($"http://127.0.0.1:{spec.GrpcPort}");
         var grpc = new V2.GRPCInferenceService.GRPCInferenceServiceClient(channel);
@@ -122,12 +112,10 @@ public static class BenchKserve
         async Task GrpcCall(long k) => await grpc.ModelInferAsync(requests[k % requests.Length]);
         await RunLoad(concurrency, 1, GrpcCall);
         var grpcPerS = await RunLoad(concurrency, seconds, GrpcCall) * batch;
-        Console.WriteLine(Inv($"  KServe v2 gRPC (raw_input_contents, h2c): {grpcPerS,12:N0} samples/s"));
+        log(Inv($"  KServe v2 gRPC (raw_input_contents, h2c): {grpcPerS,12:N0} samples/s"));
 
         await cluster.StopAllAsync(TimeSpan.FromSeconds(20));
-        var ratio = actorPerS > 0 ? grpcPerS / actorPerS : 0;
-        Console.WriteLine(Inv($"RESULT kserve rest_per_s={restPerS:0} grpc_per_s={grpcPerS:0} actor_per_s={actorPerS:0} grpc_ratio={ratio:0.00} batch={batch} concurrency={concurrency}"));
-        return 0;
+        return new Result(restPerS, grpcPerS, actorPerS, batch, concurrency);
     }
 
     /// <summary>Requests per second of <paramref name="concurrency"/> closed-loop callers over <paramref name="seconds"/>.</summary>
