@@ -12,7 +12,7 @@ namespace EdgeActors.Tools.Bench;
 
 /// <summary>
 /// The MQTT part of <c>bench protocols</c>, in one run on this machine: (a) Debian's Mosquitto broker relaying QoS 1
-/// publishes from N publishers to one subscriber (the anchor: a bare broker on this hardware), (b) our edge's broker
+/// publishes from N publishers to subscribers sharing one subscription (the anchor: a bare broker on this hardware), (b) our edge's broker
 /// ingesting the same publishes (each a JSON batch of readings of one device) with durable acks (PUBACK after the
 /// outbox write; the answer read back from the ack topic), (c) the same batches through the client library. Closed
 /// loop: each publisher/device has one publish in flight (as an MQTT device with QoS 1 and receive maximum 1 has).
@@ -117,15 +117,21 @@ public static class MqttProtocolBench
         try
         {
             var factory = new MqttClientFactory();
-            var subscriber = factory.CreateMqttClient();
+            // several subscribers share one subscription (MQTT 5 '$share', each message to one of them): a single
+            // subscriber client, not the broker, was the bound on this machine
+            var subscribers = new IMqttClient[Math.Max(1, o.Publishers / 5)];
             long received = 0;
-            subscriber.ApplicationMessageReceivedAsync += _ =>
+            for (var i = 0; i < subscribers.Length; i++)
             {
-                Interlocked.Increment(ref received);
-                return Task.CompletedTask;
-            };
-            await ConnectRetryingAsync(subscriber, port, "bench-subscriber");
-            await subscriber.SubscribeAsync("bench/#", MqttQualityOfServiceLevel.AtLeastOnce);
+                subscribers[i] = factory.CreateMqttClient();
+                subscribers[i].ApplicationMessageReceivedAsync += _ =>
+                {
+                    Interlocked.Increment(ref received);
+                    return Task.CompletedTask;
+                };
+                await ConnectRetryingAsync(subscribers[i], port, $"bench-subscriber-{i}");
+                await subscribers[i].SubscribeAsync("$share/bench/bench/#", MqttQualityOfServiceLevel.AtLeastOnce);
+            }
             var publishers = new IMqttClient[o.Publishers];
             for (var i = 0; i < publishers.Length; i++)
             {
@@ -141,16 +147,16 @@ public static class MqttProtocolBench
             // the relay counts what reached the subscriber (give the tail a moment)
             var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
             while (Interlocked.Read(ref received) < stage.Messages && DateTime.UtcNow < deadline) await Task.Delay(20);
-            foreach (var c in publishers.Append(subscriber))
+            foreach (var c in publishers.Concat(subscribers))
             {
                 await c.DisconnectAsync();
                 c.Dispose();
             }
-            var relayed = Interlocked.Read(ref received);
-            // the anchor counts what reached the subscriber: when that is well below what Mosquitto PUBACKed, the figure
-            // measures the one subscriber (MQTTnet, on this machine), not the broker
+            // the anchor counts what reached the subscribers (never more than was published in the stage): when that is well
+            // below what Mosquitto PUBACKed, the figure measures the subscribing clients on this machine, not the broker
+            var relayed = Math.Min(Interlocked.Read(ref received), stage.Messages);
             log(string.Create(CultureInfo.InvariantCulture,
-                $"  (a) publishers had {stage.Messages:N0} QoS 1 publishes PUBACKed by Mosquitto in {stage.Seconds:0.0} s ({stage.Messages / stage.Seconds:N0} msgs/s); the subscriber received {relayed:N0}"));
+                $"  (a) publishers had {stage.Messages:N0} QoS 1 publishes PUBACKed by Mosquitto in {stage.Seconds:0.0} s ({stage.Messages / stage.Seconds:N0} msgs/s); {subscribers.Length} subscribers sharing the subscription received {relayed:N0}"));
             return stage with { Messages = relayed, Readings = relayed * o.Batch };
         }
         finally

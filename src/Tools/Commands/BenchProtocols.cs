@@ -24,7 +24,7 @@ public static class BenchProtocols
 
     public static Command Create() => Cli.Command("protocols", """
         open protocols: MQTT (Mosquitto vs our broker vs the client) and KServe v2 (REST, gRPC vs the inference actor)
-        In one run, MQTT first: Debian's Mosquitto relaying QoS 1 publishes from N publishers to a subscriber, our edge's
+        In one run, MQTT first: Debian's Mosquitto relaying QoS 1 publishes from N publishers to subscribers (one shared subscription), our edge's
         broker ingesting the same publishes with durable acks, and the same readings through the client library
         (msgs/s, readings/s, p50/p99); then KServe: one node process serving the MLP, --concurrency clients sending
         requests of --kserve-batch Fashion-MNIST images (UINT8) over REST (JSON) and gRPC (raw_input_contents), against
