@@ -65,14 +65,14 @@ public static class DeviceShardingRegistration
         // Akka.Cluster.Hosting's ShardOptions cannot carry a custom allocation strategy: the region is started here
         return builder.WithActors((system, registry) =>
         {
-            // restore in bulk through the node's restorer (AddDeviceRestorer) when there is one, else one query per entity
-            var restorer = locality.Restore && registry.TryGet<DeviceRestorerKey>(out var r) ? r : null;
+            // with restore on, entities restore in bulk through the node's restorer (AddDeviceRestorer): required, not a silent fallback
+            var restorer = locality.Restore ? registry.Require<DeviceRestorerKey>("AddDeviceSharding", "AddDeviceRestorer") : null;
             var restore = locality.Restore && restorer is null
                 ? DeviceRestore.FromDatacenter(system, locality.RestoreTimeout)
                 : null;
             // role-optional: classification can be disabled and the outbox (with its sync sender) is off without a datacenter to sync to
-            // role-optional: with a twin store (AddTwinStore before this call) the entities keep twins and commands
-            var twinStore = registry.TryGet<Twins.TwinStoreKey>(out var ts) ? ts : null;
+            // entities keep twins and commands in the twin store (AddTwinStore: the singleton's proxy on every node)
+            var twinStore = registry.Require<Twins.TwinStoreKey>("AddDeviceSharding", "AddTwinStore");
             var services = new DeviceServices(
                 registry.TryGet<FrameClassifierKey>(out var c) ? c : null,
                 registry.TryGet<Sync.OutboxWriterKey>(out var o) ? o : null,
