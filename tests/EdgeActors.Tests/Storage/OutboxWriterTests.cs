@@ -115,6 +115,28 @@ public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
     }
 
     [Fact]
+    public void OutboxWriter_should_commit_at_once_when_idle_and_group_the_writes_that_arrive_during_a_commit()
+    {
+        var settings = _tmp.Settings() with { WriterMaxDelay = TimeSpan.Zero };
+        using var gate = new ManualResetEventSlim(false);
+        var outbox = new GatedOutbox(new SqliteOutbox(settings), gate);
+        var writer = Sys.ActorOf(OutboxWriter.Props(outbox, settings));
+        writer.Tell(new OutboxWrite([Rec.Telemetry("a", 1)], 1));
+        // the first write's transaction started without waiting for more writes (no timer, no second write)
+        Assert.True(outbox.Started.Wait(Wait), "the first write did not start a transaction on its own");
+        writer.Tell(new OutboxWrite([Rec.Telemetry("b", 1)], 2));
+        writer.Tell(new OutboxWrite([Rec.Telemetry("c", 1)], 3));
+        writer.Tell(OutboxWriter.GetWriterStats.Instance);
+        Assert.Equal(2, ExpectMsg<OutboxWriter.WriterStats>(Wait).Pending); // both wait for the commit in flight
+        gate.Set();
+        Assert.Equal([1L, 2L, 3L], new[] { ExpectMsg<OutboxWritten>(Wait), ExpectMsg<OutboxWritten>(Wait), ExpectMsg<OutboxWritten>(Wait) }.Select(w => w.Token).Order());
+        writer.Tell(OutboxWriter.GetWriterStats.Instance);
+        var ws = ExpectMsg<OutboxWriter.WriterStats>(Wait);
+        Assert.Equal(2, ws.Transactions); // the first alone, then the two that arrived meanwhile together
+        Assert.Equal(3, ws.Appended);
+    }
+
+    [Fact]
     public void OutboxWriter_should_answer_WriteFailed_and_keep_running_when_the_outbox_fails()
     {
         var settings = _tmp.Settings();
@@ -156,6 +178,30 @@ public sealed class OutboxWriterTests : Akka.TestKit.Xunit2.TestKit, IDisposable
         Assert.Equal(total, ws.Appended);
         _output.WriteLine($"OutboxWriter: {total} records in {sw.Elapsed.TotalMilliseconds:F0} ms = {total / sw.Elapsed.TotalSeconds:F0} records/s, {ws.Transactions} transactions");
         Console.WriteLine($"OUTBOX-THROUGHPUT {total / sw.Elapsed.TotalSeconds:F0} records/s ({ws.Transactions} transactions)");
+    }
+
+    /// <summary>An outbox whose first append waits at a gate (a commit in flight).</summary>
+    private sealed class GatedOutbox(IOutbox inner, ManualResetEventSlim gate) : IOutbox
+    {
+        public ManualResetEventSlim Started { get; } = new(false);
+
+        public AppendResult Append(IReadOnlyList<SyncRecord> records, long nowMs)
+        {
+            Started.Set();
+            gate.Wait();
+            return inner.Append(records, nowMs);
+        }
+
+        public IReadOnlyList<OutboxEntry> Peek(int max, IReadOnlySet<long> inFlight) => inner.Peek(max, inFlight);
+        public void Remove(IReadOnlyCollection<long> ids) => inner.Remove(ids);
+        public int ExpireTtl(long nowMs) => inner.ExpireTtl(nowMs);
+        public OutboxStats Stats() => inner.Stats();
+
+        public void Dispose()
+        {
+            inner.Dispose();
+            Started.Dispose();
+        }
     }
 
     private sealed class FailingOutbox : IOutbox
