@@ -63,7 +63,7 @@ public sealed class MqttFailoverTests(ITestOutputHelper output) : IAsyncLifetime
     public async Task A_paho_device_should_lose_and_duplicate_no_reading_when_its_edge_is_SIGKILLed_mid_stream()
     {
         const string device = "edge1/paho-stream-01"; // homed on edge1's site: its entity lives on edge1 while edge1 is up
-        const int readings = 500, batch = 10, killAfterBatches = 10;
+        const int readings = 500, batch = 10, killAfterBatches = 5;
         var key = ClientTokens.LoadKey(Path.Combine(_cluster.CertsDirectory, Certificates.TokenKeyFile));
         var token = ClientTokens.Issue(key, new ClientClaims("paho-stream-01", [ClientTokens.Ingest], device, DateTimeOffset.UtcNow.AddHours(1)));
         var (broker1, broker2) = ($"127.0.0.1:{Mqtt1}", $"127.0.0.1:{Mqtt2}");
@@ -71,8 +71,9 @@ public sealed class MqttFailoverTests(ITestOutputHelper output) : IAsyncLifetime
         // the device's entity is started on its home edge before the stream (so the kill finds it there, not still starting)
         Assert.Equal(_cluster.AddressOf(Edge1), (await _client.GetDeviceStateAsync(new DeviceId(device))).Node);
 
-        // the device streams (a batch every 100 ms, 5 in flight); edge1 is SIGKILLed once it has PUBACKed 10 batches
-        var killNow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        // the device streams 50 batches (one every 100 ms from its first CONNACK, 5 in flight); edge1 is SIGKILLed once it has
+        // PUBACKed 5 of them (at once, from the thread that reads the device's output)
+        var killed = new TaskCompletionSource<TimeSpan>(TaskCreationOptions.RunContinuationsAsynchronously);
         var progress = new List<string>();
         var clock = Stopwatch.StartNew();
         var script = Path.Combine(AppContext.BaseDirectory, "Mqtt", "paho_failover_stream.py");
@@ -84,17 +85,24 @@ public sealed class MqttFailoverTests(ITestOutputHelper output) : IAsyncLifetime
             {
                 if (!line.StartsWith("RESULT ", StringComparison.Ordinal))
                     lock (progress) progress.Add($"{clock.Elapsed.TotalSeconds,6:0.00}s {line}");
-                if (line.StartsWith("PROGRESS ", StringComparison.Ordinal) && AckedBatches(line["PROGRESS ".Length..]) >= killAfterBatches)
-                    killNow.TrySetResult();
+                if (killed.Task.IsCompleted || !line.StartsWith("PROGRESS ", StringComparison.Ordinal) || AckedBatches(line["PROGRESS ".Length..]) < killAfterBatches)
+                    return;
+                try
+                {
+                    _cluster["edge1"].KillHard();
+                    killed.TrySetResult(clock.Elapsed);
+                }
+                catch (Exception e)
+                {
+                    killed.TrySetException(e);
+                }
             });
-        if (await Task.WhenAny(killNow.Task, run) != killNow.Task)
+        if (await Task.WhenAny(killed.Task, run) != killed.Task)
         {
             var early = await run;
             Assert.Fail($"the device ended before {killAfterBatches} batches were PUBACKed (exit {early.Exit}): {early.Out} {early.Err}; logs in {_dir}");
         }
-        _cluster["edge1"].KillHard();
-        var killedAt = clock.Elapsed;
-        output.WriteLine($"edge1 SIGKILLed at {killedAt.TotalSeconds:0.00}s");
+        output.WriteLine($"edge1 SIGKILLed at {(await killed.Task).TotalSeconds:0.00}s");
 
         var result = await run;
         lock (progress) output.WriteLine(string.Join("\n", progress));

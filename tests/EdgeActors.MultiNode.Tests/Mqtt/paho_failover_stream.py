@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """A device written with Debian's python3-paho-mqtt (1.6.1), nothing of ours, that knows a list of brokers (the MQTT
 brokers of several edges, like a real gateway) and streams telemetry at QoS 1 over TLS with a client token: readings
-seq 1..N in JSON batches of BATCH, one batch produced every INTERVAL seconds, up to WINDOW publishes in flight.
+seq 1..N in JSON batches of BATCH, one batch produced every INTERVAL seconds from its first CONNACK on, up to
+WINDOW publishes in flight.
 
 When its connection drops (its edge was killed, or the broker closed it without a PUBACK) it connects to the next
 broker of the list (round robin, a short pause after a refusal) with a new clean session and publishes again, in
@@ -55,6 +56,7 @@ resent = []           # first seq of every publish that repeats an earlier one
 connections = []      # "host:port" of every session, in order
 answers, duplicates, errors = [], [], []
 began = time.time()
+producing_since = None  # the first CONNACK: the device produces from then on, whether connected or not
 next_broker = 0
 
 
@@ -64,7 +66,9 @@ def out_of_time():
 
 def produced():
     """Batches the device has produced by now (it produces one per interval whether connected or not)."""
-    return min(len(batches), int((time.time() - began) / interval) + 1) if interval > 0 else len(batches)
+    if producing_since is None:
+        return 0
+    return min(len(batches), int((time.time() - producing_since) / interval) + 1) if interval > 0 else len(batches)
 
 
 def on_message(client, userdata, msg):
@@ -136,6 +140,8 @@ while len(acked) < len(batches) and not out_of_time():
         if session is None:
             break
         client, state, name = session
+        if producing_since is None:
+            producing_since = time.time()
         line("CONNECTED", {"broker": name, "resending": len([i for i in published if i not in acked])})
     # publish, in seq order, what is produced and neither PUBACKed nor in flight on this session, up to the window
     in_flight = set(state["inflight"].values())
