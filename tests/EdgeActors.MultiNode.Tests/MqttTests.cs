@@ -55,28 +55,6 @@ public sealed class MqttTests(ITestOutputHelper output) : IAsyncLifetime
     private string[] Connection(string clientId, string user, string token, string version = "mqttv5") =>
         ["-h", "127.0.0.1", "-p", MqttPort.ToString(), "--cafile", Ca, "-i", clientId, "-u", user, "-P", token, "-V", version];
 
-    private sealed record Run(int Exit, string Out, string Err);
-
-    private static async Task<Run> RunAsync(string file, IEnumerable<string> args, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            await p.WaitForExitAsync();
-        }
-        return new Run(p.ExitCode, await stdout, await stderr);
-    }
-
     /// <summary>mosquitto_sub on one topic, started and subscribed (its SUBACK seen) before the caller publishes.</summary>
     private sealed class Subscriber : IAsyncDisposable
     {
@@ -148,10 +126,10 @@ public sealed class MqttTests(ITestOutputHelper output) : IAsyncLifetime
         await sub.Subscribed;
 
         // ---- telemetry: one reading (MQTT 5) and a batch of three (MQTT 3.1.1)
-        var pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token), "-q", "1",
+        var pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token), "-q", "1",
             "-t", MqttTopics.Telemetry(device), "-m", """{"seq":1,"ts":1700000000000,"values":[21.5,40,1,0]}"""], TimeSpan.FromSeconds(30));
         Assert.True(pub.Exit == 0, pub.Err);
-        pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token, "mqttv311"), "-q", "1",
+        pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token, "mqttv311"), "-q", "1",
             "-t", MqttTopics.Telemetry(device), "-m", """{"readings":[{"seq":2,"values":[1,2,3,4]},{"seq":3,"values":[1,2,3,4]},{"seq":4,"values":[1,2,3,null]}]}"""],
             TimeSpan.FromSeconds(30));
         Assert.True(pub.Exit == 0, pub.Err);
@@ -164,11 +142,11 @@ public sealed class MqttTests(ITestOutputHelper output) : IAsyncLifetime
         var camToken = Token("camera-1", camera);
         await using var camSub = new Subscriber([.. Connection("cam1-acks", "camera-1", camToken), "-t", MqttTopics.Ack(camera), "-q", "1"]);
         await camSub.Subscribed;
-        pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("cam1", "camera-1", camToken), "-q", "1", "-t", MqttTopics.Frames(camera),
+        pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection("cam1", "camera-1", camToken), "-q", "1", "-t", MqttTopics.Frames(camera),
             "-D", "publish", "user-property", "seq", "1", "-D", "publish", "user-property", "ts", "1700000000000", "-f", rawFile], TimeSpan.FromSeconds(30));
         Assert.True(pub.Exit == 0, pub.Err);
         var pngJson = JsonSerializer.Serialize(new { seq = 2, ts = 1700000000001, pixels = Convert.ToBase64String(PngGrey.Encode(test.ImageCopy(1), 28, 28)) });
-        pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("cam1", "camera-1", camToken, "mqttv311"), "-q", "1",
+        pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection("cam1", "camera-1", camToken, "mqttv311"), "-q", "1",
             "-t", MqttTopics.Frames(camera), "-m", pngJson], TimeSpan.FromSeconds(30));
         Assert.True(pub.Exit == 0, pub.Err);
 
@@ -192,30 +170,30 @@ public sealed class MqttTests(ITestOutputHelper output) : IAsyncLifetime
         }
 
         // ---- bad input: each refused with a reason, nothing accepted, the node keeps running
-        pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token), "-q", "1",
+        pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token), "-q", "1",
             "-t", MqttTopics.Telemetry(device), "-m", """{"seq":5,"values":[1,2"""], TimeSpan.FromSeconds(30));
         output.WriteLine($"malformed: exit {pub.Exit} {pub.Out} {pub.Err}");
         var malformed = (await sub.WaitForAsync(3, TimeSpan.FromSeconds(20)))[2];
         Assert.Contains("not valid JSON", malformed.GetProperty("error").GetString());
 
-        pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token), "-q", "1",
+        pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token), "-q", "1",
             "-t", MqttTopics.Telemetry("edge1/s2"), "-m", """{"seq":1,"values":[1,2,3,4]}"""], TimeSpan.FromSeconds(30));
         output.WriteLine($"other device: exit {pub.Exit} {pub.Out} {pub.Err}");
         Assert.Contains("Publish 1 failed: Not authorized", pub.Out + pub.Err); // mosquitto_pub names the MQTT 5 reason code
 
         var expired = Token("sensor-s1", device, TimeSpan.FromSeconds(-60));
-        pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", expired), "-q", "1",
+        pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", expired), "-q", "1",
             "-t", MqttTopics.Telemetry(device), "-m", """{"seq":6,"values":[1,2,3,4]}"""], TimeSpan.FromSeconds(30));
         output.WriteLine($"expired: exit {pub.Exit} {pub.Out} {pub.Err}");
         Assert.Equal(135, pub.Exit); // mosquitto_pub exits with the CONNACK reason code: NotAuthorized
-        pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token[..^4] + "AAAA"), "-q", "1",
+        pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token[..^4] + "AAAA"), "-q", "1",
             "-t", MqttTopics.Telemetry(device), "-m", """{"seq":6,"values":[1,2,3,4]}"""], TimeSpan.FromSeconds(30));
         output.WriteLine($"bad signature: exit {pub.Exit} {pub.Out} {pub.Err}");
         Assert.Equal(134, pub.Exit); // BadUserNameOrPassword
 
         var big = Path.Combine(_dir, "big.json");
         await File.WriteAllTextAsync(big, "{\"seq\":7,\"values\":[" + string.Join(",", Enumerable.Repeat("1.0", 100_000)) + "]}");
-        pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token), "-q", "1",
+        pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token), "-q", "1",
             "-t", MqttTopics.Telemetry(device), "-f", big], TimeSpan.FromSeconds(30));
         output.WriteLine($"oversized: exit {pub.Exit} {pub.Out} {pub.Err}");
         var oversized = (await sub.WaitForAsync(4, TimeSpan.FromSeconds(20)))[3];
@@ -230,7 +208,7 @@ public sealed class MqttTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Contains("signature is invalid", log);
 
         // still serving: a good publish is acknowledged, and exactly the good readings were kept
-        pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token), "-q", "1",
+        pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection("s1", "sensor-s1", token), "-q", "1",
             "-t", MqttTopics.Telemetry(device), "-m", """{"seq":8,"values":[1,2,3,4]}"""], TimeSpan.FromSeconds(30));
         Assert.True(pub.Exit == 0, pub.Err);
         var last = (await sub.WaitForAsync(5, TimeSpan.FromSeconds(20)))[4];
@@ -267,10 +245,10 @@ public sealed class MqttTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(command.CommandId, delivered.GetProperty("id").GetString());
 
         // it reports the value (KubeEdge layout) and acknowledges the command
-        var pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("twin-1-pub", "twin-1", token), "-q", "1", "-t", MqttTopics.TwinUpdate(device),
+        var pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection("twin-1-pub", "twin-1", token), "-q", "1", "-t", MqttTopics.TwinUpdate(device),
             "-m", """{"event_id":"e1","timestamp":0,"twin":{"rate":{"actual":{"value":"20"}}}}"""], TimeSpan.FromSeconds(30));
         Assert.True(pub.Exit == 0, pub.Err);
-        pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection("twin-1-pub", "twin-1", token), "-q", "1", "-t", MqttTopics.CommandAck(device),
+        pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection("twin-1-pub", "twin-1", token), "-q", "1", "-t", MqttTopics.CommandAck(device),
             "-m", $$"""{"id":"{{command.CommandId}}","success":true,"result":"done"}"""], TimeSpan.FromSeconds(30));
         Assert.True(pub.Exit == 0, pub.Err);
         var result = (await device1.WaitForAsync(3, TimeSpan.FromSeconds(20))).First(m => m.TryGetProperty("event_id", out var e) && e.GetString() == "e1");
@@ -291,7 +269,7 @@ public sealed class MqttTests(ITestOutputHelper output) : IAsyncLifetime
         const string device = "edge1/paho-1";
         const int n = 20;
         var script = Path.Combine(AppContext.BaseDirectory, "Mqtt", "paho_qos1_session.py");
-        var run = await RunAsync("/usr/bin/python3", [script, "127.0.0.1", MqttPort.ToString(), Ca, device, "paho-1", Token("paho-1", device), n.ToString(), "7"],
+        var run = await ExternalProcess.RunAsync("/usr/bin/python3", [script, "127.0.0.1", MqttPort.ToString(), Ca, device, "paho-1", Token("paho-1", device), n.ToString(), "7"],
             TimeSpan.FromSeconds(120));
         output.WriteLine(run.Out);
         output.WriteLine(run.Err);

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Text.Json;
 using EdgeActors.Client;
 using EdgeActors.Client.Security;
@@ -103,7 +102,7 @@ public sealed class TwinFailoverTests(ITestOutputHelper output) : IAsyncLifetime
         // the device comes online at edge2's broker (TLS, a token for its own topics only) and follows its twin
         var key = ClientTokens.LoadKey(Path.Combine(_cluster.CertsDirectory, Certificates.TokenKeyFile));
         var token = ClientTokens.Issue(key, new ClientClaims("twin-mqtt-01", [ClientTokens.Ingest], device, DateTimeOffset.UtcNow.AddHours(1)));
-        var sub = await Run("/usr/bin/mosquitto_sub",
+        var sub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_sub",
         [
             "-h", "127.0.0.1", "-p", _ports[4].ToString(), "--cafile", Path.Combine(_cluster.CertsDirectory, Certificates.CaCertificateFile),
             "-i", device, "-u", "twin-mqtt-01", "-P", token, "-V", "mqttv311", "-q", "1",
@@ -121,31 +120,9 @@ public sealed class TwinFailoverTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(CommandState.Delivered, status.State);
     }
 
-    private sealed record Result(int Exit, string Out, string Err);
-
-    private Task<Result> Cli(string[] args)
+    private Task<ProcessResult> Cli(string[] args)
     {
         var (file, prefix) = NodeProcess.SelfCommand();
-        return Run(file, [.. prefix, .. args], TimeSpan.FromSeconds(90));
-    }
-
-    private static async Task<Result> Run(string file, IEnumerable<string> args, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(timeout);
-        try
-        {
-            await p.WaitForExitAsync(cts.Token);
-        }
-        catch (OperationCanceledException)
-        {
-            p.Kill(entireProcessTree: true);
-            await p.WaitForExitAsync();
-        }
-        return new Result(p.ExitCode, await stdout, await stderr);
+        return ExternalProcess.RunAsync(file, [.. prefix, .. args], TimeSpan.FromSeconds(90));
     }
 }
