@@ -312,4 +312,81 @@ public sealed class MqttTests(ITestOutputHelper output) : IAsyncLifetime
         var history = store.History(new DeviceId(device), RecordKind.Telemetry, 10_000);
         Assert.Equal(Enumerable.Range(0, n).Select(i => (long)i).ToArray(), history.Select(r => r.Sequence).ToArray());
     }
+
+    /// <summary>Waits until the edge's log holds <paramref name="text"/> (the broker wrote what the test waits for).</summary>
+    private async Task WaitForLogAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!EdgeLog.Contains(text, StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"edge1's log has no '{text}'; logs in {_dir}");
+            await Task.Delay(100);
+        }
+    }
+
+    private async Task PublishTelemetryAsync(string clientId, string user, string token, string device, long seq)
+    {
+        var pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection(clientId, user, token), "-q", "1",
+            "-t", MqttTopics.Telemetry(device), "-m", $$"""{"seq":{{seq}},"values":[1,2,3,4]}"""], TimeSpan.FromSeconds(30));
+        Assert.True(pub.Exit == 0, pub.Err);
+    }
+
+    [Fact]
+    public async Task A_persistent_MQTT5_session_should_get_what_was_published_while_away_within_its_expiry_and_be_deleted_after_it()
+    {
+        const string device = "edge1/exp-1";
+        var token = Token("exp-client", device);
+        string[] Session(string clientId, int expirySeconds) =>
+            [.. Connection(clientId, "exp-client", token), "-c", "-x", expirySeconds.ToString(), "-q", "1", "-t", MqttTopics.Ack(device)];
+
+        // two persistent sessions on the device's ack topic: one kept 10 minutes, one 4 seconds
+        await using (var keep = new Subscriber(Session("exp-keep", 600))) await keep.Subscribed;
+        await using (var brief = new Subscriber(Session("exp-brief", 4))) await brief.Subscribed;
+        await WaitForLogAsync("client 'exp-keep' disconnected; its session is kept for 00:10:00", TimeSpan.FromSeconds(20));
+        await WaitForLogAsync("client 'exp-brief' disconnected; its session is kept for 00:00:04", TimeSpan.FromSeconds(20));
+
+        // published while both are away: queued in both sessions
+        await PublishTelemetryAsync("exp-pub", "exp-client", token, device, 1);
+        await WaitForLogAsync("session of client 'exp-brief' expired", TimeSpan.FromSeconds(60));
+
+        // the session within its expiry gets the ack of seq 1 when it comes back
+        await using var keepAgain = new Subscriber(Session("exp-keep", 600));
+        var kept = await keepAgain.WaitForAsync(1, TimeSpan.FromSeconds(20));
+        Assert.Equal([1L], kept.Select(a => a.GetProperty("highestContiguous").GetInt64()).ToArray());
+
+        // the expired one starts afresh: the next ack reaches it, the one queued before its expiry was deleted with it
+        await using var briefAgain = new Subscriber(Session("exp-brief", 4));
+        await briefAgain.Subscribed;
+        await PublishTelemetryAsync("exp-pub", "exp-client", token, device, 2);
+        var fresh = await briefAgain.WaitForAsync(1, TimeSpan.FromSeconds(20));
+        output.WriteLine(string.Join("\n", fresh));
+        Assert.Equal([2L], fresh.Select(a => a.GetProperty("highestContiguous").GetInt64()).ToArray());
+    }
+
+    [Fact]
+    public async Task A_persistent_session_reconnecting_with_a_narrower_token_should_no_longer_receive_the_topic_it_lost_the_right_to()
+    {
+        const string kept = "edge1/nr-a", lost = "edge1/nr-b";
+        var wide = Token("nr-client", "edge1/nr-");
+        var narrow = Token("nr-client", kept);
+
+        // subscribed to both devices' acks under a token covering both, then away
+        await using (var first = new Subscriber([.. Connection("nr-sub", "nr-client", wide), "-c", "-x", "600", "-q", "1",
+                         "-t", MqttTopics.Ack(kept), "-t", MqttTopics.Ack(lost)]))
+            await first.Subscribed;
+        await WaitForLogAsync("client 'nr-sub' disconnected; its session is kept", TimeSpan.FromSeconds(20));
+
+        // an ack for the device it is about to lose is queued while it is away
+        await PublishTelemetryAsync("nr-pub", "nr-client", wide, lost, 1);
+
+        // back with a token for nr-a only: the nr-b subscription is removed, and neither the queued nor a new nr-b ack is delivered
+        await using var again = new Subscriber([.. Connection("nr-sub", "nr-client", narrow), "-c", "-x", "600", "-q", "1", "-t", MqttTopics.Ack(kept)]);
+        await again.Subscribed;
+        await WaitForLogAsync($"client 'nr-sub' reconnected without the right to its subscription '{MqttTopics.Ack(lost)}', removed", TimeSpan.FromSeconds(20));
+        await PublishTelemetryAsync("nr-pub", "nr-client", wide, lost, 2);
+        await PublishTelemetryAsync("nr-pub", "nr-client", wide, kept, 1);
+        var got = await again.WaitForAsync(1, TimeSpan.FromSeconds(20));
+        output.WriteLine(string.Join("\n", got));
+        Assert.Equal([kept], got.Select(a => a.GetProperty("device").GetString()!).ToArray());
+    }
 }

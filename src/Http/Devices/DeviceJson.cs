@@ -27,9 +27,10 @@ public static class DeviceJson
 
     /// <summary>
     /// Telemetry in the shape shared with MQTT (<see cref="TelemetryJson.Parse"/>): <c>{"seq": n, "ts": ms, "values": [...]}</c>
-    /// or <c>{"readings": [ ...those... ]}</c>; a problem is a 400 naming it.
+    /// or <c>{"readings": [ ...those... ]}</c>; a problem is a 400 naming it. No limit on the readings by default: the
+    /// body's size is bounded by <c>edgeactors.http.max-request-bytes</c> (413 beyond).
     /// </summary>
-    public static TelemetryBatch ParseTelemetry(DeviceId device, ReadOnlyMemory<byte> body, long nowMs, int maxReadings = TelemetryJson.DefaultMaxReadings)
+    public static TelemetryBatch ParseTelemetry(DeviceId device, ReadOnlyMemory<byte> body, long nowMs, int maxReadings = int.MaxValue)
     {
         using var doc = Parse(body);
         var (batch, error) = TelemetryJson.Parse(device, doc.RootElement, nowMs, maxReadings);

@@ -58,6 +58,40 @@ public sealed class MqttDeviceBridgeTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void An_ended_session_should_be_detached_and_not_attached_again_when_its_client_reconnects()
+    {
+        var region = CreateTestProbe();
+        var bridge = Bridge(region);
+        bridge.Tell(new MqttDeviceBridge.SessionConnected("dev", false));
+        bridge.Tell(new MqttDeviceBridge.SessionFollows("dev", "d"));
+        region.ExpectMsg<AttachDevice>();
+        bridge.Tell(new MqttDeviceBridge.SessionDisconnected("dev"));
+        region.ExpectMsg<DetachDevice>();
+        bridge.Tell(new MqttDeviceBridge.SessionEnded("dev")); // expired while away
+        bridge.Tell(new MqttDeviceBridge.SessionConnected("dev", false));
+        region.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public void A_reconnect_that_lost_the_right_to_a_device_should_not_attach_it()
+    {
+        var region = CreateTestProbe();
+        var bridge = Bridge(region);
+        bridge.Tell(new MqttDeviceBridge.SessionConnected("dev", false));
+        bridge.Tell(new MqttDeviceBridge.SessionFollows("dev", "d1"));
+        bridge.Tell(new MqttDeviceBridge.SessionFollows("dev", "d2"));
+        region.ExpectMsg<AttachDevice>();
+        region.ExpectMsg<AttachDevice>();
+        bridge.Tell(new MqttDeviceBridge.SessionDisconnected("dev"));
+        region.ExpectMsg<DetachDevice>();
+        region.ExpectMsg<DetachDevice>();
+        bridge.Tell(new MqttDeviceBridge.SessionUnfollows("dev", ["d2"]));
+        bridge.Tell(new MqttDeviceBridge.SessionConnected("dev", false));
+        Assert.Equal("d1", region.ExpectMsg<AttachDevice>().DeviceId.Value);
+        region.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
     public void Twin_changes_should_be_published_as_document_and_retained_delta_and_pending_commands_delivered()
     {
         var bridge = Bridge(CreateTestProbe());
