@@ -290,6 +290,7 @@ public sealed class MqttBroker : IAsyncDisposable
             var sessions = (await _server.GetSessionsAsync().ConfigureAwait(false)).ToDictionary(x => x.Id, StringComparer.Ordinal);
             foreach (var (clientId, expiry) in expired)
             {
+                if (_sessions.ExpiryOf(clientId) is not null) continue; // its client came back meanwhile: the session is in use again
                 _log.Info("mqtt: session of client '{0}' expired (away longer than {1}): deleted with its subscriptions and queued messages", clientId, expiry);
                 if (sessions.TryGetValue(clientId, out var session)) await session.DeleteAsync().ConfigureAwait(false);
             }
