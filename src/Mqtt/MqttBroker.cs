@@ -44,8 +44,15 @@ public sealed class MqttBroker : IAsyncDisposable
     private readonly MqttServer _server;
     private readonly ConcurrentDictionary<string, ClientClaims> _claims = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, bool> _cleanStart = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, TimeSpan> _expiry = new(StringComparer.Ordinal);
+    private readonly MqttSessionBook _sessions;
+    private readonly Timer _sweep;
     private IActorRef _bridge = ActorRefs.Nobody;
     private int _connections;
+    private int _sweeping;
+
+    /// <summary>How often sessions whose clients stayed away longer than their expiry are looked for.</summary>
+    internal static readonly TimeSpan SweepInterval = TimeSpan.FromSeconds(1);
 
     public MqttBroker(IActorRef devices, MqttSettings settings, MqttSecurity security, int maxIdLength, ILoggingAdapter log)
     {
@@ -54,6 +61,8 @@ public sealed class MqttBroker : IAsyncDisposable
         _security = security;
         _maxIdLength = maxIdLength;
         _log = log;
+        _sessions = new MqttSessionBook(settings.SessionExpiry);
+        _sweep = new Timer(_ => _ = SweepAsync(), null, Timeout.Infinite, Timeout.Infinite);
         var factory = new MqttServerFactory();
         var options = factory.CreateServerOptionsBuilder()
             .WithPersistentSessions(settings.PersistentSessions)
@@ -85,6 +94,8 @@ public sealed class MqttBroker : IAsyncDisposable
         _server.ClientDisconnectedAsync += Disconnected;
         _server.InterceptingPublishAsync += InterceptPublish;
         _server.InterceptingSubscriptionAsync += InterceptSubscription;
+        _server.ClientUnsubscribedTopicAsync += Unsubscribed;
+        _server.SessionDeletedAsync += SessionDeleted;
         _server.InterceptingOutboundPacketAsync += InterceptOutbound;
     }
 
@@ -100,6 +111,7 @@ public sealed class MqttBroker : IAsyncDisposable
     public async Task StartAsync()
     {
         await _server.StartAsync().ConfigureAwait(false);
+        _sweep.Change(SweepInterval, SweepInterval);
         _log.Info("mqtt: broker listening on {0} (plain port {1}, TLS port {2}; {3})", _settings.Bind,
             PlainPort == 0 ? "off" : PlainPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
             TlsPort == 0 ? "off" : TlsPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
@@ -109,12 +121,14 @@ public sealed class MqttBroker : IAsyncDisposable
 
     public async Task StopAsync()
     {
+        _sweep.Change(Timeout.Infinite, Timeout.Infinite);
         if (_server.IsStarted) await _server.StopAsync(new MqttServerStopOptions()).ConfigureAwait(false);
     }
 
     public async ValueTask DisposeAsync()
     {
         await StopAsync().ConfigureAwait(false);
+        await _sweep.DisposeAsync().ConfigureAwait(false);
         _server.Dispose();
     }
 
@@ -203,28 +217,110 @@ public sealed class MqttBroker : IAsyncDisposable
         }
         if (claims is null) _claims.TryRemove(clientId, out _);
         else _claims[clientId] = claims;
-        _cleanStart[clientId] = e.CleanSession ?? true;
+        var cleanStart = e.CleanSession ?? true;
+        _cleanStart[clientId] = cleanStart;
+        _expiry[clientId] = MqttSessionBook.Expiry(e.ProtocolVersion == MQTTnet.Formatter.MqttProtocolVersion.V500, cleanStart,
+            e.SessionExpiryInterval, _settings.SessionExpiry);
         return Task.CompletedTask;
     }
 
-    private Task Connected(ClientConnectedEventArgs e)
+    private async Task Connected(ClientConnectedEventArgs e)
     {
         Interlocked.Increment(ref _connections);
         var clean = !_cleanStart.TryGetValue(e.ClientId, out var c) || c;
+        _sessions.Connected(e.ClientId, _expiry.GetValueOrDefault(e.ClientId, _settings.SessionExpiry), clean);
+        if (!clean)
+        {
+            // a persistent session keeps its subscriptions: the rights they were granted under may be gone with the
+            // token of this connection (another device prefix, fewer scopes). MQTTnet sends the session's queue only
+            // after this handler, so the refused ones end before anything is delivered on them.
+            var claims = ClaimsOf(e.ClientId);
+            var refused = _sessions.Refused(e.ClientId, filter => Expired(claims) ?? MqttAccess.CanSubscribe(claims, filter, _maxIdLength));
+            if (refused.Count > 0)
+            {
+                foreach (var (filter, why) in refused)
+                    _log.Warning("mqtt: client '{0}' reconnected without the right to its subscription '{1}', removed: {2}", e.ClientId, filter, why);
+                var lost = refused.Select(r => MqttTopics.FollowedDevice(r.Filter)).OfType<string>()
+                    .Except(_sessions.Subscriptions(e.ClientId).Select(MqttTopics.FollowedDevice).OfType<string>(), StringComparer.Ordinal).ToArray();
+                if (lost.Length > 0) _bridge.Tell(new MqttDeviceBridge.SessionUnfollows(e.ClientId, lost));
+                try
+                {
+                    await _server.UnsubscribeAsync(e.ClientId, refused.Select(r => r.Filter).ToList()).ConfigureAwait(false);
+                }
+                catch (Exception ex)
+                {
+                    // still not delivered: the outbound check below drops what the client may not receive
+                    _log.Error(ex, "mqtt: could not remove the refused subscriptions of client '{0}'", e.ClientId);
+                }
+            }
+        }
         _bridge.Tell(new MqttDeviceBridge.SessionConnected(e.ClientId, clean));
-        return Task.CompletedTask;
     }
 
     private Task Disconnected(ClientDisconnectedEventArgs e)
     {
         Interlocked.Decrement(ref _connections);
+        _sessions.Disconnected(e.ClientId, DateTimeOffset.UtcNow, e.SessionExpiryInterval);
+        if (_settings.PersistentSessions && e.DisconnectType != MqttClientDisconnectType.Takeover && _sessions.IsAway(e.ClientId)
+            && _sessions.ExpiryOf(e.ClientId) is { } keep && keep > TimeSpan.Zero)
+            _log.Info("mqtt: client '{0}' disconnected; its session is kept for {1}", e.ClientId, keep);
         _bridge.Tell(new MqttDeviceBridge.SessionDisconnected(e.ClientId));
         return Task.CompletedTask;
+    }
+
+    private Task SessionDeleted(SessionDeletedEventArgs e)
+    {
+        // MQTTnet deleted it (MQTT 5 expiry 0 at disconnect, persistent sessions off) or the sweep did
+        _sessions.Forget(e.Id);
+        _claims.TryRemove(e.Id, out _);
+        _cleanStart.TryRemove(e.Id, out _);
+        _expiry.TryRemove(e.Id, out _);
+        _bridge.Tell(new MqttDeviceBridge.SessionEnded(e.Id));
+        return Task.CompletedTask;
+    }
+
+    /// <summary>Deletes the sessions whose clients have been away longer than their expiry (a timer, not an actor).</summary>
+    private async Task SweepAsync()
+    {
+        if (Interlocked.Exchange(ref _sweeping, 1) == 1) return; // the last sweep is still deleting
+        try
+        {
+            var expired = _sessions.Expired(DateTimeOffset.UtcNow);
+            if (expired.Count == 0) return;
+            var sessions = (await _server.GetSessionsAsync().ConfigureAwait(false)).ToDictionary(x => x.Id, StringComparer.Ordinal);
+            foreach (var (clientId, expiry) in expired)
+            {
+                if (_sessions.ExpiryOf(clientId) is not null) continue; // its client came back meanwhile: the session is in use again
+                _log.Info("mqtt: session of client '{0}' expired (away longer than {1}): deleted with its subscriptions and queued messages", clientId, expiry);
+                if (sessions.TryGetValue(clientId, out var session)) await session.DeleteAsync().ConfigureAwait(false);
+            }
+        }
+        catch (Exception ex)
+        {
+            _log.Error(ex, "mqtt: session expiry sweep failed");
+        }
+        finally
+        {
+            Volatile.Write(ref _sweeping, 0);
+        }
     }
 
     private Task InterceptOutbound(InterceptingPacketEventArgs e)
     {
         if (e.Packet is MqttConnAckPacket ack) ack.ReceiveMaximum = (ushort)_settings.ReceiveMaximum;
+        else if (e.Packet is MqttPublishPacket publish && ClaimsOf(e.ClientId) is { } claims
+                 && (Expired(claims) ?? MqttAccess.CanSubscribe(claims, publish.Topic, _maxIdLength)) is { } why)
+        {
+            // queued for a subscription the client's current token no longer covers: not delivered
+            e.ProcessPacket = false;
+            _log.Warning("mqtt: not delivered to client '{0}' on '{1}': {2}", e.ClientId, publish.Topic, why);
+        }
+        return Task.CompletedTask;
+    }
+
+    private Task Unsubscribed(ClientUnsubscribedTopicEventArgs e)
+    {
+        _sessions.Unsubscribed(e.ClientId, e.TopicFilter);
         return Task.CompletedTask;
     }
 
@@ -245,10 +341,10 @@ public sealed class MqttBroker : IAsyncDisposable
             _log.Warning("mqtt: refused subscription of client '{0}' to '{1}': {2}", e.ClientId, filter, problem);
             return Task.CompletedTask;
         }
+        _sessions.Subscribed(e.ClientId, filter);
         // a session that follows a device's twin or commands is that device's connection
-        if (MqttTopics.Parse(filter) is { } t && !MqttTopics.HasWildcard(t.DeviceId)
-            && t.Kind is MqttTopicKind.Commands or MqttTopicKind.TwinDelta or MqttTopicKind.TwinDocument or MqttTopicKind.AllOfDevice)
-            _bridge.Tell(new MqttDeviceBridge.SessionFollows(e.ClientId, t.DeviceId));
+        if (MqttTopics.FollowedDevice(filter) is { } device)
+            _bridge.Tell(new MqttDeviceBridge.SessionFollows(e.ClientId, device));
         return Task.CompletedTask;
     }
 

@@ -23,6 +23,12 @@ public sealed class MqttDeviceBridge : ReceiveActor
     /// <summary>A client subscribed to one of a device's twin/command topics.</summary>
     internal sealed record SessionFollows(string ClientId, string DeviceId);
 
+    /// <summary>A persistent client reconnected without the right to follow these devices any more.</summary>
+    internal sealed record SessionUnfollows(string ClientId, string[] DeviceIds);
+
+    /// <summary>The client's session is gone (expired, or ended with its connection): forget what it followed.</summary>
+    internal sealed record SessionEnded(string ClientId);
+
     private sealed record Published(string Topic, string? Error);
 
     private readonly IActorRef _devices;
@@ -66,6 +72,17 @@ public sealed class MqttDeviceBridge : ReceiveActor
             if (!_follows.TryGetValue(m.ClientId, out var devices)) _follows[m.ClientId] = devices = new HashSet<string>(StringComparer.Ordinal);
             devices.Add(m.DeviceId);
             if (_connected.ContainsKey(m.ClientId)) Attach(m.ClientId, m.DeviceId);
+        });
+        Receive<SessionUnfollows>(m =>
+        {
+            if (!_follows.TryGetValue(m.ClientId, out var devices)) return;
+            foreach (var d in m.DeviceIds)
+                if (devices.Remove(d)) Detach(m.ClientId, d);
+        });
+        Receive<SessionEnded>(m =>
+        {
+            if (!_follows.Remove(m.ClientId, out var devices)) return;
+            foreach (var d in devices) Detach(m.ClientId, d);
         });
         Receive<DeviceTwin>(twin =>
         {

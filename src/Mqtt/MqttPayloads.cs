@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using EdgeActors.Messages;
+using EdgeActors.Messages.Json;
 
 namespace EdgeActors.Mqtt;
 
@@ -32,7 +33,7 @@ public static class MqttPayloads
     /// device's readings; every reading has as many values (the channels). <c>ts</c> may be left out (the broker's
     /// clock, <paramref name="nowMs"/>); a value <c>null</c> is a missing reading (NaN: the entity rejects it as NotANumber).
     /// </summary>
-    public static Parsed<TelemetryBatch> ParseTelemetry(string deviceId, ReadOnlySequence<byte> payload, long nowMs, int maxReadings = 10_000)
+    public static Parsed<TelemetryBatch> ParseTelemetry(string deviceId, ReadOnlySequence<byte> payload, long nowMs, int maxReadings = TelemetryJson.DefaultMaxReadings)
     {
         try
         {
@@ -45,9 +46,9 @@ public static class MqttPayloads
         }
     }
 
-    private static Parsed<TelemetryBatch> ParseTelemetryCore(string deviceId, ReadOnlySequence<byte> payload, long nowMs, int maxReadings = 10_000)
+    private static Parsed<TelemetryBatch> ParseTelemetryCore(string deviceId, ReadOnlySequence<byte> payload, long nowMs, int maxReadings)
     {
-        if (payload.IsEmpty) return Parsed<TelemetryBatch>.Fail("telemetry payload is empty; send {\"seq\":n,\"ts\":ms,\"values\":[...]} or {\"readings\":[...]}");
+        if (payload.IsEmpty) return Parsed<TelemetryBatch>.Fail($"telemetry payload is empty; send {TelemetryJson.Shape}");
         JsonDocument doc;
         try
         {
@@ -59,62 +60,9 @@ public static class MqttPayloads
         }
         using (doc)
         {
-            var root = doc.RootElement;
-            if (root.ValueKind != JsonValueKind.Object) return Parsed<TelemetryBatch>.Fail($"telemetry payload must be a JSON object, got {root.ValueKind}");
-            var seqs = new List<long>();
-            var times = new List<long>();
-            var values = new List<float>();
-            var channels = -1;
-            if (root.TryGetProperty("readings", out var readings))
-            {
-                if (readings.ValueKind != JsonValueKind.Array) return Parsed<TelemetryBatch>.Fail("'readings' must be an array of {\"seq\",\"ts\",\"values\"}");
-                var n = readings.GetArrayLength();
-                if (n == 0) return Parsed<TelemetryBatch>.Fail("'readings' is empty");
-                if (n > maxReadings) return Parsed<TelemetryBatch>.Fail($"'readings' holds {n} readings; the limit is {maxReadings}");
-                var i = 0;
-                foreach (var r in readings.EnumerateArray())
-                {
-                    var error = Reading(r, $"readings[{i}]", nowMs, seqs, times, values, ref channels);
-                    if (error is not null) return Parsed<TelemetryBatch>.Fail(error);
-                    i++;
-                }
-            }
-            else
-            {
-                var error = Reading(root, "telemetry", nowMs, seqs, times, values, ref channels);
-                if (error is not null) return Parsed<TelemetryBatch>.Fail(error);
-            }
-            return Parsed<TelemetryBatch>.Ok(new TelemetryBatch(new DeviceId(deviceId), channels, seqs.ToArray(), times.ToArray(), values.ToArray()));
+            var (batch, error) = TelemetryJson.Parse(new DeviceId(deviceId), doc.RootElement, nowMs, maxReadings);
+            return batch is not null ? Parsed<TelemetryBatch>.Ok(batch) : Parsed<TelemetryBatch>.Fail(error!);
         }
-    }
-
-    private static string? Reading(JsonElement r, string where, long nowMs, List<long> seqs, List<long> times, List<float> values, ref int channels)
-    {
-        if (r.ValueKind != JsonValueKind.Object) return $"{where} must be an object {{\"seq\":n,\"ts\":ms,\"values\":[...]}}, got {r.ValueKind}";
-        if (!r.TryGetProperty("seq", out var seqEl)) return $"{where} has no 'seq' (the reading's sequence number)";
-        if (seqEl.ValueKind != JsonValueKind.Number || !seqEl.TryGetInt64(out var seq) || seq < 0)
-            return $"{where}.seq must be a non-negative integer, got {Text(seqEl)}";
-        var ts = nowMs;
-        if (r.TryGetProperty("ts", out var tsEl) && tsEl.ValueKind != JsonValueKind.Null)
-            if (tsEl.ValueKind != JsonValueKind.Number || !tsEl.TryGetInt64(out ts))
-                return $"{where}.ts must be Unix milliseconds (an integer), got {Text(tsEl)}";
-        if (!r.TryGetProperty("values", out var vs)) return $"{where} has no 'values' (an array of numbers, one per channel)";
-        if (vs.ValueKind != JsonValueKind.Array) return $"{where}.values must be an array of numbers, got {vs.ValueKind}";
-        var count = vs.GetArrayLength();
-        if (count == 0) return $"{where}.values is empty";
-        if (channels < 0) channels = count;
-        else if (count != channels) return $"{where}.values has {count} values; the first reading has {channels} (every reading needs one value per channel)";
-        var j = 0;
-        foreach (var v in vs.EnumerateArray())
-        {
-            if (v.ValueKind == JsonValueKind.Null) values.Add(float.NaN);
-            else if (v.ValueKind == JsonValueKind.Number && v.TryGetDouble(out var d)) values.Add((float)d);
-            else return $"{where}.values[{j}] must be a number or null, got {Text(v)}";
-            j++;
-        }
-        seqs.Add(seq);
-        times.Add(ts);
-        return null;
     }
 
     // ------------------------------------------------------------------ frames
@@ -271,36 +219,15 @@ public static class MqttPayloads
 
     /// <summary>
     /// The answer on <c>edgeactors/devices/{id}/ack</c>: <c>{"device","accepted","highestContiguous","level","node",
-    /// "rejected":[{"seq","reason","detail"}],"prediction":{"label","confidence","model","version","escalated"}}</c>.
+    /// "rejected":[{"seq","reason","detail"}],"prediction":{"label","confidence","model","version","servedBy","escalated","note"}}</c>
+    /// (written by <see cref="TelemetryJson.WriteAck"/>, shared with HTTP, which names the list "rejections").
     /// </summary>
-    public static byte[] Ack(IngestAck ack) => Json(w =>
+    public static byte[] Ack(IngestAck ack)
     {
-        w.WriteString("device", ack.DeviceId.Value);
-        w.WriteNumber("accepted", ack.Accepted);
-        w.WriteNumber("highestContiguous", ack.HighestContiguous);
-        w.WriteString("level", ack.Level.ToString());
-        w.WriteString("node", ack.Node);
-        w.WriteStartArray("rejected");
-        foreach (var r in ack.Rejected)
-        {
-            w.WriteStartObject();
-            w.WriteNumber("seq", r.Sequence);
-            w.WriteString("reason", r.Reason.ToString());
-            w.WriteString("detail", r.Detail);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-        if (ack.Prediction is { } p)
-        {
-            w.WriteStartObject("prediction");
-            w.WriteNumber("label", p.Label);
-            w.WriteNumber("confidence", Math.Round(p.Confidence, 5));
-            w.WriteString("model", p.Model);
-            w.WriteNumber("version", p.Version);
-            w.WriteBoolean("escalated", p.Escalated);
-            w.WriteEndObject();
-        }
-    });
+        var buffer = new ArrayBufferWriter<byte>(256);
+        using (var w = new Utf8JsonWriter(buffer)) TelemetryJson.WriteAck(w, ack, "rejected");
+        return buffer.WrittenSpan.ToArray();
+    }
 
     /// <summary>A publish the broker refused (nothing was accepted): <c>{"device","error","topic"}</c> on the ack topic.</summary>
     public static byte[] Error(string deviceId, string topic, string error) => Json(w =>
@@ -466,11 +393,7 @@ public static class MqttPayloads
         return buffer.WrittenSpan.ToArray();
     }
 
-    private static string Text(JsonElement e)
-    {
-        var raw = e.GetRawText();
-        return raw.Length > 40 ? raw[..40] + "…" : raw;
-    }
+    private static string Text(JsonElement e) => TelemetryJson.Text(e);
 
     public static string Utf8(ReadOnlySequence<byte> payload) => Encoding.UTF8.GetString(payload);
 }

@@ -20,6 +20,7 @@ namespace EdgeActors.Mqtt;
 ///   retry-backoff-max = 2s       # ... up to this
 ///   persistent-sessions = on     # clean start off keeps a client's subscriptions and queued messages while it is away
 ///   max-pending-per-client = 1000  # messages queued for one client (the oldest are dropped beyond it)
+///   session-expiry = 24h         # a persistent session whose client is away longer is deleted (MQTT 3.1.1; the cap of MQTT 5's Session Expiry Interval)
 /// }
 /// </code>
 /// </summary>
@@ -41,6 +42,7 @@ public sealed record MqttSettings
     public TimeSpan RetryBackoffMax { get; init; } = TimeSpan.FromSeconds(2);
     public bool PersistentSessions { get; init; } = true;
     public int MaxPendingPerClient { get; init; } = 1000;
+    public TimeSpan SessionExpiry { get; init; } = TimeSpan.FromHours(24);
 
     public static MqttSettings Default { get; } = new();
 
@@ -57,12 +59,13 @@ public sealed record MqttSettings
             MaxPayload = Bytes(section, "max-payload", Default.MaxPayload),
             MaxConnections = section.GetInt("max-connections", Default.MaxConnections),
             ReceiveMaximum = section.GetInt("receive-maximum", Default.ReceiveMaximum),
-            AskTimeout = section.GetTimeSpan("ask-timeout", Default.AskTimeout),
-            BackpressureTimeout = section.GetTimeSpan("backpressure-timeout", Default.BackpressureTimeout),
-            RetryBackoffMin = section.GetTimeSpan("retry-backoff-min", Default.RetryBackoffMin),
-            RetryBackoffMax = section.GetTimeSpan("retry-backoff-max", Default.RetryBackoffMax),
+            AskTimeout = Duration(section, "ask-timeout", Default.AskTimeout),
+            BackpressureTimeout = Duration(section, "backpressure-timeout", Default.BackpressureTimeout),
+            RetryBackoffMin = Duration(section, "retry-backoff-min", Default.RetryBackoffMin),
+            RetryBackoffMax = Duration(section, "retry-backoff-max", Default.RetryBackoffMax),
             PersistentSessions = OnOff(section, "persistent-sessions", Default.PersistentSessions),
             MaxPendingPerClient = section.GetInt("max-pending-per-client", Default.MaxPendingPerClient),
+            SessionExpiry = Duration(section, "session-expiry", Default.SessionExpiry),
         };
         return s.Validate();
     }
@@ -81,7 +84,21 @@ public sealed record MqttSettings
         if (RetryBackoffMin <= TimeSpan.Zero) throw new ArgumentException($"{Section}.retry-backoff-min must be positive, got {RetryBackoffMin}");
         if (RetryBackoffMax < RetryBackoffMin) throw new ArgumentException($"{Section}.retry-backoff-max must be >= retry-backoff-min ({RetryBackoffMin}), got {RetryBackoffMax}");
         if (MaxPendingPerClient < 1) throw new ArgumentException($"{Section}.max-pending-per-client must be >= 1, got {MaxPendingPerClient}");
+        if (SessionExpiry < TimeSpan.FromSeconds(1) || SessionExpiry > TimeSpan.FromSeconds(uint.MaxValue - 1))
+            throw new ArgumentException($"{Section}.session-expiry must be between 1s and {uint.MaxValue - 1} seconds (MQTT 5's largest finite Session Expiry Interval), got {SessionExpiry}");
         return this;
+    }
+
+    private static TimeSpan Duration(Config c, string key, TimeSpan fallback)
+    {
+        try
+        {
+            return c.GetTimeSpan(key, fallback);
+        }
+        catch (FormatException)
+        {
+            throw new ArgumentException($"{Section}.{key} must be a positive duration such as 30s, 5m or 24h (got '{c.GetString(key, "")}')");
+        }
     }
 
     private static int Bytes(Config c, string key, int fallback)

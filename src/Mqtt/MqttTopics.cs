@@ -91,6 +91,15 @@ public static class MqttTopics
     }
 
     /// <summary>Whether the id part holds an MQTT wildcard (a filter over several devices).</summary>
+    /// <summary>
+    /// The device a subscription follows as that device's connection (its commands, twin delta or document, or all of
+    /// its topics; no wildcard over devices), or null.
+    /// </summary>
+    public static string? FollowedDevice(string filter) =>
+        Parse(filter) is { } t && !HasWildcard(t.DeviceId)
+        && t.Kind is MqttTopicKind.Commands or MqttTopicKind.TwinDelta or MqttTopicKind.TwinDocument or MqttTopicKind.AllOfDevice
+            ? t.DeviceId : null;
+
     public static bool HasWildcard(string deviceId) => deviceId.AsSpan().IndexOfAny('+', '#') >= 0;
 
     /// <summary>Whether the topic starts like one of ours (used to name a wrong suffix clearly).</summary>

@@ -35,7 +35,7 @@ public sealed class MqttTests(ITestOutputHelper output) : IAsyncLifetime
         [
             new NodeSpec("seed", "seed", _ports[0]),
             new NodeSpec("datacenter", ["datacenter"], _ports[1], []),
-            new NodeSpec("edge1", ["edge"], _ports[2], ["--set", "edgeactors.sync.interval = 300ms"]) { MqttPort = _ports[3] },
+            new NodeSpec("edge1", ["edge"], _ports[2], ["--set", "edgeactors.sync.interval = 300ms", "--set", $"edgeactors.mqtt.session-expiry = {SessionExpirySeconds}s"]) { MqttPort = _ports[3] },
         ], _dir);
         _cluster.StartAll();
         _client = EdgeClient.Connect(TestCluster.ClientOptions(_cluster, _ports[2]) with
@@ -289,5 +289,86 @@ public sealed class MqttTests(ITestOutputHelper output) : IAsyncLifetime
         using var store = new EdgeActors.Storage.SqliteDataStore(Path.Combine(_dir, "datacenter", "store.db"));
         var history = store.History(new DeviceId(device), RecordKind.Telemetry, 10_000);
         Assert.Equal(Enumerable.Range(0, n).Select(i => (long)i).ToArray(), history.Select(r => r.Sequence).ToArray());
+    }
+
+    /// <summary>Waits until the edge's log holds <paramref name="text"/> (the broker wrote what the test waits for).</summary>
+    private async Task WaitForLogAsync(string text, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        while (!EdgeLog.Contains(text, StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, $"edge1's log has no '{text}'; logs in {_dir}");
+            await Task.Delay(100);
+        }
+    }
+
+    private async Task PublishTelemetryAsync(string clientId, string user, string token, string device, long seq)
+    {
+        var pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection(clientId, user, token), "-q", "1",
+            "-t", MqttTopics.Telemetry(device), "-m", $$"""{"seq":{{seq}},"values":[1,2,3,4]}"""], TimeSpan.FromSeconds(30));
+        Assert.True(pub.Exit == 0, pub.Err);
+    }
+
+    /// <summary>edge1's <c>edgeactors.mqtt.session-expiry</c>: the cap of MQTT 5's expiry and MQTT 3.1.1's.</summary>
+    private const int SessionExpirySeconds = 20;
+
+    [Fact]
+    public async Task A_persistent_session_should_get_what_was_published_while_away_within_its_expiry_and_be_deleted_after_it()
+    {
+        const string device = "edge1/exp-1";
+        var token = Token("exp-client", device);
+        // MQTT 5 asks for 10 minutes (capped at edge1's session-expiry); MQTT 3.1.1 cannot ask: it gets session-expiry.
+        // MQTTnet itself keeps a 3.1.1 session for ever and does not cap MQTT 5's: both expire only through the broker's sweep.
+        string[] Mqtt5() => [.. Connection("exp-5", "exp-client", token), "-c", "-x", "600", "-q", "1", "-t", MqttTopics.Ack(device)];
+        string[] Mqtt311() => [.. Connection("exp-311", "exp-client", token, "mqttv311"), "-c", "-q", "1", "-t", MqttTopics.Ack(device)];
+
+        await using (var v5 = new Subscriber(Mqtt5())) await v5.Subscribed;
+        await using (var v311 = new Subscriber(Mqtt311())) await v311.Subscribed;
+        await WaitForLogAsync($"client 'exp-5' disconnected; its session is kept for 00:00:{SessionExpirySeconds}", TimeSpan.FromSeconds(20));
+        await WaitForLogAsync($"client 'exp-311' disconnected; its session is kept for 00:00:{SessionExpirySeconds}", TimeSpan.FromSeconds(20));
+
+        // published while both are away: queued in both sessions
+        await PublishTelemetryAsync("exp-pub", "exp-client", token, device, 1);
+
+        // the MQTT 5 session comes back within its expiry: it gets the ack of seq 1
+        await using var v5Again = new Subscriber(Mqtt5());
+        var kept = await v5Again.WaitForAsync(1, TimeSpan.FromSeconds(20));
+        Assert.Equal([1L], kept.Select(a => a.GetProperty("highestContiguous").GetInt64()).ToArray());
+
+        // the MQTT 3.1.1 one stays away longer: deleted with its queue, it starts afresh and gets only the next ack
+        await WaitForLogAsync("session of client 'exp-311' expired", TimeSpan.FromSeconds(SessionExpirySeconds + 60));
+        await using var v311Again = new Subscriber(Mqtt311());
+        await v311Again.Subscribed;
+        await PublishTelemetryAsync("exp-pub", "exp-client", token, device, 2);
+        var fresh = await v311Again.WaitForAsync(1, TimeSpan.FromSeconds(20));
+        output.WriteLine(string.Join("\n", fresh));
+        Assert.Equal([2L], fresh.Select(a => a.GetProperty("highestContiguous").GetInt64()).ToArray());
+    }
+
+    [Fact]
+    public async Task A_persistent_session_reconnecting_with_a_narrower_token_should_no_longer_receive_the_topic_it_lost_the_right_to()
+    {
+        const string kept = "edge1/nr-a", lost = "edge1/nr-b";
+        var wide = Token("nr-client", "edge1/nr-");
+        var narrow = Token("nr-client", kept);
+
+        // subscribed to both devices' acks under a token covering both, then away
+        await using (var first = new Subscriber([.. Connection("nr-sub", "nr-client", wide), "-c", "-x", "600", "-q", "1",
+                         "-t", MqttTopics.Ack(kept), "-t", MqttTopics.Ack(lost)]))
+            await first.Subscribed;
+        await WaitForLogAsync("client 'nr-sub' disconnected; its session is kept", TimeSpan.FromSeconds(20));
+
+        // an ack for the device it is about to lose is queued while it is away
+        await PublishTelemetryAsync("nr-pub", "nr-client", wide, lost, 1);
+
+        // back with a token for nr-a only: the nr-b subscription is removed, and neither the queued nor a new nr-b ack is delivered
+        await using var again = new Subscriber([.. Connection("nr-sub", "nr-client", narrow), "-c", "-x", "600", "-q", "1", "-t", MqttTopics.Ack(kept)]);
+        await again.Subscribed;
+        await WaitForLogAsync($"client 'nr-sub' reconnected without the right to its subscription '{MqttTopics.Ack(lost)}', removed", TimeSpan.FromSeconds(20));
+        await PublishTelemetryAsync("nr-pub", "nr-client", wide, lost, 2);
+        await PublishTelemetryAsync("nr-pub", "nr-client", wide, kept, 1);
+        var got = await again.WaitForAsync(1, TimeSpan.FromSeconds(20));
+        output.WriteLine(string.Join("\n", got));
+        Assert.Equal([kept], got.Select(a => a.GetProperty("device").GetString()!).ToArray());
     }
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using EdgeActors.Messages;
+using EdgeActors.Messages.Json;
 
 namespace EdgeActors.Http.Devices;
 
@@ -25,52 +26,15 @@ public static class DeviceJson
     }
 
     /// <summary>
-    /// <c>{"seq": n, "ts": ms, "values": [...]}</c> or <c>{"readings": [ ...those... ]}</c> (every reading with the same
-    /// number of values; <c>ts</c> defaults to <paramref name="nowMs"/>; a <c>null</c> value is NaN: the entity rejects it).
+    /// Telemetry in the shape shared with MQTT (<see cref="TelemetryJson.Parse"/>): <c>{"seq": n, "ts": ms, "values": [...]}</c>
+    /// or <c>{"readings": [ ...those... ]}</c>; a problem is a 400 naming it. No limit on the readings by default: the
+    /// body's size is bounded by <c>edgeactors.http.max-request-bytes</c> (413 beyond).
     /// </summary>
-    public static TelemetryBatch ParseTelemetry(DeviceId device, ReadOnlyMemory<byte> body, long nowMs)
+    public static TelemetryBatch ParseTelemetry(DeviceId device, ReadOnlyMemory<byte> body, long nowMs, int maxReadings = int.MaxValue)
     {
         using var doc = Parse(body);
-        var root = doc.RootElement;
-        if (root.ValueKind != JsonValueKind.Object) throw HttpProblem.BadRequest("telemetry must be a JSON object: {\"seq\",\"ts\",\"values\"} or {\"readings\": [...]}");
-        var batch = root.TryGetProperty("readings", out var list);
-        var readings = batch
-            ? list.ValueKind == JsonValueKind.Array ? list.EnumerateArray().ToList() : throw HttpProblem.BadRequest("\"readings\" must be an array")
-            : [root];
-        if (readings.Count == 0) throw HttpProblem.BadRequest("\"readings\" is empty");
-        var seqs = new long[readings.Count];
-        var times = new long[readings.Count];
-        var channels = -1;
-        var values = new List<float>();
-        for (var i = 0; i < readings.Count; i++)
-        {
-            var r = readings[i];
-            var where = batch ? $"reading {i}" : "telemetry";
-            if (r.ValueKind != JsonValueKind.Object) throw HttpProblem.BadRequest($"{where} must be an object");
-            if (!r.TryGetProperty("seq", out var seq) || seq.ValueKind != JsonValueKind.Number || !seq.TryGetInt64(out seqs[i]) || seqs[i] < 0)
-                throw HttpProblem.BadRequest($"{where}: \"seq\" must be a non-negative integer");
-            times[i] = nowMs;
-            if (r.TryGetProperty("ts", out var ts) && (ts.ValueKind != JsonValueKind.Number || !ts.TryGetInt64(out times[i])))
-                throw HttpProblem.BadRequest($"{where}: \"ts\" must be an integer (Unix milliseconds)");
-            if (!r.TryGetProperty("values", out var vs) || vs.ValueKind != JsonValueKind.Array)
-                throw HttpProblem.BadRequest($"{where}: \"values\" must be an array of numbers");
-            var n = vs.GetArrayLength();
-            if (n == 0) throw HttpProblem.BadRequest($"{where}: \"values\" is empty");
-            if (channels >= 0 && n != channels) throw HttpProblem.BadRequest($"{where} has {n} values; the first reading has {channels} (one batch, one channel count)");
-            channels = n;
-            var k = 0;
-            foreach (var v in vs.EnumerateArray())
-            {
-                values.Add(v.ValueKind switch
-                {
-                    JsonValueKind.Number => (float)v.GetDouble(),
-                    JsonValueKind.Null => float.NaN,
-                    _ => throw HttpProblem.BadRequest($"{where}: value {k} is {v.ValueKind.ToString().ToLowerInvariant()}, not a number (null = missing)"),
-                });
-                k++;
-            }
-        }
-        return new TelemetryBatch(device, channels, seqs, times, values.ToArray());
+        var (batch, error) = TelemetryJson.Parse(device, doc.RootElement, nowMs, maxReadings);
+        return batch ?? throw HttpProblem.BadRequest(error!);
     }
 
     /// <summary><c>{"seq": n, "ts": ms, "pixels": "&lt;base64 of 28×28 bytes&gt;", "label": k}</c> (ts, label optional).</summary>
@@ -187,39 +151,7 @@ public static class DeviceJson
 
     public static byte[] Ack(IngestAck ack, string? error = null) => HttpIo.Json(w => WriteAck(w, ack, error));
 
-    public static void WriteAck(Utf8JsonWriter w, IngestAck ack, string? error = null)
-    {
-        w.WriteStartObject();
-        if (error is not null) w.WriteString("error", error);
-        w.WriteString("device", ack.DeviceId.Value);
-        w.WriteNumber("accepted", ack.Accepted);
-        w.WriteNumber("highestContiguous", ack.HighestContiguous);
-        w.WriteString("level", ack.Level.ToString());
-        w.WriteString("node", ack.Node);
-        w.WriteStartArray("rejections");
-        foreach (var r in ack.Rejected)
-        {
-            w.WriteStartObject();
-            w.WriteNumber("seq", r.Sequence);
-            w.WriteString("reason", r.Reason.ToString());
-            w.WriteString("detail", r.Detail);
-            w.WriteEndObject();
-        }
-        w.WriteEndArray();
-        if (ack.Prediction is { } p)
-        {
-            w.WriteStartObject("prediction");
-            w.WriteNumber("label", p.Label);
-            w.WriteNumber("confidence", p.Confidence);
-            w.WriteString("model", p.Model);
-            w.WriteNumber("version", p.Version);
-            w.WriteString("servedBy", p.ServedBy);
-            w.WriteBoolean("escalated", p.Escalated);
-            w.WriteString("note", p.Note.ToString());
-            w.WriteEndObject();
-        }
-        w.WriteEndObject();
-    }
+    public static void WriteAck(Utf8JsonWriter w, IngestAck ack, string? error = null) => TelemetryJson.WriteAck(w, ack, "rejections", error);
 
     public static byte[] State(DeviceState s) => HttpIo.Json(w =>
     {

@@ -39,21 +39,49 @@ public sealed class MqttDeviceBridgeTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(attach.SubscriberPath, detach.SubscriberPath);
     }
 
+    /// <summary>A bridge whose persistent client "dev" followed <paramref name="devices"/> (attached) and is away (detached).</summary>
+    private IActorRef PersistentSessionAway(Akka.TestKit.TestProbe region, params string[] devices)
+    {
+        var bridge = Bridge(region);
+        bridge.Tell(new MqttDeviceBridge.SessionConnected("dev", false));
+        foreach (var d in devices) bridge.Tell(new MqttDeviceBridge.SessionFollows("dev", d));
+        Assert.Equal(devices, devices.Select(_ => region.ExpectMsg<AttachDevice>().DeviceId.Value).ToArray());
+        bridge.Tell(new MqttDeviceBridge.SessionDisconnected("dev"));
+        foreach (var _ in devices) region.ExpectMsg<DetachDevice>();
+        return bridge;
+    }
+
     [Fact]
     public void A_persistent_session_should_be_attached_again_when_it_reconnects_and_a_clean_one_should_not()
     {
         var region = CreateTestProbe();
-        var bridge = Bridge(region);
-        bridge.Tell(new MqttDeviceBridge.SessionConnected("dev", false));
-        bridge.Tell(new MqttDeviceBridge.SessionFollows("dev", "d"));
-        region.ExpectMsg<AttachDevice>();
-        bridge.Tell(new MqttDeviceBridge.SessionDisconnected("dev"));
-        region.ExpectMsg<DetachDevice>();
+        var bridge = PersistentSessionAway(region, "d");
         bridge.Tell(new MqttDeviceBridge.SessionConnected("dev", false));
         Assert.Equal("d", region.ExpectMsg<AttachDevice>().DeviceId.Value);
         bridge.Tell(new MqttDeviceBridge.SessionDisconnected("dev"));
         region.ExpectMsg<DetachDevice>();
         bridge.Tell(new MqttDeviceBridge.SessionConnected("dev", true));
+        region.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public void An_ended_session_should_not_be_attached_again_when_its_client_reconnects()
+    {
+        var region = CreateTestProbe();
+        var bridge = PersistentSessionAway(region, "d");
+        bridge.Tell(new MqttDeviceBridge.SessionEnded("dev")); // expired while away
+        bridge.Tell(new MqttDeviceBridge.SessionConnected("dev", false));
+        region.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+    }
+
+    [Fact]
+    public void A_reconnect_that_lost_the_right_to_a_device_should_not_attach_it()
+    {
+        var region = CreateTestProbe();
+        var bridge = PersistentSessionAway(region, "d1", "d2");
+        bridge.Tell(new MqttDeviceBridge.SessionUnfollows("dev", ["d2"]));
+        bridge.Tell(new MqttDeviceBridge.SessionConnected("dev", false));
+        Assert.Equal("d1", region.ExpectMsg<AttachDevice>().DeviceId.Value);
         region.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
     }
 
