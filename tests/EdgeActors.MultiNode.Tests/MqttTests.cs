@@ -304,7 +304,7 @@ public sealed class MqttTests(ITestOutputHelper output) : IAsyncLifetime
 
     private async Task PublishTelemetryAsync(string clientId, string user, string token, string device, long seq)
     {
-        var pub = await RunAsync("/usr/bin/mosquitto_pub", [.. Connection(clientId, user, token), "-q", "1",
+        var pub = await ExternalProcess.RunAsync("/usr/bin/mosquitto_pub", [.. Connection(clientId, user, token), "-q", "1",
             "-t", MqttTopics.Telemetry(device), "-m", $$"""{"seq":{{seq}},"values":[1,2,3,4]}"""], TimeSpan.FromSeconds(30));
         Assert.True(pub.Exit == 0, pub.Err);
     }
