@@ -12,7 +12,8 @@ namespace EdgeActors.Tools.Bench;
 
 /// <summary>
 /// The MQTT part of <c>bench protocols</c>, in one run on this machine: (a) Debian's Mosquitto broker relaying QoS 1
-/// publishes from N publishers to subscribers sharing one subscription (the anchor: a bare broker on this hardware), (b) our edge's broker
+/// publishes from N publishers to subscribers (the anchor: a bare broker on this hardware), (a2) the same relay through a bare
+/// MQTTnet server in this process (the library our edge embeds, before any work of ours), (b) our edge's broker
 /// ingesting the same publishes (each a JSON batch of readings of one device) with durable acks (PUBACK after the
 /// outbox write; the answer read back from the ack topic), (c) the same batches through the client library. Closed
 /// loop: each publisher/device has one publish in flight (as an MQTT device with QoS 1 and receive maximum 1 has).
@@ -31,13 +32,16 @@ public static class MqttProtocolBench
             $"{Name,-28} {MessagesPerSecond,10:N0} msgs/s {ReadingsPerSecond,10:N0} readings/s  p50 {P50Ms:0.00} ms  p99 {P99Ms:0.00} ms");
     }
 
-    public sealed record Result(Stage Mosquitto, Stage Ours, Stage Client)
+    public sealed record Result(Stage Mosquitto, Stage Mqttnet, Stage Ours, Stage Client)
     {
+        /// <summary>The bare MQTTnet broker against Mosquitto: the bound the embedded library sets before any work of ours.</summary>
+        public double MqttnetRatio => Mqttnet.MessagesPerSecond / Math.Max(1e-9, Mosquitto.MessagesPerSecond);
+
         public double Ratio => Ours.MessagesPerSecond / Math.Max(1e-9, Mosquitto.MessagesPerSecond);
         public double ClientRatio => Ours.ReadingsPerSecond / Math.Max(1e-9, Client.ReadingsPerSecond);
 
         public string ResultLine => string.Create(CultureInfo.InvariantCulture,
-            $"RESULT mqtt mosquitto_per_s={Mosquitto.MessagesPerSecond:0} ours_per_s={Ours.MessagesPerSecond:0} ratio={Ratio:0.00} client_per_s={Client.ReadingsPerSecond:0} client_ratio={ClientRatio:0.00}");
+            $"RESULT mqtt mosquitto_per_s={Mosquitto.MessagesPerSecond:0} ours_per_s={Ours.MessagesPerSecond:0} ratio={Ratio:0.00} client_per_s={Client.ReadingsPerSecond:0} client_ratio={ClientRatio:0.00} mqttnet_per_s={Mqttnet.MessagesPerSecond:0} mqttnet_ratio={MqttnetRatio:0.00}");
     }
 
     public static async Task<Result> RunAsync(Options o, Action<string> log)
@@ -46,6 +50,8 @@ public static class MqttProtocolBench
         log($"bench protocols (mqtt): {o.Publishers} publishers, QoS 1, {o.Batch} readings x {o.Channels} channels per publish ({payload.Length} bytes JSON), {o.Seconds:0}s per stage; {Environment.ProcessorCount} cores");
         var mosquitto = await MosquittoAsync(o, payload, log);
         log("  " + mosquitto);
+        var mqttnet = await MqttnetAsync(o, payload, log);
+        log("  " + mqttnet);
         Stage ours, client;
         var dir = Path.Combine(Path.GetTempPath(), "edgeactors-bench-protocols");
         if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
@@ -68,7 +74,7 @@ public static class MqttProtocolBench
             log("  " + client);
             await cluster.StopAllAsync(TimeSpan.FromSeconds(20));
         }
-        return new Result(mosquitto, ours, client);
+        return new Result(mosquitto, mqttnet, ours, client);
     }
 
     private static TelemetryBatch Batch(DeviceId id, long firstSeq, Options o)
@@ -104,7 +110,7 @@ public static class MqttProtocolBench
 
     private static double Percentile(double[] sorted, double q) => sorted.Length == 0 ? 0 : sorted[Math.Min(sorted.Length - 1, (int)(q * sorted.Length))];
 
-    // ------------------------------------------------------------------ (a) Mosquitto relaying to a subscriber
+    // ------------------------------------------------------------------ (a) Mosquitto relaying to subscribers
 
     private static async Task<Stage> MosquittoAsync(Options o, byte[] payload, Action<string> log)
     {
@@ -116,48 +122,7 @@ public static class MqttProtocolBench
         using var process = Process.Start(new ProcessStartInfo(broker, ["-c", conf]) { RedirectStandardOutput = true, RedirectStandardError = true })!;
         try
         {
-            var factory = new MqttClientFactory();
-            // several subscribers share one subscription (MQTT 5 '$share', each message to one of them): a single
-            // subscriber client, not the broker, was the bound on this machine
-            var subscribers = new IMqttClient[Math.Max(1, o.Publishers / 5)];
-            long received = 0;
-            for (var i = 0; i < subscribers.Length; i++)
-            {
-                subscribers[i] = factory.CreateMqttClient();
-                subscribers[i].ApplicationMessageReceivedAsync += _ =>
-                {
-                    Interlocked.Increment(ref received);
-                    return Task.CompletedTask;
-                };
-                await ConnectRetryingAsync(subscribers[i], port, $"bench-subscriber-{i}");
-                await subscribers[i].SubscribeAsync("$share/bench/bench/#", MqttQualityOfServiceLevel.AtLeastOnce);
-            }
-            var publishers = new IMqttClient[o.Publishers];
-            for (var i = 0; i < publishers.Length; i++)
-            {
-                publishers[i] = factory.CreateMqttClient();
-                await ConnectRetryingAsync(publishers[i], port, $"bench-publisher-{i}");
-            }
-            var stage = await ClosedLoopAsync("(a) mosquitto relay", o, o.Batch, async (p, _) =>
-            {
-                var m = new MqttApplicationMessageBuilder().WithTopic($"bench/p{p}").WithPayload(payload)
-                    .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
-                await publishers[p].PublishAsync(m);
-            });
-            // the relay counts what reached the subscriber (give the tail a moment)
-            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
-            while (Interlocked.Read(ref received) < stage.Messages && DateTime.UtcNow < deadline) await Task.Delay(20);
-            foreach (var c in publishers.Concat(subscribers))
-            {
-                await c.DisconnectAsync();
-                c.Dispose();
-            }
-            // the anchor counts what reached the subscribers (never more than was published in the stage): when that is well
-            // below what Mosquitto PUBACKed, the figure measures the subscribing clients on this machine, not the broker
-            var relayed = Math.Min(Interlocked.Read(ref received), stage.Messages);
-            log(string.Create(CultureInfo.InvariantCulture,
-                $"  (a) publishers had {stage.Messages:N0} QoS 1 publishes PUBACKed by Mosquitto in {stage.Seconds:0.0} s ({stage.Messages / stage.Seconds:N0} msgs/s); {subscribers.Length} subscribers sharing the subscription received {relayed:N0}"));
-            return stage with { Messages = relayed, Readings = relayed * o.Batch };
+            return await RelayAsync("(a) mosquitto relay", "Mosquitto", port, o, payload, log);
         }
         finally
         {
@@ -165,6 +130,79 @@ public static class MqttProtocolBench
             await process.WaitForExitAsync();
             File.Delete(conf);
         }
+    }
+
+    // ------------------------------------------------------------------ (a2) a bare MQTTnet broker relaying (the library our edge embeds)
+
+    /// <summary>
+    /// The same relay through an MQTTnet 5 server in this process with default options and no interceptor: what the broker
+    /// library our edge embeds does on this machine before any work of ours (parsing, entity, durable write, ack topic).
+    /// </summary>
+    private static async Task<Stage> MqttnetAsync(Options o, byte[] payload, Action<string> log)
+    {
+        var port = o.BasePort + 51;
+        var factory = new MQTTnet.Server.MqttServerFactory();
+        var options = factory.CreateServerOptionsBuilder().WithDefaultEndpoint().WithDefaultEndpointPort(port)
+            .WithDefaultEndpointBoundIPAddress(System.Net.IPAddress.Loopback).WithMaxPendingMessagesPerClient(100_000).Build();
+        using var server = factory.CreateMqttServer(options);
+        await server.StartAsync();
+        try
+        {
+            return await RelayAsync("(a2) MQTTnet relay", "MQTTnet", port, o, payload, log);
+        }
+        finally
+        {
+            await server.StopAsync(new MQTTnet.Server.MqttServerStopOptions());
+        }
+    }
+
+    /// <summary>
+    /// N publishers (one QoS 1 publish in flight each) to subscribers that split the publishers' topics between them (one
+    /// subscriber client, not the broker, was the bound on this machine); counts what reached the subscribers.
+    /// </summary>
+    private static async Task<Stage> RelayAsync(string name, string brokerName, int port, Options o, byte[] payload, Action<string> log)
+    {
+        var factory = new MqttClientFactory();
+        var subscribers = new IMqttClient[Math.Max(1, o.Publishers / 5)];
+        long received = 0;
+        for (var i = 0; i < subscribers.Length; i++)
+        {
+            subscribers[i] = factory.CreateMqttClient();
+            subscribers[i].ApplicationMessageReceivedAsync += _ =>
+            {
+                Interlocked.Increment(ref received);
+                return Task.CompletedTask;
+            };
+            await ConnectRetryingAsync(subscribers[i], port, $"bench-subscriber-{i}");
+            for (var p = i; p < o.Publishers; p += subscribers.Length)
+                await subscribers[i].SubscribeAsync($"bench/p{p}", MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+        var publishers = new IMqttClient[o.Publishers];
+        for (var i = 0; i < publishers.Length; i++)
+        {
+            publishers[i] = factory.CreateMqttClient();
+            await ConnectRetryingAsync(publishers[i], port, $"bench-publisher-{i}");
+        }
+        var stage = await ClosedLoopAsync(name, o, o.Batch, async (p, _) =>
+        {
+            var m = new MqttApplicationMessageBuilder().WithTopic($"bench/p{p}").WithPayload(payload)
+                .WithQualityOfServiceLevel(MqttQualityOfServiceLevel.AtLeastOnce).Build();
+            await publishers[p].PublishAsync(m);
+        });
+        // the relay counts what reached the subscribers (give the tail a moment)
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+        while (Interlocked.Read(ref received) < stage.Messages && DateTime.UtcNow < deadline) await Task.Delay(20);
+        foreach (var c in publishers.Concat(subscribers))
+        {
+            await c.DisconnectAsync();
+            c.Dispose();
+        }
+        // never more than was published in the stage: when that is well below what the broker PUBACKed, the figure
+        // measures the subscribing clients on this machine, not the broker
+        var relayed = Math.Min(Interlocked.Read(ref received), stage.Messages);
+        log(string.Create(CultureInfo.InvariantCulture,
+            $"  {name.Split(' ')[0]} publishers had {stage.Messages:N0} QoS 1 publishes PUBACKed by {brokerName} in {stage.Seconds:0.0} s ({stage.Messages / stage.Seconds:N0} msgs/s); {subscribers.Length} subscribers received {relayed:N0}"));
+        return stage with { Messages = relayed, Readings = relayed * o.Batch };
     }
 
     private static async Task ConnectRetryingAsync(IMqttClient client, int port, string id)
