@@ -4,6 +4,7 @@ using Akka.Hosting;
 using EdgeActors.Actors.Devices;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Observability;
+using EdgeActors.Actors.Registry;
 using EdgeActors.Actors.Sync;
 using EdgeActors.Messages;
 using Microsoft.AspNetCore.Builder;
@@ -37,7 +38,8 @@ public static class HealthEndpoints
         var cluster = Akka.Cluster.Cluster.Get(system);
         var checks = new List<Task<HealthCheck>> { Task.FromResult(Readiness.Member(cluster.IsTerminated ? "Removed" : cluster.SelfMember.Status.ToString())) };
         if (registry.TryGet<DeviceRegion>(out var region)) checks.Add(RegionAsync(region, cluster.SelfAddress, options.HostsEntities));
-        if (options.Gateway && registry.TryGet<ModelHostKey>(out var models)) checks.Add(ModelsAsync(models, options.Serve ?? []));
+        if (options.Gateway && registry.TryGet<ModelHostKey>(out var models))
+            checks.Add(ModelsAsync(models, registry.TryGet<ModelRegistryKey>(out var modelRegistry) ? modelRegistry : null, options.Serve ?? []));
         if (registry.TryGet<OutboxWriterKey>(out var outbox)) checks.Add(OutboxAsync(outbox));
         if (registry.TryGet<SyncSinkKey>(out var sink)) checks.Add(AliveAsync("store", sink, "the datacenter's sync sink (data store) is open"));
         return await Task.WhenAll(checks);
@@ -59,14 +61,24 @@ public static class HealthEndpoints
         }
     }
 
-    private static async Task<HealthCheck> ModelsAsync(IActorRef modelHost, IReadOnlyList<string> serve)
+    private static async Task<HealthCheck> ModelsAsync(IActorRef modelHost, IActorRef? modelRegistry, IReadOnlyList<string> serve)
     {
         try
         {
+            var listing = modelRegistry?.Ask<ModelList>(ListModels.Instance, AskTimeout);
             var status = await modelHost.Ask<InferenceStatus>(GetInferenceStatus.Instance, AskTimeout);
-            var loaded = status.Models.ToDictionary(m => m.Name, m => m.Version, StringComparer.Ordinal);
-            var errors = status.Models.ToDictionary(m => m.Name, m => m.LastError, StringComparer.Ordinal);
-            return Readiness.Models(serve, loaded, errors);
+            IReadOnlySet<string>? published = null;
+            try
+            {
+                if (listing is not null) published = (await listing).Models.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+            }
+            catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException)
+            {
+                // the registry (a datacenter singleton) is unreachable: judge the loaded models only
+            }
+            var loaded = status.Models.GroupBy(m => m.Name).ToDictionary(g => g.Key, g => g.Max(m => m.Version), StringComparer.Ordinal);
+            var errors = status.Models.GroupBy(m => m.Name).ToDictionary(g => g.Key, g => g.First().LastError, StringComparer.Ordinal);
+            return Readiness.Models(serve, loaded, published, errors);
         }
         catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException)
         {

@@ -305,6 +305,10 @@ public static class EntryMetrics
 
     private static readonly string[] Classes = ["1xx", "2xx", "3xx", "4xx", "5xx"];
 
+    /// <summary>An MQTT publish handled: <c>done</c>, <c>refused</c> (the cluster refused it), <c>invalid</c> (bad topic or
+    /// payload), <c>unauthorised</c>, <c>no_answer</c> / <c>busy</c> (connection closed without PUBACK), <c>failed</c>.</summary>
+    public static void MqttAnswered(string result) => MqttTotal.Add(1, new KeyValuePair<string, object?>("result", result));
+
     public static void HttpAnswered(int status) =>
         HttpTotal.Add(1, new KeyValuePair<string, object?>("result", status is >= 100 and < 600 ? Classes[status / 100 - 1] : "other"));
 }

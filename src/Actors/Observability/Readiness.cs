@@ -53,22 +53,30 @@ public static class Readiness
         : HealthCheck.Fail("member", $"this node is {status} in the cluster, not Up");
 
     /// <summary>
-    /// The models check: every model the node serves (<paramref name="serve"/>) has a version loaded
-    /// (<paramref name="loaded"/>: name → loaded version, 0 = none yet; <paramref name="errors"/>: the last error per model).
+    /// The models check for a node serving <paramref name="serve"/>: ready when at least one of them is loaded and every
+    /// one the registry has published (<paramref name="published"/>; null when the registry did not answer: only the
+    /// loaded ones are judged) is loaded. A served model nobody has published yet (e.g. the federated model before the
+    /// first round) does not hold the node back. <paramref name="loaded"/>: name → loaded version (0 = none yet);
+    /// <paramref name="errors"/>: the last error per model, quoted in the reason.
     /// </summary>
-    public static HealthCheck Models(IReadOnlyCollection<string> serve, IReadOnlyDictionary<string, int> loaded, IReadOnlyDictionary<string, string>? errors = null)
+    public static HealthCheck Models(IReadOnlyCollection<string> serve, IReadOnlyDictionary<string, int> loaded,
+        IReadOnlySet<string>? published, IReadOnlyDictionary<string, string>? errors = null)
     {
         if (serve.Count == 0) return HealthCheck.Pass("models", "this node serves no model");
-        var missing = new List<string>();
-        foreach (var name in serve)
-        {
-            if (loaded.TryGetValue(name, out var v) && v > 0) continue;
-            var why = errors is not null && errors.TryGetValue(name, out var e) && e.Length > 0 ? $" ({e})" : "";
-            missing.Add($"{name}{why}");
-        }
-        return missing.Count == 0
-            ? HealthCheck.Pass("models", "loaded: " + string.Join(", ", serve.Select(n => $"{n} v{loaded[n]}")))
-            : HealthCheck.Fail("models", "not loaded yet: " + string.Join(", ", missing));
+        bool IsLoaded(string n) => loaded.TryGetValue(n, out var v) && v > 0;
+        string Why(string n) => errors is not null && errors.TryGetValue(n, out var e) && e.Length > 0 ? $" ({e})" : "";
+        var have = serve.Where(IsLoaded).ToArray();
+        var waiting = serve.Where(n => !IsLoaded(n) && published is not null && published.Contains(n)).ToArray();
+        var unpublished = serve.Where(n => !IsLoaded(n) && published is not null && !published.Contains(n)).ToArray();
+        if (waiting.Length > 0)
+            return HealthCheck.Fail("models", "published but not loaded yet: " + string.Join(", ", waiting.Select(n => n + Why(n))));
+        if (have.Length == 0)
+            return HealthCheck.Fail("models", $"none of the models this node serves is loaded yet ({string.Join(", ", serve.Select(n => n + Why(n)))})" +
+                (published is null ? "; the model registry did not answer" : unpublished.Length == serve.Count ? "; none is published in the registry" : ""));
+        var detail = "loaded: " + string.Join(", ", have.Select(n => $"{n} v{loaded[n]}"));
+        if (unpublished.Length > 0) detail += "; not published yet: " + string.Join(", ", unpublished);
+        if (published is null) detail += "; the model registry did not answer (only loaded models judged)";
+        return HealthCheck.Pass("models", detail);
     }
 }
 
