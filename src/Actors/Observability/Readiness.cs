@@ -24,7 +24,7 @@ public static class Readiness
     public static byte[] Json(IReadOnlyList<HealthCheck> checks)
     {
         using var buffer = new MemoryStream();
-        using (var w = new Utf8JsonWriter(buffer))
+        using (var w = new Utf8JsonWriter(buffer, new JsonWriterOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }))
         {
             w.WriteStartObject();
             w.WriteBoolean("ready", IsReady(checks));
@@ -48,9 +48,13 @@ public static class Readiness
     }
 
     /// <summary>The member check: this node's own status in the cluster must be Up.</summary>
-    public static HealthCheck Member(string status) => status == "Up"
-        ? HealthCheck.Pass("member", "this node is Up in the cluster")
-        : HealthCheck.Fail("member", $"this node is {status} in the cluster, not Up");
+    public static HealthCheck Member(string status) => status switch
+    {
+        "Up" => HealthCheck.Pass("member", "this node is Up in the cluster"),
+        // Akka reports a node that has not joined yet (or was removed) as Removed
+        "Removed" => HealthCheck.Fail("member", "this node is not a member of the cluster (not joined yet, or removed)"),
+        _ => HealthCheck.Fail("member", $"this node is {status} in the cluster, not Up"),
+    };
 
     /// <summary>
     /// The models check for a node serving <paramref name="serve"/>: ready when at least one of them is loaded and every
