@@ -28,6 +28,7 @@ public static class EdgeMeters
         _ = IngestMetrics.Meter;
         _ = IngestMetrics.EntitiesGauge;
         _ = InferenceMetrics.Meter;
+        _ = InferenceMetrics.BreakerGauge;
         _ = SyncMetrics.Meter;
         _ = FederatedMetrics.Meter;
         _ = ClusterMetrics.Meter;
@@ -145,6 +146,30 @@ public static class InferenceMetrics
 
     /// <summary>Batches run on the CPU fallback session (tags model, version).</summary>
     public static readonly Counter<long> FallbacksTotal = Meter.CreateCounter<long>(Fallbacks, null, "batches run on the CPU fallback session because the primary session failed or was unusable");
+
+    public const string Escalations = "edgeactors_inference_offloaded";
+    public const string BreakerState = "edgeactors_inference_breaker_state";
+
+    /// <summary>Frames answered by the datacenter (tag reason = escalation: low confidence on the edge; overflow: the edge's queue was full).</summary>
+    public static readonly Counter<long> OffloadedTotal = Meter.CreateCounter<long>(Escalations, null, "camera frames answered by the datacenter instead of the edge, by reason (escalation, overflow)");
+
+    private static int _breaker;
+
+    /// <summary>The edge's circuit breaker towards the datacenter: 0 closed, 1 half-open, 2 open.</summary>
+    public static readonly ObservableGauge<int> BreakerGauge = Meter.CreateObservableGauge(BreakerState, () => Volatile.Read(ref _breaker), null,
+        "this edge's circuit breaker towards the datacenter: 0 closed, 1 half-open, 2 open");
+
+    private static readonly KeyValuePair<string, object?> Escalation = new("reason", "escalation");
+    private static readonly KeyValuePair<string, object?> Overflow = new("reason", "overflow");
+
+    public static void Offloaded(bool escalation) => OffloadedTotal.Add(1, escalation ? Escalation : Overflow);
+
+    public static void Breaker(Messages.CircuitState state) => Volatile.Write(ref _breaker, state switch
+    {
+        Messages.CircuitState.Closed => 0,
+        Messages.CircuitState.HalfOpen => 1,
+        _ => 2,
+    });
 
     public static TagList Tags(string model, int version, string provider, bool success) => new()
     {

@@ -94,6 +94,25 @@ public sealed partial class MetricNamesTests
         Assert.Equal([("leaving", "edge", 1), ("up", "edge", 2), ("up", "none", 1), ("up", "seed", 1)], counts.ToArray());
     }
 
+    [Fact]
+    public void Breaker_gauge_should_read_the_state_the_classifier_last_set()
+    {
+        int? seen = null;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (i, l) =>
+        {
+            if (i.Name == InferenceMetrics.BreakerState) l.EnableMeasurementEvents(i);
+        };
+        listener.SetMeasurementEventCallback<int>((_, value, _, _) => seen = value);
+        listener.Start();
+        InferenceMetrics.Breaker(CircuitState.Open);
+        listener.RecordObservableInstruments();
+        Assert.Equal(2, seen);
+        InferenceMetrics.Breaker(CircuitState.Closed);
+        listener.RecordObservableInstruments();
+        Assert.Equal(0, seen);
+    }
+
     private static string RepoRoot()
     {
         var dir = new DirectoryInfo(AppContext.BaseDirectory);
