@@ -19,6 +19,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace EdgeActors.Http;
 
@@ -103,7 +104,11 @@ public sealed class HttpHost(IServiceProvider services, HttpHostOptions options)
         var metrics = options.Metrics ?? MetricsSettings.Default;
         if (metrics.Enabled)
         {
-            builder.Services.AddOpenTelemetry().WithMetrics(m =>
+            builder.Services.AddOpenTelemetry()
+                // target_info names the node: service "edgeactors", instance = its cluster address
+                .ConfigureResource(r => r.AddService("edgeactors", serviceVersion: Kserve.KserveEndpoints.ServerVersion,
+                    serviceInstanceId: Akka.Cluster.Cluster.Get(system).SelfAddress.ToString()))
+                .WithMetrics(m =>
             {
                 foreach (var meter in EdgeMeters.Initialize()) m.AddMeter(meter);
                 if (metrics.Runtime)
