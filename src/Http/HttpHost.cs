@@ -7,6 +7,7 @@ using EdgeActors.Actors;
 using EdgeActors.Actors.Devices;
 using EdgeActors.Actors.Gateway;
 using EdgeActors.Actors.Inference;
+using EdgeActors.Actors.Observability;
 using EdgeActors.Actors.Registry;
 using EdgeActors.Http.Devices;
 using EdgeActors.Http.Kserve;
@@ -17,6 +18,8 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using OpenTelemetry.Metrics;
+using OpenTelemetry.Resources;
 
 namespace EdgeActors.Http;
 
@@ -26,7 +29,10 @@ namespace EdgeActors.Http;
 /// is a gateway (edge, datacenter: KServe v2 and the device API are mapped; other roles serve health only).
 /// <c>MaxInferCount</c>: the inference actors' largest batch (larger requests are split).
 /// </summary>
-public sealed record HttpHostOptions(HttpSettings Settings, X509Certificate2? Certificate, ClientAuth? Auth, bool Gateway, int MaxDeviceIdLength, int MaxInferCount = 32);
+/// <c>Metrics</c>: <c>edgeactors.metrics</c> (null: the defaults, on); <c>Serve</c>: the models this node serves (its
+/// readiness waits for them); <c>HostsEntities</c>: an edge (its readiness waits for its shard region's registration).
+public sealed record HttpHostOptions(HttpSettings Settings, X509Certificate2? Certificate, ClientAuth? Auth, bool Gateway, int MaxDeviceIdLength, int MaxInferCount = 32,
+    MetricsSettings? Metrics = null, IReadOnlyList<string>? Serve = null, bool HostsEntities = false);
 
 /// <summary>
 /// The node's one Kestrel host, run as a hosted service of the node's host after Akka (it starts once the actor system
@@ -95,9 +101,36 @@ public sealed class HttpHost(IServiceProvider services, HttpHostOptions options)
             });
         }
 
+        var metrics = options.Metrics ?? MetricsSettings.Default;
+        if (metrics.Enabled)
+        {
+            builder.Services.AddOpenTelemetry()
+                // target_info names the node: service "edgeactors", instance = its cluster address
+                .ConfigureResource(r => r.AddService("edgeactors", serviceVersion: Kserve.KserveEndpoints.ServerVersion,
+                    serviceInstanceId: Akka.Cluster.Cluster.Get(system).SelfAddress.ToString()))
+                .WithMetrics(m =>
+            {
+                foreach (var meter in EdgeMeters.Initialize()) m.AddMeter(meter);
+                if (metrics.Runtime)
+                {
+                    m.AddRuntimeInstrumentation().AddProcessInstrumentation();
+                    foreach (var (from, to) in EdgeMeters.RuntimeRenames) m.AddView(from, new MetricStreamConfiguration { Name = to });
+                }
+                m.AddPrometheusExporter();
+            });
+        }
+
         var app = builder.Build();
         var log = app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("EdgeActors.Http");
+        app.Use(async (ctx, next) =>
+        {
+            await next(ctx);
+            EntryMetrics.HttpAnswered(ctx.Response.StatusCode);
+        });
         app.Use((ctx, next) => HttpIo.ErrorsAsync(ctx, next, log));
+        // every node: Prometheus metrics and health probes, no token (docs/metrics.md)
+        if (metrics.Enabled) app.MapPrometheusScrapingEndpoint(metrics.Path);
+        app.MapHealth(system, registry, options);
         if (backend is not null)
         {
             var region = registry.Require<DeviceRegion>("AddHttp", "AddDeviceSharding");
@@ -118,7 +151,8 @@ public sealed class HttpHost(IServiceProvider services, HttpHostOptions options)
         var shown = address is null ? "0.0.0.0" : address.ToString();
         Urls = [$"{scheme}://{shown}:{settings.Port}/"];
         var grpc = tls is not null ? "gRPC on the same port (ALPN h2)" : settings.GrpcPort > 0 && options.Gateway ? $"gRPC (h2c) on port {settings.GrpcPort}" : "no gRPC";
-        system.Log.Info("HTTP host: {0} ({1}; {2})", Urls[0], options.Gateway ? "KServe v2, /v1/devices" : "health only", grpc);
+        system.Log.Info("HTTP host: {0} ({1}; {2}; /health/live, /health/ready{3})", Urls[0], options.Gateway ? "KServe v2, /v1/devices" : "health only", grpc,
+            metrics.Enabled ? $", metrics at {metrics.Path}" : "");
         Console.WriteLine($"http: {Urls[0]}");
     }
 

@@ -6,6 +6,7 @@ using System.Security.Cryptography.X509Certificates;
 using Akka.Actor;
 using Akka.Event;
 using EdgeActors.Actors.Gateway;
+using EdgeActors.Actors.Observability;
 using EdgeActors.Client.Security;
 using EdgeActors.Messages;
 using MQTTnet;
@@ -454,11 +455,16 @@ public sealed class MqttBroker : IAsyncDisposable
         if (fireAndForget)
         {
             // QoS 0: no PUBACK to hold back; the answer still comes on the ack topic
-            _ = work.ContinueWith(t => { if (t.IsFaulted) _log.Warning("mqtt: QoS 0 publish of '{0}' failed: {1}", e.ClientId, t.Exception?.GetBaseException().Message); },
+            _ = work.ContinueWith(t =>
+                {
+                    if (t.IsFaulted) _log.Warning("mqtt: QoS 0 publish of '{0}' failed: {1}", e.ClientId, t.Exception?.GetBaseException().Message);
+                    EntryMetrics.MqttAnswered(t.IsFaulted ? "failed" : OutcomeLabel(t.Result.Outcome));
+                },
                 TaskScheduler.Default);
             return;
         }
         var (outcome, detail) = await work.ConfigureAwait(false);
+        EntryMetrics.MqttAnswered(OutcomeLabel(outcome));
         switch (outcome)
         {
             case Outcome.Refused:
@@ -473,8 +479,17 @@ public sealed class MqttBroker : IAsyncDisposable
         }
     }
 
+    private static string OutcomeLabel(Outcome outcome) => outcome switch
+    {
+        Outcome.Done => "done",
+        Outcome.Refused => "refused",
+        Outcome.NoAnswer => "no_answer",
+        _ => "busy",
+    };
+
     private void Refuse(InterceptingPublishEventArgs e, MqttPubAckReasonCode code, string why, string? answerDevice)
     {
+        EntryMetrics.MqttAnswered(answerDevice is null ? "unauthorised" : "invalid");
         e.ProcessPublish = false;
         e.Response.ReasonCode = code;
         e.Response.ReasonString = why.Length > 200 ? why[..200] : why;

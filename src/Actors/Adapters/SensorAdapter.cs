@@ -118,6 +118,7 @@ public sealed class SensorAdapter : ReceiveActor, IWithTimers
         // the backoff supervisor logs the failure (as an error, with this exception)
         _log.Debug("Sensor adapter {0}: {1}: {2}; restarting after backoff", _device, kind, reason);
         _uplink.Tell(new Failed(kind, reason));
+        Observability.AdapterMetrics.Fault(kind);
         throw new SensorAdapterException(kind, reason);
     }
 }

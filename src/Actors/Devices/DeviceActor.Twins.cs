@@ -57,6 +57,7 @@ public sealed partial class DeviceActor
 
     protected override void PostStop()
     {
+        Observability.IngestMetrics.EntityStopped();
         DetachAll();
         base.PostStop();
     }
@@ -371,9 +372,10 @@ public sealed partial class DeviceActor
     }
 
     /// <summary>An ack this entity sends for the device, also to its followers (nothing to do without followers).</summary>
-    private void TellAck(IActorRef replyTo, IngestAck ack)
+    private void TellAck(IActorRef replyTo, IngestAck ack, long started, bool frame)
     {
         replyTo.Tell(ack);
+        Observability.IngestMetrics.Acknowledged(ack, started, frame);
         if (_followers > 0) NotifyFollowers(ack);
     }
 

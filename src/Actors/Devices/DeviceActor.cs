@@ -97,7 +97,10 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
     /// what was written to the outbox (refusals are whole records from the end of this list).
     /// </summary>
     private sealed record Pending(IActorRef ReplyTo, IngestAck Ack, long[] Sequences, RecordKind Kind, Stage Stage, CameraFrame? Frame,
-        IReadOnlyList<SyncRecord>? Records = null);
+        IReadOnlyList<SyncRecord>? Records = null, long Started = 0);
+
+    /// <summary>When the message being handled reached this entity (<see cref="System.Diagnostics.Stopwatch"/> ticks): the ack latency's start.</summary>
+    private long _received;
 
     /// <summary>Backstop only: the classifier and the outbox writer answer every request themselves.</summary>
     private static readonly TimeSpan Backstop = TimeSpan.FromSeconds(10);
@@ -134,6 +137,7 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
     protected override void PreStart()
     {
         base.PreStart();
+        Observability.IngestMetrics.EntityStarted();
         if (_services.Restorer is { } restorer)
         {
             // only when the entity starts; the restorer answers with one Restored (its batches have their own timeout),
@@ -264,7 +268,7 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
             Timers.Cancel(f.Token);
             // not durable: take the acceptance back so a resend is accepted (and written) again
             _log.Warning("Device {0}: outbox write failed ({1}); {2} reading(s) refused", _id, f.Reason, p.Sequences.Length);
-            TellAck(p.ReplyTo, Refuse(p, p.Sequences, $"the edge's outbox could not write: {f.Reason}; resend later") with { Level = AckLevel.DurableOnEdge });
+            TellAck(p.ReplyTo, Refuse(p, p.Sequences, $"the edge's outbox could not write: {f.Reason}; resend later") with { Level = AckLevel.DurableOnEdge }, p.Started, p.Kind == RecordKind.Frame);
             StopIfRequested();
         });
         Receive<Overdue>(o =>
@@ -274,7 +278,7 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
             var ack = p.Stage == Stage.Classifying
                 ? p.Ack with { Prediction = new Prediction(-1, 0, "", 0, _node, false, PredictionNote.NotClassified) }
                 : p.Ack;
-            TellAck(p.ReplyTo, ack with { Level = AckLevel.Received });
+            TellAck(p.ReplyTo, ack with { Level = AckLevel.Received }, p.Started, p.Kind == RecordKind.Frame);
             StopIfRequested();
         });
         Receive<StopDevice>(_ =>
@@ -326,7 +330,7 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
             Write(c.RequestId, p with { Ack = ack }, [FrameRecord(p.Frame, c.Prediction)]);
             return;
         }
-        TellAck(p.ReplyTo, ack);
+        TellAck(p.ReplyTo, ack, p.Started, p.Kind == RecordKind.Frame);
         StopIfRequested();
     }
 
@@ -341,7 +345,7 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
             // so the refused readings are exactly those of the last records whose counts add up to w.Refused)
             ack = Refuse(p with { Ack = ack }, RefusedSequences(p, w.Refused), "the edge's durable outbox is full; resend later");
         }
-        TellAck(p.ReplyTo, ack);
+        TellAck(p.ReplyTo, ack, p.Started, p.Kind == RecordKind.Frame);
         StopIfRequested();
     }
 
@@ -383,6 +387,7 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
             Sender.Tell(WrongDevice(batch.DeviceId, batch.Sequences));
             return;
         }
+        _received = System.Diagnostics.Stopwatch.GetTimestamp();
         IngestOutcome outcome;
         var lastBefore = _telemetry.Sequences.HasAny ? _telemetry.Sequences.Last : long.MinValue;
         var collect = _services.Outbox is not null;
@@ -407,12 +412,12 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
         if (collect && _run.Count > 0)
         {
             var records = _run.ToRecords(_id, out var all);
-            Write(++_nextId, new Pending(Sender, ack, all, RecordKind.Telemetry, Stage.Writing, null), records);
+            Write(++_nextId, new Pending(Sender, ack, all, RecordKind.Telemetry, Stage.Writing, null, Started: _received), records);
             if (_run.Anomalies > 0) _services.SyncTrigger?.Tell(Sync.SyncNow.Instance);
             return;
         }
         // nothing new to write: with an outbox, every reading this device holds as accepted is durable (a Duplicate too)
-        TellAck(Sender, _services.Outbox is null ? ack : ack with { Level = AckLevel.DurableOnEdge });
+        TellAck(Sender, _services.Outbox is null ? ack : ack with { Level = AckLevel.DurableOnEdge }, _received, frame: false);
     }
 
     private Ingestion.AcceptedReading? _collectReading;
@@ -441,6 +446,7 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
             Sender.Tell(WrongDevice(frame.DeviceId, [frame.Sequence]));
             return;
         }
+        _received = System.Diagnostics.Stopwatch.GetTimestamp();
         IngestOutcome outcome;
         try
         {
@@ -457,16 +463,16 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
         if (outcome.Accepted == 1 && _services.Classifier is not null)
         {
             var id = ++_nextId;
-            Track(id, new Pending(Sender, ack, [frame.Sequence], RecordKind.Frame, Stage.Classifying, frame));
+            Track(id, new Pending(Sender, ack, [frame.Sequence], RecordKind.Frame, Stage.Classifying, frame, Started: _received));
             _services.Classifier.Tell(new ClassifyFrame(id, frame.Pixels)); // bytes: the model normalises them
             return;
         }
         if (outcome.Accepted == 1 && _services.Outbox is not null)
         {
-            Write(++_nextId, new Pending(Sender, ack, [frame.Sequence], RecordKind.Frame, Stage.Writing, frame), [FrameRecord(frame, null)]);
+            Write(++_nextId, new Pending(Sender, ack, [frame.Sequence], RecordKind.Frame, Stage.Writing, frame, Started: _received), [FrameRecord(frame, null)]);
             return;
         }
-        TellAck(Sender, _services.Outbox is null ? ack : ack with { Level = AckLevel.DurableOnEdge });
+        TellAck(Sender, _services.Outbox is null ? ack : ack with { Level = AckLevel.DurableOnEdge }, _received, frame: true);
     }
 
     private void OnTrainingFrames(TrainingFrames batch)

@@ -703,6 +703,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         run.Global = c.Global;
         run.History.Add(c.Summary);
         run.AttemptsThisRound = 0;
+        Observability.FederatedMetrics.RoundCompleted(c.Summary.Round, c.Summary.Received, c.Summary.Accuracy);
         _log.Info("{0}", string.Create(CultureInfo.InvariantCulture,
             $"Federated round {c.Summary.Round}/{run.Spec.Rounds}: accuracy {c.Summary.Accuracy:F4}, loss {c.Summary.Loss:F4}, {c.Summary.Received}/{c.Summary.Sampled} clients, {c.Summary.Late} late, {c.Summary.Seconds:F1} s"));
         if (c.Onnx is not null && _registry is not null)

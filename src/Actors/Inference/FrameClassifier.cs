@@ -233,6 +233,7 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
         }
         if (p.Stage == Stage.Escalating) _escalated++;
         if (p.Stage == Stage.Overflowing) _overflowed++;
+        if (p.Stage != Stage.Local) Observability.InferenceMetrics.Offloaded(p.Stage == Stage.Escalating);
         if (p.Stage != Stage.Local) CallSucceeded(r.RequestId);
         Answer(r.RequestId, p, prediction);
     }
@@ -319,13 +320,17 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
     private void CallSucceeded(long id)
     {
         var failures = _breaker.ConsecutiveFailures;
-        if (_breaker.Succeeded(id))
+        var succeeded = _breaker.Succeeded(id);
+        Observability.InferenceMetrics.Breaker(_breaker.State);
+        if (succeeded)
             _log.Info("Datacenter circuit breaker closed: the trial call succeeded after {0} consecutive failures", failures);
     }
 
     private void CallFailed(long id, string why)
     {
-        if (_breaker.Failed(id, why) is not { } openFor) return;
+        var opened = _breaker.Failed(id, why);
+        Observability.InferenceMetrics.Breaker(_breaker.State);
+        if (opened is not { } openFor) return;
         Timers.StartSingleTimer(BreakerTimer, BreakerHalfOpen.Instance, openFor);
         _log.Warning("Datacenter circuit breaker open after {0} consecutive failures (last: {1}); frames get the edge answer at once; trial call in {2}",
             _breaker.ConsecutiveFailures, why, openFor);
@@ -333,7 +338,9 @@ public sealed class FrameClassifier : ReceiveActor, IWithTimers
 
     private void OnHalfOpen()
     {
-        if (_breaker.ResetTimeoutElapsed())
+        var halfOpen = _breaker.ResetTimeoutElapsed();
+        Observability.InferenceMetrics.Breaker(_breaker.State);
+        if (halfOpen)
             _log.Info("Datacenter circuit breaker half-open: the next escalation or overflow is a trial call");
     }
 }

@@ -49,7 +49,11 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         public static readonly GetStats Instance = new();
     }
 
-    private sealed record Pending(IActorRef ReplyTo, Infer Request);
+    private sealed record Pending(IActorRef ReplyTo, Infer Request)
+    {
+        /// <summary>When it was queued (<see cref="System.Diagnostics.Stopwatch"/> ticks): the queue duration's start.</summary>
+        public long Queued { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
+    }
 
     /// <summary>The oldest queued request (<c>Seq</c>) has waited the maximum queue delay.</summary>
     private sealed record Flush(long Seq) : INoSerializationVerificationNeeded;
@@ -243,6 +247,13 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
             offset += n;
         }
         var batch = new Batch(model, taken, samples, input, output, onCpu: !_primaryUsable, _primaryEpoch);
+        if (Observability.InferenceMetrics.QueueSeconds.Enabled)
+        {
+            var version = new KeyValuePair<string, object?>("version", Observability.InferenceMetrics.VersionLabel(model.Info.Version));
+            var name = new KeyValuePair<string, object?>("model", _modelName);
+            foreach (var p in taken) Observability.InferenceMetrics.QueueSeconds.Record(Observability.EdgeMeters.Seconds(p.Queued, batch.Dispatched), name, version);
+        }
+        Observability.InferenceMetrics.BatchSamples.Record(samples, new KeyValuePair<string, object?>("model", _modelName));
         _inFlight.Enqueue(batch);
         _runner ??= new BatchRunner(Self, InferenceActorNames.For(_modelName));
         _runner.Submit(batch);
@@ -265,6 +276,7 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         var provider = fellBack ? ExecutionProvider.Cpu : model.Provider;
         var outputSize = model.OutputSize;
         if (fellBack) _fallbackBatches++;
+        RecordBatch(batch, provider, success: true, fellBack);
         // before the next dispatch: a failed primary must not get the next batch
         if (done.PrimaryError is { } error) OnPrimaryFailed(batch, error);
         else if (!batch.OnCpu && batch.Epoch == _primaryEpoch) OnPrimarySucceeded(model);
@@ -298,12 +310,23 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
         _lastError = $"v{version}: batch of {batch.Samples} samples failed: {failed.Reason}" +
                      (failed.PrimaryError is null ? "" : $" (on the CPU fallback session, after the {batch.Model.Provider} primary failed: {failed.PrimaryError})");
         _log.Warning("Inference {0}: {1}", _modelName, _lastError);
+        RecordBatch(batch, batch.OnCpu || failed.PrimaryError is not null ? ExecutionProvider.Cpu : batch.Model.Provider, success: false, fellBack: batch.OnCpu || failed.PrimaryError is not null);
         foreach (var p in batch.Requests)
         {
             p.ReplyTo.Tell(Reject(p.Request, InferRejectReason.Failed, $"model {_modelName} v{version}: {failed.Reason}"));
         }
         _batches++;
         Completed(batch);
+    }
+
+    /// <summary>The batch's requests, compute time and fallback in the metrics.</summary>
+    private void RecordBatch(Batch batch, string provider, bool success, bool fellBack)
+    {
+        var tags = Observability.InferenceMetrics.Tags(_modelName, batch.Model.Info.Version, provider, success);
+        Observability.InferenceMetrics.RequestsTotal.Add(batch.Requests.Length, tags);
+        Observability.InferenceMetrics.ComputeSeconds.Record(Observability.EdgeMeters.Seconds(batch.Dispatched, System.Diagnostics.Stopwatch.GetTimestamp()),
+            new KeyValuePair<string, object?>("model", _modelName), new KeyValuePair<string, object?>("provider", provider));
+        if (fellBack) Observability.InferenceMetrics.FallbacksTotal.Add(1, new KeyValuePair<string, object?>("model", _modelName));
     }
 
     private void Completed(Batch batch)
@@ -550,6 +573,9 @@ public sealed class InferenceActor : ReceiveActor, IWithTimers
 
         public OnnxModel Model { get; } = model;
         public Pending[] Requests { get; } = requests;
+
+        /// <summary>When it was formed (<see cref="System.Diagnostics.Stopwatch"/> ticks): queue end, compute start.</summary>
+        public long Dispatched { get; } = System.Diagnostics.Stopwatch.GetTimestamp();
         public int Samples { get; } = samples;
         public byte[] Input { get; } = input;
         public float[] Output { get; } = output;

@@ -65,6 +65,14 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         public static readonly Tick Instance = new();
     }
 
+    /// <summary>Every <see cref="MetricsInterval"/>: refresh the backlog gauges.</summary>
+    private sealed record MetricsTick : INoSerializationVerificationNeeded
+    {
+        public static readonly MetricsTick Instance = new();
+    }
+
+    private static readonly TimeSpan MetricsInterval = TimeSpan.FromSeconds(2);
+
     private sealed record BacklogWatch : INoSerializationVerificationNeeded
     {
         public static readonly BacklogWatch Instance = new();
@@ -166,6 +174,7 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         });
         Receive<TtlTick>(_ => _outbox.Tell(W.Expire.Instance));
         Receive<BacklogWatch>(_ => _outbox.Tell(W.GetStats.Instance));
+        Receive<MetricsTick>(_ => _outbox.Tell(W.GetStats.Instance));
         Receive<W.Peeked>(HandlePeeked);
         Receive<Encoded>(HandleEncoded);
         Receive<EncodeFailed>(f =>
@@ -194,11 +203,13 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         Receive<W.Removed>(r =>
         {
             _synced += r.Count;
+            Observability.SyncMetrics.SyncedTotal.Add(r.Count);
             TrySync();
         });
         Receive<W.Expired>(e =>
         {
             if (e.Count > 0) _log.Warning("Sync: {0} records expired (TTL) before they could be synced", e.Count);
+            if (e.Count > 0) Observability.SyncMetrics.ExpiredTotal.Add(e.Count);
         });
         Receive<GetSyncStatus>(_ =>
         {
@@ -212,6 +223,7 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         Receive<OutboxStats>(s =>
         {
             _lastStats = s;
+            Observability.SyncMetrics.Backlog(s.BacklogRecords >= 0 ? s.BacklogRecords : s.Backlog, s.BacklogBytes, s.OldestCreatedAtMs);
             if (_statusWaiters.Count > 0) AnswerStatus();
             if (_settings.Mode == SyncMode.EventTriggered && _settings.BacklogTrigger > 0 && s.Backlog >= _settings.BacklogTrigger)
             {
@@ -230,6 +242,8 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         if (_settings.Mode == SyncMode.Periodic) Timers.StartPeriodicTimer("tick", Tick.Instance, _settings.Interval);
         else if (_settings.BacklogTrigger > 0) Timers.StartPeriodicTimer("backlog", BacklogWatch.Instance, _settings.Interval);
         if (_settings.TtlCheckInterval > TimeSpan.Zero) Timers.StartPeriodicTimer("ttl", TtlTick.Instance, _settings.TtlCheckInterval);
+        // the backlog gauges (docs/metrics.md) read the outbox's figures as of the latest stats
+        Timers.StartPeriodicTimer("metrics", MetricsTick.Instance, MetricsInterval);
         base.PreStart();
     }
 

@@ -56,6 +56,9 @@ public static class DemoCommand
             : $"demo: TLS with mutual authentication between nodes and client, client token checked at the gateways (certificates in {cluster.CertsDirectory})");
         cluster.StartAll();
         foreach (var (name, url) in cluster.HttpUrls) Console.WriteLine($"http: {url} ({name})");
+        // every node serves Prometheus metrics and health probes on its HTTP port (docs/metrics.md); shown once
+        if (cluster.HttpUrls.FirstOrDefault() is { Url: not null } first)
+            Console.WriteLine($"metrics: {first.Url}metrics ({first.Name}; /health/ready on the same host, no token)");
         foreach (var edge in layout.Where(n => n.MqttPort > 0))
             Console.WriteLine($"mqtt: {cluster.MqttEndpoint(edge.Name)} ({edge.Name}, {(insecure ? "plain" : "TLS, CA " + Path.Combine(cluster.CertsDirectory, "ca.crt"))})");
         await using var client = EdgeClient.Connect(new EdgeClientOptions

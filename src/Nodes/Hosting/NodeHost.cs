@@ -13,6 +13,7 @@ using EdgeActors.Actors.Federated;
 using EdgeActors.Actors.Gateway;
 using EdgeActors.Actors.Inference;
 using EdgeActors.Actors.Ingestion;
+using EdgeActors.Actors.Observability;
 using EdgeActors.Actors.Registry;
 using EdgeActors.Actors.Security;
 using EdgeActors.Actors.Sync;
@@ -111,7 +112,8 @@ public static class NodeHost
         // after AddAkka: the HTTP host starts once the actor system is up and stops before it
         builder.Services.AddHttp(new HttpHostOptions(http,
             security.Tls && http.Enabled ? TlsCredentials.Load(security.CaCertificate, security.Certificate, security.CertificatePassword).Certificate : null,
-            clientAuth, isGateway, maxIdLength, batching.MaxBatchSize));
+            clientAuth, isGateway, maxIdLength, batching.MaxBatchSize,
+            MetricsSettings.FromConfig(config.GetConfig(MetricsSettings.Section)), isGateway ? modelHost.Serve : [], HostsEntities: isEdge));
         return builder.Build();
     }
 

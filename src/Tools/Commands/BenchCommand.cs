@@ -35,9 +35,10 @@ public static class BenchCommand
             telemetry readings/s through the sharded device path and cross-node request/response
             Telemetry readings/s through the sharded device path (one node, then two nodes) against a plain local actor
             running the same preprocessing fed by Tell (the baseline), and cross-node request/response with our
-            serializer against Akka's default serializer, all in one run. Ends with RESULT lines; writes the figures
-            into docs/benchmarks.md unless --no-write.
-            """, [IngestDevices, IngestRounds, IngestBatch, IngestChannels, IngestDrivers, IngestWindow, IngestRemoteRequests, IngestPasses, IngestBasePort, IngestOut, IngestNoWrite, IngestTls], RunIngestAsync));
+            serializer against Akka's default serializer, all in one run; then the one-node stage with the node's
+            metrics on (OpenTelemetry provider, /metrics scraped every second) and off (edgeactors.metrics.enabled = off),
+            RESULT metrics. Ends with RESULT lines; writes the figures into docs/benchmarks.md unless --no-write.
+            """, [IngestDevices, IngestRounds, IngestBatch, IngestChannels, IngestDrivers, IngestWindow, IngestRemoteRequests, IngestPasses, IngestBasePort, IngestOut, IngestNoWrite, IngestTls, IngestMetricsOnly], RunIngestAsync));
         bench.Subcommands.Add(BenchE2e.Create());
         bench.Subcommands.Add(Cli.Command("devices", """
             device entities per edge: RSS per device and the time to start them all
@@ -74,6 +75,7 @@ public static class BenchCommand
     private static readonly Option<int> IngestBasePort = CliOptions.Port("--base-port", 4700, "the first node's port");
     private static readonly Option<string> IngestOut = OutOption();
     private static readonly Option<bool> IngestNoWrite = NoWriteOption();
+    private static readonly Option<bool> IngestMetricsOnly = CliOptions.Flag("--metrics-only", "run only the metrics on/off stage (RESULT metrics)");
     private static readonly Option<bool> IngestTls = CliOptions.Flag("--tls", "also run the remote stages over TLS with mutual authentication (RESULT remote_tls)");
 
     private static async Task<int> RunDevicesAsync(ParseResult args)
@@ -103,9 +105,59 @@ public static class BenchCommand
         var outPath = args.GetValue(IngestOut)!;
         var write = !args.GetValue(IngestNoWrite);
         var tls = args.GetValue(IngestTls);
-        var result = await RunIngestAsync(o, tls);
-        if (write) WriteMarkdown(outPath, o, result);
+        if (!args.GetValue(IngestMetricsOnly))
+        {
+            var result = await RunIngestAsync(o, tls);
+            if (write) WriteMarkdown(outPath, o, result);
+        }
+        var (on, off) = await RunMetricsStageAsync(o);
+        if (write) WriteMetricsMarkdown(outPath, o, on, off, args.GetValue(IngestMetricsOnly));
         return 0;
+    }
+
+    /// <summary>
+    /// The one-node sharded stage twice: metrics off (<c>edgeactors.metrics.enabled = off</c>), then on (the OpenTelemetry
+    /// provider listening, <c>/metrics</c> scraped every second as Prometheus would); the same HTTP host in both.
+    /// </summary>
+    public static async Task<(StageResult On, StageResult Off)> RunMetricsStageAsync(IngestBenchOptions o)
+    {
+        // off, on, off, on: neither setting always runs first (JIT, page cache, a neighbour's load); the better of each counts
+        StageResult? on = null, off = null;
+        for (var round = 0; round < 2; round++)
+        {
+            var a = await ShardedStageAsync(o, twoNodes: false, metrics: false);
+            Report(a);
+            var b = await ShardedStageAsync(o, twoNodes: false, metrics: true);
+            Report(b);
+            if (off is null || a.PerSecond > off.PerSecond) off = a;
+            if (on is null || b.PerSecond > on.PerSecond) on = b;
+        }
+        Console.WriteLine(Inv($"RESULT metrics on_per_s={on!.PerSecond:0} off_per_s={off!.PerSecond:0} ratio={on.PerSecond / off.PerSecond:0.00}"));
+        return (on, off);
+    }
+
+    private const string MetricsBegin = "<!-- bench ingest metrics: begin (written by `./edgeactors bench ingest`) -->";
+    private const string MetricsEnd = "<!-- bench ingest metrics: end -->";
+
+    private static void WriteMetricsMarkdown(string path, IngestBenchOptions o, StageResult on, StageResult off, bool only)
+    {
+        var sb = new StringBuilder();
+        sb.AppendLine(MetricsBegin);
+        sb.AppendLine("## Cost of metrics (`bench ingest`, metrics stage)");
+        sb.AppendLine();
+        sb.AppendLine($"Command: `./edgeactors bench ingest{(only ? " --metrics-only" : "")} --devices {o.Devices} --rounds {o.Rounds} --batch {o.Batch} --channels {o.Channels} --drivers {o.Drivers} --window {o.Window} --passes {o.Passes}`  ");
+        sb.AppendLine($"Measured {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC on {Environment.ProcessorCount} cores, .NET {Environment.Version}. The one-node sharded stage (entities + replies, no outbox) with the node's HTTP host on, once with `edgeactors.metrics.enabled = off` and once on (OpenTelemetry provider with runtime and process instrumentation, `/metrics` fetched every second during the passes as Prometheus would), in the order off, on, off, on; each: one warm-up pass, then the median of {o.Passes} passes; the better of the two runs per setting is reported. Target: ratio ≥ 0.95 (docs/metrics.md).");
+        sb.AppendLine();
+        sb.AppendLine("| metrics | readings | seconds | readings/s | p50 ms | p99 ms |");
+        sb.AppendLine("|---|---:|---:|---:|---:|---:|");
+        foreach (var (label, s) in new[] { ("off", off), ("on", on) })
+            sb.AppendLine(Inv($"| {label} | {s.Readings:N0} | {s.Seconds:0.00} | {s.PerSecond:N0} | {s.P50Ms:0.00} | {s.P99Ms:0.00} |"));
+        sb.AppendLine();
+        sb.AppendLine("```");
+        sb.AppendLine(Inv($"RESULT metrics on_per_s={on.PerSecond:0} off_per_s={off.PerSecond:0} ratio={on.PerSecond / off.PerSecond:0.00}"));
+        sb.AppendLine("```");
+        sb.AppendLine(MetricsEnd);
+        Bench.BenchmarkDocs.WriteBlock(path, MetricsBegin, MetricsEnd, sb.ToString());
     }
 
     public sealed record IngestBenchOptions(int Devices, int Rounds, int Batch, int Channels, int Drivers, int Window, int RemoteRequests, int BasePort, int Passes);
@@ -230,6 +282,15 @@ public static class BenchCommand
         return (host, host.Services.GetRequiredService<ActorSystem>());
     }
 
+    private static int FreePort()
+    {
+        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        l.Stop();
+        return port;
+    }
+
     private static async Task WaitForUpAsync(ActorSystem system, int members, LocalCluster? cluster)
     {
         var sw = Stopwatch.StartNew();
@@ -268,10 +329,14 @@ public static class BenchCommand
         return new StageResult(name, accepted, batches.Count, seconds, Ms(0.50), Ms(0.99));
     }
 
-    internal static async Task<StageResult> ShardedStageAsync(IngestBenchOptions o, bool twoNodes, bool durable = false)
+    /// <param name="metrics">null: no HTTP host (the other stages); true/false: the HTTP host with metrics on (scraped every second) or off.</param>
+    internal static async Task<StageResult> ShardedStageAsync(IngestBenchOptions o, bool twoNodes, bool durable = false, bool? metrics = null)
     {
-        var port = o.BasePort + (twoNodes ? 10 : 0) + (durable ? 60 : 0);
-        string[] sets = durable ? [] : [NoOutbox];
+        var port = o.BasePort + (twoNodes ? 10 : 0) + (durable ? 60 : 0) + (metrics is null ? 0 : metrics.Value ? 110 : 120);
+        var httpPort = metrics is null ? 0 : FreePort();
+        string[] sets = [.. durable ? Array.Empty<string>() : [NoOutbox],
+            .. metrics is null ? Array.Empty<string>() :
+            ["edgeactors.http.enabled = on", $"edgeactors.http.port = {httpPort}", "edgeactors.http.grpc-port = 0", $"edgeactors.metrics.enabled = {(metrics.Value ? "on" : "off")}"]];
         await using var others = new LocalCluster(
             [new NodeSpec("bench-seed", "seed", port), .. twoNodes ? new[] { new NodeSpec("bench-edge2", ["edge"], port + 1, ["--set", "akka.loglevel = WARNING", "--set", NoOutbox]) } : []],
             Path.Combine(Path.GetTempPath(), "edgeactors-bench"), secure: false); // with an in-process node started without certificates
@@ -282,6 +347,21 @@ public static class BenchCommand
             await WaitForUpAsync(system, twoNodes ? 2 : 1, others);
             var region = host.Services.GetRequiredService<ActorRegistry>().Get<DeviceRegion>();
             var name = durable ? "sharded, one node, durable outbox" : twoNodes ? "sharded, two edge nodes" : "sharded, one node (entities + replies)";
+            if (metrics is not null) name += metrics.Value ? ", metrics on" : ", metrics off";
+            using var scraping = new CancellationTokenSource();
+            var scrapes = 0;
+            var scraper = metrics == true ? Task.Run(async () =>
+            {
+                using var http = new System.Net.Http.HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+                while (!scraping.IsCancellationRequested)
+                {
+                    var text = await http.GetStringAsync($"http://127.0.0.1:{httpPort}/metrics", scraping.Token);
+                    if (!text.Contains("edgeactors_ingest_accepted_total", StringComparison.Ordinal) && scrapes > 2)
+                        throw new InvalidOperationException("bench: /metrics has no edgeactors_ingest_accepted_total while readings are accepted");
+                    scrapes++;
+                    await Task.Delay(1000, scraping.Token);
+                }
+            }) : Task.CompletedTask;
             var passes = new List<StageResult>();
             // the durable stage: passes over a quarter of the rounds (the outbox keeps every pass's readings: this keeps
             // them all under its default disk bound, so no pass measures the overwrite path); the median pass, like the others
@@ -295,6 +375,15 @@ public static class BenchCommand
                 sw.Stop();
                 if (pass > 0) passes.Add(Summarise(name, results, batches, sw.Elapsed.TotalSeconds));
             }
+            scraping.Cancel();
+            try
+            {
+                await scraper;
+            }
+            catch (OperationCanceledException)
+            {
+            }
+            if (metrics == true) Console.WriteLine($"  (/metrics scraped {scrapes} times during the passes)");
             return Median(passes);
         }
         finally

@@ -1,0 +1,114 @@
+using Akka.Actor;
+using Akka.Cluster.Sharding;
+using Akka.Hosting;
+using EdgeActors.Actors.Devices;
+using EdgeActors.Actors.Inference;
+using EdgeActors.Actors.Observability;
+using EdgeActors.Actors.Registry;
+using EdgeActors.Actors.Sync;
+using EdgeActors.Messages;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace EdgeActors.Http;
+
+/// <summary>
+/// <c>/health/live</c> (the process answers) and <c>/health/ready</c> (member Up, this node's shard region registered
+/// with the coordinator, its models loaded, its stores open): 200 or 503 with a JSON body naming every check
+/// (docs/metrics.md). No token: probes (Kubernetes, load balancers) call them.
+/// </summary>
+public static class HealthEndpoints
+{
+    private static readonly TimeSpan AskTimeout = TimeSpan.FromSeconds(2);
+
+    public static void MapHealth(this IEndpointRouteBuilder app, ActorSystem system, ActorRegistry registry, HttpHostOptions options)
+    {
+        app.MapGet("/health/live", (HttpContext ctx) => HttpIo.WriteJsonAsync(ctx, 200, "{\"live\":true}"u8.ToArray()));
+        app.MapGet("/health/ready", async (HttpContext ctx) =>
+        {
+            var checks = await ChecksAsync(system, registry, options);
+            await HttpIo.WriteJsonAsync(ctx, Readiness.StatusCode(checks), Readiness.Json(checks));
+        });
+    }
+
+    /// <summary>The checks that apply to this node's roles, run concurrently (each Ask at most 2 s).</summary>
+    public static async Task<IReadOnlyList<HealthCheck>> ChecksAsync(ActorSystem system, ActorRegistry registry, HttpHostOptions options)
+    {
+        var cluster = Akka.Cluster.Cluster.Get(system);
+        var checks = new List<Task<HealthCheck>> { Task.FromResult(Readiness.Member(cluster.IsTerminated ? "Removed" : cluster.SelfMember.Status.ToString())) };
+        if (registry.TryGet<DeviceRegion>(out var region)) checks.Add(RegionAsync(region, cluster.SelfAddress, options.HostsEntities));
+        if (options.Gateway && registry.TryGet<ModelHostKey>(out var models))
+            checks.Add(ModelsAsync(models, registry.TryGet<ModelRegistryKey>(out var modelRegistry) ? modelRegistry : null, options.Serve ?? []));
+        if (registry.TryGet<OutboxWriterKey>(out var outbox)) checks.Add(OutboxAsync(outbox));
+        if (registry.TryGet<SyncSinkKey>(out var sink)) checks.Add(AliveAsync("store", sink, "the datacenter's sync sink (data store) is open"));
+        return await Task.WhenAll(checks);
+    }
+
+    private static async Task<HealthCheck> RegionAsync(IActorRef region, Address self, bool hostsEntities)
+    {
+        try
+        {
+            var regions = await region.Ask<CurrentRegions>(GetCurrentRegions.Instance, AskTimeout);
+            if (!hostsEntities) return HealthCheck.Pass("shard-region", $"the device shard region proxy reaches the coordinator ({regions.Regions.Count} region(s))");
+            return regions.Regions.Contains(self)
+                ? HealthCheck.Pass("shard-region", $"this node's device shard region is registered with the coordinator ({regions.Regions.Count} region(s))")
+                : HealthCheck.Fail("shard-region", $"the coordinator does not list this node's device shard region yet ({regions.Regions.Count} other region(s))");
+        }
+        catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException)
+        {
+            return HealthCheck.Fail("shard-region", $"the shard coordinator did not answer within {AskTimeout.TotalSeconds:0} s");
+        }
+    }
+
+    private static async Task<HealthCheck> ModelsAsync(IActorRef modelHost, IActorRef? modelRegistry, IReadOnlyList<string> serve)
+    {
+        try
+        {
+            var listing = modelRegistry?.Ask<ModelList>(ListModels.Instance, AskTimeout);
+            var status = await modelHost.Ask<InferenceStatus>(GetInferenceStatus.Instance, AskTimeout);
+            IReadOnlySet<string>? published = null;
+            try
+            {
+                if (listing is not null) published = (await listing).Models.Select(m => m.Name).ToHashSet(StringComparer.Ordinal);
+            }
+            catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException)
+            {
+                // the registry (a datacenter singleton) is unreachable: judge the loaded models only
+            }
+            var loaded = status.Models.GroupBy(m => m.Name).ToDictionary(g => g.Key, g => g.Max(m => m.Version), StringComparer.Ordinal);
+            var errors = status.Models.GroupBy(m => m.Name).ToDictionary(g => g.Key, g => g.First().LastError, StringComparer.Ordinal);
+            return Readiness.Models(serve, loaded, published, errors);
+        }
+        catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException)
+        {
+            return HealthCheck.Fail("models", $"this node's model host did not answer within {AskTimeout.TotalSeconds:0} s");
+        }
+    }
+
+    private static async Task<HealthCheck> OutboxAsync(IActorRef outbox)
+    {
+        try
+        {
+            var stats = await outbox.Ask<OutboxWriter.WriterStats>(OutboxWriter.GetWriterStats.Instance, AskTimeout);
+            return HealthCheck.Pass("outbox", $"the durable outbox is open ({stats.Pending} write(s) pending)");
+        }
+        catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException)
+        {
+            return HealthCheck.Fail("outbox", $"the outbox writer did not answer within {AskTimeout.TotalSeconds:0} s");
+        }
+    }
+
+    private static async Task<HealthCheck> AliveAsync(string name, IActorRef actor, string ok)
+    {
+        try
+        {
+            var identity = await actor.Ask<ActorIdentity>(new Identify(name), AskTimeout);
+            return identity.Subject is null ? HealthCheck.Fail(name, $"{actor.Path} has stopped") : HealthCheck.Pass(name, ok);
+        }
+        catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException)
+        {
+            return HealthCheck.Fail(name, $"{actor.Path} did not answer within {AskTimeout.TotalSeconds:0} s");
+        }
+    }
+}
