@@ -17,6 +17,7 @@ public static class ToolsCli
         FuzzCommand.Create(),
         ChaosCommand.Create(),
         BenchCommand.Create(),
+        EvaluateCommand.Create(),
     };
 
     public static Task<int> RunAsync(string[] argv) => Cli.RunAsync("edgeactors-tools", Root(), Footer, argv);
