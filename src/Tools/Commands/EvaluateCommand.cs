@@ -272,12 +272,21 @@ public static class EvaluateCommand
         var url = targets.Single(t => t.Name == victim).Url;
         double? recovered = null;
         var limit = Stopwatch.StartNew();
+        var restarts = 1;
         while (limit.Elapsed < TimeSpan.FromSeconds(90))
         {
             if (await ReadyAsync(http, url)) { recovered = clock.Elapsed.TotalSeconds - at; break; }
+            if (cluster[victim].HasExited)
+            {
+                // the new incarnation can be downed while the cluster still removes the old one (see its log); a service
+                // manager would start it again, as the chaos run does
+                Console.WriteLine($"evaluate: {victim} exited again (exit code {cluster[victim].ExitCode}); restarted");
+                cluster.Start(victim);
+                restarts++;
+            }
             await Task.Delay(250);
         }
-        Console.WriteLine($"evaluate: {victim} {(recovered is { } r ? $"ready again {r:0.0} s after the kill" : "NOT ready again within 90 s")}");
+        Console.WriteLine($"evaluate: {victim} {(recovered is { } r ? $"ready again {r:0.0} s after the kill" : "NOT ready again within 90 s")} ({restarts} start(s))");
         lock (faults) faults.Add(new InjectedFault("kill-edge (SIGKILL + restart)", victim, at, recovered));
     }
 
