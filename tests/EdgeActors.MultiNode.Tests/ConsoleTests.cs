@@ -46,7 +46,7 @@ public sealed class ConsoleTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task Console_should_show_members_rising_readings_and_models_and_refuse_an_action_without_a_token()
+    public async Task Console_should_show_members_rising_readings_and_models_and_refuse_an_action_without_a_token_but_pin_with_one()
     {
         var p = Ports.Free(8);
         var dir = TestCluster.FreshDirectory("console", p[0]);
@@ -116,6 +116,20 @@ public sealed class ConsoleTests(ITestOutputHelper output)
             output.WriteLine("action: " + result.Text);
             Assert.Contains("refused 401", result.Text);
             Assert.Equal("error", result.GetAttribute("class"));
+
+            // with the client's token (all scopes, admin included) typed into the page: the pin is done
+            browser.FindElement(By.Id("token")).SendKeys(cluster.ClientCredentials!.Token!);
+            browser.FindElement(By.CssSelector("#models tr[data-model='console-mlp'] button.pin")).Click();
+            wait.Until(b => b.FindElement(By.Id("action-result")).GetAttribute("class") == "ok");
+            var done = browser.FindElement(By.Id("action-result")).Text;
+            output.WriteLine("action with token: " + done);
+            Assert.Contains("pinned 1", done);
+            wait.Until(b => b.FindElement(By.CssSelector("#models tr[data-model='console-mlp']")).Text.Contains("pin active", StringComparison.Ordinal)
+                            && b.FindElements(By.CssSelector("#models tr[data-model='console-mlp'] td"))[3].Text == "1");
+            // back to the refusal for the screenshot
+            browser.FindElement(By.Id("token")).Clear();
+            browser.FindElement(By.CssSelector("#models tr[data-model='console-mlp'] button.rollback")).Click();
+            wait.Until(b => b.FindElement(By.Id("action-result")).Text.Contains("refused 401", StringComparison.Ordinal));
 
             var png = Environment.GetEnvironmentVariable("EDGEACTORS_CONSOLE_PNG") ?? Path.Combine(dir, "console.png");
             browser.GetScreenshot().SaveAsFile(png);
