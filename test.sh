@@ -7,14 +7,14 @@ cd "$root"
 # plots (ScottPlot) draw their text with DejaVu Sans (fonts-dejavu-core); LightGBM's native library needs OpenMP (libgomp1);
 # the partition and chaos tests make network namespaces with iproute2 (and need root); the open-protocol tests use clients
 # nobody here wrote: Mosquitto's broker and clients, Debian's paho-mqtt for Python, curl; the observability tests a real
-# Prometheus server and its promtool
+# Prometheus server and its promtool; the web console's test Debian's chromium driven through chromium-driver
 if [ ! -f /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz ] || [ ! -d /usr/share/fonts/truetype/dejavu ] \
    || ! ldconfig -p 2>/dev/null | grep -q libgomp.so.1 || ! command -v ip >/dev/null || ! command -v mosquitto_pub >/dev/null \
    || [ ! -x /usr/sbin/mosquitto ] || ! /usr/bin/python3 -c 'import paho.mqtt' 2>/dev/null || ! command -v curl >/dev/null \
-   || [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/promtool ]; then
+   || [ ! -x /usr/bin/prometheus ] || [ ! -x /usr/bin/promtool ] || [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
   sudo_cmd=""; [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
   $sudo_cmd apt-get update -q && $sudo_cmd apt-get install -y -q dataset-fashion-mnist fonts-dejavu-core libgomp1 iproute2 \
-    mosquitto mosquitto-clients python3-paho-mqtt curl prometheus
+    mosquitto mosquitto-clients python3-paho-mqtt curl prometheus chromium chromium-driver
 fi
 # the datacenter store's tests run against PostgreSQL too: install/start it and create the test role and database
 # (a failed set-up stops the run here, saying so: `export X="$(...)"` would hide the failure)

@@ -42,6 +42,7 @@ public sealed record HttpHostOptions(HttpSettings Settings, X509Certificate2? Ce
 public sealed class HttpHost(IServiceProvider services, HttpHostOptions options) : IHostedService, IAsyncDisposable
 {
     private WebApplication? _app;
+    private WebConsole.ConsoleStats? _stats;
 
     /// <summary>The URLs the host listens on once started (http:// or https://).</summary>
     public IReadOnlyList<string> Urls { get; private set; } = [];
@@ -137,6 +138,8 @@ public sealed class HttpHost(IServiceProvider services, HttpHostOptions options)
             app.MapKserve(backend, auth, settings);
             app.MapDevices(system, region, auth, settings, options.MaxDeviceIdLength);
             app.MapGrpcService<KserveGrpcService>();
+            _stats = new WebConsole.ConsoleStats();
+            WebConsole.ConsoleEndpoints.MapConsole(app, system, registry, auth, settings, _stats, options.MaxDeviceIdLength);
         }
         else
         {
@@ -151,7 +154,7 @@ public sealed class HttpHost(IServiceProvider services, HttpHostOptions options)
         var shown = address is null ? "0.0.0.0" : address.ToString();
         Urls = [$"{scheme}://{shown}:{settings.Port}/"];
         var grpc = tls is not null ? "gRPC on the same port (ALPN h2)" : settings.GrpcPort > 0 && options.Gateway ? $"gRPC (h2c) on port {settings.GrpcPort}" : "no gRPC";
-        system.Log.Info("HTTP host: {0} ({1}; {2}; /health/live, /health/ready{3})", Urls[0], options.Gateway ? "KServe v2, /v1/devices" : "health only", grpc,
+        system.Log.Info("HTTP host: {0} ({1}; {2}; /health/live, /health/ready{3})", Urls[0], options.Gateway ? "KServe v2, /v1/devices, console at /" : "health only", grpc,
             metrics.Enabled ? $", metrics at {metrics.Path}" : "");
         Console.WriteLine($"http: {Urls[0]}");
     }
@@ -175,6 +178,7 @@ public sealed class HttpHost(IServiceProvider services, HttpHostOptions options)
     {
         if (_app is not null) await _app.DisposeAsync();
         _app = null;
+        _stats?.Dispose();
     }
 }
 
