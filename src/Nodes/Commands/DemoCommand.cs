@@ -59,8 +59,10 @@ public static class DemoCommand
         // every node serves Prometheus metrics and health probes on its HTTP port (docs/metrics.md); shown once
         if (cluster.HttpUrls.FirstOrDefault() is { Url: not null } first)
             Console.WriteLine($"metrics: {first.Url}metrics ({first.Name}; /health/ready on the same host, no token)");
-        // the web console (docs/console.md) on the first gateway node; every edge and datacenter node serves one
-        if (cluster.Specs.FirstOrDefault(s => s.HttpPort > 0 && (s.Roles.Contains("edge") || s.Roles.Contains("datacenter"))) is { } gw)
+        // the web console (docs/console.md) of the first edge (its live readings are the readings its devices send; every
+        // edge and datacenter node serves one, the datacenter's shows no readings of its own)
+        if ((cluster.Specs.FirstOrDefault(s => s.HttpPort > 0 && s.Roles.Contains("edge"))
+             ?? cluster.Specs.FirstOrDefault(s => s.HttpPort > 0 && s.Roles.Contains("datacenter"))) is { } gw)
             Console.WriteLine($"console: {gw.HttpUrl(cluster.Secure)} ({gw.Name}; read-only without a token, actions need an admin token)");
         foreach (var edge in layout.Where(n => n.MqttPort > 0))
             Console.WriteLine($"mqtt: {cluster.MqttEndpoint(edge.Name)} ({edge.Name}, {(insecure ? "plain" : "TLS, CA " + Path.Combine(cluster.CertsDirectory, "ca.crt"))})");
