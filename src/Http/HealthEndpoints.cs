@@ -1,3 +1,4 @@
+using EdgeActors.Actors;
 using Akka.Actor;
 using Akka.Cluster.Sharding;
 using Akka.Hosting;
@@ -24,24 +25,45 @@ public static class HealthEndpoints
 
     public static void MapHealth(this IEndpointRouteBuilder app, ActorSystem system, ActorRegistry registry, HttpHostOptions options)
     {
+        var deps = Dependencies.Resolve(registry, options);
         app.MapGet("/health/live", (HttpContext ctx) => HttpIo.WriteJsonAsync(ctx, 200, "{\"live\":true}"u8.ToArray()));
         app.MapGet("/health/ready", async (HttpContext ctx) =>
         {
-            var checks = await ChecksAsync(system, registry, options);
+            var checks = await ChecksAsync(system, deps, options);
             await HttpIo.WriteJsonAsync(ctx, Readiness.StatusCode(checks), Readiness.Json(checks));
         });
     }
 
+    /// <summary>
+    /// What the checks ask, resolved once at start. An edge or gateway without its device shard region, or a gateway
+    /// without its model host or registry, fails the node's start naming the registration; the outbox (an edge may run
+    /// with <c>edgeactors.outbox.enabled = off</c>), the data store (datacenter nodes only) and a non-edge node's region
+    /// proxy are checked when this node has them.
+    /// </summary>
+    private sealed record Dependencies(IActorRef? Region, IActorRef? Models, IActorRef? ModelRegistry, IActorRef? Outbox, IActorRef? Sink)
+    {
+        public static Dependencies Resolve(ActorRegistry registry, HttpHostOptions options)
+        {
+            var region = options.HostsEntities || options.Gateway
+                ? registry.Require<DeviceRegion>("MapHealth", "AddDeviceSharding")
+                : registry.TryGet<DeviceRegion>(out var r) ? r : null;
+            return new Dependencies(region,
+                options.Gateway ? registry.Require<ModelHostKey>("MapHealth", "AddModelHost") : null,
+                options.Gateway ? registry.Require<ModelRegistryKey>("MapHealth", "AddModelRegistry") : null,
+                registry.TryGet<OutboxWriterKey>(out var outbox) ? outbox : null,
+                registry.TryGet<SyncSinkKey>(out var sink) ? sink : null);
+        }
+    }
+
     /// <summary>The checks that apply to this node's roles, run concurrently (each Ask at most 2 s).</summary>
-    public static async Task<IReadOnlyList<HealthCheck>> ChecksAsync(ActorSystem system, ActorRegistry registry, HttpHostOptions options)
+    private static async Task<IReadOnlyList<HealthCheck>> ChecksAsync(ActorSystem system, Dependencies deps, HttpHostOptions options)
     {
         var cluster = Akka.Cluster.Cluster.Get(system);
         var checks = new List<Task<HealthCheck>> { Task.FromResult(Readiness.Member(cluster.IsTerminated ? "Removed" : cluster.SelfMember.Status.ToString())) };
-        if (registry.TryGet<DeviceRegion>(out var region)) checks.Add(RegionAsync(region, cluster.SelfAddress, options.HostsEntities));
-        if (options.Gateway && registry.TryGet<ModelHostKey>(out var models))
-            checks.Add(ModelsAsync(models, registry.TryGet<ModelRegistryKey>(out var modelRegistry) ? modelRegistry : null, options.Serve ?? []));
-        if (registry.TryGet<OutboxWriterKey>(out var outbox)) checks.Add(OutboxAsync(outbox));
-        if (registry.TryGet<SyncSinkKey>(out var sink)) checks.Add(AliveAsync("store", sink, "the datacenter's sync sink (data store) is open"));
+        if (deps.Region is { } region) checks.Add(RegionAsync(region, cluster.SelfAddress, options.HostsEntities));
+        if (deps.Models is { } models) checks.Add(ModelsAsync(models, deps.ModelRegistry, options.Serve ?? []));
+        if (deps.Outbox is { } outbox) checks.Add(OutboxAsync(outbox));
+        if (deps.Sink is { } sink) checks.Add(AliveAsync("store", sink, "the datacenter's sync sink (data store) is open"));
         return await Task.WhenAll(checks);
     }
 

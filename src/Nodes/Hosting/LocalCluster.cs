@@ -113,7 +113,8 @@ public sealed class LocalCluster : IAsyncDisposable
             ? s with { HttpPort = FreePort(), GrpcPort = grpcPorts ? FreePort() : 0 }
             : s).ToList();
 
-    private static int FreePort()
+    /// <summary>A TCP port on the loopback interface that was free a moment ago (the OS's choice).</summary>
+    public static int FreePort()
     {
         var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         l.Start();

@@ -282,14 +282,6 @@ public static class BenchCommand
         return (host, host.Services.GetRequiredService<ActorSystem>());
     }
 
-    private static int FreePort()
-    {
-        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 
     private static async Task WaitForUpAsync(ActorSystem system, int members, LocalCluster? cluster)
     {
@@ -333,7 +325,7 @@ public static class BenchCommand
     internal static async Task<StageResult> ShardedStageAsync(IngestBenchOptions o, bool twoNodes, bool durable = false, bool? metrics = null)
     {
         var port = o.BasePort + (twoNodes ? 10 : 0) + (durable ? 60 : 0) + (metrics is null ? 0 : metrics.Value ? 110 : 120);
-        var httpPort = metrics is null ? 0 : FreePort();
+        var httpPort = metrics is null ? 0 : LocalCluster.FreePort();
         string[] sets = [.. durable ? Array.Empty<string>() : [NoOutbox],
             .. metrics is null ? Array.Empty<string>() :
             ["edgeactors.http.enabled = on", $"edgeactors.http.port = {httpPort}", "edgeactors.http.grpc-port = 0", $"edgeactors.metrics.enabled = {(metrics.Value ? "on" : "off")}"]];

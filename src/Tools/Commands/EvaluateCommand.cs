@@ -77,7 +77,7 @@ public static class EvaluateCommand
             var basePort = args.GetValue(BasePort);
             // every node, the seed included, serves /metrics and /health on an HTTP port of its own
             var layout = LocalCluster.WithHttpPorts(LocalCluster.DefaultLayout(basePort), grpcPorts: !secure)
-                .Select(n => n.HttpPort > 0 ? n : n with { HttpPort = FreePort() }).ToList();
+                .Select(n => n.HttpPort > 0 ? n : n with { HttpPort = LocalCluster.FreePort() }).ToList();
             cluster = new LocalCluster(layout, clusterDir, secure);
             Console.WriteLine($"evaluate: starting {layout.Count} node processes on 127.0.0.1:{basePort}.. (logs in {clusterDir})");
             cluster.StartAll();
@@ -315,13 +315,5 @@ public static class EvaluateCommand
         Console.WriteLine("evaluate: outboxes NOT drained within 90 s");
     }
 
-    private static int FreePort()
-    {
-        var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        var port = ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-        l.Stop();
-        return port;
-    }
 
 }
