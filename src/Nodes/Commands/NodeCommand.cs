@@ -78,8 +78,38 @@ public static class NodeCommand
         var options = Parse(args);
         var (config, roles) = NodeConfig.Build(options, NodeConfig.ProcessEnvironment());
         Console.WriteLine($"edgeactors node: roles={string.Join(",", roles)} address={config.GetString("akka.remote.dot-netty.tcp.hostname")}:{config.GetInt("akka.remote.dot-netty.tcp.port")} seeds={string.Join(",", config.GetStringList("akka.cluster.seed-nodes"))}");
+        var crashDelay = CrashRestartGuard.Delay(config);
+        using var crashGuard = CrashRestartGuard.Acquire(NodeConfig.DataDirectory(config));
+        if (crashGuard.PreviousRunCrashed && crashDelay > TimeSpan.Zero)
+        {
+            // see CrashRestartGuard: joining while the cluster still holds the crashed predecessor can leave this node's
+            // associations with the seed and the other members stuck (Akka.Remote), so wait until it was removed
+            Console.WriteLine($"edgeactors node: the previous run in this data directory ended without a clean stop ({crashGuard.PreviousRun}); " +
+                              $"waiting {CrashRestartGuard.Describe(crashDelay)} for the cluster to remove it before joining ({CrashRestartGuard.DelayKey})");
+            await Task.Delay(crashDelay);
+        }
+        while (true)
+        {
+            var (code, restart) = await RunHostAsync(config, roles);
+            if (!restart) return code;
+            // Akka.Remote stops the whole system when a TLS handshake this node started fails, and a peer that crashes
+            // mid-handshake fails it too ("Channel is closed"). This node had joined over TLS, so its certificates are
+            // trusted: it left the cluster gracefully and starts again at once instead of exiting (docs/fault-tolerance.md)
+            Console.WriteLine("edgeactors node: restarting in-process: Akka.Remote stopped this node for a failed TLS handshake it started " +
+                              "after it had joined (a peer that went down mid-handshake); it left the cluster and joins again");
+            await Task.Delay(TimeSpan.FromSeconds(1)); // the members finish removing the incarnation that left
+        }
+    }
+
+    /// <summary>
+    /// One run of the node's host. Restart = true when Akka.Remote stopped it for a failed outbound TLS handshake after
+    /// it had been Up (so not a certificate this cluster refuses: such a node never joins, and exits with 79).
+    /// </summary>
+    private static async Task<(int Code, bool Restart)> RunHostAsync(Akka.Configuration.Config config, IReadOnlyList<string> roles)
+    {
         using var host = NodeHost.Build(config, roles);
         var lifetime = (IHostApplicationLifetime)host.Services.GetService(typeof(IHostApplicationLifetime))!;
+        var wasUp = 0;
         try
         {
             await host.StartAsync();
@@ -89,11 +119,16 @@ public static class NodeCommand
             // told to stop while starting (Akka's CoordinatedShutdown, e.g. after a failed TLS handshake, cancels the start of
             // the hosted services after it, such as the HTTP host's bind): a stop with its reason below, not a crash
             await host.StopAsync();
-            return StopCode(ActorSystemOf(host));
+            return (StopCode(ActorSystemOf(host)), false);
         }
+        if (ActorSystemOf(host) is { } started)
+            Akka.Cluster.Cluster.Get(started).RegisterOnMemberUp(() => Interlocked.Exchange(ref wasUp, 1));
         using var heapReport = HeapReportOnSignal();
         await host.WaitForShutdownAsync();
-        return StopCode(ActorSystemOf(host));
+        var system = ActorSystemOf(host);
+        var tlsStop = system is not null && TlsHandshakeStop.StoppedFor(system);
+        if (tlsStop && Volatile.Read(ref wasUp) == 1) return (TlsHandshakeStop.ExitCode, true);
+        return (StopCode(system), false);
     }
 
     /// <summary>The node's actor system (resolved once the host started: Akka.Hosting creates it then).</summary>
