@@ -92,6 +92,66 @@ public sealed class QuickRestartTests(ITestOutputHelper output)
         }
     }
 
+    [Fact]
+    public async Task Node_whose_tls_handshake_a_peer_cuts_short_should_restart_in_process_and_rejoin()
+    {
+        var p = Ports.Free(4);
+        var dir = TestCluster.FreshDirectory("cut-handshake", p[0]);
+        await using var cluster = new LocalCluster(
+        [
+            new NodeSpec("seed", "seed", p[0]),
+            new NodeSpec("datacenter", "datacenter", p[1]),
+            new NodeSpec("edge1", "edge", p[2]),
+        ], dir);
+        cluster.StartAll();
+        var client = EdgeClient.Connect(TestCluster.ClientOptions(cluster, p[1], p[2]));
+        // a "peer" that accepts TCP and closes before the TLS handshake finishes, as a process does when it dies mid-handshake
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, p[3]);
+        listener.Start();
+        using var stop = new CancellationTokenSource();
+        var accepts = 0;
+        var peer = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    using var s = await listener.AcceptSocketAsync(stop.Token);
+                    Interlocked.Increment(ref accepts);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        });
+        try
+        {
+            Assert.True(await ClusterProbe.WaitForMembersAsync(client, cluster, 3, TimeSpan.FromSeconds(90)) is not null, "cluster did not form; logs in " + dir);
+            // the datacenter answers an Identify to a sender at that peer's address: it opens a TLS connection there
+            var fake = ((Akka.Actor.ExtendedActorSystem)client.System).Provider.ResolveActorRef($"akka.ssl.tcp://edgeactors@127.0.0.1:{p[3]}/user/gone");
+            client.System.ActorSelection($"{cluster.AddressOf("datacenter")}/user").Tell(new Akka.Actor.Identify(1), fake);
+            var dc = cluster["datacenter"];
+            var sw = Stopwatch.StartNew();
+            while (sw.Elapsed < TimeSpan.FromSeconds(60) && !File.ReadAllText(dc.LogPath).Contains("edgeactors node: restarting in-process", StringComparison.Ordinal) && !dc.HasExited)
+                await Task.Delay(250);
+            Assert.True(accepts > 0, "the datacenter never connected to the peer");
+            Assert.False(dc.HasExited, $"the datacenter exited (code {dc.ExitCode}) instead of restarting in-process:\n{dc.Tail(30)}");
+            Assert.Contains("edgeactors node: restarting in-process", File.ReadAllText(dc.LogPath));
+            // and it is a member again: seed, edge1 and the datacenter's new incarnation Up
+            var back = await ClusterProbe.WaitForMembersAsync(client, cluster, 3, TimeSpan.FromSeconds(90));
+            Assert.True(back is not null && back.Members.All(m => m.Status == "Up"), "the datacenter did not rejoin; logs in " + dir);
+            output.WriteLine($"CUTHANDSHAKE accepts={accepts} rejoined_after_s={sw.Elapsed.TotalSeconds:0.0}");
+        }
+        finally
+        {
+            stop.Cancel();
+            listener.Stop();
+            await peer;
+            await TestCluster.StopAsync(client, cluster, output);
+        }
+    }
+
     /// <summary>
     /// The restarted process's own readiness, read with curl: its HTTP port belongs to the new incarnation alone. Every check
     /// but <c>models</c> must pass (member Up, its shard region registered with the coordinator, its outbox open): no model is
