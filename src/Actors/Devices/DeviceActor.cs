@@ -229,16 +229,7 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
     }
 
     /// <summary>Union of synced (store) and waiting (outbox) sequences; a record in both (in flight) counts once.</summary>
-    private static KindHistory Merge(KindHistory? store, KindHistory? outbox)
-    {
-        store ??= KindHistory.Empty;
-        outbox ??= KindHistory.Empty;
-        if (outbox.Count == 0) return store;
-        if (store.Count == 0) return outbox;
-        var stored = store.Sequences.ToHashSet();
-        var extra = outbox.Sequences.Count(s => !stored.Contains(s));
-        return new KindHistory(store.Count + extra, store.Sequences.Concat(outbox.Sequences).Distinct().Order().ToArray());
-    }
+    private static KindHistory Merge(KindHistory? store, KindHistory? outbox) => HistoryMerge.Union(store, outbox);
 
     private void BecomeReady()
     {

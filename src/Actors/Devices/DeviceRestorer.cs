@@ -46,8 +46,8 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
     public sealed record RestorerStats(long Requests, long Batches, long Answered, long Incomplete, int Queued, int InFlight, int MaxInFlightSeen)
         : INoSerializationVerificationNeeded;
 
-    /// <summary>Sends a store query to the datacenter (false: no datacenter member is reachable; nothing was sent).</summary>
-    public delegate bool StoreQuery(GetDevicesHistory query, IActorRef replyTo);
+    /// <summary>Sends a store query to every datacenter store; returns how many were asked (0: no datacenter member is reachable).</summary>
+    public delegate int StoreQuery(GetDevicesHistory query, IActorRef replyTo);
 
     private sealed record CollectDue;
 
@@ -60,6 +60,10 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
         public Dictionary<DeviceId, DeviceHistory> Store { get; } = new();
         public string? StoreError { get; set; }
         public bool StoreDone { get; set; }
+        /// <summary>Stores asked; per answering store (its sink's name) the devices it answered for so far.</summary>
+        public int StoresAsked { get; set; }
+        public Dictionary<string, HashSet<DeviceId>> Answers { get; } = new();
+        public int StoresComplete { get; set; }
         public bool StoreWaived { get; set; } // suspect store: not waited for
         public Dictionary<DeviceId, Sync.OutboxDeviceWaiting>? Outbox { get; set; }
         public string? OutboxError { get; set; }
@@ -130,18 +134,34 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
         Akka.Actor.Props.Create(() => new DeviceRestorer(settings, outbox, store));
 
     /// <summary>
-    /// Asks the sync sink (<see cref="Sync.SyncSinkPaths.Path"/>) of the oldest reachable Up datacenter member, addressed directly
-    /// from the cluster membership (a just-joined edge knows the members before pub-sub registrations reach it).
+    /// Asks the sync sink (<see cref="Sync.SyncSinkPaths.Path"/>) of EVERY reachable Up datacenter member, addressed directly
+    /// from the cluster membership (a just-joined edge knows the members before pub-sub registrations reach it): with one
+    /// data store per datacenter node a device's records are wherever the sink that took each batch stored them, so the
+    /// answers are merged (with one shared PostgreSQL database every store answers the same, and the merge counts each
+    /// record once).
     /// </summary>
     public static StoreQuery FromDatacenter(ActorSystem system)
     {
         var cluster = Akka.Cluster.Cluster.Get(system);
         return (query, replyTo) =>
         {
-            if (OldestSink(system, cluster) is not { } sink) return false;
-            sink.Tell(query, replyTo);
-            return true;
+            var asked = 0;
+            foreach (var sink in Sinks(system, cluster))
+            {
+                sink.Tell(query, replyTo);
+                asked++;
+            }
+            return asked;
         };
+    }
+
+    /// <summary>The sync sinks of every reachable Up datacenter member.</summary>
+    internal static IEnumerable<ActorSelection> Sinks(ActorSystem system, Akka.Cluster.Cluster cluster)
+    {
+        var state = cluster.State;
+        foreach (var m in state.Members)
+            if (m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Roles.Datacenter) && !state.Unreachable.Contains(m))
+                yield return system.ActorSelection(new RootActorPath(m.Address) / "user" / Sync.SyncSinkPaths.Name);
     }
 
     /// <summary>The sync sink of the oldest reachable Up datacenter member, or null when there is none.</summary>
@@ -156,11 +176,11 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
         return oldest is null ? null : system.ActorSelection(new RootActorPath(oldest.Address) / "user" / Sync.SyncSinkPaths.Name);
     }
 
-    /// <summary>Asks one actor (tests).</summary>
-    public static StoreQuery To(IActorRef sink) => (query, replyTo) =>
+    /// <summary>Asks these actors (tests).</summary>
+    public static StoreQuery To(params IActorRef[] sinks) => (query, replyTo) =>
     {
-        sink.Tell(query, replyTo);
-        return true;
+        foreach (var sink in sinks) sink.Tell(query, replyTo);
+        return sinks.Length;
     };
 
     private void TrySend()
@@ -190,7 +210,8 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
         _inFlight[b.Id] = b;
         _maxInFlightSeen = Math.Max(_maxInFlightSeen, _inFlight.Count);
         var devices = b.Devices.ToArray();
-        if (!_store(new GetDevicesHistory(b.Id, devices, max), Self))
+        b.StoresAsked = _store(new GetDevicesHistory(b.Id, devices, max), Self);
+        if (b.StoresAsked == 0)
         {
             b.StoreDone = true; // no datacenter member: nothing to wait for
             b.StoreError = "";
@@ -219,20 +240,27 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
     {
         _storeSuspect = false; // it answers (possibly late)
         if (!_inFlight.TryGetValue(h.BatchId, out var b) || b.StoreDone) return;
+        if (!b.Answers.TryGetValue(h.Source, out var answered))
+        {
+            answered = new HashSet<DeviceId>();
+            b.Answers[h.Source] = answered;
+        }
+        else if (answered.Count >= b.Devices.Count) return; // this store already answered in full
         if (h.Error.Length > 0)
         {
             _log.Warning("Device restore batch {0} ({1} devices): the store at {2} could not be read ({3}); these devices continue without it",
                 b.Id, b.Entries.Count, h.Source, h.Error);
-            b.StoreError = h.Error;
-            b.StoreDone = true;
+            b.StoreError = b.StoreError is { Length: > 0 } e ? e + "; " + h.Source + ": " + h.Error : h.Error;
+            answered.UnionWith(b.Devices);
         }
         else
         {
             foreach (var d in h.Devices)
-                if (b.Devices.Contains(d.DeviceId))
-                    b.Store[d.DeviceId] = d;
-            b.StoreDone = b.Store.Count >= b.Devices.Count;
+                if (b.Devices.Contains(d.DeviceId) && answered.Add(d.DeviceId))
+                    b.Store[d.DeviceId] = b.Store.TryGetValue(d.DeviceId, out var earlier) ? HistoryMerge.Union(earlier, d) : d;
         }
+        if (answered.Count >= b.Devices.Count) b.StoresComplete++;
+        b.StoreDone = b.StoresComplete >= b.StoresAsked;
         TryFinish(b);
     }
 
@@ -249,13 +277,12 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
         foreach (var (device, entity) in b.Entries)
         {
             var missing = new List<string>(2);
-            DeviceHistory store;
-            if (b.Store.TryGetValue(device, out var h) && h.Error.Length == 0) store = h;
-            else
-            {
-                store = new DeviceHistory(device, KindHistory.Empty, KindHistory.Empty, "");
-                if (!(b.StoreDone && b.StoreError == "")) missing.Add(b.StoreError is { Length: > 0 } e ? "the datacenter store (" + e + ")" : "the datacenter store");
-            }
+            var store = b.Store.TryGetValue(device, out var h) && h.Error.Length == 0 ? h : new DeviceHistory(device, KindHistory.Empty, KindHistory.Empty, "");
+            // every store asked must have answered for this device, or the restore is partial (naming what failed or was silent)
+            var silent = b.StoresAsked - b.Answers.Count(a => a.Value.Contains(device));
+            if (b.StoreError is { Length: > 0 } storeError) missing.Add("the datacenter store (" + storeError + ")");
+            else if (silent > 0 && !(b.StoreDone && b.StoreError == ""))
+                missing.Add(b.StoresAsked > 1 ? $"{silent} of {b.StoresAsked} datacenter stores" : "the datacenter store");
             Sync.OutboxDeviceWaiting outbox;
             if (b.Outbox is not null && b.Outbox.TryGetValue(device, out var w)) outbox = w;
             else

@@ -61,7 +61,7 @@ public sealed class DeviceMemoryTests : Akka.TestKit.Xunit2.TestKit
             var outboxSettings = OutboxSettings.Default with { Path = Path.Combine(dir, "outbox.db") };
             var outbox = Sys.ActorOf(OutboxWriter.Props(new SqliteOutbox(outboxSettings), outboxSettings), "outbox-writer");
             var locality = LocalitySettings.Default with { Restore = true };
-            var restorer = Sys.ActorOf(DeviceRestorer.Props(locality, outbox, (_, _) => false), "device-restorer");
+            var restorer = Sys.ActorOf(DeviceRestorer.Props(locality, outbox, (_, _) => 0), "device-restorer");
             var services = new DeviceServices(null, outbox, null) { Restorer = restorer, RestoreBackstop = locality.RestoreBackstop };
             var settings = IngestionSettings.Default;
             var region = await ClusterSharding.Get(Sys).StartAsync("device", id => DeviceActor.Props(new DeviceId(id), settings, services),

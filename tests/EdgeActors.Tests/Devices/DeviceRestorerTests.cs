@@ -80,6 +80,54 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public void Restorer_should_ask_every_datacenter_store_and_merge_what_each_holds()
+    {
+        // two datacenter nodes, each with its own store: a device's batches went to either sink
+        var outbox = CreateTestProbe();
+        var dc1 = CreateTestProbe();
+        var dc2 = CreateTestProbe();
+        var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 2), outbox.Ref, DeviceRestorer.To(dc1.Ref, dc2.Ref)));
+        var entities = Request(restorer, 0, 2);
+        var read = outbox.ExpectMsg<ReadOutboxDevices>();
+        var ask1 = dc1.ExpectMsg<GetDevicesHistory>();
+        var ask2 = dc2.ExpectMsg<GetDevicesHistory>();
+        Assert.Equal(ask1, ask2);
+        outbox.Reply(new OutboxDevicesWaiting(read.BatchId, [
+            new OutboxDeviceWaiting(D(0), KindHistory.Empty, KindHistory.Empty),
+            new OutboxDeviceWaiting(D(1), KindHistory.Empty, KindHistory.Empty),
+        ]));
+        dc1.Reply(new DevicesHistory(ask1.BatchId, [Stored(D(0), 1, 2, 5), Stored(D(1))], "dc1"));
+        entities[0].ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // the second store has not answered yet
+        // dc2 holds 3 and 4 of dev-000 and also 5 (a replica): counted once
+        dc2.Reply(new DevicesHistory(ask2.BatchId, [new DeviceHistory(D(0), new KindHistory(3, [3, 4, 5]), KindHistory.Empty, "dc2"), Stored(D(1), 8)], "dc2"));
+        var r0 = entities[0].ExpectMsg<DeviceRestorer.Restored>();
+        var r1 = entities[1].ExpectMsg<DeviceRestorer.Restored>();
+        Assert.Equal([1L, 2, 3, 4, 5], r0.Store.Telemetry.Sequences);
+        Assert.Equal(5, r0.Store.Telemetry.Count);
+        Assert.Equal([8L], r1.Store.Telemetry.Sequences);
+        Assert.Equal("", r0.Missing);
+        Assert.Equal("", r1.Missing);
+    }
+
+    [Fact]
+    public void Restorer_should_name_the_store_that_stayed_silent_when_the_other_answered()
+    {
+        var outbox = CreateTestProbe();
+        var dc1 = CreateTestProbe();
+        var dc2 = CreateTestProbe();
+        var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 1, timeoutSeconds: 0.5), outbox.Ref, DeviceRestorer.To(dc1.Ref, dc2.Ref)));
+        var entities = Request(restorer, 0, 1);
+        var read = outbox.ExpectMsg<ReadOutboxDevices>();
+        var ask = dc1.ExpectMsg<GetDevicesHistory>();
+        dc2.ExpectMsg<GetDevicesHistory>();
+        outbox.Reply(new OutboxDevicesWaiting(read.BatchId, [new OutboxDeviceWaiting(D(0), KindHistory.Empty, KindHistory.Empty)]));
+        dc1.Reply(new DevicesHistory(ask.BatchId, [Stored(D(0), 1, 2)], "dc1"));
+        var r = entities[0].ExpectMsg<DeviceRestorer.Restored>();
+        Assert.Equal([1L, 2], r.Store.Telemetry.Sequences);
+        Assert.Equal("1 of 2 datacenter stores", r.Missing);
+    }
+
+    [Fact]
     public void Restorer_should_hand_each_entity_its_own_store_and_outbox_state()
     {
         var outbox = CreateTestProbe();
@@ -151,7 +199,7 @@ public sealed class DeviceRestorerTests : Akka.TestKit.Xunit2.TestKit
     public void Restorer_should_not_wait_for_a_store_when_no_datacenter_is_reachable()
     {
         var outbox = CreateTestProbe();
-        var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 2), outbox.Ref, (_, _) => false));
+        var restorer = Sys.ActorOf(DeviceRestorer.Props(Settings(batch: 2), outbox.Ref, (_, _) => 0));
         var entities = Request(restorer, 0, 2);
         var read = outbox.ExpectMsg<ReadOutboxDevices>();
         outbox.Reply(new OutboxDevicesWaiting(read.BatchId,
