@@ -87,7 +87,7 @@ public static class DeviceShardingRegistration
                     $"passivate-idle-entity-after = {(long)sharding.PassivateIdleAfter.TotalMilliseconds}ms")
                 .WithFallback(system.Settings.Config.GetConfig("akka.cluster.sharding"));
             var settings = ClusterShardingSettings.Create(config, system.Settings.Config.GetConfig("akka.cluster.singleton"));
-            var strategy = new HomeSiteAllocationStrategy(HomeSiteAllocationStrategy.ClusterSites(system), locality.RebalanceLimit);
+            var strategy = new HomeSiteAllocationStrategy(HomeSiteAllocationStrategy.ClusterSites(system), locality.RebalanceLimit, locality.RebalanceWarmup);
             var region = clusterSharding.Start(
                 DeviceShardingSettings.TypeName,
                 entityId => DeviceActor.Props(new DeviceId(entityId), ingestion, services),

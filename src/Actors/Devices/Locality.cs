@@ -64,6 +64,9 @@ public static class Sites
 /// </remarks>
 public sealed record LocalitySettings(int ShardsPerSite, int RebalanceLimit, bool Restore, TimeSpan RestoreTimeout)
 {
+    /// <summary>How long a newly registered shard region is left out of balancing moves (see <see cref="HomeSiteAllocationStrategy"/>).</summary>
+    public TimeSpan RebalanceWarmup { get; init; } = TimeSpan.FromSeconds(30);
+
     /// <summary>Home shards as configured by default, and no state restore (what tests that build sharding directly get).</summary>
     public static readonly LocalitySettings Default = new(10, 10, false, TimeSpan.FromSeconds(2));
 
@@ -101,8 +104,11 @@ public sealed record LocalitySettings(int ShardsPerSite, int RebalanceLimit, boo
         var backstop = section.GetTimeSpan("restore-backstop", Default.RestoreBackstop);
         if (backstop < timeout || backstop > TimeSpan.FromMinutes(10))
             throw new ArgumentException($"edgeactors.locality.restore-backstop must be in [restore-timeout, 10min], got {backstop}");
+        var warmup = section.GetTimeSpan("rebalance-warmup", Default.RebalanceWarmup);
+        if (warmup < TimeSpan.Zero || warmup > TimeSpan.FromMinutes(10))
+            throw new ArgumentException($"edgeactors.locality.rebalance-warmup must be in [0, 10min], got {warmup}");
         return new LocalitySettings(perSite, limit, restore, timeout)
-            { RestoreBatch = batch, RestoreCollect = collect, RestoreInFlight = inFlight, RestoreBackstop = backstop };
+            { RestoreBatch = batch, RestoreCollect = collect, RestoreInFlight = inFlight, RestoreBackstop = backstop, RebalanceWarmup = warmup };
     }
 }
 
@@ -112,19 +118,29 @@ public sealed record LocalitySettings(int ShardsPerSite, int RebalanceLimit, boo
 /// Rebalance returns every home shard that sits away from its home while the home region is registered (so devices
 /// move back once their edge returns), and otherwise balances the movable shards (homeless ones, and home shards whose
 /// home is absent) from the most- to the least-loaded region, at most <c>limit</c> per round and only when the two
-/// differ by 2 shards or more (never back and forth).
+/// differ by 2 shards or more (never back and forth). No balancing move happens while a region registered less than
+/// <c>warmup</c> ago: a rebalanced shard is re-allocated to the least-loaded region, which is then the empty newcomer, so an
+/// edge that just came back from a crash would otherwise take shards that had only just failed over from it (a device
+/// moved twice in one failover); home shards still return at once (their devices wait for their home anyway).
 /// </summary>
 public sealed class HomeSiteAllocationStrategy : IShardAllocationStrategy
 {
     private readonly Func<IActorRef, string?> _siteOf;
     private readonly int _limit;
+    private readonly TimeSpan _warmup;
+    private readonly Func<DateTime> _now;
+    private readonly Dictionary<IActorRef, DateTime> _firstSeen = new();
 
     /// <param name="siteOf">The site of the node a region lives on (null: none or unknown).</param>
     /// <param name="limit">Most movable shards moved per rebalance round (home returns are not limited).</param>
-    public HomeSiteAllocationStrategy(Func<IActorRef, string?> siteOf, int limit)
+    /// <param name="warmup">How long a newly registered region is left out of balancing (zero: at once).</param>
+    /// <param name="now">The clock (tests).</param>
+    public HomeSiteAllocationStrategy(Func<IActorRef, string?> siteOf, int limit, TimeSpan warmup = default, Func<DateTime>? now = null)
     {
         _siteOf = siteOf;
         _limit = Math.Max(1, limit);
+        _warmup = warmup;
+        _now = now ?? (() => DateTime.UtcNow);
     }
 
     /// <summary>Sites from the cluster membership: a region's address (local regions have none: this node's) → its member's site role.</summary>
@@ -156,6 +172,7 @@ public sealed class HomeSiteAllocationStrategy : IShardAllocationStrategy
 
     public Task<IImmutableSet<string>> Rebalance(IImmutableDictionary<IActorRef, IImmutableList<string>> currentShardAllocations, IImmutableSet<string> rebalanceInProgress)
     {
+        var warming = AnyRegionWarmingUp(currentShardAllocations.Keys); // every round: a region's age counts from when it first appears
         var sites = currentShardAllocations.Keys.ToDictionary(r => r, _siteOf);
         var present = sites.Values.Where(s => s is not null).ToHashSet();
         var result = ImmutableHashSet.CreateBuilder<string>();
@@ -171,7 +188,8 @@ public sealed class HomeSiteAllocationStrategy : IShardAllocationStrategy
         if (result.Count > 0 || rebalanceInProgress.Count > 0 || currentShardAllocations.Count < 2)
             return Task.FromResult<IImmutableSet<string>>(result.ToImmutable());
 
-        // 2. least-shard balancing of the movable shards
+        // 2. least-shard balancing of the movable shards, once every region has been registered for the warm-up
+        if (warming) return Task.FromResult<IImmutableSet<string>>(result.ToImmutable());
         bool Movable(string shard) => Sites.HomeOfShard(shard) is not { } h || !present.Contains(h);
         var ordered = currentShardAllocations.OrderBy(kv => kv.Value.Count).ThenBy(kv => kv.Key.Path.ToString(), StringComparer.Ordinal).ToList();
         var least = ordered[0].Value.Count;
@@ -181,6 +199,20 @@ public sealed class HomeSiteAllocationStrategy : IShardAllocationStrategy
         foreach (var shard in most.Value.Where(Movable).Take(Math.Min(_limit, difference / 2)))
             result.Add(shard);
         return Task.FromResult<IImmutableSet<string>>(result.ToImmutable());
+    }
+
+    private bool AnyRegionWarmingUp(IEnumerable<IActorRef> regions)
+    {
+        var now = _now();
+        var present = regions.ToHashSet();
+        foreach (var gone in _firstSeen.Keys.Where(r => !present.Contains(r)).ToList()) _firstSeen.Remove(gone);
+        var warming = false;
+        foreach (var r in present)
+        {
+            if (!_firstSeen.TryGetValue(r, out var since)) _firstSeen[r] = since = now;
+            if (now - since < _warmup) warming = true;
+        }
+        return warming;
     }
 
     private IActorRef? RegionOf(string site, IEnumerable<IActorRef> regions)

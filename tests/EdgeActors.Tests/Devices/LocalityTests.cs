@@ -186,6 +186,27 @@ public sealed class LocalityTests : Akka.TestKit.Xunit2.TestKit
     }
 
     [Fact]
+    public async Task Rebalance_should_not_balance_towards_a_region_that_registered_within_the_warmup()
+    {
+        var (edge1, edge2) = (CreateTestProbe().Ref, CreateTestProbe().Ref);
+        var regions = new Regions { Sites = { [edge1] = "edge1", [edge2] = "edge2" } };
+        var now = new DateTime(2026, 12, 5, 0, 0, 0, DateTimeKind.Utc);
+        var strategy = new HomeSiteAllocationStrategy(r => regions.Sites.GetValueOrDefault(r), 10, TimeSpan.FromSeconds(30), () => now);
+        // edge2 holds everything, including the homeless shards that failed over from edge1; edge1 is back, empty
+        Assert.Empty(await strategy.Rebalance(Allocations((edge2, Homeless(0, 20))), ImmutableHashSet<string>.Empty));
+        now += TimeSpan.FromSeconds(60);
+        var back = Allocations((edge1, []), (edge2, [.. Homeless(0, 20), "edge1:0"]));
+        // its home shard goes home at once; no homeless shard moves while edge1 warms up
+        Assert.Equal(["edge1:0"], await strategy.Rebalance(back, ImmutableHashSet<string>.Empty));
+        var home = Allocations((edge1, ["edge1:0"]), (edge2, Homeless(0, 20)));
+        now += TimeSpan.FromSeconds(29);
+        Assert.Empty(await strategy.Rebalance(home, ImmutableHashSet<string>.Empty));
+        // after the warm-up, balancing resumes
+        now += TimeSpan.FromSeconds(2);
+        Assert.Equal(9, (await strategy.Rebalance(home, ImmutableHashSet<string>.Empty)).Count);
+    }
+
+    [Fact]
     public async Task Rebalance_should_balance_home_shards_whose_home_is_absent_like_homeless_ones()
     {
         var (edge2, edge3) = (CreateTestProbe().Ref, CreateTestProbe().Ref);
