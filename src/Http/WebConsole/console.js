@@ -51,7 +51,7 @@ async function loadModels() {
       const row = nb.insertRow(); row.dataset.node = n.node;
       td(row, n.node);
       if (n.error) { td(row, "–"); td(row, n.error, "error"); continue; }
-      td(row, n.provider); td(row, n.models.map(x => x.name + " v" + x.version).join(", ") || "nothing");
+      td(row, n.provider); td(row, n.models.map(x => x.name + (x.version ? " v" + x.version : " (not loaded)")).join(", ") || "nothing");
     }
   } catch (e) { addAlert("models: " + e.message); }
 }
