@@ -69,6 +69,58 @@ public sealed class EvaluateTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(line, markdown);
     }
 
+    [Fact]
+    public async Task Evaluate_should_drive_and_scrape_an_existing_cluster_given_by_contacts_and_metrics()
+    {
+        var tools = Path.Combine(AppContext.BaseDirectory, "edgeactors-tools");
+        var (file, prefix) = File.Exists(tools) ? (tools, Array.Empty<string>()) : ("dotnet", new[] { Path.Combine(AppContext.BaseDirectory, "edgeactors-tools.dll") });
+        var modelCache = Path.Combine(_out, "models");
+        var repoCache = FindRepoModels();
+        if (repoCache is not null)
+        {
+            Directory.CreateDirectory(modelCache);
+            foreach (var f in Directory.GetFiles(repoCache, "*.onnx")) File.Copy(f, Path.Combine(modelCache, Path.GetFileName(f)));
+        }
+        // the cluster is this test's, not the tool's: plain TCP (--contacts speaks no TLS), an HTTP port on every node
+        var p = Ports.Free(8);
+        var cluster = new LocalCluster(
+        [
+            new NodeSpec("seed", "seed", p[0]) { HttpPort = p[4] },
+            new NodeSpec("datacenter", "datacenter", p[1]) { HttpPort = p[5] },
+            new NodeSpec("edge1", "edge", p[2]) { HttpPort = p[6] },
+            new NodeSpec("edge2", "edge", p[3]) { HttpPort = p[7] },
+        ], TestCluster.FreshDirectory("evaluate-contacts", p[0]), secure: false);
+        try
+        {
+            cluster.StartAll();
+            var contacts = string.Join(",", cluster.GatewayContacts);
+            var metrics = string.Join(",", cluster.HttpUrls.Select(u => u.Url + "metrics"));
+            var run = await ExternalProcess.RunAsync(file, [.. prefix, "evaluate", "--contacts", contacts, "--metrics", metrics, "--duration", "10",
+                "--devices", "20", "--rate", "400", "--cameras", "2", "--frames-per-s", "4", "--out", _out, "--model-cache", modelCache], TimeSpan.FromSeconds(170));
+            output.WriteLine(run.Out);
+            output.WriteLine(run.Err);
+
+            Assert.False(run.TimedOut, "evaluate ran past its timeout");
+            Assert.Equal(0, run.Exit);
+            var line = run.Out.Split('\n').Last(l => l.StartsWith("RESULT evaluate ", StringComparison.Ordinal)).Trim();
+            var values = line["RESULT evaluate ".Length..].Split(' ').Select(kv => kv.Split('=', 2)).ToDictionary(kv => kv[0], kv => kv[1]);
+            Assert.Equal(["duration_s", "readings_per_s", "ack_p99_ms", "infer_p99_ms", "lost", "duplicates", "cpu_max_pct", "rss_max_mb", "edge_share"], values.Keys);
+            // measured from the nodes' own metrics; the store is not read with --contacts, so duplicates has no value
+            foreach (var key in new[] { "readings_per_s", "ack_p99_ms", "cpu_max_pct", "rss_max_mb" })
+                Assert.True(Regex.IsMatch(values[key], @"^>?\d+(\.\d+)?$"), $"{key} has no value in {line}");
+            Assert.True(double.Parse(values["readings_per_s"], System.Globalization.CultureInfo.InvariantCulture) > 0, line);
+            Assert.Equal("0", values["lost"]);
+            Assert.Equal("na", values["duplicates"]);
+            var markdown = await File.ReadAllTextAsync(Path.Combine(_out, EvaluationReport.ReportFile));
+            Assert.Contains($"Existing cluster at {contacts}", markdown);
+            Assert.Contains(line, markdown);
+        }
+        finally
+        {
+            await TestCluster.StopAsync(null, cluster, output);
+        }
+    }
+
     private static string? FindRepoModels()
     {
         for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)

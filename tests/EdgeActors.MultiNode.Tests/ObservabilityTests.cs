@@ -54,46 +54,19 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
     [Fact]
     public async Task Prometheus_should_scrape_every_node_and_see_ingest_rise_and_entities_match_status()
     {
-        var p = Ports.Free(9);
-        var dir = TestCluster.FreshDirectory("observability", p[0]);
-        var cluster = new LocalCluster(
-        [
-            new NodeSpec("seed", "seed", p[0]) { HttpPort = p[4] },
-            new NodeSpec("datacenter", "datacenter", p[1]) { HttpPort = p[5] },
-            new NodeSpec("edge1", "edge", p[2]) { HttpPort = p[6] },
-            new NodeSpec("edge2", "edge", p[3]) { HttpPort = p[7] },
-        ], dir);
-        var promPort = p[8];
-        var ca = Path.Combine(cluster.CertsDirectory, Certificates.CaCertificateFile);
-        EdgeClient? client = null;
+        await using var h = await HttpCluster.StartAsync("observability", output, extraPorts: 1);
+        var cluster = h.Cluster;
+        var client = h.Client;
+        var dir = h.Directory;
+        var promPort = h.ExtraPorts[0];
+        var ca = h.CaFile;
         Process? prometheus = null;
-        using var stop = new CancellationTokenSource();
-        Task? streaming = null;
         try
         {
-            cluster.StartAll();
-            client = EdgeClient.Connect(TestCluster.ClientOptions(cluster, p[2], p[3]) with
-            {
-                RequestTimeout = TimeSpan.FromSeconds(5),
-                RetryDeadline = TimeSpan.FromSeconds(60),
-            });
-            Assert.True(await ClusterProbe.WaitForMembersAsync(client, cluster, 4, TimeSpan.FromSeconds(90)) is not null, "cluster did not form; logs in " + dir);
-
             // devices stream through the client library until the end of the test (12 devices, both edges)
             const int devices = 12;
-            var sent = 0L;
-            var c = client;
-            streaming = Task.WhenAll(Enumerable.Range(0, devices).Select(async d =>
-            {
-                var g = new TelemetryGenerator(new DeviceId($"obs-{d:D2}"), 4, FaultSettings.None, d + 1);
-                for (var b = 0; !stop.IsCancellationRequested; b++)
-                {
-                    await c.SendTelemetryAsync(g.NextBatch(5, 1_700_000_000_000 + b * 1000L, 10));
-                    Interlocked.Increment(ref sent);
-                    try { await Task.Delay(50, stop.Token); } catch (OperationCanceledException) { }
-                }
-            }));
-            while (Interlocked.Read(ref sent) < devices * 2) await Task.Delay(100);
+            h.Stream("obs-", devices);
+            await h.WaitSentAsync(devices * 2);
 
             // every node's /metrics passes promtool's lint (with ingest series present on the edges)
             foreach (var (name, url) in cluster.HttpUrls)
@@ -184,18 +157,28 @@ public sealed class ObservabilityTests(ITestOutputHelper output)
             Assert.Equal(reported, entities);
             var members = await Query("max(sum by (instance) (edgeactors_cluster_members{role=\"gateway\",status=\"up\"}))");
             Assert.Equal(3, members); // datacenter + two edges, as every node sees them
+
+            // the shard, singleton, disk and sync metrics (docs/metrics.md), as Prometheus sees them
+            var regionEntities = await WaitFor("sum(edgeactors_cluster_region_entities{region=\"device\"})", v => v == devices, "entities per region = devices");
+            var shards = await WaitFor("sum(edgeactors_cluster_shards{region=\"device\"})", v => v > 0, "shards per region");
+            var registry = await WaitFor("sum(edgeactors_cluster_singleton{singleton=\"model-registry\"})", v => v == 1, "the model registry on exactly one node");
+            var registryNode = await WaitFor($"count(edgeactors_cluster_singleton{{singleton=\"model-registry\",node=\"{cluster.AddressOf("datacenter")}\"}})", v => v == 1, "the model registry on the datacenter");
+            var outboxDisk = await WaitFor("min(edgeactors_disk_used_bytes{file=\"outbox\"})", v => v > 0, "outbox files on disk on both edges");
+            var storeDisk = await WaitFor("sum(edgeactors_disk_used_bytes{file=\"store\"})", v => v > 0, "the datacenter's store on disk");
+            var raw = await WaitFor("sum(edgeactors_sync_sent_bytes_total{kind=\"raw\"})", v => v > 0, "sync bytes sent, raw");
+            var compressed = await WaitFor("sum(edgeactors_sync_sent_bytes_total{kind=\"compressed\"})", v => v > 0, "sync bytes sent, compressed");
+            var lagEdges = await WaitFor("count(edgeactors_sync_store_lag_seconds)", v => v == 2, "store lag for both edges");
+            output.WriteLine($"region entities {regionEntities}, shards {shards}, registry singletons {registry} (on the datacenter: {registryNode}), " +
+                             $"disk outbox min {outboxDisk} store {storeDisk}, sync raw {raw} compressed {compressed}, lag series {lagEdges}");
         }
         finally
         {
-            stop.Cancel();
-            if (streaming is not null) await Task.WhenAny(streaming, Task.Delay(TimeSpan.FromSeconds(10)));
             if (prometheus is { HasExited: false })
             {
                 prometheus.Kill();
                 await prometheus.WaitForExitAsync();
             }
             prometheus?.Dispose();
-            await TestCluster.StopAsync(client, cluster, output);
         }
     }
 

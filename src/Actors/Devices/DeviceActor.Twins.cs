@@ -58,6 +58,7 @@ public sealed partial class DeviceActor
     protected override void PostStop()
     {
         Observability.IngestMetrics.EntityStopped();
+        Observability.AdapterMetrics.HealthChanged(_sensor?.Health, null);
         DetachAll();
         base.PostStop();
     }

@@ -250,7 +250,12 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
         Receive<TrainingFrames>(OnTrainingFrames);
         Receive<GetDeviceState>(_ => Sender.Tell(State()));
         Receive<SensorHealth>(OnSensorHealth);
-        Receive<SensorSilent>(_ => _sensor?.Silent(NowMs()));
+        Receive<SensorSilent>(_ =>
+        {
+            var before = _sensor?.Health;
+            _sensor?.Silent(NowMs());
+            HealthMetric(before);
+        });
         Receive<FrameClassified>(OnClassified);
         Receive<Sync.OutboxWritten>(OnWritten);
         Receive<Sync.OutboxWriteFailed>(f =>
@@ -399,12 +404,21 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
         }
         var ack = new IngestAck(_id, outcome.HighestContiguous, outcome.Accepted, outcome.Rejected?.ToArray() ?? [], _node);
         if (outcome.Accepted > 0) UpdateBehaviour();
-        if (_sensor is not null) WatchSensor(batch, lastBefore, outcome);
+        if (_sensor is not null)
+        {
+            var before = _sensor.Health;
+            WatchSensor(batch, lastBefore, outcome);
+            HealthMetric(before);
+        }
         if (collect && _run.Count > 0)
         {
             var records = _run.ToRecords(_id, out var all);
             Write(++_nextId, new Pending(Sender, ack, all, RecordKind.Telemetry, Stage.Writing, null, Started: _received), records);
-            if (_run.Anomalies > 0) _services.SyncTrigger?.Tell(Sync.SyncNow.Instance);
+            if (_run.Anomalies > 0)
+            {
+                Observability.IngestMetrics.AnomaliesTotal.Add(_run.Anomalies);
+                _services.SyncTrigger?.Tell(Sync.SyncNow.Instance);
+            }
             return;
         }
         // nothing new to write: with an outbox, every reading this device holds as accepted is durable (a Duplicate too)
@@ -489,10 +503,21 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
     {
         if (report.DeviceId != _id) return;
         var watchdog = _sensor?.Watchdog;
+        var before = _sensor?.Health;
         if (_sensor is null) _sensor = new SensorMonitor(report, NowMs());
         else _sensor.Report(report, NowMs());
+        HealthMetric(before);
         // the watchdog measures the time since the last reading: a report (re)starts it only when it is not running
         if (watchdog != _sensor.Watchdog || !Timers.IsTimerActive(nameof(SensorSilent))) ArmWatchdog();
+    }
+
+    /// <summary>Moves this device between the health counts of the metrics (and the console's offline alerts).</summary>
+    private void HealthMetric(DeviceHealth? before)
+    {
+        var now = _sensor?.Health;
+        if (now == before) return;
+        Observability.AdapterMetrics.HealthChanged(before, now);
+        if (now == DeviceHealth.Offline) Observability.AdapterMetrics.WentOffline(_id.Value, _sensor!.Status().Reason);
     }
 
     /// <summary>Restarts the watchdog (none when the adapter said it stopped); it fires when no reading came in time.</summary>

@@ -96,6 +96,7 @@ public static class DeviceShardingRegistration
                 strategy,
                 StopDevice.Instance);
             registry.Register<DeviceRegion>(region);
+            system.ActorOf(Observability.ShardMetricsPoller.Props(region, DeviceShardingSettings.TypeName, TimeSpan.FromSeconds(5)), "shard-metrics");
         });
     }
 }

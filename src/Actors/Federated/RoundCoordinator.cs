@@ -75,6 +75,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         public RunState State { get; set; } = RunState.Running;
         public string Detail { get; set; } = "";
         public int AttemptsThisRound { get; set; }
+        public long RoundStartedAt { get; set; } // Stopwatch timestamp of this round's first attempt (0: none yet)
     }
 
     private enum Phase { Keys, Training, Revealing, Committing }
@@ -131,8 +132,16 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     public static Props Props(FederationSettings settings, FederationStore store, Func<EvaluationSet?> evaluation, IActorRef? registry) =>
         Akka.Actor.Props.Create(() => new RoundCoordinator(settings, store, evaluation, registry));
 
+    protected override void PostStop()
+    {
+        Observability.ClusterMetrics.Singleton(Name, ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString(), up: false);
+        base.PostStop();
+    }
+
     protected override void PreStart()
     {
+        Observability.ClusterMetrics.Singleton(Name, ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString(), up: true);
+        Observability.ResourceMetrics.Track("federation", _store.DatabasePath);
         var store = _store;
         Task.Run(() =>
             {
@@ -211,14 +220,14 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         {
             if (!IsCurrent(f.ExperimentId, f.Round, f.Attempt) || _round!.Received.Contains(f.ClientId)) return;
             _log.Warning("Federated round {0}: client {1} failed: {2}", f.Round, f.ClientId, f.Reason);
-            _round.Dropped.TryAdd(f.ClientId, f.Reason);
+            Drop(_round, f.ClientId, f.Reason, "failed");
             CheckComplete();
         });
         Receive<RoundDeadline>(d =>
         {
             if (!IsCurrent(d.Id, d.Round, d.Attempt) || _round!.Phase is Phase.Committing or Phase.Revealing) return;
             foreach (var c in _round.Participants.Where(c => !_round.Received.Contains(c)).ToList())
-                _round.Dropped.TryAdd(c, "no update before the round deadline");
+                Drop(_round, c, "no update before the round deadline", "timeout");
             Finish();
         });
         Receive<RevealedMasks>(OnRevealed);
@@ -275,7 +284,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         if (_round is null) return;
         foreach (var (client, w) in _round.Sampled)
             if (w.Equals(worker) && !_round.Received.Contains(client))
-                _round.Dropped.TryAdd(client, $"dropped: worker on {p.Node} {reason}");
+                Drop(_round, client, $"dropped: worker on {p.Node} {reason}", "left");
         if (_round.Phase == Phase.Revealing)
         {
             Restart($"a survivor's worker ({p.Node}) left during mask recovery");
@@ -351,6 +360,12 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     // ---------------------------------------------------------------- rounds
 
+    /// <summary>Marks <paramref name="client"/> dropped from round <paramref name="s"/> (once) and counts it under <paramref name="label"/>.</summary>
+    private static void Drop(RoundState s, string client, string reason, string label)
+    {
+        if (s.Dropped.TryAdd(client, reason)) Observability.FederatedMetrics.Dropped(label);
+    }
+
     private bool IsCurrent(string id, int round, int attempt) =>
         _run is { State: RunState.Running } r && r.Spec.Id == id && _round is { } s && s.Round == round && s.Attempt == attempt;
 
@@ -398,7 +413,9 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         }
         var state = new RoundState(a.Round, a.Attempt, sampled, run.Global.Length);
         _round = state;
+        if (run.AttemptsThisRound == 0 || run.RoundStartedAt == 0) run.RoundStartedAt = Stopwatch.GetTimestamp();
         run.AttemptsThisRound++;
+        Observability.FederatedMetrics.AttemptStarted(a.Attempt);
         run.Detail = $"round {a.Round} attempt {a.Attempt}: {sampled.Count} clients";
         if (run.Spec.SecureAggregation)
         {
@@ -433,7 +450,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         if (spec.SecureAggregation)
         {
             Timers.Cancel("keys");
-            foreach (var c in s.Sampled.Keys.Where(c => !s.Keys.ContainsKey(c))) s.Dropped.TryAdd(c, "no mask key before the key deadline");
+            foreach (var c in s.Sampled.Keys.Where(c => !s.Keys.ContainsKey(c))) Drop(s, c, "no mask key before the key deadline", "timeout");
             peers = s.Keys.Keys.Order(StringComparer.Ordinal).ToArray();
             keys = peers.Select(p => s.Keys[p]).ToArray();
             if (peers.Length < Needed(s.Sampled.Count))
@@ -473,19 +490,29 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private void OnUpdate(ClientUpdate u)
     {
         var run = _run;
-        if (run is not { State: RunState.Running } || run.Spec.Id != u.ExperimentId || _round is not { Phase: Phase.Training, Aggregator: { } agg } s) return;
+        if (run is not { State: RunState.Running } || run.Spec.Id != u.ExperimentId) return;
+        if (_round is not { Phase: Phase.Training, Aggregator: { } agg } s)
+        {
+            Observability.FederatedMetrics.Dropped("late"); // no round is taking updates (between rounds, or this one finished)
+            return;
+        }
         if (u.Round == s.Round && u.Attempt == s.Attempt)
         {
             if (!s.Sampled.ContainsKey(u.ClientId) || s.Received.Contains(u.ClientId) || s.Dropped.ContainsKey(u.ClientId)) return;
-            if (!Accept(u, s, agg, 1.0)) s.Dropped.TryAdd(u.ClientId, "malformed update");
+            if (!Accept(u, s, agg, 1.0)) Drop(s, u.ClientId, "malformed update", "malformed");
             else s.Received.Add(u.ClientId);
             CheckComplete();
             return;
         }
         // late: an update trained from an older global model (earlier round, or an earlier attempt of this round)
         var staleness = s.Round - u.Round;
-        if (run.Spec.LateUpdates != "fold" || staleness < 0 || staleness > run.Spec.MaxStaleness || s.Received.Contains(u.ClientId)) return;
-        if (Accept(u, s, agg, 1.0 / Math.Sqrt(1 + staleness)))
+        if (run.Spec.LateUpdates != "fold" || staleness < 0 || staleness > run.Spec.MaxStaleness || s.Received.Contains(u.ClientId))
+        {
+            if (staleness >= 0) Observability.FederatedMetrics.Dropped("late");
+            return;
+        }
+        if (!Accept(u, s, agg, 1.0 / Math.Sqrt(1 + staleness))) Observability.FederatedMetrics.Dropped("malformed");
+        else
         {
             s.Late++;
             _log.Info("Federated round {0}: folded a late update of {1} from round {2} (staleness {3})", s.Round, u.ClientId, u.Round, staleness);
@@ -520,7 +547,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         if (!s.Keys.ContainsKey(u.ClientId) || s.Received.Contains(u.ClientId) || s.Dropped.ContainsKey(u.ClientId)) return;
         if (u.Masked.Length != s.Dimension || u.Samples < 1)
         {
-            s.Dropped.TryAdd(u.ClientId, "malformed masked update");
+            Drop(s, u.ClientId, "malformed masked update", "malformed");
         }
         else
         {
@@ -704,6 +731,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         run.History.Add(c.Summary);
         run.AttemptsThisRound = 0;
         Observability.FederatedMetrics.RoundCompleted(c.Summary.Round, c.Summary.Received, c.Summary.Accuracy);
+        if (run.RoundStartedAt != 0) Observability.FederatedMetrics.RoundSeconds.Record(Stopwatch.GetElapsedTime(run.RoundStartedAt).TotalSeconds);
+        run.RoundStartedAt = 0;
         _log.Info("{0}", string.Create(CultureInfo.InvariantCulture,
             $"Federated round {c.Summary.Round}/{run.Spec.Rounds}: accuracy {c.Summary.Accuracy:F4}, loss {c.Summary.Loss:F4}, {c.Summary.Received}/{c.Summary.Sampled} clients, {c.Summary.Late} late, {c.Summary.Seconds:F1} s"));
         if (c.Onnx is not null && _registry is not null)

@@ -17,7 +17,7 @@ public static class EdgeMeters
     /// <summary>Every meter of ours (a provider subscribes to <c>EdgeActors.*</c>).</summary>
     public static IReadOnlyList<string> All { get; } =
         [IngestMetrics.MeterName, InferenceMetrics.MeterName, SyncMetrics.MeterName, FederatedMetrics.MeterName,
-         ClusterMetrics.MeterName, AdapterMetrics.MeterName, EntryMetrics.MeterName];
+         ClusterMetrics.MeterName, AdapterMetrics.MeterName, EntryMetrics.MeterName, ResourceMetrics.MeterName];
 
     /// <summary>
     /// Creates every meter and its instruments (static classes initialise on first use; a scrape before the first
@@ -34,6 +34,10 @@ public static class EdgeMeters
         _ = ClusterMetrics.Meter;
         _ = AdapterMetrics.Meter;
         _ = EntryMetrics.Meter;
+        _ = SyncMetrics.LagGauge;
+        _ = ClusterMetrics.ShardsGauge;
+        _ = AdapterMetrics.HealthGauge;
+        _ = ResourceMetrics.DiskGauge;
         return All;
     }
 
@@ -81,6 +85,11 @@ public static class IngestMetrics
 
     /// <summary>From a batch/frame reaching its entity to its ack being sent (includes the outbox write and classification).</summary>
     public static readonly Histogram<double> AckLatencySeconds = Meter.CreateHistogram<double>(AckLatency, "s", "time from a batch or frame reaching its device entity to its acknowledgement", tags: null, advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = EdgeMeters.LatencyBuckets });
+
+    public const string Anomalies = "edgeactors_ingest_anomalies";
+
+    /// <summary>Readings flagged anomalous (a channel beyond the anomaly z-score of its running mean).</summary>
+    public static readonly Counter<long> AnomaliesTotal = Meter.CreateCounter<long>(Anomalies, null, "accepted readings flagged anomalous by their device entity (a channel beyond the anomaly threshold)");
 
     private static long _entities;
 
@@ -204,12 +213,65 @@ public static class SyncMetrics
         return oldest <= 0 ? 0 : Math.Max(0, (DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() - oldest) / 1000.0);
     }, "s", "age of the oldest record waiting in this edge's outbox");
 
+    public const string SentBytes = "edgeactors_sync_sent";
+    public const string Overwritten = "edgeactors_sync_records_overwritten";
+    public const string StoreLag = "edgeactors_sync_store_lag";
+
+    /// <summary>Batch bytes sent to the datacenter, resends included (tag kind = raw: encoded before compression; compressed: on the wire).</summary>
+    public static readonly Counter<long> SentBytesTotal = Meter.CreateCounter<long>(SentBytes, "By", "sync batch bytes sent to the datacenter (resends included), raw (before compression) and compressed (the payload on the wire)");
+
+    private static long _overwritten;
+
+    /// <summary>Records the full outbox overwrote (its cumulative count, as of the latest stats).</summary>
+    public static readonly ObservableCounter<long> OverwrittenCounter = Meter.CreateObservableCounter(Overwritten, () => Interlocked.Read(ref _overwritten), null, "oldest outbox records overwritten because the outbox was full");
+
+    private static readonly KeyValuePair<string, object?> RawKind = new("kind", "raw");
+    private static readonly KeyValuePair<string, object?> CompressedKind = new("kind", "compressed");
+
+    /// <summary>One batch (re)sent: its raw and compressed sizes.</summary>
+    public static void Sent(int rawBytes, int compressedBytes)
+    {
+        if (!SentBytesTotal.Enabled) return;
+        SentBytesTotal.Add(rawBytes, RawKind);
+        SentBytesTotal.Add(compressedBytes, CompressedKind);
+    }
+
+    private static readonly ConcurrentDictionary<string, long> NewestStored = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Datacenter: per edge, seconds between now and the newest record timestamp (the device's clock, ms since the epoch)
+    /// stored from that edge. It grows while an edge sends nothing newer (partition, backlog, edge down).
+    /// </summary>
+    public static readonly ObservableGauge<double> LagGauge = Meter.CreateObservableGauge(StoreLag, ReadLag, "s",
+        "per edge: seconds between now and the newest record timestamp the datacenter's store holds from that edge");
+
+    private static IEnumerable<Measurement<double>> ReadLag()
+    {
+        var now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        foreach (var (edge, newest) in NewestStored)
+            yield return new Measurement<double>(Lag(now, newest), new KeyValuePair<string, object?>("edge", edge));
+    }
+
+    /// <summary>Seconds from <paramref name="newestMs"/> to <paramref name="nowMs"/> (0 when the record is from the future).</summary>
+    public static double Lag(long nowMs, long newestMs) => Math.Max(0, (nowMs - newestMs) / 1000.0);
+
+    /// <summary>A batch of <paramref name="edge"/> stored whose newest record has timestamp <paramref name="newestMs"/>.</summary>
+    public static void Stored(string edge, long newestMs)
+    {
+        if (newestMs <= 0) return;
+        NewestStored.AddOrUpdate(edge, newestMs, (_, was) => Math.Max(was, newestMs));
+    }
+
+    /// <summary>The newest stored timestamp per edge (tests, console).</summary>
+    public static IReadOnlyDictionary<string, long> NewestStoredByEdge => NewestStored;
+
     public static readonly Counter<long> SyncedTotal = Meter.CreateCounter<long>(Synced, null, "outbox records the datacenter acknowledged and this edge removed");
     public static readonly Counter<long> ExpiredTotal = Meter.CreateCounter<long>(Expired, null, "outbox records dropped past their TTL before they were synced");
 
     /// <summary>The latest backlog figures (the sync sender reads the outbox's stats every round).</summary>
-    public static void Backlog(long records, long bytes, long oldestTimestampMs)
+    public static void Backlog(long records, long bytes, long oldestTimestampMs, long overwritten = 0)
     {
+        Interlocked.Exchange(ref _overwritten, overwritten);
         Interlocked.Exchange(ref _records, records);
         Interlocked.Exchange(ref _bytes, bytes);
         Interlocked.Exchange(ref _oldestMs, records == 0 ? 0 : oldestTimestampMs);
@@ -227,8 +289,28 @@ public static class FederatedMetrics
     public const string Accuracy = "edgeactors_federated_global_accuracy";
     public const string Rounds = "edgeactors_federated_rounds_completed";
 
-    private static long _round, _participants;
+    public const string Attempt = "edgeactors_federated_attempt";
+    public const string DroppedUpdates = "edgeactors_federated_dropped_updates";
+    public const string RoundDuration = "edgeactors_federated_round_duration";
+
+    private static long _round, _participants, _attempt;
     private static double _accuracy = double.NaN;
+
+    public static readonly ObservableGauge<long> AttemptGauge = Meter.CreateObservableGauge(Attempt, () => Interlocked.Read(ref _attempt), null, "the attempt number of the latest started round attempt (grows on restarts and failovers)");
+
+    /// <summary>Client updates a round did not aggregate (tag reason = late, failed, timeout, malformed, left).</summary>
+    public static readonly Counter<long> DroppedTotal = Meter.CreateCounter<long>(DroppedUpdates, null, "client updates a round did not aggregate, by reason");
+
+    /// <summary>From a round's first attempt starting to its commit (restarts included).</summary>
+    public static readonly Histogram<double> RoundSeconds = Meter.CreateHistogram<double>(RoundDuration, "s", "time from a federated round's first attempt to its commit", tags: null,
+        advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600] });
+
+    public static void AttemptStarted(long attempt) => Interlocked.Exchange(ref _attempt, attempt);
+
+    public static void Dropped(string reason, long count = 1)
+    {
+        if (count > 0) DroppedTotal.Add(count, new KeyValuePair<string, object?>("reason", reason));
+    }
 
     public static readonly ObservableGauge<long> RoundGauge = Meter.CreateObservableGauge(Round, () => Interlocked.Read(ref _round), null, "the latest completed federated round on this node's coordinator");
     public static readonly ObservableGauge<long> ParticipantsGauge = Meter.CreateObservableGauge(Participants, () => Interlocked.Read(ref _participants), null, "participants whose updates the latest round aggregated");
@@ -258,6 +340,33 @@ public static class ClusterMetrics
 
     public const string Members = "edgeactors_cluster_members";
     public const string Unreachable = "edgeactors_cluster_unreachable_members";
+
+    public const string Shards = "edgeactors_cluster_shards";
+    public const string RegionEntities = "edgeactors_cluster_region_entities";
+    public const string Singletons = "edgeactors_cluster_singleton";
+
+    private static readonly ConcurrentDictionary<string, (int Shards, int Entities)> Regions = new(StringComparer.Ordinal);
+    private static readonly ConcurrentDictionary<(string Name, string Node), int> HostedSingletons = new();
+
+    /// <summary>Shards this node's region of each type hosts (refreshed by the shard stats poller).</summary>
+    public static readonly ObservableGauge<int> ShardsGauge = Meter.CreateObservableGauge(Shards,
+        () => Regions.Select(kv => new Measurement<int>(kv.Value.Shards, new KeyValuePair<string, object?>("region", kv.Key))), null, "shards hosted by this node's shard region, per entity type");
+
+    public static readonly ObservableGauge<int> RegionEntitiesGauge = Meter.CreateObservableGauge(RegionEntities,
+        () => Regions.Select(kv => new Measurement<int>(kv.Value.Entities, new KeyValuePair<string, object?>("region", kv.Key))), null, "entities in the shards this node's shard region hosts, per entity type");
+
+    /// <summary>1 per cluster singleton this node hosts (labels singleton and node).</summary>
+    public static readonly ObservableGauge<int> SingletonGauge = Meter.CreateObservableGauge(Singletons,
+        () => HostedSingletons.Where(kv => kv.Value > 0).Select(kv => new Measurement<int>(1, new KeyValuePair<string, object?>("singleton", kv.Key.Name), new KeyValuePair<string, object?>("node", kv.Key.Node))),
+        null, "1 for each cluster singleton hosted on this node (labels: singleton name, node address)");
+
+    public static void Region(string typeName, int shards, int entities) => Regions[typeName] = (shards, entities);
+
+    /// <summary>A singleton started (<paramref name="up"/>) or stopped on <paramref name="node"/>.</summary>
+    public static void Singleton(string name, string node, bool up) =>
+        HostedSingletons.AddOrUpdate((name, node), up ? 1 : 0, (_, n) => Math.Max(0, n + (up ? 1 : -1)));
+
+    public static IReadOnlyList<(string Name, string Node)> SingletonsHosted => HostedSingletons.Where(kv => kv.Value > 0).Select(kv => kv.Key).ToArray();
 
     private static volatile IReadOnlyList<(string Status, string Role, int Count)> _members = [];
     private static int _unreachable;
@@ -308,6 +417,51 @@ public static class AdapterMetrics
     public static readonly Counter<long> FaultsTotal = Meter.CreateCounter<long>(Faults, null, "sensor hardware faults the adapters met, by kind");
     public static readonly Counter<long> RestartsTotal = Meter.CreateCounter<long>(Restarts, null, "sensor adapter restarts: every fault stops the adapter and its backoff supervisor starts a new one");
 
+    public const string DeviceHealth = "edgeactors_adapter_devices";
+
+    private static readonly long[] HealthCounts = new long[4];
+    private static readonly string[] HealthLabels = ["unknown", "ok", "degraded", "offline"];
+
+    /// <summary>Device entities on this node whose hardware adapter reported, by health (unknown, ok, degraded, offline).</summary>
+    public static readonly ObservableGauge<long> HealthGauge = Meter.CreateObservableGauge(DeviceHealth, ReadHealth, null,
+        "device entities on this node with a hardware adapter, by health (ok, degraded, offline, unknown)");
+
+    private static IEnumerable<Measurement<long>> ReadHealth()
+    {
+        for (var i = 0; i < HealthCounts.Length; i++)
+            yield return new Measurement<long>(Interlocked.Read(ref HealthCounts[i]), new KeyValuePair<string, object?>("health", HealthLabels[i]));
+    }
+
+    /// <summary>A device's health changed (null: the device had/has no monitor).</summary>
+    public static void HealthChanged(Messages.DeviceHealth? from, Messages.DeviceHealth? to)
+    {
+        if (from == to) return;
+        if (from is { } f && (int)f < HealthCounts.Length) Interlocked.Decrement(ref HealthCounts[(int)f]);
+        if (to is { } t && (int)t < HealthCounts.Length) Interlocked.Increment(ref HealthCounts[(int)t]);
+    }
+
+    public static long Devices(Messages.DeviceHealth health) => Interlocked.Read(ref HealthCounts[(int)health]);
+
+    private static readonly ConcurrentQueue<(long Seq, string Device, string Reason)> Offline = new();
+    private static long _offlineSeq;
+
+    /// <summary>A device on this node went offline (kept for the console's alerts: the latest 100).</summary>
+    public static void WentOffline(string device, string reason)
+    {
+        Offline.Enqueue((Interlocked.Increment(ref _offlineSeq), device, reason));
+        while (Offline.Count > 100) Offline.TryDequeue(out _);
+    }
+
+    /// <summary>The offline transitions after <paramref name="afterSeq"/>, oldest first, and the latest sequence number.</summary>
+    public static (IReadOnlyList<(string Device, string Reason)> Devices, long Seq) OfflineSince(long afterSeq)
+    {
+        var list = new List<(string, string)>();
+        var last = Interlocked.Read(ref _offlineSeq);
+        foreach (var (seq, device, reason) in Offline)
+            if (seq > afterSeq && seq <= last) list.Add((device, reason));
+        return (list, last);
+    }
+
     /// <summary>A fault of <paramref name="kind"/> (the adapter stops; its supervisor restarts it after a backoff).</summary>
     public static void Fault(Messages.SensorFault kind)
     {
@@ -336,4 +490,51 @@ public static class EntryMetrics
 
     public static void HttpAnswered(int status) =>
         HttpTotal.Add(1, new KeyValuePair<string, object?>("result", status is >= 100 and < 600 ? Classes[status / 100 - 1] : "other"));
+}
+
+/// <summary>Disk used by the node's SQLite files (the database plus its -wal and -shm files), per kind of file.</summary>
+public static class ResourceMetrics
+{
+    public const string MeterName = "EdgeActors.Resources";
+    public static readonly Meter Meter = new(MeterName);
+
+    public const string Disk = "edgeactors_disk_used";
+
+    private static readonly ConcurrentDictionary<(string Kind, string Path), byte> Files = new();
+
+    /// <summary>Bytes of each kind's files (outbox, store, registry, federation, twins), read from the file system at each scrape.</summary>
+    public static readonly ObservableGauge<long> DiskGauge = Meter.CreateObservableGauge(Disk, ReadDisk, "By",
+        "bytes on disk of this node's SQLite files (database, -wal and -shm), per kind: outbox, store, registry, federation, twins");
+
+    /// <summary>Counts the SQLite database at <paramref name="path"/> (and its -wal, -shm) under <paramref name="kind"/>.</summary>
+    public static void Track(string kind, string path)
+    {
+        if (!string.IsNullOrEmpty(path)) Files.TryAdd((kind, System.IO.Path.GetFullPath(path)), 0);
+    }
+
+    private static IEnumerable<Measurement<long>> ReadDisk()
+    {
+        foreach (var group in Files.Keys.GroupBy(k => k.Kind))
+            yield return new Measurement<long>(group.Sum(f => SqliteBytes(f.Path)), new KeyValuePair<string, object?>("file", group.Key));
+    }
+
+    /// <summary>Size of a SQLite database with its -wal and -shm files (0 for what does not exist).</summary>
+    public static long SqliteBytes(string path) => Size(path) + Size(path + "-wal") + Size(path + "-shm");
+
+    private static long Size(string path)
+    {
+        try
+        {
+            var f = new FileInfo(path);
+            return f.Exists ? f.Length : 0;
+        }
+        catch (IOException)
+        {
+            return 0;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return 0;
+        }
+    }
 }

@@ -38,6 +38,7 @@ public sealed class ModelRegistryActor : ReceiveActor
         _publishTo = publishTo ?? DistributedPubSub.Get(Context.System).Mediator;
         _store = new ModelStore(settings.DatabasePath);
         _log.Info("Model registry: database {0}", _store.DatabasePath);
+        Observability.ResourceMetrics.Track("registry", _store.DatabasePath);
 
         Receive<PublishModel>(HandlePublish);
         Receive<Stored>(HandleStored);
@@ -66,8 +67,15 @@ public sealed class ModelRegistryActor : ReceiveActor
     internal static Props Props(RegistrySettings settings, IActorRef publishTo) =>
         Akka.Actor.Props.Create(() => new ModelRegistryActor(settings, publishTo));
 
+    protected override void PreStart()
+    {
+        Observability.ClusterMetrics.Singleton(Name, ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString(), up: true);
+        base.PreStart();
+    }
+
     protected override void PostStop()
     {
+        Observability.ClusterMetrics.Singleton(Name, ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString(), up: false);
         _store.Dispose();
         base.PostStop();
     }

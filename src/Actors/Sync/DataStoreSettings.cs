@@ -52,12 +52,18 @@ public sealed record DataStoreSettings(DataStoreKind Kind, string SqlitePath, st
 
 public static class DataStoreFactory
 {
+    private static string Tracked(string path)
+    {
+        Observability.ResourceMetrics.Track("store", path);
+        return path;
+    }
+
     public static IDataStore Open(DataStoreSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
         return settings.Kind switch
         {
-            DataStoreKind.Sqlite => new SqliteDataStore(settings.SqlitePath),
+            DataStoreKind.Sqlite => new SqliteDataStore(Tracked(settings.SqlitePath)),
             DataStoreKind.Postgres => new PostgresDataStore(settings.PostgresConnection),
             _ => throw new ArgumentException($"unknown data store kind {settings.Kind}", nameof(settings)),
         };

@@ -62,6 +62,7 @@ public static class OutboxRegistration
     public static AkkaConfigurationBuilder AddOutbox(this AkkaConfigurationBuilder builder, OutboxSettings settings) =>
         builder.WithActors((system, registry) =>
         {
+            Observability.ResourceMetrics.Track("outbox", settings.Path);
             var writer = system.ActorOf(OutboxWriter.Props(() => new SqliteOutbox(settings), settings), "outbox");
             registry.Register<OutboxWriterKey>(writer);
         });

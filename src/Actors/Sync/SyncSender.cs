@@ -223,7 +223,7 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
         Receive<OutboxStats>(s =>
         {
             _lastStats = s;
-            Observability.SyncMetrics.Backlog(s.BacklogRecords >= 0 ? s.BacklogRecords : s.Backlog, s.BacklogBytes, s.OldestCreatedAtMs);
+            Observability.SyncMetrics.Backlog(s.BacklogRecords >= 0 ? s.BacklogRecords : s.Backlog, s.BacklogBytes, s.OldestCreatedAtMs, s.Overwritten);
             if (_statusWaiters.Count > 0) AnswerStatus();
             if (_settings.Mode == SyncMode.EventTriggered && _settings.BacklogTrigger > 0 && s.Backlog >= _settings.BacklogTrigger)
             {
@@ -360,6 +360,7 @@ public sealed class SyncSender : ReceiveActor, IWithTimers
     private void Send(Batch b)
     {
         b.Attempts++;
+        Observability.SyncMetrics.Sent(b.Message!.RawBytes, b.Message.Payload.Length);
         object envelope = _settings.Replicas > 1
             ? new SendToAll(_settings.SinkPath, b.Message!, excludeSelf: false)
             : new Send(_settings.SinkPath, b.Message!, localAffinity: false);

@@ -39,7 +39,7 @@ public sealed class SyncSink : ReceiveActor
         public Task<(IReadOnlyList<SyncRecord>? Records, string? Error)>? Decoding { get; set; }
     }
 
-    private sealed record Done(Work Work, StoreResult Result);
+    private sealed record Done(Work Work, StoreResult Result, long NewestTimestampMs);
 
     private sealed record Failed(Work Work, string Reason);
 
@@ -131,6 +131,7 @@ public sealed class SyncSink : ReceiveActor
         Receive<Done>(d =>
         {
             _running = null;
+            Observability.SyncMetrics.Stored(d.Work.Batch.Edge, d.NewestTimestampMs);
             _log.Debug("Sync sink: batch {0} of {1}: {2} stored, {3} duplicates", d.Work.Batch.BatchId, d.Work.Batch.Edge, d.Result.Stored, d.Result.Duplicates);
             d.Work.ReplyTo.Tell(new SyncAck(d.Work.Batch.Edge, d.Work.Batch.BatchId, d.Result.Stored, d.Result.Duplicates, _sinkName));
             StartNext();
@@ -168,6 +169,20 @@ public sealed class SyncSink : ReceiveActor
         }
         _store.Dispose();
         base.PostStop();
+    }
+
+    /// <summary>The newest reading or frame timestamp in <paramref name="records"/> (0 when empty): the store lag metric's input.</summary>
+    internal static long NewestTimestamp(IReadOnlyList<SyncRecord> records)
+    {
+        long newest = 0;
+        for (var i = 0; i < records.Count; i++)
+        {
+            var r = records[i];
+            if (r.Timestamps is { } ts)
+                foreach (var t in ts) newest = Math.Max(newest, t);
+            else newest = Math.Max(newest, r.Timestamp);
+        }
+        return newest;
     }
 
     /// <summary>Why <paramref name="b"/> cannot be accepted, from its header alone; null when it may be decoded.</summary>
@@ -246,7 +261,7 @@ public sealed class SyncSink : ReceiveActor
             if (records is null) return (object)new Failed(work, error ?? "malformed payload");
             try
             {
-                return new Done(work, store.Store(work.Batch.Edge, records, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()));
+                return new Done(work, store.Store(work.Batch.Edge, records, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), NewestTimestamp(records));
             }
             catch (Exception ex)
             {

@@ -50,10 +50,23 @@ public sealed class TwinStoreActor : ReceiveActor
     /// <summary>The store the settings name: a SQLite file or a PostgreSQL database.</summary>
     public static ITwinStore Open(TwinSettings settings) => settings.Kind == TwinStoreKind.Postgres
         ? new PostgresTwinStore(settings.PostgresConnection)
-        : new SqliteTwinStore(settings.DatabasePath);
+        : new SqliteTwinStore(Tracked("twins", settings.DatabasePath));
+
+    private static string Tracked(string kind, string path)
+    {
+        Observability.ResourceMetrics.Track(kind, path);
+        return path;
+    }
+
+    protected override void PreStart()
+    {
+        Observability.ClusterMetrics.Singleton(Name, ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString(), up: true);
+        base.PreStart();
+    }
 
     protected override void PostStop()
     {
+        Observability.ClusterMetrics.Singleton(Name, ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString(), up: false);
         _store?.Dispose();
         base.PostStop();
     }

@@ -50,6 +50,13 @@ public static class ConsoleEndpoints
         var region = registry.Require<DeviceRegion>("MapConsole", "AddDeviceSharding");
         var cluster = Akka.Cluster.Cluster.Get(system);
 
+        // members Up (or WeaklyUp) with a role, as this node sees them
+        IEnumerable<string> Members(string role) => cluster.State.Members
+            .Where(m => m.Roles.Contains(role) && m.Status is Akka.Cluster.MemberStatus.Up or Akka.Cluster.MemberStatus.WeaklyUp)
+            .Select(m => m.Address.ToString()).Order(StringComparer.Ordinal);
+        IEnumerable<string> EdgeMembers() => Members(Roles.Edge);
+        IEnumerable<string> GatewayMembers() => Members(Roles.Edge).Concat(Members(Roles.Datacenter)).Distinct().Order(StringComparer.Ordinal);
+
         async Task<T> AskAsync<T>(IActorRef actor, object request, HttpContext ctx)
         {
             object reply;
@@ -96,18 +103,68 @@ public static class ConsoleEndpoints
         app.MapGet("/api/console/models", async (HttpContext ctx) =>
         {
             var list = AskAsync<ModelList>(modelRegistry, ListModels.Instance, ctx);
+            var nodes = GatewayMembers().Select(async address =>
+            {
+                // every gateway node's model host (/user/models) says what it serves: one Ask each, in parallel
+                try
+                {
+                    var s = await system.ActorSelection($"{address}/user/{ModelHost.Name}")
+                        .Ask<InferenceStatus>(GetInferenceStatus.Instance, NodeTimeout, ctx.RequestAborted);
+                    return (address, (InferenceStatus?)s, (string?)null);
+                }
+                catch (AskTimeoutException)
+                {
+                    return (address, null, $"no answer within {NodeTimeout.TotalSeconds:0} s");
+                }
+            }).ToArray();
             var status = await AskAsync<InferenceStatus>(modelHost, GetInferenceStatus.Instance, ctx);
             var models = await list;
-            await HttpIo.WriteJsonAsync(ctx, 200, w => ConsoleJson.WriteModels(w, models, status));
+            var perNode = await Task.WhenAll(nodes);
+            await HttpIo.WriteJsonAsync(ctx, 200, w => ConsoleJson.WriteModels(w, models, status, perNode));
         });
 
         app.MapGet("/api/console/devices", async (HttpContext ctx) =>
         {
+            // search by id prefix: ONE query per edge (its shard region's live entity ids), then the state of at most `limit` matches
             var q = ctx.Request.Query["q"].ToString().Trim();
-            if (q.Length == 0) throw HttpProblem.BadRequest("q: give a device id (for example /api/console/devices?q=sensor-01)");
-            var id = new DeviceId(q);
+            if (q.Length == 0) throw HttpProblem.BadRequest("q: give a device id or the start of one (for example /api/console/devices?q=sensor-)");
+            if (q.Length > maxIdLength) throw HttpProblem.BadRequest($"q: longer than the longest device id ({maxIdLength} characters)");
+            var (limit, limitError) = DeviceSearch.ParseLimit(ctx.Request.Query["limit"].ToString());
+            if (limitError is not null) throw HttpProblem.BadRequest(limitError);
+            var edges = EdgeMembers().ToArray();
+            var answers = await Task.WhenAll(edges.Select(async address =>
+            {
+                try
+                {
+                    var s = await system.ActorSelection($"{address}/system/sharding/{DeviceShardingSettings.TypeName}")
+                        .Ask<CurrentShardRegionState>(GetShardRegionState.Instance, NodeTimeout, ctx.RequestAborted);
+                    return s.Shards.SelectMany(sh => sh.EntityIds).ToArray();
+                }
+                catch (AskTimeoutException)
+                {
+                    return null;
+                }
+            }));
+            var (matches, truncated) = DeviceSearch.Match(answers.Where(a => a is not null).SelectMany(a => a!), q, limit);
+            var states = await Task.WhenAll(matches.Select(async m =>
+            {
+                try
+                {
+                    return await region.Ask<DeviceState>(new GetDeviceState(new DeviceId(m)), NodeTimeout, ctx.RequestAborted);
+                }
+                catch (AskTimeoutException)
+                {
+                    return null;
+                }
+            }));
+            await HttpIo.WriteJsonAsync(ctx, 200, w => ConsoleJson.WriteSearch(w, q, matches, states, truncated, edges.Length, answers.Count(a => a is not null)));
+        });
+
+        app.MapGet("/api/console/devices/{name}", async (HttpContext ctx, string name) =>
+        {
+            var id = new DeviceId(name);
             var problem = GatewayActor.ValidateDeviceId(id, maxIdLength);
-            if (problem is not null) throw HttpProblem.BadRequest("q: " + problem);
+            if (problem is not null) throw HttpProblem.BadRequest("device id: " + problem);
             var state = AskAsync<DeviceState>(region, new GetDeviceState(id), ctx);
             var twin = await AskAsync<TwinResult>(region, new GetTwin(id), ctx);
             var s = await state;
@@ -132,6 +189,8 @@ public static class ConsoleEndpoints
             var token = ctx.RequestAborted;
             IReadOnlyDictionary<string, string>? before = null;
             long? last = null;
+            long? anomalies = null;
+            var offlineSeq = AdapterMetrics.OfflineSince(long.MaxValue).Seq; // devices that go offline from now on
             using var timer = new PeriodicTimer(TimeSpan.FromSeconds(1));
             try
             {
@@ -141,6 +200,10 @@ public static class ConsoleEndpoints
                     var members = ConsoleJson.Members(cluster.State);
                     var alerts = ConsoleStats.MemberChanges(before, members).ToList();
                     if (sample.Breaker == 2) alerts.Add("breaker open: this node's datacenter circuit breaker is open (inference answered locally)");
+                    var (offline, seq) = AdapterMetrics.OfflineSince(offlineSeq);
+                    offlineSeq = seq;
+                    alerts.AddRange(ConsoleStats.DeviceAlerts(anomalies, sample.AnomaliesTotal, offline));
+                    anomalies = sample.AnomaliesTotal;
                     before = members;
                     var rate = last is null ? 0 : sample.ReadingsTotal - last.Value;
                     last = sample.ReadingsTotal;
@@ -177,6 +240,9 @@ public static class ConsoleEndpoints
             await HttpIo.WriteJsonAsync(ctx, 200, w => ConsoleJson.WritePolicy(w, changed));
         });
     }
+
+    /// <summary>How long the console waits for one other node's answer (a node that does not answer is left out and named).</summary>
+    private static readonly TimeSpan NodeTimeout = TimeSpan.FromSeconds(2);
 
     private static byte[] Asset(string name)
     {

@@ -34,7 +34,8 @@ public static class ConsoleJson
         w.WriteEndObject();
     }
 
-    public static void WriteModels(Utf8JsonWriter w, ModelList list, InferenceStatus status)
+    public static void WriteModels(Utf8JsonWriter w, ModelList list, InferenceStatus status,
+        IReadOnlyList<(string Address, InferenceStatus? Status, string? Error)>? nodes = null)
     {
         w.WriteStartObject();
         w.WriteStartArray("models");
@@ -77,6 +78,62 @@ public static class ConsoleJson
         }
         w.WriteEndArray();
         w.WriteEndObject();
+        // what every gateway node serves, by node (a node that did not answer is listed with its error)
+        w.WriteStartArray("nodes");
+        foreach (var (address, s, error) in nodes ?? [])
+        {
+            w.WriteStartObject();
+            w.WriteString("node", address);
+            if (s is null) w.WriteString("error", error ?? "no answer");
+            else
+            {
+                w.WriteString("provider", s.Provider);
+                w.WriteStartArray("models");
+                foreach (var m in s.Models.OrderBy(m => m.Name, StringComparer.Ordinal))
+                {
+                    w.WriteStartObject();
+                    w.WriteString("name", m.Name);
+                    w.WriteNumber("version", m.Version);
+                    w.WriteNumber("served", m.Served);
+                    w.WriteEndObject();
+                }
+                w.WriteEndArray();
+            }
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
+        w.WriteEndObject();
+    }
+
+    /// <summary>A device search's answer: each match's node, health and last values (null state: its entity did not answer).</summary>
+    public static void WriteSearch(Utf8JsonWriter w, string prefix, IReadOnlyList<string> matches, IReadOnlyList<DeviceState?> states, bool truncated, int edges, int edgesAnswered)
+    {
+        w.WriteStartObject();
+        w.WriteString("prefix", prefix);
+        w.WriteBoolean("truncated", truncated);
+        w.WriteNumber("edges", edges);
+        w.WriteNumber("edgesAnswered", edgesAnswered);
+        w.WriteStartArray("matches");
+        for (var i = 0; i < matches.Count; i++)
+        {
+            w.WriteStartObject();
+            w.WriteString("id", matches[i]);
+            if (i < states.Count && states[i] is { } s)
+            {
+                w.WriteString("node", s.Node);
+                w.WriteString("health", (s.Sensor?.Health ?? DeviceHealth.Unknown).ToString().ToLowerInvariant());
+                w.WriteNumber("lastSequence", s.LastSequence);
+                w.WriteNumber("acceptedReadings", s.AcceptedReadings);
+                w.WriteNumber("acceptedFrames", s.AcceptedFrames);
+                w.WriteNumber("rejected", s.RejectedTotal);
+                w.WriteStartArray("means");
+                foreach (var c in s.Channels) w.WriteNumberValue(Math.Round(c.Mean, 3));
+                w.WriteEndArray();
+            }
+            else w.WriteString("error", "its entity did not answer in time");
+            w.WriteEndObject();
+        }
+        w.WriteEndArray();
         w.WriteEndObject();
     }
 

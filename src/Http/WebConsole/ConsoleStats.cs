@@ -5,7 +5,11 @@ namespace EdgeActors.Http.WebConsole;
 
 /// <summary>One second of the console's live view: readings accepted on this node (total), the ack latencies
 /// recorded since the previous sample (p50/p99 in ms; null when none) and the inference breaker state (0 closed, 1 half-open, 2 open).</summary>
-public sealed record ConsoleSample(long ReadingsTotal, double? AckP50Ms, double? AckP99Ms, int Breaker);
+public sealed record ConsoleSample(long ReadingsTotal, double? AckP50Ms, double? AckP99Ms, int Breaker)
+{
+    /// <summary>Readings flagged anomalous on this node so far.</summary>
+    public long AnomaliesTotal { get; init; }
+}
 
 /// <summary>
 /// Reads this node's own meters (ingest accepted, ack latency, breaker state) for the web console through a
@@ -19,6 +23,7 @@ public sealed class ConsoleStats : IDisposable
     private readonly Lock _gate = new();
     private readonly List<double> _latencies = [];
     private long _readings;
+    private long _anomalies;
     private int _breaker;
 
     public ConsoleStats(bool listen = true)
@@ -28,7 +33,7 @@ public sealed class ConsoleStats : IDisposable
         {
             InstrumentPublished = (instrument, l) =>
             {
-                if (instrument.Meter.Name == IngestMetrics.MeterName && instrument.Name is IngestMetrics.Accepted or IngestMetrics.AckLatency
+                if (instrument.Meter.Name == IngestMetrics.MeterName && instrument.Name is IngestMetrics.Accepted or IngestMetrics.AckLatency or IngestMetrics.Anomalies
                     || instrument.Meter.Name == InferenceMetrics.MeterName && instrument.Name == InferenceMetrics.BreakerState)
                     l.EnableMeasurementEvents(instrument);
             },
@@ -36,6 +41,7 @@ public sealed class ConsoleStats : IDisposable
         _listener.SetMeasurementEventCallback<long>((instrument, value, _, _) =>
         {
             if (instrument.Name == IngestMetrics.Accepted) AddReadings(value);
+            else if (instrument.Name == IngestMetrics.Anomalies) AddAnomalies(value);
         });
         _listener.SetMeasurementEventCallback<double>((instrument, value, _, _) =>
         {
@@ -50,6 +56,8 @@ public sealed class ConsoleStats : IDisposable
     }
 
     public void AddReadings(long n) => Interlocked.Add(ref _readings, n);
+
+    public void AddAnomalies(long n) => Interlocked.Add(ref _anomalies, n);
 
     /// <summary>An ack latency in seconds (kept up to 8192 between samples; beyond, the newest are dropped).</summary>
     public void AddLatency(double seconds)
@@ -70,7 +78,10 @@ public sealed class ConsoleStats : IDisposable
             _latencies.Clear();
         }
         Array.Sort(latencies);
-        return new ConsoleSample(Interlocked.Read(ref _readings), Percentile(latencies, 0.50) * 1000, Percentile(latencies, 0.99) * 1000, Volatile.Read(ref _breaker));
+        return new ConsoleSample(Interlocked.Read(ref _readings), Percentile(latencies, 0.50) * 1000, Percentile(latencies, 0.99) * 1000, Volatile.Read(ref _breaker))
+        {
+            AnomaliesTotal = Interlocked.Read(ref _anomalies),
+        };
     }
 
     /// <summary>Nearest-rank percentile of sorted values; null when there are none.</summary>
@@ -110,6 +121,21 @@ public sealed class ConsoleStats : IDisposable
         }
         foreach (var address in before.Keys)
             if (!after.ContainsKey(address)) alerts.Add($"node down: {address} left the cluster");
+        return alerts;
+    }
+
+    /// <summary>
+    /// Alerts for what this node's devices did since the previous tick: readings flagged anomalous (the count rose from
+    /// <paramref name="anomaliesBefore"/>; null: first tick, nothing to compare) and devices that went offline.
+    /// </summary>
+    public static IReadOnlyList<string> DeviceAlerts(long? anomaliesBefore, long anomaliesNow, IReadOnlyList<(string Device, string Reason)> wentOffline)
+    {
+        var alerts = new List<string>();
+        if (anomaliesBefore is { } b && anomaliesNow > b)
+            alerts.Add($"anomaly: {anomaliesNow - b} reading(s) on this node flagged anomalous in the last second");
+        foreach (var (device, reason) in wentOffline.Take(20))
+            alerts.Add($"device offline: {device}{(string.IsNullOrEmpty(reason) ? "" : " (" + reason + ")")}");
+        if (wentOffline.Count > 20) alerts.Add($"device offline: {wentOffline.Count - 20} more device(s)");
         return alerts;
     }
 

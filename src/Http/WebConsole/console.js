@@ -46,6 +46,13 @@ async function loadModels() {
     }
     const s = m.served;
     text($("served"), `${s.node} serves ${s.models.map(x => x.name + " v" + x.version).join(", ") || "nothing"} on ${s.provider}`);
+    const nb = $("model-nodes"); nb.replaceChildren();
+    for (const n of m.nodes || []) {
+      const row = nb.insertRow(); row.dataset.node = n.node;
+      td(row, n.node);
+      if (n.error) { td(row, "–"); td(row, n.error, "error"); continue; }
+      td(row, n.provider); td(row, n.models.map(x => x.name + (x.version ? " v" + x.version : " (not loaded)")).join(", ") || "nothing");
+    }
   } catch (e) { addAlert("models: " + e.message); }
 }
 
@@ -101,11 +108,28 @@ function follow() {
   events.onerror = () => { $("live").className = "off"; text($("live"), "reconnecting…"); };
 }
 
+async function showDevice(id) {
+  try { text($("device"), JSON.stringify(await getJson("/api/console/devices/" + encodeURIComponent(id)), null, 2)); }
+  catch (err) { text($("device"), "error: " + err.message); }
+}
+
+// one search per submit (not per keystroke): the gateway asks each edge once for its live device ids
 $("device-form").addEventListener("submit", async e => {
   e.preventDefault();
   const q = $("device-q").value.trim();
-  try { text($("device"), JSON.stringify(await getJson("/api/console/devices?q=" + encodeURIComponent(q)), null, 2)); }
-  catch (err) { text($("device"), "error: " + err.message); }
+  const tb = $("device-results"); tb.replaceChildren(); text($("device"), "");
+  try {
+    const r = await getJson("/api/console/devices?q=" + encodeURIComponent(q));
+    text($("device-summary"), `${r.matches.length}${r.truncated ? "+" : ""} device(s) starting with "${r.prefix}" (${r.edgesAnswered} of ${r.edges} edges answered)`);
+    for (const d of r.matches) {
+      const row = tb.insertRow(); row.dataset.device = d.id; row.className = "device";
+      td(row, d.id);
+      if (d.error) { td(row, d.error, "error"); continue; }
+      td(row, d.node.split("@").pop()); td(row, d.health, d.health); td(row, d.lastSequence); td(row, d.acceptedReadings); td(row, d.rejected);
+      td(row, d.means.join(" "));
+      row.onclick = () => showDevice(d.id);
+    }
+  } catch (err) { text($("device-summary"), "error: " + err.message); }
 });
 
 loadCluster();

@@ -130,6 +130,71 @@ public sealed class LocalCluster : IAsyncDisposable
     public IEnumerable<string> GatewayContacts =>
         Specs.Where(s => s.Roles.Contains("edge") || s.Roles.Contains("datacenter")).Select(s => s.HostPort);
 
+    /// <summary>An HTTP client for the nodes' HTTP hosts: it trusts this cluster's own CA when the cluster is secure.</summary>
+    public HttpClient CreateHttpClient(TimeSpan? timeout = null)
+    {
+        var handler = new System.Net.Http.SocketsHttpHandler();
+        var caFile = Path.Combine(CertsDirectory, Certificates.CaCertificateFile);
+        if (Secure && File.Exists(caFile))
+        {
+            // the nodes' HTTPS certificates are issued by the local cluster's own CA
+            var ca = System.Security.Cryptography.X509Certificates.X509Certificate2.CreateFromPem(File.ReadAllText(caFile));
+            handler.SslOptions = new System.Net.Security.SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (_, cert, _, errors) =>
+                {
+                    if (errors == System.Net.Security.SslPolicyErrors.None) return true;
+                    if (cert is null) return false;
+                    using var chain = new System.Security.Cryptography.X509Certificates.X509Chain();
+                    chain.ChainPolicy.TrustMode = System.Security.Cryptography.X509Certificates.X509ChainTrustMode.CustomRootTrust;
+                    chain.ChainPolicy.CustomTrustStore.Add(ca);
+                    chain.ChainPolicy.RevocationMode = System.Security.Cryptography.X509Certificates.X509RevocationMode.NoCheck;
+                    return chain.Build(new System.Security.Cryptography.X509Certificates.X509Certificate2(cert));
+                },
+            };
+        }
+        return new HttpClient(handler) { Timeout = timeout ?? TimeSpan.FromSeconds(3) };
+    }
+
+    /// <summary>
+    /// Waits until every running node with an HTTP port says on <c>/health/ready</c> that it has joined: its member is Up
+    /// and its shard region registered (<see cref="NodeHealth.NotJoined"/>; models are not waited for). Nodes without an
+    /// HTTP port are not asked (their formation is seen through the client: <see cref="ClusterProbe"/>). Null when every
+    /// node joined, else what was still missing at the timeout (or which node exited).
+    /// </summary>
+    public async Task<string?> WaitJoinedAsync(TimeSpan timeout)
+    {
+        using var http = CreateHttpClient(TimeSpan.FromSeconds(2));
+        var clock = Stopwatch.StartNew();
+        var waiting = Specs.Where(s => s.HttpPort > 0).ToList();
+        var why = new Dictionary<string, string>();
+        while (true)
+        {
+            var exited = _nodes.Values.FirstOrDefault(n => n.HasExited);
+            if (exited is not null) return $"node {exited.Spec.Name} exited with code {exited.ExitCode}; last lines of {exited.LogPath}:\n{exited.Tail()}";
+            var answers = await Task.WhenAll(waiting.Select(async s =>
+            {
+                try
+                {
+                    using var r = await http.GetAsync(new Uri(new Uri(s.HttpUrl(Secure)!), "health/ready"));
+                    return (s, NodeHealth.NotJoined(await r.Content.ReadAsStringAsync()));
+                }
+                catch (Exception ex) when (ex is HttpRequestException or TaskCanceledException)
+                {
+                    return (s, (string?)$"no answer ({ex.GetBaseException().Message})");
+                }
+            }));
+            why.Clear();
+            foreach (var (s, problem) in answers)
+                if (problem is not null) why[s.Name] = problem;
+            waiting = answers.Where(a => a.Item2 is not null).Select(a => a.s).ToList();
+            if (waiting.Count == 0) return null;
+            if (clock.Elapsed > timeout)
+                return $"not joined within {timeout.TotalSeconds:0} s: " + string.Join("; ", why.Select(kv => $"{kv.Key}: {kv.Value}"));
+            await Task.Delay(250);
+        }
+    }
+
     public NodeProcess this[string name] => _nodes[name];
 
     public IEnumerable<NodeProcess> Nodes => _nodes.Values;

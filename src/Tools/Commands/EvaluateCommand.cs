@@ -1,8 +1,6 @@
 using System.CommandLine;
 using System.Diagnostics;
 using System.Globalization;
-using System.Net.Security;
-using System.Security.Cryptography.X509Certificates;
 using EdgeActors.Client;
 using EdgeActors.Nodes;
 using EdgeActors.Nodes.Commands;
@@ -169,29 +167,8 @@ public static class EvaluateCommand
         }
     }
 
-    private static HttpClient HttpFor(LocalCluster? cluster)
-    {
-        var handler = new SocketsHttpHandler();
-        if (cluster is { Secure: true } && File.Exists(Path.Combine(cluster.CertsDirectory, "ca.crt")))
-        {
-            // the nodes' HTTPS certificates are issued by the local cluster's own CA
-            var ca = X509Certificate2.CreateFromPem(File.ReadAllText(Path.Combine(cluster.CertsDirectory, "ca.crt")));
-            handler.SslOptions = new SslClientAuthenticationOptions
-            {
-                RemoteCertificateValidationCallback = (_, cert, _, errors) =>
-                {
-                    if (errors == SslPolicyErrors.None) return true;
-                    if (cert is null) return false;
-                    using var chain = new X509Chain();
-                    chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                    chain.ChainPolicy.CustomTrustStore.Add(ca);
-                    chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                    return chain.Build(new X509Certificate2(cert));
-                },
-            };
-        }
-        return new HttpClient(handler) { Timeout = TimeSpan.FromSeconds(3) };
-    }
+    private static HttpClient HttpFor(LocalCluster? cluster) =>
+        cluster?.CreateHttpClient() ?? new HttpClient { Timeout = TimeSpan.FromSeconds(3) };
 
     private static string HealthUrl(string metricsUrl) => new Uri(new Uri(metricsUrl), "/health/ready").ToString();
 

@@ -15,8 +15,17 @@ public sealed record InjectedFault(string Kind, string Node, double AtS, double?
 /// </summary>
 public sealed record ClientAccount(long Sent, long Accepted, long Rejected, long? Stored, long? Distinct, long RawBytes, long? StoreBytes);
 
-/// <summary>p50/p95/p99 in milliseconds over <see cref="Count"/> observations.</summary>
-public sealed record Quantiles(double P50Ms, double P95Ms, double P99Ms, double Count);
+/// <summary>
+/// p50/p95/p99 in milliseconds over <see cref="Count"/> observations. A quantile whose rank falls in the +Inf bucket
+/// is only known to exceed the highest finite bucket bound: its value is that bound and its <c>…Above</c> flag is set
+/// (reported as "&gt; bound", never as an exact number).
+/// </summary>
+public sealed record Quantiles(double P50Ms, double P95Ms, double P99Ms, double Count)
+{
+    public bool P50Above { get; init; }
+    public bool P95Above { get; init; }
+    public bool P99Above { get; init; }
+}
 
 /// <summary>One point of a per-second series.</summary>
 public sealed record Point(double T, double Value);
@@ -42,6 +51,9 @@ public sealed class EvaluationCriteria
 
     /// <summary>Inference p99: queue p99 + compute p99 over all models (an upper bound of the p99 of their sum; the node measures the two parts apart).</summary>
     public double? InferP99Ms => InferQueue is null || InferCompute is null ? null : InferQueue.P99Ms + InferCompute.P99Ms;
+
+    /// <summary>True when a part of <see cref="InferP99Ms"/> fell in the +Inf bucket: the sum is then only a lower bound.</summary>
+    public bool InferP99Above => InferQueue?.P99Above == true || InferCompute?.P99Above == true;
 
     public double ReadingsAccepted { get; private init; }
     public double FramesAccepted { get; private init; }
@@ -159,7 +171,7 @@ public sealed class EvaluationCriteria
         if (ordered.Count == 0) return null;
         var total = ordered[^1].Value;
         if (total <= 0) return null;
-        double Q(double q)
+        (double Value, bool Above) Q(double q)
         {
             var rank = q * total;
             double lowerBound = 0, lowerCount = 0;
@@ -167,16 +179,19 @@ public sealed class EvaluationCriteria
             {
                 if (count >= rank)
                 {
-                    // in the +Inf bucket: the highest finite bound, as Prometheus does
-                    if (double.IsPositiveInfinity(bound)) return lowerBound;
+                    // in the +Inf bucket: only "above the highest finite bound" is known (Prometheus answers that bound)
+                    if (double.IsPositiveInfinity(bound)) return (lowerBound, true);
                     var inBucket = count - lowerCount;
-                    return inBucket <= 0 ? bound : lowerBound + (bound - lowerBound) * (rank - lowerCount) / inBucket;
+                    return (inBucket <= 0 ? bound : lowerBound + (bound - lowerBound) * (rank - lowerCount) / inBucket, false);
                 }
                 (lowerBound, lowerCount) = (bound, count);
             }
-            return lowerBound;
+            return (lowerBound, true);
         }
-        return new Quantiles(Q(0.50) * 1000, Q(0.95) * 1000, Q(0.99) * 1000, total);
+        var (p50, a50) = Q(0.50);
+        var (p95, a95) = Q(0.95);
+        var (p99, a99) = Q(0.99);
+        return new Quantiles(p50 * 1000, p95 * 1000, p99 * 1000, total) { P50Above = a50, P95Above = a95, P99Above = a99 };
     }
 
     /// <summary>Per-second rate of a counter summed over nodes: each node's increase between consecutive scrapes, put at the later scrape's whole second.</summary>

@@ -14,15 +14,19 @@ public static class EvaluationReport
     private static string F(double v, string format = "0.0") => v.ToString(format, CultureInfo.InvariantCulture);
     private static string Na(double? v, string format = "0.0") => v is { } x && double.IsFinite(x) ? F(x, format) : "na";
 
+    /// <summary>A quantile: its value, or <c>&gt;bound</c> when it fell in the +Inf bucket (<paramref name="space"/>: "&gt; bound" for the report).</summary>
+    private static string Bounded(double? v, bool above, string format = "0.0", bool space = false) =>
+        v is { } x && double.IsFinite(x) ? (above ? (space ? "> " : ">") + F(x, format) : F(x, format)) : "na";
+
     /// <summary>The one-line result; a key without data has the value <c>na</c> (the report says why).</summary>
     public static string ResultLine(EvaluationCriteria c) =>
-        $"RESULT evaluate duration_s={F(c.DurationS, "0")} readings_per_s={F(c.ReadingsPerS, "0")} ack_p99_ms={Na(c.AckTelemetry?.P99Ms)} " +
-        $"infer_p99_ms={Na(c.InferP99Ms)} lost={c.Lost} duplicates={(c.Duplicates is { } d ? d.ToString(CultureInfo.InvariantCulture) : "na")} " +
+        $"RESULT evaluate duration_s={F(c.DurationS, "0")} readings_per_s={F(c.ReadingsPerS, "0")} ack_p99_ms={Bounded(c.AckTelemetry?.P99Ms, c.AckTelemetry?.P99Above == true)} " +
+        $"infer_p99_ms={Bounded(c.InferP99Ms, c.InferP99Above)} lost={c.Lost} duplicates={(c.Duplicates is { } d ? d.ToString(CultureInfo.InvariantCulture) : "na")} " +
         $"cpu_max_pct={Na(c.CpuMaxPct, "0")} rss_max_mb={Na(c.RssMaxMb, "0")} edge_share={Na(c.EdgeShare, "0.000")}";
 
     private static string Q(Quantiles? q, string why) => q is null
         ? $"– | – | – | 0 | no observation: {why}"
-        : $"{F(q.P50Ms, "0.00")} | {F(q.P95Ms, "0.00")} | {F(q.P99Ms, "0.00")} | {F(q.Count, "0")} |";
+        : $"{Bounded(q.P50Ms, q.P50Above, "0.00", true)} | {Bounded(q.P95Ms, q.P95Above, "0.00", true)} | {Bounded(q.P99Ms, q.P99Above, "0.00", true)} | {F(q.Count, "0")} |";
 
     public static string Markdown(EvaluationCriteria c, string command, string setup)
     {
@@ -44,7 +48,7 @@ public static class EvaluationReport
         sb.AppendLine($"| inference queue, escalated ({EvaluationCriteria.LargeModel} on the datacenter) | {Q(c.InferQueueEscalated, "no frame was escalated to the datacenter")} `edgeactors_inference_queue_duration_seconds` |");
         sb.AppendLine($"| inference compute, escalated | {Q(c.InferComputeEscalated, "no frame was escalated to the datacenter")} `edgeactors_inference_compute_duration_seconds` |");
         sb.AppendLine();
-        sb.AppendLine($"Inference p99 (RESULT `infer_p99_ms`): {(c.InferP99Ms is { } ip ? F(ip, "0.00") + " ms = queue p99 + compute p99 over all models (the nodes measure the two parts apart; their sum bounds the p99 of a request's inference time from above)" : "no value: no inference was observed (no frames, or no model served)")}.");
+        sb.AppendLine($"Inference p99 (RESULT `infer_p99_ms`): {(c.InferP99Ms is { } ip ? Bounded(ip, c.InferP99Above, "0.00", true) + " ms = queue p99 + compute p99 over all models (the nodes measure the two parts apart; their sum bounds the p99 of a request's inference time from above)" : "no value: no inference was observed (no frames, or no model served)")}.");
         sb.AppendLine();
         sb.AppendLine("## 2. Throughput");
         sb.AppendLine();

@@ -111,6 +111,53 @@ public sealed class RoundCoordinatorTests : RoundCoordinatorTestKit
     }
 
     [Fact]
+    public void Metrics_should_count_timed_out_and_late_updates_the_attempt_and_the_round_duration()
+    {
+        var dropped = new Dictionary<string, long>();
+        var durations = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (i, l) =>
+        {
+            if (i.Meter.Name == EdgeActors.Actors.Observability.FederatedMetrics.MeterName) l.EnableMeasurementEvents(i);
+        };
+        listener.SetMeasurementEventCallback<long>((i, value, tags, _) =>
+        {
+            if (i.Name != EdgeActors.Actors.Observability.FederatedMetrics.DroppedUpdates) return;
+            foreach (var t in tags)
+                if (t.Key == "reason") lock (dropped) dropped[(string)t.Value!] = dropped.GetValueOrDefault((string)t.Value!) + value;
+        });
+        listener.SetMeasurementEventCallback<double>((i, _, _, _) =>
+        {
+            if (i.Name == EdgeActors.Actors.Observability.FederatedMetrics.RoundDuration) Interlocked.Increment(ref durations);
+        });
+        listener.Start();
+
+        var coordinator = Coordinator();
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("metrics", rounds: 1, quorum: 1, timeoutMs: 800);
+        StartExperiment(coordinator, spec);
+        var first = w1.ExpectMsg<TrainRound>(Wait);
+        w2.ExpectMsg<TrainRound>(Wait);
+        Reply(w1, coordinator, first, "c0", 100, 1f); // c1 and c2 time out: the attempt restarts
+        Advance(coordinator, Deadline(spec));
+        var retry = w1.ExpectMsg<TrainRound>(Wait);
+        var retry2 = w2.ExpectMsg<TrainRound>(Wait);
+        Reply(w1, coordinator, first, "c1", 300, 100f); // late: for the old attempt
+        Reply(w1, coordinator, retry, "c0", 100, 1f);
+        Reply(w1, coordinator, retry, "c1", 300, 1f);
+        Reply(w2, coordinator, retry2, "c2", 600, 1f);
+        AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
+
+        listener.RecordObservableInstruments();
+        lock (dropped)
+        {
+            Assert.True(dropped.GetValueOrDefault("timeout") >= 2, "timeout: " + string.Join(",", dropped));
+            Assert.True(dropped.GetValueOrDefault("late") >= 1, "late: " + string.Join(",", dropped));
+        }
+        Assert.True(durations >= 1, "no round duration recorded");
+    }
+
+    [Fact]
     public void A_worker_that_stops_should_drop_its_clients_at_once_instead_of_blocking_the_round()
     {
         var coordinator = Coordinator();

@@ -56,4 +56,37 @@ public sealed class ConsoleStatsTests
         Assert.Empty(ConsoleStats.MemberChanges(null, after));
         Assert.Empty(ConsoleStats.MemberChanges(after, after));
     }
+
+    [Fact]
+    public void Device_alerts_should_name_anomalies_since_the_last_tick_and_devices_gone_offline()
+    {
+        Assert.Empty(ConsoleStats.DeviceAlerts(null, 5, [])); // first tick: nothing to compare with
+        Assert.Empty(ConsoleStats.DeviceAlerts(5, 5, []));
+        var alerts = ConsoleStats.DeviceAlerts(5, 8, [("sensor-7", "disconnected")]);
+        Assert.Equal(["anomaly: 3 reading(s) on this node flagged anomalous in the last second", "device offline: sensor-7 (disconnected)"], alerts);
+    }
+
+    [Fact]
+    public void Device_search_should_return_the_first_matches_by_prefix_sorted_and_say_when_more_matched()
+    {
+        string[] ids = ["cam-2", "sensor-10", "sensor-02", "sensor-01", "Sensor-03", "sensor-02"];
+        var (all, truncated) = DeviceSearch.Match(ids, "sensor-", 10);
+        Assert.Equal(["sensor-01", "sensor-02", "sensor-10"], all);
+        Assert.False(truncated);
+        var (two, more) = DeviceSearch.Match(ids, "sensor-", 2);
+        Assert.Equal(["sensor-01", "sensor-02"], two);
+        Assert.True(more);
+        Assert.Empty(DeviceSearch.Match(ids, "x", 5).Matches);
+    }
+
+    [Fact]
+    public void Device_search_limit_should_be_bounded()
+    {
+        Assert.Equal((DeviceSearch.DefaultLimit, null), DeviceSearch.ParseLimit(""));
+        Assert.Equal((7, null), DeviceSearch.ParseLimit("7"));
+        Assert.NotNull(DeviceSearch.ParseLimit("0").Error);
+        Assert.NotNull(DeviceSearch.ParseLimit("51").Error);
+        Assert.NotNull(DeviceSearch.ParseLimit("-3").Error);
+        Assert.NotNull(DeviceSearch.ParseLimit("ten").Error);
+    }
 }

@@ -28,7 +28,7 @@ public sealed partial class MetricNamesTests
     private static string Exported(Instrument i)
     {
         var name = i.Name + i.Unit switch { "s" => "_seconds", "By" => "_bytes", null or "" => "", var u => throw new InvalidOperationException($"{i.Name}: unit {u}") };
-        return i.GetType().IsGenericType && i.GetType().GetGenericTypeDefinition() == typeof(Counter<>) ? name + "_total" : name;
+        return i.GetType().IsGenericType && i.GetType().GetGenericTypeDefinition() is var t && (t == typeof(Counter<>) || t == typeof(ObservableCounter<>)) ? name + "_total" : name;
     }
 
     [Fact]
@@ -111,6 +111,82 @@ public sealed partial class MetricNamesTests
         InferenceMetrics.Breaker(CircuitState.Closed);
         listener.RecordObservableInstruments();
         Assert.Equal(0, seen);
+    }
+
+    [Fact]
+    public void Store_lag_should_be_seconds_since_the_newest_stored_timestamp_per_edge()
+    {
+        var edge = "akka.tcp://edgeactors@lag-test:1";
+        SyncMetrics.Stored(edge, 10_000);
+        SyncMetrics.Stored(edge, 4_000); // an older batch stored later does not move the newest back
+        Assert.Equal(10_000, SyncMetrics.NewestStoredByEdge[edge]);
+        Assert.Equal(2.5, SyncMetrics.Lag(12_500, SyncMetrics.NewestStoredByEdge[edge]));
+        Assert.Equal(0, SyncMetrics.Lag(9_000, 10_000)); // a device clock ahead of ours: no negative lag
+    }
+
+    [Fact]
+    public void Newest_timestamp_should_look_inside_batch_records()
+    {
+        var device = new DeviceId("lag-device");
+        SyncRecord[] records =
+        [
+            SyncRecord.Readings(device, SyncPriority.Routine, [1, 2, 3], [100, 300, 200], new float[3]),
+            new SyncRecord(device, RecordKind.Frame, 4, 250, SyncPriority.Routine, [], new byte[784], -1, null),
+        ];
+        Assert.Equal(300, EdgeActors.Actors.Sync.SyncSink.NewestTimestamp(records));
+        Assert.Equal(0, EdgeActors.Actors.Sync.SyncSink.NewestTimestamp([]));
+    }
+
+    [Fact]
+    public void Device_health_counts_should_follow_transitions_and_stops()
+    {
+        var ok = AdapterMetrics.Devices(DeviceHealth.Ok);
+        var offline = AdapterMetrics.Devices(DeviceHealth.Offline);
+        AdapterMetrics.HealthChanged(null, DeviceHealth.Ok);
+        AdapterMetrics.HealthChanged(DeviceHealth.Ok, DeviceHealth.Offline);
+        Assert.Equal(ok, AdapterMetrics.Devices(DeviceHealth.Ok));
+        Assert.Equal(offline + 1, AdapterMetrics.Devices(DeviceHealth.Offline));
+        AdapterMetrics.HealthChanged(DeviceHealth.Offline, null); // the entity stopped
+        Assert.Equal(offline, AdapterMetrics.Devices(DeviceHealth.Offline));
+    }
+
+    [Fact]
+    public void Offline_alerts_should_be_read_once_after_a_sequence()
+    {
+        var (_, start) = AdapterMetrics.OfflineSince(long.MaxValue);
+        AdapterMetrics.WentOffline("offline-a", "disconnected");
+        var (devices, seq) = AdapterMetrics.OfflineSince(start);
+        Assert.Contains(("offline-a", "disconnected"), devices);
+        Assert.DoesNotContain(("offline-a", "disconnected"), AdapterMetrics.OfflineSince(seq).Devices);
+    }
+
+    [Fact]
+    public void Disk_gauge_should_sum_a_sqlite_file_with_its_wal_and_shm()
+    {
+        var dir = Directory.CreateTempSubdirectory("ea-disk-");
+        try
+        {
+            var db = Path.Combine(dir.FullName, "outbox.db");
+            File.WriteAllBytes(db, new byte[100]);
+            File.WriteAllBytes(db + "-wal", new byte[30]);
+            Assert.Equal(130, ResourceMetrics.SqliteBytes(db));
+            File.WriteAllBytes(db + "-shm", new byte[7]);
+            Assert.Equal(137, ResourceMetrics.SqliteBytes(db));
+            Assert.Equal(0, ResourceMetrics.SqliteBytes(Path.Combine(dir.FullName, "missing.db")));
+        }
+        finally
+        {
+            dir.Delete(true);
+        }
+    }
+
+    [Fact]
+    public void Singleton_gauge_should_show_only_singletons_running_here()
+    {
+        ClusterMetrics.Singleton("test-singleton", "akka.tcp://x@h:1", up: true);
+        Assert.Contains(("test-singleton", "akka.tcp://x@h:1"), ClusterMetrics.SingletonsHosted);
+        ClusterMetrics.Singleton("test-singleton", "akka.tcp://x@h:1", up: false);
+        Assert.DoesNotContain(("test-singleton", "akka.tcp://x@h:1"), ClusterMetrics.SingletonsHosted);
     }
 
     private static string RepoRoot()

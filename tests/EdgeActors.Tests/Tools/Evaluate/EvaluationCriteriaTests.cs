@@ -80,7 +80,28 @@ public sealed class EvaluationCriteriaTests
         var q = EvaluationCriteria.QuantilesOf(new Dictionary<double, double> { [0.01] = 1, [double.PositiveInfinity] = 100 })!;
 
         Assert.Equal(10.0, q.P99Ms, 6);
+        Assert.True(q.P99Above); // only "more than 10 ms" is known
+        Assert.False(EvaluationCriteria.QuantilesOf(new Dictionary<double, double> { [0.01] = 100, [double.PositiveInfinity] = 100 })!.P99Above);
         Assert.Null(EvaluationCriteria.QuantilesOf(new Dictionary<double, double> { [0.01] = 0, [double.PositiveInfinity] = 0 }));
+    }
+
+    [Fact]
+    public void A_p99_in_the_inf_bucket_should_be_reported_as_above_the_last_bound_not_as_a_number()
+    {
+        // 100 acks, 5 of them slower than the last finite bucket (0.1 s)
+        var scrapes = new List<NodeScrape>
+        {
+            Edge(0, "edge1", 0, 0, 0, [0, 0, 0, 0], 1.0, 100e6),
+            Edge(1, "edge1", 100, 0, 0, [50, 90, 95, 100], 1.5, 100e6),
+        };
+        var c = EvaluationCriteria.Compute(scrapes, 1, Clean, []);
+
+        Assert.True(c.AckTelemetry!.P99Above);
+        Assert.False(c.AckTelemetry.P50Above);
+        var line = EvaluationReport.ResultLine(c);
+        Assert.Contains(" ack_p99_ms=>100.0 ", line);
+        var markdown = EvaluationReport.Markdown(c, "./edgeactors evaluate", "test");
+        Assert.Contains("| > 100.00 |", markdown);
     }
 
     [Fact]
