@@ -64,6 +64,8 @@ public sealed record TwinSettings
         {
             Kind = kind switch
             {
+                // empty: PostgreSQL when a connection string is given (or the tier's, see DatacenterSettings), else SQLite
+                "" => string.IsNullOrWhiteSpace(section.GetString("postgres-connection", "")) ? TwinStoreKind.Sqlite : TwinStoreKind.Postgres,
                 "sqlite" => TwinStoreKind.Sqlite,
                 "postgres" => TwinStoreKind.Postgres,
                 _ => throw new ArgumentException($"{Section}.kind must be sqlite or postgres, got '{kind}'"),
