@@ -48,6 +48,11 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     /// <summary>Read the running experiment again at start (the <c>Attempt</c>-th try) after the store failed.</summary>
     private sealed record LoadRunning(int Attempt);
     private sealed record AttemptFailed(string Id, int Attempt, string Error);
+    /// <summary>Record experiment <c>Id</c> as failed again (the <c>Try</c>-th time) after the store failed: else a failover would resume it.</summary>
+    private sealed record StoreFail(string Id, string Reason, int Try)
+    {
+        public string Error { get; init; } = "";
+    }
     /// <summary>Commit the same round result again (the <c>Try</c>-th time) after the store failed.</summary>
     private sealed record RetryCommit(string Id, RoundSummary Summary, float[] Global, byte[]? Onnx, bool Finished, int Try);
     /// <summary>Read experiment <c>Id</c> again from the store (the <c>Attempt</c>-th try) after a commit another coordinator won.</summary>
@@ -259,6 +264,17 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         {
             if (_run is { State: RunState.Running } run && run.Spec.Id == r.Id && _round is { Phase: Phase.Committing } s && s.Round == r.Summary.Round)
                 Commit(r.Id, r.Summary, r.Global, r.Onnx, r.Finished, r.Try);
+        });
+        Receive<StoreFail>(f =>
+        {
+            if (f.Try > 0)
+            {
+                StoreFailure(f); // the retry timer fired
+                return;
+            }
+            var delay = ReloadBackoff(-f.Try);
+            _log.Error("Federated coordinator: cannot record experiment {0} as failed: {1}; retrying in {2}", f.Id, f.Error, delay);
+            Timers.StartSingleTimer("fail-" + f.Id, f with { Try = -f.Try }, delay);
         });
         Receive<AttemptFailed>(f =>
         {
@@ -652,9 +668,14 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         run.State = RunState.Failed;
         run.Detail = reason;
         _log.Error("Federated experiment {0} failed: {1}", run.Spec.Id, reason);
+        StoreFailure(new StoreFail(run.Spec.Id, reason, 1));
+    }
+
+    private void StoreFailure(StoreFail f)
+    {
         var store = _store;
-        var id = run.Spec.Id;
-        Task.Run(() => store.FailAsync(id, reason)).PipeTo(Self, success: () => new VersionSaved(), failure: _ => new VersionSaved());
+        Task.Run(() => store.FailAsync(f.Id, f.Reason)).PipeTo(Self, success: () => new VersionSaved(), failure: ex =>
+            new StoreFail(f.Id, f.Reason, -(f.Try + 1)) { Error = ex.GetBaseException().Message });
     }
 
     private void Aggregate(int participants)

@@ -15,6 +15,8 @@ public sealed class RoundCoordinatorStoreFailureTests : RoundCoordinatorTestKit
     {
         public volatile bool CommitDown;
         public volatile bool ReadDown;
+        public volatile bool FailDown;
+        public int FailCalls;
         public int CommitCalls;
         public int ReadCalls;
         public volatile bool Committed;
@@ -40,7 +42,11 @@ public sealed class RoundCoordinatorStoreFailureTests : RoundCoordinatorTestKit
         }
 
         public Task SetModelVersionAsync(string id, int round, int version) => inner.SetModelVersionAsync(id, round, version);
-        public Task FailAsync(string id, string detail) => inner.FailAsync(id, detail);
+        public Task FailAsync(string id, string detail)
+        {
+            Interlocked.Increment(ref FailCalls);
+            return FailDown ? Down<bool>() : inner.FailAsync(id, detail);
+        }
         public Task<StoredExperiment?> LoadAsync(string id) => ReadDown ? Down<StoredExperiment?>() : inner.LoadAsync(id);
         public Task<string[]> RunningAsync()
         {
@@ -103,5 +109,26 @@ public sealed class RoundCoordinatorStoreFailureTests : RoundCoordinatorTestKit
         TrainRound? t = null;
         AdvanceUntil(() => (t = w1.ReceiveOne(TimeSpan.Zero) as TrainRound) is not null); // the next load succeeds, then the resume grace passes
         Assert.Equal(2, t!.Round); // resumed after the committed round 1
+    }
+
+    [Fact]
+    public void A_failed_experiment_should_be_recorded_as_failed_once_the_store_is_back()
+    {
+        var store = new FlakyFederationStore(new FederationStore(Db.Path)) { FailDown = true };
+        var coordinator = Sys.ActorOf(Actors.Federated.RoundCoordinator.Props(Settings, store, Evaluation, null));
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("fail-retry", rounds: 3) with { ServerLearningRate = 1e4f };
+        StartExperiment(coordinator, spec);
+        var t1 = w1.ExpectMsg<TrainRound>(Wait);
+        var t2 = w2.ExpectMsg<TrainRound>(Wait);
+        Reply(w1, coordinator, t1, "c0", 100, 3e35f); // the global model overflows: the experiment fails
+        Reply(w1, coordinator, t1, "c1", 300, 3e35f);
+        Reply(w2, coordinator, t2, "c2", 600, 3e35f);
+
+        AdvanceUntil(() => Volatile.Read(ref store.FailCalls) >= 3); // recording it failed, and was retried
+        Assert.Equal("running", new FederationStore(Db.Path).Load(spec.Id)!.State); // a failover now would resume it
+
+        store.FailDown = false;
+        AdvanceUntil(() => new FederationStore(Db.Path).Load(spec.Id)!.State == "failed");
     }
 }
