@@ -14,16 +14,19 @@ public sealed record StoredExperiment(ExperimentSpec Spec, string State, int Rou
 /// Durable state of the round coordinator (SQLite; WAL). A round's result and the new global weights are committed in ONE
 /// transaction whose (experiment, round) primary key makes a second commit of the same round impossible, so an update is
 /// never applied twice even if an old and a new coordinator overlap during a failover. Every datacenter node that may host
-/// the coordinator must open the same database (a shared path on one machine, shared storage across machines).
+/// the coordinator must open the same database: a shared path on one machine; across machines use the PostgreSQL tier
+/// (<see cref="PostgresFederationStore"/>).
 /// </summary>
-public sealed class FederationStore
+public sealed class FederationStore : IFederationStore
 {
     /// <summary>A diverged model scores NaN/∞ loss: the summaries keep those values.</summary>
-    private static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
+    internal static readonly JsonSerializerOptions Json = new() { NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.AllowNamedFloatingPointLiterals };
 
     private readonly string _connectionString;
 
     public string DatabasePath { get; }
+
+    public string Location => DatabasePath;
 
     public FederationStore(string databasePath)
     {
@@ -174,6 +177,29 @@ public sealed class FederationStore
         var ids = new List<string>();
         while (r.Read()) ids.Add(r.GetString(0));
         return ids.ToArray();
+    }
+
+    // IFederationStore: the synchronous calls on a pool thread (SQLite has no asynchronous I/O)
+    Task<bool> IFederationStore.CreateAsync(ExperimentSpec spec, float[] initial) => Task.Run(() => Create(spec, initial));
+
+    Task IFederationStore.StartAttemptAsync(string id, int attempt) => Task.Run(() => StartAttempt(id, attempt));
+
+    Task<bool> IFederationStore.CommitRoundAsync(string id, RoundSummary summary, float[] global, bool finished) =>
+        Task.Run(() => CommitRound(id, summary, global, finished));
+
+    Task IFederationStore.SetModelVersionAsync(string id, int round, int version) => Task.Run(() => SetModelVersion(id, round, version));
+
+    Task IFederationStore.FailAsync(string id, string detail) => Task.Run(() => Fail(id, detail));
+
+    Task<StoredExperiment?> IFederationStore.LoadAsync(string id) => Task.Run(() => Load(id));
+
+    Task<string[]> IFederationStore.RunningAsync() => Task.Run(Running);
+
+    /// <summary>Releases pooled connections so the database file is closed.</summary>
+    public void Dispose()
+    {
+        using var c = new SqliteConnection(_connectionString);
+        SqliteConnection.ClearPool(c);
     }
 
     private static RoundSummary[] History(SqliteConnection c, string id)

@@ -10,13 +10,15 @@ namespace EdgeActors.Storage;
 /// (pinned version, or none = follow the latest). Thread-safe: each call opens its own (pooled) connection; version
 /// numbers are assigned inside an immediate transaction.
 /// </summary>
-public sealed class ModelStore : IDisposable
+public sealed class ModelStore : IModelStore
 {
     public const int MaxNameLength = 64;
 
     private readonly string _connectionString;
 
     public string DatabasePath { get; }
+
+    public string Location => DatabasePath;
 
     public ModelStore(string databasePath)
     {
@@ -239,6 +241,24 @@ public sealed class ModelStore : IDisposable
         cmd.Parameters.AddWithValue("$version", version);
         cmd.ExecuteNonQuery();
     }
+
+    // IModelStore: the synchronous calls above on a pool thread (SQLite has no asynchronous I/O), off the caller's thread
+    Task<ModelInfo> IModelStore.AddAsync(string name, byte[] onnx, int[] inputShape, string[] labels, string description, long createdAtMs, bool reuseLatestIdentical) =>
+        Task.Run(() => Add(name, onnx, inputShape, labels, description, createdAtMs, reuseLatestIdentical));
+
+    Task<IReadOnlyList<ModelInfo>> IModelStore.ListAsync() => Task.Run(List);
+
+    Task<IReadOnlyList<string>> IModelStore.NamesAsync() => Task.Run(Names);
+
+    Task<ModelInfo?> IModelStore.GetAsync(string name, int version) => Task.Run(() => Get(name, version));
+
+    Task<byte[]?> IModelStore.ReadBytesAsync(string name, int version, long offset, int count) => Task.Run(() => ReadBytes(name, version, offset, count));
+
+    Task<ModelPolicy> IModelStore.PolicyAsync(string name) => Task.Run(() => Policy(name));
+
+    Task<ModelInfo?> IModelStore.ActiveAsync(string name) => Task.Run(() => Active(name));
+
+    Task IModelStore.SetPinnedAsync(string name, int version) => Task.Run(() => SetPinned(name, version));
 
     /// <summary>Releases pooled connections so the database file is closed.</summary>
     public void Dispose()

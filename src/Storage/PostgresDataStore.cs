@@ -24,7 +24,8 @@ public sealed class PostgresDataStore : IDataStore
 {
     private const string Staging = "edgeactors_staging";
 
-    private const string Schema = """
+    /// <summary>Migration 1 (<see cref="PostgresSchema"/>); tables created IF NOT EXISTS, so databases made before migrations existed adopt it.</summary>
+    internal const string Schema = """
         CREATE TABLE IF NOT EXISTS records (
             device TEXT COLLATE "C" NOT NULL,
             kind SMALLINT NOT NULL,
@@ -204,27 +205,22 @@ public sealed class PostgresDataStore : IDataStore
         writer.Complete();
     }
 
-    private readonly NpgsqlDataSource _dataSource;
+    private readonly PgDatabase _db;
 
     public string Kind => "postgres";
 
+    /// <summary>Opens the pool and applies the tier's schema migrations (<see cref="PostgresSchema"/>); throws when the server cannot be reached.</summary>
     public PostgresDataStore(string connectionString)
     {
-        if (string.IsNullOrWhiteSpace(connectionString))
-            throw new ArgumentException("PostgreSQL connection string is empty", nameof(connectionString));
-        var builder = new NpgsqlDataSourceBuilder(connectionString);
         // keep the session (and its temporary staging table) when a connection goes back to the pool
-        builder.ConnectionStringBuilder.NoResetOnClose = true;
-        _dataSource = builder.Build();
+        _db = new PgDatabase(connectionString, b => b.ConnectionStringBuilder.NoResetOnClose = true);
         try
         {
-            using var c = _dataSource.OpenConnection();
-            using var cmd = new NpgsqlCommand(Schema, c);
-            cmd.ExecuteNonQuery();
+            _db.ReadyAsync().GetAwaiter().GetResult();
         }
         catch
         {
-            _dataSource.Dispose();
+            _db.Dispose();
             throw;
         }
     }
@@ -233,7 +229,7 @@ public sealed class PostgresDataStore : IDataStore
     {
         DataStoreCodec.Validate(edge, records);
         var lag = DataStoreCodec.BatchLag(records, nowMs);
-        using var c = _dataSource.OpenConnection();
+        using var c = _db.Open();
         using var tx = c.BeginTransaction();
         var stored = 0;
         var total = DataStoreCodec.Readings(records);
@@ -292,7 +288,7 @@ public sealed class PostgresDataStore : IDataStore
     public IReadOnlyList<SyncRecord> History(DeviceId device, RecordKind kind, int max)
     {
         if (max <= 0) return [];
-        using var c = _dataSource.OpenConnection();
+        using var c = _db.Open();
         using var cmd = new NpgsqlCommand(
             "SELECT " + DataStoreCodec.HistoryColumns + " FROM records WHERE device = @device AND kind = @kind " +
             "ORDER BY seq DESC LIMIT @max", c);
@@ -308,7 +304,7 @@ public sealed class PostgresDataStore : IDataStore
 
     public KindHistory Sequences(DeviceId device, RecordKind kind, int max)
     {
-        using var c = _dataSource.OpenConnection();
+        using var c = _db.Open();
         using var count = new NpgsqlCommand("SELECT COUNT(*) FROM records WHERE device = @device AND kind = @kind", c);
         count.Parameters.AddWithValue("device", NpgsqlDbType.Text, device.Value);
         count.Parameters.AddWithValue("kind", NpgsqlDbType.Smallint, (short)kind);
@@ -330,7 +326,7 @@ public sealed class PostgresDataStore : IDataStore
     {
         var builder = new BulkHistoryBuilder();
         if (devices.Count == 0) return builder.Build();
-        using var c = _dataSource.OpenConnection();
+        using var c = _db.Open();
         using var cmd = new NpgsqlCommand("""
             SELECT device, kind, seq, n FROM (
                 SELECT device, kind, seq, COUNT(*) OVER (PARTITION BY device, kind) AS n,
@@ -348,14 +344,14 @@ public sealed class PostgresDataStore : IDataStore
 
     public long DistinctKeys()
     {
-        using var c = _dataSource.OpenConnection();
+        using var c = _db.Open();
         using var cmd = new NpgsqlCommand("SELECT COUNT(*) FROM (SELECT DISTINCT device, kind, seq FROM records) d", c);
         return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
 
     public long Count(RecordKind? kind = null)
     {
-        using var c = _dataSource.OpenConnection();
+        using var c = _db.Open();
         using var cmd = new NpgsqlCommand("", c);
         if (kind is { } k)
         {
@@ -368,14 +364,14 @@ public sealed class PostgresDataStore : IDataStore
 
     public long Duplicates()
     {
-        using var c = _dataSource.OpenConnection();
+        using var c = _db.Open();
         using var cmd = new NpgsqlCommand("SELECT COALESCE((SELECT value FROM counters WHERE name = 'duplicates'), 0)", c);
         return Convert.ToInt64(cmd.ExecuteScalar(), CultureInfo.InvariantCulture);
     }
 
     public IReadOnlyList<EdgeLag> Lag()
     {
-        using var c = _dataSource.OpenConnection();
+        using var c = _db.Open();
         using var cmd = new NpgsqlCommand("SELECT edge, last_stored_at, last_batch_lag_ms, records FROM edges ORDER BY edge", c);
         var list = new List<EdgeLag>();
         using var r = cmd.ExecuteReader();
@@ -383,5 +379,5 @@ public sealed class PostgresDataStore : IDataStore
         return list;
     }
 
-    public void Dispose() => _dataSource.Dispose();
+    public void Dispose() => _db.Dispose();
 }

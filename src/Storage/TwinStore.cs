@@ -37,7 +37,8 @@ public interface ITwinStore : IDisposable
 /// </summary>
 public abstract class DbTwinStore : ITwinStore
 {
-    protected const string Tables = """
+    /// <summary>The tables (SQLite at open; PostgreSQL: migration 2 of <see cref="PostgresSchema"/>).</summary>
+    protected internal const string Tables = """
         CREATE TABLE IF NOT EXISTS twins (
             device_id TEXT NOT NULL PRIMARY KEY,
             desired_version BIGINT NOT NULL,
@@ -221,28 +222,21 @@ public sealed class SqliteTwinStore : DbTwinStore
     protected override DbTransaction BeginWrite(DbConnection c) => ((SqliteConnection)c).BeginTransaction(deferred: false);
 }
 
-/// <summary>The twin store in PostgreSQL (Npgsql, pooled connections; the tables are created when missing).</summary>
+/// <summary>
+/// The twin store in PostgreSQL (Npgsql, pooled connections). Opening touches no server: the tier's schema migrations
+/// (<see cref="PostgresSchema"/>) run on the first load or save, and again on the next one when they failed.
+/// </summary>
 public sealed class PostgresTwinStore : DbTwinStore
 {
-    private readonly NpgsqlDataSource _source;
+    private readonly PgDatabase _db;
 
-    public override string Location { get; }
+    public override string Location => _db.Location;
 
-    public PostgresTwinStore(string connectionString)
-    {
-        if (string.IsNullOrWhiteSpace(connectionString)) throw new ArgumentException("PostgreSQL connection string is empty", nameof(connectionString));
-        var builder = new NpgsqlConnectionStringBuilder(connectionString);
-        Location = $"postgres://{builder.Host}:{builder.Port}/{builder.Database}";
-        _source = NpgsqlDataSource.Create(connectionString);
-        using var c = Open();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = Tables;
-        cmd.ExecuteNonQuery();
-    }
+    public PostgresTwinStore(string connectionString) => _db = new PgDatabase(connectionString);
 
-    protected override DbConnection Open() => _source.OpenConnection();
+    protected override DbConnection Open() => _db.Open();
 
     protected override DbTransaction BeginWrite(DbConnection c) => c.BeginTransaction(IsolationLevel.ReadCommitted);
 
-    public override void Dispose() => _source.Dispose();
+    public override void Dispose() => _db.Dispose();
 }

@@ -21,7 +21,7 @@ public static class FederationRegistration
         var options = new ClusterSingletonOptions { Role = Roles.Datacenter };
         return hostSingleton
             ? builder.WithSingleton<RoundCoordinator>(RoundCoordinator.Name, (_, registry, _) =>
-                RoundCoordinator.Props(settings, new FederationStore(settings.DatabasePath), evaluation,
+                RoundCoordinator.Props(settings, settings.OpenStore(), evaluation,
                     // optional: without a model registry new global models are kept but not published (tests compose it alone)
                     registry.TryGet<ModelRegistryKey>(out var r) ? r : null), options, createProxyToo: true)
             : builder.WithSingletonProxy<RoundCoordinator>(RoundCoordinator.Name, options);

@@ -1,4 +1,5 @@
 using Akka.Configuration;
+using EdgeActors.Storage;
 using EdgeActors.Learning.Federated;
 
 namespace EdgeActors.Actors.Federated;
@@ -17,6 +18,13 @@ public sealed record FederationSettings(
     public TimeSpan HeartbeatInterval { get; init; } = HeartbeatInterval == default ? TimeSpan.FromSeconds(2) : HeartbeatInterval;
     public TimeSpan ParticipantTimeout { get; init; } = ParticipantTimeout == default ? TimeSpan.FromSeconds(8) : ParticipantTimeout;
     public TimeSpan ResumeGrace { get; init; } = ResumeGrace == default ? TimeSpan.FromSeconds(4) : ResumeGrace;
+
+    /// <summary>The PostgreSQL database of the coordinator's state ("": the SQLite file <see cref="DatabasePath"/>); see <see cref="DatacenterSettings"/>.</summary>
+    public string PostgresConnection { get; init; } = "";
+
+    /// <summary>The store the settings name: the PostgreSQL database, or the SQLite file.</summary>
+    public IFederationStore OpenStore() =>
+        PostgresConnection.Length > 0 ? new PostgresFederationStore(PostgresConnection) : new FederationStore(DatabasePath);
 
     public static FederationSettings Default { get; } = new();
 

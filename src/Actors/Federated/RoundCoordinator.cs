@@ -16,10 +16,13 @@ namespace EdgeActors.Actors.Federated;
 /// edge workers' heartbeats, sends them the global weights, streams their updates into the chosen aggregator until all
 /// sampled clients answered, dropped out (their node left) or the deadline passed, and aggregates once a quorum replied
 /// (otherwise the round restarts as a new attempt). The new global model is scored on held-out data, committed to the
-/// <see cref="FederationStore"/> together with the round's summary in one transaction, and published to the model
+/// <see cref="IFederationStore"/> (a SQLite file, or the datacenter tier's PostgreSQL database) together with the round's summary in one transaction, and published to the model
 /// registry, which rolls it out to the edges. After a failover the new coordinator resumes from the last committed round
 /// with a new attempt number; updates addressed to an older attempt are ignored, and the store refuses a second commit
-/// of a round, so no update is applied twice. Federated k-means and GBDT jobs run as children (<see cref="JobRunner"/>).
+/// of a round, so no update is applied twice. Every store call runs off the mailbox; a failed one (the database briefly
+/// unreachable) is logged and retried with backoff: the initial load, an attempt's record, a round's commit (the same
+/// result again: the store's primary key makes a commit that did land refuse the retry, which then reloads).
+/// Federated k-means and GBDT jobs run as children (<see cref="JobRunner"/>).
 /// </summary>
 public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
@@ -35,9 +38,23 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private sealed record RoundDeadline(string Id, int Round, int Attempt);
     private sealed record KeysDeadline(string Id, int Round, int Attempt);
     private sealed record RevealDeadline(string Id, int Round, int Attempt);
-    private sealed record Committed(string Id, RoundSummary Summary, float[] Global, bool Ok, byte[]? Onnx, string? Error);
+    private sealed record Committed(string Id, RoundSummary Summary, float[] Global, bool Ok, byte[]? Onnx, string? Error)
+    {
+        public bool Finished { get; init; }
+        public int Try { get; init; } = 1;
+    }
     private sealed record StatusLoaded(IActorRef ReplyTo, string Id, StoredExperiment? Experiment);
     private sealed record VersionSaved;
+    /// <summary>Read the running experiment again at start (the <c>Attempt</c>-th try) after the store failed.</summary>
+    private sealed record LoadRunning(int Attempt);
+    private sealed record AttemptFailed(string Id, int Attempt, string Error);
+    /// <summary>Record experiment <c>Id</c> as failed again (the <c>Try</c>-th time) after the store failed: else a failover would resume it.</summary>
+    private sealed record StoreFail(string Id, string Reason, int Try)
+    {
+        public string Error { get; init; } = "";
+    }
+    /// <summary>Commit the same round result again (the <c>Try</c>-th time) after the store failed.</summary>
+    private sealed record RetryCommit(string Id, RoundSummary Summary, float[] Global, byte[]? Onnx, bool Finished, int Try);
     /// <summary>Read experiment <c>Id</c> again from the store (the <c>Attempt</c>-th try) after a commit another coordinator won.</summary>
     private sealed record Reload(string Id, int Attempt);
     private sealed record ReloadFailed(string Id, int Attempt, string Error);
@@ -106,7 +123,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly FederationSettings _settings;
-    private readonly FederationStore _store;
+    private readonly IFederationStore _store;
+    private int _storeFailures;
     private readonly Lazy<EvaluationSet?> _eval;
     private readonly IActorRef? _registry;
     private readonly Dictionary<IActorRef, Participant> _participants = new();
@@ -120,7 +138,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     public ITimerScheduler Timers { get; set; } = null!;
     public IStash Stash { get; set; } = null!;
 
-    public RoundCoordinator(FederationSettings settings, FederationStore store, Func<EvaluationSet?> evaluation, IActorRef? registry)
+    public RoundCoordinator(FederationSettings settings, IFederationStore store, Func<EvaluationSet?> evaluation, IActorRef? registry)
     {
         _settings = settings;
         _store = store;
@@ -129,7 +147,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         Become(Loading);
     }
 
-    public static Props Props(FederationSettings settings, FederationStore store, Func<EvaluationSet?> evaluation, IActorRef? registry) =>
+    public static Props Props(FederationSettings settings, IFederationStore store, Func<EvaluationSet?> evaluation, IActorRef? registry) =>
         Akka.Actor.Props.Create(() => new RoundCoordinator(settings, store, evaluation, registry));
 
     protected override void PostStop()
@@ -141,22 +159,35 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     protected override void PreStart()
     {
         Observability.ClusterMetrics.Singleton(Name, ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString(), up: true);
-        Observability.ResourceMetrics.Track("federation", _store.DatabasePath);
+        if (_store is FederationStore sqlite) Observability.ResourceMetrics.Track("federation", sqlite.DatabasePath); // PostgreSQL: no local file
+        LoadRunningExperiment();
+        Timers.StartPeriodicTimer("sweep", Sweep.Instance, _settings.HeartbeatInterval);
+    }
+
+    private void LoadRunningExperiment()
+    {
         var store = _store;
-        Task.Run(() =>
+        Task.Run(async () =>
             {
-                var running = store.Running();
-                return new Loaded(running.Length > 0 ? store.Load(running[0]) : null, null);
+                var running = await store.RunningAsync();
+                return new Loaded(running.Length > 0 ? await store.LoadAsync(running[0]) : null, null);
             })
             .PipeTo(Self, failure: ex => new Loaded(null, ex.GetBaseException().Message));
-        Timers.StartPeriodicTimer("sweep", Sweep.Instance, _settings.HeartbeatInterval);
     }
 
     private void Loading()
     {
         Receive<Loaded>(l =>
         {
-            if (l.Error is not null) _log.Error("Federated coordinator: cannot read {0}: {1}", _store.DatabasePath, l.Error);
+            if (l.Error is not null)
+            {
+                // a running experiment must not be forgotten because the database was briefly unreachable: try again
+                var delay = ReloadBackoff(++_storeFailures);
+                _log.Error("Federated coordinator: cannot read {0}: {1}; retrying in {2}", _store.Location, l.Error, delay);
+                Timers.StartSingleTimer("load", new LoadRunning(_storeFailures), delay);
+                return;
+            }
+            _storeFailures = 0;
             if (l.Running is { } e && e.State == RunState.Running.Wire())
             {
                 try
@@ -172,7 +203,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                     _log.Error("Federated coordinator: cannot resume experiment {0}: {1}", e.Spec.Id, ex.Message);
                 }
             }
-            _log.Info("Federated coordinator started (state in {0})", _store.DatabasePath);
+            _log.Info("Federated coordinator started (state in {0})", _store.Location);
             Become(Active);
             Stash.UnstashAll();
         });
@@ -180,10 +211,11 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         {
             var delay = ReloadBackoff(f.Attempt);
             _log.Warning("Federated coordinator: cannot reload experiment {0} from {1} after a lost commit (try {2}): {3}; retrying in {4}",
-                f.Id, _store.DatabasePath, f.Attempt, f.Error, delay);
+                f.Id, _store.Location, f.Attempt, f.Error, delay);
             Timers.StartSingleTimer("reload", new Reload(f.Id, f.Attempt + 1), delay);
         });
         Receive<Reload>(r => StartReload(r.Id, r.Attempt));
+        Receive<LoadRunning>(_ => LoadRunningExperiment());
         Receive<ParticipantHeartbeat>(OnHeartbeat);
         Receive<Sweep>(_ => { });
         ReceiveAny(_ => Stash.Stash());
@@ -237,6 +269,29 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                 Restart("survivors did not reveal their masks with the dropped clients in time");
         });
         Receive<Committed>(OnCommitted);
+        Receive<RetryCommit>(r =>
+        {
+            if (_run is { State: RunState.Running } run && run.Spec.Id == r.Id && _round is { Phase: Phase.Committing } s && s.Round == r.Summary.Round)
+                Commit(r.Id, r.Summary, r.Global, r.Onnx, r.Finished, r.Try);
+        });
+        Receive<StoreFail>(f =>
+        {
+            if (f.Try > 0)
+            {
+                StoreFailure(f); // the retry timer fired
+                return;
+            }
+            var delay = ReloadBackoff(-f.Try);
+            _log.Error("Federated coordinator: cannot record experiment {0} as failed: {1}; retrying in {2}", f.Id, f.Error, delay);
+            Timers.StartSingleTimer("fail-" + f.Id, f with { Try = -f.Try }, delay);
+        });
+        Receive<AttemptFailed>(f =>
+        {
+            if (_run is not { State: RunState.Running } run || run.Spec.Id != f.Id || run.Attempt != f.Attempt) return;
+            var delay = ReloadBackoff(++_storeFailures);
+            _log.Error("Federated coordinator: cannot record attempt {0} of {1}: {2}; retrying in {3}", f.Attempt, f.Id, f.Error, delay);
+            Timers.StartSingleTimer("start-round", TryStartRound.For(f.Id), delay);
+        });
         Receive<PublishRequest.Answered>(OnPublishAnswered);
         Receive<VersionSaved>(_ => { });
         Receive<GetPendingPublishes>(_ => Sender.Tell(_publishing.Count));
@@ -321,10 +376,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         }
         var replyTo = Sender;
         var store = _store;
-        Task.Run(() =>
+        Task.Run(async () =>
             {
                 var initial = FederatedModel.Create(spec.Model, spec.Seed).Parameters;
-                return store.Create(spec, initial)
+                return await store.CreateAsync(spec, initial)
                     ? new Created(replyTo, spec, initial, null)
                     : new Created(replyTo, spec, initial, $"experiment id '{spec.Id}' was used before; pick a new id");
             })
@@ -355,7 +410,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         }
         var replyTo = Sender;
         var store = _store;
-        Task.Run(() => new StatusLoaded(replyTo, q.Id, store.Load(q.Id))).PipeTo(Self, failure: _ => new StatusLoaded(replyTo, q.Id, null));
+        Task.Run(async () => new StatusLoaded(replyTo, q.Id, await store.LoadAsync(q.Id))).PipeTo(Self, failure: _ => new StatusLoaded(replyTo, q.Id, null));
     }
 
     // ---------------------------------------------------------------- rounds
@@ -389,21 +444,18 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         run.Attempt = attempt;
         var store = _store;
         var id = run.Spec.Id;
-        Task.Run(() =>
+        Task.Run(async () =>
             {
-                store.StartAttempt(id, attempt);
+                await store.StartAttemptAsync(id, attempt);
                 return new AttemptStarted(id, round, attempt, sampled);
             })
-            .PipeTo(Self, failure: ex =>
-            {
-                _log.Error("Federated coordinator: cannot record attempt {0}: {1}", attempt, ex.GetBaseException().Message);
-                return TryStartRound.For(id);
-            });
+            .PipeTo(Self, failure: ex => new AttemptFailed(id, attempt, ex.GetBaseException().Message));
     }
 
     private void OnAttemptStarted(AttemptStarted a)
     {
         if (_run is not { State: RunState.Running } run || run.Spec.Id != a.Id || run.Attempt != a.Attempt) return;
+        _storeFailures = 0;
         var available = AvailableClients();
         var sampled = a.Clients.Where(available.ContainsKey).ToDictionary(c => c, c => available[c].Worker, StringComparer.Ordinal);
         if (sampled.Count == 0)
@@ -643,9 +695,14 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         run.State = RunState.Failed;
         run.Detail = reason;
         _log.Error("Federated experiment {0} failed: {1}", run.Spec.Id, reason);
+        StoreFailure(new StoreFail(run.Spec.Id, reason, 1));
+    }
+
+    private void StoreFailure(StoreFail f)
+    {
         var store = _store;
-        var id = run.Spec.Id;
-        Task.Run(() => store.Fail(id, reason)).PipeTo(Self, success: () => new VersionSaved(), failure: _ => new VersionSaved());
+        Task.Run(() => store.FailAsync(f.Id, f.Reason)).PipeTo(Self, success: () => new VersionSaved(), failure: ex =>
+            new StoreFail(f.Id, f.Reason, -(f.Try + 1)) { Error = ex.GetBaseException().Message });
     }
 
     private void Aggregate(int participants)
@@ -701,15 +758,34 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                 var (accuracy, loss) = eval.Value is { } data ? FederatedModel.Evaluate(model, data, limit) : (double.NaN, trainLoss);
                 var done = summary with { Accuracy = accuracy, Loss = loss };
                 var onnx = spec.PublishAs.Length > 0 ? model.ExportOnnx("federated_" + spec.Id.Replace('-', '_')) : null;
-                var ok = store.CommitRound(spec.Id, done, global, finished);
-                return new Committed(spec.Id, done, global, ok, onnx, null);
+                return new RetryCommit(spec.Id, done, global, onnx, finished, 1);
             })
             .PipeTo(Self, failure: ex => new Committed(spec.Id, summary, global, false, null, ex.GetBaseException().Message));
+    }
+
+    /// <summary>Commits a scored round result (the <paramref name="attempt"/>-th try); the outcome comes back as <see cref="Committed"/>.</summary>
+    private void Commit(string id, RoundSummary summary, float[] global, byte[]? onnx, bool finished, int attempt)
+    {
+        var store = _store;
+        Task.Run(async () => new Committed(id, summary, global, await store.CommitRoundAsync(id, summary, global, finished), onnx, null)
+                { Finished = finished, Try = attempt })
+            .PipeTo(Self, failure: ex => new Committed(id, summary, global, false, onnx, "store: " + ex.GetBaseException().Message)
+                { Finished = finished, Try = attempt });
     }
 
     private void OnCommitted(Committed c)
     {
         if (_run is not { State: RunState.Running } run || run.Spec.Id != c.Id || _round is not { Phase: Phase.Committing } s || s.Round != c.Summary.Round) return;
+        if (c.Error is { } storeError && storeError.StartsWith("store: ", StringComparison.Ordinal))
+        {
+            // the store failed (e.g. the database is briefly unreachable): the same result again after a pause, the
+            // round stays in its commit phase; a commit that landed although its answer was lost is refused, then reloaded
+            var delay = ReloadBackoff(c.Try);
+            _log.Error("Federated round {0}: commit failed (try {1}): {2}; retrying in {3}", c.Summary.Round, c.Try, storeError, delay);
+            Timers.StartSingleTimer("commit", new RetryCommit(c.Id, c.Summary, c.Global, c.Onnx, c.Finished, c.Try + 1), delay);
+            return;
+        }
+        _storeFailures = 0;
         _round = null;
         if (!c.Ok)
         {
@@ -765,7 +841,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private void StartReload(string id, int attempt)
     {
         var store = _store;
-        Task.Run(() => new Loaded(store.Load(id), null))
+        Task.Run(async () => new Loaded(await store.LoadAsync(id), null))
             .PipeTo(Self, failure: ex => new ReloadFailed(id, attempt, ex.GetBaseException().Message));
     }
 
@@ -795,7 +871,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             if (i >= 0) run.History[i] = run.History[i] with { ModelVersion = p.Model.Version };
         }
         var store = _store;
-        Task.Run(() => store.SetModelVersion(target.Id, target.Round, p.Model.Version))
+        Task.Run(() => store.SetModelVersionAsync(target.Id, target.Round, p.Model.Version))
             .PipeTo(Self, success: () => new VersionSaved(), failure: _ => new VersionSaved());
     }
 

@@ -11,10 +11,13 @@ using EdgeActors.Messages;
 namespace EdgeActors.Actors.Registry;
 
 /// <summary>
-/// The model registry: a cluster singleton on the datacenter role over a <see cref="ModelStore"/>. Published models are
-/// validated with ONNX Runtime off the mailbox before they are stored; every change of a model's active version is
-/// announced as <see cref="ModelActivated"/> on <see cref="ModelTopics.Models"/>. Nodes download bytes with
-/// <see cref="FetchModelChunk"/>.
+/// The model registry: a cluster singleton on the datacenter role over an <see cref="IModelStore"/> (a SQLite file, or
+/// the datacenter tier's PostgreSQL database). Published models are validated with ONNX Runtime off the mailbox before
+/// they are stored; every change of a model's active version is announced as <see cref="ModelActivated"/> on
+/// <see cref="ModelTopics.Models"/>. Nodes download bytes with <see cref="FetchModelChunk"/>. Every store call runs off
+/// the mailbox and comes back as a message; a failed one (e.g. the database briefly unreachable) is logged and answered
+/// with <see cref="ModelCommandRejected"/> naming the reason, never with a restart: the asker retries (model hosts re-send
+/// <see cref="GetActiveModels"/> until answered). Pin and rollback commands run one at a time, in arrival order.
 /// </summary>
 public sealed class ModelRegistryActor : ReceiveActor
 {
@@ -22,23 +25,29 @@ public sealed class ModelRegistryActor : ReceiveActor
     /// <summary>Batch size used for the validation load (a warm-up run at this size proves a dynamic batch dimension).</summary>
     public const int ValidationMaxBatch = 4;
 
-    private sealed record Stored(IActorRef ReplyTo, ModelInfo Info);
+    private sealed record Stored(IActorRef ReplyTo, ModelInfo Info, bool Active);
 
     private sealed record PublishFailed(IActorRef ReplyTo, string Name, string Reason);
+
+    /// <summary>A store call finished: <c>Reply</c> goes to <c>ReplyTo</c>; <c>Announce</c> (a new active version) is published.</summary>
+    private sealed record Answered(IActorRef ReplyTo, IModelRegistryMessage Reply, ModelInfo? Announce, bool Mutation);
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
     private readonly RegistrySettings _settings;
     private readonly IActorRef _publishTo;
-    private readonly ModelStore _store;
+    private readonly IModelStore _store;
+    /// <summary>Pin and rollback commands waiting for the one running (they read, then write: one at a time).</summary>
+    private readonly Queue<(object Command, IActorRef ReplyTo)> _mutations = new();
+    private bool _mutating;
 
     /// <summary><paramref name="publishTo"/> receives the <see cref="Publish"/> messages (the DistributedPubSub mediator when null).</summary>
-    public ModelRegistryActor(RegistrySettings settings, IActorRef? publishTo)
+    public ModelRegistryActor(RegistrySettings settings, IActorRef? publishTo, Func<RegistrySettings, IModelStore> open)
     {
         _settings = settings;
         _publishTo = publishTo ?? DistributedPubSub.Get(Context.System).Mediator;
-        _store = new ModelStore(settings.DatabasePath);
-        _log.Info("Model registry: database {0}", _store.DatabasePath);
-        Observability.ResourceMetrics.Track("registry", _store.DatabasePath);
+        _store = open(settings);
+        _log.Info("Model registry: database {0}", _store.Location);
+        if (_store is ModelStore sqlite) Observability.ResourceMetrics.Track("registry", sqlite.DatabasePath); // PostgreSQL: no local file
 
         Receive<PublishModel>(HandlePublish);
         Receive<Stored>(HandleStored);
@@ -47,25 +56,36 @@ public sealed class ModelRegistryActor : ReceiveActor
             _log.Warning("Model registry: rejected model {0}: {1}", f.Name, f.Reason);
             f.ReplyTo.Tell(new ModelCommandRejected(f.Name, f.Reason));
         });
-        Receive<ListModels>(_ => Guarded("", () =>
+        Receive<Answered>(HandleAnswered);
+        Receive<ListModels>(_ => Run(Sender, "", false, async store =>
         {
-            var models = _store.List().ToArray();
-            var policies = models.Select(m => m.Name).Distinct().Select(_store.Policy).ToArray();
-            return new ModelList(models, policies);
+            var models = await store.ListAsync();
+            var policies = new List<ModelPolicy>();
+            foreach (var name in models.Select(m => m.Name).Distinct()) policies.Add(await store.PolicyAsync(name));
+            return (new ModelList(models.ToArray(), policies.ToArray()), null);
         }));
-        Receive<SetModelPolicy>(m => Guarded(m.Name, () => SetPolicy(m)));
-        Receive<RollbackModel>(m => Guarded(m.Name, () => Rollback(m)));
-        Receive<GetActiveModels>(_ => Guarded("", () =>
-            new ActiveModels(_store.Names().Select(_store.Active).OfType<ModelInfo>().ToArray())));
-        Receive<FetchModelChunk>(m => Guarded(m.Name, () => Chunk(m)));
+        Receive<SetModelPolicy>(m => Mutate(m));
+        Receive<RollbackModel>(m => Mutate(m));
+        Receive<GetActiveModels>(_ => Run(Sender, "", false, async store =>
+        {
+            var active = new List<ModelInfo>();
+            foreach (var name in await store.NamesAsync())
+                if (await store.ActiveAsync(name) is { } info) active.Add(info);
+            return (new ActiveModels(active.ToArray()), null);
+        }));
+        Receive<FetchModelChunk>(m => Run(Sender, m.Name, false, async store => (await Chunk(store, m, _settings.ChunkBytes), null)));
     }
 
-    public static Props Props(RegistrySettings settings) =>
-        Akka.Actor.Props.Create(() => new ModelRegistryActor(settings, null));
+    /// <summary>The store the settings name: the PostgreSQL database when set, else the SQLite file.</summary>
+    public static IModelStore OpenStore(RegistrySettings settings) =>
+        settings.PostgresConnection.Length > 0 ? new PostgresModelStore(settings.PostgresConnection) : new ModelStore(settings.DatabasePath);
 
-    /// <summary>For tests: a plain actor whose announcements go to <paramref name="publishTo"/>.</summary>
-    internal static Props Props(RegistrySettings settings, IActorRef publishTo) =>
-        Akka.Actor.Props.Create(() => new ModelRegistryActor(settings, publishTo));
+    public static Props Props(RegistrySettings settings) =>
+        Akka.Actor.Props.Create(() => new ModelRegistryActor(settings, null, OpenStore));
+
+    /// <summary>For tests: a plain actor whose announcements go to <paramref name="publishTo"/>, over the store <paramref name="open"/> makes.</summary>
+    internal static Props Props(RegistrySettings settings, IActorRef publishTo, Func<RegistrySettings, IModelStore>? open = null) =>
+        Akka.Actor.Props.Create(() => new ModelRegistryActor(settings, publishTo, open ?? OpenStore));
 
     protected override void PreStart()
     {
@@ -80,20 +100,56 @@ public sealed class ModelRegistryActor : ReceiveActor
         base.PostStop();
     }
 
-    /// <summary>Replies with what <paramref name="handle"/> returns; a storage failure becomes a rejection, not a restart.</summary>
-    private void Guarded(string name, Func<IModelRegistryMessage> handle)
+    /// <summary>
+    /// Runs <paramref name="handle"/> against the store off the mailbox; its reply (and announcement) comes back as
+    /// <see cref="Answered"/>, a failure as a rejection naming the reason, never a restart.
+    /// </summary>
+    private void Run(IActorRef replyTo, string name, bool mutation, Func<IModelStore, Task<(IModelRegistryMessage Reply, ModelInfo? Announce)>> handle)
     {
-        IModelRegistryMessage reply;
-        try
+        var store = _store;
+        Task.Run(() => handle(store)).PipeTo(Self,
+            success: r => new Answered(replyTo, r.Reply, r.Announce, mutation),
+            failure: ex =>
+            {
+                var inner = ex is AggregateException { InnerExceptions.Count: 1 } agg ? agg.InnerException! : ex;
+                return new Answered(replyTo, new ModelCommandRejected(name, $"registry storage failure: {inner.GetType().Name}: {inner.Message}"), null, mutation);
+            });
+    }
+
+    private void HandleAnswered(Answered a)
+    {
+        if (a.Reply is ModelCommandRejected r && r.Reason.StartsWith("registry storage failure", StringComparison.Ordinal))
+            _log.Error("Model registry: '{0}': {1}", r.Name, r.Reason);
+        if (a.Announce is { } info)
         {
-            reply = handle();
+            _log.Info("Model registry: {0} active version v{1}", info.Name, info.Version);
+            Announce(info);
         }
-        catch (Exception ex)
+        a.ReplyTo.Tell(a.Reply);
+        if (!a.Mutation) return;
+        _mutating = false;
+        if (_mutations.TryDequeue(out var next)) Mutate(next.Command, next.ReplyTo);
+    }
+
+    private void Mutate(object command) => Mutate(command, Sender);
+
+    private void Mutate(object command, IActorRef replyTo)
+    {
+        if (_mutating)
         {
-            _log.Error(ex, "Model registry: storage failure for '{0}'", name);
-            reply = new ModelCommandRejected(name, $"registry storage failure: {ex.Message}");
+            _mutations.Enqueue((command, replyTo));
+            return;
         }
-        Sender.Tell(reply);
+        _mutating = true;
+        switch (command)
+        {
+            case SetModelPolicy m:
+                Run(replyTo, m.Name, true, store => SetPolicy(store, m));
+                break;
+            case RollbackModel m:
+                Run(replyTo, m.Name, true, store => Rollback(store, m));
+                break;
+        }
     }
 
     private static string? CheckPublish(PublishModel m)
@@ -119,24 +175,37 @@ public sealed class ModelRegistryActor : ReceiveActor
         var store = _store;
         var runtime = _settings.ValidationRuntime;
         var log = _log;
-        Task.Run(() =>
+        Task.Run(async () =>
         {
             // the same bytes as the latest version: a retried publish (its reply was lost), not a new version
             var sha = OnnxModel.Sha256(m.Onnx);
-            var latest = store.List().Where(i => i.Name == m.Name).MaxBy(i => i.Version);
-            if (latest is not null && latest.Sha256 == sha) return latest;
-            // validate with the real runtime, then store; the store assigns the version number
-            var probe = new ModelInfo(m.Name, 0, m.InputShape, m.Labels, "", m.Onnx.LongLength, 0, m.Description);
-            using (var model = OnnxModel.Load(m.Onnx, probe, runtime, ValidationMaxBatch, ModelHost.RuntimeLog(log)))
+            var latest = (await store.ListAsync()).Where(i => i.Name == m.Name).MaxBy(i => i.Version);
+            ModelInfo info;
+            if (latest is not null && latest.Sha256 == sha) info = latest;
+            else
             {
-                if (model.OutputSize != m.Labels.Length)
-                    throw new ModelLoadException($"model {m.Name}: output has {model.OutputSize} values per sample but {m.Labels.Length} labels were given");
+                // validate with the real runtime, then store; the store assigns the version number
+                var probe = new ModelInfo(m.Name, 0, m.InputShape, m.Labels, "", m.Onnx.LongLength, 0, m.Description);
+                using (var model = OnnxModel.Load(m.Onnx, probe, runtime, ValidationMaxBatch, ModelHost.RuntimeLog(log)))
+                {
+                    if (model.OutputSize != m.Labels.Length)
+                        throw new ModelLoadException($"model {m.Name}: output has {model.OutputSize} values per sample but {m.Labels.Length} labels were given");
+                }
+                // a retry that arrived while the first publish was validating: the store keeps one version (checked in its transaction)
+                info = await store.AddAsync(m.Name, m.Onnx, m.InputShape, m.Labels, m.Description ?? "", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
+                    reuseLatestIdentical: true);
             }
-            // a retry that arrived while the first publish was validating: the store keeps one version (checked in its transaction)
-            return store.Add(m.Name, m.Onnx, m.InputShape, m.Labels, m.Description ?? "", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds(),
-                reuseLatestIdentical: true);
+            bool active;
+            try
+            {
+                active = (await store.ActiveAsync(info.Name))?.Version == info.Version;
+            }
+            catch (Exception)
+            {
+                active = false; // stored; the policy could not be read: model hosts pick it up at their next resync
+            }
+            return new Stored(replyTo, info, active);
         }).PipeTo(Self,
-            success: info => new Stored(replyTo, info),
             failure: ex =>
             {
                 var inner = ex is AggregateException { InnerExceptions.Count: 1 } agg ? agg.InnerException! : ex;
@@ -146,66 +215,54 @@ public sealed class ModelRegistryActor : ReceiveActor
 
     private void HandleStored(Stored s)
     {
-        bool active;
-        try
-        {
-            active = _store.Active(s.Info.Name)?.Version == s.Info.Version;
-        }
-        catch (Exception ex)
-        {
-            _log.Error(ex, "Model registry: cannot read the policy of {0}", s.Info.Name);
-            active = false;
-        }
         _log.Info("Model registry: stored {0} v{1} ({2} bytes, sha256 {3}){4}", s.Info.Name, s.Info.Version, s.Info.SizeBytes, s.Info.Sha256,
-            active ? ", now active" : "");
-        s.ReplyTo.Tell(new ModelPublished(s.Info, active));
-        if (active) Announce(s.Info);
+            s.Active ? ", now active" : "");
+        s.ReplyTo.Tell(new ModelPublished(s.Info, s.Active));
+        if (s.Active) Announce(s.Info);
     }
 
     private void Announce(ModelInfo info) =>
         _publishTo.Tell(new Publish(ModelTopics.Models, new ModelActivated(info)));
 
-    private IModelRegistryMessage SetPolicy(SetModelPolicy m)
+    private static async Task<(IModelRegistryMessage, ModelInfo?)> SetPolicy(IModelStore store, SetModelPolicy m)
     {
         var problem = ModelStore.ValidateName(m.Name);
-        if (problem is not null) return new ModelCommandRejected(m.Name, problem);
-        if (m.Version < 0) return new ModelCommandRejected(m.Name, $"version must be > 0 (pin) or 0 (latest), got {m.Version}");
-        if (_store.Active(m.Name) is null) return new ModelCommandRejected(m.Name, $"unknown model '{m.Name}'");
-        if (m.Version > 0 && _store.Get(m.Name, m.Version) is null)
-            return new ModelCommandRejected(m.Name, $"model {m.Name} has no version {m.Version}");
-        return ApplyPin(m.Name, m.Version);
+        if (problem is not null) return (new ModelCommandRejected(m.Name, problem), null);
+        if (m.Version < 0) return (new ModelCommandRejected(m.Name, $"version must be > 0 (pin) or 0 (latest), got {m.Version}"), null);
+        if (await store.ActiveAsync(m.Name) is null) return (new ModelCommandRejected(m.Name, $"unknown model '{m.Name}'"), null);
+        if (m.Version > 0 && await store.GetAsync(m.Name, m.Version) is null)
+            return (new ModelCommandRejected(m.Name, $"model {m.Name} has no version {m.Version}"), null);
+        return await ApplyPin(store, m.Name, m.Version);
     }
 
-    private IModelRegistryMessage Rollback(RollbackModel m)
+    private static async Task<(IModelRegistryMessage, ModelInfo?)> Rollback(IModelStore store, RollbackModel m)
     {
         var problem = ModelStore.ValidateName(m.Name);
-        if (problem is not null) return new ModelCommandRejected(m.Name, problem);
-        var current = _store.Active(m.Name);
-        if (current is null) return new ModelCommandRejected(m.Name, $"unknown model '{m.Name}'");
-        var previous = _store.List().Where(i => i.Name == m.Name && i.Version < current.Version).MaxBy(i => i.Version);
+        if (problem is not null) return (new ModelCommandRejected(m.Name, problem), null);
+        var current = await store.ActiveAsync(m.Name);
+        if (current is null) return (new ModelCommandRejected(m.Name, $"unknown model '{m.Name}'"), null);
+        var previous = (await store.ListAsync()).Where(i => i.Name == m.Name && i.Version < current.Version).MaxBy(i => i.Version);
         if (previous is null)
-            return new ModelCommandRejected(m.Name, $"model {m.Name} has no version before the active v{current.Version}");
-        return ApplyPin(m.Name, previous.Version);
+            return (new ModelCommandRejected(m.Name, $"model {m.Name} has no version before the active v{current.Version}"), null);
+        return await ApplyPin(store, m.Name, previous.Version);
     }
 
-    private IModelRegistryMessage ApplyPin(string name, int version)
+    private static async Task<(IModelRegistryMessage, ModelInfo?)> ApplyPin(IModelStore store, string name, int version)
     {
-        _store.SetPinned(name, version);
-        var active = _store.Active(name)!;
-        var policy = _store.Policy(name);
-        _log.Info("Model registry: {0} {1}; active version v{2}", name, version == 0 ? "follows the latest" : $"pinned to v{version}", active.Version);
-        Announce(active);
-        return new ModelPolicyChanged(policy, active);
+        await store.SetPinnedAsync(name, version);
+        var active = (await store.ActiveAsync(name))!;
+        var policy = await store.PolicyAsync(name);
+        return (new ModelPolicyChanged(policy, active), active);
     }
 
-    private IModelRegistryMessage Chunk(FetchModelChunk m)
+    private static async Task<IModelRegistryMessage> Chunk(IModelStore store, FetchModelChunk m, int chunkBytes)
     {
-        var info = _store.Get(m.Name, m.Version);
+        var info = await store.GetAsync(m.Name, m.Version);
         if (info is null) return new ModelCommandRejected(m.Name, $"model {m.Name} has no version {m.Version}");
         if (m.Offset < 0 || m.Offset > info.SizeBytes)
             return new ModelCommandRejected(m.Name, $"offset {m.Offset} outside 0..{info.SizeBytes} of {m.Name} v{m.Version}");
-        var max = m.MaxBytes <= 0 ? _settings.ChunkBytes : Math.Min(m.MaxBytes, _settings.ChunkBytes);
-        var data = _store.ReadBytes(m.Name, m.Version, m.Offset, max);
+        var max = m.MaxBytes <= 0 ? chunkBytes : Math.Min(m.MaxBytes, chunkBytes);
+        var data = await store.ReadBytesAsync(m.Name, m.Version, m.Offset, max);
         if (data is null) return new ModelCommandRejected(m.Name, $"model {m.Name} has no version {m.Version}");
         return new ModelChunk(m.Name, m.Version, m.Offset, info.SizeBytes, data);
     }

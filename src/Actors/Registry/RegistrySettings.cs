@@ -23,6 +23,9 @@ public sealed record RegistrySettings(string DatabasePath, int ChunkBytes = Regi
 
     public InferenceRuntimeSettings ValidationRuntime { get; init; } = InferenceRuntimeSettings.Default;
 
+    /// <summary>The PostgreSQL database of the registry ("": the SQLite file <see cref="DatabasePath"/>); see <see cref="DatacenterSettings"/>.</summary>
+    public string PostgresConnection { get; init; } = "";
+
     public static RegistrySettings Default { get; } = new(DefaultDatabasePath);
 
     public static RegistrySettings FromConfig(Akka.Configuration.Config? section)

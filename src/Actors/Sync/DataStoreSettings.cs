@@ -26,6 +26,8 @@ public sealed record DataStoreSettings(DataStoreKind Kind, string SqlitePath, st
         var kindText = (section.GetString("kind", "sqlite") ?? "sqlite").Trim();
         var kind = kindText.ToLowerInvariant() switch
         {
+            // empty: PostgreSQL when a connection string is given (or the tier's, see DatacenterSettings), else SQLite
+            "" => string.IsNullOrWhiteSpace(section.GetString("postgres-connection", "")) ? DataStoreKind.Sqlite : DataStoreKind.Postgres,
             "sqlite" => DataStoreKind.Sqlite,
             "postgres" or "postgresql" => DataStoreKind.Postgres,
             _ => throw new ArgumentException(

@@ -14,8 +14,8 @@ public enum TwinStoreKind
 /// <code>
 /// twins {
 ///   kind = sqlite                 # sqlite | postgres: where the datacenter's twin store singleton keeps twins and commands
-///   database-path = "twins.db"    # sqlite: relative paths are under the node's data directory; every datacenter node
-///                                 # that may host the singleton must open the same file
+///   database-path = "twins.db"    # sqlite: relative paths are under the node's data directory; on one machine every datacenter node
+///                                 # that may host the singleton opens the same file (several machines: edgeactors.datacenter.postgres)
 ///   postgres-connection = ""      # postgres: the Npgsql connection string
 ///   default-command-ttl = 1h      # a command sent without a time to live waits this long for the device
 ///   max-command-ttl = 7d          # the longest time to live a command may ask for
@@ -64,6 +64,8 @@ public sealed record TwinSettings
         {
             Kind = kind switch
             {
+                // empty: PostgreSQL when a connection string is given (or the tier's, see DatacenterSettings), else SQLite
+                "" => string.IsNullOrWhiteSpace(section.GetString("postgres-connection", "")) ? TwinStoreKind.Sqlite : TwinStoreKind.Postgres,
                 "sqlite" => TwinStoreKind.Sqlite,
                 "postgres" => TwinStoreKind.Postgres,
                 _ => throw new ArgumentException($"{Section}.kind must be sqlite or postgres, got '{kind}'"),

@@ -49,6 +49,13 @@ public sealed class LocalCluster : IAsyncDisposable
     /// <summary>The nodes' network namespaces when the cluster was made with one (partitions), else null.</summary>
     public NetworkNamespaces? Network { get; }
 
+    /// <summary>
+    /// The datacenter tier's PostgreSQL database (<c>edgeactors.datacenter.postgres</c> of every datacenter node), or ""
+    /// (the default): datacenter nodes then share one SQLite file per singleton under <see cref="Directory"/>. With it
+    /// set, datacenter nodes share no file: each keeps only its own data directory.
+    /// </summary>
+    public string DatacenterPostgres { get; init; } = "";
+
     /// <summary>TLS with mutual authentication between the nodes and client tokens at the gateways (the default).</summary>
     public bool Secure { get; }
 
@@ -214,7 +221,12 @@ public sealed class LocalCluster : IAsyncDisposable
             "node", "--roles", string.Join(",", spec.Roles), "--host", spec.Host, "--port", spec.Port.ToString(), "--seeds", SeedHostPort,
             "--data-dir", Path.Combine(Directory, spec.Name),
         };
-        if (spec.Roles.Contains("datacenter"))
+        if (spec.Roles.Contains("datacenter") && DatacenterPostgres.Length > 0)
+        {
+            // all datacenter state in one PostgreSQL database: nothing shared between the nodes' directories
+            args.AddRange(["--set", $"edgeactors.datacenter.postgres = \"{DatacenterPostgres.Replace("\\", "\\\\").Replace("\"", "\\\"")}\""]);
+        }
+        else if (spec.Roles.Contains("datacenter"))
         {
             // datacenter singletons (model registry, federated round coordinator) fail over between datacenter nodes:
             // on one machine they share one database file each, so the new host continues from the old one's state

@@ -52,20 +52,23 @@ public static class NodeHost
         var syncSection = config.GetConfig("edgeactors.sync");
         var syncSender = SyncSettings.SenderFromConfig(syncSection);
         var syncSink = SyncSettings.SinkFromConfig(syncSection);
-        var store = DataStoreSettings.FromConfig(config.GetConfig("edgeactors.store"));
+        // where the datacenter state lives: the PostgreSQL tier (edgeactors.datacenter.postgres), per-section settings, SQLite files
+        var datacenter = DatacenterSettings.FromConfig(config);
+        var store = DataStoreSettings.FromConfig(DatacenterSettings.ResolvedSection(config, DatacenterSettings.StoreSection, datacenter.StorePostgres));
         if (store.Kind == DataStoreKind.Sqlite) store = store with { SqlitePath = NodeConfig.DataPath(config, store.SqlitePath) };
         var registrySettings = RegistrySettings.FromConfig(config.GetConfig("edgeactors.registry"));
         registrySettings = registrySettings with
         {
             DatabasePath = NodeConfig.DataPath(config, registrySettings.DatabasePath),
             ValidationRuntime = runtime,
+            PostgresConnection = datacenter.RegistryPostgres,
         };
 
-        var twins = TwinSettings.FromConfig(config.GetConfig(TwinSettings.Section));
+        var twins = TwinSettings.FromConfig(DatacenterSettings.ResolvedSection(config, TwinSettings.Section, datacenter.TwinsPostgres));
         if (twins.Kind == TwinStoreKind.Sqlite) twins = twins with { DatabasePath = NodeConfig.DataPath(config, twins.DatabasePath) };
 
         var federation = FederationSettings.FromConfig(config.GetConfig("edgeactors.federated"));
-        federation = federation with { DatabasePath = NodeConfig.DataPath(config, federation.DatabasePath) };
+        federation = federation with { DatabasePath = NodeConfig.DataPath(config, federation.DatabasePath), PostgresConnection = datacenter.FederationPostgres };
         var training = isEdge && federation.Enabled ? new LocalTrainingSet(federation.MaxFramesPerDevice) : null;
         var evalDirectory = config.GetString("edgeactors.federated.eval-data", "");
         var adapters = AdapterSettings.FromConfig(config.GetConfig(AdapterSettings.ConfigPath),

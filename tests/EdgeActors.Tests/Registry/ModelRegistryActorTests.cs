@@ -1,3 +1,4 @@
+using EdgeActors.Storage;
 using EdgeActors.Client.Serialization;
 using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
@@ -255,5 +256,54 @@ public sealed class ModelRegistryActorTests : Akka.TestKit.Xunit2.TestKit
         Assert.Equal(1, retry.ExpectMsg<ModelPublished>(Wait).Model.Version);
         registry.Tell(ListModels.Instance);
         Assert.Equal([1], ExpectMsg<ModelList>(Wait).Models.Select(m => m.Version));
+    }
+
+    /// <summary>A store whose every call fails while <see cref="Down"/> (the database unreachable), else the SQLite store.</summary>
+    private sealed class FlakyModelStore(IModelStore inner) : IModelStore
+    {
+        public volatile bool Down;
+
+        public string Location => inner.Location;
+
+        private Task<T> Call<T>(Func<Task<T>> call) =>
+            Down ? Task.FromException<T>(new IOException("connection refused (database down)")) : call();
+
+        public Task<ModelInfo> AddAsync(string name, byte[] onnx, int[] inputShape, string[] labels, string description, long createdAtMs, bool reuseLatestIdentical = false) =>
+            Call(() => inner.AddAsync(name, onnx, inputShape, labels, description, createdAtMs, reuseLatestIdentical));
+        public Task<IReadOnlyList<ModelInfo>> ListAsync() => Call(inner.ListAsync);
+        public Task<IReadOnlyList<string>> NamesAsync() => Call(inner.NamesAsync);
+        public Task<ModelInfo?> GetAsync(string name, int version) => Call(() => inner.GetAsync(name, version));
+        public Task<byte[]?> ReadBytesAsync(string name, int version, long offset, int count) => Call(() => inner.ReadBytesAsync(name, version, offset, count));
+        public Task<ModelPolicy> PolicyAsync(string name) => Call(() => inner.PolicyAsync(name));
+        public Task<ModelInfo?> ActiveAsync(string name) => Call(() => inner.ActiveAsync(name));
+        public Task SetPinnedAsync(string name, int version) => Call(async () => { await inner.SetPinnedAsync(name, version); return 0; });
+        public void Dispose() => inner.Dispose();
+    }
+
+    [Fact]
+    public void A_store_failure_should_be_answered_as_a_rejection_and_the_registry_should_serve_once_it_is_back()
+    {
+        FlakyModelStore? store = null;
+        var pubsub = CreateTestProbe();
+        var settings = new RegistrySettings(_db.Path) { ValidationRuntime = InferenceRuntimeSettings.Default };
+        var registry = Sys.ActorOf(ModelRegistryActor.Props(settings, pubsub.Ref, s => store = new FlakyModelStore(new ModelStore(s.DatabasePath))));
+        Watch(registry);
+        var (onnx, _, _) = TestModels.Linear(16, 5);
+        Publish(registry, pubsub, "m", onnx, 1);
+
+        store!.Down = true;
+        registry.Tell(GetActiveModels.Instance);
+        Assert.Contains("registry storage failure", ExpectMsg<ModelCommandRejected>(Wait).Reason);
+        registry.Tell(new SetModelPolicy("m", 1));
+        Assert.Contains("registry storage failure", ExpectMsg<ModelCommandRejected>(Wait).Reason);
+        registry.Tell(new PublishModel("m", TestModels.Linear(16, 5, seed: 2).Onnx, [16], FiveLabels, "v2"));
+        Assert.Contains("database down", ExpectMsg<ModelCommandRejected>(Wait).Reason);
+
+        store.Down = false; // the asker retries: the same registry (no restart) answers from the kept state
+        registry.Tell(GetActiveModels.Instance);
+        Assert.Equal(1, Assert.Single(ExpectMsg<ActiveModels>(Wait).Models).Version);
+        registry.Tell(new SetModelPolicy("m", 1));
+        Assert.Equal(1, ExpectMsg<ModelPolicyChanged>(Wait).Policy.PinnedVersion);
+        ExpectNoMsg(TimeSpan.FromMilliseconds(200)); // not Terminated
     }
 }
