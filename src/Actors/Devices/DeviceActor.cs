@@ -83,6 +83,8 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
     private sealed record SensorSilent;
 
     private sealed record RestoreTimedOut;
+    /// <summary>A training batch was added (and written to disk) off the mailbox; answered from here.</summary>
+    private sealed record TrainingAdded(TrainingFramesAck Ack, long FirstSequence, IActorRef ReplyTo);
 
     private const string RestoreTimer = "restore";
 
@@ -115,6 +117,8 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
     private long _nextId;
     private bool _stopRequested;
     private SensorMonitor? _sensor;
+    /// <summary>This device's training batches run one after the other off the mailbox (the training set writes them to disk).</summary>
+    private Task _trainingTail = Task.CompletedTask;
     private DeviceHistory? _fromStore;
     private Sync.OutboxDeviceWaiting? _fromOutbox;
     private RestoreOutcome _outcome;
@@ -248,6 +252,11 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
         TwinReceives();
         Receive<CameraFrame>(OnFrame);
         Receive<TrainingFrames>(OnTrainingFrames);
+        Receive<TrainingAdded>(t =>
+        {
+            if (t.Ack.Error.Length > 0) _log.Warning("Device {0}: training frames from {1} refused: {2}", _id, t.FirstSequence, t.Ack.Error);
+            t.ReplyTo.Tell(t.Ack);
+        });
         Receive<GetDeviceState>(_ => Sender.Tell(State()));
         Receive<SensorHealth>(OnSensorHealth);
         Receive<SensorSilent>(_ =>
@@ -492,9 +501,15 @@ public sealed partial class DeviceActor : ReceiveActor, IWithTimers, IWithUnboun
             Sender.Tell(new TrainingFramesAck(_id, 0, 0, 0, 0, _node, "this node keeps no training data (federated learning is off)"));
             return;
         }
-        var ack = _services.Training.Add(batch, _node);
-        if (ack.Error.Length > 0) _log.Warning("Device {0}: training frames from {1} refused: {2}", _id, batch.FirstSequence, ack.Error);
-        Sender.Tell(ack);
+        // the set writes accepted frames to disk before answering: off the mailbox, this device's batches in order
+        var replyTo = Sender;
+        var training = _services.Training;
+        var node = _node;
+        var id = _id;
+        var added = _trainingTail.ContinueWith(_ => training.Add(batch, node), CancellationToken.None, TaskContinuationOptions.None, TaskScheduler.Default);
+        _trainingTail = added;
+        added.PipeTo(Self, success: ack => new TrainingAdded(ack, batch.FirstSequence, replyTo),
+            failure: ex => new TrainingAdded(new TrainingFramesAck(id, 0, 0, 0, 0, node, "training frames not stored: " + ex.GetBaseException().Message), batch.FirstSequence, replyTo));
     }
 
     private static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();

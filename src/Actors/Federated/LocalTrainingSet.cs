@@ -7,9 +7,10 @@ namespace EdgeActors.Actors.Federated;
 /// What an edge node holds for learning, per device: the labelled frames its devices received (for federated model
 /// training and GBDT) and a behaviour summary of each device's telemetry (for federated k-means). It never leaves the
 /// node: only model updates and aggregate statistics do. Device entities write (one writer per device); the node's
-/// <see cref="FederatedWorker"/> reads snapshots. Thread-safe. Held in memory: a restarted edge starts empty (a client that
-/// loses its data simply stops being offered to rounds); the limit per device refuses frames beyond it rather than
-/// silently evicting accepted ones.
+/// <see cref="FederatedWorker"/> reads snapshots. Thread-safe. Held in memory, and with a <see cref="Storage.TrainingFrameStore"/>
+/// also on disk: accepted frames are written there before they are acknowledged, and a restarted edge loads them back
+/// (without one, a restarted edge starts empty). The limit per device refuses frames beyond it rather than silently
+/// evicting accepted ones. Behaviour summaries are recomputed from telemetry and are not stored.
 /// </summary>
 public sealed class LocalTrainingSet
 {
@@ -26,11 +27,32 @@ public sealed class LocalTrainingSet
 
     private readonly Dictionary<string, DeviceData> _devices = new(StringComparer.Ordinal);
     private readonly object _gate = new();
+    private readonly Storage.TrainingFrameStore? _durable;
 
-    public LocalTrainingSet(int maxFramesPerDevice = 30_000)
+    public LocalTrainingSet(int maxFramesPerDevice = 30_000, Storage.TrainingFrameStore? durable = null)
     {
         if (maxFramesPerDevice < 1) throw new ArgumentOutOfRangeException(nameof(maxFramesPerDevice), "the frame limit per device must be ≥ 1");
         MaxFramesPerDevice = maxFramesPerDevice;
+        _durable = durable;
+        if (durable is null) return;
+        foreach (var f in durable.LoadAll(TrainingFrames.FrameBytes))
+        {
+            var d = Get(f.Device);
+            Grow(d, f.Labels.Length);
+            f.Pixels.CopyTo(d.Pixels.AsSpan());
+            f.Labels.CopyTo(d.Labels.AsSpan());
+            d.Count = f.Labels.Length;
+            d.NextSequence = f.FirstSequence + f.Labels.Length;
+        }
+    }
+
+    /// <summary>Frames held, all devices together (loaded back from disk after a restart, then added).</summary>
+    public long TotalFrames
+    {
+        get
+        {
+            lock (_gate) return _devices.Values.Sum(d => (long)d.Count);
+        }
     }
 
     public int MaxFramesPerDevice { get; }
@@ -64,6 +86,16 @@ public sealed class LocalTrainingSet
                 return Refuse(d.NextSequence, d.Count, $"training set full: device holds {d.Count} frames, the limit is {MaxFramesPerDevice} (edgeactors.federated.max-frames-per-device)");
             if (fresh > 0)
             {
+                try
+                {
+                    // on disk before it is acknowledged: an accepted frame survives a restart of the edge
+                    _durable?.Append(batch.DeviceId.Value, d.NextSequence, batch.Labels.AsSpan(skip, fresh),
+                        batch.Pixels.AsSpan(skip * TrainingFrames.FrameBytes, fresh * TrainingFrames.FrameBytes), TrainingFrames.FrameBytes);
+                }
+                catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException)
+                {
+                    return Refuse(d.NextSequence, d.Count, $"the edge could not store the frames ({ex.Message}); resend from {d.NextSequence}");
+                }
                 Grow(d, d.Count + fresh);
                 batch.Pixels.AsSpan(skip * TrainingFrames.FrameBytes, fresh * TrainingFrames.FrameBytes).CopyTo(d.Pixels.AsSpan(d.Count * TrainingFrames.FrameBytes));
                 batch.Labels.AsSpan(skip, fresh).CopyTo(d.Labels.AsSpan(d.Count));

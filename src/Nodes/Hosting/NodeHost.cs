@@ -69,7 +69,10 @@ public static class NodeHost
 
         var federation = FederationSettings.FromConfig(config.GetConfig("edgeactors.federated"));
         federation = federation with { DatabasePath = NodeConfig.DataPath(config, federation.DatabasePath), PostgresConnection = datacenter.FederationPostgres };
-        var training = isEdge && federation.Enabled ? new LocalTrainingSet(federation.MaxFramesPerDevice) : null;
+        // an edge's labelled training frames are kept on disk too (its data directory), so they survive a restart
+        var training = isEdge && federation.Enabled
+            ? new LocalTrainingSet(federation.MaxFramesPerDevice, new Storage.TrainingFrameStore(NodeConfig.DataPath(config, "training.db")))
+            : null;
         var evalDirectory = config.GetString("edgeactors.federated.eval-data", "");
         var adapters = AdapterSettings.FromConfig(config.GetConfig(AdapterSettings.ConfigPath),
             // devices attached to an edge with a site are homed there ('<site>/sensor-NN': they live on this edge while it is up)

@@ -34,6 +34,37 @@ public sealed class LocalTrainingSetTests
     }
 
     [Fact]
+    public void Frames_should_survive_a_restart_when_kept_on_disk()
+    {
+        var dir = Directory.CreateTempSubdirectory("training-").FullName;
+        try
+        {
+            var path = Path.Combine(dir, "training.db");
+            var before = new LocalTrainingSet(durable: new EdgeActors.Storage.TrainingFrameStore(path));
+            before.Add(Batch(5, 1, 2, 3), "n");
+            before.Add(Batch(7, 3, 4), "n"); // one duplicate, one new
+            before.Add(new TrainingFrames(new DeviceId("cam-2"), 0, new byte[TrainingFrames.FrameBytes], [9]), "n");
+
+            // the edge restarts: a new set over the same file holds what was acknowledged, and goes on from there
+            var after = new LocalTrainingSet(durable: new EdgeActors.Storage.TrainingFrameStore(path));
+            Assert.Equal([new ClientInfo("cam-1", 4), new ClientInfo("cam-2", 1)], after.Clients());
+            Assert.True(after.TryGetSamples("cam-1", out var images, out var labels));
+            Assert.Equal(new byte[] { 1, 2, 3, 4 }, labels);
+            Assert.Equal(8 / 255f, images[3 * TrainingFrames.FrameBytes]); // the 4th frame (seq 8) kept its pixels
+            var retry = after.Add(Batch(5, 1, 2, 3, 4), "n");
+            Assert.Equal(("", 0, 4, 9L), (retry.Error, retry.Accepted, retry.Duplicates, retry.NextSequence));
+            var gap = after.Add(Batch(11, 5), "n");
+            Assert.Contains("resend from 9", gap.Error);
+            Assert.Equal(5L, after.TotalFrames);
+        }
+        finally
+        {
+            Microsoft.Data.Sqlite.SqliteConnection.ClearAllPools();
+            Directory.Delete(dir, recursive: true);
+        }
+    }
+
+    [Fact]
     public void Add_should_refuse_a_gap_bad_labels_wrong_sizes_and_a_full_set_keeping_what_it_has()
     {
         var set = new LocalTrainingSet(maxFramesPerDevice: 4);
