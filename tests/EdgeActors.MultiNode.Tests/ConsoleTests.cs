@@ -69,6 +69,21 @@ public sealed class ConsoleTests(ITestOutputHelper output)
             browser = Browser();
             browser.Navigate().GoToUrl(edge1);
             var wait = new WebDriverWait(browser, TimeSpan.FromSeconds(40)) { PollingInterval = TimeSpan.FromMilliseconds(250) };
+            wait.IgnoreExceptionTypes(typeof(StaleElementReferenceException)); // live updates replace rows between finding and reading them
+            // the models table is redrawn by live updates: a row's button found a moment ago may have been replaced by its
+            // identical successor, so find and click in one step, again if it went stale (as a user clicks what is there)
+            void ClickModelButton(string css) => wait.Until(b =>
+            {
+                try
+                {
+                    b.FindElement(By.CssSelector(css)).Click();
+                    return true;
+                }
+                catch (StaleElementReferenceException)
+                {
+                    return false;
+                }
+            });
             try
             {
                 // 4 members, all Up
@@ -118,7 +133,7 @@ public sealed class ConsoleTests(ITestOutputHelper output)
                 Assert.All(browser.FindElements(By.CssSelector("#device-results tr")), r => Assert.Contains(r.FindElements(By.TagName("td"))[1].Text, edgeHosts));
 
                 // rollback without a token: refused, and the page says so
-                browser.FindElement(By.CssSelector("#models tr[data-model='fmnist-mlp'] button.rollback")).Click();
+                ClickModelButton("#models tr[data-model='fmnist-mlp'] button.rollback");
                 wait.Until(b => b.FindElement(By.Id("action-result")).Text.Length > 0);
                 var result = browser.FindElement(By.Id("action-result"));
                 output.WriteLine("action: " + result.Text);
@@ -127,7 +142,7 @@ public sealed class ConsoleTests(ITestOutputHelper output)
 
                 // with a token lacking the admin scope (device scopes only): refused with 403 on the page
                 browser.FindElement(By.Id("token")).SendKeys(ReaderToken(cluster));
-                browser.FindElement(By.CssSelector("#models tr[data-model='fmnist-mlp'] button.pin")).Click();
+                ClickModelButton("#models tr[data-model='fmnist-mlp'] button.pin");
                 wait.Until(b => b.FindElement(By.Id("action-result")).Text.Contains("refused 403", StringComparison.Ordinal));
                 output.WriteLine("action with a device token: " + browser.FindElement(By.Id("action-result")).Text);
                 Assert.Equal("error", browser.FindElement(By.Id("action-result")).GetAttribute("class"));
@@ -135,7 +150,7 @@ public sealed class ConsoleTests(ITestOutputHelper output)
                 // with the client's token (all scopes, admin included) typed into the page: the pin is done
                 browser.FindElement(By.Id("token")).Clear();
                 browser.FindElement(By.Id("token")).SendKeys(cluster.ClientCredentials!.Token!);
-                browser.FindElement(By.CssSelector("#models tr[data-model='fmnist-mlp'] button.pin")).Click();
+                ClickModelButton("#models tr[data-model='fmnist-mlp'] button.pin");
                 wait.Until(b => b.FindElement(By.Id("action-result")).GetAttribute("class") == "ok");
                 var done = browser.FindElement(By.Id("action-result")).Text;
                 output.WriteLine("action with token: " + done);
@@ -144,7 +159,7 @@ public sealed class ConsoleTests(ITestOutputHelper output)
                                 && b.FindElements(By.CssSelector("#models tr[data-model='fmnist-mlp'] td"))[3].Text == "1");
                 // back to the refusal for the screenshot
                 browser.FindElement(By.Id("token")).Clear();
-                browser.FindElement(By.CssSelector("#models tr[data-model='fmnist-mlp'] button.rollback")).Click();
+                ClickModelButton("#models tr[data-model='fmnist-mlp'] button.rollback");
                 wait.Until(b => b.FindElement(By.Id("action-result")).Text.Contains("refused 401", StringComparison.Ordinal));
 
                 var png = Environment.GetEnvironmentVariable("EDGEACTORS_CONSOLE_PNG") ?? Path.Combine(h.Directory, "console.png");
