@@ -14,7 +14,11 @@ public sealed record SgdOptions(
     float Momentum = 0.9f,
     float WeightDecay = 0f,
     int Seed = 1,
-    float ProximalMu = 0f);
+    float ProximalMu = 0f)
+{
+    /// <summary>SCAFFOLD's c − cᵢ, added to every batch gradient (null: none); length = the model's parameters.</summary>
+    public float[]? GradientCorrection { get; init; }
+}
 
 /// <summary>
 /// Trains an <see cref="Mlp"/> on softmax cross-entropy. Single-threaded and allocation-free per batch, so a seed
@@ -38,6 +42,8 @@ public static class MlpTrainer
         if (options.Epochs < 0) throw new ArgumentOutOfRangeException(nameof(options), "epochs must be ≥ 0");
         if (options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), "batch size must be ≥ 1");
         if (options.ProximalMu < 0) throw new ArgumentOutOfRangeException(nameof(options), "proximal mu must be ≥ 0");
+        if (options.GradientCorrection is { } gc && gc.Length != model.ParameterCount)
+            throw new ArgumentException($"the gradient correction has {gc.Length} values for a model of {model.ParameterCount}", nameof(options));
 
         var w = model.Parameters;
         var anchor = options.ProximalMu > 0 ? (float[])w.Clone() : null;
@@ -212,6 +218,7 @@ internal static class SgdStep
     public static void Apply(float[] w, float[] g, float[] velocity, float[]? anchor, float[]? scratch, SgdOptions options)
     {
         if (options.WeightDecay != 0f) TensorPrimitives.MultiplyAdd(w, options.WeightDecay, g, g);
+        if (options.GradientCorrection is { } correction) TensorPrimitives.Add(g, correction, g);
         if (anchor is not null)
         {
             TensorPrimitives.Subtract(w, anchor, scratch!);
