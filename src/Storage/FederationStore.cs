@@ -139,6 +139,17 @@ public sealed class FederationStore
         write.ExecuteNonQuery();
     }
 
+    /// <summary>Marks an experiment done before its last round (e.g. its privacy budget was spent), with why.</summary>
+    public void Finish(string id, string detail)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "UPDATE experiments SET state = 'done', detail = $d WHERE id = $id";
+        cmd.Parameters.AddWithValue("$id", id);
+        cmd.Parameters.AddWithValue("$d", detail);
+        cmd.ExecuteNonQuery();
+    }
+
     public void Fail(string id, string detail)
     {
         using var c = Open();
