@@ -160,8 +160,9 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
     /// <summary>
     /// <inheritdoc cref="Train(TrainRound, string, LocalTrainingSet, SecAggParty?, IReadOnlyDictionary{string, byte[]})"/>
     /// In a SCAFFOLD round (<see cref="TrainRound.ServerControl"/> set) the local gradients are corrected by c − cᵢ
-    /// (<paramref name="clientControl"/> cᵢ, null = zeros) and <paramref name="nextControl"/> is the client's new cᵢ
-    /// (option II, with the momentum-aware step count of <see cref="FedNova.StepNorm"/>); the update carries Δcᵢ.
+    /// (<paramref name="clientControl"/> cᵢ, null = zeros; applied after each SGD step, outside the momentum) and
+    /// <paramref name="nextControl"/> is the client's new cᵢ (option II with K local steps and the round's local learning
+    /// rate, as NIID-Bench); the update carries Δcᵢ.
     /// Every update reports its local step count τᵢ (FedNova).
     /// </summary>
     public static IFederatedMessage Train(TrainRound t, string clientId, LocalTrainingSet data, SecAggParty? party, IReadOnlyDictionary<string, byte[]> peers,
@@ -188,7 +189,7 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
         if (scaffold && steps > 0)
         {
             controlDelta = new float[delta.Length];
-            nextControl = Scaffold.ClientControl(clientControl ?? [], t.ServerControl, delta, 1, FedNova.StepNorm(steps, o.Momentum) * o.LearningRate, controlDelta);
+            nextControl = Scaffold.ClientControl(clientControl ?? [], t.ServerControl, delta, steps, o.LearningRate, controlDelta);
         }
         if (Array.IndexOf(o.PoisonedClients, clientId) >= 0) TensorPrimitives.Multiply(delta, o.PoisonScale, delta);
         var loss = losses.Length > 0 ? losses[^1] : 0f;

@@ -30,7 +30,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     // ---------------------------------------------------------------- internal messages
     private sealed record Loaded(StoredExperiment? Running, string? Error);
-    private sealed record Created(IActorRef ReplyTo, ExperimentSpec Spec, float[] Initial, string? Error);
+    private sealed record Created(IActorRef ReplyTo, ExperimentSpec Spec, float[] Initial, string? Error, double? ActiveValidation = null);
     private sealed record AttemptStarted(string Id, int Round, int Attempt, string[] Clients);
     private sealed record RoundDeadline(string Id, int Round, int Attempt);
     private sealed record KeysDeadline(string Id, int Round, int Attempt);
@@ -338,8 +338,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         Task.Run(() =>
             {
                 var initial = FederatedModel.Create(spec.Model, spec.Seed).Parameters;
+                // the publish gate compares with what the edges serve now: the newest round published under this name
+                var active = store.LastPublishedValidation(spec.PublishAs);
                 return store.Create(spec, initial)
-                    ? new Created(replyTo, spec, initial, null)
+                    ? new Created(replyTo, spec, initial, null, active)
                     : new Created(replyTo, spec, initial, $"experiment id '{spec.Id}' was used before; pick a new id");
             })
             .PipeTo(Self, failure: ex => new Created(replyTo, spec, [], "cannot store the experiment: " + ex.GetBaseException().Message));
@@ -352,7 +354,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             c.ReplyTo.Tell(new ExperimentRejected(c.Spec.Id, c.Error ?? "another experiment started meanwhile"));
             return;
         }
-        _run = new Run(c.Spec, Aggregators.Parse(c.Spec.Strategy), 0, 0, c.Initial, []);
+        _run = new Run(c.Spec, Aggregators.Parse(c.Spec.Strategy), 0, 0, c.Initial, []) { ActiveValidation = c.ActiveValidation };
         _round = null;
         var available = AvailableClients().Count;
         _log.Info("Federated coordinator: experiment {0} started: {1}, {2}, {3} rounds, {4} clients available", c.Spec.Id, c.Spec.Model, c.Spec.Strategy, c.Spec.Rounds, available);

@@ -171,7 +171,8 @@ public sealed class FedNovaAggregator(int dimension)
 
 /// <summary>
 /// SCAFFOLD (Karimireddy et al., ICML 2020): server control variate c, client control variates cᵢ. A client's local SGD
-/// uses the corrected gradient g + c − cᵢ (<see cref="Correction"/>); after K local steps of learning rate η_l it updates
+/// is corrected by c − cᵢ (<see cref="Correction"/>; applied as w −= η_l·(c − cᵢ) after each step, outside the momentum,
+/// as NIID-Bench does); after K local steps of learning rate η_l it updates
 /// cᵢ with option II, cᵢ⁺ = cᵢ − c + (x − yᵢ)/(K·η_l) (<see cref="ClientControl"/>), and sends Δyᵢ = yᵢ − x and
 /// Δcᵢ = cᵢ⁺ − cᵢ. The server moves x by η_g·mean(Δy) and c by (|S|/N)·mean(Δc) (<see cref="ServerControl"/>).
 /// The edge's FederatedWorker keeps each client's cᵢ in memory (per experiment and device).

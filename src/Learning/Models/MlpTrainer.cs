@@ -16,7 +16,7 @@ public sealed record SgdOptions(
     int Seed = 1,
     float ProximalMu = 0f)
 {
-    /// <summary>SCAFFOLD's c − cᵢ, added to every batch gradient (null: none); length = the model's parameters.</summary>
+    /// <summary>SCAFFOLD's c − cᵢ: after every step w −= lr·(c − cᵢ), outside the momentum (null: none); length = the model's parameters.</summary>
     public float[]? GradientCorrection { get; init; }
 }
 
@@ -218,7 +218,6 @@ internal static class SgdStep
     public static void Apply(float[] w, float[] g, float[] velocity, float[]? anchor, float[]? scratch, SgdOptions options)
     {
         if (options.WeightDecay != 0f) TensorPrimitives.MultiplyAdd(w, options.WeightDecay, g, g);
-        if (options.GradientCorrection is { } correction) TensorPrimitives.Add(g, correction, g);
         if (anchor is not null)
         {
             TensorPrimitives.Subtract(w, anchor, scratch!);
@@ -233,5 +232,7 @@ internal static class SgdStep
         {
             TensorPrimitives.MultiplyAdd(g, -options.LearningRate, w, w);
         }
+        // SCAFFOLD: w −= lr·(c − cᵢ) after the optimiser step, outside the momentum (as NIID-Bench's implementation)
+        if (options.GradientCorrection is { } correction) TensorPrimitives.MultiplyAdd(correction, -options.LearningRate, w, w);
     }
 }

@@ -62,7 +62,7 @@ public static class ExperimentCommand
     private static readonly Option<double> Delta = CliOptions.Double("--delta", ExperimentSpec.DefaultDelta, "central DP: the δ ε is reported for", "DELTA");
 
     /// <summary>The server learning rate fedadam/fedyogi use unless --server-lr says otherwise.</summary>
-    public const double DefaultServerLr = 0.003;
+    public const double DefaultServerLr = 0.01;
 
     /// <summary>The server learning rate of <paramref name="strategy"/> when none is given.</summary>
     public static float ServerLrFor(string strategy, double? given) =>
@@ -81,6 +81,20 @@ public static class ExperimentCommand
     private static readonly Option<double> Mu = CliOptions.Double("--mu", 0.01, "FedProx's proximal term");
     private static readonly Option<double> Target = CliOptions.Double("--target", double.NaN, "the accuracy to report rounds-to-target for");
     private static readonly Option<string> Out = CliOptions.Text("--out", Path.Combine(".data", "experiments"), "where the CSV and PNG plot go", "DIR");
+
+    // niid-table
+    private static readonly Option<string> TablePartitions = CliOptions.Text("--partitions", "homo,dir,label2,label3",
+        "partitions: homo, dir (beta 0.5), label<k> (#C=k), quantity (beta 0.5), noise (sigma 0.1)", "P[,P...]");
+    private static readonly Option<string> TableStrategies = CliOptions.Text("--strategies", "fedavg,fedavgm,fedadam,fedyogi,fednova,scaffold",
+        "the algorithms compared on every partition", "S[,S...]");
+    private static readonly Option<string> TableFile = CliOptions.Text("--table", Path.Combine("docs", "niid-table.md"), "the Markdown table written", "FILE");
+    private static readonly Option<string> TableOut = CliOptions.Text("--out", Path.Combine("docs", "experiments"), "where the CSVs and plots go", "DIR");
+
+    /// <summary>FedAvg on NIID-Bench's partitions as re-run by Flower (simple CNN, 10 parties, 50 rounds, E = 10).</summary>
+    public static readonly IReadOnlyDictionary<string, double> PublishedFedAvg = new Dictionary<string, double>
+    {
+        ["homo"] = 0.890, ["dir"] = 0.884, ["label2"] = 0.810, ["label3"] = 0.832,
+    };
 
     // kmeans
     private static readonly Option<int> KDevices = CliOptions.Int("--devices", 60, "devices drawn from the behaviour groups");
@@ -115,6 +129,16 @@ public static class ExperimentCommand
             [.. PartitionOptions, Strategy, Mu, Rounds, LocalEpochs, FedBatch, FedLr, Momentum, Fraction, MinClients, Quorum, RoundTimeout, Late, MaxStaleness,
              Clip, Noise, SecureAggregation, Poisoned, PoisonScale, Trim, KrumF, Model, ServerLr, ServerMomentum, ServerBeta2, ServerTau, LrDecay,
              PublishTolerance, EpsilonBudget, Delta, FedPublishAs, Target, Out, .. SessionOptions], FedAvgAsync));
+        experiment.Subcommands.Add(Cli.Command("niid-table", """
+            the NIID-Bench partitions x algorithms grid, written as a Markdown table with one plot per partition
+            For each partition: a local cluster, the partitioned training set uploaded to 10 devices, then every
+            strategy with the same settings (the fedavg options); one CSV per run and one PNG per partition comparing
+            the algorithms per round (accuracy, loss, participants). Writes --table (final and best accuracy, the
+            test accuracy of the last published round, the published FedAvg figure) and prints per run:
+            RESULT fedavg partition=<p> strategy=<s> accuracy=<final> best=<best> ...
+            """,
+            [TablePartitions, TableStrategies, TableFile, TableOut, TrainLimit, Dataset, Clients, Seed, Rounds, LocalEpochs, FedBatch, FedLr, Momentum, Model,
+             ServerLr, ServerMomentum, ServerBeta2, ServerTau, LrDecay, PublishTolerance, Mu, RoundTimeout, .. SessionOptions], NiidTableAsync));
         experiment.Subcommands.Add(Cli.Command("kmeans", """
             federated k-means over devices' behaviour summaries
             Streams telemetry of devices drawn from behaviour groups (plus a few outliers) through the client, then runs
@@ -154,7 +178,8 @@ public static class ExperimentCommand
         var contacts = args.GetValue(Contacts);
         var edges = args.GetValue(Edges);
         var basePort = args.GetValue(BasePort);
-        if (contacts is not null)
+        // System.CommandLine hands an absent array option back as an empty array, not null
+        if (contacts is { Length: > 0 })
         {
             var client = EdgeClient.Connect(new EdgeClientOptions { Contacts = contacts, Credentials = Credentials.From(args), RequestTimeout = TimeSpan.FromSeconds(20) });
             return new Session { Client = client };
@@ -343,6 +368,8 @@ public static class ExperimentCommand
                 Strategy = strategy,
                 ProximalMu = strategy == "fedprox" ? mu : 0,
                 ServerLearningRate = ServerLrFor(strategy, serverLr),
+                // several strategies: each publishes under its own name, so the publish gate compares a strategy with itself
+                PublishAs = strategies.Length > 1 && template.PublishAs.Length > 0 ? template.PublishAs + "-" + strategy : template.PublishAs,
             };
             List<RoundRow> rows;
             var state = "done";
@@ -384,6 +411,122 @@ public static class ExperimentCommand
         var served = rows.LastOrDefault(r => r.Published)?.Accuracy ?? double.NaN;
         var epsilon = rows.Count > 0 ? rows[^1].Epsilon : 0;
         return Inv($"RESULT fedavg partition={spec.Kind} clients={clients} rounds={rows.Count} strategy={experiment.Strategy} accuracy={final:F4} best={best:F4} served={served:F4} published={rows.Count(r => r.Published)} epsilon={epsilon:F3} delta={experiment.Delta:G3} local_epochs={experiment.LocalEpochs} lr={experiment.LearningRate} lr_decay={experiment.LearningRateDecay} server_lr={experiment.ServerLearningRate} poisoned={poisoned} model={experiment.Model} state={state}");
+    }
+
+    /// <summary>A --partitions entry: homo, dir, label&lt;k&gt;, quantity, noise.</summary>
+    public static PartitionSpec ParseTablePartition(string token) => token switch
+    {
+        "homo" => new PartitionSpec(PartitionSpec.Homo),
+        "dir" => new PartitionSpec(PartitionSpec.Dir, 0.5),
+        "quantity" => new PartitionSpec(PartitionSpec.Quantity, 0.5),
+        "noise" => new PartitionSpec(PartitionSpec.Noise) { Sigma = 0.1 },
+        _ when token.StartsWith("label", StringComparison.Ordinal) && int.TryParse(token[5..], NumberStyles.None, CultureInfo.InvariantCulture, out var k) && k >= 1 =>
+            new PartitionSpec(PartitionSpec.Label, 0.5, k),
+        _ => throw new CliException($"--partitions: unknown partition '{token}' (homo, dir, label<k>, quantity, noise)"),
+    };
+
+    private static async Task<int> NiidTableAsync(ParseResult args)
+    {
+        void Log(string s) => Console.WriteLine("experiment: " + s);
+        var clients = args.GetValue(Clients);
+        var seed = args.GetValue(Seed);
+        var partitions = args.GetValue(TablePartitions)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var strategies = args.GetValue(TableStrategies)!.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+        var serverLr = args.GetValue(ServerLr);
+        var mu = (float)args.GetValue(Mu);
+        var template = new ExperimentSpec("", args.GetValue(Model)!, "", args.GetValue(Rounds), 1, 1, args.GetValue(LocalEpochs), args.GetValue(FedBatch),
+            (float)args.GetValue(FedLr), (float)args.GetValue(Momentum), 0, 1, seed, (long)(args.GetValue(RoundTimeout) * 1000), 0.5, "drop", 0, 0, 0, false, [], 1,
+            0.2, 1, "fmnist-niid")
+        {
+            ServerBeta1 = args.GetValue(ServerMomentum), ServerBeta2 = args.GetValue(ServerBeta2), ServerTau = args.GetValue(ServerTau),
+            LearningRateDecay = args.GetValue(LrDecay), PublishTolerance = args.GetValue(PublishTolerance),
+        };
+        var specs = partitions.Select(ParseTablePartition).ToList();
+        foreach (var s in strategies)
+        {
+            var problem = Actors.Federated.RoundCoordinator.Validate(template with { Id = "check", Strategy = s, ServerLearningRate = ServerLrFor(s, serverLr) });
+            if (problem is not null) throw new CliException(problem);
+        }
+        var outDir = Path.GetFullPath(args.GetValue(TableOut)!);
+        var limit = Math.Min(args.GetValue(TrainLimit), Actors.Federated.FederationSettings.TrainingImages - Actors.Federated.FederationSettings.Default.ValidationSize);
+        var train = FashionMnist.Load(FashionMnist.ResolveDirectory(args.GetValue(Dataset)), train: true, limit);
+        var stamp = DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture);
+        var table = new List<(string Partition, string Strategy, IReadOnlyList<RoundRow> Rows, string State, string Result)>();
+        for (var p = 0; p < specs.Count; p++)
+        {
+            var spec = specs[p];
+            var parts = NiidPartitioner.Partition(train.Labels, 10, clients, spec, seed);
+            Log($"partition {spec} of {train.Count:N0} training images over {clients} clients");
+            var name = Inv($"niid-{partitions[p]}-{clients}c");
+            await using var session = await OpenAsync(args, name, Log);
+            await UploadAsync(session.Client, train, parts, Log, noise: NoiseOf(spec, clients), seed: seed);
+            await WaitForClientsAsync(session.Client, parts, Log, TimeSpan.FromSeconds(60));
+            var series = new Dictionary<string, IReadOnlyList<RoundRow>>();
+            foreach (var strategy in strategies)
+            {
+                var experiment = template with
+                {
+                    Id = Inv($"{name}-{strategy}-{stamp}"), Strategy = strategy, ProximalMu = strategy == "fedprox" ? mu : 0,
+                    ServerLearningRate = ServerLrFor(strategy, serverLr), PublishAs = Inv($"fmnist-niid-{partitions[p]}-{strategy}"),
+                };
+                List<RoundRow> rows;
+                var state = "done";
+                try
+                {
+                    rows = await RunExperimentAsync(session.Client, experiment, Log);
+                }
+                catch (ExperimentFailedException ex)
+                {
+                    Log(ex.Message);
+                    rows = ex.Rows;
+                    state = "failed";
+                }
+                series[strategy] = rows;
+                ExperimentReport.WriteCsv(Path.Combine(outDir, Inv($"niid-{partitions[p]}-{strategy}.csv")), rows);
+                var result = ResultLine(spec, clients, experiment, rows, 0, state).Replace($"partition={spec.Kind}", $"partition={partitions[p]}", StringComparison.Ordinal);
+                Console.WriteLine(result);
+                table.Add((partitions[p], strategy, rows, state, result));
+            }
+            var png = Path.Combine(outDir, Inv($"niid-{partitions[p]}.png"));
+            ExperimentReport.WriteComparisonPlot(png, Inv($"Fashion-MNIST, {spec}, {clients} clients, E={template.LocalEpochs}, lr {template.LearningRate}"), series);
+            Log($"wrote {png}");
+        }
+        var file = Path.GetFullPath(args.GetValue(TableFile)!);
+        File.WriteAllText(file, NiidTableMarkdown(table.Select(t => (t.Partition, t.Strategy, t.Rows, t.State)).ToList(), template, clients, limit,
+            string.Join(" ", Environment.GetCommandLineArgs().Skip(1))));
+        Log($"wrote {file}");
+        foreach (var t in table) Console.WriteLine(t.Result);
+        return table.All(t => t.State == "done") ? 0 : 1;
+    }
+
+    /// <summary>The Markdown of <c>experiment niid-table</c>: one row per partition × strategy, the best final accuracy per partition in bold.</summary>
+    public static string NiidTableMarkdown(IReadOnlyList<(string Partition, string Strategy, IReadOnlyList<RoundRow> Rows, string State)> runs,
+        ExperimentSpec template, int clients, int images, string command)
+    {
+        static string Pct(double x) => double.IsFinite(x) ? (x * 100).ToString("F2", CultureInfo.InvariantCulture) + " %" : "—";
+        var sb = new System.Text.StringBuilder();
+        sb.Append("# NIID-Bench partitions × federated algorithms\n\n");
+        sb.Append(Inv($"Written by `./edgeactors experiment {command}` on {DateTime.UtcNow:yyyy-MM-dd} ({images:N0} training images, {clients} clients, "));
+        sb.Append(Inv($"{template.Rounds} rounds, model {template.Model}, E = {template.LocalEpochs}, batch {template.BatchSize}, lr {template.LearningRate}, "));
+        sb.Append(Inv($"momentum {template.Momentum}, lr decay {template.LearningRateDecay} per round). `final` is the last round's global model, `best` the best round, "));
+        sb.Append("`served` the test accuracy of the last round the publish gate let through, `published` the FedAvg figure of NIID-Bench as re-run by Flower ");
+        sb.Append("(simple CNN, E = 10). Plots: `docs/experiments/niid-<partition>.png`.\n\n");
+        sb.Append("| partition | strategy | final | best | served | rounds published | published FedAvg |\n|---|---|---:|---:|---:|---:|---:|\n");
+        foreach (var group in runs.GroupBy(r => r.Partition))
+        {
+            var top = group.Where(r => r.Rows.Count > 0).Select(r => r.Rows[^1].Accuracy).DefaultIfEmpty(double.NaN).Max();
+            foreach (var r in group)
+            {
+                var final = r.Rows.Count > 0 ? r.Rows[^1].Accuracy : double.NaN;
+                var best = r.Rows.Count > 0 ? r.Rows.Max(x => x.Accuracy) : double.NaN;
+                var served = r.Rows.LastOrDefault(x => x.Published)?.Accuracy ?? double.NaN;
+                var finalText = Pct(final) + (r.State == "done" ? "" : $" ({r.State})");
+                if (final == top) finalText = "**" + finalText + "**";
+                var published = PublishedFedAvg.TryGetValue(r.Partition, out var f) && r.Strategy == "fedavg" ? Pct(f) : "";
+                sb.Append(Inv($"| {r.Partition} | {r.Strategy} | {finalText} | {Pct(best)} | {Pct(served)} | {r.Rows.Count(x => x.Published)}/{r.Rows.Count} | {published} |\n"));
+            }
+        }
+        return sb.ToString();
     }
 
     /// <summary>Starts one experiment and follows it to the end, printing each round.</summary>

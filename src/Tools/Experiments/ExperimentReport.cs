@@ -159,6 +159,51 @@ public static class ExperimentReport
         plot.SavePng(path, PlotWidth, PlotHeight);
     }
 
+    /// <summary>
+    /// One PNG comparing algorithms per round in three stacked panels: test accuracy (%), test loss and participants
+    /// (clients whose update the round aggregated), one line per series, same colours in every panel.
+    /// </summary>
+    public static void WriteComparisonPlot(string path, string title, IReadOnlyDictionary<string, IReadOnlyList<RoundRow>> series)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(series);
+        (string Label, Func<RoundRow, double> Value)[] panels =
+        [
+            ("Accuracy (%)", r => r.Accuracy * 100.0),
+            ("Loss", r => r.Loss),
+            ("Participants", r => r.Clients),
+        ];
+        const int panelHeight = 360;
+        using var surface = SKSurface.Create(new SKImageInfo(PlotWidth, panelHeight * panels.Length));
+        surface.Canvas.Clear(SKColors.White);
+        for (var p = 0; p < panels.Length; p++)
+        {
+            var plot = new Plot();
+            if (TextFont is { } font) plot.Font.Set(font);
+            if (p == 0) plot.Title(title ?? "");
+            plot.XLabel("Round");
+            plot.YLabel(panels[p].Label);
+            foreach (var (name, rows) in series)
+            {
+                var ordered = rows.OrderBy(r => r.Round).ToArray();
+                var ys = ordered.Select(panels[p].Value).Select(v => double.IsFinite(v) ? v : double.NaN).ToArray();
+                var line = plot.Add.Scatter(ordered.Select(r => (double)r.Round).ToArray(), ys);
+                line.LegendText = name;
+                line.LineWidth = 2;
+                line.MarkerSize = ordered.Length <= 60 ? 4 : 0;
+            }
+            plot.Axes.AutoScale();
+            if (p == 0) plot.ShowLegend(Alignment.LowerRight);
+            using var image = SKBitmap.Decode(plot.GetImageBytes(PlotWidth, panelHeight, ImageFormat.Png));
+            surface.Canvas.DrawBitmap(image, 0, p * panelHeight);
+        }
+        CreateDirectoryFor(path);
+        using var snapshot = surface.Snapshot();
+        using var data = snapshot.Encode(SKEncodedImageFormat.Png, 100);
+        using var file = File.Create(path);
+        data.SaveTo(file);
+    }
+
     private static void CreateDirectoryFor(string path)
     {
         var dir = Path.GetDirectoryName(Path.GetFullPath(path));
