@@ -506,7 +506,7 @@ public static class ExperimentCommand
         static string Pct(double x) => double.IsFinite(x) ? (x * 100).ToString("F2", CultureInfo.InvariantCulture) + " %" : "—";
         var sb = new System.Text.StringBuilder();
         sb.Append("# NIID-Bench partitions × federated algorithms\n\n");
-        sb.Append(Inv($"Written by `./edgeactors experiment {command}` on {DateTime.UtcNow:yyyy-MM-dd} ({images:N0} training images, {clients} clients, "));
+        sb.Append(Inv($"Written by `./edgeactors {command}` on {DateTime.UtcNow:yyyy-MM-dd} ({images:N0} training images, {clients} clients, "));
         sb.Append(Inv($"{template.Rounds} rounds, model {template.Model}, E = {template.LocalEpochs}, batch {template.BatchSize}, lr {template.LearningRate}, "));
         sb.Append(Inv($"momentum {template.Momentum}, lr decay {template.LearningRateDecay} per round). `final` is the last round's global model, `best` the best round, "));
         sb.Append("`served` the test accuracy of the last round the publish gate let through, `published` the FedAvg figure of NIID-Bench as re-run by Flower ");
