@@ -31,8 +31,8 @@ public sealed record TrainingFramesAck(DeviceId DeviceId, long NextSequence, int
 // ================================================================ experiments (client → coordinator)
 
 /// <summary>
-/// A federated training run. <c>Model</c>: "mlp:784-256-128-10". <c>Strategy</c>: fedavg | fedprox | median |
-/// trimmed-mean | krum. Each round samples <c>max(MinClients, ⌈Fraction·available⌉)</c> clients, waits at most
+/// A federated training run. <c>Model</c>: "mlp:784-256-128-10". <c>Strategy</c>: fedavg | fedprox | fedavgm | fedadam |
+/// fedyogi | fednova | scaffold | median | trimmed-mean | krum. Each round samples <c>max(MinClients, ⌈Fraction·available⌉)</c> clients, waits at most
 /// <c>RoundTimeoutMs</c>, and aggregates once ≥ <c>Quorum</c> of the sampled clients replied (≥ 1 client).
 /// <c>LateUpdates</c>: "drop" or "fold" (an update for an earlier round, at most <c>MaxStaleness</c> rounds old, joins the
 /// current round weighted by 1/√(1+staleness)). <c>ClipNorm</c> &gt; 0 clips each update (L2); <c>NoiseMultiplier</c> &gt; 0
@@ -65,7 +65,37 @@ public sealed record ExperimentSpec(
     float PoisonScale,
     double TrimFraction,
     int KrumByzantine,
-    string PublishAs);
+    string PublishAs)
+{
+    // added after wire version 1 (extension fields of "xs"; an older peer's spec reads with these defaults)
+
+    /// <summary>Server optimiser β₁: the momentum of fedavgm, the first-moment decay of fedadam/fedyogi.</summary>
+    public double ServerBeta1 { get; init; } = 0.9;
+
+    /// <summary>Second-moment decay β₂ of fedadam/fedyogi.</summary>
+    public double ServerBeta2 { get; init; } = 0.99;
+
+    /// <summary>Adaptivity τ of fedadam/fedyogi.</summary>
+    public double ServerTau { get; init; } = 1e-3;
+
+    /// <summary>The local learning rate of round r is LearningRate·decay^(r−1) (1: constant).</summary>
+    public double LearningRateDecay { get; init; } = 1;
+
+    /// <summary>
+    /// The publish gate: a round's model is published only when its accuracy on the coordinator's validation set is
+    /// ≥ the active version's − this tolerance (a fraction, e.g. 0.01 = one point).
+    /// </summary>
+    public double PublishTolerance { get; init; } = DefaultPublishTolerance;
+
+    /// <summary>Central DP: the experiment stops before a round that would take ε above this budget (0: no budget).</summary>
+    public double EpsilonBudget { get; init; }
+
+    /// <summary>Central DP: the δ that ε is reported for.</summary>
+    public double Delta { get; init; } = DefaultDelta;
+
+    public const double DefaultPublishTolerance = 0.01;
+    public const double DefaultDelta = 1e-5;
+}
 
 public sealed record StartExperiment(ExperimentSpec Spec) : IFederationRequest;
 
@@ -78,7 +108,27 @@ public sealed record GetExperimentStatus(string Id) : IFederationRequest;
 /// <summary>One finished round. <c>Late</c>: updates folded in from earlier rounds. <c>ModelVersion</c>: registry version (0: not published yet).</summary>
 public sealed record RoundSummary(
     int Round, int Attempt, double Accuracy, double Loss, int Sampled, int Received, int Dropped, int Late, double Seconds,
-    double UpdateNormMedian, int ModelVersion, string[] Clients);
+    double UpdateNormMedian, int ModelVersion, string[] Clients)
+{
+    // added after wire version 1 (parallel-array extension fields of "xt")
+
+    /// <summary>Accuracy on the coordinator's validation set (NaN: none held).</summary>
+    public double ValidationAccuracy { get; init; } = double.NaN;
+
+    /// <summary>Whether the publish gate let this round's model go to the registry, and why (empty: not recorded).</summary>
+    public bool Published { get; init; }
+
+    public string PublishReason { get; init; } = "";
+
+    /// <summary>Central DP: ε (for the experiment's δ) of all rounds up to and including this one; 0 without noise.</summary>
+    public double Epsilon { get; init; }
+
+    /// <summary>Central DP: ε of this round's release alone.</summary>
+    public double RoundEpsilon { get; init; }
+
+    /// <summary>Central DP: the round's sampling rate q = sampled / available clients (0: not recorded).</summary>
+    public double SamplingRate { get; init; }
+}
 
 /// <summary><c>State</c>: running | done | failed | unknown.</summary>
 public sealed record ExperimentStatus(string Id, string State, int Round, int Rounds, int Attempt, string Detail, RoundSummary[] History)
@@ -113,11 +163,22 @@ public sealed record LocalTraining(
 /// </summary>
 public sealed record TrainRound(
     string ExperimentId, int Round, int Attempt, string Model, float[] Global, LocalTraining Training, string[] Clients,
-    string[] MaskPeers, byte[][] MaskKeys) : IFederatedMessage;
+    string[] MaskPeers, byte[][] MaskKeys) : IFederatedMessage
+{
+    /// <summary>SCAFFOLD: the server control variate c (empty: not a SCAFFOLD round). Extension field 1 of "tr".</summary>
+    public float[] ServerControl { get; init; } = [];
+}
 
 /// <summary>A client's model delta (local − global) after local training on <c>Samples</c> examples.</summary>
 public sealed record ClientUpdate(string ExperimentId, int Round, int Attempt, string ClientId, int Samples, float Loss, float[] Delta)
-    : IFederatedMessage;
+    : IFederatedMessage
+{
+    /// <summary>Local SGD steps τᵢ the client ran (FedNova normalises by them; 0: not reported). Extension field 1 of "cu".</summary>
+    public int LocalSteps { get; init; }
+
+    /// <summary>SCAFFOLD: Δcᵢ = cᵢ⁺ − cᵢ (empty otherwise). Extension field 2 of "cu".</summary>
+    public float[] ControlDelta { get; init; } = [];
+}
 
 /// <summary>Secure aggregation: Samples·clip(delta), fixed point, plus pairwise masks (mod 2^64).</summary>
 public sealed record MaskedClientUpdate(string ExperimentId, int Round, int Attempt, string ClientId, int Samples, float Loss, ulong[] Masked)

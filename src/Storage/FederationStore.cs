@@ -142,6 +142,41 @@ public sealed class FederationStore : IFederationStore
         write.ExecuteNonQuery();
     }
 
+    /// <summary>
+    /// The validation accuracy of the newest round published under <paramref name="publishAs"/> by any experiment
+    /// (the publish gate's reference when an experiment starts), or null when none was.
+    /// </summary>
+    public double? LastPublishedValidation(string publishAs)
+    {
+        if (publishAs.Length == 0) return null;
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = """
+            SELECT r.summary FROM rounds r JOIN experiments e ON e.id = r.experiment
+            WHERE json_extract(e.spec, '$.PublishAs') = $name
+            ORDER BY e.created_at DESC, e.rowid DESC, r.round DESC
+            """;
+        cmd.Parameters.AddWithValue("$name", publishAs);
+        using var r = cmd.ExecuteReader();
+        while (r.Read())
+        {
+            var summary = JsonSerializer.Deserialize<RoundSummary>(r.GetString(0), Json)!;
+            if (summary.Published && !double.IsNaN(summary.ValidationAccuracy)) return summary.ValidationAccuracy;
+        }
+        return null;
+    }
+
+    /// <summary>Marks an experiment done before its last round (e.g. its privacy budget was spent), with why.</summary>
+    public void Finish(string id, string detail)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "UPDATE experiments SET state = 'done', detail = $d WHERE id = $id";
+        cmd.Parameters.AddWithValue("$id", id);
+        cmd.Parameters.AddWithValue("$d", detail);
+        cmd.ExecuteNonQuery();
+    }
+
     public void Fail(string id, string detail)
     {
         using var c = Open();
@@ -190,6 +225,10 @@ public sealed class FederationStore : IFederationStore
     Task IFederationStore.SetModelVersionAsync(string id, int round, int version) => Task.Run(() => SetModelVersion(id, round, version));
 
     Task IFederationStore.FailAsync(string id, string detail) => Task.Run(() => Fail(id, detail));
+
+    Task IFederationStore.FinishAsync(string id, string detail) => Task.Run(() => Finish(id, detail));
+
+    Task<double?> IFederationStore.LastPublishedValidationAsync(string publishAs) => Task.Run(() => LastPublishedValidation(publishAs));
 
     Task<StoredExperiment?> IFederationStore.LoadAsync(string id) => Task.Run(() => Load(id));
 

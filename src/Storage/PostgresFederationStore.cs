@@ -32,6 +32,15 @@ public interface IFederationStore : IDisposable
 
     Task FailAsync(string id, string detail);
 
+    /// <summary>Marks an experiment done before its last round (e.g. its privacy budget was spent), with why.</summary>
+    Task FinishAsync(string id, string detail);
+
+    /// <summary>
+    /// The validation accuracy of the newest round published under <paramref name="publishAs"/> by any experiment (what the
+    /// edges serve now, for the publish gate); null when none was.
+    /// </summary>
+    Task<double?> LastPublishedValidationAsync(string publishAs);
+
     Task<StoredExperiment?> LoadAsync(string id);
 
     /// <summary>Ids of experiments still running (to resume after a failover), oldest first.</summary>
@@ -145,6 +154,32 @@ public sealed class PostgresFederationStore : IFederationStore
             await write.ExecuteNonQueryAsync().ConfigureAwait(false);
         }
         await tx.CommitAsync().ConfigureAwait(false);
+    }
+
+    public async Task FinishAsync(string id, string detail)
+    {
+        await using var c = await _db.OpenAsync().ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand("UPDATE federation_experiments SET state = 'done', detail = @d WHERE id = @id", c);
+        cmd.Parameters.AddWithValue("d", detail);
+        cmd.Parameters.AddWithValue("id", id);
+        await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    public async Task<double?> LastPublishedValidationAsync(string publishAs)
+    {
+        if (publishAs.Length == 0) return null;
+        await using var c = await _db.OpenAsync().ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand(
+            "SELECT r.summary FROM federation_rounds r JOIN federation_experiments e ON e.id = r.experiment " +
+            "WHERE (e.spec::jsonb ->> 'PublishAs') = @name ORDER BY e.created_at DESC, e.id DESC, r.round DESC", c);
+        cmd.Parameters.AddWithValue("name", publishAs);
+        await using var r = await cmd.ExecuteReaderAsync().ConfigureAwait(false);
+        while (await r.ReadAsync().ConfigureAwait(false))
+        {
+            var summary = JsonSerializer.Deserialize<RoundSummary>(r.GetString(0), FederationStore.Json)!;
+            if (summary.Published && !double.IsNaN(summary.ValidationAccuracy)) return summary.ValidationAccuracy;
+        }
+        return null;
     }
 
     public async Task FailAsync(string id, string detail)

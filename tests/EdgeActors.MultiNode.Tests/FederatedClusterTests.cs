@@ -105,7 +105,8 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
     [Fact]
     public async Task A_short_FedAvg_run_should_learn_and_roll_each_global_model_out_to_the_edges()
     {
-        var spec = Spec("short-fedavg", rounds: 4, epochs: 2, publishAs: "fmnist-fed");
+        // tolerance 1: the publish gate lets every round through (this test is about the roll-out)
+        var spec = Spec("short-fedavg", rounds: 4, epochs: 2, publishAs: "fmnist-fed") with { PublishTolerance = 1 };
         var rows = await ExperimentCommand.RunExperimentAsync(_client, spec, output.WriteLine);
 
         Assert.Equal([1, 2, 3, 4], rows.Select(r => r.Round));
@@ -166,7 +167,7 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
     [Fact]
     public async Task The_coordinators_datacenter_killed_mid_round_should_resume_on_the_other_without_double_applying()
     {
-        var spec = Spec("dc-killed", rounds: 5, epochs: 15, publishAs: "fmnist-fed");
+        var spec = Spec("dc-killed", rounds: 5, epochs: 15, publishAs: "fmnist-fed") with { PublishTolerance = 1 };
         var started = await _client.RequestAsync<IFederatedMessage>(new StartExperiment(spec));
         Assert.IsType<ExperimentAccepted>(started.Value);
         var before = await WaitAsync(spec.Id, s => s.Round >= 2, TimeSpan.FromSeconds(120));
@@ -241,6 +242,60 @@ public sealed class FederatedClusterTests(ITestOutputHelper output) : IAsyncLife
         Assert.Equal(1.0, score.Purity);
         Assert.Equal(2, score.CorrectOutliers);
         Assert.Equal(2, score.Flagged);
+    }
+
+    [Fact]
+    public async Task A_short_run_of_each_new_algorithm_should_learn_on_the_cluster()
+    {
+        foreach (var strategy in new[] { "fedavgm", "fedadam", "fedyogi", "fednova", "scaffold" })
+        {
+            var spec = Spec("learn-" + strategy, rounds: 3, epochs: 1) with
+            {
+                Strategy = strategy, ServerLearningRate = ExperimentCommand.ServerLrFor(strategy, null), LearningRateDecay = 0.9,
+            };
+            var rows = await ExperimentCommand.RunExperimentAsync(_client, spec, output.WriteLine);
+            Assert.Equal([1, 2, 3], rows.Select(r => r.Round));
+            Assert.All(rows, r => Assert.Equal(Clients, r.Clients));
+            // 2,000 images, a 784-64-10 MLP, E = 1: chance is 10 %; every algorithm is well above it and still improving
+            Assert.True(rows[^1].Accuracy >= 0.5, $"{strategy}: accuracy after 3 rounds {rows[^1].Accuracy:P1} is below the 50 % floor");
+            Assert.True(rows[^1].Accuracy > rows[0].Accuracy, $"{strategy}: no improvement {rows[0].Accuracy:P1} → {rows[^1].Accuracy:P1}");
+        }
+    }
+
+    [Fact]
+    public async Task A_round_worse_than_the_active_version_should_not_be_published()
+    {
+        // a trained model is published under fmnist-gate ...
+        var good = await ExperimentCommand.RunExperimentAsync(_client, Spec("gate-good", rounds: 2, epochs: 2, publishAs: "fmnist-gate"), output.WriteLine);
+        Assert.True(good[^1].Published, "the trained model was published");
+        var active = await WaitForVersionAsync("gate-good", 2);
+        // ... then a run whose round is far worse (a learning rate too small to move the random initial weights)
+        var bad = await ExperimentCommand.RunExperimentAsync(_client,
+            Spec("gate-bad", rounds: 1, epochs: 1, publishAs: "fmnist-gate") with { LearningRate = 1e-7f }, output.WriteLine);
+        var round = Assert.Single((await StatusAsync("gate-bad")).History);
+        output.WriteLine($"gate-bad round 1: validation {round.ValidationAccuracy:F4}, test {round.Accuracy:F4}: {round.PublishReason}");
+        Assert.False(round.Published);
+        Assert.False(bad[0].Published);
+        Assert.StartsWith("not published: validation", round.PublishReason);
+        Assert.True(round.ValidationAccuracy < good[^1].Validation - 0.01, $"validation {round.ValidationAccuracy} vs {good[^1].Validation}");
+        Assert.Equal(0, round.ModelVersion);
+        // the registry still holds only the good run's versions: the bad round never reached the edges
+        await Task.Delay(1000);
+        var list = await _client.ListModelsAsync();
+        Assert.Equal(active, list.Models.Where(m => m.Name == "fmnist-gate").Max(m => m.Version));
+    }
+
+    /// <summary>Waits until round <paramref name="round"/> of <paramref name="id"/> has its registry version; returns it.</summary>
+    private async Task<int> WaitForVersionAsync(string id, int round)
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (true)
+        {
+            var version = (await StatusAsync(id)).History.Single(h => h.Round == round).ModelVersion;
+            if (version > 0) return version;
+            Assert.True(DateTime.UtcNow < deadline, $"round {round} of {id} was not published within 30 s");
+            await Task.Delay(500);
+        }
     }
 
     [Fact]

@@ -50,11 +50,19 @@ public static class ExperimentSpecValidator
         if (spec.NoiseMultiplier > 0 && spec.ClipNorm <= 0) return "DP noise needs a clip norm > 0 (the noise scale is noise-multiplier × clip-norm)";
         if (spec.TrimFraction is < 0 or >= 0.5) return $"trim fraction = {spec.TrimFraction}: must be in [0, 0.5)";
         if (spec.KrumByzantine < 0) return $"krum byzantine = {spec.KrumByzantine}: must be ≥ 0";
-        var robust = strategy is AggregationStrategy.Median or AggregationStrategy.TrimmedMean or AggregationStrategy.Krum;
-        if (spec.SecureAggregation && robust)
-            return $"strategy {spec.Strategy} needs each client's update, which secure aggregation hides: use fedavg or fedprox with --secure-aggregation";
-        if (spec.LateUpdates == "fold" && (robust || spec.SecureAggregation))
-            return "late updates can only be folded into fedavg/fedprox rounds without secure aggregation";
+        if (!(spec.ServerBeta1 >= 0 && spec.ServerBeta1 < 1)) return $"server beta1 = {spec.ServerBeta1}: must be in [0, 1)";
+        if (!(spec.ServerBeta2 >= 0 && spec.ServerBeta2 < 1)) return $"server beta2 = {spec.ServerBeta2}: must be in [0, 1)";
+        if (!(spec.ServerTau > 0) || !double.IsFinite(spec.ServerTau)) return $"server tau = {spec.ServerTau}: must be > 0";
+        if (!(spec.LearningRateDecay > 0 && spec.LearningRateDecay <= 1)) return $"learning-rate decay = {spec.LearningRateDecay}: must be in (0, 1]";
+        if (!(spec.PublishTolerance >= 0) || !double.IsFinite(spec.PublishTolerance)) return $"publish tolerance = {spec.PublishTolerance}: must be ≥ 0";
+        if (!(spec.EpsilonBudget >= 0) || double.IsNaN(spec.EpsilonBudget)) return $"epsilon budget = {spec.EpsilonBudget}: must be ≥ 0 (0: none)";
+        if (!(spec.Delta > 0 && spec.Delta < 1)) return $"delta = {spec.Delta}: must be in (0, 1)";
+        if (spec.EpsilonBudget > 0 && spec.NoiseMultiplier <= 0) return "an epsilon budget needs DP noise (--clip C --noise z with z > 0)";
+        var individual = Aggregators.NeedsIndividualUpdates(strategy);
+        if (spec.SecureAggregation && individual)
+            return $"strategy {spec.Strategy} needs each client's update, which secure aggregation hides: use fedavg, fedprox, fedavgm, fedadam or fedyogi with --secure-aggregation";
+        if (spec.LateUpdates == "fold" && (individual || spec.SecureAggregation))
+            return "late updates can only be folded into fedavg/fedprox/fedavgm/fedadam/fedyogi rounds without secure aggregation";
         if (spec.PublishAs.Length > 0 && ModelStore.ValidateName(spec.PublishAs) is { } bad) return "publish-as: " + bad;
         return null;
     }

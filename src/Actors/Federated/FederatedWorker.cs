@@ -26,7 +26,7 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
 
     private sealed record Job(TrainRound Round, string ClientId, IActorRef ReplyTo);
 
-    private sealed record Trained(Job Job, IFederatedMessage Reply);
+    private sealed record Trained(Job Job, IFederatedMessage Reply, float[]? Control = null);
 
     private sealed record StepDone(IActorRef ReplyTo, JobStepReply Reply);
 
@@ -38,6 +38,8 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
     private readonly Queue<Job> _queue = new();
     private readonly Dictionary<string, SecAggParty> _parties = new(StringComparer.Ordinal);
     private readonly Dictionary<string, JobParticipant> _jobs = new(StringComparer.Ordinal);
+    /// <summary>SCAFFOLD: each client's control variate cᵢ, by "experiment|client" (memory only, this experiment's; a restarted node starts from 0).</summary>
+    private readonly Dictionary<string, float[]> _controls = new(StringComparer.Ordinal);
     private (string Experiment, int Round, int Attempt) _current = ("", 0, 0);
     private Dictionary<string, byte[]> _peerKeys = new(StringComparer.Ordinal);
     private int _running;
@@ -56,6 +58,13 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
         Receive<Trained>(t =>
         {
             _running--;
+            if (t.Control is not null && t.Reply is ClientUpdate)
+            {
+                // one experiment's control variates at a time: a new experiment's first update clears the old ones
+                var prefix = t.Job.Round.ExperimentId + "|";
+                foreach (var old in _controls.Keys.Where(k => !k.StartsWith(prefix, StringComparison.Ordinal)).ToList()) _controls.Remove(old);
+                _controls[prefix + t.Job.ClientId] = t.Control;
+            }
             t.Job.ReplyTo.Tell(t.Reply);
             Pump();
         });
@@ -129,8 +138,13 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
             var job = _queue.Dequeue();
             _parties.TryGetValue(RoundContext(job.Round.ExperimentId, job.Round.Round, job.Round.Attempt) + "|" + job.ClientId, out var party);
             var peers = _peerKeys;
+            _controls.TryGetValue(job.Round.ExperimentId + "|" + job.ClientId, out var control);
             _running++;
-            Task.Run(() => new Trained(job, Train(job.Round, job.ClientId, _data, party, peers)))
+            Task.Run(() =>
+                {
+                    var reply = Train(job.Round, job.ClientId, _data, party, peers, control, out var next);
+                    return new Trained(job, reply, next);
+                })
                 .PipeTo(Self, failure: ex => new Trained(job, new ClientFailed(job.Round.ExperimentId, job.Round.Round, job.Round.Attempt, job.ClientId,
                     $"local training failed on {_node}: {ex.GetBaseException().Message}")));
         }
@@ -140,19 +154,47 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
     /// One client's local training: SGD from the global weights on the client's labelled frames; the reply carries the
     /// delta (local − global), or its masked fixed-point form when the round uses secure aggregation.
     /// </summary>
-    public static IFederatedMessage Train(TrainRound t, string clientId, LocalTrainingSet data, SecAggParty? party, IReadOnlyDictionary<string, byte[]> peers)
+    public static IFederatedMessage Train(TrainRound t, string clientId, LocalTrainingSet data, SecAggParty? party, IReadOnlyDictionary<string, byte[]> peers) =>
+        Train(t, clientId, data, party, peers, null, out _);
+
+    /// <summary>
+    /// <inheritdoc cref="Train(TrainRound, string, LocalTrainingSet, SecAggParty?, IReadOnlyDictionary{string, byte[]})"/>
+    /// In a SCAFFOLD round (<see cref="TrainRound.ServerControl"/> set) the local gradients are corrected by c − cᵢ
+    /// (<paramref name="clientControl"/> cᵢ, null = zeros; applied after each SGD step, outside the momentum) and
+    /// <paramref name="nextControl"/> is the client's new cᵢ (option II with K local steps and the round's local learning
+    /// rate, as NIID-Bench); the update carries Δcᵢ.
+    /// Every update reports its local step count τᵢ (FedNova).
+    /// </summary>
+    public static IFederatedMessage Train(TrainRound t, string clientId, LocalTrainingSet data, SecAggParty? party, IReadOnlyDictionary<string, byte[]> peers,
+        float[]? clientControl, out float[]? nextControl)
     {
+        nextControl = null;
         if (!data.TryGetSamples(clientId, out var images, out var labels))
             return new ClientFailed(t.ExperimentId, t.Round, t.Attempt, clientId, "no training data");
         var model = FederatedModel.FromParameters(t.Model, t.Global);
         var o = t.Training;
+        var scaffold = t.ServerControl.Length > 0;
+        if (scaffold && t.ServerControl.Length != t.Global.Length)
+            return new ClientFailed(t.ExperimentId, t.Round, t.Attempt, clientId, $"the server control variate has {t.ServerControl.Length} values for a model of {t.Global.Length}");
+        if (clientControl is not null && clientControl.Length != t.Global.Length) clientControl = null;
         var losses = model.Train(images, labels, labels.Length, new SgdOptions(
-            o.Epochs, o.BatchSize, o.LearningRate, o.Momentum, 0f, FederatedModel.ClientSeed(o.Seed, clientId, t.Round), o.ProximalMu));
+            o.Epochs, o.BatchSize, o.LearningRate, o.Momentum, 0f, FederatedModel.ClientSeed(o.Seed, clientId, t.Round), o.ProximalMu)
+        {
+            GradientCorrection = scaffold ? Scaffold.Correction(t.ServerControl, clientControl ?? []) : null,
+        });
         var delta = model.Parameters;
         TensorPrimitives.Subtract(delta, t.Global, delta);
+        var steps = FedNova.LocalSteps(labels.Length, o.Epochs, Math.Min(o.BatchSize, Math.Max(labels.Length, 1)));
+        float[] controlDelta = [];
+        if (scaffold && steps > 0)
+        {
+            controlDelta = new float[delta.Length];
+            nextControl = Scaffold.ClientControl(clientControl ?? [], t.ServerControl, delta, steps, o.LearningRate, controlDelta);
+        }
         if (Array.IndexOf(o.PoisonedClients, clientId) >= 0) TensorPrimitives.Multiply(delta, o.PoisonScale, delta);
         var loss = losses.Length > 0 ? losses[^1] : 0f;
-        if (t.MaskPeers.Length == 0) return new ClientUpdate(t.ExperimentId, t.Round, t.Attempt, clientId, labels.Length, loss, delta);
+        if (t.MaskPeers.Length == 0)
+            return new ClientUpdate(t.ExperimentId, t.Round, t.Attempt, clientId, labels.Length, loss, delta) { LocalSteps = steps, ControlDelta = controlDelta };
 
         if (party is null) return new ClientFailed(t.ExperimentId, t.Round, t.Attempt, clientId, "no mask key pair for this round (keys were made by an earlier incarnation of the node)");
         if (o.ClipNorm > 0) DifferentialPrivacy.ClipL2(delta, o.ClipNorm);

@@ -13,8 +13,15 @@ public sealed record FederationSettings(
     int MaxFramesPerDevice = 30_000,
     int MaxParallelTraining = 1,
     TimeSpan ResumeGrace = default,
-    int EvalLimit = 10_000)
+    int EvalLimit = 10_000,
+    int ValidationSize = 5_000)
 {
+    /// <summary>
+    /// The coordinator's validation slice for the publish gate: the LAST <see cref="ValidationSize"/> images of the
+    /// Fashion-MNIST training file (experiments partition only the images before it over the clients). 0: no gate.
+    /// </summary>
+    public const int TrainingImages = 60_000;
+
     public TimeSpan HeartbeatInterval { get; init; } = HeartbeatInterval == default ? TimeSpan.FromSeconds(2) : HeartbeatInterval;
     public TimeSpan ParticipantTimeout { get; init; } = ParticipantTimeout == default ? TimeSpan.FromSeconds(8) : ParticipantTimeout;
     public TimeSpan ResumeGrace { get; init; } = ResumeGrace == default ? TimeSpan.FromSeconds(4) : ResumeGrace;
@@ -39,9 +46,11 @@ public sealed record FederationSettings(
             section.GetInt("max-frames-per-device", Default.MaxFramesPerDevice),
             section.GetInt("max-parallel-training", Default.MaxParallelTraining),
             section.GetTimeSpan("resume-grace", Default.ResumeGrace),
-            section.GetInt("eval-limit", Default.EvalLimit));
+            section.GetInt("eval-limit", Default.EvalLimit),
+            section.GetInt("validation-size", Default.ValidationSize));
         if (string.IsNullOrWhiteSpace(s.DatabasePath)) throw new ArgumentException("edgeactors.federated.database-path must not be empty");
         if (s.MaxFramesPerDevice < 1) throw new ArgumentException($"edgeactors.federated.max-frames-per-device = {s.MaxFramesPerDevice}: must be ≥ 1");
+        if (s.ValidationSize is < 0 or >= TrainingImages) throw new ArgumentException($"edgeactors.federated.validation-size = {s.ValidationSize}: must be 0..{TrainingImages - 1}");
         if (s.MaxParallelTraining < 1) throw new ArgumentException($"edgeactors.federated.max-parallel-training = {s.MaxParallelTraining}: must be ≥ 1");
         if (s.HeartbeatInterval <= TimeSpan.Zero || s.ParticipantTimeout <= s.HeartbeatInterval)
             throw new ArgumentException("edgeactors.federated: heartbeat-interval must be > 0 and participant-timeout longer than it");

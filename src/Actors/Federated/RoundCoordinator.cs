@@ -33,7 +33,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
 
     // ---------------------------------------------------------------- internal messages
     private sealed record Loaded(StoredExperiment? Running, string? Error);
-    private sealed record Created(IActorRef ReplyTo, ExperimentSpec Spec, float[] Initial, string? Error);
+    private sealed record Created(IActorRef ReplyTo, ExperimentSpec Spec, float[] Initial, string? Error, double? ActiveValidation = null);
     private sealed record AttemptStarted(string Id, int Round, int Attempt, string[] Clients);
     private sealed record RoundDeadline(string Id, int Round, int Attempt);
     private sealed record KeysDeadline(string Id, int Round, int Attempt);
@@ -93,6 +93,23 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         public string Detail { get; set; } = "";
         public int AttemptsThisRound { get; set; }
         public long RoundStartedAt { get; set; } // Stopwatch timestamp of this round's first attempt (0: none yet)
+        /// <summary>Applies each round's aggregate (FedAvg: x + η·Δ; FedAvgM, FedAdam, FedYogi keep moments here).</summary>
+        public ServerOptimizer Optimizer { get; } = new(Aggregators.ServerOptimizerOf(strategy), global.Length,
+            new ServerOptimizerOptions(spec.ServerLearningRate, spec.ServerBeta1, spec.ServerBeta2, spec.ServerTau));
+        /// <summary>SCAFFOLD's server control variate c (null for other strategies).</summary>
+        public float[]? Control { get; } = strategy == AggregationStrategy.Scaffold ? new float[global.Length] : null;
+        /// <summary>Central DP: the privacy spent so far (rebuilt from the history after a failover).</summary>
+        public RdpAccountant Accountant { get; } = Restore(spec, history);
+        /// <summary>The publish gate's reference: the validation accuracy of the last published round (null: none yet).</summary>
+        public double? ActiveValidation { get; set; } = history.LastOrDefault(h => h.Published && !double.IsNaN(h.ValidationAccuracy))?.ValidationAccuracy;
+
+        private static RdpAccountant Restore(ExperimentSpec spec, List<RoundSummary> history)
+        {
+            var accountant = new RdpAccountant();
+            if (spec.NoiseMultiplier > 0)
+                foreach (var h in history.Where(h => h.SamplingRate > 0)) accountant.Compose(h.SamplingRate, spec.NoiseMultiplier);
+            return accountant;
+        }
     }
 
     private enum Phase { Keys, Training, Revealing, Committing }
@@ -107,6 +124,12 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         public Dictionary<string, byte[]> Keys { get; } = new(StringComparer.Ordinal);
         public HashSet<string> Revealed { get; } = new(StringComparer.Ordinal);
         public IUpdateAggregator? Aggregator { get; set; }
+        public FedNovaAggregator? Nova { get; set; }
+        /// <summary>SCAFFOLD: Σ Δcᵢ of the accepted updates and how many.</summary>
+        public float[]? ControlSum { get; set; }
+        public int ControlCount { get; set; }
+        /// <summary>Clients available when the round sampled (SCAFFOLD's N, DP's sampling rate denominator).</summary>
+        public int Available { get; set; }
         public SecAggAccumulator? Masked { get; set; }
         public double WeightSum { get; set; }
         public double LossSum { get; set; }
@@ -379,8 +402,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         Task.Run(async () =>
             {
                 var initial = FederatedModel.Create(spec.Model, spec.Seed).Parameters;
+                // the publish gate compares with what the edges serve now: the newest round published under this name
+                var active = await store.LastPublishedValidationAsync(spec.PublishAs);
                 return await store.CreateAsync(spec, initial)
-                    ? new Created(replyTo, spec, initial, null)
+                    ? new Created(replyTo, spec, initial, null, active)
                     : new Created(replyTo, spec, initial, $"experiment id '{spec.Id}' was used before; pick a new id");
             })
             .PipeTo(Self, failure: ex => new Created(replyTo, spec, [], "cannot store the experiment: " + ex.GetBaseException().Message));
@@ -393,7 +418,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             c.ReplyTo.Tell(new ExperimentRejected(c.Spec.Id, c.Error ?? "another experiment started meanwhile"));
             return;
         }
-        _run = new Run(c.Spec, Aggregators.Parse(c.Spec.Strategy), 0, 0, c.Initial, []);
+        _run = new Run(c.Spec, Aggregators.Parse(c.Spec.Strategy), 0, 0, c.Initial, []) { ActiveValidation = c.ActiveValidation };
         _round = null;
         var available = AvailableClients().Count;
         _log.Info("Federated coordinator: experiment {0} started: {1}, {2}, {3} rounds, {4} clients available", c.Spec.Id, c.Spec.Model, c.Spec.Strategy, c.Spec.Rounds, available);
@@ -463,7 +488,18 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             StartRound();
             return;
         }
-        var state = new RoundState(a.Round, a.Attempt, sampled, run.Global.Length);
+        var spec = run.Spec;
+        var rate = (double)sampled.Count / Math.Max(available.Count, sampled.Count);
+        if (spec.NoiseMultiplier > 0 && spec.EpsilonBudget > 0)
+        {
+            var next = run.Accountant.EpsilonAfter(rate, spec.NoiseMultiplier, 1, spec.Delta);
+            if (next > spec.EpsilonBudget)
+            {
+                StopForBudget(run, a.Round, next);
+                return;
+            }
+        }
+        var state = new RoundState(a.Round, a.Attempt, sampled, run.Global.Length) { Available = Math.Max(available.Count, sampled.Count) };
         _round = state;
         if (run.AttemptsThisRound == 0 || run.RoundStartedAt == 0) run.RoundStartedAt = Stopwatch.GetTimestamp();
         run.AttemptsThisRound++;
@@ -518,6 +554,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             {
                 // multi-Krum averages the n − f best-scored updates of those that arrive
                 s.Aggregator = Aggregators.Create(run.Strategy, s.Dimension, expectedCount: 0, new AggregatorOptions(spec.TrimFraction, spec.KrumByzantine, 0));
+                if (run.Strategy == AggregationStrategy.FedNova) s.Nova = new FedNovaAggregator(s.Dimension);
+                if (run.Control is not null) s.ControlSum = new float[s.Dimension];
             }
             catch (ArgumentException ex)
             {
@@ -526,13 +564,32 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             }
         }
         s.Phase = Phase.Training;
-        var training = new LocalTraining(spec.LocalEpochs, spec.BatchSize, spec.LearningRate, spec.Momentum, spec.ProximalMu, spec.Seed,
+        var training = new LocalTraining(spec.LocalEpochs, spec.BatchSize, LearningRateOf(spec, s.Round), spec.Momentum, spec.ProximalMu, spec.Seed,
             spec.ClipNorm, spec.PoisonedClients, spec.PoisonScale);
         var participants = spec.SecureAggregation ? peers.ToHashSet(StringComparer.Ordinal) : s.Sampled.Keys.ToHashSet(StringComparer.Ordinal);
         foreach (var group in s.Sampled.Where(kv => participants.Contains(kv.Key)).GroupBy(kv => kv.Value))
-            group.Key.Tell(new TrainRound(spec.Id, s.Round, s.Attempt, spec.Model, run.Global, training, group.Select(kv => kv.Key).ToArray(), peers, keys));
+            group.Key.Tell(new TrainRound(spec.Id, s.Round, s.Attempt, spec.Model, run.Global, training, group.Select(kv => kv.Key).ToArray(), peers, keys)
+            {
+                ServerControl = run.Control ?? [],
+            });
         _log.Info("Federated round {0} (attempt {1}): training {2} clients on {3} nodes", s.Round, s.Attempt, participants.Count,
             s.Sampled.Where(kv => participants.Contains(kv.Key)).Select(kv => kv.Value).Distinct().Count());
+    }
+
+    /// <summary>The local learning rate of round <paramref name="round"/> (from 1): lr·decay^(round−1).</summary>
+    internal static float LearningRateOf(ExperimentSpec spec, int round) =>
+        (float)(spec.LearningRate * Math.Pow(spec.LearningRateDecay, Math.Max(0, round - 1)));
+
+    private void StopForBudget(Run run, int round, double epsilon)
+    {
+        run.State = RunState.Done;
+        run.Detail = string.Create(CultureInfo.InvariantCulture,
+            $"stopped before round {round}: it would spend ε = {epsilon:F3} (δ = {run.Spec.Delta:G3}) > budget {run.Spec.EpsilonBudget:F3}; ε spent after {run.Round} rounds: {run.Accountant.Epsilon(run.Spec.Delta):F3}");
+        _log.Info("Federated experiment {0}: {1}", run.Spec.Id, run.Detail);
+        var store = _store;
+        var id = run.Spec.Id;
+        var detail = run.Detail;
+        Task.Run(() => store.FinishAsync(id, detail)).PipeTo(Self, success: () => new VersionSaved(), failure: _ => new VersionSaved());
     }
 
     private int Needed(int sampled) => Math.Max(1, (int)Math.Ceiling(_run!.Spec.Quorum * sampled - 1e-9));
@@ -587,7 +644,25 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         s.Norms.Add(norm);
         if (_run!.Spec.ClipNorm > 0) DifferentialPrivacy.ClipL2(u.Delta, _run.Spec.ClipNorm);
         var w = Weight(u.Samples) * staleWeight;
+        if (s.ControlSum is { } controls)
+        {
+            if (u.ControlDelta.Length != s.Dimension || !TensorPrimitives.IsFiniteAll(u.ControlDelta))
+            {
+                _log.Warning("Federated round {0}: SCAFFOLD update of {1} refused: its control delta has {2} values for a model of {3} (or non-finite ones)", s.Round, u.ClientId, u.ControlDelta.Length, s.Dimension);
+                return false;
+            }
+        }
+        if (s.Nova is { } nova)
+        {
+            var steps = u.LocalSteps > 0 ? u.LocalSteps : FedNova.LocalSteps(u.Samples, _run.Spec.LocalEpochs, _run.Spec.BatchSize);
+            nova.Add(u.Delta, _run.Spec.ClipNorm > 0 ? 1 : u.Samples, FedNova.StepNorm(Math.Max(1, steps), _run.Spec.Momentum));
+        }
         agg.Add(u.Delta, w);
+        if (s.ControlSum is { } sum)
+        {
+            TensorPrimitives.Add(sum, u.ControlDelta, sum);
+            s.ControlCount++;
+        }
         s.WeightSum += w;
         s.LossSum += u.Loss * w;
         return true;
@@ -721,7 +796,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         {
             try
             {
-                s.Aggregator!.Complete(mean);
+                if (s.Nova is { } nova) nova.Complete(mean);
+                else s.Aggregator!.Complete(mean);
             }
             catch (Exception ex) when (ex is ArgumentException or InvalidOperationException)
             {
@@ -736,17 +812,36 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             }
         }
         var count = s.Received.Count + s.Late;
+        double epsilon = 0, roundEpsilon = 0, rate = 0;
         if (spec.NoiseMultiplier > 0)
         {
             // central DP: noise of std z·C on the sum of clipped updates, i.e. z·C/m on their (uniform) mean
             var rng = new Random(unchecked(spec.Seed * 31 + s.Round * 17 + s.Attempt));
             DifferentialPrivacy.AddGaussianNoise(mean, spec.NoiseMultiplier * spec.ClipNorm / Math.Max(1, count), rng);
+            // one release of the sampled Gaussian mechanism per round; the unit of privacy is a client
+            rate = (double)s.Sampled.Count / Math.Max(s.Available, s.Sampled.Count);
+            run.Accountant.Compose(rate, spec.NoiseMultiplier);
+            epsilon = run.Accountant.Epsilon(spec.Delta);
+            var single = new RdpAccountant();
+            single.Compose(rate, spec.NoiseMultiplier);
+            roundEpsilon = single.Epsilon(spec.Delta);
         }
         var global = (float[])run.Global.Clone();
-        TensorPrimitives.MultiplyAdd(mean, spec.ServerLearningRate, global, global);
+        run.Optimizer.Step(global, mean);
+        if (run.Control is { } control && s.ControlSum is { } controls && s.ControlCount > 0)
+        {
+            TensorPrimitives.Divide(controls, s.ControlCount, controls);
+            Scaffold.ServerControl(control, controls, Math.Min(s.ControlCount, s.Available), Math.Max(1, s.Available));
+        }
         var norms = s.Norms.Order().ToList();
         var summary = new RoundSummary(s.Round, s.Attempt, 0, 0, s.Sampled.Count, s.Received.Count, s.Sampled.Count - s.Received.Count, s.Late,
-            s.Watch.Elapsed.TotalSeconds, norms.Count > 0 ? norms[norms.Count / 2] : 0, 0, s.Received.Order(StringComparer.Ordinal).ToArray());
+            s.Watch.Elapsed.TotalSeconds, norms.Count > 0 ? norms[norms.Count / 2] : 0, 0, s.Received.Order(StringComparer.Ordinal).ToArray())
+        {
+            Epsilon = epsilon,
+            RoundEpsilon = roundEpsilon,
+            SamplingRate = rate,
+        };
+        var active = run.ActiveValidation;
         var trainLoss = s.WeightSum > 0 ? s.LossSum / s.WeightSum : 0;
         var store = _store;
         var eval = _eval;
@@ -756,8 +851,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             {
                 var model = FederatedModel.FromParameters(spec.Model, global);
                 var (accuracy, loss) = eval.Value is { } data ? FederatedModel.Evaluate(model, data, limit) : (double.NaN, trainLoss);
-                var done = summary with { Accuracy = accuracy, Loss = loss };
-                var onnx = spec.PublishAs.Length > 0 ? model.ExportOnnx("federated_" + spec.Id.Replace('-', '_')) : null;
+                var validation = eval.Value?.Validation is { } v ? FederatedModel.Evaluate(model, v).Accuracy : double.NaN;
+                var gate = Gate(spec, validation, active, eval.Value?.Validation is not null);
+                var done = summary with { Accuracy = accuracy, Loss = loss, ValidationAccuracy = validation, Published = gate.Publish, PublishReason = gate.Reason };
+                var onnx = gate.Publish ? model.ExportOnnx("federated_" + spec.Id.Replace('-', '_')) : null;
                 return new RetryCommit(spec.Id, done, global, onnx, finished, 1);
             })
             .PipeTo(Self, failure: ex => new Committed(spec.Id, summary, global, false, null, ex.GetBaseException().Message));
@@ -806,6 +903,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         run.Global = c.Global;
         run.History.Add(c.Summary);
         run.AttemptsThisRound = 0;
+        if (c.Summary.Published && !double.IsNaN(c.Summary.ValidationAccuracy)) run.ActiveValidation = c.Summary.ValidationAccuracy;
+        if (!c.Summary.Published) _log.Info("Federated round {0}: {1}", c.Summary.Round, c.Summary.PublishReason);
         Observability.FederatedMetrics.RoundCompleted(c.Summary.Round, c.Summary.Received, c.Summary.Accuracy);
         if (run.RoundStartedAt != 0) Observability.FederatedMetrics.RoundSeconds.Record(Stopwatch.GetElapsedTime(run.RoundStartedAt).TotalSeconds);
         run.RoundStartedAt = 0;
@@ -835,6 +934,14 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             return;
         }
         StartRound();
+    }
+
+    /// <summary>The publish gate for one round (<see cref="PublishGate"/>), or why it does not apply.</summary>
+    internal static PublishDecision Gate(ExperimentSpec spec, double validation, double? active, bool hasValidationSet)
+    {
+        if (spec.PublishAs.Length == 0) return new PublishDecision(false, "not published: the experiment has no registry name (publish-as)");
+        if (!hasValidationSet) return new PublishDecision(true, "published: the coordinator holds no validation set (gate off)");
+        return PublishGate.Decide(validation, active, spec.PublishTolerance);
     }
 
     /// <summary>Reads the experiment again off the mailbox; a failure comes back as <see cref="ReloadFailed"/> (retried with backoff in Loading).</summary>

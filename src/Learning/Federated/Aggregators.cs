@@ -17,6 +17,21 @@ public enum AggregationStrategy
 
     /// <summary>Krum / multi-Krum (Blanchard et al.); weights are ignored.</summary>
     Krum,
+
+    /// <summary>FedAvg on the clients, server momentum on the coordinator (<see cref="ServerOptimizerKind.Momentum"/>).</summary>
+    FedAvgM,
+
+    /// <summary>FedAvg on the clients, Adam on the coordinator (<see cref="ServerOptimizerKind.Adam"/>).</summary>
+    FedAdam,
+
+    /// <summary>FedAvg on the clients, Yogi on the coordinator (<see cref="ServerOptimizerKind.Yogi"/>).</summary>
+    FedYogi,
+
+    /// <summary>Normalised averaging by each client's local steps (<see cref="FedNovaAggregator"/>).</summary>
+    FedNova,
+
+    /// <summary>Control variates correct the clients' drift (<see cref="Scaffold"/>); FedAvg of the deltas.</summary>
+    Scaffold,
 }
 
 /// <summary>Parameters of the robust aggregators.</summary>
@@ -80,7 +95,26 @@ public static class Aggregators
         ("median", AggregationStrategy.Median),
         ("trimmed-mean", AggregationStrategy.TrimmedMean),
         ("krum", AggregationStrategy.Krum),
+        ("fedavgm", AggregationStrategy.FedAvgM),
+        ("fedadam", AggregationStrategy.FedAdam),
+        ("fedyogi", AggregationStrategy.FedYogi),
+        ("fednova", AggregationStrategy.FedNova),
+        ("scaffold", AggregationStrategy.Scaffold),
     ];
+
+    /// <summary>The server optimiser a strategy applies its aggregate with.</summary>
+    public static ServerOptimizerKind ServerOptimizerOf(AggregationStrategy strategy) => strategy switch
+    {
+        AggregationStrategy.FedAvgM => ServerOptimizerKind.Momentum,
+        AggregationStrategy.FedAdam => ServerOptimizerKind.Adam,
+        AggregationStrategy.FedYogi => ServerOptimizerKind.Yogi,
+        _ => ServerOptimizerKind.Sgd,
+    };
+
+    /// <summary>Strategies that need each client's own update (no secure aggregation, no folded late updates).</summary>
+    public static bool NeedsIndividualUpdates(AggregationStrategy strategy) =>
+        strategy is AggregationStrategy.Median or AggregationStrategy.TrimmedMean or AggregationStrategy.Krum or AggregationStrategy.FedNova
+            or AggregationStrategy.Scaffold;
 
     /// <summary>The valid names for <see cref="Parse"/>, comma separated.</summary>
     public static string ValidNames => string.Join(", ", Names.Select(n => n.Name));
@@ -98,7 +132,8 @@ public static class Aggregators
         options.Validate();
         return strategy switch
         {
-            AggregationStrategy.FedAvg or AggregationStrategy.FedProx => new FedAvgAggregator(dimension),
+            AggregationStrategy.FedAvg or AggregationStrategy.FedProx or AggregationStrategy.FedAvgM or AggregationStrategy.FedAdam
+                or AggregationStrategy.FedYogi or AggregationStrategy.FedNova or AggregationStrategy.Scaffold => new FedAvgAggregator(dimension),
             AggregationStrategy.Median => new CoordinateWiseAggregator(dimension, expectedCount, trimFraction: null, options),
             AggregationStrategy.TrimmedMean => new CoordinateWiseAggregator(dimension, expectedCount, options.TrimFraction, options),
             AggregationStrategy.Krum => CreateKrum(dimension, expectedCount, options),
@@ -113,7 +148,7 @@ public static class Aggregators
         return new KrumAggregator(dimension, expectedCount, options);
     }
 
-    /// <summary>Parses "fedavg", "fedprox", "median", "trimmed-mean" or "krum" (case-insensitive, surrounding blanks ignored).</summary>
+    /// <summary>Parses one of <see cref="ValidNames"/> (case-insensitive, surrounding blanks ignored).</summary>
     public static AggregationStrategy Parse(string name)
     {
         ArgumentNullException.ThrowIfNull(name);

@@ -4,4 +4,10 @@ namespace EdgeActors.Learning.Federated;
 public sealed record EvaluationSet(float[] Images, byte[] Labels)
 {
     public int Count => Labels.Length;
+
+    /// <summary>
+    /// The coordinator's own validation slice (not the test set; no client trains on it): the publish gate compares
+    /// rounds on it. Null: no gate data, every round is published.
+    /// </summary>
+    public EvaluationSet? Validation { get; init; }
 }

@@ -181,6 +181,8 @@ public sealed class Cnn : ITrainableModel
         if (options.Epochs < 0) throw new ArgumentOutOfRangeException(nameof(options), "epochs must be ≥ 0");
         if (options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), "batch size must be ≥ 1");
         if (options.ProximalMu < 0) throw new ArgumentOutOfRangeException(nameof(options), "proximal mu must be ≥ 0");
+        if (options.GradientCorrection is { } gc && gc.Length != ParameterCount)
+            throw new ArgumentException($"the gradient correction has {gc.Length} values for a model of {ParameterCount}", nameof(options));
 
         var w = Parameters;
         var anchor = options.ProximalMu > 0 ? (float[])w.Clone() : null;

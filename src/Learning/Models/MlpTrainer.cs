@@ -14,7 +14,11 @@ public sealed record SgdOptions(
     float Momentum = 0.9f,
     float WeightDecay = 0f,
     int Seed = 1,
-    float ProximalMu = 0f);
+    float ProximalMu = 0f)
+{
+    /// <summary>SCAFFOLD's c − cᵢ: after every step w −= lr·(c − cᵢ), outside the momentum (null: none); length = the model's parameters.</summary>
+    public float[]? GradientCorrection { get; init; }
+}
 
 /// <summary>
 /// Trains an <see cref="Mlp"/> on softmax cross-entropy. Single-threaded and allocation-free per batch, so a seed
@@ -38,6 +42,8 @@ public static class MlpTrainer
         if (options.Epochs < 0) throw new ArgumentOutOfRangeException(nameof(options), "epochs must be ≥ 0");
         if (options.BatchSize < 1) throw new ArgumentOutOfRangeException(nameof(options), "batch size must be ≥ 1");
         if (options.ProximalMu < 0) throw new ArgumentOutOfRangeException(nameof(options), "proximal mu must be ≥ 0");
+        if (options.GradientCorrection is { } gc && gc.Length != model.ParameterCount)
+            throw new ArgumentException($"the gradient correction has {gc.Length} values for a model of {model.ParameterCount}", nameof(options));
 
         var w = model.Parameters;
         var anchor = options.ProximalMu > 0 ? (float[])w.Clone() : null;
@@ -226,5 +232,7 @@ internal static class SgdStep
         {
             TensorPrimitives.MultiplyAdd(g, -options.LearningRate, w, w);
         }
+        // SCAFFOLD: w −= lr·(c − cᵢ) after the optimiser step, outside the momentum (as NIID-Bench's implementation)
+        if (options.GradientCorrection is { } correction) TensorPrimitives.MultiplyAdd(correction, -options.LearningRate, w, w);
     }
 }

@@ -185,6 +185,32 @@ internal sealed class BinWriter
         Tag(field, WireType.Len);
         Bytes(value);
     }
+
+    /// <summary>An extension field holding a little-endian double (fixed64).</summary>
+    public void ExtDouble(int field, double value)
+    {
+        Tag(field, WireType.Fixed64);
+        Double(value);
+    }
+
+    /// <summary>An extension field holding raw little-endian floats (length-delimited, 4 bytes each).</summary>
+    public void ExtFloats(int field, float[] values)
+    {
+        Tag(field, WireType.Len);
+        var bytes = MemoryMarshal.AsBytes(values.AsSpan());
+        VarU((ulong)bytes.Length);
+        Ensure(bytes.Length);
+        bytes.CopyTo(_buf.AsSpan(_pos));
+        _pos += bytes.Length;
+    }
+
+    /// <summary>An extension field holding what <paramref name="write"/> writes (positional fields of its own), length-delimited.</summary>
+    public void ExtNested(int field, Action<BinWriter> write)
+    {
+        var inner = new BinWriter();
+        write(inner);
+        ExtBytes(field, inner.ToArray());
+    }
 }
 
 /// <summary>Reader over one payload; every read is bounds-checked and fails with <see cref="SerializationException"/>.</summary>
@@ -284,6 +310,24 @@ internal ref struct BinReader
         if (type != WireType.Len) throw Fail($"extension field {field} has wire type {type}, expected {WireType.Len}");
         return Bytes();
     }
+
+    /// <summary>Reads an extension field's double, checking the writer used fixed64.</summary>
+    public double ExtDouble(int field, WireType type)
+    {
+        if (type != WireType.Fixed64) throw Fail($"extension field {field} has wire type {type}, expected {WireType.Fixed64}");
+        return Double();
+    }
+
+    /// <summary>Reads an extension field of raw little-endian floats (<see cref="BinWriter.ExtFloats"/>).</summary>
+    public float[] ExtFloats(int field, WireType type)
+    {
+        var bytes = ExtBytes(field, type);
+        if (bytes.Length % 4 != 0) throw Fail($"extension field {field} holds {bytes.Length} bytes, not a whole number of floats");
+        return MemoryMarshal.Cast<byte, float>(bytes.AsSpan()).ToArray();
+    }
+
+    /// <summary>A reader over the content of a length-delimited extension field written by <see cref="BinWriter.ExtNested"/>.</summary>
+    public readonly BinReader Nested(byte[] content) => new(content, _manifest);
 
     /// <summary>
     /// End of a top-level message whose extension fields this release does not know: skips every well-formed

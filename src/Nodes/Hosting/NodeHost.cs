@@ -96,7 +96,7 @@ public static class NodeHost
                 .AddModelRegistry(registrySettings, hostSingleton: isDatacenter)
                 .AddTwinStore(twins, hostSingleton: isDatacenter);
             if (federation.Enabled)
-                akka.AddFederatedCoordinator(federation, () => LoadEvaluationSet(evalDirectory, federation.EvalLimit), hostSingleton: isDatacenter);
+                akka.AddFederatedCoordinator(federation, () => LoadEvaluationSet(evalDirectory, federation.EvalLimit, federation.ValidationSize), hostSingleton: isDatacenter);
             if (isGateway) akka.AddModelHost(modelHost, runtime, batching);
             if (isDatacenter) akka.AddDatacenterInferenceService().AddSyncSink(() => DataStoreFactory.Open(store), syncSink);
             if (isEdge) akka.AddFrameClassifier(classification);
@@ -123,20 +123,37 @@ public static class NodeHost
         return builder.Build();
     }
 
-    /// <summary>The Fashion-MNIST test images global models are scored on (null, logged by the caller, when absent).</summary>
-    private static EvaluationSet? LoadEvaluationSet(string directory, int limit)
+    /// <summary>
+    /// The Fashion-MNIST test images global models are scored on, with the coordinator's validation slice (the last
+    /// <paramref name="validationSize"/> training images) for the publish gate (null, logged by the caller, when absent).
+    /// </summary>
+    private static EvaluationSet? LoadEvaluationSet(string directory, int limit, int validationSize)
     {
         try
         {
-            var test = Data.FashionMnist.Load(Data.FashionMnist.ResolveDirectory(directory.Length > 0 ? directory : null), train: false, limit);
-            var images = new float[test.Images.Length];
-            for (var i = 0; i < images.Length; i++) images[i] = test.Images[i] / 255f;
-            return new EvaluationSet(images, test.Labels);
+            var dir = Data.FashionMnist.ResolveDirectory(directory.Length > 0 ? directory : null);
+            var test = Data.FashionMnist.Load(dir, train: false, limit);
+            EvaluationSet? validation = null;
+            if (validationSize > 0)
+            {
+                var train = Data.FashionMnist.Load(dir, train: true);
+                var first = Math.Max(0, train.Count - validationSize);
+                var pixels = train.Rows * train.Columns;
+                validation = new EvaluationSet(ToFloats(train.Images.AsSpan(first * pixels)), train.Labels[first..]);
+            }
+            return new EvaluationSet(ToFloats(test.Images), test.Labels) { Validation = validation };
         }
         catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or InvalidDataException or ArgumentException)
         {
             Console.Error.WriteLine($"federated: no evaluation data ({ex.Message}); rounds report no test accuracy");
             return null;
         }
+    }
+
+    private static float[] ToFloats(ReadOnlySpan<byte> pixels)
+    {
+        var images = new float[pixels.Length];
+        for (var i = 0; i < images.Length; i++) images[i] = pixels[i] / 255f;
+        return images;
     }
 }

@@ -9,12 +9,25 @@ namespace EdgeActors.Tools.Experiments;
 /// One round of a federated-learning run. <see cref="Accuracy"/> is a fraction in [0, 1] (as elsewhere in the
 /// project); <see cref="Clients"/> is how many parties took part; <see cref="Seconds"/> is the round's wall time.
 /// </summary>
-public sealed record RoundRow(int Round, double Accuracy, double Loss, int Clients, double Seconds);
+public sealed record RoundRow(int Round, double Accuracy, double Loss, int Clients, double Seconds)
+{
+    /// <summary>Accuracy on the coordinator's validation set (NaN: not known).</summary>
+    public double Validation { get; init; } = double.NaN;
+
+    /// <summary>Whether the publish gate sent this round's model to the registry.</summary>
+    public bool Published { get; init; }
+
+    /// <summary>Central DP: ε spent up to and including this round (0: no noise).</summary>
+    public double Epsilon { get; init; }
+}
 
 /// <summary>Writes the results of an experiment: a CSV of rounds and a PNG plot of accuracy per round.</summary>
 public static class ExperimentReport
 {
-    public const string CsvHeader = "round,accuracy,loss,clients,seconds";
+    public const string CsvHeader = "round,accuracy,loss,clients,seconds,validation,published,epsilon";
+
+    /// <summary>The header of CSVs written before validation, publish and ε were added (still read).</summary>
+    public const string CsvHeaderV1 = "round,accuracy,loss,clients,seconds";
 
     /// <summary>Default size of <see cref="WritePlot"/>'s image, in pixels.</summary>
     public const int PlotWidth = 900, PlotHeight = 560;
@@ -55,7 +68,10 @@ public static class ExperimentReport
               .Append(r.Accuracy.ToString("R", CultureInfo.InvariantCulture)).Append(',')
               .Append(r.Loss.ToString("R", CultureInfo.InvariantCulture)).Append(',')
               .Append(r.Clients.ToString(CultureInfo.InvariantCulture)).Append(',')
-              .Append(r.Seconds.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
+              .Append(r.Seconds.ToString("R", CultureInfo.InvariantCulture)).Append(',')
+              .Append(r.Validation.ToString("R", CultureInfo.InvariantCulture)).Append(',')
+              .Append(r.Published ? '1' : '0').Append(',')
+              .Append(r.Epsilon.ToString("R", CultureInfo.InvariantCulture)).Append('\n');
         CreateDirectoryFor(path);
         File.WriteAllText(path, sb.ToString(), new UTF8Encoding(encoderShouldEmitUTF8Identifier: false));
     }
@@ -65,21 +81,25 @@ public static class ExperimentReport
     public static IReadOnlyList<RoundRow> ReadCsv(string path)
     {
         var lines = File.ReadAllLines(path);
-        if (lines.Length == 0 || lines[0].Trim() != CsvHeader)
+        if (lines.Length == 0 || (lines[0].Trim() != CsvHeader && lines[0].Trim() != CsvHeaderV1))
             throw new FormatException($"{path}: expected the header '{CsvHeader}'");
+        var fields = lines[0].Trim() == CsvHeader ? 8 : 5;
         var rows = new List<RoundRow>(lines.Length - 1);
         for (var n = 1; n < lines.Length; n++)
         {
             if (lines[n].Length == 0) continue;
             var f = lines[n].Split(',');
-            if (f.Length != 5) throw new FormatException($"{path}:{n + 1}: expected 5 fields, got {f.Length}");
+            if (f.Length != fields) throw new FormatException($"{path}:{n + 1}: expected {fields} fields, got {f.Length}");
             var inv = CultureInfo.InvariantCulture;
-            rows.Add(new RoundRow(
+            var row = new RoundRow(
                 int.Parse(f[0], NumberStyles.Integer, inv),
                 double.Parse(f[1], NumberStyles.Float, inv),
                 double.Parse(f[2], NumberStyles.Float, inv),
                 int.Parse(f[3], NumberStyles.Integer, inv),
-                double.Parse(f[4], NumberStyles.Float, inv)));
+                double.Parse(f[4], NumberStyles.Float, inv));
+            if (fields == 8)
+                row = row with { Validation = double.Parse(f[5], NumberStyles.Float, inv), Published = f[6] == "1", Epsilon = double.Parse(f[7], NumberStyles.Float, inv) };
+            rows.Add(row);
         }
         return rows;
     }
@@ -137,6 +157,51 @@ public static class ExperimentReport
 
         CreateDirectoryFor(path);
         plot.SavePng(path, PlotWidth, PlotHeight);
+    }
+
+    /// <summary>
+    /// One PNG comparing algorithms per round in three stacked panels: test accuracy (%), test loss and participants
+    /// (clients whose update the round aggregated), one line per series, same colours in every panel.
+    /// </summary>
+    public static void WriteComparisonPlot(string path, string title, IReadOnlyDictionary<string, IReadOnlyList<RoundRow>> series)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        ArgumentNullException.ThrowIfNull(series);
+        (string Label, Func<RoundRow, double> Value)[] panels =
+        [
+            ("Accuracy (%)", r => r.Accuracy * 100.0),
+            ("Loss", r => r.Loss),
+            ("Participants", r => r.Clients),
+        ];
+        const int panelHeight = 360;
+        using var surface = SKSurface.Create(new SKImageInfo(PlotWidth, panelHeight * panels.Length));
+        surface.Canvas.Clear(SKColors.White);
+        for (var p = 0; p < panels.Length; p++)
+        {
+            var plot = new Plot();
+            if (TextFont is { } font) plot.Font.Set(font);
+            if (p == 0) plot.Title(title ?? "");
+            plot.XLabel("Round");
+            plot.YLabel(panels[p].Label);
+            foreach (var (name, rows) in series)
+            {
+                var ordered = rows.OrderBy(r => r.Round).ToArray();
+                var ys = ordered.Select(panels[p].Value).Select(v => double.IsFinite(v) ? v : double.NaN).ToArray();
+                var line = plot.Add.Scatter(ordered.Select(r => (double)r.Round).ToArray(), ys);
+                line.LegendText = name;
+                line.LineWidth = 2;
+                line.MarkerSize = ordered.Length <= 60 ? 4 : 0;
+            }
+            plot.Axes.AutoScale();
+            if (p == 0) plot.ShowLegend(Alignment.LowerRight);
+            using var image = SKBitmap.Decode(plot.GetImageBytes(PlotWidth, panelHeight, ImageFormat.Png));
+            surface.Canvas.DrawBitmap(image, 0, p * panelHeight);
+        }
+        CreateDirectoryFor(path);
+        using var snapshot = surface.Snapshot();
+        using var data = snapshot.Encode(SKEncodedImageFormat.Png, 100);
+        using var file = File.Create(path);
+        data.SaveTo(file);
     }
 
     private static void CreateDirectoryFor(string path)

@@ -7,16 +7,33 @@ namespace EdgeActors.Tools.Experiments;
 /// How a labelled data set is split over the parties of a federated-learning experiment, after NIID-Bench
 /// (Li et al., "Federated Learning on Non-IID Data Silos: An Experimental Study"):
 /// <c>homo</c> (IID, near-equal random parts), <c>dir</c> (label-distribution skew, per-class shares drawn from
-/// Dir(<see cref="Beta"/>)) and <c>label</c> (#C=k: each party holds <see cref="LabelsPerParty"/> distinct labels).
+/// Dir(<see cref="Beta"/>)), <c>label</c> (#C=k: each party holds <see cref="LabelsPerParty"/> distinct labels),
+/// <c>quantity</c> (quantity skew: IID labels, party sizes in proportions drawn from Dir(<see cref="Beta"/>)) and
+/// <c>noise</c> (feature skew: IID parts, party i's features get Gaussian noise of std <see cref="Sigma"/>·i/N,
+/// <see cref="NiidPartitioner.NoiseLevel"/>).
 /// </summary>
 public sealed record PartitionSpec(string Kind, double Beta = 0.5, int LabelsPerParty = 2)
 {
     public const string Homo = "homo";
     public const string Dir = "dir";
     public const string Label = "label";
+    public const string Quantity = "quantity";
+    public const string Noise = "noise";
 
     /// <summary>The kinds that <see cref="Parse"/> accepts, as shown in its errors.</summary>
-    public const string Kinds = "homo|dir|label";
+    public const string Kinds = "homo|dir|label|quantity|noise";
+
+    /// <summary>The noise level of <c>noise</c> (features in [0, 1]).</summary>
+    public double Sigma { get; init; } = 0.1;
+
+    /// <inheritdoc cref="Parse(string, double, int)"/>
+    public static PartitionSpec Parse(string kind, double beta, int labelsPerParty, double sigma)
+    {
+        var k = (kind ?? "").Trim().ToLowerInvariant();
+        var spec = new PartitionSpec(k, beta, labelsPerParty) { Sigma = sigma };
+        spec.Validate(classes: null);
+        return spec;
+    }
 
     /// <summary>
     /// Checks and normalises a partition from the command line. <paramref name="beta"/> must be &gt; 0 for
@@ -39,9 +56,13 @@ public sealed record PartitionSpec(string Kind, double Beta = 0.5, int LabelsPer
         {
             case Homo:
                 return;
-            case Dir:
+            case Noise:
+                if (!(Sigma >= 0) || double.IsInfinity(Sigma))
+                    throw new ArgumentException($"partition 'noise' needs a noise level sigma >= 0 (got {Sigma.ToString(CultureInfo.InvariantCulture)})", nameof(Sigma));
+                return;
+            case Dir or Quantity:
                 if (!(Beta > 0) || double.IsInfinity(Beta))
-                    throw new ArgumentException($"partition 'dir' needs a concentration beta > 0 (got {Beta.ToString(CultureInfo.InvariantCulture)})", nameof(Beta));
+                    throw new ArgumentException($"partition '{Kind}' needs a concentration beta > 0 (got {Beta.ToString(CultureInfo.InvariantCulture)})", nameof(Beta));
                 return;
             case Label:
                 if (LabelsPerParty < 1 || (classes is { } c && LabelsPerParty > c))
@@ -58,6 +79,8 @@ public sealed record PartitionSpec(string Kind, double Beta = 0.5, int LabelsPer
     {
         Dir => $"dir(beta={Beta.ToString(CultureInfo.InvariantCulture)})",
         Label => $"label(#C={LabelsPerParty})",
+        Quantity => $"quantity(beta={Beta.ToString(CultureInfo.InvariantCulture)})",
+        Noise => $"noise(sigma={Sigma.ToString(CultureInfo.InvariantCulture)})",
         _ => Kind,
     };
 }
@@ -95,10 +118,72 @@ public static class NiidPartitioner
         var rng = new Random(seed);
         return spec.Kind switch
         {
-            PartitionSpec.Homo => Homogeneous(labels.Length, parties, rng),
+            PartitionSpec.Homo or PartitionSpec.Noise => Homogeneous(labels.Length, parties, rng),
+            PartitionSpec.Quantity => QuantitySkew(labels.Length, parties, spec.Beta, rng),
             PartitionSpec.Dir => LabelDirichlet(ByClass(labels, classes), labels.Length, parties, spec.Beta, rng),
             _ => LabelQuantity(ByClass(labels, classes), parties, spec.LabelsPerParty, rng),
         };
+    }
+
+    /// <summary>
+    /// quantity (NIID-Bench "iid-diff-quantity"): a random permutation cut at the cumulative proportions of one
+    /// Dir_n(beta) draw, redrawn until every party holds at least <see cref="MinRequireSize"/> samples.
+    /// </summary>
+    private static int[][] QuantitySkew(int n, int parties, double beta, Random rng)
+    {
+        if (n < MinRequireSize * parties)
+            throw new ArgumentException($"quantity needs at least {MinRequireSize} samples per party: {n} samples cannot fill {parties} parties");
+        var idx = new int[n];
+        for (var i = 0; i < n; i++) idx[i] = i;
+        rng.Shuffle(idx);
+        var p = new double[parties];
+        var cuts = new int[parties + 1];
+        for (var attempt = 1; ; attempt++)
+        {
+            SampleDirichlet(rng, beta, p);
+            var cumulative = 0.0;
+            for (var j = 0; j < parties; j++)
+            {
+                cumulative += p[j];
+                cuts[j + 1] = j == parties - 1 ? n : Math.Clamp((int)(cumulative * n), cuts[j], n);
+            }
+            var smallest = int.MaxValue;
+            for (var j = 0; j < parties; j++) smallest = Math.Min(smallest, cuts[j + 1] - cuts[j]);
+            if (smallest >= MinRequireSize) break;
+            if (attempt >= MaxDirichletAttempts)
+                throw new InvalidOperationException(
+                    $"quantity(beta={beta.ToString(CultureInfo.InvariantCulture)}): no split in {MaxDirichletAttempts} tries gave every one of {parties} parties {MinRequireSize} samples");
+        }
+        var result = new int[parties][];
+        for (var j = 0; j < parties; j++) result[j] = idx[cuts[j]..cuts[j + 1]];
+        return result;
+    }
+
+    /// <summary>The feature-noise std of party <paramref name="party"/> (from 0) of <paramref name="parties"/> for <c>noise</c>: sigma·party/parties.</summary>
+    public static double NoiseLevel(int party, int parties, double sigma)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(parties);
+        if (party < 0 || party >= parties) throw new ArgumentOutOfRangeException(nameof(party), party, $"party must be in 0..{parties - 1}");
+        return sigma * party / parties;
+    }
+
+    /// <summary>
+    /// Adds N(0, <paramref name="std"/>²) to each 8-bit pixel taken as a value in [0, 1], clamps to [0, 1] and rounds back
+    /// to 8 bits, in place (the noise is drawn once: the device keeps the noisy frames).
+    /// </summary>
+    public static void AddNoise(Span<byte> pixels, double std, Random rng)
+    {
+        ArgumentNullException.ThrowIfNull(rng);
+        if (!(std >= 0) || double.IsInfinity(std)) throw new ArgumentOutOfRangeException(nameof(std), std, "the noise level must be finite and >= 0");
+        if (std == 0) return;
+        for (var i = 0; i < pixels.Length; i++)
+        {
+            var u1 = 1.0 - rng.NextDouble();
+            var u2 = rng.NextDouble();
+            var z = Math.Sqrt(-2.0 * Math.Log(u1)) * Math.Cos(2.0 * Math.PI * u2);
+            var v = Math.Clamp(pixels[i] / 255.0 + std * z, 0, 1);
+            pixels[i] = (byte)Math.Round(v * 255);
+        }
     }
 
     /// <summary>homo: a random permutation cut into <paramref name="parties"/> near-equal parts (the first N mod n get one more).</summary>

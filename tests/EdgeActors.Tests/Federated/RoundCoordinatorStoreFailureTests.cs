@@ -47,6 +47,8 @@ public sealed class RoundCoordinatorStoreFailureTests : RoundCoordinatorTestKit
             Interlocked.Increment(ref FailCalls);
             return FailDown ? Down<bool>() : inner.FailAsync(id, detail);
         }
+        public Task FinishAsync(string id, string detail) => inner.FinishAsync(id, detail);
+        public Task<double?> LastPublishedValidationAsync(string publishAs) => inner.LastPublishedValidationAsync(publishAs);
         public Task<StoredExperiment?> LoadAsync(string id) => ReadDown ? Down<StoredExperiment?>() : inner.LoadAsync(id);
         public Task<string[]> RunningAsync()
         {

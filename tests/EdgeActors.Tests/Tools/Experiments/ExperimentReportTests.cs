@@ -41,12 +41,12 @@ public sealed class ExperimentReportTests : IDisposable
         ExperimentReport.WriteCsv(path, rows);
 
         var lines = File.ReadAllLines(path);
-        Assert.Equal("round,accuracy,loss,clients,seconds", lines[0]);
+        Assert.Equal("round,accuracy,loss,clients,seconds,validation,published,epsilon", lines[0]);
         Assert.Equal(rows.Count + 1, lines.Length);
         for (var i = 0; i < rows.Count; i++)
         {
             var f = lines[i + 1].Split(',');
-            Assert.Equal(5, f.Length);
+            Assert.Equal(8, f.Length);
             Assert.Equal(rows[i].Round, int.Parse(f[0], CultureInfo.InvariantCulture));
             Assert.Equal(rows[i].Accuracy, double.Parse(f[1], CultureInfo.InvariantCulture));
             Assert.Equal(rows[i].Loss, double.Parse(f[2], CultureInfo.InvariantCulture));
@@ -54,6 +54,26 @@ public sealed class ExperimentReportTests : IDisposable
             Assert.Equal(rows[i].Seconds, double.Parse(f[4], CultureInfo.InvariantCulture));
         }
         Assert.Equal(rows, ExperimentReport.ReadCsv(path));
+    }
+
+    [Fact]
+    public void Csv_should_round_trip_validation_publish_and_epsilon_and_read_the_older_five_column_files()
+    {
+        var rows = new[]
+        {
+            new RoundRow(1, 0.8, 0.5, 10, 2) { Validation = 0.81, Published = true, Epsilon = 1.25 },
+            new RoundRow(2, 0.7, 0.6, 9, 2) { Validation = 0.72, Published = false, Epsilon = 1.5 },
+        };
+        var path = Path.Combine(_dir, "gate.csv");
+        ExperimentReport.WriteCsv(path, rows);
+        Assert.Equal(rows, ExperimentReport.ReadCsv(path));
+
+        var old = Path.Combine(_dir, "old.csv");
+        File.WriteAllText(old, "round,accuracy,loss,clients,seconds\n1,0.5,1.25,3,2.5\n");
+        var back = Assert.Single(ExperimentReport.ReadCsv(old));
+        Assert.Equal(0.5, back.Accuracy);
+        Assert.True(double.IsNaN(back.Validation));
+        Assert.False(back.Published);
     }
 
     [Fact]
@@ -70,7 +90,7 @@ public sealed class ExperimentReportTests : IDisposable
             Assert.Equal("0,5", 0.5.ToString()); // the culture took
             var path = Path.Combine(_dir, "de.csv");
             ExperimentReport.WriteCsv(path, [new RoundRow(1, 0.5, 1.25, 3, 2.5)]);
-            Assert.Equal("1,0.5,1.25,3,2.5", File.ReadAllLines(path)[1]);
+            Assert.Equal("1,0.5,1.25,3,2.5,NaN,0,0", File.ReadAllLines(path)[1]);
         }
         finally
         {
