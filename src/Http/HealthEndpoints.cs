@@ -36,9 +36,9 @@ public static class HealthEndpoints
 
     /// <summary>
     /// What the checks ask, resolved once at start. An edge or gateway without its device shard region, or a gateway
-    /// without its model host or registry, fails the node's start naming the registration; the outbox (an edge may run
-    /// with <c>edgeactors.outbox.enabled = off</c>), the data store (datacenter nodes only) and a non-edge node's region
-    /// proxy are checked when this node has them.
+    /// without its model host or registry, an edge with its outbox on without the outbox writer, or a datacenter without
+    /// its sync sink, fails the node's start naming the registration (the host says which of them the node has: an edge may
+    /// run with <c>edgeactors.outbox.enabled = off</c>); a non-edge node's region proxy is checked when it has one.
     /// </summary>
     private sealed record Dependencies(IActorRef? Region, IActorRef? Models, IActorRef? ModelRegistry, IActorRef? Outbox, IActorRef? Sink)
     {
@@ -50,8 +50,8 @@ public static class HealthEndpoints
             return new Dependencies(region,
                 options.Gateway ? registry.Require<ModelHostKey>("MapHealth", "AddModelHost") : null,
                 options.Gateway ? registry.Require<ModelRegistryKey>("MapHealth", "AddModelRegistry") : null,
-                registry.TryGet<OutboxWriterKey>(out var outbox) ? outbox : null,
-                registry.TryGet<SyncSinkKey>(out var sink) ? sink : null);
+                options.HasOutbox ? registry.Require<OutboxWriterKey>("MapHealth", "AddOutbox") : null,
+                options.HasStore ? registry.Require<SyncSinkKey>("MapHealth", "AddSyncSink") : null);
         }
     }
 

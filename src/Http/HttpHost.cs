@@ -32,7 +32,7 @@ namespace EdgeActors.Http;
 /// <c>Metrics</c>: <c>edgeactors.metrics</c> (null: the defaults, on); <c>Serve</c>: the models this node serves (its
 /// readiness waits for them); <c>HostsEntities</c>: an edge (its readiness waits for its shard region's registration).
 public sealed record HttpHostOptions(HttpSettings Settings, X509Certificate2? Certificate, ClientAuth? Auth, bool Gateway, int MaxDeviceIdLength, int MaxInferCount = 32,
-    MetricsSettings? Metrics = null, IReadOnlyList<string>? Serve = null, bool HostsEntities = false);
+    MetricsSettings? Metrics = null, IReadOnlyList<string>? Serve = null, bool HostsEntities = false, bool HasOutbox = false, bool HasStore = false);
 
 /// <summary>
 /// The node's one Kestrel host, run as a hosted service of the node's host after Akka (it starts once the actor system

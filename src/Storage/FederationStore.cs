@@ -32,10 +32,7 @@ public sealed class FederationStore : IFederationStore
     {
         if (string.IsNullOrWhiteSpace(databasePath)) throw new ArgumentException("federation database path is empty", nameof(databasePath));
         DatabasePath = Path.GetFullPath(databasePath);
-        _connectionString = SqliteFiles.ConnectionString(DatabasePath, pooling: true);
-        using var c = Open();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = """
+        _connectionString = SqliteFiles.CreatePooled(DatabasePath, """
             PRAGMA journal_mode = WAL;
             CREATE TABLE IF NOT EXISTS experiments (
                 id TEXT PRIMARY KEY,
@@ -51,16 +48,10 @@ public sealed class FederationStore : IFederationStore
                 round INTEGER NOT NULL,
                 summary TEXT NOT NULL,
                 PRIMARY KEY (experiment, round));
-            """;
-        cmd.ExecuteNonQuery();
+            """);
     }
 
-    private SqliteConnection Open()
-    {
-        var c = new SqliteConnection(_connectionString);
-        c.Open();
-        return c;
-    }
+    private SqliteConnection Open() => SqliteFiles.OpenPooled(_connectionString);
 
     /// <summary>Creates the experiment at round 0 with its initial weights. False when the id exists already.</summary>
     public bool Create(ExperimentSpec spec, float[] initial)

@@ -24,10 +24,7 @@ public sealed class ModelStore : IModelStore
     {
         if (string.IsNullOrWhiteSpace(databasePath)) throw new ArgumentException("database path is empty", nameof(databasePath));
         DatabasePath = Path.GetFullPath(databasePath);
-        _connectionString = SqliteFiles.ConnectionString(DatabasePath, pooling: true);
-        using var c = Open();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = """
+        _connectionString = SqliteFiles.CreatePooled(DatabasePath, """
             PRAGMA journal_mode = WAL;
             CREATE TABLE IF NOT EXISTS models (
                 name TEXT NOT NULL,
@@ -43,8 +40,7 @@ public sealed class ModelStore : IModelStore
             CREATE TABLE IF NOT EXISTS policies (
                 name TEXT PRIMARY KEY,
                 pinned_version INTEGER NOT NULL);
-            """;
-        cmd.ExecuteNonQuery();
+            """);
     }
 
     /// <summary>Why <paramref name="name"/> is not a valid model name, or null when it is (1..64 of [a-z0-9._-]).</summary>
@@ -64,12 +60,7 @@ public sealed class ModelStore : IModelStore
         if (problem is not null) throw new ArgumentException(problem, nameof(name));
     }
 
-    private SqliteConnection Open()
-    {
-        var c = new SqliteConnection(_connectionString);
-        c.Open();
-        return c;
-    }
+    private SqliteConnection Open() => SqliteFiles.OpenPooled(_connectionString);
 
     /// <summary>
     /// Stores a new version (max + 1) of <paramref name="name"/> and returns its description. With

@@ -23,6 +23,28 @@ public static class SqliteFiles
     }
 
     /// <summary>
+    /// A pooled store's file: runs <paramref name="schema"/> (pragmas, tables) once on it and returns the connection string
+    /// its calls open with (<see cref="OpenPooled"/>).
+    /// </summary>
+    public static string CreatePooled(string fullPath, string schema)
+    {
+        var connectionString = ConnectionString(fullPath, pooling: true);
+        using var c = OpenPooled(connectionString);
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = schema;
+        cmd.ExecuteNonQuery();
+        return connectionString;
+    }
+
+    /// <summary>An open connection from the pool (each call of a thread-safe store takes its own).</summary>
+    public static SqliteConnection OpenPooled(string connectionString)
+    {
+        var c = new SqliteConnection(connectionString);
+        c.Open();
+        return c;
+    }
+
+    /// <summary>
     /// A dedicated (unpooled) connection to the file, opened, with <paramref name="schema"/> (pragmas, tables) run on it;
     /// disposed again when that fails.
     /// </summary>

@@ -17,10 +17,7 @@ public sealed class TrainingFrameStore
     {
         if (string.IsNullOrWhiteSpace(databasePath)) throw new ArgumentException("training frame database path is empty", nameof(databasePath));
         DatabasePath = Path.GetFullPath(databasePath);
-        _connectionString = SqliteFiles.ConnectionString(DatabasePath, pooling: true);
-        using var c = Open();
-        using var cmd = c.CreateCommand();
-        cmd.CommandText = """
+        _connectionString = SqliteFiles.CreatePooled(DatabasePath, """
             PRAGMA journal_mode = WAL;
             CREATE TABLE IF NOT EXISTS training_frames (
                 device TEXT NOT NULL,
@@ -28,8 +25,7 @@ public sealed class TrainingFrameStore
                 label INTEGER NOT NULL,
                 pixels BLOB NOT NULL,
                 PRIMARY KEY (device, seq)) WITHOUT ROWID;
-            """;
-        cmd.ExecuteNonQuery();
+            """);
     }
 
     /// <summary>Stores <paramref name="labels"/>.Length frames of <paramref name="frameBytes"/> bytes each from <paramref name="firstSequence"/> on, in one transaction.</summary>
@@ -90,10 +86,5 @@ public sealed class TrainingFrameStore
         if (device is not null) yield return new DeviceFrames(device, first, labels.ToArray(), pixels.ToArray());
     }
 
-    private SqliteConnection Open()
-    {
-        var c = new SqliteConnection(_connectionString);
-        c.Open();
-        return c;
-    }
+    private SqliteConnection Open() => SqliteFiles.OpenPooled(_connectionString);
 }

@@ -49,22 +49,6 @@ public sealed record DeviceRestore(Func<GetDeviceHistory, IActorRef, bool> Query
         target.Tell(q, replyTo);
         return true;
     }, timeout);
-
-    /// <summary>
-    /// Asks the sync sink (<see cref="Sync.SyncSinkPaths.Path"/>) of the oldest reachable Up datacenter member, addressed
-    /// directly from the cluster membership (a just-joined edge knows the members before pub-sub registrations reach it).
-    /// No datacenter member: nothing is sent and the entity starts without stored state after the timeout.
-    /// </summary>
-    public static DeviceRestore FromDatacenter(ActorSystem system, TimeSpan timeout)
-    {
-        var cluster = Akka.Cluster.Cluster.Get(system);
-        return new DeviceRestore((query, replyTo) =>
-        {
-            if (DeviceRestorer.OldestSink(system, cluster) is not { } sink) return false;
-            sink.Tell(query, replyTo);
-            return true;
-        }, timeout);
-    }
 }
 
 /// <summary>

@@ -164,18 +164,6 @@ public sealed class DeviceRestorer : ReceiveActor, IWithTimers
                 yield return system.ActorSelection(new RootActorPath(m.Address) / "user" / Sync.SyncSinkPaths.Name);
     }
 
-    /// <summary>The sync sink of the oldest reachable Up datacenter member, or null when there is none.</summary>
-    internal static ActorSelection? OldestSink(ActorSystem system, Akka.Cluster.Cluster cluster)
-    {
-        var state = cluster.State;
-        Akka.Cluster.Member? oldest = null;
-        foreach (var m in state.Members)
-            if (m.Status == Akka.Cluster.MemberStatus.Up && m.HasRole(Roles.Datacenter) && !state.Unreachable.Contains(m) &&
-                (oldest is null || m.IsOlderThan(oldest)))
-                oldest = m;
-        return oldest is null ? null : system.ActorSelection(new RootActorPath(oldest.Address) / "user" / Sync.SyncSinkPaths.Name);
-    }
-
     /// <summary>Asks these actors (tests).</summary>
     public static StoreQuery To(params IActorRef[] sinks) => (query, replyTo) =>
     {

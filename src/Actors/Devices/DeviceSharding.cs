@@ -67,9 +67,6 @@ public static class DeviceShardingRegistration
         {
             // with restore on, entities restore in bulk through the node's restorer (AddDeviceRestorer): required, not a silent fallback
             var restorer = locality.Restore ? registry.Require<DeviceRestorerKey>("AddDeviceSharding", "AddDeviceRestorer") : null;
-            var restore = locality.Restore && restorer is null
-                ? DeviceRestore.FromDatacenter(system, locality.RestoreTimeout)
-                : null;
             // role-optional: classification can be disabled and the outbox (with its sync sender) is off without a datacenter to sync to
             // entities keep twins and commands in the twin store (AddTwinStore: the singleton's proxy on every node)
             var twinStore = registry.Require<Twins.TwinStoreKey>("AddDeviceSharding", "AddTwinStore");
@@ -78,7 +75,7 @@ public static class DeviceShardingRegistration
                 registry.TryGet<Sync.OutboxWriterKey>(out var o) ? o : null,
                 registry.TryGet<Sync.SyncSenderKey>(out var s) ? s : null)
             {
-                Training = training, Restore = restore, Restorer = restorer, RestoreBackstop = locality.RestoreBackstop,
+                Training = training, Restorer = restorer, RestoreBackstop = locality.RestoreBackstop,
                 Twins = twinStore is null ? null : new TwinServices(twinStore, twins ?? Twins.TwinSettings.Default),
             };
             var clusterSharding = ClusterSharding.Get(system); // also adds the sharding defaults to the config

@@ -119,7 +119,8 @@ public static class NodeHost
         builder.Services.AddHttp(new HttpHostOptions(http,
             security.Tls && http.Enabled ? TlsCredentials.Load(security.CaCertificate, security.Certificate, security.CertificatePassword).Certificate : null,
             clientAuth, isGateway, maxIdLength, batching.MaxBatchSize,
-            MetricsSettings.FromConfig(config.GetConfig(MetricsSettings.Section)), isGateway ? modelHost.Serve : [], HostsEntities: isEdge));
+            MetricsSettings.FromConfig(config.GetConfig(MetricsSettings.Section)), isGateway ? modelHost.Serve : [], HostsEntities: isEdge,
+            HasOutbox: isEdge && outboxEnabled, HasStore: isDatacenter));
         return builder.Build();
     }
 
