@@ -63,7 +63,7 @@ public static class HealthEndpoints
         if (deps.Region is { } region) checks.Add(RegionAsync(region, cluster.SelfAddress, options.HostsEntities));
         if (deps.Models is { } models) checks.Add(ModelsAsync(models, deps.ModelRegistry, options.Serve ?? []));
         if (deps.Outbox is { } outbox) checks.Add(OutboxAsync(outbox));
-        if (deps.Sink is { } sink) checks.Add(AliveAsync("store", sink, "the datacenter's sync sink (data store) is open"));
+        if (deps.Sink is { } sink) checks.Add(StoreAsync(sink));
         return await Task.WhenAll(checks);
     }
 
@@ -121,16 +121,19 @@ public static class HealthEndpoints
         }
     }
 
-    private static async Task<HealthCheck> AliveAsync(string name, IActorRef actor, string ok)
+    /// <summary>The sync sink answers and its data store takes writes (PostgreSQL reachable: not during an outage or failover).</summary>
+    private static async Task<HealthCheck> StoreAsync(IActorRef sink)
     {
         try
         {
-            var identity = await actor.Ask<ActorIdentity>(new Identify(name), AskTimeout);
-            return identity.Subject is null ? HealthCheck.Fail(name, $"{actor.Path} has stopped") : HealthCheck.Pass(name, ok);
+            var health = await sink.Ask<SinkHealth>(GetSinkHealth.Instance, AskTimeout);
+            return health.StoreAvailable
+                ? HealthCheck.Pass("store", $"the datacenter's sync sink is up and {health.Detail}")
+                : HealthCheck.Fail("store", $"the datacenter's sync sink refuses batches: {health.Detail} ({health.Refused} refused since start)");
         }
         catch (Exception ex) when (ex is AskTimeoutException or TaskCanceledException)
         {
-            return HealthCheck.Fail(name, $"{actor.Path} did not answer within {AskTimeout.TotalSeconds:0} s");
+            return HealthCheck.Fail("store", $"{sink.Path} did not answer within {AskTimeout.TotalSeconds:0} s");
         }
     }
 }

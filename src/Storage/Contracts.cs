@@ -76,12 +76,43 @@ public sealed record StoreResult(int Stored, int Duplicates);
 public sealed record EdgeLag(string Edge, long LastStoredAtMs, long LastBatchLagMs, long Records);
 
 /// <summary>
+/// The store's server cannot be reached or cannot take writes now (connection refused or broken, shutting down, a
+/// read-only standby): nothing of the call was applied, and the same call may succeed later. Other failures (bad data,
+/// a bug) are thrown as they are.
+/// </summary>
+public sealed class StoreUnavailableException(string message, Exception? inner = null) : Exception(message, inner);
+
+/// <summary>
 /// The datacenter's data store (SQLite file or PostgreSQL server, same schema). Idempotent on
 /// (device, kind, sequence): storing the same record twice keeps one row and counts a duplicate.
+/// The <c>…Async</c> members are what actors call (off their mailboxes); a store over a server implements them with
+/// asynchronous I/O, the others run the synchronous member.
 /// </summary>
 public interface IDataStore : IDisposable
 {
     string Kind { get; }
+
+    /// <summary>
+    /// Succeeds when the store can take writes now (PostgreSQL: schema migrations applied, a connection opened, the
+    /// server not in recovery); throws <see cref="StoreUnavailableException"/> naming the reason when it cannot.
+    /// </summary>
+    Task CheckAsync(CancellationToken ct = default) => Task.CompletedTask;
+
+    /// <summary><see cref="Store"/>, asynchronously.</summary>
+    Task<StoreResult> StoreAsync(string edge, IReadOnlyList<SyncRecord> records, long nowMs, CancellationToken ct = default) =>
+        Task.FromResult(Store(edge, records, nowMs));
+
+    /// <summary><see cref="Sequences"/>, asynchronously.</summary>
+    Task<KindHistory> SequencesAsync(DeviceId device, RecordKind kind, int max, CancellationToken ct = default) =>
+        Task.FromResult(Sequences(device, kind, max));
+
+    /// <summary><see cref="SequencesOf"/>, asynchronously.</summary>
+    Task<IReadOnlyDictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)>> SequencesOfAsync(IReadOnlyCollection<DeviceId> devices, int max,
+        CancellationToken ct = default) => Task.FromResult(SequencesOf(devices, max));
+
+    /// <summary>The figures of <see cref="Count"/> (telemetry, frames), <see cref="Duplicates"/> and <see cref="Lag"/> at once, asynchronously.</summary>
+    Task<(long Telemetry, long Frames, long Duplicates, IReadOnlyList<EdgeLag> Lag)> StatusAsync(CancellationToken ct = default) =>
+        Task.FromResult((Count(RecordKind.Telemetry), Count(RecordKind.Frame), Duplicates(), Lag()));
 
     /// <summary>Stores a batch in one transaction.</summary>
     StoreResult Store(string edge, IReadOnlyList<SyncRecord> records, long nowMs);

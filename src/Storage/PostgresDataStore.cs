@@ -84,9 +84,9 @@ public sealed class PostgresDataStore : IDataStore
         "COPY records (device, kind, seq, ts, priority, edge, stored_at, channel_values, pixels, label) FROM STDIN (FORMAT BINARY)";
 
     /// <summary>All readings of the plain telemetry records by binary COPY (fails on a key already there).</summary>
-    private static void CopyTelemetry(NpgsqlConnection c, string edge, long nowMs, List<SyncRecord> records)
+    private static async Task CopyTelemetryAsync(NpgsqlConnection c, string edge, long nowMs, List<SyncRecord> records, CancellationToken ct)
     {
-        using var writer = c.BeginBinaryImport(TelemetryCopySql);
+        await using var writer = await c.BeginBinaryImportAsync(TelemetryCopySql, ct).ConfigureAwait(false);
         foreach (var r in records)
         {
             var bytes = DataStoreCodec.EncodeFloats(r.Values); // once per record; each reading is a slice of it
@@ -95,24 +95,24 @@ public sealed class PostgresDataStore : IDataStore
             var priority = (short)r.Priority;
             for (var i = 0; i < r.Count; i++)
             {
-                writer.StartRow();
-                writer.Write(device, NpgsqlDbType.Text);
-                writer.Write((short)RecordKind.Telemetry, NpgsqlDbType.Smallint);
-                writer.Write(r.SequenceAt(i), NpgsqlDbType.Bigint);
-                writer.Write(r.TimestampAt(i), NpgsqlDbType.Bigint);
-                writer.Write(priority, NpgsqlDbType.Smallint);
-                writer.Write(edge, NpgsqlDbType.Text);
-                writer.Write(nowMs, NpgsqlDbType.Bigint);
-                writer.Write(new ReadOnlyMemory<byte>(bytes, i * width, width), NpgsqlDbType.Bytea);
-                writer.Write(Array.Empty<byte>(), NpgsqlDbType.Bytea);
-                writer.Write(-1, NpgsqlDbType.Integer);
+                await writer.StartRowAsync(ct).ConfigureAwait(false);
+                await writer.WriteAsync(device, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await writer.WriteAsync((short)RecordKind.Telemetry, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
+                await writer.WriteAsync(r.SequenceAt(i), NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+                await writer.WriteAsync(r.TimestampAt(i), NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+                await writer.WriteAsync(priority, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
+                await writer.WriteAsync(edge, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await writer.WriteAsync(nowMs, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+                await writer.WriteAsync(new ReadOnlyMemory<byte>(bytes, i * width, width), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+                await writer.WriteAsync(Array.Empty<byte>(), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+                await writer.WriteAsync(-1, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
             }
         }
-        writer.Complete();
+        await writer.CompleteAsync(ct).ConfigureAwait(false);
     }
 
     /// <summary>All readings of the plain telemetry records in one statement, skipping keys already there; returns the rows inserted.</summary>
-    private static int InsertTelemetry(NpgsqlConnection c, NpgsqlTransaction tx, string edge, long nowMs, List<SyncRecord> records)
+    private static async Task<int> InsertTelemetryAsync(NpgsqlConnection c, NpgsqlTransaction tx, string edge, long nowMs, List<SyncRecord> records, CancellationToken ct)
     {
         var n = 0;
         var valueBytes = 0;
@@ -152,7 +152,7 @@ public sealed class PostgresDataStore : IDataStore
                 pos += bytes.Length;
             }
         }
-        using var cmd = new NpgsqlCommand(UnnestSql, c, tx);
+        await using var cmd = new NpgsqlCommand(UnnestSql, c, tx);
         cmd.Parameters.AddWithValue("devices", NpgsqlDbType.Array | NpgsqlDbType.Text, devices.ToArray());
         cmd.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
         cmd.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
@@ -163,74 +163,90 @@ public sealed class PostgresDataStore : IDataStore
         cmd.Parameters.AddWithValue("p", NpgsqlDbType.Array | NpgsqlDbType.Smallint, prio);
         cmd.Parameters.AddWithValue("o", NpgsqlDbType.Array | NpgsqlDbType.Integer, off);
         cmd.Parameters.AddWithValue("l", NpgsqlDbType.Array | NpgsqlDbType.Integer, len);
-        return cmd.ExecuteNonQuery();
+        return await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
     }
 
     private const string DirectCopySql = "COPY records (" + DataStoreCodec.Columns + ") FROM STDIN (FORMAT BINARY)";
 
-    private static void Copy(NpgsqlConnection c, string sql, string edge, long nowMs, IReadOnlyList<SyncRecord> records, bool direct)
+    private static async Task CopyAsync(NpgsqlConnection c, string sql, string edge, long nowMs, IReadOnlyList<SyncRecord> records, bool direct, CancellationToken ct)
     {
-        using var writer = c.BeginBinaryImport(sql);
+        await using var writer = await c.BeginBinaryImportAsync(sql, ct).ConfigureAwait(false);
         for (var i = 0; i < records.Count; i++)
         {
             var r = records[i];
-            writer.StartRow();
-            if (!direct) writer.Write(i, NpgsqlDbType.Integer);
-            writer.Write(r.DeviceId.Value, NpgsqlDbType.Text);
-            writer.Write((short)r.Kind, NpgsqlDbType.Smallint);
-            writer.Write(r.Sequence, NpgsqlDbType.Bigint);
-            writer.Write(r.Timestamp, NpgsqlDbType.Bigint);
-            writer.Write((short)r.Priority, NpgsqlDbType.Smallint);
+            await writer.StartRowAsync(ct).ConfigureAwait(false);
+            if (!direct) await writer.WriteAsync(i, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
+            await writer.WriteAsync(r.DeviceId.Value, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+            await writer.WriteAsync((short)r.Kind, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
+            await writer.WriteAsync(r.Sequence, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+            await writer.WriteAsync(r.Timestamp, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
+            await writer.WriteAsync((short)r.Priority, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
             if (direct)
             {
-                writer.Write(edge, NpgsqlDbType.Text);
-                writer.Write(nowMs, NpgsqlDbType.Bigint);
+                await writer.WriteAsync(edge, NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await writer.WriteAsync(nowMs, NpgsqlDbType.Bigint, ct).ConfigureAwait(false);
             }
-            writer.Write(DataStoreCodec.EncodeFloats(r.Values), NpgsqlDbType.Bytea);
-            writer.Write(r.Pixels ?? [], NpgsqlDbType.Bytea);
-            writer.Write(r.Label, NpgsqlDbType.Integer);
+            await writer.WriteAsync(DataStoreCodec.EncodeFloats(r.Values), NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+            await writer.WriteAsync(r.Pixels ?? [], NpgsqlDbType.Bytea, ct).ConfigureAwait(false);
+            await writer.WriteAsync(r.Label, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
             if (r.Prediction is { } p)
             {
-                writer.Write(p.Label, NpgsqlDbType.Integer);
-                writer.Write(p.Confidence, NpgsqlDbType.Real);
-                writer.Write(p.Model ?? "", NpgsqlDbType.Text);
-                writer.Write(p.Version, NpgsqlDbType.Integer);
-                writer.Write(p.ServedBy ?? "", NpgsqlDbType.Text);
-                writer.Write(p.Escalated, NpgsqlDbType.Boolean);
-                writer.Write((short)p.Note, NpgsqlDbType.Smallint);
+                await writer.WriteAsync(p.Label, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
+                await writer.WriteAsync(p.Confidence, NpgsqlDbType.Real, ct).ConfigureAwait(false);
+                await writer.WriteAsync(p.Model ?? "", NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await writer.WriteAsync(p.Version, NpgsqlDbType.Integer, ct).ConfigureAwait(false);
+                await writer.WriteAsync(p.ServedBy ?? "", NpgsqlDbType.Text, ct).ConfigureAwait(false);
+                await writer.WriteAsync(p.Escalated, NpgsqlDbType.Boolean, ct).ConfigureAwait(false);
+                await writer.WriteAsync((short)p.Note, NpgsqlDbType.Smallint, ct).ConfigureAwait(false);
             }
             else
-                for (var n = 0; n < 7; n++) writer.WriteNull();
+                for (var n = 0; n < 7; n++) await writer.WriteNullAsync(ct).ConfigureAwait(false);
         }
-        writer.Complete();
+        await writer.CompleteAsync(ct).ConfigureAwait(false);
     }
 
     private readonly PgDatabase _db;
 
     public string Kind => "postgres";
 
-    /// <summary>Opens the pool and applies the tier's schema migrations (<see cref="PostgresSchema"/>); throws when the server cannot be reached.</summary>
+    /// <summary>
+    /// Builds the pool; touches no server: the tier's schema migrations (<see cref="PostgresSchema"/>) run on the first
+    /// call that needs the database (<see cref="CheckAsync"/> or any other), again on the next one when they failed. A
+    /// connection string may name several hosts (<c>Host=a,b;Target Session Attributes=primary</c>): each call goes to
+    /// the one that is the primary now.
+    /// </summary>
     public PostgresDataStore(string connectionString)
     {
         // keep the session (and its temporary staging table) when a connection goes back to the pool
         _db = new PgDatabase(connectionString, b => b.ConnectionStringBuilder.NoResetOnClose = true);
-        try
-        {
-            _db.ReadyAsync().GetAwaiter().GetResult();
-        }
-        catch
-        {
-            _db.Dispose();
-            throw;
-        }
     }
 
-    public StoreResult Store(string edge, IReadOnlyList<SyncRecord> records, long nowMs)
+    /// <summary>Where the store lives (hosts and database, no credentials), for logs.</summary>
+    public string Location => _db.Location;
+
+    public Task CheckAsync(CancellationToken ct = default) => _db.Guard(async () =>
+    {
+        await using var c = await _db.OpenAsync(ct).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand("SELECT pg_is_in_recovery()", c);
+        if (await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false) is true)
+            throw new StoreUnavailableException($"{_db.Location} is a standby in recovery (read-only); writes need the primary");
+        return true;
+    });
+
+    public StoreResult Store(string edge, IReadOnlyList<SyncRecord> records, long nowMs) =>
+        StoreAsync(edge, records, nowMs).GetAwaiter().GetResult();
+
+    public Task<StoreResult> StoreAsync(string edge, IReadOnlyList<SyncRecord> records, long nowMs, CancellationToken ct = default)
     {
         DataStoreCodec.Validate(edge, records);
+        return _db.Guard(() => StoreCoreAsync(edge, records, nowMs, ct));
+    }
+
+    private async Task<StoreResult> StoreCoreAsync(string edge, IReadOnlyList<SyncRecord> records, long nowMs, CancellationToken ct)
+    {
         var lag = DataStoreCodec.BatchLag(records, nowMs);
-        using var c = _db.Open();
-        using var tx = c.BeginTransaction();
+        await using var c = await _db.OpenAsync(ct).ConfigureAwait(false);
+        await using var tx = await c.BeginTransactionAsync(ct).ConfigureAwait(false);
         var stored = 0;
         var total = DataStoreCodec.Readings(records);
         var telemetry = new List<SyncRecord>(records.Count);
@@ -243,31 +259,31 @@ public sealed class PostgresDataStore : IDataStore
         others ??= [];
         // fast path (a batch without resends): binary COPY straight into records (the server inserts COPY rows in
         // bulk), guarded by a savepoint
-        tx.Save("direct");
+        await tx.SaveAsync("direct", ct).ConfigureAwait(false);
         try
         {
-            if (telemetry.Count > 0) CopyTelemetry(c, edge, nowMs, telemetry);
-            if (others.Count > 0) Copy(c, DirectCopySql, edge, nowMs, others, direct: true);
+            if (telemetry.Count > 0) await CopyTelemetryAsync(c, edge, nowMs, telemetry, ct).ConfigureAwait(false);
+            if (others.Count > 0) await CopyAsync(c, DirectCopySql, edge, nowMs, others, direct: true, ct).ConfigureAwait(false);
             stored = total;
-            tx.Release("direct");
+            await tx.ReleaseAsync("direct", ct).ConfigureAwait(false);
         }
         catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.UniqueViolation)
         {
             // some rows are there already (a resend) or repeated in the batch: insert only what is new
-            tx.Rollback("direct");
-            if (telemetry.Count > 0) stored += InsertTelemetry(c, tx, edge, nowMs, telemetry);
+            await tx.RollbackAsync("direct", ct).ConfigureAwait(false);
+            if (telemetry.Count > 0) stored += await InsertTelemetryAsync(c, tx, edge, nowMs, telemetry, ct).ConfigureAwait(false);
             if (others.Count > 0)
             {
-                using (var create = new NpgsqlCommand(CreateStaging, c, tx)) create.ExecuteNonQuery();
-                Copy(c, CopySql, edge, nowMs, others, direct: false);
-                using var move = new NpgsqlCommand(MoveSql, c, tx);
+                await using (var create = new NpgsqlCommand(CreateStaging, c, tx)) await create.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
+                await CopyAsync(c, CopySql, edge, nowMs, others, direct: false, ct).ConfigureAwait(false);
+                await using var move = new NpgsqlCommand(MoveSql, c, tx);
                 move.Parameters.AddWithValue("edge", NpgsqlDbType.Text, edge);
                 move.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
-                stored += move.ExecuteNonQuery();
+                stored += await move.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
         }
         var duplicates = total - stored;
-        using (var update = new NpgsqlCommand("""
+        await using (var update = new NpgsqlCommand("""
             UPDATE counters SET value = value + @dup WHERE name = 'duplicates';
             INSERT INTO edges (edge, last_stored_at, last_batch_lag_ms, records) VALUES (@edge, @now, @lag, @stored)
             ON CONFLICT (edge) DO UPDATE SET last_stored_at = excluded.last_stored_at,
@@ -279,9 +295,9 @@ public sealed class PostgresDataStore : IDataStore
             update.Parameters.AddWithValue("now", NpgsqlDbType.Bigint, nowMs);
             update.Parameters.AddWithValue("lag", NpgsqlDbType.Bigint, lag);
             update.Parameters.AddWithValue("stored", NpgsqlDbType.Bigint, (long)stored);
-            update.ExecuteNonQuery();
+            await update.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
-        tx.Commit();
+        await tx.CommitAsync(ct).ConfigureAwait(false);
         return new StoreResult(stored, duplicates);
     }
 
@@ -302,32 +318,38 @@ public sealed class PostgresDataStore : IDataStore
         return list;
     }
 
-    public KindHistory Sequences(DeviceId device, RecordKind kind, int max)
+    public KindHistory Sequences(DeviceId device, RecordKind kind, int max) => SequencesAsync(device, kind, max).GetAwaiter().GetResult();
+
+    public Task<KindHistory> SequencesAsync(DeviceId device, RecordKind kind, int max, CancellationToken ct = default) => _db.Guard(async () =>
     {
-        using var c = _db.Open();
-        using var count = new NpgsqlCommand("SELECT COUNT(*) FROM records WHERE device = @device AND kind = @kind", c);
+        await using var c = await _db.OpenAsync(ct).ConfigureAwait(false);
+        await using var count = new NpgsqlCommand("SELECT COUNT(*) FROM records WHERE device = @device AND kind = @kind", c);
         count.Parameters.AddWithValue("device", NpgsqlDbType.Text, device.Value);
         count.Parameters.AddWithValue("kind", NpgsqlDbType.Smallint, (short)kind);
-        var n = Convert.ToInt64(count.ExecuteScalar(), CultureInfo.InvariantCulture);
+        var n = Convert.ToInt64(await count.ExecuteScalarAsync(ct).ConfigureAwait(false), CultureInfo.InvariantCulture);
         if (n == 0 || max <= 0) return new KindHistory(n, []);
-        using var cmd = new NpgsqlCommand("SELECT seq FROM records WHERE device = @device AND kind = @kind ORDER BY seq DESC LIMIT @max", c);
+        await using var cmd = new NpgsqlCommand("SELECT seq FROM records WHERE device = @device AND kind = @kind ORDER BY seq DESC LIMIT @max", c);
         cmd.Parameters.AddWithValue("device", NpgsqlDbType.Text, device.Value);
         cmd.Parameters.AddWithValue("kind", NpgsqlDbType.Smallint, (short)kind);
         cmd.Parameters.AddWithValue("max", NpgsqlDbType.Integer, max);
         var list = new List<long>();
-        using (var r = cmd.ExecuteReader())
-            while (r.Read()) list.Add(r.GetInt64(0));
+        await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            while (await r.ReadAsync(ct).ConfigureAwait(false)) list.Add(r.GetInt64(0));
         list.Reverse();
         return new KindHistory(n, list.ToArray());
-    }
+    });
+
+    public IReadOnlyDictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)> SequencesOf(IReadOnlyCollection<DeviceId> devices, int max) =>
+        SequencesOfAsync(devices, max).GetAwaiter().GetResult();
 
     /// <summary>One query for the whole batch: the device ids travel as one text[] parameter.</summary>
-    public IReadOnlyDictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)> SequencesOf(IReadOnlyCollection<DeviceId> devices, int max)
+    public Task<IReadOnlyDictionary<DeviceId, (KindHistory Telemetry, KindHistory Frames)>> SequencesOfAsync(IReadOnlyCollection<DeviceId> devices, int max,
+        CancellationToken ct = default) => _db.Guard(async () =>
     {
         var builder = new BulkHistoryBuilder();
         if (devices.Count == 0) return builder.Build();
-        using var c = _db.Open();
-        using var cmd = new NpgsqlCommand("""
+        await using var c = await _db.OpenAsync(ct).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand("""
             SELECT device, kind, seq, n FROM (
                 SELECT device, kind, seq, COUNT(*) OVER (PARTITION BY device, kind) AS n,
                        ROW_NUMBER() OVER (PARTITION BY device, kind ORDER BY seq DESC) AS rn
@@ -336,11 +358,31 @@ public sealed class PostgresDataStore : IDataStore
             """, c);
         cmd.Parameters.AddWithValue("devices", NpgsqlDbType.Array | NpgsqlDbType.Text, devices.Select(d => d.Value).ToArray());
         cmd.Parameters.AddWithValue("max", NpgsqlDbType.Integer, Math.Max(1, max));
-        using (var r = cmd.ExecuteReader())
-            while (r.Read()) builder.Add(r.GetString(0), r.GetInt16(1), r.GetInt64(2), r.GetInt64(3));
+        await using (var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false))
+            while (await r.ReadAsync(ct).ConfigureAwait(false)) builder.Add(r.GetString(0), r.GetInt16(1), r.GetInt64(2), r.GetInt64(3));
         var result = builder.Build();
         return max > 0 ? result : result.ToDictionary(kv => kv.Key, kv => (new KindHistory(kv.Value.Telemetry.Count, []), new KindHistory(kv.Value.Frames.Count, [])));
-    }
+    });
+
+    /// <summary>Counts, duplicates and per-edge lag in one round trip.</summary>
+    public Task<(long Telemetry, long Frames, long Duplicates, IReadOnlyList<EdgeLag> Lag)> StatusAsync(CancellationToken ct = default) => _db.Guard(async () =>
+    {
+        await using var c = await _db.OpenAsync(ct).ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand("""
+            SELECT (SELECT COUNT(*) FROM records WHERE kind = @t), (SELECT COUNT(*) FROM records WHERE kind = @f),
+                   COALESCE((SELECT value FROM counters WHERE name = 'duplicates'), 0);
+            SELECT edge, last_stored_at, last_batch_lag_ms, records FROM edges ORDER BY edge;
+            """, c);
+        cmd.Parameters.AddWithValue("t", NpgsqlDbType.Smallint, (short)RecordKind.Telemetry);
+        cmd.Parameters.AddWithValue("f", NpgsqlDbType.Smallint, (short)RecordKind.Frame);
+        await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+        await r.ReadAsync(ct).ConfigureAwait(false);
+        var (telemetry, frames, duplicates) = (r.GetInt64(0), r.GetInt64(1), r.GetInt64(2));
+        await r.NextResultAsync(ct).ConfigureAwait(false);
+        var lag = new List<EdgeLag>();
+        while (await r.ReadAsync(ct).ConfigureAwait(false)) lag.Add(new EdgeLag(r.GetString(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3)));
+        return (telemetry, frames, duplicates, (IReadOnlyList<EdgeLag>)lag);
+    });
 
     public long DistinctKeys()
     {

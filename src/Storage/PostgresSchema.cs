@@ -68,7 +68,10 @@ public static class PostgresSchema
     public static string Describe(string connectionString)
     {
         var b = new NpgsqlConnectionStringBuilder(connectionString);
-        return $"postgres://{b.Host}:{b.Port}/{b.Database}" + (string.IsNullOrEmpty(b.SearchPath) ? "" : $"?search_path={b.SearchPath}");
+        // several hosts (a primary and its standbys): "h1:p1,h2:p2", each with the default port when it names none
+        var hosts = string.Join(",", (b.Host ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            .Select(h => h.Contains(':', StringComparison.Ordinal) && !h.StartsWith('[') ? h : $"{h}:{b.Port}"));
+        return $"postgres://{hosts}/{b.Database}" + (string.IsNullOrEmpty(b.SearchPath) ? "" : $"?search_path={b.SearchPath}");
     }
 }
 
@@ -106,10 +109,52 @@ internal sealed class PgDatabase : IDisposable
     }
 
     /// <summary>An open pooled connection, the schema applied first.</summary>
-    public async Task<NpgsqlConnection> OpenAsync()
+    public async Task<NpgsqlConnection> OpenAsync(CancellationToken ct = default)
     {
-        await ReadyAsync().ConfigureAwait(false);
-        return await Source.OpenConnectionAsync().ConfigureAwait(false);
+        await ReadyAsync().WaitAsync(ct).ConfigureAwait(false);
+        return await Source.OpenConnectionAsync(ct).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Runs <paramref name="call"/>; a failure that means the server cannot be reached or cannot take writes now
+    /// (<see cref="Unavailable"/>) is thrown as <see cref="StoreUnavailableException"/> naming the server, and the pool's
+    /// idle connections are dropped (they may point at a server that went away, or at a primary that is now a standby).
+    /// </summary>
+    public async Task<T> Guard<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is not StoreUnavailableException && Unavailable(ex))
+        {
+            Source.Clear();
+            throw new StoreUnavailableException($"PostgreSQL {Location} unavailable: {ex.GetBaseException().Message}", ex);
+        }
+    }
+
+    /// <summary>
+    /// Whether <paramref name="ex"/> says the server is unreachable or cannot take writes now, so the same call may
+    /// succeed later: connection failures and broken connections (an <see cref="NpgsqlException"/> that is not a server
+    /// error, sockets, timeouts), and the server errors of classes 08 (connection), 57P (shutting down, starting up),
+    /// 53300 (too many connections), 25006 (read-only transaction: a standby).
+    /// </summary>
+    public static bool Unavailable(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+            switch (e)
+            {
+                case PostgresException p:
+                    return p.SqlState.StartsWith("08", StringComparison.Ordinal) || p.SqlState.StartsWith("57P", StringComparison.Ordinal)
+                        || p.SqlState is PostgresErrorCodes.TooManyConnections or PostgresErrorCodes.ReadOnlySqlTransaction
+                            or PostgresErrorCodes.CannotConnectNow;
+                case NpgsqlException:
+                case System.Net.Sockets.SocketException:
+                case IOException:
+                case TimeoutException:
+                    return true;
+            }
+        return false;
     }
 
     /// <summary>For the synchronous stores (called off the actors' mailboxes, on pool threads).</summary>

@@ -20,14 +20,20 @@ public interface ITwinStore : IDisposable
     string Location { get; }
 
     /// <summary>The device's twin (<see cref="DeviceTwin.Empty"/> when none was stored) and its kept commands, oldest first.</summary>
-    StoredTwin Load(DeviceId device);
+    StoredTwin Load(DeviceId device) => LoadAsync(device).GetAwaiter().GetResult();
+
+    /// <summary><see cref="Load"/>, with asynchronous I/O (what the twin store actor calls).</summary>
+    Task<StoredTwin> LoadAsync(DeviceId device, CancellationToken ct = default);
 
     /// <summary>
     /// Writes the twin and the commands that changed (inserted or replaced by command id) in ONE transaction: either
     /// all of it is stored or nothing. Then the device's finished commands (acknowledged, failed, expired) beyond
     /// <c>maxCommands</c> kept in all are dropped, oldest first; pending and delivered ones are always kept.
     /// </summary>
-    void Save(DeviceTwin twin, IReadOnlyList<CommandStatus> changed, int maxCommands);
+    void Save(DeviceTwin twin, IReadOnlyList<CommandStatus> changed, int maxCommands) => SaveAsync(twin, changed, maxCommands).GetAwaiter().GetResult();
+
+    /// <summary><see cref="Save"/>, with asynchronous I/O (what the twin store actor calls).</summary>
+    Task SaveAsync(DeviceTwin twin, IReadOnlyList<CommandStatus> changed, int maxCommands, CancellationToken ct = default);
 }
 
 /// <summary>
@@ -61,37 +67,37 @@ public abstract class DbTwinStore : ITwinStore
 
     public abstract string Location { get; }
 
-    protected abstract DbConnection Open();
+    protected abstract Task<DbConnection> OpenAsync(CancellationToken ct);
 
     /// <summary>A write transaction (SQLite: BEGIN IMMEDIATE, so two writers never deadlock on the upgrade).</summary>
-    protected virtual DbTransaction BeginWrite(DbConnection c) => c.BeginTransaction();
+    protected virtual async Task<DbTransaction> BeginWriteAsync(DbConnection c, CancellationToken ct) => await c.BeginTransactionAsync(ct).ConfigureAwait(false);
 
-    public StoredTwin Load(DeviceId device)
+    public virtual async Task<StoredTwin> LoadAsync(DeviceId device, CancellationToken ct = default)
     {
-        using var c = Open();
+        await using var c = await OpenAsync(ct).ConfigureAwait(false);
         var twin = DeviceTwin.Empty(device);
-        using (var cmd = Command(c, null, "SELECT desired_version, reported_version, desired, reported FROM twins WHERE device_id = @d"))
+        await using (var cmd = Command(c, null, "SELECT desired_version, reported_version, desired, reported FROM twins WHERE device_id = @d"))
         {
             Add(cmd, "@d", device.Value);
-            using var r = cmd.ExecuteReader();
-            if (r.Read())
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            if (await r.ReadAsync(ct).ConfigureAwait(false))
                 twin = new DeviceTwin(device, FromJson(r.GetString(2)), FromJson(r.GetString(3)), r.GetInt64(0), r.GetInt64(1));
         }
         var commands = new List<CommandStatus>();
-        using (var cmd = Command(c, null,
+        await using (var cmd = Command(c, null,
                    "SELECT command_id, name, payload, state, created_at, expires_at, updated_at, result FROM twin_commands " +
                    "WHERE device_id = @d ORDER BY created_at, command_id"))
         {
             Add(cmd, "@d", device.Value);
-            using var r = cmd.ExecuteReader();
-            while (r.Read())
+            await using var r = await cmd.ExecuteReaderAsync(ct).ConfigureAwait(false);
+            while (await r.ReadAsync(ct).ConfigureAwait(false))
                 commands.Add(new CommandStatus(device, r.GetString(0), r.GetString(1), r.GetString(2), (CommandState)r.GetInt16(3),
                     r.GetInt64(4), r.GetInt64(5), r.GetInt64(6), r.GetString(7)));
         }
         return new StoredTwin(twin, commands.ToArray());
     }
 
-    public void Save(DeviceTwin twin, IReadOnlyList<CommandStatus> changed, int maxCommands)
+    public virtual async Task SaveAsync(DeviceTwin twin, IReadOnlyList<CommandStatus> changed, int maxCommands, CancellationToken ct = default)
     {
         ArgumentNullException.ThrowIfNull(twin);
         if (maxCommands < 1) throw new ArgumentOutOfRangeException(nameof(maxCommands), maxCommands, "at least one command must be kept");
@@ -99,9 +105,9 @@ public abstract class DbTwinStore : ITwinStore
             if (s.DeviceId != twin.DeviceId)
                 throw new ArgumentException($"command '{s.CommandId}' is for device '{s.DeviceId}', the twin for '{twin.DeviceId}'");
         var device = twin.DeviceId.Value;
-        using var c = Open();
-        using var tx = BeginWrite(c);
-        using (var cmd = Command(c, tx, """
+        await using var c = await OpenAsync(ct).ConfigureAwait(false);
+        await using var tx = await BeginWriteAsync(c, ct).ConfigureAwait(false);
+        await using (var cmd = Command(c, tx, """
                    INSERT INTO twins (device_id, desired_version, reported_version, desired, reported, updated_at)
                    VALUES (@d, @dv, @rv, @desired, @reported, @now)
                    ON CONFLICT (device_id) DO UPDATE SET desired_version = excluded.desired_version,
@@ -115,11 +121,11 @@ public abstract class DbTwinStore : ITwinStore
             Add(cmd, "@desired", ToJson(twin.Desired));
             Add(cmd, "@reported", ToJson(twin.Reported));
             Add(cmd, "@now", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-            cmd.ExecuteNonQuery();
+            await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
         }
         if (changed.Count > 0)
         {
-            using var cmd = Command(c, tx, """
+            await using var cmd = Command(c, tx, """
                 INSERT INTO twin_commands (device_id, command_id, name, payload, state, created_at, expires_at, updated_at, result)
                 VALUES (@d, @id, @name, @payload, @state, @created, @expires, @updated, @result)
                 ON CONFLICT (device_id, command_id) DO UPDATE SET name = excluded.name, payload = excluded.payload,
@@ -139,16 +145,16 @@ public abstract class DbTwinStore : ITwinStore
                 p[6].Value = s.ExpiresAt;
                 p[7].Value = s.UpdatedAt;
                 p[8].Value = s.Result;
-                cmd.ExecuteNonQuery();
+                await cmd.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
         }
-        using (var cmd = Command(c, tx, "SELECT COUNT(*) FROM twin_commands WHERE device_id = @d"))
+        await using (var cmd = Command(c, tx, "SELECT COUNT(*) FROM twin_commands WHERE device_id = @d"))
         {
             Add(cmd, "@d", device);
-            var excess = Convert.ToInt64(cmd.ExecuteScalar()) - maxCommands;
+            var excess = Convert.ToInt64(await cmd.ExecuteScalarAsync(ct).ConfigureAwait(false)) - maxCommands;
             if (excess > 0)
             {
-                using var delete = Command(c, tx, """
+                await using var delete = Command(c, tx, """
                     DELETE FROM twin_commands WHERE device_id = @d AND command_id IN (
                         SELECT command_id FROM twin_commands WHERE device_id = @d AND state >= @finished
                         ORDER BY updated_at, created_at, command_id LIMIT @n)
@@ -156,10 +162,10 @@ public abstract class DbTwinStore : ITwinStore
                 Add(delete, "@d", device);
                 Add(delete, "@finished", (short)CommandState.Acknowledged);
                 Add(delete, "@n", excess);
-                delete.ExecuteNonQuery();
+                await delete.ExecuteNonQueryAsync(ct).ConfigureAwait(false);
             }
         }
-        tx.Commit();
+        await tx.CommitAsync(ct).ConfigureAwait(false);
     }
 
     public virtual void Dispose()
@@ -212,14 +218,18 @@ public sealed class SqliteTwinStore : DbTwinStore
         cmd.ExecuteNonQuery();
     }
 
-    protected override DbConnection Open()
+    private SqliteConnection Open()
     {
         var c = new SqliteConnection(_connectionString);
         c.Open();
         return c;
     }
 
-    protected override DbTransaction BeginWrite(DbConnection c) => ((SqliteConnection)c).BeginTransaction(deferred: false);
+    /// <summary>A local file: opened synchronously (Microsoft.Data.Sqlite's async calls run synchronously anyway).</summary>
+    protected override Task<DbConnection> OpenAsync(CancellationToken ct) => Task.FromResult<DbConnection>(Open());
+
+    protected override Task<DbTransaction> BeginWriteAsync(DbConnection c, CancellationToken ct) =>
+        Task.FromResult<DbTransaction>(((SqliteConnection)c).BeginTransaction(deferred: false));
 }
 
 /// <summary>
@@ -234,9 +244,20 @@ public sealed class PostgresTwinStore : DbTwinStore
 
     public PostgresTwinStore(string connectionString) => _db = new PgDatabase(connectionString);
 
-    protected override DbConnection Open() => _db.Open();
+    protected override async Task<DbConnection> OpenAsync(CancellationToken ct) => await _db.OpenAsync(ct).ConfigureAwait(false);
 
-    protected override DbTransaction BeginWrite(DbConnection c) => c.BeginTransaction(IsolationLevel.ReadCommitted);
+    protected override async Task<DbTransaction> BeginWriteAsync(DbConnection c, CancellationToken ct) =>
+        await c.BeginTransactionAsync(IsolationLevel.ReadCommitted, ct).ConfigureAwait(false);
+
+    /// <summary>Connection failures are thrown as <see cref="StoreUnavailableException"/> naming the server.</summary>
+    public override Task<StoredTwin> LoadAsync(DeviceId device, CancellationToken ct = default) => _db.Guard(() => base.LoadAsync(device, ct));
+
+    public override Task SaveAsync(DeviceTwin twin, IReadOnlyList<CommandStatus> changed, int maxCommands, CancellationToken ct = default) =>
+        _db.Guard(async () =>
+        {
+            await base.SaveAsync(twin, changed, maxCommands, ct).ConfigureAwait(false);
+            return true;
+        });
 
     public override void Dispose() => _db.Dispose();
 }

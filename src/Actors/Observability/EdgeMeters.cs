@@ -225,6 +225,12 @@ public static class SyncMetrics
     /// <summary>Records the full outbox overwrote (its cumulative count, as of the latest stats).</summary>
     public static readonly ObservableCounter<long> OverwrittenCounter = Meter.CreateObservableCounter(Overwritten, () => Interlocked.Read(ref _overwritten), null, "oldest outbox records overwritten because the outbox was full");
 
+    public const string Refused = "edgeactors_sync_batches_refused";
+
+    /// <summary>Datacenter: sync batches its sink refused, by reason (store_unavailable: the data store could not be reached; invalid; busy).</summary>
+    public static readonly Counter<long> RefusedTotal = Meter.CreateCounter<long>(Refused, null,
+        "sync batches this datacenter's sink refused (the edge keeps them in its outbox and resends), by reason: store_unavailable, invalid, busy");
+
     private static readonly KeyValuePair<string, object?> RawKind = new("kind", "raw");
     private static readonly KeyValuePair<string, object?> CompressedKind = new("kind", "compressed");
 

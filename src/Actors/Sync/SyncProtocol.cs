@@ -53,3 +53,15 @@ public sealed record SyncNow : INoSerializationVerificationNeeded
 {
     public static readonly SyncNow Instance = new();
 }
+
+/// <summary>Replies <see cref="SinkHealth"/>: whether the datacenter's sync sink can store now (the node's <c>/health/ready</c> store check).</summary>
+public sealed record GetSinkHealth : INoSerializationVerificationNeeded
+{
+    public static readonly GetSinkHealth Instance = new();
+}
+
+/// <summary>
+/// <c>StoreAvailable</c>: the last store call or check succeeded; otherwise <c>Detail</c> says why not (the store
+/// unreachable since when, or not checked yet). <c>Refused</c>: batches refused because the store was unavailable, since start.
+/// </summary>
+public sealed record SinkHealth(bool StoreAvailable, string Detail, long Refused) : INoSerializationVerificationNeeded;

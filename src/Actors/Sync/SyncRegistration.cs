@@ -49,9 +49,16 @@ public static class SyncSettings
         if (section is null || section.IsEmpty) return d;
         var s = new SyncSinkSettings(
             section.GetInt("sink.max-records-per-batch", d.MaxRecordsPerBatch),
-            (int)Math.Min(int.MaxValue, section.GetByteSize("sink.max-raw-bytes", d.MaxRawBytes) ?? d.MaxRawBytes));
+            (int)Math.Min(int.MaxValue, section.GetByteSize("sink.max-raw-bytes", d.MaxRawBytes) ?? d.MaxRawBytes))
+        {
+            StoreRetryMin = section.GetTimeSpan("sink.store-retry-min", d.StoreRetryMin),
+            StoreRetryMax = section.GetTimeSpan("sink.store-retry-max", d.StoreRetryMax),
+        };
         if (s.MaxRecordsPerBatch <= 0) throw new ArgumentException("edgeactors.sync.sink.max-records-per-batch must be > 0");
         if (s.MaxRawBytes <= 0) throw new ArgumentException("edgeactors.sync.sink.max-raw-bytes must be > 0");
+        if (s.StoreRetryMin <= TimeSpan.Zero) throw new ArgumentException($"edgeactors.sync.sink.store-retry-min must be > 0, got {s.StoreRetryMin}");
+        if (s.StoreRetryMax < s.StoreRetryMin)
+            throw new ArgumentException($"edgeactors.sync.sink.store-retry-max ({s.StoreRetryMax}) must be >= store-retry-min ({s.StoreRetryMin})");
         return s;
     }
 }

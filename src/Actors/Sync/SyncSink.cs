@@ -4,6 +4,7 @@ using Akka.Actor;
 using Akka.Cluster.Tools.PublishSubscribe;
 using Akka.Event;
 using Akka.Hosting;
+using EdgeActors.Resilience;
 using EdgeActors.Messages;
 using EdgeActors.Messages.Serialization;
 
@@ -19,6 +20,12 @@ public sealed record SyncSinkSettings(int MaxRecordsPerBatch = 20_000, int MaxRa
     /// <summary>Batches waiting for the store beyond this many are rejected ("sink busy"); the edge resends after backoff.</summary>
     public int MaxQueuedBatches { get; init; } = 64;
 
+    /// <summary>The store unavailable: first delay before it is checked again (doubling up to <see cref="StoreRetryMax"/>).</summary>
+    public TimeSpan StoreRetryMin { get; init; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>The longest delay between two checks of an unavailable store.</summary>
+    public TimeSpan StoreRetryMax { get; init; } = TimeSpan.FromSeconds(10);
+
     public static SyncSinkSettings Default { get; } = new();
 }
 
@@ -27,11 +34,39 @@ public sealed record SyncSinkSettings(int MaxRecordsPerBatch = 20_000, int MaxRa
 /// <see cref="Path"/>), checks sizes at once, decodes (one batch ahead) and stores batches one at a time off the mailbox and answers the
 /// original sender with <see cref="SyncAck"/> or <see cref="SyncRejected"/>. A bad batch is rejected alone; the ones
 /// behind it are stored normally.
+/// <para>
+/// The store unreachable (PostgreSQL down or failing over: <see cref="StoreUnavailableException"/>, or a store that
+/// cannot be opened): the batch is refused with a reason starting <see cref="StoreUnavailable"/>, and so are the ones
+/// queued behind it and every batch that arrives until a check of the store (<see cref="IDataStore.CheckAsync"/>,
+/// after <see cref="SyncSinkSettings.StoreRetryMin"/> doubling up to <see cref="SyncSinkSettings.StoreRetryMax"/>)
+/// succeeds: nothing waits on a dead server, the edges keep the records in their outboxes and resend after their
+/// backoff. <see cref="GetSinkHealth"/> says whether the store is available (the node's readiness).
+/// </para>
 /// </summary>
-public sealed class SyncSink : ReceiveActor
+public sealed class SyncSink : ReceiveActor, IWithTimers
 {
     public const string Name = SyncSinkPaths.Name;
     public const string Path = SyncSinkPaths.Path;
+
+    /// <summary>How the reason of a batch refused because the store could not be reached starts.</summary>
+    public const string StoreUnavailable = "store unavailable";
+
+    private enum StoreState
+    {
+        /// <summary>Not checked yet: batches are tried.</summary>
+        Unknown,
+        Available,
+        /// <summary>Batches are refused at once until a check succeeds.</summary>
+        Unavailable,
+    }
+
+    private sealed record CheckStore : INoSerializationVerificationNeeded
+    {
+        public static readonly CheckStore Instance = new();
+    }
+
+    /// <summary>A check of the store ended: <c>Error</c> is null when it can take writes.</summary>
+    private sealed record StoreChecked(string? Error) : INoSerializationVerificationNeeded;
 
     private sealed record Work(SyncBatch Batch, IActorRef ReplyTo)
     {
@@ -41,7 +76,8 @@ public sealed class SyncSink : ReceiveActor
 
     private sealed record Done(Work Work, StoreResult Result, long NewestTimestampMs);
 
-    private sealed record Failed(Work Work, string Reason);
+    /// <summary><c>Unavailable</c>: the store could not be reached (the reason is the store's).</summary>
+    private sealed record Failed(Work Work, string Reason, bool Unavailable = false);
 
     /// <summary>Most sequences one <see cref="GetDeviceHistory"/> answer carries per kind (a device's sequence window).</summary>
     public const int MaxHistorySequences = 1 << 16;
@@ -50,48 +86,88 @@ public sealed class SyncSink : ReceiveActor
     public const int HistoryPartBytes = 1 << 20;
 
     private readonly ILoggingAdapter _log = Context.GetLogger();
-    private readonly IDataStore _store;
+    private readonly Func<IDataStore>? _open;
+    private IDataStore? _store;
     private readonly bool _ownsStore;
     private readonly SyncSinkSettings _settings;
     private readonly string _sinkName;
     private readonly Queue<Work> _queue = new();
+    private readonly Backoff _retry;
     private Task? _running;
+    private StoreState _state = StoreState.Unknown;
+    private string _why = "not checked yet";
+    private long _unavailableSinceMs;
+    private bool _checking;
+    private long _refused, _refusedThisOutage;
+
+    public ITimerScheduler Timers { get; set; } = null!;
 
     /// <summary>Over a store the caller owns (and disposes): it outlives restarts of this actor.</summary>
     public SyncSink(IDataStore store, SyncSinkSettings settings, string sinkName)
-        : this(store, false, settings, sinkName)
+        : this(store, null, settings, sinkName)
     {
     }
 
-    /// <summary>Over a store it opens with <paramref name="open"/> (every incarnation) and disposes when it stops or restarts.</summary>
+    /// <summary>
+    /// Over a store it opens with <paramref name="open"/> (every incarnation) and disposes when it stops or restarts. When
+    /// <paramref name="open"/> throws, the sink starts anyway: it refuses batches as <see cref="StoreUnavailable"/> and
+    /// opens the store again with each check until that works.
+    /// </summary>
     public SyncSink(Func<IDataStore> open, SyncSinkSettings settings, string sinkName)
-        : this(open(), true, settings, sinkName)
+        : this(null, open, settings, sinkName)
     {
     }
 
-    private SyncSink(IDataStore store, bool ownsStore, SyncSinkSettings settings, string sinkName)
+    private SyncSink(IDataStore? store, Func<IDataStore>? open, SyncSinkSettings settings, string sinkName)
     {
         _store = store;
-        _ownsStore = ownsStore;
+        _open = open;
+        _ownsStore = open is not null;
         _settings = settings;
         _sinkName = sinkName;
+        _retry = new Backoff(settings.StoreRetryMin, settings.StoreRetryMax, jitter: 0.2);
         Receive<SyncBatch>(HandleBatch);
+        Receive<CheckStore>(_ => CheckStoreNow());
+        Receive<StoreChecked>(c =>
+        {
+            _checking = false;
+            if (c.Error is null) Available();
+            else Unavailable(c.Error);
+        });
+        Receive<GetSinkHealth>(_ => Sender.Tell(new SinkHealth(_state == StoreState.Available, _state switch
+        {
+            StoreState.Available => $"the data store ({_store?.Kind}) takes writes",
+            StoreState.Unavailable => $"{StoreUnavailable} for {(NowMs() - _unavailableSinceMs) / 1000.0:0.0} s: {_why}",
+            _ => $"the data store ({_store?.Kind}) was not checked yet",
+        }, _refused)));
         Receive<GetStoreStatus>(_ =>
         {
             // read-only queries; both stores are safe to query while a batch is being stored
             var replyTo = Sender;
-            Task.Run(() => new StoreStatus(_sinkName, _store.Kind, _store.Count(RecordKind.Telemetry), _store.Count(RecordKind.Frame), _store.Duplicates(),
-                    _store.Lag().Select(l => new EdgeStoreLag(l.Edge, l.LastStoredAtMs, l.LastBatchLagMs, l.Records)).ToArray()))
-                .PipeTo(replyTo, failure: ex => new Status.Failure(ex));
+            if (_store is not { } store)
+            {
+                replyTo.Tell(new Status.Failure(new StoreUnavailableException($"{StoreUnavailable}: {_why}")));
+                return;
+            }
+            var name = _sinkName;
+            Task.Run(() => store.StatusAsync()) // off the mailbox: a SQLite store answers synchronously
+                .PipeTo(replyTo, success: s => new StoreStatus(name, store.Kind, s.Telemetry, s.Frames, s.Duplicates,
+                    s.Lag.Select(l => new EdgeStoreLag(l.Edge, l.LastStoredAtMs, l.LastBatchLagMs, l.Records)).ToArray()),
+                    failure: ex => new Status.Failure(ex));
         });
         Receive<GetDeviceHistory>(q =>
         {
             // a device entity restoring its state when it starts (read-only, off the mailbox, like GetStoreStatus)
             var replyTo = Sender;
             var max = Math.Clamp(q.MaxSequences, 0, MaxHistorySequences);
-            var store = _store;
             var name = _sinkName;
-            Task.Run(() => new DeviceHistory(q.DeviceId, store.Sequences(q.DeviceId, RecordKind.Telemetry, max), store.Sequences(q.DeviceId, RecordKind.Frame, max), name))
+            if (_store is not { } store)
+            {
+                replyTo.Tell(new DeviceHistory(q.DeviceId, KindHistory.Empty, KindHistory.Empty, name, $"{StoreUnavailable}: {_why}"));
+                return;
+            }
+            Task.Run(async () => new DeviceHistory(q.DeviceId, await store.SequencesAsync(q.DeviceId, RecordKind.Telemetry, max).ConfigureAwait(false),
+                    await store.SequencesAsync(q.DeviceId, RecordKind.Frame, max).ConfigureAwait(false), name))
                 .PipeTo(replyTo, failure: ex => new DeviceHistory(q.DeviceId, KindHistory.Empty, KindHistory.Empty, name, ex.GetBaseException().Message));
         });
         Receive<GetDevicesHistory>(q =>
@@ -99,17 +175,21 @@ public sealed class SyncSink : ReceiveActor
             // a device restorer's batch of starting entities: ONE store query for all of them, off the mailbox; the answer
             // is split into parts of at most HistoryPartBytes (worst case 10 bytes a sequence) to stay under the wire limit
             var replyTo = Sender;
-            var store = _store;
             var name = _sinkName;
             if (q.Devices is null || q.Devices.Length > GetDevicesHistory.MaxDevices)
             {
                 replyTo.Tell(new DevicesHistory(q.BatchId, [], name, $"a batch names {q.Devices?.Length ?? 0} devices; at most {GetDevicesHistory.MaxDevices} are answered"));
                 return;
             }
-            var max = Math.Clamp(q.MaxSequences, 0, MaxHistorySequences);
-            Task.Run(() =>
+            if (_store is not { } store)
             {
-                var found = store.SequencesOf(q.Devices, max);
+                replyTo.Tell(new DevicesHistory(q.BatchId, [], name, $"{StoreUnavailable}: {_why}"));
+                return;
+            }
+            var max = Math.Clamp(q.MaxSequences, 0, MaxHistorySequences);
+            Task.Run(async () =>
+            {
+                var found = await store.SequencesOfAsync(q.Devices, max).ConfigureAwait(false);
                 var part = new List<DeviceHistory>();
                 long bytes = 0;
                 foreach (var d in q.Devices)
@@ -131,6 +211,7 @@ public sealed class SyncSink : ReceiveActor
         Receive<Done>(d =>
         {
             _running = null;
+            if (_state != StoreState.Available) Available(); // a stored batch proves it
             Observability.SyncMetrics.Stored(d.Work.Batch.Edge, d.NewestTimestampMs);
             _log.Debug("Sync sink: batch {0} of {1}: {2} stored, {3} duplicates", d.Work.Batch.BatchId, d.Work.Batch.Edge, d.Result.Stored, d.Result.Duplicates);
             d.Work.ReplyTo.Tell(new SyncAck(d.Work.Batch.Edge, d.Work.Batch.BatchId, d.Result.Stored, d.Result.Duplicates, _sinkName));
@@ -139,9 +220,88 @@ public sealed class SyncSink : ReceiveActor
         Receive<Failed>(f =>
         {
             _running = null;
-            Reject(f.Work.ReplyTo, f.Work.Batch, f.Reason);
+            if (f.Unavailable)
+            {
+                Refuse(f.Work.ReplyTo, f.Work.Batch, f.Reason);
+                Unavailable(f.Reason);
+            }
+            else Reject(f.Work.ReplyTo, f.Work.Batch, f.Reason, "invalid");
             StartNext();
         });
+    }
+
+    protected override void PreStart()
+    {
+        base.PreStart();
+        if (_open is not null) TryOpen(); // here, not in the constructor: a failure schedules a retry (timers)
+        Self.Tell(CheckStore.Instance); // readiness: the store is checked at once, not only when the first batch comes
+    }
+
+    private static long NowMs() => DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+
+    /// <summary>Opens the store (the sink's own, <see cref="_open"/>) when it is not open; false, marked unavailable, when that throws.</summary>
+    private bool TryOpen()
+    {
+        if (_store is not null) return true;
+        try
+        {
+            _store = _open!();
+            return true;
+        }
+        catch (Exception ex)
+        {
+            _log.Warning("Sync sink: cannot open the data store: {0}", ex.GetBaseException().Message);
+            Unavailable($"cannot open the data store: {ex.GetBaseException().Message}");
+            return false;
+        }
+    }
+
+    /// <summary>Checks the store off the mailbox (one check at a time); the answer is <see cref="StoreChecked"/>.</summary>
+    private void CheckStoreNow()
+    {
+        if (_checking) return;
+        if (_store is null && !TryOpen()) return; // Unavailable scheduled the next try
+        _checking = true;
+        var store = _store!;
+        Task.Run(() => store.CheckAsync())
+            .PipeTo(Self, success: () => new StoreChecked(null), failure: ex => new StoreChecked(ex.GetBaseException() is StoreUnavailableException u ? u.Message : ex.GetBaseException().Message));
+    }
+
+    private void Available()
+    {
+        Timers.Cancel("check");
+        _retry.Reset();
+        if (_state == StoreState.Unavailable)
+            _log.Info("Sync sink: the data store is available again after {0:0.0} s; {1} batch(es) refused meanwhile", (NowMs() - _unavailableSinceMs) / 1000.0, _refusedThisOutage);
+        _state = StoreState.Available;
+        _why = "";
+    }
+
+    /// <summary>
+    /// The store cannot be reached: refuse what waits (it would fail the same way) and everything until a check
+    /// succeeds; the next check after the backoff's next delay.
+    /// </summary>
+    private void Unavailable(string why)
+    {
+        if (_state != StoreState.Unavailable)
+        {
+            _log.Warning("Sync sink: {0}: {1}; refusing batches until a check succeeds", StoreUnavailable, why);
+            _unavailableSinceMs = NowMs();
+            _refusedThisOutage = 0;
+        }
+        _state = StoreState.Unavailable;
+        _why = why;
+        while (_queue.TryDequeue(out var w)) Refuse(w.ReplyTo, w.Batch, why);
+        if (!_checking && !Timers.IsTimerActive("check")) Timers.StartSingleTimer("check", CheckStore.Instance, _retry.Next());
+    }
+
+    /// <summary>A batch refused because the store is unavailable (counted; the edge keeps it and resends).</summary>
+    private void Refuse(IActorRef replyTo, SyncBatch b, string why)
+    {
+        _refused++;
+        _refusedThisOutage++;
+        var reason = why.StartsWith(StoreUnavailable, StringComparison.Ordinal) ? why : $"{StoreUnavailable}: {why}";
+        Reject(replyTo, b, reason, "store_unavailable");
     }
 
     /// <summary>A sink over <paramref name="store"/>, which the caller disposes (whoever opens a store disposes it).</summary>
@@ -167,7 +327,7 @@ public sealed class SyncSink : ReceiveActor
         {
             // its failure was (or would have been) reported as a rejection
         }
-        _store.Dispose();
+        _store?.Dispose();
         base.PostStop();
     }
 
@@ -206,12 +366,17 @@ public sealed class SyncSink : ReceiveActor
         var problem = Check(b, _settings);
         if (problem is not null)
         {
-            Reject(Sender, b, problem);
+            Reject(Sender, b, problem, "invalid");
+            return;
+        }
+        if (_state == StoreState.Unavailable)
+        {
+            Refuse(Sender, b, _why);
             return;
         }
         if (_queue.Count >= _settings.MaxQueuedBatches)
         {
-            Reject(Sender, b, $"sink busy: {_queue.Count} batches waiting for the store");
+            Reject(Sender, b, $"sink busy: {_queue.Count} batches waiting for the store", "busy");
             return;
         }
         _queue.Enqueue(new Work(b, Sender));
@@ -219,8 +384,9 @@ public sealed class SyncSink : ReceiveActor
         if (_running is not null && _queue.Count > 0) StartDecode(_queue.Peek()); // decode the next while the store works
     }
 
-    private void Reject(IActorRef replyTo, SyncBatch b, string reason)
+    private void Reject(IActorRef replyTo, SyncBatch b, string reason, string metricReason)
     {
+        Observability.SyncMetrics.RefusedTotal.Add(1, new KeyValuePair<string, object?>("reason", metricReason));
         _log.Warning("Sync sink: rejected batch {0} of {1} ({2} records, {3} bytes): {4}", b.BatchId, b.Edge, b.Count, b.Payload?.Length ?? 0, reason);
         replyTo.Tell(new SyncRejected(b.Edge ?? "", b.BatchId, reason, _sinkName));
     }
@@ -250,10 +416,14 @@ public sealed class SyncSink : ReceiveActor
     private void StartNext()
     {
         if (_running is not null || _queue.Count == 0) return;
+        if (_store is not { } store)
+        {
+            Unavailable(_why); // refuses what waits
+            return;
+        }
         var work = _queue.Dequeue();
         StartDecode(work);
         if (_queue.Count > 0) StartDecode(_queue.Peek());
-        var store = _store;
         var decoding = work.Decoding!;
         var task = Task.Run(async () =>
         {
@@ -261,7 +431,12 @@ public sealed class SyncSink : ReceiveActor
             if (records is null) return (object)new Failed(work, error ?? "malformed payload");
             try
             {
-                return new Done(work, store.Store(work.Batch.Edge, records, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()), NewestTimestamp(records));
+                var result = await store.StoreAsync(work.Batch.Edge, records, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds()).ConfigureAwait(false);
+                return new Done(work, result, NewestTimestamp(records));
+            }
+            catch (StoreUnavailableException ex)
+            {
+                return new Failed(work, ex.Message, Unavailable: true);
             }
             catch (Exception ex)
             {

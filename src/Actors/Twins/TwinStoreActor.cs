@@ -95,10 +95,10 @@ public sealed class TwinStoreActor : ReceiveActor
             }
             _inFlight++;
             var maxCommands = _settings.MaxCommands;
-            Task.Run(() => request switch
+            (request switch
                 {
-                    SaveTwin s => Save(store, s, maxCommands),
-                    _ => Load(store, device),
+                    SaveTwin s => SaveAsync(store, s, maxCommands),
+                    _ => LoadAsync(store, device),
                 })
                 .PipeTo(Self, success: reply => new Finished(replyTo, reply),
                     failure: ex => new Finished(replyTo, new TwinStored(device, token, null, [],
@@ -106,19 +106,20 @@ public sealed class TwinStoreActor : ReceiveActor
         }
     }
 
-    private static TwinStored Load(ITwinStore store, DeviceId device)
+    /// <summary>Runs on a pool thread (the store's first await may still be synchronous work: SQLite), never on the mailbox.</summary>
+    private static Task<TwinStored> LoadAsync(ITwinStore store, DeviceId device) => Task.Run(async () =>
     {
-        var loaded = store.Load(device);
+        var loaded = await store.LoadAsync(device).ConfigureAwait(false);
         return new TwinStored(device, 0, loaded.Twin, loaded.Commands, "");
-    }
+    });
 
-    private static TwinStored Save(ITwinStore store, SaveTwin s, int maxCommands)
+    private static Task<TwinStored> SaveAsync(ITwinStore store, SaveTwin s, int maxCommands) => Task.Run(async () =>
     {
         if (s.Twin.DeviceId != s.DeviceId)
             return new TwinStored(s.DeviceId, s.Token, null, [], $"SaveTwin for device '{s.DeviceId}' carries the twin of '{s.Twin.DeviceId}'");
-        store.Save(s.Twin, s.Commands, maxCommands);
+        await store.SaveAsync(s.Twin, s.Commands, maxCommands).ConfigureAwait(false);
         return new TwinStored(s.DeviceId, s.Token, s.Twin, [], "");
-    }
+    });
 
     private bool TryOpen(out ITwinStore store, out string why)
     {

@@ -28,6 +28,19 @@ public sealed class DatacenterSettingsTests
     }
 
     [Fact]
+    public void A_multi_host_connection_string_should_reach_every_part_unchanged()
+    {
+        const string failover = "Host=10.0.0.9:5432,10.0.0.10:5433;Target Session Attributes=primary;Host Recheck Seconds=2;Username=u;Password=p;Database=tier";
+        var config = Node($"edgeactors.datacenter.postgres = \"{failover}\"");
+        var s = DatacenterSettings.FromConfig(config);
+
+        Assert.Equal((failover, failover, failover, failover), (s.StorePostgres, s.RegistryPostgres, s.FederationPostgres, s.TwinsPostgres));
+        var store = DataStoreSettings.FromConfig(DatacenterSettings.ResolvedSection(config, DatacenterSettings.StoreSection, s.StorePostgres));
+        Assert.Equal(failover, store.PostgresConnection);
+        Assert.Equal("postgres://10.0.0.9:5432,10.0.0.10:5433/tier", EdgeActors.Storage.PostgresSchema.Describe(failover)); // logs name both hosts, no password
+    }
+
+    [Fact]
     public void The_tier_setting_should_put_every_part_in_its_database()
     {
         var config = Node($"edgeactors.datacenter.postgres = \"{Tier}\"");
