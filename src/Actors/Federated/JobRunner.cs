@@ -78,7 +78,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
     private bool _waitingRetry;
     private int _retries;
     private long _sequence;
-    private long _lastProgress = Stopwatch.GetTimestamp();
+    private DateTimeOffset _lastProgress; // scheduler time of the last completed step (or of the start/resume)
     private Computed? _pendingSend; // waits for its checkpoint to be written
     private int _storeTries;
     private RunState _state = RunState.Running;
@@ -252,6 +252,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
 
     protected override void PreStart()
     {
+        _lastProgress = Context.System.Scheduler.Now;
         if (_resumed is { } stored)
         {
             _lines.AddRange(stored.Lines);
@@ -406,7 +407,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
         if (_state != RunState.Running || _waitingRetry) return;
         Timers.Cancel("step");
         var who = string.Join(", ", nodes);
-        var stalled = Stopwatch.GetElapsedTime(_lastProgress);
+        var stalled = Context.System.Scheduler.Now - _lastProgress;
         if (stalled >= _settings.JobStallTimeout)
         {
             Fail($"step {_step}: worker on {who}: {reason}; no step completed for {stalled.TotalSeconds:F0} s (job-stall-timeout {_settings.JobStallTimeout.TotalSeconds:F0} s)");
@@ -470,7 +471,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
         Timers.Cancel("step");
         _computing = true;
         _retries = 0;
-        _lastProgress = Stopwatch.GetTimestamp();
+        _lastProgress = Context.System.Scheduler.Now;
         var replies = _nodes.Select(n => _replies[n]).ToArray();
         var step = _step;
         var dispatch = _dispatch;
@@ -530,7 +531,7 @@ public sealed class JobRunner : ReceiveActor, IWithTimers
             var delay = RetryDelays.Delay(++_storeTries);
             _log.Warning("Job {0}: cannot write checkpoint {1} to {2}: {3}; retrying in {4}", _id, k.Sequence, _store.Location, k.Error, delay);
             _detail = $"cannot write its checkpoint: {k.Error}; retrying";
-            if (Stopwatch.GetElapsedTime(_lastProgress) >= _settings.JobStallTimeout)
+            if (Context.System.Scheduler.Now - _lastProgress >= _settings.JobStallTimeout)
             {
                 _state = RunState.Failed;
                 _detail = $"cannot write its checkpoint to {_store.Location} for {_settings.JobStallTimeout.TotalSeconds:F0} s: {k.Error}";
