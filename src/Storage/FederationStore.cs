@@ -8,7 +8,11 @@ using Microsoft.Data.Sqlite;
 namespace EdgeActors.Storage;
 
 /// <summary>A persisted experiment: its spec, the last committed round and global weights, the last attempt started.</summary>
-public sealed record StoredExperiment(ExperimentSpec Spec, string State, int Round, int Attempt, float[] Global, string Detail, RoundSummary[] History);
+public sealed record StoredExperiment(ExperimentSpec Spec, string State, int Round, int Attempt, float[] Global, string Detail, RoundSummary[] History)
+{
+    /// <summary>The server optimiser state after the last committed round (<see cref="ServerState"/>; empty: none stored).</summary>
+    public byte[] ServerState { get; init; } = [];
+}
 
 /// <summary>
 /// Durable state of the round coordinator (SQLite; WAL). A round's result and the new global weights are committed in ONE
@@ -48,7 +52,30 @@ public sealed class FederationStore : IFederationStore
                 round INTEGER NOT NULL,
                 summary TEXT NOT NULL,
                 PRIMARY KEY (experiment, round));
+            CREATE TABLE IF NOT EXISTS jobs (
+                id TEXT PRIMARY KEY,
+                kind TEXT NOT NULL,
+                request TEXT NOT NULL,
+                workers TEXT NOT NULL,
+                state TEXT NOT NULL,
+                detail TEXT NOT NULL,
+                seq INTEGER NOT NULL,
+                step INTEGER NOT NULL,
+                checkpoint BLOB NOT NULL,
+                lines TEXT NOT NULL,
+                result TEXT NOT NULL,
+                created_at INTEGER NOT NULL);
             """);
+        // databases of earlier releases: the server optimiser state column is added once
+        using var c = Open();
+        using var check = c.CreateCommand();
+        check.CommandText = "SELECT COUNT(*) FROM pragma_table_info('experiments') WHERE name = 'server_state'";
+        if (check.ExecuteScalar() is long n && n == 0)
+        {
+            using var alter = c.CreateCommand();
+            alter.CommandText = "ALTER TABLE experiments ADD COLUMN server_state BLOB NOT NULL DEFAULT x''";
+            alter.ExecuteNonQuery();
+        }
     }
 
     private SqliteConnection Open() => SqliteFiles.OpenPooled(_connectionString);
@@ -81,7 +108,7 @@ public sealed class FederationStore : IFederationStore
     /// Commits round <paramref name="summary"/>.Round with the new global weights, atomically. False (and nothing changed)
     /// when that round was committed already or is not the next one.
     /// </summary>
-    public bool CommitRound(string id, RoundSummary summary, float[] global, bool finished)
+    public bool CommitRound(string id, RoundSummary summary, float[] global, bool finished, byte[]? serverState = null)
     {
         using var c = Open();
         using var tx = c.BeginTransaction(deferred: false);
@@ -104,7 +131,8 @@ public sealed class FederationStore : IFederationStore
         using (var update = c.CreateCommand())
         {
             update.Transaction = tx;
-            update.CommandText = "UPDATE experiments SET round = $r, global = $g, state = $st WHERE id = $id";
+            update.CommandText = "UPDATE experiments SET round = $r, global = $g, state = $st, server_state = $ss WHERE id = $id";
+            update.Parameters.AddWithValue("$ss", serverState ?? []);
             update.Parameters.AddWithValue("$id", id);
             update.Parameters.AddWithValue("$r", summary.Round);
             update.Parameters.AddWithValue("$g", MemoryMarshal.AsBytes(global.AsSpan()).ToArray());
@@ -182,14 +210,14 @@ public sealed class FederationStore : IFederationStore
     {
         using var c = Open();
         using var cmd = c.CreateCommand();
-        cmd.CommandText = "SELECT spec, state, round, attempt, global, detail FROM experiments WHERE id = $id";
+        cmd.CommandText = "SELECT spec, state, round, attempt, global, detail, server_state FROM experiments WHERE id = $id";
         cmd.Parameters.AddWithValue("$id", id);
         using var r = cmd.ExecuteReader();
         if (!r.Read()) return null;
         var spec = JsonSerializer.Deserialize<ExperimentSpec>(r.GetString(0), Json)!;
         var blob = (byte[])r[4];
         var global = MemoryMarshal.Cast<byte, float>(blob.AsSpan()).ToArray();
-        var result = new StoredExperiment(spec, r.GetString(1), r.GetInt32(2), r.GetInt32(3), global, r.GetString(5), []);
+        var result = new StoredExperiment(spec, r.GetString(1), r.GetInt32(2), r.GetInt32(3), global, r.GetString(5), []) { ServerState = (byte[])r[6] };
         return result with { History = History(c, id) };
     }
 
@@ -210,8 +238,20 @@ public sealed class FederationStore : IFederationStore
 
     Task IFederationStore.StartAttemptAsync(string id, int attempt) => Task.Run(() => StartAttempt(id, attempt));
 
-    Task<bool> IFederationStore.CommitRoundAsync(string id, RoundSummary summary, float[] global, bool finished) =>
-        Task.Run(() => CommitRound(id, summary, global, finished));
+    Task<bool> IFederationStore.CommitRoundAsync(string id, RoundSummary summary, float[] global, bool finished, byte[]? serverState) =>
+        Task.Run(() => CommitRound(id, summary, global, finished, serverState));
+
+    Task<bool> IFederationStore.CreateJobAsync(StoredJob job) => Task.Run(() => CreateJob(job));
+
+    Task<bool> IFederationStore.CheckpointJobAsync(string id, long sequence, int step, byte[] checkpoint, string[] lines) =>
+        Task.Run(() => CheckpointJob(id, sequence, step, checkpoint, lines));
+
+    Task IFederationStore.EndJobAsync(string id, RunState state, string detail, string[] resultKeys, double[] resultValues, string[] lines) =>
+        Task.Run(() => EndJob(id, state, detail, resultKeys, resultValues, lines));
+
+    Task<StoredJob?> IFederationStore.LoadJobAsync(string id) => Task.Run(() => LoadJob(id));
+
+    Task<string[]> IFederationStore.RunningJobsAsync() => Task.Run(RunningJobs);
 
     Task IFederationStore.SetModelVersionAsync(string id, int round, int version) => Task.Run(() => SetModelVersion(id, round, version));
 
@@ -224,6 +264,81 @@ public sealed class FederationStore : IFederationStore
     Task<StoredExperiment?> IFederationStore.LoadAsync(string id) => Task.Run(() => Load(id));
 
     Task<string[]> IFederationStore.RunningAsync() => Task.Run(Running);
+
+    // ---------------------------------------------------------------- jobs
+
+    /// <summary>Records a new job; false when the id was used before.</summary>
+    public bool CreateJob(StoredJob job)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "INSERT OR IGNORE INTO jobs (id, kind, request, workers, state, detail, seq, step, checkpoint, lines, result, created_at) " +
+                          "VALUES ($id, $k, $rq, $w, 'running', $d, 0, $st, $cp, $l, $res, $t)";
+        cmd.Parameters.AddWithValue("$id", job.Id);
+        cmd.Parameters.AddWithValue("$k", job.Kind);
+        cmd.Parameters.AddWithValue("$rq", job.Request);
+        cmd.Parameters.AddWithValue("$w", JobJson.Strings(job.Workers));
+        cmd.Parameters.AddWithValue("$d", job.Detail);
+        cmd.Parameters.AddWithValue("$st", job.Step);
+        cmd.Parameters.AddWithValue("$cp", job.Checkpoint);
+        cmd.Parameters.AddWithValue("$l", JobJson.Strings(job.Lines));
+        cmd.Parameters.AddWithValue("$res", JobJson.Result([], []));
+        cmd.Parameters.AddWithValue("$t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        return cmd.ExecuteNonQuery() == 1;
+    }
+
+    /// <summary>Replaces a running job's checkpoint when <paramref name="sequence"/> is above the stored one.</summary>
+    public bool CheckpointJob(string id, long sequence, int step, byte[] checkpoint, string[] lines)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "UPDATE jobs SET seq = $s, step = $st, checkpoint = $cp, lines = $l WHERE id = $id AND state = 'running' AND seq < $s";
+        cmd.Parameters.AddWithValue("$id", id);
+        cmd.Parameters.AddWithValue("$s", sequence);
+        cmd.Parameters.AddWithValue("$st", step);
+        cmd.Parameters.AddWithValue("$cp", checkpoint);
+        cmd.Parameters.AddWithValue("$l", JobJson.Strings(lines));
+        return cmd.ExecuteNonQuery() == 1;
+    }
+
+    /// <summary>Ends a running job with its result.</summary>
+    public void EndJob(string id, RunState state, string detail, string[] resultKeys, double[] resultValues, string[] lines)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "UPDATE jobs SET state = $state, detail = $d, result = $res, lines = $l WHERE id = $id AND state = 'running'";
+        cmd.Parameters.AddWithValue("$id", id);
+        cmd.Parameters.AddWithValue("$state", state.Wire());
+        cmd.Parameters.AddWithValue("$d", detail);
+        cmd.Parameters.AddWithValue("$res", JobJson.Result(resultKeys, resultValues));
+        cmd.Parameters.AddWithValue("$l", JobJson.Strings(lines));
+        cmd.ExecuteNonQuery();
+    }
+
+    public StoredJob? LoadJob(string id)
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id, kind, request, workers, state, detail, seq, step, checkpoint, lines, result FROM jobs WHERE id = $id";
+        cmd.Parameters.AddWithValue("$id", id);
+        using var r = cmd.ExecuteReader();
+        if (!r.Read()) return null;
+        var (keys, values) = JobJson.ReadResult(r.GetString(10));
+        return new StoredJob(r.GetString(0), r.GetString(1), r.GetString(2), JobJson.ReadStrings(r.GetString(3)), r.GetString(4), r.GetString(5),
+            r.GetInt64(6), r.GetInt32(7), (byte[])r[8], JobJson.ReadStrings(r.GetString(9)), keys, values);
+    }
+
+    /// <summary>Ids of jobs still running, oldest first.</summary>
+    public string[] RunningJobs()
+    {
+        using var c = Open();
+        using var cmd = c.CreateCommand();
+        cmd.CommandText = "SELECT id FROM jobs WHERE state = 'running' ORDER BY created_at, id";
+        using var r = cmd.ExecuteReader();
+        var ids = new List<string>();
+        while (r.Read()) ids.Add(r.GetString(0));
+        return ids.ToArray();
+    }
 
     /// <summary>Releases pooled connections so the database file is closed.</summary>
     public void Dispose()

@@ -24,8 +24,12 @@ public interface IFederationStore : IDisposable
     /// <summary>Records that <paramref name="attempt"/> of the next round has started (attempts only grow, across failovers too).</summary>
     Task StartAttemptAsync(string id, int attempt);
 
-    /// <summary>Commits a round with the new global weights, atomically; false (nothing changed) when that round was committed already or is not the next one.</summary>
-    Task<bool> CommitRoundAsync(string id, RoundSummary summary, float[] global, bool finished);
+    /// <summary>
+    /// Commits a round with the new global weights and the server-side optimiser state after it (FedAvgM/FedAdam/FedYogi
+    /// moments, SCAFFOLD's control variate: <see cref="ServerState"/>; null: none), atomically; false (nothing changed)
+    /// when that round was committed already or is not the next one.
+    /// </summary>
+    Task<bool> CommitRoundAsync(string id, RoundSummary summary, float[] global, bool finished, byte[]? serverState = null);
 
     /// <summary>Sets the registry version a committed round was published as.</summary>
     Task SetModelVersionAsync(string id, int round, int version);
@@ -45,7 +49,37 @@ public interface IFederationStore : IDisposable
 
     /// <summary>Ids of experiments still running (to resume after a failover), oldest first.</summary>
     Task<string[]> RunningAsync();
+
+    // ---------------------------------------------------------------- k-means and GBDT jobs (JobRunner)
+
+    /// <summary>Records a new job (state running, sequence 0, no checkpoint). False when the id was used before.</summary>
+    Task<bool> CreateJobAsync(StoredJob job);
+
+    /// <summary>
+    /// Replaces a running job's checkpoint (the step to send next and the coordinator's state) and its progress lines when
+    /// <paramref name="sequence"/> is above the stored one; false (nothing changed) when it is not, or the job has ended
+    /// (an older coordinator that lost a failover cannot overwrite a newer one's checkpoint).
+    /// </summary>
+    Task<bool> CheckpointJobAsync(string id, long sequence, int step, byte[] checkpoint, string[] lines);
+
+    /// <summary>Ends a running job as done or failed with its result (a job that has ended stays as it is).</summary>
+    Task EndJobAsync(string id, RunState state, string detail, string[] resultKeys, double[] resultValues, string[] lines);
+
+    Task<StoredJob?> LoadJobAsync(string id);
+
+    /// <summary>Ids of jobs still running (to resume after a failover), oldest first.</summary>
+    Task<string[]> RunningJobsAsync();
 }
+
+/// <summary>
+/// A federated k-means or GBDT job as the store keeps it: the request (JSON of <c>StartKMeans</c>/<c>StartGbdt</c>), the
+/// edge nodes it runs on (their addresses), and its last checkpoint: <see cref="Step"/> is the step to send next,
+/// <see cref="Checkpoint"/> the coordinator's state at that step boundary (the JobRunner's encoding; empty: from the
+/// start). <see cref="Sequence"/> grows with every checkpoint.
+/// </summary>
+public sealed record StoredJob(
+    string Id, string Kind, string Request, string[] Workers, string State, string Detail, long Sequence, int Step, byte[] Checkpoint,
+    string[] Lines, string[] ResultKeys, double[] ResultValues);
 
 /// <summary>
 /// The federation state in the datacenter tier's PostgreSQL database (tables <c>federation_experiments</c> and
@@ -104,7 +138,7 @@ public sealed class PostgresFederationStore : IFederationStore
         await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
     }
 
-    public async Task<bool> CommitRoundAsync(string id, RoundSummary summary, float[] global, bool finished)
+    public async Task<bool> CommitRoundAsync(string id, RoundSummary summary, float[] global, bool finished, byte[]? serverState = null)
     {
         await using var c = await _db.OpenAsync().ConfigureAwait(false);
         await using var tx = await c.BeginTransactionAsync().ConfigureAwait(false);
@@ -121,8 +155,9 @@ public sealed class PostgresFederationStore : IFederationStore
             insert.Parameters.AddWithValue("s", JsonSerializer.Serialize(summary, FederationStore.Json));
             if (await insert.ExecuteNonQueryAsync().ConfigureAwait(false) != 1) return false;
         }
-        await using (var update = new NpgsqlCommand("UPDATE federation_experiments SET round = @r, global = @g, state = @st WHERE id = @id", c, tx))
+        await using (var update = new NpgsqlCommand("UPDATE federation_experiments SET round = @r, global = @g, state = @st, server_state = @ss WHERE id = @id", c, tx))
         {
+            update.Parameters.AddWithValue("ss", NpgsqlDbType.Bytea, serverState ?? []);
             update.Parameters.AddWithValue("id", id);
             update.Parameters.AddWithValue("r", summary.Round);
             update.Parameters.AddWithValue("g", NpgsqlDbType.Bytea, Bytes(global));
@@ -195,14 +230,14 @@ public sealed class PostgresFederationStore : IFederationStore
     {
         await using var c = await _db.OpenAsync().ConfigureAwait(false);
         StoredExperiment result;
-        await using (var cmd = new NpgsqlCommand("SELECT spec, state, round, attempt, global, detail FROM federation_experiments WHERE id = @id", c))
+        await using (var cmd = new NpgsqlCommand("SELECT spec, state, round, attempt, global, detail, server_state FROM federation_experiments WHERE id = @id", c))
         {
             cmd.Parameters.AddWithValue("id", id);
             await using var r = await cmd.ExecuteReaderAsync().ConfigureAwait(false);
             if (!await r.ReadAsync().ConfigureAwait(false)) return null;
             var spec = JsonSerializer.Deserialize<ExperimentSpec>(r.GetString(0), FederationStore.Json)!;
             var global = MemoryMarshal.Cast<byte, float>(((byte[])r[4]).AsSpan()).ToArray();
-            result = new StoredExperiment(spec, r.GetString(1), r.GetInt32(2), r.GetInt32(3), global, r.GetString(5), []);
+            result = new StoredExperiment(spec, r.GetString(1), r.GetInt32(2), r.GetInt32(3), global, r.GetString(5), []) { ServerState = (byte[])r[6] };
         }
         var history = new List<RoundSummary>();
         await using (var cmd = new NpgsqlCommand("SELECT summary FROM federation_rounds WHERE experiment = @id ORDER BY round", c))
@@ -224,5 +259,107 @@ public sealed class PostgresFederationStore : IFederationStore
         return ids.ToArray();
     }
 
+    /// <summary>Migration 5: the server optimiser state of the last committed round, and the jobs table.</summary>
+    internal const string JobsSchema = """
+        ALTER TABLE federation_experiments ADD COLUMN IF NOT EXISTS server_state BYTEA NOT NULL DEFAULT ''::bytea;
+        CREATE TABLE IF NOT EXISTS federation_jobs (
+            id TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            request TEXT NOT NULL,
+            workers TEXT NOT NULL,
+            state TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            seq BIGINT NOT NULL,
+            step INT NOT NULL,
+            checkpoint BYTEA NOT NULL,
+            lines TEXT NOT NULL,
+            result TEXT NOT NULL,
+            created_at BIGINT NOT NULL,
+            updated_at TIMESTAMPTZ NOT NULL DEFAULT now());
+        """;
+
+    public async Task<bool> CreateJobAsync(StoredJob job)
+    {
+        await using var c = await _db.OpenAsync().ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand(
+            "INSERT INTO federation_jobs (id, kind, request, workers, state, detail, seq, step, checkpoint, lines, result, created_at) " +
+            "VALUES (@id, @k, @rq, @w, 'running', @d, 0, @st, @cp, @l, @res, @t) ON CONFLICT (id) DO NOTHING", c);
+        cmd.Parameters.AddWithValue("id", job.Id);
+        cmd.Parameters.AddWithValue("k", job.Kind);
+        cmd.Parameters.AddWithValue("rq", job.Request);
+        cmd.Parameters.AddWithValue("w", JobJson.Strings(job.Workers));
+        cmd.Parameters.AddWithValue("d", job.Detail);
+        cmd.Parameters.AddWithValue("st", job.Step);
+        cmd.Parameters.AddWithValue("cp", NpgsqlDbType.Bytea, job.Checkpoint);
+        cmd.Parameters.AddWithValue("l", JobJson.Strings(job.Lines));
+        cmd.Parameters.AddWithValue("res", JobJson.Result([], []));
+        cmd.Parameters.AddWithValue("t", DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+        return await cmd.ExecuteNonQueryAsync().ConfigureAwait(false) == 1;
+    }
+
+    public async Task<bool> CheckpointJobAsync(string id, long sequence, int step, byte[] checkpoint, string[] lines)
+    {
+        await using var c = await _db.OpenAsync().ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand(
+            "UPDATE federation_jobs SET seq = @s, step = @st, checkpoint = @cp, lines = @l, updated_at = now() WHERE id = @id AND state = 'running' AND seq < @s", c);
+        cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.AddWithValue("s", sequence);
+        cmd.Parameters.AddWithValue("st", step);
+        cmd.Parameters.AddWithValue("cp", NpgsqlDbType.Bytea, checkpoint);
+        cmd.Parameters.AddWithValue("l", JobJson.Strings(lines));
+        return await cmd.ExecuteNonQueryAsync().ConfigureAwait(false) == 1;
+    }
+
+    public async Task EndJobAsync(string id, RunState state, string detail, string[] resultKeys, double[] resultValues, string[] lines)
+    {
+        await using var c = await _db.OpenAsync().ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand(
+            "UPDATE federation_jobs SET state = @state, detail = @d, result = @res, lines = @l, updated_at = now() WHERE id = @id AND state = 'running'", c);
+        cmd.Parameters.AddWithValue("id", id);
+        cmd.Parameters.AddWithValue("state", state.Wire());
+        cmd.Parameters.AddWithValue("d", detail);
+        cmd.Parameters.AddWithValue("res", JobJson.Result(resultKeys, resultValues));
+        cmd.Parameters.AddWithValue("l", JobJson.Strings(lines));
+        await cmd.ExecuteNonQueryAsync().ConfigureAwait(false);
+    }
+
+    public async Task<StoredJob?> LoadJobAsync(string id)
+    {
+        await using var c = await _db.OpenAsync().ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand(
+            "SELECT id, kind, request, workers, state, detail, seq, step, checkpoint, lines, result FROM federation_jobs WHERE id = @id", c);
+        cmd.Parameters.AddWithValue("id", id);
+        await using var r = await cmd.ExecuteReaderAsync().ConfigureAwait(false);
+        if (!await r.ReadAsync().ConfigureAwait(false)) return null;
+        var (keys, values) = JobJson.ReadResult(r.GetString(10));
+        return new StoredJob(r.GetString(0), r.GetString(1), r.GetString(2), JobJson.ReadStrings(r.GetString(3)), r.GetString(4), r.GetString(5),
+            r.GetInt64(6), r.GetInt32(7), (byte[])r[8], JobJson.ReadStrings(r.GetString(9)), keys, values);
+    }
+
+    public async Task<string[]> RunningJobsAsync()
+    {
+        await using var c = await _db.OpenAsync().ConfigureAwait(false);
+        await using var cmd = new NpgsqlCommand("SELECT id FROM federation_jobs WHERE state = 'running' ORDER BY created_at, id", c);
+        await using var r = await cmd.ExecuteReaderAsync().ConfigureAwait(false);
+        var ids = new List<string>();
+        while (await r.ReadAsync().ConfigureAwait(false)) ids.Add(r.GetString(0));
+        return ids.ToArray();
+    }
+
     public void Dispose() => _db.Dispose();
+}
+
+/// <summary>The JSON columns of the jobs table (string arrays; the result as parallel keys and values, NaN allowed).</summary>
+internal static class JobJson
+{
+    private sealed record ResultRow(string[] Keys, double[] Values);
+
+    public static string Strings(string[] values) => JsonSerializer.Serialize(values, FederationStore.Json);
+
+    public static string[] ReadStrings(string json) => JsonSerializer.Deserialize<string[]>(json, FederationStore.Json) ?? [];
+
+    public static string Result(string[] keys, double[] values) => JsonSerializer.Serialize(new ResultRow(keys, values), FederationStore.Json);
+
+    public static (string[] Keys, double[] Values) ReadResult(string json) =>
+        JsonSerializer.Deserialize<ResultRow>(json, FederationStore.Json) is { } r ? (r.Keys ?? [], r.Values ?? []) : ([], []);
 }

@@ -20,6 +20,7 @@ public static class PostgresSchema
         new(2, "twin store: twins, twin_commands", DbTwinStore.Tables),
         new(3, "model registry: models, model_policies", PostgresModelStore.Schema),
         new(4, "federation: federation_experiments, federation_rounds", PostgresFederationStore.Schema),
+        new(5, "federation: server optimiser state, federation_jobs", PostgresFederationStore.JobsSchema),
     ];
 
     private const string Lock = "SELECT pg_advisory_xact_lock(hashtext('edgeactors.schema_migrations'), hashtext(current_schema()))";

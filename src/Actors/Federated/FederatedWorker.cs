@@ -245,11 +245,8 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
         var replyTo = Sender;
         if (!_jobs.TryGetValue(step.JobId, out var party))
         {
-            if (step.Step != 0)
-            {
-                replyTo.Tell(new JobStepReply(step.JobId, step.Step, _node, [], $"node {_node} has no state for job {step.JobId} (restarted?)"));
-                return;
-            }
+            // any step may be the first this node sees of a job (it restarted, or the coordinator resumed the job after a
+            // failover): k-means reloads the node's points, a GBDT level answers JobParticipant.RestartedError (restored then)
             foreach (var old in _jobs.Keys.Where(k => k != step.JobId).ToList()) _jobs.Remove(old); // one job at a time per node
             _jobs[step.JobId] = party = new JobParticipant(step.Kind, _data);
         }

@@ -26,6 +26,18 @@ public sealed record FederationSettings(
     public TimeSpan ParticipantTimeout { get; init; } = ParticipantTimeout == default ? TimeSpan.FromSeconds(8) : ParticipantTimeout;
     public TimeSpan ResumeGrace { get; init; } = ResumeGrace == default ? TimeSpan.FromSeconds(4) : ResumeGrace;
 
+    /// <summary>
+    /// k-means/GBDT jobs (<see cref="JobRunner"/>): a worker that has not answered a step within this time is retried with
+    /// backoff (HOCON <c>job-step-timeout</c>, default 120 s).
+    /// </summary>
+    public TimeSpan JobStepTimeout { get; init; } = TimeSpan.FromSeconds(120);
+
+    /// <summary>
+    /// A job that completes no step for this long (a worker gone, or failing) fails with a message naming the worker
+    /// (HOCON <c>job-stall-timeout</c>, default 10 min; at least <see cref="JobStepTimeout"/>).
+    /// </summary>
+    public TimeSpan JobStallTimeout { get; init; } = TimeSpan.FromMinutes(10);
+
     /// <summary>The PostgreSQL database of the coordinator's state ("": the SQLite file <see cref="DatabasePath"/>); see <see cref="DatacenterSettings"/>.</summary>
     public string PostgresConnection { get; init; } = "";
 
@@ -47,7 +59,14 @@ public sealed record FederationSettings(
             section.GetInt("max-parallel-training", Default.MaxParallelTraining),
             section.GetTimeSpan("resume-grace", Default.ResumeGrace),
             section.GetInt("eval-limit", Default.EvalLimit),
-            section.GetInt("validation-size", Default.ValidationSize));
+            section.GetInt("validation-size", Default.ValidationSize))
+        {
+            JobStepTimeout = section.GetTimeSpan("job-step-timeout", Default.JobStepTimeout),
+            JobStallTimeout = section.GetTimeSpan("job-stall-timeout", Default.JobStallTimeout),
+        };
+        if (s.JobStepTimeout <= TimeSpan.Zero) throw new ArgumentException($"edgeactors.federated.job-step-timeout = {s.JobStepTimeout}: must be > 0");
+        if (s.JobStallTimeout < s.JobStepTimeout)
+            throw new ArgumentException($"edgeactors.federated.job-stall-timeout = {s.JobStallTimeout}: must be at least job-step-timeout ({s.JobStepTimeout})");
         if (string.IsNullOrWhiteSpace(s.DatabasePath)) throw new ArgumentException("edgeactors.federated.database-path must not be empty");
         if (s.MaxFramesPerDevice < 1) throw new ArgumentException($"edgeactors.federated.max-frames-per-device = {s.MaxFramesPerDevice}: must be ≥ 1");
         if (s.ValidationSize is < 0 or >= TrainingImages) throw new ArgumentException($"edgeactors.federated.validation-size = {s.ValidationSize}: must be 0..{TrainingImages - 1}");

@@ -34,6 +34,13 @@ public enum GbdtStep
 
     /// <summary>The first level; every later step is one more level: LevelRequest → LevelHistograms.</summary>
     FirstLevel = 2,
+
+    /// <summary>
+    /// Resume from a checkpoint (classes, binary threshold, BinEdges, finished trees) → rows: the party is rebuilt from the
+    /// node's labelled frames with the job's bins and the raw scores of the finished trees (after a coordinator failover,
+    /// or a worker that lost its state); the next step is the next iteration's first level.
+    /// </summary>
+    Restore = -1,
 }
 
 /// <summary>
@@ -60,6 +67,7 @@ public sealed class PayloadWriter
     public PayloadWriter Doubles(double[] v) { _w.Write(v.Length); foreach (var x in v) _w.Write(x); return this; }
     public PayloadWriter Longs(long[] v) { _w.Write(v.Length); foreach (var x in v) _w.Write(x); return this; }
     public PayloadWriter Strings(string[] v) { _w.Write(v.Length); foreach (var x in v) _w.Write(x); return this; }
+    public PayloadWriter Bytes(byte[] v) { _w.Write(v.Length); _w.Write(v); return this; }
 
     public byte[] ToArray()
     {
@@ -112,6 +120,7 @@ public sealed class PayloadReader
     public double[] Doubles() { var a = new double[Count(8)]; for (var i = 0; i < a.Length; i++) a[i] = _r.ReadDouble(); return a; }
     public long[] Longs() { var a = new long[Count(8)]; for (var i = 0; i < a.Length; i++) a[i] = _r.ReadInt64(); return a; }
     public string[] Strings() { var a = new string[Count(1)]; for (var i = 0; i < a.Length; i++) a[i] = _r.ReadString(); return a; }
+    public byte[] Bytes() => _r.ReadBytes(Count(1));
 }
 
 /// <summary>
@@ -125,12 +134,24 @@ public sealed class JobParticipant(string kind, LocalTrainingSet data)
     public const int DistanceHistogramStep = (int)KMeansStep.DistanceHistogram;
     public const string GbdtKind = "gbdt";
 
+    private readonly object _gate = new();
+    private bool _loaded;
     private float[] _points = [];
     private string[] _devices = [];
     private int _dimension;
     private GbdtParty? _gbdt;
 
+    /// <summary>
+    /// Computes one step's answer. One at a time (a step the coordinator re-sends after a timeout may arrive while the
+    /// first copy still runs): the same step again gives the same answer, k-means steps are pure functions of the
+    /// node's points, GBDT levels are answered again from the party's last response.
+    /// </summary>
     public byte[] Handle(Messages.JobStep step)
+    {
+        lock (_gate) return HandleOne(step);
+    }
+
+    private byte[] HandleOne(Messages.JobStep step)
     {
         var r = new PayloadReader(step.Payload);
         var reply = kind switch
@@ -154,8 +175,7 @@ public sealed class JobParticipant(string kind, LocalTrainingSet data)
         {
             var seed = r.Int();
             var candidates = r.Int();
-            (_devices, _points) = data.Behaviours();
-            _dimension = _devices.Length > 0 ? _points.Length / _devices.Length : 0;
+            Load();
             var sum = new double[_dimension];
             var sq = new double[_dimension];
             for (var i = 0; i < _devices.Length; i++)
@@ -176,6 +196,7 @@ public sealed class JobParticipant(string kind, LocalTrainingSet data)
         var std = r.Doubles();
         var k = r.Int();
         var centroids = r.Floats();
+        if (!_loaded) Load(); // this node restarted mid-job (or the coordinator resumed it): the points again from the node's telemetry
         if (mean.Length != _dimension && _devices.Length > 0) throw new InvalidDataException($"k-means: {mean.Length} features requested, this node's devices have {_dimension}");
         var z = Standardise(mean, std);
         if (step >= (int)KMeansStep.FirstIteration)
@@ -207,6 +228,13 @@ public sealed class JobParticipant(string kind, LocalTrainingSet data)
         return new PayloadWriter().Strings(_devices).Ints(clusters).Ints(outliers).Doubles(distances).ToArray();
     }
 
+    private void Load()
+    {
+        (_devices, _points) = data.Behaviours();
+        _dimension = _devices.Length > 0 ? _points.Length / _devices.Length : 0;
+        _loaded = true;
+    }
+
     private float[] Standardise(double[] mean, double[] std)
     {
         var z = new float[_points.Length];
@@ -215,6 +243,19 @@ public sealed class JobParticipant(string kind, LocalTrainingSet data)
         for (var d = 0; d < dim; d++)
             z[i * dim + d] = (float)((_points[i * dim + d] - mean[d]) / (std[d] > 1e-12 ? std[d] : 1));
         return z;
+    }
+
+    /// <summary>The error of a GBDT level step on a node that holds no state for the job (it restarted): the coordinator restores it.</summary>
+    public const string RestartedError = "no GBDT state for this job on this node (restarted?)";
+
+    private GbdtParty NewParty(int classes, int threshold)
+    {
+        var (pixels, labels) = data.Union();
+        if (labels.Length == 0) throw new InvalidOperationException("this node holds no labelled frames");
+        var features = FashionFeatures.Pool7x7(pixels, labels.Length);
+        if (classes == 2)
+            for (var i = 0; i < labels.Length; i++) labels[i] = labels[i] >= threshold ? (byte)1 : (byte)0;
+        return new GbdtParty(features, labels.Length, FashionFeatures.FeatureCount, labels, classes);
     }
 
     // ---------------------------------------------------------------- GBDT
@@ -230,15 +271,21 @@ public sealed class JobParticipant(string kind, LocalTrainingSet data)
             var threshold = r.Int();
             var samples = r.Int();
             var seed = r.Int();
-            var (pixels, labels) = data.Union();
-            if (labels.Length == 0) throw new InvalidOperationException("this node holds no labelled frames");
-            var features = FashionFeatures.Pool7x7(pixels, labels.Length);
-            if (classes == 2)
-                for (var i = 0; i < labels.Length; i++) labels[i] = labels[i] >= threshold ? (byte)1 : (byte)0;
-            _gbdt = new GbdtParty(features, labels.Length, FashionFeatures.FeatureCount, labels, classes);
-            return GbdtWire.Write(new PayloadWriter().Int(labels.Length), _gbdt.Sketch(samples, seed)).ToArray();
+            _gbdt = NewParty(classes, threshold);
+            return GbdtWire.Write(new PayloadWriter().Int(_gbdt.Rows), _gbdt.Sketch(samples, seed)).ToArray();
         }
-        var party = _gbdt ?? throw new InvalidOperationException("GBDT job step before its start");
+        if (step == (int)GbdtStep.Restore)
+        {
+            var classes = r.Int();
+            var threshold = r.Int();
+            var edges = GbdtWire.ReadEdges(r);
+            var trees = GbdtWire.ReadTrees(r);
+            var restored = NewParty(classes, threshold);
+            restored.Restore(edges, trees);
+            _gbdt = restored;
+            return new PayloadWriter().Int(restored.Rows).ToArray();
+        }
+        var party = _gbdt ?? throw new InvalidOperationException(RestartedError);
         if (step == (int)GbdtStep.Bins)
         {
             party.SetBins(GbdtWire.ReadEdges(r));
@@ -335,6 +382,23 @@ public static class GbdtWire
         var q = new LevelRequest(r.Int(), r.Int(), r.Ints(), r.Ints(), r.Ints(), r.Ints(), r.Ints(), r.Ints(), r.Doubles(), r.Ints(), r.Ints());
         q.Validate();
         return q;
+    }
+
+    /// <summary>Trees (a checkpoint's finished iterations): count, then per tree its five node arrays.</summary>
+    public static PayloadWriter Write(PayloadWriter w, IReadOnlyList<GbdtTree> trees)
+    {
+        w.Int(trees.Count);
+        foreach (var t in trees) w.Ints(t.Feature).Floats(t.Threshold).Ints(t.Left).Ints(t.Right).Doubles(t.Value);
+        return w;
+    }
+
+    public static GbdtTree[] ReadTrees(PayloadReader r)
+    {
+        var n = r.Int();
+        if (n < 0 || n > 1_000_000) throw new InvalidDataException($"payload: bad tree count {n}");
+        var trees = new GbdtTree[n];
+        for (var i = 0; i < n; i++) trees[i] = new GbdtTree(r.Ints(), r.Floats(), r.Ints(), r.Ints(), r.Doubles());
+        return trees;
     }
 
     public static PayloadWriter Write(PayloadWriter w, LevelHistograms h) => w.Int(h.Iteration).Int(h.Depth).Ints(h.Trees).Ints(h.Nodes).Int(h.TotalBins).Doubles(h.Values);

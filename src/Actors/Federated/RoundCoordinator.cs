@@ -22,7 +22,9 @@ namespace EdgeActors.Actors.Federated;
 /// of a round, so no update is applied twice. Every store call runs off the mailbox; a failed one (the database briefly
 /// unreachable) is logged and retried with backoff: the initial load, an attempt's record, a round's commit (the same
 /// result again: the store's primary key makes a commit that did land refuse the retry, which then reloads).
-/// Federated k-means and GBDT jobs run as children (<see cref="JobRunner"/>).
+/// Federated k-means and GBDT jobs run under the <see cref="JobHost"/> child (<see cref="JobRunner"/>; durable, resumed after a failover).
+/// The server optimiser state (FedAvgM/FedAdam/FedYogi moments, SCAFFOLD's control variate) is committed with each round
+/// (<see cref="ServerState"/>) and loaded again on resume.
 /// </summary>
 public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
@@ -154,7 +156,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     /// <summary>Publishes waiting for the registry's answer, by a key of their own (answered, refused or timed out: removed).</summary>
     private readonly Dictionary<long, (string Id, int Round)> _publishing = new();
     private long _publishKey;
-    private readonly Dictionary<string, IActorRef> _jobs = new(StringComparer.Ordinal);
+    private IActorRef _jobHost = ActorRefs.Nobody;
     private Run? _run;
     private RoundState? _round;
 
@@ -184,6 +186,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         Observability.ClusterMetrics.Singleton(Name, ((ExtendedActorSystem)Context.System).Provider.DefaultAddress.ToString(), up: true);
         if (_store is FederationStore sqlite) Observability.ResourceMetrics.Track("federation", sqlite.DatabasePath); // PostgreSQL: no local file
         LoadRunningExperiment();
+        _jobHost = Context.ActorOf(JobHost.Props(_store, _settings, _registry, () => _eval.Value), "jobs"); // resumes the stored running jobs
         Timers.StartPeriodicTimer("sweep", Sweep.Instance, _settings.HeartbeatInterval);
     }
 
@@ -216,6 +219,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                 try
                 {
                     _run = new Run(e.Spec, Aggregators.Parse(e.Spec.Strategy), e.Round, e.Attempt, e.Global, e.History.ToList());
+                    ServerState.Restore(e.ServerState, _run.Optimizer, _run.Control); // momentum/moments/control variate of the last committed round
                     _log.Info("Federated coordinator: resuming experiment {0} after round {1} (attempt {2} was the last started); waiting {3} for edges",
                         e.Spec.Id, e.Round, e.Attempt, _settings.ResumeGrace);
                     _run.Detail = $"resumed after round {e.Round}";
@@ -318,18 +322,16 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         Receive<PublishRequest.Answered>(OnPublishAnswered);
         Receive<VersionSaved>(_ => { });
         Receive<GetPendingPublishes>(_ => Sender.Tell(_publishing.Count));
-        Receive<StartKMeans>(OnStartJob);
-        Receive<StartGbdt>(OnStartJob);
-        Receive<GetJobStatus>(q =>
+        // k-means and GBDT jobs: the JobHost child (durable, resumed after a failover)
+        Receive<StartKMeans>(k => _jobHost.Forward(StartJob(k)));
+        Receive<StartGbdt>(g => _jobHost.Forward(StartJob(g)));
+        Receive<GetJobStatus>(q => _jobHost.Forward(q));
+        Receive<JobStepReply>(r => _jobHost.Forward(r));
+        Receive<JobRunner.WorkersQuery>(_ =>
         {
-            if (_jobs.TryGetValue(q.Id, out var job)) job.Forward(q);
-            else Sender.Tell(new JobStatus(q.Id, "", "unknown", $"no job '{q.Id}'", [], [], []));
+            var workers = _participants.Values.OrderBy(p => p.LastSeen).ToArray(); // the newest worker of a node last
+            Sender.Tell(new JobRunner.Workers(workers.Select(p => p.Worker).ToArray(), workers.Select(p => p.Node).ToArray()));
         });
-        Receive<JobStepReply>(r =>
-        {
-            if (_jobs.TryGetValue(r.JobId, out var job)) job.Forward(r);
-        });
-        Receive<JobRunner.WorkersQuery>(_ => Sender.Tell(new JobRunner.Workers(_participants.Values.Select(p => p.Worker).ToArray())));
     }
 
     // ---------------------------------------------------------------- participants
@@ -864,7 +866,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private void Commit(string id, RoundSummary summary, float[] global, byte[]? onnx, bool finished, int attempt)
     {
         var store = _store;
-        Task.Run(async () => new Committed(id, summary, global, await store.CommitRoundAsync(id, summary, global, finished), onnx, null)
+        var serverState = _run is { } run && run.Spec.Id == id ? ServerState.Encode(run.Optimizer, run.Control) : null; // after this round's step
+        Task.Run(async () => new Committed(id, summary, global, await store.CommitRoundAsync(id, summary, global, finished, serverState), onnx, null)
                 { Finished = finished, Try = attempt })
             .PipeTo(Self, failure: ex => new Committed(id, summary, global, false, onnx, "store: " + ex.GetBaseException().Message)
                 { Finished = finished, Try = attempt });
@@ -999,24 +1002,9 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         return sb.ToString();
     }
 
-    private void OnStartJob(IFederationRequest request)
+    private JobHost.Start StartJob(IFederationRequest request)
     {
-        var (id, problem) = request switch
-        {
-            StartKMeans k => (k.Id, JobRunner.Validate(k)),
-            StartGbdt g => (g.Id, JobRunner.Validate(g)),
-            _ => ("", "unknown job"),
-        };
-        if (problem is null && _jobs.ContainsKey(id)) problem = $"job id '{id}' was used before";
-        if (problem is null && _participants.Count == 0) problem = "no edge worker has announced itself yet";
-        if (problem is not null)
-        {
-            Sender.Tell(new JobStatus(id, "", RunState.Failed.Wire(), problem, [], [], []));
-            return;
-        }
-        var workers = _participants.Values.OrderBy(p => p.Node, StringComparer.Ordinal).Select(p => p.Worker).ToArray();
-        var job = Context.ActorOf(JobRunner.Props(request, workers, _registry, () => _eval.Value), JobActorName(id));
-        _jobs[id] = job;
-        job.Forward(new GetJobStatus(id));
+        var workers = _participants.Values.OrderBy(p => p.Node, StringComparer.Ordinal).ToArray();
+        return new JobHost.Start(request, workers.Select(p => p.Worker).ToArray(), workers.Select(p => p.Node).ToArray());
     }
 }

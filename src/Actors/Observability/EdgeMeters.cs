@@ -313,6 +313,19 @@ public static class FederatedMetrics
 
     public static void AttemptStarted(long attempt) => Interlocked.Exchange(ref _attempt, attempt);
 
+    public const string JobRetries = "edgeactors_federated_job_retries";
+    public const string JobResumes = "edgeactors_federated_job_resumes";
+
+    /// <summary>k-means/GBDT job steps retried because a worker failed, timed out or left (tag kind).</summary>
+    public static readonly Counter<long> JobRetriesTotal = Meter.CreateCounter<long>(JobRetries, null, "k-means/GBDT job steps retried after a worker failed, timed out or left");
+
+    /// <summary>Jobs a coordinator resumed from their stored checkpoint after a failover (tag kind).</summary>
+    public static readonly Counter<long> JobResumesTotal = Meter.CreateCounter<long>(JobResumes, null, "k-means/GBDT jobs resumed from their checkpoint after a coordinator failover");
+
+    public static void JobRetried(string kind) => JobRetriesTotal.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
+    public static void JobResumed(string kind) => JobResumesTotal.Add(1, new KeyValuePair<string, object?>("kind", kind));
+
     public static void Dropped(string reason, long count = 1)
     {
         if (count > 0) DroppedTotal.Add(count, new KeyValuePair<string, object?>("reason", reason));

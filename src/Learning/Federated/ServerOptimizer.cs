@@ -34,7 +34,8 @@ public sealed record ServerOptimizerOptions(double LearningRate = 1, double Beta
 /// The server side of adaptive federated optimisation (Reddi et al., "Adaptive Federated Optimization", ICLR 2021):
 /// <see cref="Step"/> takes the round's pseudo-gradient Δ (the aggregated client delta, local − global) and moves the
 /// global model. Keeps the moments m and v between rounds (v starts at τ², as the paper's v₋₁ ≥ τ²; m at 0). No bias
-/// correction (as the paper). State lives in memory only: after a coordinator failover it restarts from m = 0, v = τ².
+/// correction (as the paper). The coordinator stores the moments with each committed round (<see cref="ServerState"/>) and
+/// loads them into a new optimiser after a failover (<see cref="SetMoments"/>).
 /// Plain, not thread-safe: one coordinator owns one.
 /// </summary>
 public sealed class ServerOptimizer
@@ -67,6 +68,26 @@ public sealed class ServerOptimizer
 
     /// <summary>The second moment v (empty unless Adam/Yogi; a copy).</summary>
     public double[] SecondMoment => _v is null ? [] : (double[])_v.Clone();
+
+    /// <summary>
+    /// Replaces the moments with stored ones (an empty array keeps that moment as it is). Throws when one has another
+    /// length than the model or the optimiser keeps no such moment.
+    /// </summary>
+    public void SetMoments(double[] m, double[] v)
+    {
+        ArgumentNullException.ThrowIfNull(m);
+        ArgumentNullException.ThrowIfNull(v);
+        if (m.Length > 0)
+        {
+            if (_m is null || m.Length != Dimension) throw new ArgumentException($"first moment of {m.Length} values for a {Kind} optimiser of dimension {Dimension}", nameof(m));
+            m.CopyTo(_m, 0);
+        }
+        if (v.Length > 0)
+        {
+            if (_v is null || v.Length != Dimension) throw new ArgumentException($"second moment of {v.Length} values for a {Kind} optimiser of dimension {Dimension}", nameof(v));
+            v.CopyTo(_v, 0);
+        }
+    }
 
     /// <summary>Applies one round: <paramref name="global"/> is updated in place from the pseudo-gradient <paramref name="delta"/>.</summary>
     public void Step(Span<float> global, ReadOnlySpan<float> delta)

@@ -109,6 +109,60 @@ public abstract class FederationStoreContractTests : IDisposable
         Assert.Equal(("failed", "diverged"), (loaded.State, loaded.Detail));
         Assert.Empty(await store.RunningAsync());
     }
+
+    private static StoredJob Job(string id) => new(id, "kmeans", """{"Id":"x"}""", ["akka.tcp://edge@127.0.0.1:1", "akka.tcp://edge@127.0.0.1:2"],
+        "running", "", 0, 0, [1, 2, 3], ["line 1"], [], []);
+
+    [Fact]
+    public async Task The_server_optimiser_state_should_be_committed_with_its_round()
+    {
+        var store = Open();
+        var spec = SampleMessages.Spec() with { Rounds = 3 };
+        await store.CreateAsync(spec, [0f]);
+        Assert.Empty((await store.LoadAsync(spec.Id))!.ServerState); // nothing committed yet
+
+        await store.CommitRoundAsync(spec.Id, Round(1), [1f], false, [1, 2, 3]);
+        Assert.False(await store.CommitRoundAsync(spec.Id, Round(1), [9f], false, [9, 9])); // a refused commit leaves the state
+
+        Assert.Equal([1, 2, 3], (await Open().LoadAsync(spec.Id))!.ServerState);
+        await store.CommitRoundAsync(spec.Id, Round(2), [2f], false, [4, 5]);
+        Assert.Equal([4, 5], (await store.LoadAsync(spec.Id))!.ServerState);
+    }
+
+    [Fact]
+    public async Task A_job_should_keep_its_request_workers_and_latest_checkpoint_until_it_ends()
+    {
+        var store = Open();
+        Assert.True(await store.CreateJobAsync(Job("j1")));
+        Assert.False(await store.CreateJobAsync(Job("j1") with { Kind = "gbdt" })); // the id is taken
+        Assert.True(await store.CreateJobAsync(Job("j2")));
+
+        Assert.True(await store.CheckpointJobAsync("j1", 1, 1, [7, 7], ["line 1", "line 2"]));
+        Assert.True(await store.CheckpointJobAsync("j1", 2, 2, [8], ["line 1", "line 2", "line 3"]));
+        Assert.False(await store.CheckpointJobAsync("j1", 2, 5, [0], [])); // not newer: an older coordinator's write
+        Assert.False(await store.CheckpointJobAsync("j1", 1, 5, [0], []));
+        Assert.False(await store.CheckpointJobAsync("nope", 1, 1, [0], []));
+
+        var loaded = (await Open().LoadJobAsync("j1"))!; // a second store on the same database (the next coordinator)
+        Assert.Equal(("j1", "kmeans", """{"Id":"x"}""", "running"), (loaded.Id, loaded.Kind, loaded.Request, loaded.State));
+        Assert.Equal(Job("j1").Workers, loaded.Workers);
+        Assert.Equal((2L, 2), (loaded.Sequence, loaded.Step));
+        Assert.Equal([8], loaded.Checkpoint);
+        Assert.Equal(["line 1", "line 2", "line 3"], loaded.Lines);
+        Assert.Equal(["j1", "j2"], await store.RunningJobsAsync());
+        Assert.Null(await store.LoadJobAsync("nope"));
+
+        await store.EndJobAsync("j1", RunState.Done, "done in 3 s", ["accuracy", "nan"], [0.75, double.NaN], ["the end"]);
+        await store.EndJobAsync("j1", RunState.Failed, "late failure", [], [], []); // an ended job stays as it ended
+        Assert.False(await store.CheckpointJobAsync("j1", 3, 3, [0], [])); // and takes no checkpoint
+        var ended = (await store.LoadJobAsync("j1"))!;
+        Assert.Equal(("done", "done in 3 s"), (ended.State, ended.Detail));
+        Assert.Equal(["accuracy", "nan"], ended.ResultKeys);
+        Assert.Equal(0.75, ended.ResultValues[0]);
+        Assert.True(double.IsNaN(ended.ResultValues[1]));
+        Assert.Equal(["the end"], ended.Lines);
+        Assert.Equal(["j2"], await store.RunningJobsAsync());
+    }
 }
 
 public sealed class SqliteFederationStoreTests : FederationStoreContractTests

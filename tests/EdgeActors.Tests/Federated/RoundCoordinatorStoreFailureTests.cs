@@ -28,14 +28,14 @@ public sealed class RoundCoordinatorStoreFailureTests : RoundCoordinatorTestKit
         public Task<bool> CreateAsync(ExperimentSpec spec, float[] initial) => inner.CreateAsync(spec, initial);
         public Task StartAttemptAsync(string id, int attempt) => inner.StartAttemptAsync(id, attempt);
 
-        public Task<bool> CommitRoundAsync(string id, RoundSummary summary, float[] global, bool finished)
+        public Task<bool> CommitRoundAsync(string id, RoundSummary summary, float[] global, bool finished, byte[]? serverState = null)
         {
             Interlocked.Increment(ref CommitCalls);
             return CommitDown ? Down<bool>() : Commit();
 
             async Task<bool> Commit()
             {
-                var ok = await inner.CommitRoundAsync(id, summary, global, finished);
+                var ok = await inner.CommitRoundAsync(id, summary, global, finished, serverState);
                 Committed |= ok;
                 return ok;
             }
@@ -55,6 +55,13 @@ public sealed class RoundCoordinatorStoreFailureTests : RoundCoordinatorTestKit
             Interlocked.Increment(ref ReadCalls);
             return ReadDown ? Down<string[]>() : inner.RunningAsync();
         }
+        public Task<bool> CreateJobAsync(StoredJob job) => inner.CreateJobAsync(job);
+        public Task<bool> CheckpointJobAsync(string id, long sequence, int step, byte[] checkpoint, string[] lines) =>
+            inner.CheckpointJobAsync(id, sequence, step, checkpoint, lines);
+        public Task EndJobAsync(string id, RunState state, string detail, string[] resultKeys, double[] resultValues, string[] lines) =>
+            inner.EndJobAsync(id, state, detail, resultKeys, resultValues, lines);
+        public Task<StoredJob?> LoadJobAsync(string id) => inner.LoadJobAsync(id);
+        public Task<string[]> RunningJobsAsync() => inner.RunningJobsAsync();
         public void Dispose() => inner.Dispose();
     }
 

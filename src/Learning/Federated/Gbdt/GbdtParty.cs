@@ -151,6 +151,26 @@ public sealed class GbdtParty
     }
 
     /// <summary>
+    /// Continues from a coordinator's checkpoint at an iteration boundary: bins every row with <paramref name="edges"/>
+    /// and sets the raw scores to those of <paramref name="trees"/> (the finished iterations, in order; summed in the
+    /// same order as training added them, and a tree routes a row as its bins do, so the scores are the same as if this
+    /// party had trained them). The next request it takes is iteration <c>trees.Count / trees per iteration</c>, depth 0.
+    /// </summary>
+    public void Restore(BinEdges edges, IReadOnlyList<GbdtTree> trees)
+    {
+        ArgumentNullException.ThrowIfNull(trees);
+        _ = new GbdtModel(Classes, FeatureCount, trees); // checks the trees (whole iterations, features and children in range)
+        SetBins(edges);
+        for (var r = 0; r < Rows; r++)
+        {
+            var x = _features.AsSpan(r * FeatureCount, FeatureCount);
+            for (var k = 0; k < trees.Count; k++) _scores[(long)r * _trees + k % _trees] += trees[k].Evaluate(x);
+        }
+        _lastIteration = trees.Count / _trees - 1;
+        _lastDepth = int.MaxValue - 1; // no next level of that iteration: only iteration + 1, depth 0 follows
+    }
+
+    /// <summary>
     /// Handles one level (see <see cref="LevelRequest"/> for the steps). Requests must come in the coordinator's order;
     /// the same request again returns the same answer without changing state (a retried message).
     /// </summary>

@@ -55,6 +55,30 @@ public sealed class GbdtTreeGrower
     /// <summary>The trees of every finished iteration (all of them once <see cref="Done"/>).</summary>
     public GbdtModel Model => _model ??= new GbdtModel(Options.Classes, FeatureCount, _finished);
 
+    /// <summary>
+    /// A grower that continues from a checkpoint taken at an iteration boundary: the global <paramref name="edges"/> and the
+    /// trees of every finished iteration. The next request is iteration <c>finished.Count / TreesPerIteration</c>, depth 0,
+    /// without leaf values to send (the parties are restored with the same trees: <see cref="GbdtParty.Restore"/>).
+    /// </summary>
+    public static GbdtTreeGrower Resume(GbdtOptions options, int featureCount, BinEdges edges, IReadOnlyList<GbdtTree> finished)
+    {
+        ArgumentNullException.ThrowIfNull(finished);
+        var grower = new GbdtTreeGrower(options, featureCount);
+        grower.UseBins(edges);
+        if (finished.Count % grower._trees != 0)
+            throw new ArgumentException($"{finished.Count} trees is not a whole number of iterations of {grower._trees} trees.", nameof(finished));
+        if (finished.Count / grower._trees > options.Iterations)
+            throw new ArgumentException($"{finished.Count / grower._trees} finished iterations; the job has {options.Iterations}.", nameof(finished));
+        _ = new GbdtModel(options.Classes, featureCount, finished); // checks every tree
+        grower._finished.AddRange(finished);
+        grower.Iteration = finished.Count / grower._trees;
+        if (grower.Done) grower._open = [];
+        return grower;
+    }
+
+    /// <summary>The trees of every finished iteration, in order (what a checkpoint stores).</summary>
+    public IReadOnlyList<GbdtTree> FinishedTrees => _finished;
+
     /// <summary>Merges the parties' sketches into global edges with at most <see cref="GbdtOptions.MaxBins"/> bins per feature and keeps them.</summary>
     public BinEdges MergeSketches(IEnumerable<FeatureSketch> sketches)
     {
