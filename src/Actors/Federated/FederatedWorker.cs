@@ -36,7 +36,11 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
     private readonly FederationSettings _settings;
     private readonly string _node;
     private readonly Queue<Job> _queue = new();
-    private readonly Dictionary<string, SecAggParty> _parties = new(StringComparer.Ordinal);
+    /// <summary>Secure aggregation: each client's state of the current attempt, by "experiment/round/attempt|client".</summary>
+    private readonly Dictionary<string, SecAggClient> _secagg = new(StringComparer.Ordinal);
+    private readonly SecAggCredentials? _credentials;
+    /// <summary>Secure aggregation: the mask keys this node verified (signature and certificate chain) for the current attempt.</summary>
+    private (string Context, Dictionary<string, byte[]> MaskKeys) _verified = ("", new(StringComparer.Ordinal));
     private readonly Dictionary<string, JobParticipant> _jobs = new(StringComparer.Ordinal);
     /// <summary>SCAFFOLD: each client's control variate cᵢ, by "experiment|client" (memory only, this experiment's; a restarted node starts from 0).</summary>
     private readonly Dictionary<string, float[]> _controls = new(StringComparer.Ordinal);
@@ -46,8 +50,9 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
 
     public ITimerScheduler Timers { get; set; } = null!;
 
-    public FederatedWorker(LocalTrainingSet data, IActorRef coordinator, FederationSettings settings)
+    public FederatedWorker(LocalTrainingSet data, IActorRef coordinator, FederationSettings settings, SecAggCredentials? credentials = null)
     {
+        _credentials = credentials;
         _data = data;
         _coordinator = coordinator;
         _settings = settings;
@@ -69,13 +74,14 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
             Pump();
         });
         Receive<MaskKeyRequest>(OnKeyRequest);
-        Receive<RevealMasks>(OnReveal);
+        Receive<SecAggShareRequest>(OnShareRequest);
+        Receive<SecAggUnmaskRequest>(OnUnmaskRequest);
         Receive<JobStep>(OnJobStep);
         Receive<StepDone>(d => d.ReplyTo.Tell(d.Reply));
     }
 
-    public static Props Props(LocalTrainingSet data, IActorRef coordinator, FederationSettings settings) =>
-        Akka.Actor.Props.Create(() => new FederatedWorker(data, coordinator, settings));
+    public static Props Props(LocalTrainingSet data, IActorRef coordinator, FederationSettings settings, SecAggCredentials? credentials = null) =>
+        Akka.Actor.Props.Create(() => new FederatedWorker(data, coordinator, settings, credentials));
 
     protected override void PreStart()
     {
@@ -85,7 +91,7 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
 
     protected override void PostStop()
     {
-        foreach (var p in _parties.Values) p.Dispose();
+        foreach (var p in _secagg.Values) p.Dispose();
     }
 
     private static string RoundContext(string experiment, int round, int attempt) => $"{experiment}/{round}/{attempt}";
@@ -105,10 +111,10 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
         foreach (var j in kept) _queue.Enqueue(j);
         if (dropped > 0) _log.Info("Federated worker: dropped {0} queued trainings of an older round", dropped);
         var prefix = RoundContext(experiment, round, attempt) + "|";
-        foreach (var key in _parties.Keys.Where(k => !k.StartsWith(prefix, StringComparison.Ordinal)).ToList())
+        foreach (var key in _secagg.Keys.Where(k => !k.StartsWith(prefix, StringComparison.Ordinal)).ToList())
         {
-            _parties[key].Dispose();
-            _parties.Remove(key);
+            _secagg[key].Dispose();
+            _secagg.Remove(key);
         }
     }
 
@@ -119,8 +125,14 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
         _peerKeys = new Dictionary<string, byte[]>(StringComparer.Ordinal);
         for (var i = 0; i < Math.Min(t.MaskPeers.Length, t.MaskKeys.Length); i++) _peerKeys[t.MaskPeers[i]] = t.MaskKeys[i];
         var held = _data.Clients().Select(c => c.ClientId).ToHashSet(StringComparer.Ordinal);
+        var swapped = SwappedMaskKey(t);
         foreach (var client in t.Clients)
         {
+            if (swapped is not null)
+            {
+                Sender.Tell(new ClientFailed(t.ExperimentId, t.Round, t.Attempt, client, swapped));
+                continue;
+            }
             if (!held.Contains(client))
             {
                 Sender.Tell(new ClientFailed(t.ExperimentId, t.Round, t.Attempt, client, $"node {_node} holds no training data for {client}"));
@@ -136,7 +148,7 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
         while (_running < _settings.MaxParallelTraining && _queue.Count > 0)
         {
             var job = _queue.Dequeue();
-            _parties.TryGetValue(RoundContext(job.Round.ExperimentId, job.Round.Round, job.Round.Attempt) + "|" + job.ClientId, out var party);
+            _secagg.TryGetValue(RoundContext(job.Round.ExperimentId, job.Round.Round, job.Round.Attempt) + "|" + job.ClientId, out var party);
             var peers = _peerKeys;
             _controls.TryGetValue(job.Round.ExperimentId + "|" + job.ClientId, out var control);
             _running++;
@@ -154,18 +166,18 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
     /// One client's local training: SGD from the global weights on the client's labelled frames; the reply carries the
     /// delta (local − global), or its masked fixed-point form when the round uses secure aggregation.
     /// </summary>
-    public static IFederatedMessage Train(TrainRound t, string clientId, LocalTrainingSet data, SecAggParty? party, IReadOnlyDictionary<string, byte[]> peers) =>
+    public static IFederatedMessage Train(TrainRound t, string clientId, LocalTrainingSet data, SecAggClient? party, IReadOnlyDictionary<string, byte[]> peers) =>
         Train(t, clientId, data, party, peers, null, out _);
 
     /// <summary>
-    /// <inheritdoc cref="Train(TrainRound, string, LocalTrainingSet, SecAggParty?, IReadOnlyDictionary{string, byte[]})"/>
+    /// <inheritdoc cref="Train(TrainRound, string, LocalTrainingSet, SecAggClient?, IReadOnlyDictionary{string, byte[]})"/>
     /// In a SCAFFOLD round (<see cref="TrainRound.ServerControl"/> set) the local gradients are corrected by c − cᵢ
     /// (<paramref name="clientControl"/> cᵢ, null = zeros; applied after each SGD step, outside the momentum) and
     /// <paramref name="nextControl"/> is the client's new cᵢ (option II with K local steps and the round's local learning
     /// rate, as NIID-Bench); the update carries Δcᵢ.
     /// Every update reports its local step count τᵢ (FedNova).
     /// </summary>
-    public static IFederatedMessage Train(TrainRound t, string clientId, LocalTrainingSet data, SecAggParty? party, IReadOnlyDictionary<string, byte[]> peers,
+    public static IFederatedMessage Train(TrainRound t, string clientId, LocalTrainingSet data, SecAggClient? party, IReadOnlyDictionary<string, byte[]> peers,
         float[]? clientControl, out float[]? nextControl)
     {
         nextControl = null;
@@ -199,45 +211,150 @@ public sealed class FederatedWorker : ReceiveActor, IWithTimers
         if (party is null) return new ClientFailed(t.ExperimentId, t.Round, t.Attempt, clientId, "no mask key pair for this round (keys were made by an earlier incarnation of the node)");
         if (o.ClipNorm > 0) DifferentialPrivacy.ClipL2(delta, o.ClipNorm);
         TensorPrimitives.Multiply(delta, labels.Length, delta);
-        var others = peers.Where(kv => kv.Key != clientId).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
-        var masked = party.Mask(delta, others, RoundContext(t.ExperimentId, t.Round, t.Attempt));
+        // x + PRG(b_u) + the pairwise masks with every other client of U1 (peers holds this client too)
+        var masked = party.Mask(delta, peers);
         return new MaskedClientUpdate(t.ExperimentId, t.Round, t.Attempt, clientId, labels.Length, loss, masked);
     }
 
+    /// <summary>Secure aggregation round 0: fresh round keys for each listed client, signed with this node's deployment credential.</summary>
     private void OnKeyRequest(MaskKeyRequest k)
     {
         if (IsOlder(k.ExperimentId, k.Round, k.Attempt)) return;
         Advance(k.ExperimentId, k.Round, k.Attempt);
-        var prefix = RoundContext(k.ExperimentId, k.Round, k.Attempt) + "|";
-        var clients = new List<string>();
-        var keys = new List<byte[]>();
+        if (_credentials is null)
+        {
+            foreach (var client in k.Clients)
+                Sender.Tell(new ClientFailed(k.ExperimentId, k.Round, k.Attempt, client, $"node {_node} cannot sign round keys: " + SecAggCredentials.Missing));
+            return;
+        }
+        var context = RoundContext(k.ExperimentId, k.Round, k.Attempt);
+        var keys = new List<SecAggAdvertisedKeys>();
         foreach (var client in k.Clients)
         {
-            if (!_parties.TryGetValue(prefix + client, out var party)) _parties[prefix + client] = party = new SecAggParty(client);
-            clients.Add(client);
-            keys.Add(party.PublicKey);
+            if (!_secagg.TryGetValue(context + "|" + client, out var party)) _secagg[context + "|" + client] = party = new SecAggClient(client, context);
+            keys.Add(party.Advertise(_credentials.SigningKey, _credentials.Certificate));
         }
-        Sender.Tell(new MaskKeys(k.ExperimentId, k.Round, k.Attempt, clients.ToArray(), keys.ToArray()));
+        Sender.Tell(new SecAggKeys(k.ExperimentId, k.Round, k.Attempt, keys.Select(x => x.ClientId).ToArray(), keys.Select(x => x.CipherKey).ToArray(),
+            keys.Select(x => x.MaskKey).ToArray(), keys.Select(x => x.Signature).ToArray(), _credentials.Certificate));
     }
 
-    private void OnReveal(RevealMasks r)
+    /// <summary>
+    /// Secure aggregation round 1: this node checks every peer's round key itself (signature, certificate chain to the
+    /// deployment CA) — a client shares nothing when one fails — then each of its clients sends Shamir shares of its
+    /// self-mask seed and mask key, encrypted to each peer.
+    /// </summary>
+    private void OnShareRequest(SecAggShareRequest q)
     {
-        var prefix = RoundContext(r.ExperimentId, r.Round, r.Attempt) + "|";
-        var survivors = new List<string>();
-        var dropped = new List<string>();
-        var seeds = new List<byte[]>();
-        foreach (var s in r.Survivors)
+        if (IsOlder(q.ExperimentId, q.Round, q.Attempt)) return;
+        var context = RoundContext(q.ExperimentId, q.Round, q.Attempt);
+        var n = q.Peers.Length;
+        string? problem = null;
+        if (_credentials is null) problem = SecAggCredentials.Missing;
+        else if (q.CipherKeys.Length != n || q.MaskKeys.Length != n || q.Signatures.Length != n || q.Certificates.Length != n)
+            problem = $"malformed share request: {n} peers, {q.CipherKeys.Length}/{q.MaskKeys.Length}/{q.Signatures.Length}/{q.Certificates.Length} keys";
+        else if (q.Threshold < SecAggPlus.Threshold(n)) problem = $"threshold {q.Threshold} is below the {SecAggPlus.Threshold(n)} required for {n} clients";
+        var verified = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        for (var i = 0; problem is null && i < n; i++)
         {
-            if (!_parties.TryGetValue(prefix + s, out var party)) continue;
-            foreach (var d in r.Dropped)
+            problem = SecAggPlus.Verify(new SecAggAdvertisedKeys(q.Peers[i], q.CipherKeys[i], q.MaskKeys[i], q.Signatures[i], q.Certificates[i]), context, _credentials!.Authority);
+            verified[q.Peers[i]] = q.MaskKeys[i];
+        }
+        if (problem is null) _verified = (context, verified);
+        var from = new List<string>();
+        var to = new List<string>();
+        var ciphertexts = new List<byte[]>();
+        foreach (var client in q.Clients)
+        {
+            var why = problem;
+            SecAggClient? party = null;
+            if (why is null && !_secagg.TryGetValue(context + "|" + client, out party))
+                why = "no round keys for this attempt on this node (made by an earlier incarnation of it?)";
+            else if (why is null)
             {
-                if (!_peerKeys.TryGetValue(d, out var key)) continue;
-                survivors.Add(s);
-                dropped.Add(d);
-                seeds.Add(party.PairSeed(d, key, RoundContext(r.ExperimentId, r.Round, r.Attempt)));
+                var me = Array.IndexOf(q.Peers, client);
+                if (me < 0 || !q.CipherKeys[me].AsSpan().SequenceEqual(party!.CipherKey) || !q.MaskKeys[me].AsSpan().SequenceEqual(party.MaskKey))
+                    why = "its own round keys are not among the peers' as it made them";
+                else
+                {
+                    try
+                    {
+                        foreach (var (peer, ct) in party!.ShareSecrets(q.Peers.Zip(q.CipherKeys).ToList(), q.Threshold))
+                        {
+                            from.Add(client);
+                            to.Add(peer);
+                            ciphertexts.Add(ct);
+                        }
+                    }
+                    catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.Security.Cryptography.CryptographicException)
+                    {
+                        why = e.Message;
+                    }
+                }
+            }
+            if (why is not null)
+            {
+                _log.Warning("Federated worker: client {0} refuses to share its secrets in {1}: {2}", client, context, why);
+                Sender.Tell(new ClientFailed(q.ExperimentId, q.Round, q.Attempt, client, "secure aggregation: " + why));
             }
         }
-        Sender.Tell(new RevealedMasks(r.ExperimentId, r.Round, r.Attempt, survivors.ToArray(), dropped.ToArray(), seeds.ToArray()));
+        if (from.Count > 0) Sender.Tell(new SecAggShares(q.ExperimentId, q.Round, q.Attempt, from.ToArray(), to.ToArray(), ciphertexts.ToArray()));
+    }
+
+    /// <summary>Why this training request's mask keys are not the ones this node verified in round 1 (a key swapped after), or null.</summary>
+    private string? SwappedMaskKey(TrainRound t)
+    {
+        if (t.MaskPeers.Length == 0) return null;
+        var context = RoundContext(t.ExperimentId, t.Round, t.Attempt);
+        if (_verified.Context != context) return "secure aggregation: no verified round keys for this attempt on this node";
+        for (var i = 0; i < t.MaskPeers.Length; i++)
+            if (i >= t.MaskKeys.Length || !_verified.MaskKeys.TryGetValue(t.MaskPeers[i], out var key) || !key.AsSpan().SequenceEqual(t.MaskKeys[i]))
+                return $"secure aggregation: the mask key of '{t.MaskPeers[i]}' is not the one it signed";
+        return null;
+    }
+
+    /// <summary>
+    /// Secure aggregation round 3: each listed client reveals, for every client it masked with, the share of its self-mask
+    /// seed (it survived) or of its mask key (it dropped) — never both for one client (<see cref="SecAggClient.Unmask"/>).
+    /// </summary>
+    private void OnUnmaskRequest(SecAggUnmaskRequest u)
+    {
+        var context = RoundContext(u.ExperimentId, u.Round, u.Attempt);
+        var holders = new List<string>();
+        var owners = new List<string>();
+        var secrets = new List<byte>();
+        var xs = new List<byte>();
+        var shares = new List<byte[]>();
+        var refused = new List<string>();
+        foreach (var client in u.Clients)
+        {
+            if (!_secagg.TryGetValue(context + "|" + client, out var party))
+            {
+                refused.Add($"{client}: no secrets for {context} on {_node}");
+                continue;
+            }
+            var ciphertexts = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+            for (var i = 0; i < Math.Min(u.From.Length, Math.Min(u.To.Length, u.Ciphertexts.Length)); i++)
+                if (u.To[i] == client) ciphertexts[u.From[i]] = u.Ciphertexts[i];
+            var why = new List<string>();
+            try
+            {
+                foreach (var share in party.Unmask(u.Survivors, ciphertexts, why))
+                {
+                    holders.Add(client);
+                    owners.Add(share.Owner);
+                    secrets.Add((byte)share.Secret);
+                    xs.Add(share.X);
+                    shares.Add(share.Y);
+                }
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException)
+            {
+                why.Add(e.Message);
+            }
+            refused.AddRange(why.Select(w => $"{client}: {w}"));
+        }
+        Sender.Tell(new SecAggUnmaskShares(u.ExperimentId, u.Round, u.Attempt, holders.ToArray(), owners.ToArray(), secrets.ToArray(), xs.ToArray(),
+            shares.ToArray(), refused.ToArray()));
     }
 
     private void OnJobStep(JobStep step)

@@ -26,7 +26,7 @@ namespace EdgeActors.Actors.Federated;
 /// The server optimiser state (FedAvgM/FedAdam/FedYogi moments, SCAFFOLD's control variate) is committed with each round
 /// (<see cref="ServerState"/>) and loaded again on resume.
 /// </summary>
-public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnboundedStash
+public sealed partial class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnboundedStash
 {
     public const string Name = "federated-coordinator";
     public const int MaxAttemptsPerRound = 10;
@@ -114,7 +114,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         }
     }
 
-    private enum Phase { Keys, Training, Revealing, Committing }
+    private enum Phase { Keys, Sharing, Training, Revealing, Committing }
 
     private sealed class RoundState(int round, int attempt, Dictionary<string, IActorRef> sampled, int dimension)
     {
@@ -133,6 +133,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         /// <summary>Clients available when the round sampled (SCAFFOLD's N, DP's sampling rate denominator).</summary>
         public int Available { get; set; }
         public SecAggAccumulator? Masked { get; set; }
+        /// <summary>Secure aggregation: this attempt's keys, routed shares and unmasking (RoundCoordinator.SecAgg.cs).</summary>
+        public SecAggServer? SecAgg { get; set; }
         public double WeightSum { get; set; }
         public double LossSum { get; set; }
         public int Late { get; set; }
@@ -142,7 +144,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         public int Dimension { get; } = dimension;
         public int PendingReveals { get; set; }
 
-        public IEnumerable<string> Participants => Phase == Phase.Keys ? Sampled.Keys : Keys.Count > 0 ? Keys.Keys : Sampled.Keys;
+        public IEnumerable<string> Participants => Phase is Phase.Keys or Phase.Sharing ? Sampled.Keys : Keys.Count > 0 ? Keys.Keys : Sampled.Keys;
         public bool AllAnswered => Participants.All(c => Received.Contains(c) || Dropped.ContainsKey(c));
     }
 
@@ -152,6 +154,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private int _storeFailures;
     private readonly Lazy<EvaluationSet?> _eval;
     private readonly IActorRef? _registry;
+    private readonly SecAggCredentials? _secAgg;
     private readonly Dictionary<IActorRef, Participant> _participants = new();
     /// <summary>Publishes waiting for the registry's answer, by a key of their own (answered, refused or timed out: removed).</summary>
     private readonly Dictionary<long, (string Id, int Round)> _publishing = new();
@@ -163,8 +166,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     public ITimerScheduler Timers { get; set; } = null!;
     public IStash Stash { get; set; } = null!;
 
-    public RoundCoordinator(FederationSettings settings, IFederationStore store, Func<EvaluationSet?> evaluation, IActorRef? registry)
+    public RoundCoordinator(FederationSettings settings, IFederationStore store, Func<EvaluationSet?> evaluation, IActorRef? registry,
+        SecAggCredentials? secAgg = null)
     {
+        _secAgg = secAgg;
         _settings = settings;
         _store = store;
         _eval = new Lazy<EvaluationSet?>(evaluation, LazyThreadSafetyMode.ExecutionAndPublication);
@@ -172,8 +177,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         Become(Loading);
     }
 
-    public static Props Props(FederationSettings settings, IFederationStore store, Func<EvaluationSet?> evaluation, IActorRef? registry) =>
-        Akka.Actor.Props.Create(() => new RoundCoordinator(settings, store, evaluation, registry));
+    /// <summary><paramref name="secAgg"/>: the deployment CA round keys are checked against (none: secure aggregation is refused).</summary>
+    public static Props Props(FederationSettings settings, IFederationStore store, Func<EvaluationSet?> evaluation, IActorRef? registry,
+        SecAggCredentials? secAgg = null) =>
+        Akka.Actor.Props.Create(() => new RoundCoordinator(settings, store, evaluation, registry, secAgg));
 
     protected override void PostStop()
     {
@@ -268,10 +275,13 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             if (_run is { State: RunState.Running } r && r.Spec.Id == t.Id && _round is null) StartRound();
         });
         Receive<AttemptStarted>(OnAttemptStarted);
-        Receive<MaskKeys>(OnKeys);
+        Receive<SecAggKeys>(OnSecAggKeys);
+        Receive<SecAggShares>(OnSecAggShares);
         Receive<KeysDeadline>(d =>
         {
-            if (IsCurrent(d.Id, d.Round, d.Attempt) && _round!.Phase == Phase.Keys) SendTraining();
+            if (!IsCurrent(d.Id, d.Round, d.Attempt)) return;
+            if (_round!.Phase == Phase.Keys) SendShareRequests();
+            else if (_round.Phase == Phase.Sharing) SendTraining();
         });
         Receive<ClientUpdate>(OnUpdate);
         Receive<MaskedClientUpdate>(OnMasked);
@@ -289,7 +299,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
                 Drop(_round, c, "no update before the round deadline", "timeout");
             Finish();
         });
-        Receive<RevealedMasks>(OnRevealed);
+        Receive<SecAggUnmaskShares>(OnUnmaskShares);
         Receive<RevealDeadline>(d =>
         {
             if (IsCurrent(d.Id, d.Round, d.Attempt) && _round!.Phase == Phase.Revealing)
@@ -391,6 +401,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     {
         var spec = start.Spec;
         var problem = Validate(spec);
+        if (problem is null && spec.SecureAggregation && _secAgg is null) problem = SecAggCredentials.Missing;
         if (problem is null && _run is { State: RunState.Running } r)
             problem = r.Spec.Id == spec.Id ? $"experiment {spec.Id} is already running (round {r.Round + 1})" : $"experiment {r.Spec.Id} is running; one at a time";
         if (problem is not null)
@@ -510,6 +521,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         if (run.Spec.SecureAggregation)
         {
             state.Phase = Phase.Keys;
+            state.SecAgg = new SecAggServer(SecAggPlus.Context(run.Spec.Id, a.Round, a.Attempt), state.Dimension);
             foreach (var group in sampled.GroupBy(kv => kv.Value))
                 group.Key.Tell(new MaskKeyRequest(run.Spec.Id, a.Round, a.Attempt, group.Select(kv => kv.Key).ToArray()));
             Timers.StartSingleTimer("keys", new KeysDeadline(run.Spec.Id, a.Round, a.Attempt), TimeSpan.FromMilliseconds(Math.Max(1000, run.Spec.RoundTimeoutMs / 4)));
@@ -519,15 +531,6 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
             SendTraining();
         }
         Timers.StartSingleTimer("deadline", new RoundDeadline(run.Spec.Id, a.Round, a.Attempt), TimeSpan.FromMilliseconds(run.Spec.RoundTimeoutMs));
-    }
-
-    private void OnKeys(MaskKeys k)
-    {
-        if (!IsCurrent(k.ExperimentId, k.Round, k.Attempt) || _round!.Phase != Phase.Keys) return;
-        for (var i = 0; i < Math.Min(k.Clients.Length, k.PublicKeys.Length); i++)
-            if (_round.Sampled.ContainsKey(k.Clients[i]) && k.PublicKeys[i].Length is > 0 and <= 1024)
-                _round.Keys[k.Clients[i]] = k.PublicKeys[i];
-        if (_round.Keys.Count == _round.Sampled.Count) SendTraining();
     }
 
     private void SendTraining()
@@ -540,15 +543,7 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         if (spec.SecureAggregation)
         {
             Timers.Cancel("keys");
-            foreach (var c in s.Sampled.Keys.Where(c => !s.Keys.ContainsKey(c))) Drop(s, c, "no mask key before the key deadline", "timeout");
-            peers = s.Keys.Keys.Order(StringComparer.Ordinal).ToArray();
-            keys = peers.Select(p => s.Keys[p]).ToArray();
-            if (peers.Length < Needed(s.Sampled.Count))
-            {
-                Restart($"only {peers.Length} of {s.Sampled.Count} clients sent mask keys");
-                return;
-            }
-            s.Masked = new SecAggAccumulator(s.Dimension);
+            if (!SecAggMaskingSet(s, out peers, out keys)) return;
         }
         else
         {
@@ -692,7 +687,8 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
     private void CheckComplete()
     {
         if (_round is { Phase: Phase.Training } s && s.AllAnswered) Finish();
-        else if (_round is { Phase: Phase.Keys } k && k.Sampled.Keys.All(c => k.Keys.ContainsKey(c) || k.Dropped.ContainsKey(c))) SendTraining();
+        else if (_round is { Phase: Phase.Keys } k && k.Sampled.Keys.All(c => k.SecAgg!.Keys.ContainsKey(c) || k.Dropped.ContainsKey(c))) SendShareRequests();
+        else if (_round is { Phase: Phase.Sharing } h && SharingComplete(h)) SendTraining();
     }
 
     private void Finish()
@@ -708,43 +704,10 @@ public sealed class RoundCoordinator : ReceiveActor, IWithTimers, IWithUnbounded
         }
         if (s.Masked is not null)
         {
-            var dropped = s.Keys.Keys.Where(c => !s.Received.Contains(c)).ToArray();
-            if (dropped.Length > 0)
-            {
-                // the survivors' masks with the dropped clients do not cancel: ask the survivors for those pair seeds
-                s.Phase = Phase.Revealing;
-                var survivors = s.Received.ToArray();
-                var groups = s.Sampled.Where(kv => s.Received.Contains(kv.Key)).GroupBy(kv => kv.Value).ToList();
-                s.PendingReveals = groups.Count;
-                foreach (var g in groups)
-                    g.Key.Tell(new RevealMasks(_run!.Spec.Id, s.Round, s.Attempt, g.Select(kv => kv.Key).ToArray(), dropped));
-                _log.Info("Federated round {0}: {1} masked clients dropped ({2}); recovering their masks from {3} survivors",
-                    s.Round, dropped.Length, string.Join(",", dropped), survivors.Length);
-                Timers.StartSingleTimer("reveal", new RevealDeadline(_run!.Spec.Id, s.Round, s.Attempt), TimeSpan.FromMilliseconds(Math.Max(1000, _run.Spec.RoundTimeoutMs / 4)));
-                return;
-            }
-        }
-        Aggregate(participants);
-    }
-
-    private void OnRevealed(RevealedMasks r)
-    {
-        if (!IsCurrent(r.ExperimentId, r.Round, r.Attempt) || _round is not { Phase: Phase.Revealing, Masked: { } acc } s) return;
-        for (var i = 0; i < Math.Min(Math.Min(r.Survivors.Length, r.Dropped.Length), r.Seeds.Length); i++)
-        {
-            var key = r.Survivors[i] + "|" + r.Dropped[i];
-            if (!s.Received.Contains(r.Survivors[i]) || s.Received.Contains(r.Dropped[i]) || !s.Keys.ContainsKey(r.Dropped[i]) || !s.Revealed.Add(key)) continue;
-            acc.RemoveDroppedMask(r.Survivors[i], r.Dropped[i], r.Seeds[i]);
-        }
-        if (--s.PendingReveals > 0) return;
-        var expected = s.Received.Count * s.Keys.Keys.Count(c => !s.Received.Contains(c));
-        if (s.Revealed.Count != expected)
-        {
-            Restart($"mask recovery incomplete: {s.Revealed.Count} of {expected} pair seeds revealed");
+            StartUnmasking(s); // self-masks come off even when no client dropped
             return;
         }
-        Timers.Cancel("reveal");
-        Aggregate(s.Keys.Count);
+        Aggregate(participants);
     }
 
     private void Restart(string reason)

@@ -12,10 +12,9 @@ namespace EdgeActors.Learning.Federated;
 /// on a seed by ECDH; the one whose id sorts first (ordinal) adds PRG(seed) to its encoded update, the other subtracts it,
 /// so the masks cancel exactly in the coordinator's wrap-around sum while each single masked vector looks uniformly random.
 /// <para>
-/// Limits of this scheme (no self-masks, no secret sharing): when a client drops, the survivors reveal their seeds with
-/// it, so the coordinator must refuse that client's vector if it arrives late (the coordinator would otherwise see it
-/// unmasked); the seeds are bound to a context (experiment/round/attempt), so a revealed seed is useless for any other
-/// attempt. Public keys are taken as given: authenticating them (against a coordinator swapping keys) is the transport's job.
+/// This is the pairwise part only; the protocol the rounds run (<see cref="SecAggClient"/>, <see cref="SecAggServer"/>)
+/// adds signed round keys, a self-mask per client and Shamir-shared secrets, so that a dropped client's pair masks can be
+/// removed without its own (slow) input ever becoming readable. The seeds are bound to a context (experiment/round/attempt).
 /// </para>
 /// </summary>
 public sealed class SecAggParty : IDisposable
@@ -28,12 +27,47 @@ public sealed class SecAggParty : IDisposable
     private bool _disposed;
 
     /// <summary>A fresh P-256 key pair for <paramref name="clientId"/> (one party per client per round).</summary>
-    public SecAggParty(string clientId)
+    public SecAggParty(string clientId) : this(clientId, ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256))
+    {
+    }
+
+    private SecAggParty(string clientId, ECDiffieHellman key)
     {
         ArgumentException.ThrowIfNullOrEmpty(clientId);
         ClientId = clientId;
-        _key = ECDiffieHellman.Create(ECCurve.NamedCurves.nistP256);
+        _key = key;
         _publicKey = _key.ExportSubjectPublicKeyInfo();
+    }
+
+    /// <summary>
+    /// The party of <paramref name="clientId"/> rebuilt from its private scalar (recovered from Shamir shares after it
+    /// dropped) and its advertised public key; the scalar must belong to that key.
+    /// </summary>
+    public static SecAggParty FromPrivateScalar(string clientId, byte[] scalar, byte[] publicKey)
+    {
+        ArgumentNullException.ThrowIfNull(scalar);
+        using var pub = ImportPeerKey(clientId, publicKey);
+        var q = pub.ExportParameters(false).Q;
+        var key = ECDiffieHellman.Create();
+        try
+        {
+            key.ImportParameters(new ECParameters { Curve = ECCurve.NamedCurves.nistP256, D = scalar, Q = q });
+            var party = new SecAggParty(clientId, key);
+            if (!party._publicKey.AsSpan().SequenceEqual(publicKey)) throw new CryptographicException("the key does not match");
+            return party;
+        }
+        catch (CryptographicException e)
+        {
+            key.Dispose();
+            throw new ArgumentException($"the recovered private key of '{clientId}' does not belong to its public key: {e.Message}", nameof(scalar), e);
+        }
+    }
+
+    /// <summary>The private scalar d (32 bytes, big-endian) of this party's key, to be Shamir-shared.</summary>
+    internal byte[] ExportPrivateScalar()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _key.ExportParameters(true).D!;
     }
 
     public string ClientId { get; }
@@ -110,7 +144,7 @@ public sealed class SecAggParty : IDisposable
     }
 
     /// <summary>Length-prefixed UTF-8 of the context and the two ids in ordinal order (unambiguous for any strings).</summary>
-    private static byte[] Salt(string context, string a, string b)
+    internal static byte[] Salt(string context, string a, string b)
     {
         var (low, high) = string.CompareOrdinal(a, b) < 0 ? (a, b) : (b, a);
         var buffer = new ArrayBufferWriter<byte>();
@@ -263,6 +297,9 @@ public sealed class SecAggAccumulator
         SecAggMasks.AddPairMask(_sum, pairSeed, add: string.CompareOrdinal(survivorId, droppedId) > 0);
         _removed.Add((survivorId, droppedId));
     }
+
+    /// <summary>Removes a survivor's self-mask PRG(<paramref name="seed"/>) (its seed bᵤ rebuilt from shares).</summary>
+    public void RemoveSelfMask(byte[] seed) => SecAggMasks.AddPairMask(_sum, seed, add: false);
 
     /// <summary>Decodes the sum (meaningful once all masks cancelled or were removed).</summary>
     public void Decode(Span<float> dst, int fractionBits = FixedPoint.DefaultFractionBits)

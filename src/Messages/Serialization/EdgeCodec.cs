@@ -34,7 +34,7 @@ public sealed class EdgeCodec
     private static readonly MessageKind[] Kinds =
     [
         .. DeviceCodec.Kinds, .. ClusterCodec.Kinds, .. InferenceCodec.Kinds, .. SyncCodec.Kinds, .. IngestStreamCodec.Kinds,
-        .. FederatedCodec.Kinds, .. LocalityCodec.Kinds, .. AdapterCodec.Kinds, .. TwinCodec.Kinds,
+        .. FederatedCodec.Kinds, .. SecAggCodec.Kinds, .. LocalityCodec.Kinds, .. AdapterCodec.Kinds, .. TwinCodec.Kinds,
     ];
 
     private static readonly FrozenDictionary<Type, MessageKind> ByType = Kinds.ToFrozenDictionary(k => k.Type);

@@ -87,6 +87,13 @@ public static class WireLimits
         ["ky"] = Status,
         ["rq"] = Small,
         ["rv"] = Bulk,
+        // secure aggregation (SecAgg+): per client two keys (91 bytes each), a signature and a node certificate (about 0.5 KB),
+        // per pair of clients one 92-byte ciphertext; 1 MiB holds over a thousand clients per round
+        ["Sk"] = Status,
+        ["Sq"] = Status,
+        ["Sh"] = Status,
+        ["Su"] = Status,
+        ["Sr"] = Status,
         ["km"] = Small,
         ["gb"] = Small,
         ["jg"] = Request,

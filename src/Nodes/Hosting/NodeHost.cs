@@ -80,6 +80,8 @@ public static class NodeHost
 
         var security = SecuritySettings.FromConfig(config.GetConfig(SecuritySettings.Section)).Resolve(p => NodeConfig.DataPath(config, p));
         var clientAuth = isGateway ? security.LoadClientAuth() : null;
+        // secure aggregation authenticates round keys with the deployment's certificates (the TLS files); none when TLS is off
+        var secAgg = federation.Enabled ? Actors.Federated.SecAggCredentials.From(security) : null;
         var http = HttpSettings.FromConfig(config.GetConfig(HttpSettings.Section));
         // binds where the node's remoting binds unless edgeactors.http.host says otherwise
         if (http.Host.Length == 0) http = http with { Host = config.GetString("akka.remote.dot-netty.tcp.hostname", "") };
@@ -96,7 +98,7 @@ public static class NodeHost
                 .AddModelRegistry(registrySettings, hostSingleton: isDatacenter)
                 .AddTwinStore(twins, hostSingleton: isDatacenter);
             if (federation.Enabled)
-                akka.AddFederatedCoordinator(federation, () => LoadEvaluationSet(evalDirectory, federation.EvalLimit, federation.ValidationSize), hostSingleton: isDatacenter);
+                akka.AddFederatedCoordinator(federation, () => LoadEvaluationSet(evalDirectory, federation.EvalLimit, federation.ValidationSize), hostSingleton: isDatacenter, secAgg);
             if (isGateway) akka.AddModelHost(modelHost, runtime, batching);
             if (isDatacenter) akka.AddDatacenterInferenceService().AddSyncSink(() => DataStoreFactory.Open(store), syncSink);
             if (isEdge) akka.AddFrameClassifier(classification);
@@ -104,7 +106,7 @@ public static class NodeHost
             if (isEdge && locality.Restore) akka.AddDeviceRestorer(locality);
             akka.AddDeviceSharding(sharding, ingestion, hostEntities: isEdge, training, locality, twins);
             if (isEdge) akka.AddSensorAdapters(adapters.StatePath.Length == 0 ? adapters : adapters with { StatePath = NodeConfig.DataPath(config, adapters.StatePath) });
-            if (training is not null) akka.AddFederatedWorker(training, federation);
+            if (training is not null) akka.AddFederatedWorker(training, federation, secAgg);
             if (isGateway)
             {
                 akka.WithClusterClientReceptionist("receptionist", Roles.Gateway)

@@ -45,22 +45,11 @@ public sealed class RoundCoordinatorPromiseTests : RoundCoordinatorTestKit
         Assert.InRange(mean, -0.05, 0.05);
     }
 
-    /// <summary>Keys for c0, c1 (on w1) and c2 (on w2); returns the first training request of each worker.</summary>
-    private (TrainRound T1, TrainRound T2, Dictionary<string, SecAggParty> Parties) SecureRound(IActorRef coordinator, TestProbe w1, TestProbe w2)
+    /// <summary>Rounds 0–1 for c0, c1 (on w1) and c2 (on w2); returns the first training request of each worker.</summary>
+    private (TrainRound T1, TrainRound T2, Dictionary<string, SecAggClient> Clients) SecureRound(IActorRef coordinator, TestProbe w1, TestProbe w2)
     {
-        var k1 = w1.ExpectMsg<MaskKeyRequest>(Wait);
-        var k2 = w2.ExpectMsg<MaskKeyRequest>(Wait);
-        var parties = new[] { "c0", "c1", "c2" }.ToDictionary(c => c, c => new SecAggParty(c));
-        w1.Send(coordinator, new MaskKeys(k1.ExperimentId, k1.Round, k1.Attempt, ["c0", "c1"], [parties["c0"].PublicKey, parties["c1"].PublicKey]));
-        w2.Send(coordinator, new MaskKeys(k2.ExperimentId, k2.Round, k2.Attempt, ["c2"], [parties["c2"].PublicKey]));
-        return (w1.ExpectMsg<TrainRound>(Wait), w2.ExpectMsg<TrainRound>(Wait), parties);
-    }
-
-    private static MaskedClientUpdate Masked(TrainRound t, SecAggParty party, int samples, float value)
-    {
-        var keys = t.MaskPeers.Zip(t.MaskKeys).Where(p => p.First != party.ClientId).ToDictionary(p => p.First, p => p.Second);
-        var masked = party.Mask(Fill(value * samples), keys, $"{t.ExperimentId}/{t.Round}/{t.Attempt}");
-        return new MaskedClientUpdate(t.ExperimentId, t.Round, t.Attempt, party.ClientId, samples, 0.1f, masked);
+        var clients = SecAggKeysAndShares(coordinator, (w1, ["c0", "c1"]), (w2, ["c2"]));
+        return (w1.ExpectMsg<TrainRound>(Wait), w2.ExpectMsg<TrainRound>(Wait), clients);
     }
 
     [Fact]
@@ -70,19 +59,30 @@ public sealed class RoundCoordinatorPromiseTests : RoundCoordinatorTestKit
         var (w1, w2) = Workers(coordinator);
         var spec = Spec("secagg-late", rounds: 1, quorum: 0.5, timeoutMs: 2_000) with { SecureAggregation = true };
         StartExperiment(coordinator, spec);
-        var (t1, t2, parties) = SecureRound(coordinator, w1, w2);
-        w1.Send(coordinator, Masked(t1, parties["c0"], 100, 1f));
-        w1.Send(coordinator, Masked(t1, parties["c1"], 300, 2f));
+        var (t1, t2, clients) = SecureRound(coordinator, w1, w2);
+        w1.Send(coordinator, Masked(t1, clients["c0"], 100, 1f));
+        w1.Send(coordinator, Masked(t1, clients["c1"], 300, 2f));
 
-        // c2 misses the deadline: it is dropped and the survivors are asked for their seeds with it
+        // c2 misses the deadline: the survivor set {c0, c1} is fixed and unmasking starts
         Advance(coordinator, Deadline(spec));
-        var reveal = w1.ExpectMsg<RevealMasks>(Wait);
-        Assert.Equal(["c2"], reveal.Dropped);
-        // now c2's masked update arrives, late: it must not count (the round goes on without it)
-        w2.Send(coordinator, Masked(t2, parties["c2"], 600, 50f));
-        var survivors = reveal.Survivors.Order().ToArray();
-        w1.Send(coordinator, new RevealedMasks(reveal.ExperimentId, reveal.Round, reveal.Attempt, survivors, ["c2", "c2"],
-            survivors.Select(s => parties[s].PairSeed("c2", t1.MaskKeys[Array.IndexOf(t1.MaskPeers, "c2")], $"{t1.ExperimentId}/{t1.Round}/{t1.Attempt}")).ToArray()));
+        var unmask = w1.ExpectMsg<SecAggUnmaskRequest>(Wait);
+        Assert.Equal(["c0", "c1"], unmask.Survivors);
+        // now c2's masked input arrives, late: it must not count (the round goes on without it); its self-mask is never revealed
+        w2.Send(coordinator, Masked(t2, clients["c2"], 600, 50f));
+        var holders = new List<string>();
+        var shares = new List<SecAggShare>();
+        foreach (var id in unmask.Clients)
+        {
+            var ciphertexts = unmask.To.Select((t, i) => (t, i)).Where(p => p.t == id).ToDictionary(p => unmask.From[p.i], p => unmask.Ciphertexts[p.i]);
+            foreach (var share in clients[id].Unmask(unmask.Survivors, ciphertexts, []))
+            {
+                holders.Add(id);
+                shares.Add(share);
+            }
+        }
+        Assert.DoesNotContain(shares, s => s.Owner == "c2" && s.Secret == SecAggSecret.SelfMask);
+        w1.Send(coordinator, new SecAggUnmaskShares(unmask.ExperimentId, unmask.Round, unmask.Attempt, holders.ToArray(), shares.Select(s => s.Owner).ToArray(),
+            shares.Select(s => (byte)s.Secret).ToArray(), shares.Select(s => s.X).ToArray(), shares.Select(s => s.Y).ToArray(), []));
 
         AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
         var global = new FederationStore(Db.Path).Load(spec.Id)!.Global;
@@ -90,7 +90,7 @@ public sealed class RoundCoordinatorPromiseTests : RoundCoordinatorTestKit
         for (var i = 0; i < Dimension; i += 97) Assert.Equal(initial[i] + 1.75f, global[i], 3); // (100·1 + 300·2) / 400
         var round = Assert.Single(Status(coordinator, spec.Id).History);
         Assert.Equal((2, 1), (round.Received, round.Dropped));
-        foreach (var p in parties.Values) p.Dispose();
+        foreach (var c in clients.Values) c.Dispose();
     }
 
     [Fact]
@@ -100,17 +100,17 @@ public sealed class RoundCoordinatorPromiseTests : RoundCoordinatorTestKit
         var (w1, w2) = Workers(coordinator);
         var spec = Spec("secagg-survivor", rounds: 1, quorum: 0.5, timeoutMs: 2_000) with { SecureAggregation = true };
         StartExperiment(coordinator, spec);
-        var (t1, t2, parties) = SecureRound(coordinator, w1, w2);
+        var (t1, t2, clients) = SecureRound(coordinator, w1, w2);
         // c0 (w1) and c2 (w2) send, c1 (w1) misses the deadline
-        w1.Send(coordinator, Masked(t1, parties["c0"], 100, 1f));
-        w2.Send(coordinator, Masked(t2, parties["c2"], 600, 3f));
+        w1.Send(coordinator, Masked(t1, clients["c0"], 100, 1f));
+        w2.Send(coordinator, Masked(t2, clients["c2"], 600, 3f));
         Advance(coordinator, Deadline(spec));
-        Assert.Equal(["c1"], w1.ExpectMsg<RevealMasks>(Wait).Dropped);
-        var reveal2 = w2.ExpectMsg<RevealMasks>(Wait);
-        Assert.Equal(["c2"], reveal2.Survivors);
+        Assert.Equal(["c0", "c2"], w1.ExpectMsg<SecAggUnmaskRequest>(Wait).Survivors);
+        var unmask2 = w2.ExpectMsg<SecAggUnmaskRequest>(Wait);
+        Assert.Equal(["c2"], unmask2.Clients);
 
-        // the survivor c2's node goes away before revealing its seed with c1: its mask can never be removed, so the
-        // coordinator restarts at once, for that reason (not later, at the reveal deadline, for another: time stands still)
+        // the survivor c2's node goes away before revealing its shares: the coordinator restarts at once, for that reason
+        // (not later, at the reveal deadline, for another: time stands still)
         EventFilter.Warning(contains: "left during mask recovery").ExpectOne(Wait, () => Sys.Stop(w2.Ref));
 
         // the attempt is abandoned (nothing applied) and the round starts again with whoever is left
@@ -119,6 +119,6 @@ public sealed class RoundCoordinatorPromiseTests : RoundCoordinatorTestKit
         var status = Status(coordinator, spec.Id);
         Assert.Equal(("running", 2), (status.State, status.Attempt));
         Assert.Empty(status.History); // nothing of the abandoned attempt was applied
-        foreach (var p in parties.Values) p.Dispose();
+        foreach (var c in clients.Values) c.Dispose();
     }
 }

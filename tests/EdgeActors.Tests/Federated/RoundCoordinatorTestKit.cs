@@ -41,7 +41,7 @@ public abstract class RoundCoordinatorTestKit() : Akka.TestKit.Xunit2.TestKit(Vi
     }
 
     protected IActorRef Coordinator(FederationStore? store = null, IActorRef? registry = null) =>
-        Sys.ActorOf(RoundCoordinator.Props(Settings, store ?? new FederationStore(Db.Path), Evaluation, registry));
+        Sys.ActorOf(RoundCoordinator.Props(Settings, store ?? new FederationStore(Db.Path), Evaluation, registry, Credentials));
 
     protected static ExperimentSpec Spec(string id, int rounds = 2, double quorum = 1, long timeoutMs = 30_000) =>
         SampleMessages.Spec() with
@@ -103,5 +103,76 @@ public abstract class RoundCoordinatorTestKit() : Akka.TestKit.Xunit2.TestKit(Vi
     {
         Assert.Equal(expected.Length, actual.Length);
         for (var i = 0; i < expected.Length; i++) Assert.True(Math.Abs(expected[i] - actual[i]) <= tolerance, $"[{i}]: expected {expected[i]}, got {actual[i]}");
+    }
+
+    // ---------------------------------------------------------------- secure aggregation: test probes play the workers with real SecAggClients
+
+    /// <summary>The deployment credentials of these tests: a fresh CA and one edge certificate it issued (every probe signs with it).</summary>
+    private protected SecAggCredentials Credentials { get; } = NewCredentials();
+
+    private static SecAggCredentials NewCredentials()
+    {
+        var ca = EdgeActors.Client.Security.Certificates.CreateAuthority("round-coordinator-test-ca");
+        return new SecAggCredentials(ca, EdgeActors.Client.Security.Certificates.Issue(ca, "edge-test", TimeSpan.FromDays(1)));
+    }
+
+    /// <summary>
+    /// SecAgg+ rounds 0 and 1 as real workers would play them: each probe answers its key request with signed round keys of
+    /// fresh <see cref="SecAggClient"/>s, then its share request with their encrypted shares. Returns the clients by id.
+    /// </summary>
+    protected Dictionary<string, SecAggClient> SecAggKeysAndShares(IActorRef coordinator, params (TestProbe Worker, string[] Clients)[] workers)
+    {
+        var clients = new Dictionary<string, SecAggClient>(StringComparer.Ordinal);
+        foreach (var (w, ids) in workers)
+        {
+            var k = w.ExpectMsg<MaskKeyRequest>(Wait);
+            Assert.Equal(ids, k.Clients);
+            var context = SecAggPlus.Context(k.ExperimentId, k.Round, k.Attempt);
+            var keys = ids.Select(id => (clients[id] = new SecAggClient(id, context)).Advertise(Credentials.SigningKey, Credentials.Certificate)).ToArray();
+            w.Send(coordinator, new SecAggKeys(k.ExperimentId, k.Round, k.Attempt, ids, keys.Select(x => x.CipherKey).ToArray(), keys.Select(x => x.MaskKey).ToArray(),
+                keys.Select(x => x.Signature).ToArray(), Credentials.Certificate));
+        }
+        foreach (var (w, _) in workers)
+        {
+            var q = w.ExpectMsg<SecAggShareRequest>(Wait);
+            var from = new List<string>();
+            var to = new List<string>();
+            var ciphertexts = new List<byte[]>();
+            foreach (var id in q.Clients)
+            foreach (var (peer, ct) in clients[id].ShareSecrets(q.Peers.Zip(q.CipherKeys).ToList(), q.Threshold))
+            {
+                from.Add(id);
+                to.Add(peer);
+                ciphertexts.Add(ct);
+            }
+            w.Send(coordinator, new SecAggShares(q.ExperimentId, q.Round, q.Attempt, from.ToArray(), to.ToArray(), ciphertexts.ToArray()));
+        }
+        return clients;
+    }
+
+    /// <summary>Client <paramref name="c"/>'s masked input for <paramref name="samples"/>·<paramref name="value"/> everywhere.</summary>
+    protected static MaskedClientUpdate Masked(TrainRound t, SecAggClient c, int samples, float value) =>
+        new(t.ExperimentId, t.Round, t.Attempt, c.ClientId, samples, 0.1f, c.Mask(Fill(value * samples), t.MaskPeers.Zip(t.MaskKeys).ToDictionary(p => p.First, p => p.Second)));
+
+    /// <summary>SecAgg+ round 3 on probe <paramref name="w"/>: its clients reveal their shares; returns the request.</summary>
+    protected static SecAggUnmaskRequest Unmask(TestProbe w, IActorRef coordinator, Dictionary<string, SecAggClient> clients)
+    {
+        var u = w.ExpectMsg<SecAggUnmaskRequest>(Wait);
+        var holders = new List<string>();
+        var shares = new List<SecAggShare>();
+        var refused = new List<string>();
+        foreach (var id in u.Clients)
+        {
+            var ciphertexts = u.To.Select((t, i) => (t, i)).Where(p => p.t == id).ToDictionary(p => u.From[p.i], p => u.Ciphertexts[p.i]);
+            foreach (var share in clients[id].Unmask(u.Survivors, ciphertexts, refused))
+            {
+                holders.Add(id);
+                shares.Add(share);
+            }
+        }
+        Assert.Empty(refused);
+        w.Send(coordinator, new SecAggUnmaskShares(u.ExperimentId, u.Round, u.Attempt, holders.ToArray(), shares.Select(s => s.Owner).ToArray(),
+            shares.Select(s => (byte)s.Secret).ToArray(), shares.Select(s => s.X).ToArray(), shares.Select(s => s.Y).ToArray(), []));
+        return u;
     }
 }

@@ -1,5 +1,6 @@
 using EdgeActors.Storage;
 using EdgeActors.Client.Serialization;
+using System.Security.Cryptography.X509Certificates;
 using Akka.Actor;
 using Akka.TestKit;
 using EdgeActors.Actors.Federated;
@@ -225,36 +226,51 @@ public sealed class RoundCoordinatorTests : RoundCoordinatorTestKit
         var spec = Spec("secagg", rounds: 1, quorum: 0.5, timeoutMs: 2_000) with { SecureAggregation = true };
         StartExperiment(coordinator, spec);
 
-        var k1 = w1.ExpectMsg<MaskKeyRequest>(Wait);
-        var k2 = w2.ExpectMsg<MaskKeyRequest>(Wait);
-        var parties = new[] { "c0", "c1", "c2" }.ToDictionary(c => c, c => new SecAggParty(c));
-        w1.Send(coordinator, new MaskKeys(k1.ExperimentId, k1.Round, k1.Attempt, ["c0", "c1"], [parties["c0"].PublicKey, parties["c1"].PublicKey]));
-        w2.Send(coordinator, new MaskKeys(k2.ExperimentId, k2.Round, k2.Attempt, ["c2"], [parties["c2"].PublicKey]));
+        var clients = SecAggKeysAndShares(coordinator, (w1, ["c0", "c1"]), (w2, ["c2"]));
         var t1 = w1.ExpectMsg<TrainRound>(Wait);
         w2.ExpectMsg<TrainRound>(Wait);
         Assert.Equal(["c0", "c1", "c2"], t1.MaskPeers);
-        var keys = t1.MaskPeers.Zip(t1.MaskKeys).ToDictionary(p => p.First, p => p.Second);
-        var context = $"{t1.ExperimentId}/{t1.Round}/{t1.Attempt}";
-        foreach (var (client, samples, value) in new[] { ("c0", 100, 1f), ("c1", 300, 2f) })
-        {
-            var weighted = Fill(value * samples);
-            var masked = parties[client].Mask(weighted, keys.Where(k => k.Key != client).ToDictionary(k => k.Key, k => k.Value), context);
-            w1.Send(coordinator, new MaskedClientUpdate(t1.ExperimentId, t1.Round, t1.Attempt, client, samples, 0.1f, masked));
-        }
-        // c2 never sends its masked update: at the deadline the coordinator asks the survivors for their seeds with c2
+        w1.Send(coordinator, Masked(t1, clients["c0"], 100, 1f));
+        w1.Send(coordinator, Masked(t1, clients["c1"], 300, 2f));
+        // c2 never sends its masked input: at the deadline the survivors reveal their shares of c2's mask key (and of each other's self-mask seed)
         Advance(coordinator, Deadline(spec) - Ms);
         w1.ExpectNoMsg(TimeSpan.FromMilliseconds(100));
         Advance(coordinator, Ms);
-        var reveal = w1.ExpectMsg<RevealMasks>(Wait);
-        Assert.Equal(["c2"], reveal.Dropped);
-        var survivors = reveal.Survivors.Order().ToArray();
-        Assert.Equal(["c0", "c1"], survivors);
-        w1.Send(coordinator, new RevealedMasks(reveal.ExperimentId, reveal.Round, reveal.Attempt, survivors, ["c2", "c2"],
-            survivors.Select(s => parties[s].PairSeed("c2", keys["c2"], context)).ToArray()));
+        var unmask = Unmask(w1, coordinator, clients);
+        Assert.Equal(["c0", "c1"], unmask.Survivors);
 
         AwaitAssert(() => Assert.Equal("done", Status(coordinator, spec.Id).State), Wait, TimeSpan.FromMilliseconds(200));
         AssertClose(Initial(spec).Select(v => v + 1.75f).ToArray(), new FederationStore(Db.Path).Load(spec.Id)!.Global, 1e-4f);
-        foreach (var p in parties.Values) p.Dispose();
+        foreach (var c in clients.Values) c.Dispose();
+    }
+
+    [Fact]
+    public void Secure_aggregation_should_refuse_a_round_key_not_signed_by_the_deployment_and_exclude_its_client()
+    {
+        var coordinator = Coordinator();
+        var (w1, w2) = Workers(coordinator);
+        var spec = Spec("secagg-forged", rounds: 1, quorum: 0.5, timeoutMs: 2_000) with { SecureAggregation = true };
+        StartExperiment(coordinator, spec);
+        var k1 = w1.ExpectMsg<MaskKeyRequest>(Wait);
+        var k2 = w2.ExpectMsg<MaskKeyRequest>(Wait);
+        var context = SecAggPlus.Context(k1.ExperimentId, k1.Round, k1.Attempt);
+        var clients = new[] { "c0", "c1", "c2" }.ToDictionary(c => c, c => new SecAggClient(c, context));
+        var good = new[] { "c0", "c1" }.Select(c => clients[c].Advertise(Credentials.SigningKey, Credentials.Certificate)).ToArray();
+        w1.Send(coordinator, new SecAggKeys(k1.ExperimentId, k1.Round, k1.Attempt, ["c0", "c1"], good.Select(x => x.CipherKey).ToArray(),
+            good.Select(x => x.MaskKey).ToArray(), good.Select(x => x.Signature).ToArray(), Credentials.Certificate));
+        // w2 signs c2's keys with a certificate of another CA
+        using var otherCa = EdgeActors.Client.Security.Certificates.CreateAuthority("round-coordinator-test-ca");
+        using var impostor = EdgeActors.Client.Security.Certificates.Issue(otherCa, "edge-test", TimeSpan.FromDays(1));
+        using var impostorKey = impostor.GetECDsaPrivateKey()!;
+        var forged = clients["c2"].Advertise(impostorKey, impostor.RawData);
+        EventFilter.Warning(contains: "round key refused, client excluded: the round key of 'c2' is signed by a credential not from this deployment").ExpectOne(Wait, () =>
+            w2.Send(coordinator, new SecAggKeys(k2.ExperimentId, k2.Round, k2.Attempt, ["c2"], [forged.CipherKey], [forged.MaskKey], [forged.Signature], impostor.RawData)));
+
+        // only c0 and c1 share (c2 is not a peer); c2's worker gets no share request
+        var q = w1.ExpectMsg<SecAggShareRequest>(Wait);
+        Assert.Equal(["c0", "c1"], q.Peers);
+        w2.ExpectNoMsg(TimeSpan.FromMilliseconds(200));
+        foreach (var c in clients.Values) c.Dispose();
     }
 
     [Fact]
