@@ -26,8 +26,8 @@ public sealed class RollingRestartTests(ITestOutputHelper output)
             Directory = dir,
             Ports = p,
             FromBuild = oldBuild,
-            Rounds = 6,
-            LocalEpochs = 8,
+            Rounds = 3,
+            LocalEpochs = 5,
             Log = output.WriteLine,
         });
         var summary = await run.RunAsync();
@@ -42,8 +42,11 @@ public sealed class RollingRestartTests(ITestOutputHelper output)
         Assert.Equal(0, summary.Lost);
         Assert.Equal(0, summary.Duplicates);
         Assert.Equal("done", summary.ExperimentState);
-        Assert.Equal(6, summary.RoundsCommitted);
-        Assert.True(summary.RoundsAppliedOnce, "the federation store does not hold rounds 1..6 each once");
+        // experiments run back to back through the roll, the last to its end: every one holds rounds 1..3, each once
+        Assert.True(summary.RoundsExpected >= 3 && summary.RoundsCommitted == summary.RoundsExpected,
+            $"{summary.RoundsCommitted} of {summary.RoundsExpected} rounds committed");
+        Assert.True(summary.RoundsAppliedOnce, "the federation store does not hold rounds 1..3 of every experiment each once");
+        Assert.True(summary.RoundsDuringRoll > 0, "no round was committed while nodes restarted");
         // pauses are reported, not judged (no wall-clock asserts): they must have been measured
         Assert.True(summary.MaxPauseSeconds > 0 && summary.P99PauseSeconds > 0 && summary.P99PauseSeconds <= summary.MaxPauseSeconds,
             $"pauses not measured: max {summary.MaxPauseSeconds}, p99 {summary.P99PauseSeconds}");

@@ -69,7 +69,22 @@ public sealed class LocalCluster : IAsyncDisposable
     /// </summary>
     public Dictionary<string, string> Executables { get; } = new();
 
-    private string SeedList => string.Join(",", new[] { SeedHostPort }.Concat(ExtraSeeds.Select(n => Specs.Single(s => s.Name == n).HostPort)));
+    /// <summary>
+    /// Once the cluster has formed: nodes started from now on list <see cref="ExtraSeeds"/> before the first seed node.
+    /// Only the node listed first may form a new cluster by joining itself; a restarted first seed that hears from no
+    /// other seed within seed-node-timeout (a busy machine, a slow TLS handshake) does so and is an island. Listed after
+    /// the others it keeps asking them until one lets it in.
+    /// </summary>
+    public bool JoinThroughExtraSeeds { get; set; }
+
+    private string SeedList
+    {
+        get
+        {
+            var extra = ExtraSeeds.Select(n => Specs.Single(s => s.Name == n).HostPort).ToList();
+            return string.Join(",", JoinThroughExtraSeeds && extra.Count > 0 ? [.. extra, SeedHostPort] : new[] { SeedHostPort }.Concat(extra));
+        }
+    }
 
     /// <summary>TLS with mutual authentication between the nodes and client tokens at the gateways (the default).</summary>
     public bool Secure { get; }

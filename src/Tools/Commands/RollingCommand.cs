@@ -17,17 +17,17 @@ public static class RollingCommand
     private static readonly Option<int> Sensors = CliOptions.Int("--sensors", 20, "simulated sensors");
     private static readonly Option<int> Cameras = CliOptions.Int("--cameras", 2, "simulated cameras");
     private static readonly Option<double> Rate = CliOptions.Double("--rate", 1_000, "readings/s over all sensors");
-    private static readonly Option<int> Rounds = CliOptions.Int("--rounds", 8, "rounds of the federated experiment that runs through the roll");
-    private static readonly Option<int> LocalEpochs = CliOptions.Int("--local-epochs", 10, "local epochs per round (longer rounds: the experiment spans the roll)");
+    private static readonly Option<int> Rounds = CliOptions.Int("--rounds", 5, "rounds of each federated experiment (experiments run back to back through the roll)");
+    private static readonly Option<int> LocalEpochs = CliOptions.Int("--local-epochs", 5, "local epochs per round");
     private static readonly Option<int> TrainLimit = CliOptions.Int("--train-limit", 1_000, "training images spread over the 4 federated clients");
 
     public static Command Create() => Cli.Command("rolling", """
         restart (or, with --from-build, upgrade) every node of a local cluster one at a time under load; RESULT line
         Starts seed, two datacenters (also seed nodes) and two edges, uploads a small Fashion-MNIST federated training
-        set, starts a FedAvg experiment and streams the simulator; then each node in turn (edges, datacenters, seed) gets
+        set, runs FedAvg experiments back to back (the last one to its end) and streams the simulator; then each node in turn (edges, datacenters, seed) gets
         SIGTERM, is started again (from this build) and waited for until it is Up with every shard region registered and
         /health/ready answers. Reports each restart's time, lost and duplicate readings (datacenter stores against the
-        client's records), the experiment's rounds in the federation store (each once) and each device's longest pause
+        client's records), the experiments' rounds in the federation store (each once) and each device's longest pause
         between accepted requests during the roll:
         RESULT rolling nodes=<n> lost=<n> duplicates=<n> rounds=<n> rounds_applied_once=<bool> max_pause_s=<x> p99_pause_s=<x>
         Exit code 0 when every node restarted cleanly, nothing was lost or duplicated and every round was applied once.

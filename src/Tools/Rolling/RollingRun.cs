@@ -38,11 +38,14 @@ public sealed record RollingOptions
         Sensors = 20, Cameras = 2, ReadingsPerSecond = 1_000, FramesPerSecond = 4, BatchSize = 10, DevicePrefix = "roll-",
     };
 
-    /// <summary>The federated experiment that runs through the roll (FedAvg, a 784-64-10 MLP on Fashion-MNIST).</summary>
+    /// <summary>
+    /// The federated experiments that run through the roll (FedAvg, a 784-64-10 MLP on Fashion-MNIST): one after the other
+    /// until the roll is done, the last one to its end.
+    /// </summary>
     public int Clients { get; init; } = 4;
     public int ImagesPerClient { get; init; } = 250;
-    public int Rounds { get; init; } = 8;
-    public int LocalEpochs { get; init; } = 10;
+    public int Rounds { get; init; } = 5;
+    public int LocalEpochs { get; init; } = 5;
 
     /// <summary>Streaming before the first restart.</summary>
     public TimeSpan Warmup { get; init; } = TimeSpan.FromSeconds(5);
@@ -144,16 +147,15 @@ public sealed class RollingRun(RollingOptions options)
             throw new CliException("the local cluster did not form (node logs in " + o.Directory + ")");
         if (await cluster.WaitJoinedAsync(TimeSpan.FromSeconds(60)) is { } notJoined) throw new CliException("the local cluster is not ready: " + notJoined);
         Log("cluster formed and ready");
+        cluster.JoinThroughExtraSeeds = true; // a restarted seed joins through the datacenters, never forms a cluster of its own
 
         // the federated experiment's clients and their labelled frames (kept in the edges' training.db across restarts)
         var train = FashionMnist.Load(FashionMnist.ResolveDirectory(o.Simulator.DatasetDirectory), train: true, o.Clients * o.ImagesPerClient);
         var parts = NiidPartitioner.Partition(train.Labels, 10, o.Clients, new PartitionSpec("homo"), seed: 3);
         await ExperimentCommand.UploadAsync(client, train, parts, Log, ct);
         await ExperimentCommand.WaitForClientsAsync(client, parts, Log, TimeSpan.FromSeconds(90));
-        var spec = Spec($"rolling-{DateTime.UtcNow:yyyyMMddHHmmss}", o.Rounds, o.LocalEpochs);
-        var started = await client.RequestAsync<IFederatedMessage>(new StartExperiment(spec), ct);
-        if (started.Value is ExperimentRejected rejected) throw new CliException($"experiment refused: {rejected.Reason}");
-        Log($"experiment {spec.Id} started: {spec.Rounds} rounds, E={spec.LocalEpochs}, {o.Clients} clients × {o.ImagesPerClient} images");
+        var experiments = new ExperimentChain(Spec($"rolling-{DateTime.UtcNow:yyyyMMddHHmmss}", o.Rounds, o.LocalEpochs));
+        await StartNextAsync(client, experiments, ct);
 
         using var stopStreaming = new CancellationTokenSource();
         var simulator = new Simulator(o.Simulator with { Duration = TimeSpan.FromHours(24) })
@@ -164,13 +166,12 @@ public sealed class RollingRun(RollingOptions options)
         Log($"streaming {o.Simulator.Sensors} sensors and {o.Simulator.Cameras} cameras");
         var stream = simulator.RunAsync(client, ct);
         using var stopWatching = new CancellationTokenSource();
-        var rounds = new RoundWatch();
-        var watch = WatchExperimentAsync(client, spec.Id, rounds, stopWatching.Token);
+        var watch = WatchExperimentsAsync(client, experiments, stopWatching.Token);
         await Task.Delay(o.Warmup, ct);
 
         var restarts = new List<NodeRestart>();
         var rollStart = _clock.Elapsed.TotalSeconds;
-        var roundAtStart = rounds.Round;
+        var roundAtStart = experiments.Committed;
         string? failure = null;
         foreach (var name in Order)
         {
@@ -185,8 +186,9 @@ public sealed class RollingRun(RollingOptions options)
             await Task.Delay(o.Settle, ct);
         }
         var rollEnd = _clock.Elapsed.TotalSeconds;
-        var roundAtEnd = rounds.Round;
-        Log($"roll {(failure is null ? "done" : "stopped")} in {rollEnd - rollStart:0.0}s; the experiment went from round {roundAtStart} to {roundAtEnd} meanwhile");
+        var roundAtEnd = experiments.Committed;
+        experiments.Chain = false; // the experiment under way is the last
+        Log($"roll {(failure is null ? "done" : "stopped")} in {rollEnd - rollStart:0.0}s; {roundAtEnd - roundAtStart} rounds committed meanwhile, experiment {experiments.Ids.Count} under way");
 
         // a few more seconds of streaming on the fully restarted cluster, then the stream ends gracefully
         await Task.Delay(TimeSpan.FromSeconds(3), ct);
@@ -198,10 +200,10 @@ public sealed class RollingRun(RollingOptions options)
 
         // the experiment runs to its end (each restart cost it at most a round attempt)
         var deadline = Stopwatch.StartNew();
-        while (rounds.State is not ("done" or "failed") && deadline.Elapsed < TimeSpan.FromMinutes(5)) await Task.Delay(1000, ct);
+        while (experiments.State is not ("done" or "failed") && deadline.Elapsed < TimeSpan.FromMinutes(5)) await Task.Delay(1000, ct);
         await stopWatching.CancelAsync();
         await watch;
-        Log($"experiment {spec.Id}: {rounds.State} at round {rounds.Round}/{spec.Rounds} {rounds.Detail}");
+        Log($"experiments {string.Join(", ", experiments.Ids)}: the last {experiments.State} {experiments.Detail}");
 
         var allUp = failure is null && await ClusterProbe.WaitForMembersAsync(client, cluster, layout.Count, TimeSpan.FromSeconds(30)) is not null;
         // the edges' outboxes drain into the datacenter stores
@@ -216,7 +218,14 @@ public sealed class RollingRun(RollingOptions options)
             foreach (var s in stores) s.Dispose();
             stores = OpenStores(cluster);
             var (stored, duplicates, missing, twice) = ledger.CountStores(stores);
-            var (committed, once) = await CheckRoundsAsync(cluster, spec.Id, spec.Rounds);
+            var committed = 0;
+            var once = true;
+            foreach (var id in experiments.Ids)
+            {
+                var (n, ok) = await CheckRoundsAsync(cluster, id, o.Rounds);
+                committed += n;
+                once &= ok;
+            }
             var (maxPause, p99, slowest) = Pauses(ledger, rollStart, rollEnd);
             foreach (var r in restarts)
                 Log(string.Create(CultureInfo.InvariantCulture,
@@ -225,7 +234,7 @@ public sealed class RollingRun(RollingOptions options)
             Log($"stores: {stored:N0} of {ledger.Accepted:N0} accepted readings stored, {missing:N0} missing, {duplicates:N0} stored twice in a store, " +
                 $"{twice:N0} held by both datacenter stores (per-node SQLite; merged on restore){(ledger.DoubleAccepted > 0 ? $", {ledger.DoubleAccepted} accepted twice" : "")}");
             return new RollingSummary(restarts, layout.Count, t.Sent + f.Sent, ledger.Accepted, stored, missing + t.Lost + f.Lost,
-                duplicates + ledger.DoubleAccepted, twice, rounds.State, committed, spec.Rounds, once, roundAtEnd - roundAtStart,
+                duplicates + ledger.DoubleAccepted, twice, experiments.State, committed, experiments.Ids.Count * o.Rounds, once, roundAtEnd - roundAtStart,
                 maxPause, p99, slowest, allUp, oldExecutable is not null);
         }
         finally
@@ -291,34 +300,66 @@ public sealed class RollingRun(RollingOptions options)
             $"not Up and ready within {options.NodeTimeout.TotalSeconds:0}s of its start ({why})");
     }
 
-    private sealed class RoundWatch
+    /// <summary>
+    /// Experiments run back to back while the roll goes on (each the same spec under a new id), so one is under way
+    /// whenever a node restarts, datacenters (the coordinator's singleton hand-over) included.
+    /// </summary>
+    private sealed class ExperimentChain(ExperimentSpec first)
     {
-        public volatile int Round;
+        public readonly ExperimentSpec First = first;
+        public readonly List<string> Ids = new();
+        public volatile bool Chain = true;
+        public volatile int Committed; // rounds committed over all experiments so far
         public volatile string State = "running";
         public volatile string Detail = "";
+        public int DoneRounds; // rounds of the experiments already finished
     }
 
-    private async Task WatchExperimentAsync(EdgeClient client, string id, RoundWatch watch, CancellationToken ct)
+    private async Task StartNextAsync(EdgeClient client, ExperimentChain chain, CancellationToken ct)
     {
-        var last = -1;
+        var spec = chain.First with { Id = chain.Ids.Count == 0 ? chain.First.Id : $"{chain.First.Id}-{chain.Ids.Count + 1}" };
+        while (true)
+        {
+            var started = await client.RequestAsync<IFederatedMessage>(new StartExperiment(spec), ct);
+            if (started.Value is ExperimentAccepted) break;
+            Log($"experiment {spec.Id} refused ({((ExperimentRejected)started.Value).Reason}); trying again");
+            await Task.Delay(1000, ct);
+        }
+        lock (chain.Ids) chain.Ids.Add(spec.Id);
+        chain.State = "running";
+        Log($"experiment {spec.Id} started: {spec.Rounds} rounds, E={spec.LocalEpochs}, {options.Clients} clients × {options.ImagesPerClient} images");
+    }
+
+    private async Task WatchExperimentsAsync(EdgeClient client, ExperimentChain chain, CancellationToken ct)
+    {
+        var last = 0;
         while (!ct.IsCancellationRequested)
         {
+            string id;
+            lock (chain.Ids) id = chain.Ids[^1];
             try
             {
                 var status = await client.TryOnceAsync<ExperimentStatus>(new GetExperimentStatus(id), TimeSpan.FromSeconds(5));
-                watch.Round = status.Round;
-                watch.State = status.State;
-                watch.Detail = status.Detail;
-                if (status.Round != last)
+                foreach (var h in status.History.Where(h => h.Round > last))
+                    Log(string.Create(CultureInfo.InvariantCulture, $"experiment {id} round {h.Round}/{status.Rounds} committed: clients {h.Received}/{h.Sampled}, attempt {h.Attempt}, accuracy {h.Accuracy:P1}"));
+                last = Math.Max(last, status.Round);
+                chain.Committed = chain.DoneRounds + status.Round;
+                chain.Detail = status.Detail;
+                if (status.State == "done" && chain.Chain)
                 {
-                    foreach (var h in status.History.Where(h => h.Round > last))
-                        Log(string.Create(CultureInfo.InvariantCulture, $"experiment round {h.Round}/{status.Rounds} committed: clients {h.Received}/{h.Sampled}, attempt {h.Attempt}, accuracy {h.Accuracy:P1}"));
-                    last = status.Round;
+                    chain.DoneRounds += status.Round;
+                    last = 0;
+                    await StartNextAsync(client, chain, ct);
                 }
+                else chain.State = status.State;
             }
             catch (EdgeClientException)
             {
                 // a datacenter restarting: ask again
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                break;
             }
             await Task.Delay(1000, ct).ContinueWith(_ => { });
         }
