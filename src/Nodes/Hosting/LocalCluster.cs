@@ -70,20 +70,19 @@ public sealed class LocalCluster : IAsyncDisposable
     public Dictionary<string, string> Executables { get; } = new();
 
     /// <summary>
-    /// Once the cluster has formed: nodes started from now on list <see cref="ExtraSeeds"/> before the first seed node.
-    /// Only the node listed first may form a new cluster by joining itself; a restarted first seed that hears from no
-    /// other seed within seed-node-timeout (a busy machine, a slow TLS handshake) does so and is an island. Listed after
-    /// the others it keeps asking them until one lets it in.
+    /// Once the cluster has formed: a node started from now on lists the other seed nodes before itself. Only the node
+    /// listed first may form a new cluster by joining itself; a restarted seed listed first that hears from no other
+    /// seed within seed-node-timeout (a busy machine, a slow TLS handshake) does so and is an island. Listed after the
+    /// others it keeps asking them until one lets it in.
     /// </summary>
     public bool JoinThroughExtraSeeds { get; set; }
 
-    private string SeedList
+    private string SeedListFor(NodeSpec node)
     {
-        get
-        {
-            var extra = ExtraSeeds.Select(n => Specs.Single(s => s.Name == n).HostPort).ToList();
-            return string.Join(",", JoinThroughExtraSeeds && extra.Count > 0 ? [.. extra, SeedHostPort] : new[] { SeedHostPort }.Concat(extra));
-        }
+        var all = new[] { SeedHostPort }.Concat(ExtraSeeds.Select(n => Specs.Single(s => s.Name == n).HostPort)).ToList();
+        if (JoinThroughExtraSeeds && all.Count > 1)
+            all = [.. all.Skip(1).Where(a => a != node.HostPort), .. new[] { all[0] }.Where(a => a != node.HostPort), .. all.Where(a => a == node.HostPort)];
+        return string.Join(",", all);
     }
 
     /// <summary>TLS with mutual authentication between the nodes and client tokens at the gateways (the default).</summary>
@@ -248,7 +247,7 @@ public sealed class LocalCluster : IAsyncDisposable
             throw new InvalidOperationException($"node {name} is already running (pid {existing.Pid})");
         var args = new List<string>
         {
-            "node", "--roles", string.Join(",", spec.Roles), "--host", spec.Host, "--port", spec.Port.ToString(), "--seeds", SeedList,
+            "node", "--roles", string.Join(",", spec.Roles), "--host", spec.Host, "--port", spec.Port.ToString(), "--seeds", SeedListFor(spec),
             "--data-dir", Path.Combine(Directory, spec.Name),
         };
         if (spec.Roles.Contains("datacenter") && DatacenterPostgres.Length > 0)
