@@ -16,6 +16,7 @@ public static class ToolsCli
         ExperimentCommand.Create(),
         FuzzCommand.Create(),
         ChaosCommand.Create(),
+        RollingCommand.Create(),
         BenchCommand.Create(),
         EvaluateCommand.Create(),
     };

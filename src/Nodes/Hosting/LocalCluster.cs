@@ -56,6 +56,35 @@ public sealed class LocalCluster : IAsyncDisposable
     /// </summary>
     public string DatacenterPostgres { get; init; } = "";
 
+    /// <summary>
+    /// Extra seed nodes (by name) after the first seed node, e.g. the datacenters: every node gets the same list, so a
+    /// restarted first seed joins the running cluster through them instead of forming a cluster of its own (with only
+    /// itself listed it would). Empty (the default): the first seed node alone.
+    /// </summary>
+    public IReadOnlyList<string> ExtraSeeds { get; init; } = [];
+
+    /// <summary>
+    /// The node executable per node name for its next <see cref="Start"/> (a rolling upgrade starts nodes from an older
+    /// build, then from this one); a node not listed runs <see cref="NodeProcess.SelfCommand"/>.
+    /// </summary>
+    public Dictionary<string, string> Executables { get; } = new();
+
+    /// <summary>
+    /// Once the cluster has formed: a node started from now on lists the other seed nodes before itself. Only the node
+    /// listed first may form a new cluster by joining itself; a restarted seed listed first that hears from no other
+    /// seed within seed-node-timeout (a busy machine, a slow TLS handshake) does so and is an island. Listed after the
+    /// others it keeps asking them until one lets it in.
+    /// </summary>
+    public bool JoinThroughExtraSeeds { get; set; }
+
+    private string SeedListFor(NodeSpec node)
+    {
+        var all = new[] { SeedHostPort }.Concat(ExtraSeeds.Select(n => Specs.Single(s => s.Name == n).HostPort)).ToList();
+        if (JoinThroughExtraSeeds && all.Count > 1)
+            all = [.. all.Skip(1).Where(a => a != node.HostPort), .. new[] { all[0] }.Where(a => a != node.HostPort), .. all.Where(a => a == node.HostPort)];
+        return string.Join(",", all);
+    }
+
     /// <summary>TLS with mutual authentication between the nodes and client tokens at the gateways (the default).</summary>
     public bool Secure { get; }
 
@@ -218,7 +247,7 @@ public sealed class LocalCluster : IAsyncDisposable
             throw new InvalidOperationException($"node {name} is already running (pid {existing.Pid})");
         var args = new List<string>
         {
-            "node", "--roles", string.Join(",", spec.Roles), "--host", spec.Host, "--port", spec.Port.ToString(), "--seeds", SeedHostPort,
+            "node", "--roles", string.Join(",", spec.Roles), "--host", spec.Host, "--port", spec.Port.ToString(), "--seeds", SeedListFor(spec),
             "--data-dir", Path.Combine(Directory, spec.Name),
         };
         if (spec.Roles.Contains("datacenter") && DatacenterPostgres.Length > 0)
@@ -242,7 +271,8 @@ public sealed class LocalCluster : IAsyncDisposable
             : ["--set", "edgeactors.http.enabled = off"]);
         if (spec.Roles.Contains("edge")) args.AddRange(MqttArgs(spec));
         args.AddRange(spec.ExtraArgs);
-        var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"), Network);
+        var node = NodeProcess.Start(spec, args, Path.Combine(Directory, spec.Name + ".log"), Network,
+            Executables.TryGetValue(name, out var executable) ? executable : null);
         _nodes[name] = node;
         return node;
     }
@@ -301,9 +331,10 @@ public sealed class NodeProcess
         LogPath = logPath;
     }
 
-    public static NodeProcess Start(NodeSpec spec, IReadOnlyList<string> args, string logPath, NetworkNamespaces? network = null)
+    /// <param name="executable">the node executable to run (an apphost); null: <see cref="SelfCommand"/>.</param>
+    public static NodeProcess Start(NodeSpec spec, IReadOnlyList<string> args, string logPath, NetworkNamespaces? network = null, string? executable = null)
     {
-        var (file, prefix) = SelfCommand();
+        var (file, prefix) = executable is null ? SelfCommand() : (executable, Array.Empty<string>());
         if (network is not null)
         {
             // "ip netns exec" execs the node in place: same pid, so signals and kills reach the node itself

@@ -53,6 +53,12 @@ public sealed class Simulator(SimulatorOptions options)
     /// <summary>Called with every request that got no answer (the client gave up at its retry deadline, or the run was cancelled).</summary>
     public Action<IDeviceCommand>? Unanswered { get; init; }
 
+    /// <summary>
+    /// Ends the stream early and gracefully when cancelled: no new request after it, the ones in flight are answered
+    /// (unlike the run's own token, which cancels them). The rolling restart streams until its roll is done.
+    /// </summary>
+    public CancellationToken Until { get; init; }
+
     public Task RunAsync(EdgeClient client, CancellationToken ct = default) =>
         RunAsync((request, c) => request switch
         {
@@ -110,14 +116,15 @@ public sealed class Simulator(SimulatorOptions options)
         await Task.WhenAll(tasks);
     }
 
-    private static async Task RunDevice(TimeSpan offset, TimeSpan interval, TimeSpan end, Stopwatch clock, CancellationToken ct, Func<Task> sendOne)
+    private async Task RunDevice(TimeSpan offset, TimeSpan interval, TimeSpan end, Stopwatch clock, CancellationToken ct, Func<Task> sendOne)
     {
         var due = offset;
-        while (!ct.IsCancellationRequested && clock.Elapsed < end)
+        using var either = CancellationTokenSource.CreateLinkedTokenSource(ct, Until);
+        while (!either.IsCancellationRequested && clock.Elapsed < end)
         {
             var wait = due - clock.Elapsed;
-            if (wait > TimeSpan.Zero) await Task.Delay(wait, ct).ContinueWith(_ => { });
-            if (ct.IsCancellationRequested || clock.Elapsed >= end) break;
+            if (wait > TimeSpan.Zero) await Task.Delay(wait, either.Token).ContinueWith(_ => { });
+            if (either.IsCancellationRequested || clock.Elapsed >= end) break;
             await sendOne();
             due += interval;
             // a device that fell far behind (cluster failover) resumes its pace instead of bursting

@@ -83,13 +83,20 @@ public sealed record ChaosSummary(
 /// majority side always exists. At the end every edge is back, the outboxes drain, and the summary is computed from the
 /// client's records (each accepted reading by device, kind and sequence) and the datacenter's database.
 /// </summary>
-public sealed class ChaosRun(ChaosOptions options)
+public sealed class ChaosRun
 {
-    private readonly ConcurrentDictionary<(string Device, RecordKind Kind, long Seq), int> _accepted = new();
-    private readonly ConcurrentDictionary<string, List<(double At, string Node)>> _accepts = new();
+    private readonly ChaosOptions options;
+
+    public ChaosRun(ChaosOptions options)
+    {
+        this.options = options;
+        _clock = new Stopwatch();
+        _ledger = new IngestLedger(_clock);
+    }
+
     private readonly List<ChaosEvent> _events = new();
-    private readonly Stopwatch _clock = new();
-    private long _notDurable;
+    private readonly Stopwatch _clock;
+    private readonly IngestLedger _ledger;
     private IReadOnlyList<NodeSpec> _layout = [];
 
     // our serializer (in a quiet actor system of its own, ended with the run) for making mutated payloads
@@ -103,30 +110,6 @@ public sealed class ChaosRun(ChaosOptions options)
     }
 
     private void Log(string line) => options.Log($"chaos [{_clock.Elapsed.TotalSeconds,5:0.0}s] {line}");
-
-    private void Observe(IDeviceCommand request, Reply<IngestAck> reply)
-    {
-        var ack = reply.Value;
-        var (kind, sequences) = request switch
-        {
-            TelemetryBatch t => (RecordKind.Telemetry, t.Sequences),
-            CameraFrame f => (RecordKind.Frame, new[] { f.Sequence }),
-            _ => (RecordKind.Telemetry, Array.Empty<long>()),
-        };
-        // refused readings (bad values) are not accepted; a Duplicate on a retry was accepted by an earlier attempt
-        var refused = ack.Rejected.Where(r => !(r.Reason == RejectReason.Duplicate && reply.Attempts > 1)).Select(r => r.Sequence).ToHashSet();
-        var any = false;
-        foreach (var s in sequences)
-        {
-            if (refused.Contains(s)) continue;
-            any = true;
-            _accepted.AddOrUpdate((request.DeviceId.Value, kind, s), 1, (_, n) => n + 1);
-        }
-        if (!any) return;
-        if (ack.Level != AckLevel.DurableOnEdge) Interlocked.Add(ref _notDurable, sequences.Length - refused.Count);
-        var list = _accepts.GetOrAdd(request.DeviceId.Value, _ => new List<(double, string)>());
-        lock (list) list.Add((_clock.Elapsed.TotalSeconds, ack.Node));
-    }
 
     public async Task<ChaosSummary> RunAsync(CancellationToken ct = default)
     {
@@ -175,7 +158,7 @@ public sealed class ChaosRun(ChaosOptions options)
             {
                 Observer = (request, reply) =>
                 {
-                    Observe(request, reply);
+                    _ledger.Observe(request, reply);
                     o.Observer?.Invoke(request, reply);
                 },
                 Unanswered = o.Unanswered,
@@ -249,7 +232,7 @@ public sealed class ChaosRun(ChaosOptions options)
             var drain = Stopwatch.StartNew();
             var storePath = Path.Combine(o.Directory, "datacenter", "store.db");
             long missingNow;
-            while ((missingNow = CountStore(storePath).Missing) > 0 && drain.Elapsed < TimeSpan.FromSeconds(120))
+            while ((missingNow = _ledger.CountSqlite(storePath).Missing) > 0 && drain.Elapsed < TimeSpan.FromSeconds(120))
                 await Task.Delay(2000, ct);
             Log(missingNow == 0
                 ? $"the store holds every accepted reading {drain.Elapsed.TotalSeconds:0.0}s after streaming ended"
@@ -258,14 +241,14 @@ public sealed class ChaosRun(ChaosOptions options)
             await client.DisposeAsync();
             await cluster.StopAllAsync(TimeSpan.FromSeconds(20));
 
-            var (stored, duplicates, missing) = CountStore(storePath);
-            var doubleAccepted = _accepted.Values.Count(n => n > 1);
+            var (stored, duplicates, missing) = _ledger.CountSqlite(storePath);
+            var doubleAccepted = _ledger.DoubleAccepted;
             var failovers = FailoverTimes();
             var t = simulator.Telemetry;
             var f = simulator.Frames;
             var summary = new ChaosSummary(
-                t.Sent + f.Sent, _accepted.Count, stored, duplicates + doubleAccepted, missing + t.Lost + f.Lost,
-                failovers.Count == 0 ? 0 : failovers.Max(), t.Rejected + f.Rejected, Interlocked.Read(ref _notDurable),
+                t.Sent + f.Sent, _ledger.Accepted, stored, duplicates + doubleAccepted, missing + t.Lost + f.Lost,
+                failovers.Count == 0 ? 0 : failovers.Max(), t.Rejected + f.Rejected, _ledger.NotDurable,
                 kills, partitions, malformedSent, malformedAnswered, allUp, partitionsOff, _events.ToList(), failovers) { Adapters = adapters, UnplannedExits = _unplannedExits };
             Log($"faults: {kills} edge kills, {partitions} partitions, {malformedSent} malformed requests ({malformedAnswered} answered with a rejection); " +
                 $"{_unplannedExits} unplanned node exits (restarted); " +
@@ -461,10 +444,8 @@ public sealed class ChaosRun(ChaosOptions options)
             var any = false;
             var slowest = "";
             var times = new List<double>();
-            foreach (var (device, list) in _accepts)
+            foreach (var (device, snapshot) in _ledger.Accepts)
             {
-                (double At, string Node)[] snapshot;
-                lock (list) snapshot = list.ToArray();
                 var before = snapshot.LastOrDefault(a => a.At <= e.AtSeconds);
                 if (before.Node is null || !before.Node.EndsWith(port, StringComparison.Ordinal)) continue;
                 var after = snapshot.FirstOrDefault(a => a.At > e.AtSeconds && (!a.Node.EndsWith(port, StringComparison.Ordinal) || a.At > back));
@@ -483,18 +464,4 @@ public sealed class ChaosRun(ChaosOptions options)
     }
 
     private int PortOf(string node) => _layout.Single(s => s.Name == node).Port;
-
-    /// <summary>Accepted readings the store holds, rows it holds more than once, and accepted readings it does not hold.</summary>
-    private (long Stored, long Duplicates, long Missing) CountStore(string path)
-    {
-        if (!File.Exists(path)) return (0, 0, _accepted.Count);
-        using var store = new SqliteDataStore(path);
-        var duplicates = store.Count() - store.DistinctKeys();
-        var held = new HashSet<(string, RecordKind, long)>();
-        foreach (var device in _accepted.Keys.Select(k => (k.Device, k.Kind)).Distinct())
-            foreach (var r in store.History(new DeviceId(device.Device), device.Kind, 1_000_000))
-                held.Add((device.Device, device.Kind, r.Sequence));
-        var missing = _accepted.Keys.Count(k => !held.Contains(k));
-        return (_accepted.Count - missing, duplicates, missing);
-    }
 }
