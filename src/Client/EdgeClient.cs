@@ -45,14 +45,6 @@ public sealed record EdgeClientOptions
     /// </summary>
     public TimeSpan StreamResendAfter { get; init; } = TimeSpan.FromSeconds(20);
 
-    /// <summary>
-    /// Ingest stream: a gateway that has answered nothing for this long while a request sent to it is at least as old is
-    /// given up, and what is in flight to it goes to another gateway (a network partition closes no connection, and
-    /// Akka.Remote's watch failure detector takes about 9 s); it is used again as soon as it answers an Identify. A gateway
-    /// whose connection closes (a killed node) is given up at once. Must be positive and below <see cref="StreamResendAfter"/>.
-    /// </summary>
-    public TimeSpan GiveUpSilentEndpointAfter { get; init; } = TimeSpan.FromSeconds(4);
-
     /// <summary>Telemetry batches and frames in flight at once (sent and not answered); beyond it <see cref="WhenFull"/> applies.</summary>
     public int MaxInFlight { get; init; } = 20_000;
 
@@ -194,8 +186,6 @@ public sealed class EdgeClient : IAsyncDisposable
     {
         if (options.Contacts.Count == 0) throw new ArgumentException("at least one contact (host:port of an edge or datacenter node) is needed");
         if (options.MaxInFlight < 1) throw new ArgumentException($"EdgeClientOptions.MaxInFlight must be >= 1, got {options.MaxInFlight}");
-        if (options.GiveUpSilentEndpointAfter <= TimeSpan.Zero || options.GiveUpSilentEndpointAfter >= options.StreamResendAfter)
-            throw new ArgumentException($"EdgeClientOptions.GiveUpSilentEndpointAfter must be positive and below StreamResendAfter ({options.StreamResendAfter.TotalSeconds:0.###} s), got {options.GiveUpSilentEndpointAfter.TotalSeconds:0.###} s");
         var credentials = options.Credentials;
         var tls = credentials is { Tls: true }
             ? TlsCredentials.Load(credentials.CaCertificate ?? throw new ArgumentException("client: a certificate needs the deployment's CA certificate (ClientCredentials.CaCertificate)"),
@@ -252,7 +242,7 @@ public sealed class EdgeClient : IAsyncDisposable
         {
             var secure = tls is not null;
             ingest = system.ActorOf(IngestConnection.Props(options.Contacts.Concat(learned.Edges).Distinct(StringComparer.OrdinalIgnoreCase).ToList(), c => WellKnown.NodeAddress(c, secure) + WellKnown.IngestPath,
-                options.Credentials?.Token ?? "", options.StreamResendAfter, options.RetryDeadline, options.MaxBackoff, options.GiveUpSilentEndpointAfter), "ingest");
+                options.Credentials?.Token ?? "", options.StreamResendAfter, options.RetryDeadline, options.MaxBackoff), "ingest");
         }
         var link = new Link(system, client, ingest);
         system.ActorOf(QuarantineWatcher.Props(_ => Restart(link)), "quarantine-watcher");

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using Akka.Actor;
-using Akka.Remote;
 using EdgeActors.Messages;
 using EdgeActors.Resilience;
 
@@ -70,8 +69,6 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         public List<Outstanding> Buffer { get; } = [];
         public int BufferBytes { get; set; }
         public long? LastIdentify { get; set; }
-        /// <summary>Stopwatch ticks of the last reply from this endpoint (or of when it was resolved).</summary>
-        public long LastReply { get; set; }
     }
 
     private readonly List<Endpoint> _endpoints;
@@ -88,17 +85,13 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
     private readonly Random _jitter = new();
     /// <summary>Resend delay by attempts: doubling from 100 ms up to the client's max backoff, ±50 % (resends of many requests spread out).</summary>
     private readonly Backoff _resendBackoff;
-    private readonly long _silentTicks;
     private bool _flushQueued;
 
     public ITimerScheduler Timers { get; set; } = null!;
 
     /// <param name="pathOf">host:port → the ingest endpoint's actor path on that node.</param>
-    /// <param name="silentAfter">An endpoint that has answered nothing for this long while a request of it is older than
-    /// that is given up (see <see cref="EdgeClientOptions.GiveUpSilentEndpointAfter"/>).</param>
-    public IngestConnection(IReadOnlyList<string> contacts, Func<string, string> pathOf, string token, TimeSpan requestTimeout, TimeSpan retryDeadline, TimeSpan maxBackoff, TimeSpan silentAfter)
+    public IngestConnection(IReadOnlyList<string> contacts, Func<string, string> pathOf, string token, TimeSpan requestTimeout, TimeSpan retryDeadline, TimeSpan maxBackoff)
     {
-        _silentTicks = (long)(silentAfter.TotalSeconds * Stopwatch.Frequency);
         _pathOf = pathOf;
         _endpoints = contacts.Distinct(StringComparer.OrdinalIgnoreCase).Select(c => new Endpoint(c, pathOf(c))).ToList();
         _token = token;
@@ -128,46 +121,30 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         });
         Receive<IngestReplies>(OnReplies);
         Receive<ActorIdentity>(OnIdentity);
-        Receive<Terminated>(t => GiveUp(e => t.ActorRef.Equals(e.Ref)));
-        // the connection to a node closed (a killed process resets it at once): its endpoint is given up now rather than
-        // when the watch failure detector fires seconds later; it is used again as soon as it answers an Identify
-        Receive<DisassociatedEvent>(d => GiveUp(e => e.Ref is not null && e.Ref.Path.Address.Equals(d.RemoteAddress)));
+        Receive<Terminated>(t =>
+        {
+            foreach (var e in _endpoints)
+            {
+                if (!t.ActorRef.Equals(e.Ref)) continue;
+                e.Ref = null;
+                e.LastIdentify = null;
+            }
+            // everything sent to a lost endpoint goes to another one (after a short jitter, so many clients do not resend at once)
+            var now = Stopwatch.GetTimestamp();
+            foreach (var o in _pending.Values)
+                if (o.SentAt > 0 && o.Endpoint >= 0 && _endpoints[o.Endpoint].Ref is null)
+                    Retry(o, now, TimeSpan.FromMilliseconds(_jitter.Next(0, 200)));
+        });
         Receive<Tick>(_ => OnTick());
     }
 
-    public static Props Props(IReadOnlyList<string> contacts, Func<string, string> pathOf, string token, TimeSpan requestTimeout, TimeSpan retryDeadline, TimeSpan maxBackoff, TimeSpan silentAfter) =>
-        Akka.Actor.Props.Create(() => new IngestConnection(contacts, pathOf, token, requestTimeout, retryDeadline, maxBackoff, silentAfter));
+    public static Props Props(IReadOnlyList<string> contacts, Func<string, string> pathOf, string token, TimeSpan requestTimeout, TimeSpan retryDeadline, TimeSpan maxBackoff) =>
+        Akka.Actor.Props.Create(() => new IngestConnection(contacts, pathOf, token, requestTimeout, retryDeadline, maxBackoff));
 
     protected override void PreStart()
     {
-        Context.System.EventStream.Subscribe(Self, typeof(DisassociatedEvent));
         Identify(Stopwatch.GetTimestamp());
         Timers.StartPeriodicTimer(nameof(Tick), Tick.Instance, TimeSpan.FromMilliseconds(100));
-    }
-
-    protected override void PostStop() => Context.System.EventStream.Unsubscribe(Self);
-
-    /// <summary>
-    /// Gives up the endpoints <paramref name="lost"/> picks (until one answers an Identify again) and sends everything in
-    /// flight to them to another one, after a short jitter so that many clients do not resend at once. Ingestion is
-    /// idempotent per sequence: a request the lost endpoint did take is answered as a duplicate, never stored twice.
-    /// </summary>
-    private void GiveUp(Func<Endpoint, bool> lost)
-    {
-        var any = false;
-        foreach (var e in _endpoints)
-        {
-            if (e.Ref is null || !lost(e)) continue;
-            Context.Unwatch(e.Ref);
-            e.Ref = null;
-            e.LastIdentify = null;
-            any = true;
-        }
-        if (!any) return;
-        var now = Stopwatch.GetTimestamp();
-        foreach (var o in _pending.Values)
-            if (o.SentAt > 0 && o.Endpoint >= 0 && _endpoints[o.Endpoint].Ref is null)
-                Retry(o, now, TimeSpan.FromMilliseconds(_jitter.Next(0, 200)));
     }
 
     private void Identify(long now)
@@ -187,7 +164,6 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         var e = _endpoints[i];
         if (e.Ref is not null) return;
         e.Ref = id.Subject;
-        e.LastReply = Stopwatch.GetTimestamp();
         Context.Watch(id.Subject);
         // requests that had no live endpoint go now
         if (TakeDue(Stopwatch.GetTimestamp()) is { } due)
@@ -255,10 +231,6 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
 
     private void OnReplies(IngestReplies replies)
     {
-        // (answers come from the endpoint or from one of its children, an exchange)
-        if (Sender is { } from && !from.IsNobody())
-            foreach (var e in _endpoints)
-                if (e.Ref is not null && IsSelfOrAncestor(e.Ref.Path, from.Path)) e.LastReply = Stopwatch.GetTimestamp();
         for (var i = 0; i < replies.Ids.Length; i++)
         {
             if (!_pending.TryGetValue(replies.Ids[i], out var o)) continue; // a late answer to a request already answered
@@ -284,13 +256,6 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         foreach (var id in replies.Resend)
             if (_pending.TryGetValue(id, out var o) && o.SentAt > 0)
                 Retry(o, now, TimeSpan.FromMilliseconds(_jitter.Next(0, 200)));
-    }
-
-    private static bool IsSelfOrAncestor(ActorPath ancestor, ActorPath path)
-    {
-        for (var p = path; p is not null && p is not RootActorPath; p = p.Parent)
-            if (p.Equals(ancestor)) return true;
-        return false;
     }
 
     private static int Readings(IDeviceCommand command) => command switch
@@ -327,21 +292,10 @@ internal sealed class IngestConnection : ReceiveActor, IWithTimers
         var now = Stopwatch.GetTimestamp();
         Identify(now);
         List<Outstanding>? expired = null;
-        HashSet<int>? silent = null;
         foreach (var o in _pending.Values)
         {
             if (now >= o.Deadline) (expired ??= []).Add(o);
             else if (o.SentAt > 0 && now - o.SentAt >= _timeoutTicks) Retry(o, now, _resendBackoff.Delay(o.Attempts));
-            // a request older than the silence limit to an endpoint that has answered nothing for as long: the node is cut
-            // off (a partition closes no connection, and the watch failure detector takes longer)
-            else if (o.SentAt > 0 && o.Endpoint >= 0 && now - o.SentAt >= _silentTicks && _endpoints[o.Endpoint] is { Ref: not null } e
-                     && now - e.LastReply >= _silentTicks && _endpoints.Count(x => x.Ref is not null) > 1)
-                (silent ??= []).Add(o.Endpoint);
-        }
-        if (silent is not null)
-        {
-            var given = silent.Take(_endpoints.Count(x => x.Ref is not null) - 1).ToHashSet(); // never the last live one
-            GiveUp(e => given.Contains(_endpoints.IndexOf(e)));
         }
         if (expired is not null)
             foreach (var o in expired)
